@@ -1,0 +1,1 @@
+//! jobstore (under construction in this commit).

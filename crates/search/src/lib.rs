@@ -1,0 +1,1 @@
+//! search (under construction in this commit).

@@ -1,0 +1,1 @@
+//! webhook-core (under construction in this commit).
