@@ -1,1 +1,31 @@
-fn main() {}
+//! `context-gateway`: signed Git-host webhooks in, durable jobs, an incremental code index
+//! out, searchable over HTTP and from this CLI.
+//!
+//! This binary is wiring: verification and parsing live in `webhook-core`, the queue in
+//! `jobstore`, change detection and chunking in `indexer`, the full-text engine in `search`.
+//! See docs/ARCHITECTURE.md for the map.
+
+mod app;
+mod cli;
+mod config;
+mod git;
+mod http;
+mod metrics;
+mod rate_limit;
+mod sample;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -14,7 +14,10 @@ pub struct RefKey {
 impl RefKey {
     /// Builds a key from a repository name and a full ref name.
     pub fn new(repo: impl Into<String>, git_ref: impl Into<String>) -> Self {
-        RefKey { repo: repo.into(), git_ref: git_ref.into() }
+        RefKey {
+            repo: repo.into(),
+            git_ref: git_ref.into(),
+        }
     }
 }
 

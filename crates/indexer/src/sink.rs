@@ -24,6 +24,11 @@ pub trait IndexSink: Send + Sync {
     async fn commit(&self, key: &RefKey) -> Result<(), SinkError>;
     /// Remove everything indexed for `key` (a deleted branch, a closed pull request), durably.
     async fn drop_ref(&self, key: &RefKey) -> Result<(), SinkError>;
+    /// Forget everything staged for `key` since its last commit (a failed or cancelled run).
+    async fn abort(&self, key: &RefKey) -> Result<(), SinkError> {
+        let _ = key;
+        Ok(())
+    }
 }
 
 /// An in-memory sink for tests and benches: what a real sink would hold after commit.
@@ -90,6 +95,12 @@ impl IndexSink for MemorySink {
         state.staged.remove(key);
         state.committed.remove(key);
         state.commits += 1;
+        Ok(())
+    }
+
+    async fn abort(&self, key: &RefKey) -> Result<(), SinkError> {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        state.staged.remove(key);
         Ok(())
     }
 }

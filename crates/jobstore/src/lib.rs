@@ -1,1 +1,87 @@
-//! jobstore (under construction in this commit).
+//! A durable, coalescing job queue on [sled] that never loses an acknowledged request.
+//!
+//! Built for "webhook accepted" → "index updated": [`JobStore::enqueue`] returns only once the
+//! job is on disk (concurrent enqueues share one flush), requests for the same repository and
+//! ref fold into one queued job, a key never runs twice at once, and workers get leases,
+//! heartbeats, retries with backoff and cancellation tokens. [`SledJobStore`] is the durable
+//! backend, [`MemoryJobStore`] the in-memory one; both pass the [`conformance`] suite that any
+//! other backend (PostgreSQL, NATS JetStream, ...) must pass too.
+//!
+//! ```
+//! use jobstore::{Completion, EnqueueOutcome, JobStore, NewJob, SledJobStore, StoreConfig, Trigger};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = SledJobStore::open(&dir.path().join("jobs"), StoreConfig::default())?;
+//!
+//! let mut push = NewJob::index("hello", "refs/heads/main", Trigger::Webhook);
+//! push.commit = Some("c1".into());
+//! push.dedupe_key = Some("github:delivery-1".into());
+//! let first = store.enqueue(push.clone()).await?; // durable once it returns
+//! assert!(matches!(first, EnqueueOutcome::Queued(_)));
+//!
+//! // The provider redelivers: recognised, nothing new queued.
+//! let again = store.enqueue(push).await?;
+//! assert!(matches!(again, EnqueueOutcome::Duplicate(ref id) if id == first.job_id()));
+//!
+//! // A worker: wait for a job, watch its cancel token, report the outcome.
+//! let claimed = store.next("worker-1").await?;
+//! assert!(!claimed.cancel.is_cancelled());
+//! let done = store.complete(&claimed.job.id, Completion::Succeeded).await?;
+//! assert_eq!(done.state.as_str(), "succeeded");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Semantics in short
+//!
+//! - **Coalescing** on (repo, ref): at most one queued job per key. A request for a key with a
+//!   queued job folds into it (newest `commit`, oldest `before`, `full` sticky); while a job of
+//!   the key runs, exactly one follow-up is queued. `DeleteRef` and `Index` supersede each other
+//!   while queued (an `Index` replacing a delete, or queued behind a running delete, is `full`).
+//! - **Exclusivity**: never two running jobs per key; other keys run in parallel.
+//! - **Leases**: a claim leases the job for `StoreConfig::lease`, heartbeats extend it. An
+//!   expired lease requeues the job (attempts kept; failed if it was the last attempt) and
+//!   flips the old worker's token. Opening a [`SledJobStore`] requeues every job left running.
+//!   When a requeued job's key already has a queued follow-up, the follow-up absorbs it (it
+//!   takes the older `before`) and the requeued job ends `Superseded`.
+//! - **Retries**: `Completion::Failed { retryable: true, .. }` requeues with exponential backoff
+//!   and full jitter until `max_attempts` claims were made, then the job fails with its error.
+//! - **Durability** (sled): `enqueue`, `complete`, `cancel` and `cleanup` return after a flush
+//!   covering their writes, and a job and its dedupe key are written in one atomic batch.
+//!   Claims and heartbeats are written but not flushed: after a crash they are redone anyway.
+//!
+//! # Limits
+//!
+//! - Completions are keyed by job id only: a worker whose lease expired and whose job was
+//!   claimed again by another worker could still complete that newer attempt. Its cancel token
+//!   flips when the lease expires, so a worker that checks the token stops instead.
+//! - A job becomes visible to `get` and claimable a moment before its enqueue is durable;
+//!   only the acknowledgement waits for the flush.
+//! - Every job is indexed in memory (a few hundred bytes each); retention cleanup bounds that.
+#![deny(missing_docs)]
+
+mod cancel;
+mod config;
+pub mod conformance;
+mod error;
+mod group_commit;
+mod job;
+mod memory;
+mod queue;
+mod records;
+mod rfc3339;
+mod sled_store;
+mod store;
+
+pub use cancel::CancelToken;
+pub use config::StoreConfig;
+pub use error::Error;
+pub use job::{
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
+    Progress, StateCounts, Trigger,
+};
+pub use memory::MemoryJobStore;
+pub use sled_store::SledJobStore;
+pub use store::JobStore;

@@ -1,1 +1,56 @@
-//! search (under construction in this commit).
+//! Code-aware full-text search over indexed chunks, on tantivy.
+//!
+//! A [`SearchIndex`] receives the indexer's change sets as an [`indexer::IndexSink`] (one
+//! document per chunk) and answers [`Query`]s: words and `"quoted phrases"` matched the way
+//! code is read (`parseHttpRequest`, `parse_http_request` and `ParseHTTPRequest` all match
+//! `parse http request`), ranked by BM25 with boosts for declarations and paths, filtered by
+//! repo, ref and path prefix or glob, each hit with a line-numbered snippet.
+//!
+//! ```
+//! use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey};
+//! use search::{Query, SearchIndex};
+//!
+//! let index = SearchIndex::open_in_memory()?;
+//! let key = RefKey::new("hello", "refs/heads/main");
+//! let text = "fn parse_http_request(raw: &[u8]) -> Request {\n    todo_later(raw)\n}\n";
+//! index.stage(&ChangeSet {
+//!     key: key.clone(),
+//!     commit: Some("abc123".into()),
+//!     upserts: vec![FileUpdate {
+//!         path: "src/http.rs".into(),
+//!         hash: "h".into(),
+//!         size: text.len() as u64,
+//!         chunks: vec![Chunk { id: ChunkId("c1".into()), start_line: 1, end_line: 3, text: text.into() }],
+//!     }],
+//!     deletes: vec![],
+//!     delta: ChunkDelta::default(),
+//! })?;
+//! index.commit_ref(&key)?; // searchable once this returns
+//!
+//! let results = index.search(&Query::new("ParseHTTPRequest"))?;
+//! assert_eq!(results.hits[0].path, "src/http.rs");
+//! assert_eq!(results.hits[0].snippet.lines().next(), Some("1: fn parse_http_request(raw: &[u8]) -> Request {"));
+//! # Ok::<(), search::Error>(())
+//! ```
+//!
+//! Architecture invariants: no tokio and no HTTP here (the async sink methods do their work
+//! on the caller's thread); tantivy's query syntax is never exposed (queries are built from
+//! tokens by this crate); only a commit makes anything visible or durable.
+
+#![deny(missing_docs)]
+
+mod declarations;
+mod error;
+mod hit;
+mod index;
+mod query;
+mod schema;
+mod sink;
+mod snippet;
+mod tokenizer;
+
+pub use error::Error;
+pub use hit::{Hit, SearchResults};
+pub use index::SearchIndex;
+pub use query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_BYTES, MAX_QUERY_CLAUSES, Query};
+pub use tokenizer::{CodeTokenStream, CodeTokenizer, index_terms};

@@ -1,1 +1,70 @@
-//! webhook-core (under construction in this commit).
+//! Verify and normalize the webhooks of Git hosts: GitHub, GitLab, Gitea/Forgejo/Gogs,
+//! Bitbucket Cloud and Server/Data Center, and Azure DevOps.
+//!
+//! Hand a [`Provider`] the headers and raw body of a delivery: [`Provider::verify`]
+//! authenticates the bytes (HMAC signature, token or Basic credentials, every comparison
+//! constant-time, any of several secrets), and [`Provider::parse`] turns the payload into
+//! one [`Event`] shape whatever the host. The crate does no I/O and knows nothing of HTTP
+//! servers or async runtimes, so it fits in any service.
+//!
+//! ```
+//! use webhook_core::{sign, Delivery, EventKind, Headers, Registry, Secret, Verified, VerifyOptions};
+//!
+//! let body = br#"{"ref":"refs/heads/main","before":"1111111111111111111111111111111111111111",
+//!   "after":"2222222222222222222222222222222222222222","created":false,"deleted":false,
+//!   "forced":false,"commits":[{"added":["src/new.rs"],"removed":[],"modified":["README.md"]}],
+//!   "head_commit":{"id":"2222222222222222222222222222222222222222"},
+//!   "repository":{"full_name":"acme/hello","name":"hello",
+//!   "clone_url":"https://github.com/acme/hello.git","html_url":"https://github.com/acme/hello"}}"#;
+//! let secret = Secret::from("s3cret");
+//!
+//! // What GitHub would send (the gateway's `sign` subcommand prints the same).
+//! let mut headers: Headers = sign("github", &secret, body, std::time::SystemTime::now())?
+//!     .into_iter()
+//!     .collect();
+//! headers.insert("X-GitHub-Event", b"push");
+//! headers.insert("X-GitHub-Delivery", b"72d3162e-cc78-11e3-81ab-4c9367dc0958");
+//!
+//! let registry = Registry::with_builtins();
+//! let github = registry.get("github").expect("built in");
+//! let delivery = Delivery { headers: &headers, body };
+//! let how = github.verify(&delivery, &[secret], &VerifyOptions::default())?;
+//! assert_eq!(how, Verified::Signature);
+//!
+//! let event = github.parse(&delivery)?;
+//! assert_eq!(event.kind, EventKind::Push);
+//! assert_eq!(event.primary().unwrap().git_ref, "refs/heads/main");
+//! assert_eq!(event.changed_paths.added, vec!["src/new.rs"]);
+//! assert!(event.changed_paths.complete);
+//! # Ok::<(), webhook_core::Error>(())
+//! ```
+//!
+//! Changed paths are hints: providers truncate them (or never send them), and
+//! [`ChangedPaths::complete`] says when a list can be trusted. The true change set comes
+//! from git.
+
+#![deny(missing_docs)]
+
+mod delivery;
+mod error;
+mod event;
+mod headers;
+mod json_path;
+mod path_union;
+mod payload;
+mod provider;
+mod providers;
+mod secret;
+mod signature;
+mod signing;
+
+pub use delivery::{Delivery, Verified, VerifyOptions};
+pub use error::Error;
+pub use event::{
+    ChangedPaths, Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository,
+};
+pub use headers::Headers;
+pub use provider::{Provider, Registry};
+pub use providers::{AzureDevOps, Bitbucket, GitHub, GitLab, Gitea};
+pub use secret::Secret;
+pub use signing::sign;

@@ -1,0 +1,147 @@
+//! Durable enqueue throughput of the sled job store at 1, 16 and 64 concurrent producers,
+//! claim+complete throughput, and the reference: a plain sled insert+flush loop, measured in
+//! the same run on the same disk.
+//!
+//! Run: `cargo bench -p gateway-benches --bench jobstore_queue -- --warm-up-time 1 --measurement-time 3`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use jobstore::{Completion, JobStore, MemoryJobStore, NewJob, SledJobStore, StoreConfig, Trigger};
+
+/// Distinct keys across every iteration, so no request folds into another.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
+
+fn request() -> NewJob {
+    let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+    let mut job = NewJob::index(format!("repo-{n}"), "refs/heads/main", Trigger::Webhook);
+    job.commit = Some("9fceb02d0ae598e95dc970b74767f19372d61af8".to_owned());
+    job.before = Some("0000000000000000000000000000000000000000".to_owned());
+    job.provider = Some("github".to_owned());
+    job.delivery_id = Some(format!("72d3162e-cc78-11e3-81ab-{n:012}"));
+    job.dedupe_key = Some(format!("github:72d3162e-cc78-11e3-81ab-{n:012}"));
+    job
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `total` enqueues split over `producers` concurrent tasks; returns the wall time.
+async fn enqueue_concurrently(store: &Arc<dyn JobStore>, producers: u64, total: u64) -> Duration {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..producers {
+        let share = total / producers + u64::from(p < total % producers);
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..share {
+                store.enqueue(request()).await.expect("enqueue");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("producer");
+    }
+    start.elapsed()
+}
+
+fn durable_enqueue(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut group = c.benchmark_group("jobstore/durable_enqueue");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    for producers in [1u64, 16, 64] {
+        let path = dir.path().join(format!("enqueue-{producers}"));
+        let store: Arc<dyn JobStore> =
+            Arc::new(SledJobStore::open(&path, StoreConfig::default()).expect("open"));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(producers),
+            &producers,
+            |b, &producers| {
+                b.iter_custom(|iters| rt.block_on(enqueue_concurrently(&store, producers, iters)));
+            },
+        );
+    }
+    group.finish();
+
+    // The reference: what one fsync per request costs with sled alone.
+    let mut group = c.benchmark_group("jobstore/reference");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    let db = sled::open(dir.path().join("reference")).expect("sled");
+    let value = serde_json::to_vec(&serde_json::json!({
+        "job": { "repo": "repo-1", "ref": "refs/heads/main", "commit": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+                 "before": "0000000000000000000000000000000000000000", "provider": "github",
+                 "delivery_id": "72d3162e-cc78-11e3-81ab-000000000001", "state": "queued",
+                 "created_at": "2025-01-01T00:00:00.000000Z", "progress": {"files_seen": 0} }
+    }))
+    .expect("json");
+    group.bench_function("sled_insert_flush_loop", |b| {
+        b.iter(|| {
+            let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+            db.insert(n.to_be_bytes(), value.as_slice())
+                .expect("insert");
+            db.flush().expect("flush");
+        });
+    });
+    group.finish();
+}
+
+/// Claims and completes `total` pre-queued jobs with `workers` concurrent workers.
+async fn drain(store: &Arc<dyn JobStore>, workers: usize) -> Duration {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("worker-{w}");
+            while let Some(claimed) = store.claim(&worker).await.expect("claim") {
+                store
+                    .complete(&claimed.job.id, Completion::Succeeded)
+                    .await
+                    .expect("complete");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("worker");
+    }
+    start.elapsed()
+}
+
+fn claim_complete(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut group = c.benchmark_group("jobstore/claim_complete");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    let sled_store: Arc<dyn JobStore> = Arc::new(
+        SledJobStore::open(&dir.path().join("claim"), StoreConfig::default()).expect("open"),
+    );
+    let memory_store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new(StoreConfig::default()));
+    for (name, store) in [("sled", &sled_store), ("memory", &memory_store)] {
+        for workers in [1usize, 16] {
+            group.bench_function(BenchmarkId::new(name, format!("{workers}_workers")), |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        // Queue the jobs first (not timed), then time only claim+complete.
+                        enqueue_concurrently(store, 64, iters).await;
+                        drain(store, workers).await
+                    })
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, durable_enqueue, claim_complete);
+criterion_main!(benches);

@@ -1,0 +1,141 @@
+//! The shared state of a running gateway and the one place that opens its storage.
+//!
+//! Data dir layout: `jobs/` (sled job queue), `manifests/` (indexer state per ref),
+//! `search/` (tantivy index), `mirrors/` (bare git mirrors), `worktrees/` (materialised refs).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use indexer::{FsManifestStore, IndexerConfig, RefKey};
+use jobstore::{JobStore, SledJobStore, StoreConfig};
+use search::SearchIndex;
+use tokio::sync::watch;
+use webhook_core::Registry;
+
+use crate::config::{Config, RepoConfig};
+use crate::git::Sources;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+
+/// Why the gateway could not start, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data dir {path} is not usable: {source}; create it or pick another with --data-dir")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("job store: {0}")]
+    Jobs(#[from] jobstore::Error),
+    #[error("search index: {0}")]
+    Search(#[from] search::Error),
+    #[error("manifests: {0}")]
+    Manifests(#[from] indexer::Error),
+    #[error(
+        "refusing to listen on {0} without GATEWAY_TOKEN: the management API would be open to the network. Set GATEWAY_TOKEN or listen on a loopback address"
+    )]
+    OpenManagement(std::net::SocketAddr),
+}
+
+/// Everything a request handler or a worker needs.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub registry: Registry,
+    pub jobs: Arc<dyn JobStore>,
+    pub search: Arc<SearchIndex>,
+    pub manifests: Arc<FsManifestStore>,
+    pub sources: Sources,
+    pub metrics: Metrics,
+    pub ip_limits: RateLimiter,
+    pub repo_limits: RateLimiter,
+    /// `GATEWAY_TOKEN`; `None` means management is open on loopback only.
+    pub token: Option<Vec<u8>>,
+    pub shutting_down: AtomicBool,
+    /// Flips to true once when shutdown starts.
+    shutdown: watch::Sender<bool>,
+    pub workers_up: AtomicUsize,
+    pub started: Instant,
+    sequence: AtomicU64,
+}
+
+impl App {
+    /// Opens (creating as needed) every store under the data dir.
+    pub fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
+        let data = config.data_dir.clone();
+        ensure_writable_dir(&data)?;
+        let store_config = StoreConfig { max_attempts: config.max_attempts, ..StoreConfig::default() };
+        let jobs: Arc<dyn JobStore> = Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
+        let search = Arc::new(SearchIndex::open(&data.join("search"))?);
+        let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
+        let sources = Sources::new(&data, config.git_timeout);
+        let rl = config.rate_limit;
+        Ok(App {
+            registry: Registry::with_builtins(),
+            jobs,
+            search,
+            manifests,
+            sources,
+            metrics: Metrics::default(),
+            ip_limits: RateLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
+            repo_limits: RateLimiter::new(rl.per_repo_per_sec, rl.per_repo_burst),
+            token: token.filter(|t| !t.is_empty()).map(String::into_bytes),
+            shutting_down: AtomicBool::new(false),
+            shutdown: watch::Sender::new(false),
+            workers_up: AtomicUsize::new(0),
+            started: Instant::now(),
+            sequence: AtomicU64::new(0),
+            config,
+        })
+    }
+
+    /// A process-unique id (request ids, test delivery ids).
+    pub fn next_id(&self, prefix: &str) -> String {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros();
+        format!("{prefix}-{t:x}-{n:x}")
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Starts shutdown: webhooks get 503, workers stop at the next file boundary.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once shutdown has started (at once if it already has).
+    pub async fn shutdown_started(&self) {
+        let mut receiver = self.shutdown.subscribe();
+        let _ = receiver.wait_for(|started| *started).await;
+    }
+}
+
+/// The indexer settings of one repo.
+pub fn indexer_config(repo: &RepoConfig) -> IndexerConfig {
+    IndexerConfig {
+        include: repo.include.clone(),
+        exclude: repo.exclude.clone(),
+        max_file_bytes: repo.max_file_bytes,
+        ..IndexerConfig::default()
+    }
+}
+
+/// The key under which a repo's ref is indexed.
+pub fn ref_key(repo: &str, git_ref: &str) -> RefKey {
+    RefKey::new(repo, git_ref)
+}
+
+fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {
+    let fail = |source| StartError::DataDir { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(path).map_err(fail)?;
+    // Creating the dir can succeed on a read-only mount that already has it: probe a write.
+    let probe = path.join(".write-probe");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)?;
+    Ok(())
+}

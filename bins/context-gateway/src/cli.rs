@@ -1,0 +1,331 @@
+//! The command line: `serve`, `index`, `search`, `sign`, `check-config` (CONTRACT.md).
+//!
+//! Precedence: flags > environment > config file > defaults.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indexer::{FsManifestStore, Indexer, IndexerConfig, RefKey, RunRequest, Scope};
+use search::SearchIndex;
+
+use crate::app::App;
+use crate::config::{Config, Overrides, valid_repo_name};
+
+/// Boxed errors carry their own messages to the user; every source names what to do.
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(name = "context-gateway", version, about = "Keep a searchable, chunked index of Git repositories in sync with every push.")]
+pub struct Args {
+    /// Log format: human-readable lines or one JSON object per line.
+    #[arg(long, global = true, value_enum, env = "CONTEXT_GATEWAY_LOG_FORMAT", default_value = "human")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway: webhooks, jobs, workers, search.
+    Serve {
+        #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, env = "CONTEXT_GATEWAY_LISTEN")]
+        listen: Option<String>,
+        #[arg(long, env = "CONTEXT_GATEWAY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Incrementally index a local tree into the store `serve` uses.
+    Index {
+        path: PathBuf,
+        /// Repo name to index under (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Ref to index under (default: the checkout's branch, else refs/heads/main).
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+        /// Re-read every file instead of trusting the stat cache.
+        #[arg(long)]
+        full: bool,
+        #[arg(long, env = "CONTEXT_GATEWAY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print one JSON line instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Query the index.
+    Search {
+        query: String,
+        #[arg(long)]
+        repo: Option<String>,
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+        /// Path prefix or glob.
+        #[arg(long)]
+        path: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[arg(long, env = "CONTEXT_GATEWAY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the hits as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the headers a provider would send for the body on stdin.
+    Sign {
+        #[arg(long)]
+        provider: String,
+        /// The secret (HMAC key, token, whsec_ signing secret or user:password).
+        #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+    },
+    /// Validate a config file and say precisely what is wrong.
+    CheckConfig {
+        #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let quiet = !matches!(args.command, Command::Serve { .. });
+    init_logging(args.log_format, quiet);
+    match args.command {
+        Command::Serve { config, listen, data_dir } => serve(config, listen, data_dir),
+        Command::Index { path, name, git_ref, full, data_dir, config, json } => {
+            let data_dir = resolve_data_dir(data_dir, config.as_deref())?;
+            index(&path, name, git_ref, full, &data_dir, json)
+        }
+        Command::Search { query, repo, git_ref, path, limit, data_dir, config, json } => {
+            let data_dir = resolve_data_dir(data_dir, config.as_deref())?;
+            let query = search::Query { text: query, repo, git_ref, path, limit };
+            search_cli(&query, &data_dir, json)
+        }
+        Command::Sign { provider, secret } => sign(&provider, &secret),
+        Command::CheckConfig { config } => check_config(config),
+    }
+}
+
+fn init_logging(format: LogFormat, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+}
+
+fn overrides(listen: Option<String>, data_dir: Option<PathBuf>) -> Overrides {
+    Overrides { listen, data_dir, default_secret: std::env::var("WEBHOOK_SECRET").ok() }
+}
+
+fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config, CliError> {
+    Ok(match path {
+        Some(path) => Config::load(path, overrides)?,
+        None => Config::empty(overrides)?,
+    })
+}
+
+fn resolve_data_dir(flag: Option<PathBuf>, config: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    Ok(load_config(config, &overrides(None, None))?.data_dir)
+}
+
+fn serve(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
+    let token = std::env::var("GATEWAY_TOKEN").ok().filter(|t| !t.is_empty());
+    if token.is_none() && !config.listen.ip().is_loopback() {
+        return Err(Box::new(crate::app::StartError::OpenManagement(config.listen)));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let local = listener.local_addr()?;
+        let app = Arc::new(App::open(config, token)?);
+        for repo in &app.config.repos {
+            if repo.secrets.is_empty() {
+                tracing::warn!(repo = %repo.name, "no webhook secret configured: every delivery for this repo will be rejected (set secret, secret_env or WEBHOOK_SECRET)");
+            }
+        }
+        crate::worker::enqueue_catch_up(&app).await;
+        let workers = crate::worker::spawn(app.clone());
+        let cleanup = crate::worker::spawn_cleanup(app.clone());
+        // Scripts and tests read this line to learn the port when listening on :0.
+        println!("listening on http://{local}");
+        tracing::info!(%local, repos = app.config.repos.len(), workers = app.config.workers, "context-gateway serving");
+        let server = tokio::spawn(crate::http::serve(app.clone(), listener));
+        wait_for_signal().await;
+        tracing::info!("shutdown requested: refusing new webhooks, draining requests, parking running jobs");
+        app.begin_shutdown();
+        let _ = server.await;
+        for worker in workers {
+            let _ = worker.await;
+        }
+        let _ = cleanup.await;
+        app.jobs.flush().await?;
+        tracing::info!("storage flushed; bye");
+        Ok::<_, CliError>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn index(path: &Path, name: Option<String>, git_ref: Option<String>, full: bool, data_dir: &Path, json: bool) -> Result<ExitCode, CliError> {
+    let tree = path.canonicalize().map_err(|e| format!("cannot index {}: {e}", path.display()))?;
+    if !tree.is_dir() {
+        return Err(format!("{} is not a directory", path.display()).into());
+    }
+    let name = match name {
+        Some(name) => name,
+        None => tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "local".into()),
+    };
+    if !valid_repo_name(&name) {
+        return Err(format!("`{name}` is not a valid repo name: use 1 to 100 of A-Z a-z 0-9 . _ - (pass --name)").into());
+    }
+    let git_ref = match git_ref {
+        Some(r) if r.starts_with("refs/") => r,
+        Some(r) => format!("refs/heads/{r}"),
+        None => git_output(&tree, &["symbolic-ref", "-q", "HEAD"]).unwrap_or_else(|| "refs/heads/main".into()),
+    };
+    if !crate::git::valid_ref_name(&git_ref) {
+        return Err(format!("`{git_ref}` is not a valid ref name").into());
+    }
+    let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"]).filter(|c| crate::git::valid_object_id(c));
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
+    let sink = SearchIndex::open(&data_dir.join("search"))?;
+    let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
+    let indexer = Indexer::new(IndexerConfig::default())?;
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let request = RunRequest { tree: &tree, key: RefKey::new(name.clone(), git_ref.clone()), commit, scope: Scope::Full };
+    if full {
+        use indexer::ManifestStore;
+        manifests.remove(&request.key)?;
+    }
+    let summary = runtime.block_on(indexer.run(request, &sink, &manifests, &|_| {}, &|| false))?;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let p = summary.progress;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "files_seen": p.files_seen, "files_changed": p.files_changed, "files_deleted": p.files_deleted,
+                "chunks_added": p.chunks_added, "chunks_removed": p.chunks_removed, "elapsed_ms": elapsed_ms,
+            })
+        );
+    } else {
+        println!("indexed {} as {name} {git_ref} in {elapsed_ms} ms", tree.display());
+        println!(
+            "  files: {} seen, {} changed, {} deleted; chunks: {} added, {} removed",
+            p.files_seen, p.files_changed, p.files_deleted, p.chunks_added, p.chunks_removed
+        );
+        let skipped: Vec<String> = summary.skipped.iter().map(|(reason, n)| format!("{n} {reason:?}")).collect();
+        if !skipped.is_empty() {
+            println!("  skipped: {}", skipped.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).stderr(std::process::Stdio::null()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<ExitCode, CliError> {
+    let dir = data_dir.join("search");
+    if !dir.exists() {
+        return Err(format!("no index at {}: run `context-gateway index PATH` or `serve` first", dir.display()).into());
+    }
+    let index = SearchIndex::open_read_only(&dir)?;
+    let results = match index.search(query) {
+        Ok(results) => results,
+        Err(search::Error::BadQuery { reason }) => return Err(format!("bad query: {reason}").into()),
+        Err(error) => return Err(error.into()),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&results.hits)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if results.hits.is_empty() {
+        println!("no hits");
+    }
+    for hit in &results.hits {
+        println!("{}:{}-{}  [{} {}]  score {:.2}", hit.path, hit.start_line, hit.end_line, hit.repo, hit.git_ref, hit.score);
+        for line in hit.snippet.lines() {
+            println!("    {line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign(provider: &str, secret: &str) -> Result<ExitCode, CliError> {
+    let mut body = Vec::new();
+    std::io::stdin().read_to_end(&mut body)?;
+    let secret = webhook_core::Secret::from(secret);
+    let headers = webhook_core::sign(provider, &secret, &body, SystemTime::now())?;
+    for (name, value) in headers {
+        println!("{name}: {value}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(path: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let Some(path) = path else {
+        return Err("no config file given: pass --config FILE or set CONTEXT_GATEWAY_CONFIG".into());
+    };
+    match Config::load(&path, &overrides(None, None)) {
+        Ok(config) => {
+            println!("{}: ok ({} repos, listen {}, data dir {})", path.display(), config.repos.len(), config.listen, config.data_dir.display());
+            for repo in &config.repos {
+                let secrets = if repo.secrets.is_empty() { "NO SECRET: deliveries will be rejected".to_string() } else { format!("{} secret(s)", repo.secrets.len()) };
+                println!("  {} ({}) {} branches [{}], {secrets}", repo.name, repo.provider, repo.display_location(), repo.branches.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! The TOML config file: parsing, validation with line numbers, and the resolved settings.
+//!
+//! Precedence is flags > environment > file > defaults; this module handles the file and the
+//! defaults, `main` layers the environment and flags on top through [`Overrides`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use webhook_core::Secret;
+
+/// Providers a repo may name, as in CONTRACT.md.
+pub const PROVIDERS: [&str; 5] = ["github", "gitlab", "gitea", "bitbucket", "azure-devops"];
+
+/// The fully resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub workers: usize,
+    pub max_body_bytes: u64,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub git_timeout: Duration,
+    pub job_retention: Duration,
+    pub max_attempts: u32,
+    pub rate_limit: RateLimitConfig,
+    pub repos: Vec<RepoConfig>,
+}
+
+/// Token-bucket limits; a rate of 0 turns that limit off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitConfig {
+    pub per_ip_per_sec: f64,
+    pub per_ip_burst: f64,
+    pub per_repo_per_sec: f64,
+    pub per_repo_burst: f64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_ip_per_sec: 200.0,
+            per_ip_burst: 400.0,
+            per_repo_per_sec: 100.0,
+            per_repo_burst: 200.0,
+        }
+    }
+}
+
+/// Where a repo's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoLocation {
+    /// Fetched with git into a bare mirror under the data dir.
+    Url(String),
+    /// A local directory indexed in place.
+    Path(PathBuf),
+}
+
+/// One `[[repos]]` entry, validated, with its secrets resolved.
+#[derive(Clone)]
+pub struct RepoConfig {
+    pub name: String,
+    pub provider: String,
+    pub location: RepoLocation,
+    pub branches: Vec<String>,
+    pub secrets: Vec<Secret>,
+    pub pull_requests: bool,
+    pub tags: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_file_bytes: u64,
+    pub allow_sha1: bool,
+}
+
+impl fmt::Debug for RepoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets are counted, never printed.
+        f.debug_struct("RepoConfig")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("location", &self.location)
+            .field("branches", &self.branches)
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RepoConfig {
+    /// Whether `git_ref` (a full ref) is one of the configured branches.
+    pub fn tracks_branch(&self, git_ref: &str) -> bool {
+        match git_ref.strip_prefix("refs/heads/") {
+            Some(branch) => self.branches.iter().any(|b| b == branch || b == "*"),
+            None => false,
+        }
+    }
+
+    /// The branches as full refs.
+    pub fn branch_refs(&self) -> impl Iterator<Item = String> + '_ {
+        self.branches.iter().filter(|b| *b != "*").map(|b| format!("refs/heads/{b}"))
+    }
+
+    /// A URL safe to show: user info (credentials) removed.
+    pub fn display_location(&self) -> String {
+        match &self.location {
+            RepoLocation::Url(url) => redact_url(url),
+            RepoLocation::Path(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// Removes `user:password@` from a URL so it can be logged or shown.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let host_start = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..host_start].rfind('@') {
+            return format!("{scheme}://***@{}", &rest[at + 1..]);
+        }
+    }
+    url.to_string()
+}
+
+/// Values from flags and environment that beat the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// `WEBHOOK_SECRET`: the secret for every repo that names none of its own.
+    pub default_secret: Option<String>,
+}
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
+            None => write!(f, "`{}`: {}", self.key, self.message),
+        }
+    }
+}
+
+/// Why a config could not be used: every problem found, each with its key and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{} has {} problem(s):\n{}", path.display(), problems.len(), list(problems))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    workers: Option<usize>,
+    max_body_bytes: Option<u64>,
+    max_connections: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
+    git_timeout_secs: Option<u64>,
+    job_retention_secs: Option<u64>,
+    max_attempts: Option<u32>,
+    rate_limit: Option<RawRateLimit>,
+    #[serde(default)]
+    repos: Vec<toml::Spanned<RawRepo>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_ip_per_sec: Option<f64>,
+    per_ip_burst: Option<f64>,
+    per_repo_per_sec: Option<f64>,
+    per_repo_burst: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepo {
+    name: Option<String>,
+    provider: Option<String>,
+    url: Option<String>,
+    path: Option<PathBuf>,
+    branches: Option<Vec<String>>,
+    secret: Option<OneOrMany>,
+    secret_env: Option<OneOrMany>,
+    #[serde(default)]
+    pull_requests: bool,
+    #[serde(default)]
+    tags: bool,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    max_file_bytes: Option<u64>,
+    #[serde(default)]
+    allow_sha1: bool,
+}
+
+/// Default values, used when neither file, environment nor flags say otherwise.
+pub mod defaults {
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    pub const DATA_DIR: &str = "data";
+    pub const MAX_BODY_BYTES: u64 = 25 * 1024 * 1024;
+    pub const MAX_CONNECTIONS: usize = 1024;
+    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    pub const GIT_TIMEOUT_SECS: u64 = 300;
+    pub const JOB_RETENTION_SECS: u64 = 7 * 24 * 3600;
+    pub const MAX_ATTEMPTS: u32 = 5;
+    pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+}
+
+impl Config {
+    /// Defaults only: an empty gateway.
+    pub fn empty(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::from_str_with("", Path::new("<defaults>"), overrides)
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::from_str_with(&text, path, overrides)
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn from_str_with(
+        text: &str,
+        path: &Path,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid { path: path.to_path_buf(), problems };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(vec![syntax_problem(text, &e)]))?;
+        let mut problems = Vec::new();
+        let top_line = |key: &str| find_key_line(text, 0..text.len(), key);
+
+        let listen_text = overrides
+            .listen
+            .clone()
+            .or(raw.listen.clone())
+            .unwrap_or_else(|| defaults::LISTEN.to_string());
+        let listen = match listen_text.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                problems.push(Problem {
+                    line: if overrides.listen.is_some() { None } else { top_line("listen") },
+                    key: "listen".into(),
+                    message: format!(
+                        "`{listen_text}` is not an address with a port, e.g. 127.0.0.1:8080"
+                    ),
+                });
+                defaults::LISTEN.parse().expect("default listen address parses")
+            }
+        };
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or(raw.data_dir)
+            .unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
+        let workers = raw.workers.unwrap_or_else(default_workers);
+        if workers == 0 || workers > 256 {
+            problems.push(Problem {
+                line: top_line("workers"),
+                key: "workers".into(),
+                message: format!("{workers} workers: choose between 1 and 256"),
+            });
+        }
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(defaults::MAX_BODY_BYTES);
+        if max_body_bytes == 0 {
+            problems.push(Problem {
+                line: top_line("max_body_bytes"),
+                key: "max_body_bytes".into(),
+                message: "must be above 0 (the default is 26214400, 25 MiB)".into(),
+            });
+        }
+        let max_connections = raw.max_connections.unwrap_or(defaults::MAX_CONNECTIONS).max(1);
+        let header_read_timeout = Duration::from_secs(
+            raw.header_read_timeout_secs.unwrap_or(defaults::HEADER_READ_TIMEOUT_SECS).max(1),
+        );
+        let git_timeout =
+            Duration::from_secs(raw.git_timeout_secs.unwrap_or(defaults::GIT_TIMEOUT_SECS).max(1));
+        let job_retention =
+            Duration::from_secs(raw.job_retention_secs.unwrap_or(defaults::JOB_RETENTION_SECS));
+        let max_attempts = raw.max_attempts.unwrap_or(defaults::MAX_ATTEMPTS).max(1);
+        let mut rate_limit = RateLimitConfig::default();
+        if let Some(r) = raw.rate_limit {
+            let fields = [
+                ("rate_limit.per_ip_per_sec", r.per_ip_per_sec, &mut rate_limit.per_ip_per_sec),
+                ("rate_limit.per_ip_burst", r.per_ip_burst, &mut rate_limit.per_ip_burst),
+                ("rate_limit.per_repo_per_sec", r.per_repo_per_sec, &mut rate_limit.per_repo_per_sec),
+                ("rate_limit.per_repo_burst", r.per_repo_burst, &mut rate_limit.per_repo_burst),
+            ];
+            for (key, value, slot) in fields {
+                if let Some(v) = value {
+                    if !v.is_finite() || v < 0.0 {
+                        problems.push(Problem {
+                            line: top_line(key.rsplit('.').next().unwrap_or(key)),
+                            key: key.into(),
+                            message: format!("{v} is not a rate: use 0 (off) or a positive number"),
+                        });
+                    } else {
+                        *slot = v;
+                    }
+                }
+            }
+        }
+
+        let mut repos = Vec::new();
+        let mut names = BTreeSet::new();
+        for (index, spanned) in raw.repos.into_iter().enumerate() {
+            let span = spanned.span();
+            let raw_repo = spanned.into_inner();
+            let mut at = RepoProblems { text, span, index, problems: &mut problems };
+            if let Some(repo) = validate_repo(raw_repo, &mut at, overrides) {
+                if !names.insert(repo.name.clone()) {
+                    at.push("name", format!("`{}` is used by an earlier repo; names must be unique", repo.name));
+                } else {
+                    repos.push(repo);
+                }
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            workers,
+            max_body_bytes,
+            max_connections,
+            header_read_timeout,
+            git_timeout,
+            job_retention,
+            max_attempts,
+            rate_limit,
+            repos,
+        })
+    }
+
+    /// The repo with this name.
+    pub fn repo(&self, name: &str) -> Option<&RepoConfig> {
+        self.repos.iter().find(|r| r.name == name)
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+struct RepoProblems<'a> {
+    text: &'a str,
+    span: std::ops::Range<usize>,
+    index: usize,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl RepoProblems<'_> {
+    fn push(&mut self, key: &str, message: String) {
+        let line = find_key_line(self.text, self.span.clone(), key)
+            .or_else(|| Some(line_of(self.text, self.span.start)));
+        self.problems.push(Problem { line, key: format!("repos[{}].{key}", self.index), message });
+    }
+}
+
+fn validate_repo(raw: RawRepo, at: &mut RepoProblems<'_>, overrides: &Overrides) -> Option<RepoConfig> {
+    let before = at.problems.len();
+    let name = raw.name.unwrap_or_default();
+    if name.is_empty() {
+        at.push("name", "missing: every repo needs a name ([A-Za-z0-9._-], 1 to 100 characters)".into());
+    } else if !valid_repo_name(&name) {
+        at.push(
+            "name",
+            format!("`{name}` is not a valid name: use 1 to 100 of A-Z a-z 0-9 . _ - (and not `.` or `..`)"),
+        );
+    }
+    let provider = raw.provider.unwrap_or_default();
+    if !PROVIDERS.contains(&provider.as_str()) {
+        let what = if provider.is_empty() { "missing".to_string() } else { format!("`{provider}` is unknown") };
+        at.push("provider", format!("{what}: use one of {}", PROVIDERS.join(", ")));
+    }
+    let location = match (raw.url, raw.path) {
+        (Some(_), Some(_)) => {
+            at.push("url", "set either `url` or `path`, not both".into());
+            None
+        }
+        (None, None) => {
+            at.push("url", "missing: set `url` (fetched with git) or `path` (a local tree)".into());
+            None
+        }
+        (Some(url), None) => {
+            if url.trim().is_empty() || url.starts_with('-') {
+                at.push("url", "must be a git URL such as https://host/org/repo.git or file:///srv/repo".into());
+                None
+            } else {
+                Some(RepoLocation::Url(url))
+            }
+        }
+        (None, Some(path)) => Some(RepoLocation::Path(path)),
+    };
+    let branches = raw.branches.unwrap_or_else(|| vec!["main".to_string()]);
+    for branch in &branches {
+        if branch != "*" && !crate::git::valid_ref_name(&format!("refs/heads/{branch}")) {
+            at.push("branches", format!("`{branch}` is not a valid branch name"));
+        }
+    }
+    let mut secrets: Vec<Secret> = raw.secret.map(OneOrMany::into_vec).unwrap_or_default().into_iter().map(Secret::from).collect();
+    for var in raw.secret_env.map(OneOrMany::into_vec).unwrap_or_default() {
+        match std::env::var(&var) {
+            Ok(value) if !value.is_empty() => secrets.push(Secret::from(value)),
+            _ => at.push("secret_env", format!("environment variable `{var}` is not set or empty")),
+        }
+    }
+    if secrets.is_empty() {
+        if let Some(default) = overrides.default_secret.as_deref().filter(|s| !s.is_empty()) {
+            secrets.push(Secret::from(default));
+        }
+    }
+    if provider == "azure-devops" && secrets.iter().any(|s| !s.expose().contains(&b':')) {
+        at.push("secret", "azure-devops secrets are `user:password` for HTTP Basic auth".into());
+    }
+    for glob in raw.include.iter().chain(raw.exclude.iter()) {
+        if let Err(e) = globset::Glob::new(glob) {
+            let key = if raw.include.contains(glob) { "include" } else { "exclude" };
+            at.push(key, format!("`{glob}` is not a valid glob: {}", e.kind()));
+        }
+    }
+    let max_file_bytes = raw.max_file_bytes.unwrap_or(defaults::MAX_FILE_BYTES);
+    if max_file_bytes == 0 {
+        at.push("max_file_bytes", "must be above 0 (the default is 1048576)".into());
+    }
+    if at.problems.len() > before {
+        return None;
+    }
+    Some(RepoConfig {
+        name,
+        provider,
+        location: location?,
+        branches,
+        secrets,
+        pull_requests: raw.pull_requests,
+        tags: raw.tags,
+        include: raw.include,
+        exclude: raw.exclude,
+        max_file_bytes,
+        allow_sha1: raw.allow_sha1,
+    })
+}
+
+/// `[A-Za-z0-9._-]`, 1..=100 characters, and not a path component of its own (`.`, `..`).
+pub fn valid_repo_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
+    let line = error.span().map(|span| line_of(text, span.start));
+    let message = error.message().trim().to_string();
+    // serde names the offending key in "unknown field `x`, expected ..."; surface it as the key.
+    let key = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("(syntax)")
+        .to_string();
+    Problem { line, key, message }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// The line on which `key = ...` appears inside `range`, if it does.
+fn find_key_line(text: &str, range: std::ops::Range<usize>, key: &str) -> Option<usize> {
+    let start = range.start.min(text.len());
+    let end = range.end.min(text.len());
+    let mut offset = start;
+    for line in text[start..end].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(line_of(text, offset));
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str_with(text, Path::new("test.toml"), &Overrides::default())
+    }
+
+    #[test]
+    fn empty_file_is_an_empty_gateway_on_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert!(config.repos.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = parse("listen = \"127.0.0.1:1\"\n\n[[repos]]\nname = \"a\"\nprovder = \"github\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("provder"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_line() {
+        let text = "[[repos]]\nname = \"ok\"\nprovider = \"gitbub\"\nurl = \"file:///x\"\n\n[[repos]]\nname = \"../x\"\nprovider = \"github\"\npath = \"/srv\"\nbranches = [\"bad..name\"]\n";
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else { panic!() };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert!(keys.contains(&("repos[0].provider", Some(3))), "{keys:?}");
+        assert!(keys.contains(&("repos[1].name", Some(7))), "{keys:?}");
+        assert!(keys.contains(&("repos[1].branches", Some(10))), "{keys:?}");
+    }
+
+    #[test]
+    fn secrets_from_list_and_default() {
+        let overrides = Overrides { default_secret: Some("fallback".into()), ..Overrides::default() };
+        let text = "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = [\"one\", \"two\"]\n\n[[repos]]\nname = \"b\"\nprovider = \"gitlab\"\nurl = \"file:///b\"\n";
+        let config = Config::from_str_with(text, Path::new("t"), &overrides).unwrap();
+        assert_eq!(config.repos[0].secrets.len(), 2);
+        assert_eq!(config.repos[1].secrets[0].expose(), b"fallback");
+        assert!(!format!("{:?}", config.repos[0]).contains("one"));
+    }
+
+    #[test]
+    fn url_credentials_are_redacted() {
+        assert_eq!(redact_url("https://user:tok@host/x.git"), "https://***@host/x.git");
+        assert_eq!(redact_url("file:///srv/x"), "file:///srv/x");
+    }
+}

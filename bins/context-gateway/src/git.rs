@@ -1,0 +1,469 @@
+//! Where a job's tree comes from: the `RepoSource` trait, a git mirror source and a local-path
+//! source, plus the validation every ref and commit id from a payload goes through.
+//!
+//! Every git invocation takes its arguments as separate argv entries (no shell), puts refs and
+//! ids after option parsing ends, has a timeout, and never prints credentials: URLs in git's
+//! messages are redacted before they reach a log or a job error.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use indexer::{PathChange, Scope};
+use tokio::process::Command;
+
+use crate::config::{RepoConfig, RepoLocation, redact_url};
+
+/// `git check-ref-format` rules for a full ref name (it must contain a `/`).
+pub fn valid_ref_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 1024 || !name.contains('/') {
+        return false;
+    }
+    if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') || name.starts_with('-') {
+        return false;
+    }
+    if name.contains("..") || name.contains("//") || name.contains("@{") || name == "@" {
+        return false;
+    }
+    let bad_byte = |b: u8| b < 0x20 || b == 0x7f || matches!(b, b' ' | b'~' | b'^' | b':' | b'?' | b'*' | b'[' | b'\\');
+    if name.bytes().any(bad_byte) {
+        return false;
+    }
+    name.split('/').all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
+}
+
+/// A full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+pub fn valid_object_id(id: &str) -> bool {
+    (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The all-zeros id providers send for "no commit" (a created or deleted ref).
+pub fn is_zero_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b == b'0')
+}
+
+/// A tree ready for the indexer.
+#[derive(Debug)]
+pub struct PreparedTree {
+    pub path: PathBuf,
+    pub commit: Option<String>,
+    pub scope: Scope,
+}
+
+/// What a worker asks a source for.
+#[derive(Debug, Clone)]
+pub struct TreeRequest<'a> {
+    pub git_ref: &'a str,
+    /// The commit to index; `None` means the ref's current tip.
+    pub commit: Option<&'a str>,
+    /// The commit the index holds now (from the manifest), the base of the diff.
+    pub indexed_commit: Option<&'a str>,
+    /// Ignore the diff and reconcile everything.
+    pub full: bool,
+}
+
+/// A failure to produce a tree, worded for the job's `error` field.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+    /// Network trouble, a held lock, a timeout: worth another attempt.
+    pub retryable: bool,
+}
+
+impl SourceError {
+    fn permanent(message: impl Into<String>) -> Self {
+        SourceError { message: message.into(), retryable: false }
+    }
+    fn transient(message: impl Into<String>) -> Self {
+        SourceError { message: message.into(), retryable: true }
+    }
+}
+
+/// Produces the tree of a ref at a commit, and forgets refs.
+#[async_trait]
+pub trait RepoSource: Send + Sync + std::fmt::Debug {
+    /// Fetch (if needed) and materialise `request.git_ref` at `request.commit`.
+    async fn prepare(&self, repo: &RepoConfig, request: TreeRequest<'_>) -> Result<PreparedTree, SourceError>;
+    /// Drop whatever is kept for a ref that no longer exists.
+    async fn remove_ref(&self, repo: &RepoConfig, git_ref: &str) -> Result<(), SourceError>;
+}
+
+/// Picks the source for a repo by its location.
+#[derive(Debug)]
+pub struct Sources {
+    git: GitSource,
+    local: LocalSource,
+}
+
+impl Sources {
+    pub fn new(data_dir: &Path, git_timeout: Duration) -> Self {
+        Sources { git: GitSource::new(data_dir, git_timeout), local: LocalSource { git_timeout } }
+    }
+
+    pub fn for_repo(&self, repo: &RepoConfig) -> &dyn RepoSource {
+        match repo.location {
+            RepoLocation::Url(_) => &self.git,
+            RepoLocation::Path(_) => &self.local,
+        }
+    }
+}
+
+/// Keeps a bare mirror per repo under `<data>/mirrors` and one materialised tree per indexed
+/// ref under `<data>/worktrees`, updated with `git read-tree --reset -u` so that unchanged
+/// files keep their stat data (the indexer's stat cache depends on it).
+#[derive(Debug)]
+pub struct GitSource {
+    mirrors: PathBuf,
+    worktrees: PathBuf,
+    timeout: Duration,
+    // One fetch or checkout at a time per repo: git's own locks would fail the second one.
+    locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl GitSource {
+    pub fn new(data_dir: &Path, timeout: Duration) -> Self {
+        GitSource {
+            mirrors: data_dir.join("mirrors"),
+            worktrees: data_dir.join("worktrees"),
+            timeout,
+            locks: Default::default(),
+        }
+    }
+
+    fn lock_for(&self, repo: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(repo.to_string()).or_default().clone()
+    }
+
+    fn mirror(&self, repo: &RepoConfig) -> PathBuf {
+        self.mirrors.join(format!("{}.git", repo.name))
+    }
+
+    fn tree_dir(&self, repo: &RepoConfig, git_ref: &str) -> (PathBuf, PathBuf) {
+        let dir = self.worktrees.join(&repo.name);
+        let leaf = ref_dir_name(git_ref);
+        (dir.join(&leaf), dir.join(format!("{leaf}.index")))
+    }
+
+    async fn git(&self, mirror: &Path, args: &[&str], url: &str) -> Result<Vec<u8>, SourceError> {
+        let mut command = Command::new("git");
+        command.arg("--git-dir").arg(mirror).args(args);
+        run_git(command, self.timeout, url).await
+    }
+
+    async fn ensure_mirror(&self, mirror: &Path, url: &str) -> Result<(), SourceError> {
+        if mirror.join("HEAD").exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.mirrors).map_err(|e| {
+            SourceError::permanent(format!("cannot create {}: {e}", self.mirrors.display()))
+        })?;
+        let mut init = Command::new("git");
+        init.args(["init", "--quiet", "--bare", "--"]).arg(mirror);
+        run_git(init, self.timeout, url).await?;
+        self.git(mirror, &["config", "remote.origin.url", url], url).await?;
+        Ok(())
+    }
+
+    async fn has_commit(&self, mirror: &Path, commit: &str, url: &str) -> bool {
+        let spec = format!("{commit}^{{commit}}");
+        self.git(mirror, &["cat-file", "-e", &spec], url).await.is_ok()
+    }
+
+    async fn scope(&self, mirror: &Path, request: &TreeRequest<'_>, target: &str, url: &str) -> Scope {
+        let Some(base) = request.indexed_commit.filter(|b| valid_object_id(b) && !is_zero_id(b)) else {
+            return Scope::Full;
+        };
+        if request.full || base == target || !self.has_commit(mirror, base, url).await {
+            return if base == target && !request.full { Scope::Paths(Vec::new()) } else { Scope::Full };
+        }
+        // After a force push the old commit is not an ancestor: reconcile everything.
+        if self.git(mirror, &["merge-base", "--is-ancestor", base, target], url).await.is_err() {
+            return Scope::Full;
+        }
+        match self.git(mirror, &["diff", "--name-status", "-z", "--no-renames", base, target, "--"], url).await {
+            Ok(out) => match PathChange::parse_name_status_z(&out) {
+                Ok(changes) => Scope::Paths(changes),
+                Err(error) => {
+                    tracing::warn!(%error, "unreadable git diff output; reconciling the whole tree");
+                    Scope::Full
+                }
+            },
+            Err(_) => Scope::Full,
+        }
+    }
+}
+
+#[async_trait]
+impl RepoSource for GitSource {
+    async fn prepare(&self, repo: &RepoConfig, request: TreeRequest<'_>) -> Result<PreparedTree, SourceError> {
+        let RepoLocation::Url(url) = &repo.location else {
+            return Err(SourceError::permanent("repo has no url"));
+        };
+        if !valid_ref_name(request.git_ref) {
+            return Err(SourceError::permanent(format!("`{}` is not a valid ref name", request.git_ref)));
+        }
+        if let Some(commit) = request.commit {
+            if !valid_object_id(commit) {
+                return Err(SourceError::permanent(format!("`{commit}` is not a full commit id")));
+            }
+        }
+        let lock = self.lock_for(&repo.name);
+        let _guard = lock.lock().await;
+        let mirror = self.mirror(repo);
+        self.ensure_mirror(&mirror, url).await?;
+        let refspec = format!("+{0}:{0}", request.git_ref);
+        let have_target = match request.commit {
+            Some(commit) => self.has_commit(&mirror, commit, url).await,
+            None => false,
+        };
+        if !have_target {
+            self.git(&mirror, &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", "origin", &refspec], url)
+                .await?;
+        }
+        let target = match request.commit {
+            Some(commit) => {
+                if !self.has_commit(&mirror, commit, url).await {
+                    return Err(SourceError::permanent(format!(
+                        "commit {} not found in {} after fetching {}",
+                        short(commit),
+                        redact_url(url),
+                        request.git_ref
+                    )));
+                }
+                commit.to_string()
+            }
+            None => {
+                let spec = format!("{}^{{commit}}", request.git_ref);
+                let out = self.git(&mirror, &["rev-parse", "--verify", "--quiet", &spec], url).await?;
+                String::from_utf8_lossy(&out).trim().to_string()
+            }
+        };
+        let scope = self.scope(&mirror, &request, &target, url).await;
+        let (tree, index) = self.tree_dir(repo, request.git_ref);
+        std::fs::create_dir_all(&tree)
+            .map_err(|e| SourceError::permanent(format!("cannot create {}: {e}", tree.display())))?;
+        let mut checkout = Command::new("git");
+        checkout
+            .env("GIT_INDEX_FILE", &index)
+            .arg("--git-dir")
+            .arg(&mirror)
+            .arg("--work-tree")
+            .arg(&tree)
+            .args(["read-tree", "--reset", "-u", &target]);
+        run_git(checkout, self.timeout, url).await?;
+        Ok(PreparedTree { path: tree, commit: Some(target), scope })
+    }
+
+    async fn remove_ref(&self, repo: &RepoConfig, git_ref: &str) -> Result<(), SourceError> {
+        let lock = self.lock_for(&repo.name);
+        let _guard = lock.lock().await;
+        let (tree, index) = self.tree_dir(repo, git_ref);
+        for path in [&tree] {
+            if path.exists() {
+                std::fs::remove_dir_all(path).map_err(|e| {
+                    SourceError::transient(format!("cannot remove {}: {e}", path.display()))
+                })?;
+            }
+        }
+        let _ = std::fs::remove_file(index);
+        let mirror = self.mirror(repo);
+        if mirror.join("HEAD").exists() && valid_ref_name(git_ref) {
+            let url = match &repo.location {
+                RepoLocation::Url(url) => url.as_str(),
+                RepoLocation::Path(_) => "",
+            };
+            // The ref may already be gone from the mirror; that is the state we want.
+            let _ = self.git(&mirror, &["update-ref", "-d", git_ref], url).await;
+        }
+        Ok(())
+    }
+}
+
+/// Indexes a local directory in place: every run is a full reconcile, which the indexer's stat
+/// cache makes cheap; the commit is the directory's HEAD when it is a git checkout.
+#[derive(Debug)]
+pub struct LocalSource {
+    git_timeout: Duration,
+}
+
+#[async_trait]
+impl RepoSource for LocalSource {
+    async fn prepare(&self, repo: &RepoConfig, _request: TreeRequest<'_>) -> Result<PreparedTree, SourceError> {
+        let RepoLocation::Path(path) = &repo.location else {
+            return Err(SourceError::permanent("repo has no path"));
+        };
+        if !path.is_dir() {
+            return Err(SourceError::permanent(format!("{} is not a directory", path.display())));
+        }
+        let mut head = Command::new("git");
+        head.arg("-C").arg(path).args(["rev-parse", "--verify", "--quiet", "HEAD"]);
+        let commit = run_git(head, self.git_timeout, "")
+            .await
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out).trim().to_string())
+            .filter(|c| valid_object_id(c));
+        Ok(PreparedTree { path: path.clone(), commit, scope: Scope::Full })
+    }
+
+    async fn remove_ref(&self, _repo: &RepoConfig, _git_ref: &str) -> Result<(), SourceError> {
+        Ok(())
+    }
+}
+
+/// A directory name for a ref that is readable, unique and cannot leave its parent.
+fn ref_dir_name(git_ref: &str) -> String {
+    let readable: String = git_ref
+        .trim_start_matches("refs/")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(60)
+        .collect();
+    let digest = ring::digest::digest(&ring::digest::SHA256, git_ref.as_bytes());
+    let tag: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{readable}-{tag}")
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+async fn run_git(mut command: Command, timeout: Duration, url: &str) -> Result<Vec<u8>, SourceError> {
+    command
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let what = describe(&command);
+    let child = command
+        .spawn()
+        .map_err(|e| SourceError::permanent(format!("cannot run git ({e}); is git installed?")))?;
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(SourceError::transient(format!("git {what} failed: {e}"))),
+        Err(_) => {
+            return Err(SourceError::transient(format!(
+                "git {what} timed out after {}s",
+                timeout.as_secs()
+            )));
+        }
+    };
+    if output.status.success() {
+        return Ok(output.stdout);
+    }
+    let stderr = redact_text(&String::from_utf8_lossy(&output.stderr), url);
+    let detail = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+    let retryable = is_transient(&stderr);
+    Err(SourceError {
+        message: format!("git {what} failed: {}", if detail.is_empty() { "no output".into() } else { detail }),
+        retryable,
+    })
+}
+
+/// The git verb (`fetch`, `read-tree`, ...) for messages; paths and URLs stay out of them.
+fn describe(command: &Command) -> String {
+    let mut args = command.as_std().get_args().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            // Global options that take a value: skip the value too.
+            "--git-dir" | "--work-tree" | "-C" | "-c" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            verb => return verb.to_string(),
+        }
+    }
+    "command".into()
+}
+
+fn is_transient(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    [
+        "could not resolve host",
+        "connection refused",
+        "connection timed out",
+        "connection reset",
+        "unable to access",
+        "temporary failure",
+        "index.lock",
+        "unable to create",
+        "early eof",
+        "the remote end hung up",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// Removes credentials from every URL in a message, and the configured URL's own userinfo.
+pub fn redact_text(text: &str, url: &str) -> String {
+    let mut out = if url.is_empty() { text.to_string() } else { text.replace(url, &redact_url(url)) };
+    let mut search_from = 0;
+    while let Some(pos) = out[search_from..].find("://") {
+        let start = search_from + pos + 3;
+        let end = out[start..].find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').map_or(out.len(), |e| start + e);
+        if let Some(at) = out[start..end].rfind('@') {
+            out.replace_range(start..start + at, "***");
+            search_from = start + 4;
+        } else {
+            search_from = end;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_names_follow_check_ref_format() {
+        for good in ["refs/heads/main", "refs/heads/feature/x-1", "refs/pull/12/head", "refs/tags/v1.2.3"] {
+            assert!(valid_ref_name(good), "{good}");
+        }
+        for bad in [
+            "main",
+            "--upload-pack=evil",
+            "refs/heads/../../x",
+            "refs/heads/a..b",
+            "refs/heads/x.lock",
+            "refs/heads/.hidden",
+            "refs/heads/a b",
+            "refs/heads/a\0b",
+            "refs/heads/a~1",
+            "refs/heads/a:b",
+            "refs/heads/",
+            "/refs/heads/x",
+            "refs/heads/x@{1}",
+        ] {
+            assert!(!valid_ref_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn object_ids_are_full_lowercase_hex() {
+        assert!(valid_object_id(&"a".repeat(40)));
+        assert!(valid_object_id(&"0123456789abcdef".repeat(4)));
+        assert!(!valid_object_id(&"A".repeat(40)));
+        assert!(!valid_object_id("abc"));
+        assert!(!valid_object_id(&format!("-{}", "a".repeat(39))));
+        assert!(is_zero_id(&"0".repeat(40)));
+    }
+
+    #[test]
+    fn ref_dirs_stay_inside_their_parent() {
+        let name = ref_dir_name("refs/heads/../../etc");
+        assert!(!name.contains('/') && !name.contains(".."), "{name}");
+        assert_ne!(ref_dir_name("refs/heads/a_b"), ref_dir_name("refs/heads/a/b"));
+    }
+
+    #[test]
+    fn credentials_never_survive_in_messages() {
+        let msg = "fatal: unable to access 'https://bob:s3cret@example.com/x.git/': 403";
+        let out = redact_text(msg, "");
+        assert!(!out.contains("s3cret") && !out.contains("bob"), "{out}");
+    }
+}

@@ -1,0 +1,361 @@
+//! Health, metrics, the management API and search (everything but webhook deliveries).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use jobstore::{EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobState, NewJob, Trigger};
+use serde_json::{Value, json};
+use webhook_core::{Delivery, Headers, VerifyOptions};
+
+use super::respond::{self, Body};
+use crate::app::App;
+use crate::config::{PROVIDERS, RepoConfig};
+use crate::git::valid_ref_name;
+
+pub fn healthz() -> Response<Body> {
+    respond::json(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+pub async fn readyz(app: &App) -> Response<Body> {
+    let storage = app.jobs.counts().await.is_ok();
+    let workers = app.workers_up.load(Ordering::SeqCst);
+    let ready = storage && workers == app.config.workers && !app.is_shutting_down();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    respond::json(
+        status,
+        &json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "storage": if storage { "ok" } else { "unavailable" },
+            "workers": {"up": workers, "configured": app.config.workers},
+            "shutting_down": app.is_shutting_down(),
+        }),
+    )
+}
+
+pub async fn metrics(app: &App) -> Response<Body> {
+    let counts = app.jobs.counts().await.ok();
+    respond::metrics_text(app.metrics.render(counts.as_ref()))
+}
+
+pub async fn status(app: &App) -> Response<Body> {
+    let counts = match app.jobs.counts().await {
+        Ok(counts) => serde_json::to_value(counts).unwrap_or(Value::Null),
+        Err(error) => {
+            tracing::error!(%error, "job store unavailable");
+            Value::Null
+        }
+    };
+    respond::json(
+        StatusCode::OK,
+        &json!({
+            "service": "context-gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": app.started.elapsed().as_secs(),
+            "shutting_down": app.is_shutting_down(),
+            "storage": if counts.is_null() { "unavailable" } else { "ok" },
+            "workers": {"up": app.workers_up.load(Ordering::SeqCst), "configured": app.config.workers},
+            "jobs": counts,
+            "repos": app.config.repos.len(),
+            "indexed_chunks": app.search.num_chunks(),
+        }),
+    )
+}
+
+pub fn config(app: &App) -> Response<Body> {
+    let repos: Vec<Value> = app.config.repos.iter().map(repo_json).collect();
+    respond::json(
+        StatusCode::OK,
+        &json!({
+            "providers": app.registry.ids(),
+            "events": ["push", "tag_push", "pull_request", "release", "ping"],
+            "max_body_bytes": app.config.max_body_bytes,
+            "workers": app.config.workers,
+            "repos": repos,
+        }),
+    )
+}
+
+fn repo_json(repo: &RepoConfig) -> Value {
+    json!({
+        "name": repo.name,
+        "provider": repo.provider,
+        "location": repo.display_location(),
+        "branches": repo.branches,
+        "pull_requests": repo.pull_requests,
+        "tags": repo.tags,
+        "include": repo.include,
+        "exclude": repo.exclude,
+        "max_file_bytes": repo.max_file_bytes,
+        "secrets_configured": repo.secrets.len(),
+    })
+}
+
+/// A job as CONTRACT.md shows it, plus `kind`, `coalesced` and `full`.
+pub fn job_json(job: &Job) -> Value {
+    let time = |t: Option<SystemTime>| t.map(|t| humantime::format_rfc3339_millis(t).to_string());
+    json!({
+        "id": job.id.to_string(),
+        "repo": job.repo,
+        "ref": job.git_ref,
+        "commit": job.commit,
+        "kind": job.kind,
+        "trigger": job.trigger,
+        "provider": job.provider,
+        "delivery_id": job.delivery_id,
+        "state": job.state,
+        "attempts": job.attempts,
+        "coalesced": job.coalesced,
+        "full": job.full,
+        "created_at": time(Some(job.created_at)),
+        "started_at": time(job.started_at),
+        "finished_at": time(job.finished_at),
+        "progress": job.progress,
+        "error": job.error,
+    })
+}
+
+pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<Body> {
+    let state = match query.get("state").filter(|s| !s.is_empty()) {
+        Some(text) => match text.parse::<JobState>() {
+            Ok(state) => Some(state),
+            Err(_) => {
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_state",
+                    "state must be one of queued, running, succeeded, failed, cancelled, superseded",
+                );
+            }
+        },
+        None => None,
+    };
+    let limit = match parse_limit(query.get("limit"), 50, 500) {
+        Ok(limit) => limit,
+        Err(response) => return *response,
+    };
+    let filter = JobFilter { state, repo: query.get("repo").filter(|r| !r.is_empty()).cloned() };
+    let cursor = query.get("cursor").filter(|c| !c.is_empty()).map(String::as_str);
+    match app.jobs.list(&filter, limit, cursor).await {
+        Ok(page) => {
+            let jobs: Vec<Value> = page.jobs.iter().map(job_json).collect();
+            respond::json(StatusCode::OK, &json!({"jobs": jobs, "next_cursor": page.next_cursor}))
+        }
+        Err(error) => store_error(error),
+    }
+}
+
+fn parse_limit(value: Option<&String>, default: usize, max: usize) -> Result<usize, Box<Response<Body>>> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(max)),
+            _ => Err(Box::new(respond::error(
+                StatusCode::BAD_REQUEST,
+                "bad_limit",
+                format!("limit must be a whole number from 1 to {max}"),
+            ))),
+        },
+    }
+}
+
+fn store_error(error: jobstore::Error) -> Response<Body> {
+    tracing::error!(%error, "job store error");
+    respond::error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the job store could not answer; see the server log")
+}
+
+fn parse_job_id(id: &str) -> Option<JobId> {
+    id.parse::<JobId>().ok()
+}
+
+pub async fn get_job(app: &App, id: &str) -> Response<Body> {
+    let Some(id) = parse_job_id(id) else {
+        return respond::not_found("no such job");
+    };
+    match app.jobs.get(&id).await {
+        Ok(Some(job)) => respond::json(StatusCode::OK, &job_json(&job)),
+        Ok(None) => respond::not_found("no such job"),
+        Err(error) => store_error(error),
+    }
+}
+
+pub async fn cancel_job(app: &App, id: &str) -> Response<Body> {
+    let Some(id) = parse_job_id(id) else {
+        return respond::not_found("no such job");
+    };
+    let before = match app.jobs.get(&id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return respond::not_found("no such job"),
+        Err(error) => return store_error(error),
+    };
+    if before.state.is_finished() {
+        return respond::error(
+            StatusCode::CONFLICT,
+            "job_finished",
+            format!("the job already ended as {}", before.state.as_str()),
+        );
+    }
+    match app.jobs.cancel(&id).await {
+        Ok(Some(job)) => {
+            let mut body = job_json(&job);
+            // A running job stops at its next file boundary; say so rather than pretend.
+            body["cancel_requested"] = json!(true);
+            respond::json(StatusCode::OK, &body)
+        }
+        Ok(None) => respond::not_found("no such job"),
+        Err(error) => store_error(error),
+    }
+}
+
+pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> Response<Body> {
+    let Some(repo) = app.config.repo(repo_name) else {
+        return respond::not_found("no repo with this name is configured");
+    };
+    let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return respond::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "trigger bodies are at most 64 KiB"),
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TriggerBody {
+        #[serde(rename = "ref")]
+        git_ref: Option<String>,
+        #[serde(default)]
+        full: bool,
+    }
+    let parsed: TriggerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TriggerBody { git_ref: None, full: false }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                return respond::error(StatusCode::BAD_REQUEST, "malformed_payload", format!("trigger body: {error}; expected {{\"ref\": \"refs/heads/main\", \"full\": true}}"));
+            }
+        }
+    };
+    let git_ref = match parsed.git_ref {
+        Some(r) if !r.starts_with("refs/") => format!("refs/heads/{r}"),
+        Some(r) => r,
+        None => match repo.branch_refs().next() {
+            Some(r) => r,
+            None => return respond::error(StatusCode::BAD_REQUEST, "missing_ref", "this repo has no configured branch; name a ref"),
+        },
+    };
+    if !valid_ref_name(&git_ref) {
+        return respond::error(StatusCode::BAD_REQUEST, "bad_ref", "`ref` is not a valid git ref name");
+    }
+    let job = NewJob {
+        repo: repo.name.clone(),
+        git_ref,
+        kind: JobKind::Index,
+        commit: None,
+        before: None,
+        full: parsed.full,
+        trigger: Trigger::Manual,
+        provider: None,
+        delivery_id: None,
+        dedupe_key: None,
+    };
+    match app.jobs.enqueue(job).await {
+        Ok(outcome) => {
+            let status = match outcome {
+                EnqueueOutcome::Coalesced(_) => "coalesced",
+                _ => "queued",
+            };
+            respond::json(StatusCode::ACCEPTED, &json!({"status": "queued", "merged": status == "coalesced", "job_id": outcome.job_id().to_string()}))
+        }
+        Err(error) => store_error(error),
+    }
+}
+
+pub async fn cleanup(app: &App, query: &HashMap<String, String>) -> Response<Body> {
+    let older_than = match query.get("older_than").filter(|v| !v.is_empty()) {
+        None => app.config.job_retention,
+        Some(text) => match text.parse::<u64>() {
+            Ok(secs) => Duration::from_secs(secs),
+            Err(_) => return respond::error(StatusCode::BAD_REQUEST, "bad_older_than", "older_than must be a whole number of seconds"),
+        },
+    };
+    match app.jobs.cleanup(older_than).await {
+        Ok(removed) => respond::json(StatusCode::OK, &json!({"removed": removed, "older_than_secs": older_than.as_secs()})),
+        Err(error) => store_error(error),
+    }
+}
+
+/// Builds a sample push for `provider`, signs it with the repo's first secret and sends it
+/// through the same verify → parse → enqueue path a real delivery takes.
+pub async fn test_delivery(app: &App, _peer: SocketAddr, provider: &str, query: &HashMap<String, String>) -> Response<Body> {
+    if !PROVIDERS.contains(&provider) {
+        return respond::not_found("unknown provider: use github, gitlab, gitea, bitbucket or azure-devops");
+    }
+    let repo = match query.get("repo") {
+        Some(name) => app.config.repo(name).filter(|r| r.provider == provider),
+        None => app.config.repos.iter().find(|r| r.provider == provider),
+    };
+    let Some(repo) = repo else {
+        return respond::not_found("no repo is configured for this provider (name one with ?repo=)");
+    };
+    let Some(secret) = repo.secrets.first() else {
+        return respond::error(StatusCode::CONFLICT, "missing_signature", "the repo has no secret to sign the sample with");
+    };
+    let Some(git_ref) = repo.branch_refs().next() else {
+        return respond::error(StatusCode::CONFLICT, "missing_ref", "the repo has no configured branch to push to");
+    };
+    let delivery_id = app.next_id("test");
+    let (event_headers, body) = crate::sample::push(provider, &repo.name, &git_ref, &delivery_id);
+    let mut headers: Headers = event_headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    match webhook_core::sign(provider, secret, &body, SystemTime::now()) {
+        Ok(signed) => {
+            for (name, value) in signed {
+                headers.insert(&name, value.as_bytes());
+            }
+        }
+        Err(error) => return respond::error(StatusCode::INTERNAL_SERVER_ERROR, "sign_failed", error.to_string()),
+    }
+    let Some(verifier) = app.registry.get(provider) else {
+        return respond::not_found("unknown provider");
+    };
+    let delivery = Delivery { headers: &headers, body: &body };
+    let options = VerifyOptions { allow_sha1: repo.allow_sha1, ..VerifyOptions::default() };
+    if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
+        return respond::error(StatusCode::UNAUTHORIZED, error.code(), error.to_string());
+    }
+    match verifier.parse(&delivery) {
+        Ok(event) => super::webhook::accept(app, repo, &event, Trigger::Test).await,
+        Err(error) => respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string()),
+    }
+}
+
+pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body> {
+    let Some(text) = query.get("q").filter(|q| !q.trim().is_empty()) else {
+        return respond::error(StatusCode::BAD_REQUEST, "missing_query", "give the query as ?q=...");
+    };
+    let limit = match parse_limit(query.get("limit"), 10, 100) {
+        Ok(limit) => limit,
+        Err(response) => return *response,
+    };
+    let non_empty = |key: &str| query.get(key).filter(|v| !v.is_empty()).cloned();
+    let request = search::Query {
+        text: text.clone(),
+        repo: non_empty("repo"),
+        git_ref: non_empty("ref"),
+        path: non_empty("path"),
+        limit,
+    };
+    let started = Instant::now();
+    let index = app.search.clone();
+    let result = tokio::task::spawn_blocking(move || index.search(&request)).await;
+    let took_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(Ok(results)) => respond::json(StatusCode::OK, &json!({"hits": results.hits, "took_ms": took_ms})),
+        Ok(Err(search::Error::BadQuery { reason })) => respond::error(StatusCode::BAD_REQUEST, "bad_query", reason),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "search failed");
+            respond::error(StatusCode::INTERNAL_SERVER_ERROR, "search_failed", "the search could not be run; see the server log")
+        }
+        Err(_) => respond::error(StatusCode::INTERNAL_SERVER_ERROR, "search_failed", "the search was interrupted"),
+    }
+}

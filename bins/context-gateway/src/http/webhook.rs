@@ -1,0 +1,298 @@
+//! `POST /webhooks/{provider}/{repo}`: verify → parse → durable enqueue → answer.
+//!
+//! Nothing else happens on this path: no git, no indexing, no disk reads. The 202 is sent only
+//! after the job store has flushed the job and its delivery key.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::{Request, Response, StatusCode};
+use jobstore::{EnqueueOutcome, JobKind, NewJob, Trigger};
+use serde_json::json;
+use webhook_core::{Delivery, Event, EventKind, Headers, PullRequestAction, VerifyOptions};
+
+use super::respond::{self, Body};
+use crate::app::App;
+use crate::config::RepoConfig;
+use crate::git::{is_zero_id, valid_object_id, valid_ref_name};
+
+/// How long a sender should wait before retrying while we shut down.
+const SHUTDOWN_RETRY: Duration = Duration::from_secs(10);
+
+pub async fn receive(
+    app: &App,
+    peer: SocketAddr,
+    provider: &str,
+    repo_name: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    if app.is_shutting_down() {
+        return respond::retry_after(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the gateway is shutting down; retry shortly", SHUTDOWN_RETRY);
+    }
+    let Some(verifier) = app.registry.get(provider) else {
+        return respond::not_found("unknown provider: use github, gitlab, gitea, bitbucket or azure-devops");
+    };
+    let Some(repo) = app.config.repo(repo_name).filter(|r| r.provider == provider) else {
+        return respond::not_found("no repo with this name is configured for this provider");
+    };
+    if let Err(wait) = app.ip_limits.check(&peer.ip().to_string()) {
+        return respond::retry_after(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests from this address", wait);
+    }
+    if let Err(wait) = app.repo_limits.check(&repo.name) {
+        return respond::retry_after(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many deliveries for this repo", wait);
+    }
+    let (parts, body) = request.into_parts();
+    let limit = app.config.max_body_bytes;
+    let announced = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        linger(body);
+        return too_large(limit);
+    }
+    let body = match read_limited(body, limit).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return too_large(limit),
+        Err(BodyError::Broken) => {
+            return respond::error(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read completely");
+        }
+    };
+    let headers: Headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    let delivery = Delivery { headers: &headers, body: &body };
+    if repo.secrets.is_empty() {
+        app.metrics.verify_failure("no_secret_configured");
+        return respond::error(
+            StatusCode::UNAUTHORIZED,
+            "missing_signature",
+            "no webhook secret is configured for this repo, so no delivery can be verified",
+        );
+    }
+    let options = VerifyOptions { allow_sha1: repo.allow_sha1, ..VerifyOptions::default() };
+    if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
+        let code = error.code();
+        app.metrics.verify_failure(code);
+        tracing::info!(repo = %repo.name, reason = code, "webhook rejected");
+        return respond::error(StatusCode::UNAUTHORIZED, code, error.to_string());
+    }
+    let event = match verifier.parse(&delivery) {
+        Ok(event) => event,
+        Err(error) => {
+            return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
+        }
+    };
+    accept(app, repo, &event, Trigger::Webhook).await
+}
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads the whole body, or stops as soon as it passes `limit` (the rest is drained by
+/// [`linger`] so the sender sees our 413 instead of a connection reset).
+async fn read_limited(mut body: Incoming, limit: u64) -> Result<Bytes, BodyError> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() as u64 + data.len() as u64 > limit {
+                linger(body);
+                return Err(BodyError::TooLarge);
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+/// Reads and discards what the client still sends after an early answer, for a bounded time
+/// and amount, as nginx's lingering close does: closing a socket with unread data makes the
+/// kernel send a reset that can destroy our answer before the client reads it.
+fn linger(mut body: Incoming) {
+    const MAX_BYTES: u64 = 64 * 1024 * 1024;
+    const MAX_TIME: Duration = Duration::from_secs(5);
+    tokio::spawn(async move {
+        let drain = async {
+            let mut drained = 0u64;
+            while let Some(Ok(frame)) = body.frame().await {
+                drained += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if drained > MAX_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(MAX_TIME, drain).await;
+    });
+}
+
+fn too_large(limit: u64) -> Response<Body> {
+    respond::error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body is over the limit of {limit} bytes"),
+    )
+}
+
+/// Turns a verified event into jobs and answers as CONTRACT.md says.
+pub async fn accept(app: &App, repo: &RepoConfig, event: &Event, trigger: Trigger) -> Response<Body> {
+    let delivery_id = event.delivery_id.clone();
+    let plan = match plan_jobs(repo, event, trigger) {
+        Ok(plan) => plan,
+        Err(Rejection::Ignored(reason)) => {
+            app.metrics.delivery("ignored");
+            return respond::json(StatusCode::OK, &json!({"status": "ignored", "reason": reason}));
+        }
+        Err(Rejection::Invalid(message)) => {
+            return respond::error(StatusCode::BAD_REQUEST, "malformed_payload", message);
+        }
+    };
+    let mut queued = Vec::new();
+    let mut duplicate = None;
+    for job in plan {
+        match app.jobs.enqueue(job).await {
+            Ok(EnqueueOutcome::Queued(job)) => {
+                app.metrics.delivery("queued");
+                queued.push(job.id.to_string());
+            }
+            Ok(EnqueueOutcome::Coalesced(job)) => {
+                app.metrics.delivery("coalesced");
+                queued.push(job.id.to_string());
+            }
+            Ok(EnqueueOutcome::Duplicate(id)) => {
+                app.metrics.delivery("duplicate");
+                duplicate.get_or_insert(id.to_string());
+            }
+            Err(error) => {
+                tracing::error!(%error, "job store refused a job");
+                return respond::retry_after(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the job could not be stored durably; retry shortly",
+                    Duration::from_secs(5),
+                );
+            }
+        }
+    }
+    match (queued.first(), duplicate) {
+        (Some(first), _) => {
+            let mut body = json!({"status": "queued", "job_id": first, "delivery_id": delivery_id});
+            if queued.len() > 1 {
+                body["job_ids"] = json!(queued);
+            }
+            respond::json(StatusCode::ACCEPTED, &body)
+        }
+        (None, Some(id)) => respond::json(StatusCode::OK, &json!({"status": "duplicate", "job_id": id})),
+        (None, None) => respond::json(StatusCode::OK, &json!({"status": "ignored", "reason": "nothing to index"})),
+    }
+}
+
+enum Rejection {
+    Ignored(String),
+    Invalid(String),
+}
+
+/// Which jobs an event asks for, given what the repo is configured to index.
+fn plan_jobs(repo: &RepoConfig, event: &Event, trigger: Trigger) -> Result<Vec<NewJob>, Rejection> {
+    let new_job = |git_ref: &str, kind: JobKind, commit: Option<&str>, before: Option<&str>, index: usize| NewJob {
+        repo: repo.name.clone(),
+        git_ref: git_ref.to_string(),
+        kind,
+        // A test delivery carries made-up commit ids: index the branch tip instead.
+        commit: commit.filter(|_| !matches!(trigger, Trigger::Test)).map(str::to_string),
+        before: before.filter(|_| !matches!(trigger, Trigger::Test)).map(str::to_string),
+        full: false,
+        trigger,
+        provider: Some(event.provider.clone()),
+        delivery_id: event.delivery_id.clone(),
+        dedupe_key: event.dedupe_key.as_ref().map(|key| {
+            if index == 0 { key.clone() } else { format!("{key}#{index}") }
+        }),
+    };
+    let check_id = |id: Option<&str>, what: &str| -> Result<Option<String>, Rejection> {
+        match id {
+            None => Ok(None),
+            Some(id) if is_zero_id(id) => Ok(None),
+            Some(id) if valid_object_id(id) => Ok(Some(id.to_string())),
+            Some(_) => Err(Rejection::Invalid(format!("`{what}` is not a full commit id"))),
+        }
+    };
+    let mut jobs = Vec::new();
+    match &event.kind {
+        EventKind::Ping => return Err(Rejection::Ignored("ping".into())),
+        EventKind::Other(name) => return Err(Rejection::Ignored(format!("`{name}` events are not indexed"))),
+        EventKind::Push | EventKind::TagPush => {
+            for update in &event.updates {
+                if !valid_ref_name(&update.git_ref) {
+                    return Err(Rejection::Invalid("the pushed ref is not a valid git ref name".into()));
+                }
+                let after = check_id(update.after.as_deref(), "after")?;
+                let before = check_id(update.before.as_deref(), "before")?;
+                let wanted = repo.tracks_branch(&update.git_ref)
+                    || (repo.tags && update.git_ref.starts_with("refs/tags/"));
+                if !wanted {
+                    continue;
+                }
+                let index = jobs.len();
+                if update.deleted {
+                    jobs.push(new_job(&update.git_ref, JobKind::DeleteRef, None, None, index));
+                } else {
+                    jobs.push(new_job(&update.git_ref, JobKind::Index, after.as_deref(), before.as_deref(), index));
+                }
+            }
+            if jobs.is_empty() {
+                let refs: Vec<&str> = event.updates.iter().map(|u| u.git_ref.as_str()).collect();
+                return Err(Rejection::Ignored(format!("ref {} is not configured for indexing", refs.join(", "))));
+            }
+        }
+        EventKind::Release => {
+            if !repo.tags {
+                return Err(Rejection::Ignored("tags are not indexed for this repo (tags = false)".into()));
+            }
+            let Some(tag) = &event.release_tag else {
+                return Err(Rejection::Ignored("release without a tag".into()));
+            };
+            let git_ref = format!("refs/tags/{tag}");
+            if !valid_ref_name(&git_ref) {
+                return Err(Rejection::Invalid("the release tag is not a valid git ref name".into()));
+            }
+            jobs.push(new_job(&git_ref, JobKind::Index, None, None, 0));
+        }
+        EventKind::PullRequest(action) => {
+            if !repo.pull_requests {
+                return Err(Rejection::Ignored("pull requests are not indexed for this repo (pull_requests = false)".into()));
+            }
+            let Some(pr) = &event.pull_request else {
+                return Err(Rejection::Invalid("pull request event without a pull request".into()));
+            };
+            let Some(git_ref) = pr.head_git_ref.as_deref() else {
+                return Err(Rejection::Ignored("this provider names no fetchable ref for pull request heads".into()));
+            };
+            if !valid_ref_name(git_ref) {
+                return Err(Rejection::Invalid("the pull request head ref is not a valid git ref name".into()));
+            }
+            let head = check_id(pr.head_sha.as_deref(), "head sha")?;
+            match action {
+                PullRequestAction::Opened | PullRequestAction::Synchronize | PullRequestAction::Reopened => {
+                    jobs.push(new_job(git_ref, JobKind::Index, head.as_deref(), None, 0));
+                }
+                PullRequestAction::Closed | PullRequestAction::Merged => {
+                    jobs.push(new_job(git_ref, JobKind::DeleteRef, None, None, 0));
+                }
+                PullRequestAction::Other(name) => {
+                    return Err(Rejection::Ignored(format!("pull request action `{name}` changes no code")));
+                }
+            }
+        }
+    }
+    Ok(jobs)
+}

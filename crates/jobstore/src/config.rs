@@ -1,0 +1,50 @@
+//! Tuning knobs shared by every backend.
+
+use std::time::Duration;
+
+/// How a store leases, retries and forgets jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// How long a claim (or the last heartbeat) keeps a job; a job whose lease runs out is
+    /// requeued. Default 30 s.
+    pub lease: Duration,
+    /// Claims a job may get before a retryable failure becomes final. Default 5.
+    pub max_attempts: u32,
+    /// First retry delay bound; doubles per attempt, with full jitter. Default 1 s.
+    pub backoff_base: Duration,
+    /// Cap on the retry delay bound. Default 5 min.
+    pub backoff_max: Duration,
+    /// How long an accepted delivery key is remembered. Default 7 days.
+    pub dedupe_retention: Duration,
+    /// Finished jobs older than this are dropped by the periodic cleanup. Default 7 days.
+    pub finished_retention: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+        StoreConfig {
+            lease: Duration::from_secs(30),
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(5 * 60),
+            dedupe_retention: 7 * DAY,
+            finished_retention: 7 * DAY,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Delay before the next attempt after `attempts` claims: uniformly random between zero
+    /// and `min(backoff_max, backoff_base * 2^(attempts-1))` ("full jitter"), so that many
+    /// jobs failing together do not retry together.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(32);
+        let bound = self
+            .backoff_base
+            .saturating_mul(1u32 << doublings.min(31))
+            .min(self.backoff_max);
+        let micros = u64::try_from(bound.as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(fastrand::u64(0..=micros))
+    }
+}

@@ -1,0 +1,364 @@
+//! The records a queue holds: ids, states, requests, jobs and what workers report back.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::CancelToken;
+use crate::error::Error;
+
+/// A job's id: 16 lowercase hex digits of a per-store counter, so ids sort by creation order
+/// and double as list cursors.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub String);
+
+impl JobId {
+    /// Width of the hex counter; fixed so that text order equals numeric order.
+    const WIDTH: usize = 16;
+
+    pub(crate) fn from_counter(n: u64) -> JobId {
+        JobId(format!("{n:0width$x}", width = Self::WIDTH))
+    }
+
+    pub(crate) fn counter(&self) -> Option<u64> {
+        u64::from_str_radix(&self.0, 16).ok()
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let well_formed = s.len() == Self::WIDTH
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if well_formed {
+            Ok(JobId(s.to_owned()))
+        } else {
+            Err(Error::InvalidJobId(s.to_owned()))
+        }
+    }
+}
+
+/// Where a job is in its life. `Succeeded`, `Failed`, `Cancelled` and `Superseded` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker (possibly until `not_before`, or until the running job of its key ends).
+    Queued,
+    /// Claimed by a worker that holds a lease.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Gave up: not retryable, or out of attempts; `error` says why.
+    Failed,
+    /// Cancelled by a user before or while it ran.
+    Cancelled,
+    /// Replaced by a newer job for the same repo and ref that covers its work.
+    Superseded,
+}
+
+impl JobState {
+    /// Every state, in life-cycle order.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Superseded,
+    ];
+
+    /// The snake_case name used in the API and in filters.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Superseded => "superseded",
+        }
+    }
+
+    /// True for the final states, which never change again.
+    pub fn is_finished(&self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| Error::InvalidState(s.to_owned()))
+    }
+}
+
+/// What asked for the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A provider's webhook delivery.
+    Webhook,
+    /// A user, through the management API.
+    Manual,
+    /// A signed sample event sent through the real pipeline.
+    Test,
+}
+
+/// What the job does to the index of its ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Bring the ref's index up to `commit`.
+    Index,
+    /// The ref was deleted: drop its index.
+    DeleteRef,
+}
+
+/// Counters a worker reports with heartbeats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Files looked at.
+    pub files_seen: u64,
+    /// Files whose content changed and were re-chunked.
+    pub files_changed: u64,
+    /// Files removed from the index.
+    pub files_deleted: u64,
+    /// Chunks written.
+    pub chunks_added: u64,
+    /// Chunks dropped.
+    pub chunks_removed: u64,
+}
+
+/// A request for work, as handed to [`JobStore::enqueue`](crate::JobStore::enqueue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Configured repository name.
+    pub repo: String,
+    /// Full ref name, e.g. `refs/heads/main`.
+    pub git_ref: String,
+    /// What to do.
+    pub kind: JobKind,
+    /// Target commit; `None` means "the ref's tip when the job runs". The newest request wins
+    /// when requests are folded together.
+    pub commit: Option<String>,
+    /// Commit the ref was at before the push. The oldest is kept when folding, so one diff
+    /// spans all folded pushes.
+    pub before: Option<String>,
+    /// Force a full reconcile instead of a diff. Sticky when folding.
+    pub full: bool,
+    /// What asked for it.
+    pub trigger: Trigger,
+    /// Webhook provider name, when there is one.
+    pub provider: Option<String>,
+    /// The provider's delivery id, shown with the job.
+    pub delivery_id: Option<String>,
+    /// Remembered durably, in the same write as the job, so that a redelivery with the same
+    /// key is answered with [`EnqueueOutcome::Duplicate`].
+    pub dedupe_key: Option<String>,
+}
+
+impl NewJob {
+    /// An index request for `repo`/`git_ref` with every optional field empty.
+    pub fn index(repo: impl Into<String>, git_ref: impl Into<String>, trigger: Trigger) -> NewJob {
+        NewJob {
+            repo: repo.into(),
+            git_ref: git_ref.into(),
+            kind: JobKind::Index,
+            commit: None,
+            before: None,
+            full: false,
+            trigger,
+            provider: None,
+            delivery_id: None,
+            dedupe_key: None,
+        }
+    }
+}
+
+/// A job as stored. Serializes in the shape the HTTP API shows (`ref`, RFC 3339 timestamps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// Configured repository name.
+    pub repo: String,
+    /// Full ref name.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// Target commit (`None`: the ref's tip when it runs).
+    pub commit: Option<String>,
+    /// Commit the ref was at before the oldest folded push.
+    pub before: Option<String>,
+    /// Full reconcile instead of a diff.
+    pub full: bool,
+    /// What asked for it.
+    pub trigger: Trigger,
+    /// Webhook provider name.
+    pub provider: Option<String>,
+    /// Delivery id of the request that created it.
+    pub delivery_id: Option<String>,
+    /// Where it is in its life.
+    pub state: JobState,
+    /// How many times a worker claimed it.
+    pub attempts: u32,
+    /// How many later requests were folded into it.
+    pub coalesced: u32,
+    /// When it was created.
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: SystemTime,
+    /// When the current or last attempt started.
+    #[serde(with = "crate::rfc3339::option")]
+    pub started_at: Option<SystemTime>,
+    /// When it reached a final state.
+    #[serde(with = "crate::rfc3339::option")]
+    pub finished_at: Option<SystemTime>,
+    /// Retry backoff: not claimed before this time.
+    #[serde(with = "crate::rfc3339::option")]
+    pub not_before: Option<SystemTime>,
+    /// Last reported progress.
+    pub progress: Progress,
+    /// Last error (kept when retrying, and when the job finally failed).
+    pub error: Option<String>,
+}
+
+/// What [`JobStore::enqueue`](crate::JobStore::enqueue) did with a request.
+#[derive(Debug, Clone)]
+pub enum EnqueueOutcome {
+    /// A new job was queued.
+    Queued(Job),
+    /// The request was folded into a job already queued for the same repo and ref.
+    Coalesced(Job),
+    /// The dedupe key was already accepted for this job (which may since have been cleaned up).
+    Duplicate(JobId),
+}
+
+impl EnqueueOutcome {
+    /// The id of the job that will do the requested work.
+    pub fn job_id(&self) -> &JobId {
+        match self {
+            EnqueueOutcome::Queued(job) | EnqueueOutcome::Coalesced(job) => &job.id,
+            EnqueueOutcome::Duplicate(id) => id,
+        }
+    }
+}
+
+/// A job handed to a worker, with the token that flips when it is cancelled.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The job, already `Running` with `attempts` counted.
+    pub job: Job,
+    /// Check it at every file boundary; complete with [`Completion::Cancelled`] when it flips.
+    pub cancel: CancelToken,
+}
+
+/// How a worker's attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// The work is done.
+    Succeeded,
+    /// The attempt failed. Retryable failures are queued again with backoff while attempts
+    /// remain; the rest end the job as `Failed` with the error kept.
+    Failed {
+        /// What went wrong, for humans.
+        error: String,
+        /// Whether another attempt could succeed (network, lock contention, ...).
+        retryable: bool,
+    },
+    /// The worker stopped because the cancel token flipped.
+    Cancelled,
+    /// The worker is shutting down: the job goes back to the queue and the attempt is not counted.
+    Released,
+}
+
+/// Which jobs [`JobStore::list`](crate::JobStore::list) returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs of this repository.
+    pub repo: Option<String>,
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    /// The jobs of this page.
+    pub jobs: Vec<Job>,
+    /// Pass it back to get the next (older) page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How many jobs are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCounts {
+    /// Queued jobs.
+    pub queued: u64,
+    /// Running jobs.
+    pub running: u64,
+    /// Succeeded jobs (not yet cleaned up).
+    pub succeeded: u64,
+    /// Failed jobs (not yet cleaned up).
+    pub failed: u64,
+    /// Cancelled jobs (not yet cleaned up).
+    pub cancelled: u64,
+    /// Superseded jobs (not yet cleaned up).
+    pub superseded: u64,
+}
+
+impl StateCounts {
+    /// The counter of one state.
+    pub fn get(&self, state: JobState) -> u64 {
+        match state {
+            JobState::Queued => self.queued,
+            JobState::Running => self.running,
+            JobState::Succeeded => self.succeeded,
+            JobState::Failed => self.failed,
+            JobState::Cancelled => self.cancelled,
+            JobState::Superseded => self.superseded,
+        }
+    }
+
+    pub(crate) fn slot(&mut self, state: JobState) -> &mut u64 {
+        match state {
+            JobState::Queued => &mut self.queued,
+            JobState::Running => &mut self.running,
+            JobState::Succeeded => &mut self.succeeded,
+            JobState::Failed => &mut self.failed,
+            JobState::Cancelled => &mut self.cancelled,
+            JobState::Superseded => &mut self.superseded,
+        }
+    }
+
+    /// Jobs in any state.
+    pub fn total(&self) -> u64 {
+        JobState::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+}

@@ -1,0 +1,719 @@
+//! The scheduling state machine both backends share: which job is queued, runnable, leased,
+//! folded or superseded. It does no I/O; every mutation records what it touched in a
+//! [`Changes`] so a durable backend can write exactly those records in one batch.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::CancelToken;
+use crate::config::StoreConfig;
+use crate::error::Error;
+use crate::job::{
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
+    Progress, StateCounts,
+};
+
+/// How often mutations also drop finished jobs older than `finished_retention`.
+const CLEANUP_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// The persisted form of a job: the public record plus what only the store needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredJob {
+    pub(crate) job: Job,
+    /// Set by cancelling a running job; survives a crash so the job is not run again.
+    #[serde(default)]
+    pub(crate) cancel_requested: bool,
+}
+
+/// An accepted delivery key and the job that does its work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DedupeRecord {
+    pub(crate) job: JobId,
+    #[serde(with = "crate::rfc3339")]
+    pub(crate) expires_at: SystemTime,
+}
+
+/// "Now", read once per batch of operations so they agree with each other.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: SystemTime,
+    pub(crate) instant: Instant,
+}
+
+impl Clock {
+    pub(crate) fn now() -> Clock {
+        Clock {
+            now: SystemTime::now(),
+            instant: Instant::now(),
+        }
+    }
+}
+
+/// Records touched by one or more mutations.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub(crate) jobs: BTreeSet<JobId>,
+    pub(crate) removed_jobs: Vec<JobId>,
+    pub(crate) dedupe: Vec<String>,
+    pub(crate) removed_dedupe: Vec<String>,
+    pub(crate) next_id: bool,
+    /// Some job may have become claimable: wake a waiting worker.
+    pub(crate) wake: bool,
+    /// The earliest retry time or lease expiry moved earlier: every waiting worker must
+    /// recompute how long it sleeps.
+    pub(crate) deadline_moved: bool,
+}
+
+impl Changes {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+            && self.removed_jobs.is_empty()
+            && self.dedupe.is_empty()
+            && self.removed_dedupe.is_empty()
+            && !self.next_id
+    }
+}
+
+type Key = (String, String);
+
+#[derive(Debug, Default)]
+struct Slot {
+    queued: Option<JobId>,
+    running: Option<JobId>,
+}
+
+#[derive(Debug)]
+struct Lease {
+    until: Instant,
+    token: CancelToken,
+}
+
+/// All jobs of a store, indexed for scheduling.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    config: StoreConfig,
+    jobs: BTreeMap<JobId, StoredJob>,
+    keys: HashMap<Key, Slot>,
+    /// Queued jobs that may be claimed now, oldest first.
+    ready: BTreeSet<JobId>,
+    /// Queued jobs whose key is free but whose `not_before` is still ahead.
+    delayed: BTreeSet<(SystemTime, JobId)>,
+    running: HashMap<JobId, Lease>,
+    leases: BTreeSet<(Instant, JobId)>,
+    dedupe: HashMap<String, DedupeRecord>,
+    counts: StateCounts,
+    next_id: u64,
+    last_cleanup: Instant,
+}
+
+impl Queue {
+    pub(crate) fn new(config: StoreConfig) -> Queue {
+        Queue {
+            config,
+            jobs: BTreeMap::new(),
+            keys: HashMap::new(),
+            ready: BTreeSet::new(),
+            delayed: BTreeSet::new(),
+            running: HashMap::new(),
+            leases: BTreeSet::new(),
+            dedupe: HashMap::new(),
+            counts: StateCounts::default(),
+            next_id: 1,
+            last_cleanup: Instant::now(),
+        }
+    }
+
+    /// Rebuilds the queue from persisted records. Jobs left running belong to a process that
+    /// is gone: they are requeued (attempts kept), or cancelled if that had been asked.
+    pub(crate) fn restore(
+        config: StoreConfig,
+        stored: Vec<StoredJob>,
+        dedupe: Vec<(String, DedupeRecord)>,
+        next_id: u64,
+        clock: Clock,
+        ch: &mut Changes,
+    ) -> Queue {
+        let mut queue = Queue::new(config);
+        queue.next_id = next_id.max(1);
+        for record in stored {
+            let id = record.job.id.clone();
+            if let Some(n) = id.counter() {
+                queue.next_id = queue.next_id.max(n.saturating_add(1));
+            }
+            *queue.counts.slot(record.job.state) += 1;
+            queue.jobs.insert(id, record);
+        }
+        queue.dedupe = dedupe.into_iter().collect();
+
+        let mut orphans = Vec::new();
+        let ids: Vec<JobId> = queue.jobs.keys().cloned().collect();
+        for id in ids {
+            let job = &queue.jobs[&id].job;
+            let key = (job.repo.clone(), job.git_ref.clone());
+            match job.state {
+                JobState::Queued => {
+                    let slot = queue.keys.entry(key).or_default();
+                    match slot.queued.clone() {
+                        // Two queued jobs for one key cannot be written by this crate; if a
+                        // damaged or foreign database has them, keep the newer one's target.
+                        Some(older) => {
+                            tracing::warn!(job = %id, %older, "two queued jobs for one key; folding");
+                            queue.fold_request_fields(&older, &id);
+                            ch.jobs.insert(older);
+                            queue.set_state(&id, JobState::Superseded, clock, ch);
+                        }
+                        None => slot.queued = Some(id),
+                    }
+                }
+                JobState::Running => orphans.push((key, id)),
+                _ => {}
+            }
+        }
+        for (key, id) in orphans {
+            tracing::info!(job = %id, "requeueing a job left running by a previous process");
+            // One at a time: requeueing clears the key's running slot again.
+            queue.keys.entry(key).or_default().running = Some(id.clone());
+            queue.requeue_running(&id, None, clock, ch);
+        }
+        let idle: Vec<JobId> = queue
+            .keys
+            .values()
+            .filter(|slot| slot.running.is_none())
+            .filter_map(|slot| slot.queued.clone())
+            .collect();
+        for id in idle {
+            queue.schedule(&id, clock, ch);
+        }
+        queue
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    pub(crate) fn stored(&self, id: &JobId) -> Option<&StoredJob> {
+        self.jobs.get(id)
+    }
+
+    pub(crate) fn dedupe_record(&self, key: &str) -> Option<&DedupeRecord> {
+        self.dedupe.get(key)
+    }
+
+    fn key_of(&self, id: &JobId) -> Key {
+        let job = &self.jobs[id].job;
+        (job.repo.clone(), job.git_ref.clone())
+    }
+
+    fn set_state(&mut self, id: &JobId, state: JobState, clock: Clock, ch: &mut Changes) {
+        let Some(record) = self.jobs.get_mut(id) else {
+            return;
+        };
+        *self.counts.slot(record.job.state) -= 1;
+        *self.counts.slot(state) += 1;
+        record.job.state = state;
+        if state.is_finished() {
+            record.job.finished_at = Some(clock.now);
+            record.job.not_before = None;
+        }
+        ch.jobs.insert(id.clone());
+    }
+
+    /// Makes a queued job whose key is free claimable, now or at its `not_before`.
+    fn schedule(&mut self, id: &JobId, clock: Clock, ch: &mut Changes) {
+        match self.jobs[id].job.not_before {
+            Some(at) if at > clock.now => {
+                let due = clock.instant + at.duration_since(clock.now).unwrap_or(Duration::ZERO);
+                self.note_deadline(due, clock, ch);
+                self.delayed.insert((at, id.clone()));
+            }
+            _ => {
+                self.ready.insert(id.clone());
+            }
+        }
+        ch.wake = true;
+    }
+
+    fn unschedule(&mut self, id: &JobId) {
+        self.ready.remove(id);
+        if let Some(at) = self.jobs[id].job.not_before {
+            self.delayed.remove(&(at, id.clone()));
+        }
+    }
+
+    fn remember_delivery(
+        &mut self,
+        key: Option<String>,
+        id: &JobId,
+        clock: Clock,
+        ch: &mut Changes,
+    ) {
+        if let Some(key) = key {
+            let expires_at = clock.now + self.config.dedupe_retention;
+            self.dedupe.insert(
+                key.clone(),
+                DedupeRecord {
+                    job: id.clone(),
+                    expires_at,
+                },
+            );
+            ch.dedupe.push(key);
+        }
+    }
+
+    /// Folds the request fields of `newer` into `older`: newest commit, oldest `before`,
+    /// sticky `full`.
+    fn fold_request_fields(&mut self, older: &JobId, newer: &JobId) {
+        let newer = self.jobs[newer].job.clone();
+        let job = &mut self.jobs.get_mut(older).expect("folded job exists").job;
+        job.commit = newer.commit;
+        job.full |= newer.full;
+        job.coalesced += newer.coalesced + 1;
+    }
+
+    pub(crate) fn enqueue(
+        &mut self,
+        request: NewJob,
+        clock: Clock,
+        ch: &mut Changes,
+    ) -> Result<EnqueueOutcome, Error> {
+        if request.repo.is_empty() {
+            return Err(Error::InvalidRequest("repo is empty"));
+        }
+        if request.git_ref.is_empty() {
+            return Err(Error::InvalidRequest("git_ref is empty"));
+        }
+        if let Some(key) = &request.dedupe_key {
+            if let Some(record) = self.dedupe.get(key).filter(|r| r.expires_at > clock.now) {
+                return Ok(EnqueueOutcome::Duplicate(record.job.clone()));
+            }
+        }
+        self.maybe_cleanup(clock, ch);
+
+        let key = (request.repo.clone(), request.git_ref.clone());
+        let (queued, running) = match self.keys.get(&key) {
+            Some(slot) => (slot.queued.clone(), slot.running.clone()),
+            None => (None, None),
+        };
+        let mut full = request.full;
+        if let Some(qid) = queued {
+            let queued_kind = self.jobs[&qid].job.kind;
+            if queued_kind == request.kind {
+                let job = &mut self.jobs.get_mut(&qid).expect("queued job exists").job;
+                // `None` means "the tip when it runs", which is at least as new as any commit.
+                job.commit = request.commit;
+                job.full |= request.full;
+                job.coalesced += 1;
+                let job = job.clone();
+                ch.jobs.insert(qid.clone());
+                self.remember_delivery(request.dedupe_key, &qid, clock, ch);
+                return Ok(EnqueueOutcome::Coalesced(job));
+            }
+            // A different kind replaces the queued job: deleting makes indexing moot, and
+            // indexing after a queued delete must rebuild from scratch.
+            self.unschedule(&qid);
+            self.set_state(&qid, JobState::Superseded, clock, ch);
+            if let Some(slot) = self.keys.get_mut(&key) {
+                slot.queued = None;
+            }
+            full |= request.kind == JobKind::Index;
+        }
+        if let Some(rid) = &running {
+            // An index queued behind a running delete must not diff against a dropped index.
+            full |= request.kind == JobKind::Index && self.jobs[rid].job.kind == JobKind::DeleteRef;
+        }
+
+        let id = JobId::from_counter(self.next_id);
+        self.next_id += 1;
+        ch.next_id = true;
+        let job = Job {
+            id: id.clone(),
+            repo: request.repo,
+            git_ref: request.git_ref,
+            kind: request.kind,
+            commit: request.commit,
+            before: request.before,
+            full,
+            trigger: request.trigger,
+            provider: request.provider,
+            delivery_id: request.delivery_id,
+            state: JobState::Queued,
+            attempts: 0,
+            coalesced: 0,
+            created_at: clock.now,
+            started_at: None,
+            finished_at: None,
+            not_before: None,
+            progress: Progress::default(),
+            error: None,
+        };
+        self.counts.queued += 1;
+        self.jobs.insert(
+            id.clone(),
+            StoredJob {
+                job: job.clone(),
+                cancel_requested: false,
+            },
+        );
+        ch.jobs.insert(id.clone());
+        self.keys.entry(key).or_default().queued = Some(id.clone());
+        if running.is_none() {
+            self.schedule(&id, clock, ch);
+        }
+        self.remember_delivery(request.dedupe_key, &id, clock, ch);
+        Ok(EnqueueOutcome::Queued(job))
+    }
+
+    pub(crate) fn claim(
+        &mut self,
+        worker: &str,
+        clock: Clock,
+        ch: &mut Changes,
+    ) -> Option<Claimed> {
+        self.expire_leases(clock, ch);
+        while let Some((at, _)) = self.delayed.first() {
+            if *at > clock.now {
+                break;
+            }
+            if let Some((_, id)) = self.delayed.pop_first() {
+                self.ready.insert(id);
+            }
+        }
+        let id = self.ready.pop_first()?;
+        self.set_state(&id, JobState::Running, clock, ch);
+        let record = self.jobs.get_mut(&id).expect("ready job exists");
+        record.job.attempts += 1;
+        record.job.started_at = Some(clock.now);
+        record.job.not_before = None;
+        let job = record.job.clone();
+        let key = (job.repo.clone(), job.git_ref.clone());
+        let slot = self.keys.entry(key).or_default();
+        slot.queued = None;
+        slot.running = Some(id.clone());
+        let token = CancelToken::new();
+        let until = clock.instant + self.config.lease;
+        self.note_deadline(until, clock, ch);
+        self.leases.insert((until, id.clone()));
+        self.running.insert(
+            id.clone(),
+            Lease {
+                until,
+                token: token.clone(),
+            },
+        );
+        tracing::debug!(job = %id, worker, attempt = job.attempts, "claimed");
+        Some(Claimed { job, cancel: token })
+    }
+
+    fn running_job(&self, id: &JobId) -> Result<(), Error> {
+        match self.jobs.get(id) {
+            None => Err(Error::NotFound(id.clone())),
+            Some(record) if record.job.state != JobState::Running => Err(Error::NotRunning {
+                id: id.clone(),
+                state: record.job.state,
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn heartbeat(
+        &mut self,
+        id: &JobId,
+        progress: Progress,
+        clock: Clock,
+        ch: &mut Changes,
+    ) -> Result<(), Error> {
+        self.running_job(id)?;
+        if let Some(lease) = self.running.get_mut(id) {
+            self.leases.remove(&(lease.until, id.clone()));
+            lease.until = clock.instant + self.config.lease;
+            self.leases.insert((lease.until, id.clone()));
+        }
+        if let Some(record) = self.jobs.get_mut(id) {
+            record.job.progress = progress;
+        }
+        ch.jobs.insert(id.clone());
+        Ok(())
+    }
+
+    pub(crate) fn complete(
+        &mut self,
+        id: &JobId,
+        completion: Completion,
+        clock: Clock,
+        ch: &mut Changes,
+    ) -> Result<Job, Error> {
+        self.running_job(id)?;
+        let record = &self.jobs[id];
+        let (attempts, cancel_requested) = (record.job.attempts, record.cancel_requested);
+        match completion {
+            Completion::Succeeded => self.finish_running(id, JobState::Succeeded, None, clock, ch),
+            Completion::Cancelled => self.finish_running(id, JobState::Cancelled, None, clock, ch),
+            Completion::Failed { error, retryable } => {
+                if retryable && attempts < self.config.max_attempts && !cancel_requested {
+                    let delay = self.config.backoff(attempts);
+                    tracing::info!(job = %id, attempts, ?delay, %error, "attempt failed; retrying");
+                    self.jobs.get_mut(id).expect("checked").job.error = Some(error);
+                    self.requeue_running(id, Some(clock.now + delay), clock, ch);
+                } else {
+                    tracing::warn!(job = %id, attempts, %error, "job failed");
+                    self.finish_running(id, JobState::Failed, Some(error), clock, ch);
+                }
+            }
+            Completion::Released => {
+                if cancel_requested {
+                    self.finish_running(id, JobState::Cancelled, None, clock, ch);
+                } else {
+                    let job = &mut self.jobs.get_mut(id).expect("checked").job;
+                    job.attempts = job.attempts.saturating_sub(1);
+                    self.requeue_running(id, None, clock, ch);
+                }
+            }
+        }
+        Ok(self.jobs[id].job.clone())
+    }
+
+    fn release_lease(&mut self, id: &JobId) -> Option<Lease> {
+        let lease = self.running.remove(id)?;
+        self.leases.remove(&(lease.until, id.clone()));
+        Some(lease)
+    }
+
+    /// Marks the key of `id` as not running and lets its queued follow-up run.
+    fn free_key(&mut self, id: &JobId, clock: Clock, ch: &mut Changes) {
+        let key = self.key_of(id);
+        let Some(slot) = self.keys.get_mut(&key) else {
+            return;
+        };
+        if slot.running.as_ref() == Some(id) {
+            slot.running = None;
+        }
+        match slot.queued.clone() {
+            Some(next) => self.schedule(&next, clock, ch),
+            None if slot.running.is_none() => {
+                self.keys.remove(&key);
+            }
+            None => {}
+        }
+    }
+
+    fn finish_running(
+        &mut self,
+        id: &JobId,
+        state: JobState,
+        error: Option<String>,
+        clock: Clock,
+        ch: &mut Changes,
+    ) {
+        self.release_lease(id);
+        self.jobs.get_mut(id).expect("running job exists").job.error = error;
+        self.set_state(id, state, clock, ch);
+        self.free_key(id, clock, ch);
+    }
+
+    /// Puts a job that was running back in the queue. If a newer request for the key is
+    /// already queued, that one covers this job's work: it takes this job's `before` (the
+    /// older one) and `full`, and this job ends as superseded.
+    fn requeue_running(
+        &mut self,
+        id: &JobId,
+        not_before: Option<SystemTime>,
+        clock: Clock,
+        ch: &mut Changes,
+    ) {
+        self.release_lease(id);
+        if self.jobs[id].cancel_requested {
+            self.set_state(id, JobState::Cancelled, clock, ch);
+            self.free_key(id, clock, ch);
+            return;
+        }
+        let key = self.key_of(id);
+        let slot = self.keys.entry(key).or_default();
+        slot.running = None;
+        match slot.queued.clone() {
+            Some(follow_up) => {
+                let old = self.jobs[id].job.clone();
+                let job = &mut self
+                    .jobs
+                    .get_mut(&follow_up)
+                    .expect("queued job exists")
+                    .job;
+                job.before = old.before;
+                job.full |= old.full;
+                job.coalesced += old.coalesced + 1;
+                ch.jobs.insert(follow_up.clone());
+                self.set_state(id, JobState::Superseded, clock, ch);
+                self.schedule(&follow_up, clock, ch);
+            }
+            None => {
+                slot.queued = Some(id.clone());
+                self.set_state(id, JobState::Queued, clock, ch);
+                self.jobs
+                    .get_mut(id)
+                    .expect("running job exists")
+                    .job
+                    .not_before = not_before;
+                self.schedule(id, clock, ch);
+            }
+        }
+    }
+
+    /// Requeues running jobs whose lease ran out (their worker hung or vanished). The old
+    /// token flips so that the hung worker stops if it ever wakes up.
+    fn expire_leases(&mut self, clock: Clock, ch: &mut Changes) {
+        while let Some((until, id)) = self.leases.first().cloned() {
+            if until > clock.instant {
+                break;
+            }
+            if let Some(lease) = self.running.get(&id) {
+                lease.token.cancel();
+            }
+            let attempts = self.jobs[&id].job.attempts;
+            if attempts >= self.config.max_attempts {
+                tracing::warn!(job = %id, attempts, "lease expired on the last attempt; failing");
+                let error = format!("lease expired on attempt {attempts} (worker hung or gone)");
+                self.finish_running(&id, JobState::Failed, Some(error), clock, ch);
+            } else {
+                tracing::warn!(job = %id, attempts, "lease expired; requeueing");
+                self.requeue_running(&id, None, clock, ch);
+            }
+        }
+    }
+
+    pub(crate) fn cancel(&mut self, id: &JobId, clock: Clock, ch: &mut Changes) -> Option<Job> {
+        let state = self.jobs.get(id)?.job.state;
+        match state {
+            JobState::Queued => {
+                self.unschedule(id);
+                let key = self.key_of(id);
+                if let Some(slot) = self.keys.get_mut(&key) {
+                    if slot.queued.as_ref() == Some(id) {
+                        slot.queued = None;
+                    }
+                    if slot.queued.is_none() && slot.running.is_none() {
+                        self.keys.remove(&key);
+                    }
+                }
+                self.set_state(id, JobState::Cancelled, clock, ch);
+            }
+            JobState::Running => {
+                let record = self.jobs.get_mut(id).expect("checked");
+                record.cancel_requested = true;
+                if let Some(lease) = self.running.get(id) {
+                    lease.token.cancel();
+                }
+                ch.jobs.insert(id.clone());
+            }
+            _ => {}
+        }
+        Some(self.jobs[id].job.clone())
+    }
+
+    pub(crate) fn get(&self, id: &JobId) -> Option<Job> {
+        self.jobs.get(id).map(|record| record.job.clone())
+    }
+
+    pub(crate) fn list(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, Error> {
+        let limit = limit.max(1);
+        let upper = match cursor {
+            Some(text) => std::ops::Bound::Excluded(
+                JobId::from_str(text).map_err(|_| Error::InvalidCursor(text.to_owned()))?,
+            ),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut matching = self
+            .jobs
+            .range((std::ops::Bound::Unbounded, upper))
+            .rev()
+            .map(|(_, record)| &record.job)
+            .filter(|job| filter.state.is_none_or(|s| job.state == s))
+            .filter(|job| filter.repo.as_ref().is_none_or(|r| &job.repo == r));
+        let jobs: Vec<Job> = matching.by_ref().take(limit).cloned().collect();
+        let next_cursor = match matching.next() {
+            Some(_) => jobs.last().map(|job| job.id.0.clone()),
+            None => None,
+        };
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    pub(crate) fn counts(&self) -> StateCounts {
+        self.counts
+    }
+
+    /// Drops finished jobs that finished at or before `now - older_than`, and expired
+    /// delivery keys. Returns how many jobs were dropped.
+    pub(crate) fn cleanup(&mut self, older_than: Duration, clock: Clock, ch: &mut Changes) -> u64 {
+        self.last_cleanup = clock.instant;
+        let cutoff = clock
+            .now
+            .checked_sub(older_than)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let old: Vec<JobId> = self
+            .jobs
+            .values()
+            .filter(|r| r.job.state.is_finished())
+            .filter(|r| r.job.finished_at.unwrap_or(r.job.created_at) <= cutoff)
+            .map(|r| r.job.id.clone())
+            .collect();
+        for id in &old {
+            if let Some(record) = self.jobs.remove(id) {
+                *self.counts.slot(record.job.state) -= 1;
+            }
+            ch.jobs.remove(id);
+            ch.removed_jobs.push(id.clone());
+        }
+        let expired: Vec<String> = self
+            .dedupe
+            .iter()
+            .filter(|(_, r)| r.expires_at <= clock.now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.dedupe.remove(&key);
+            ch.removed_dedupe.push(key);
+        }
+        if !old.is_empty() {
+            tracing::info!(removed = old.len(), "cleaned up finished jobs");
+        }
+        old.len() as u64
+    }
+
+    fn maybe_cleanup(&mut self, clock: Clock, ch: &mut Changes) {
+        if clock.instant.duration_since(self.last_cleanup) >= CLEANUP_EVERY {
+            self.cleanup(self.config.finished_retention, clock, ch);
+        }
+    }
+
+    /// When a claim could next succeed without any new event: the earliest `not_before`
+    /// of a queued job with a free key, or the earliest lease expiry.
+    pub(crate) fn next_wakeup(&self, clock: Clock) -> Option<Instant> {
+        let delayed = self
+            .delayed
+            .first()
+            .map(|(at, _)| clock.instant + at.duration_since(clock.now).unwrap_or(Duration::ZERO));
+        let lease = self.leases.first().map(|(until, _)| *until);
+        match (delayed, lease) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Flags `deadline_moved` if `at` comes before every deadline a waiter may be sleeping
+    /// until (waiters that saw no deadline at all sleep until notified).
+    fn note_deadline(&self, at: Instant, clock: Clock, ch: &mut Changes) {
+        if self.next_wakeup(clock).is_none_or(|current| at < current) {
+            ch.deadline_moved = true;
+        }
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+}

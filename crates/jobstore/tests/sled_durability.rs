@@ -1,0 +1,293 @@
+//! What only a durable backend can promise: state survives reopen, a SIGKILLed process loses
+//! no acknowledged enqueue, and open errors say what to do.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use jobstore::{
+    Completion, EnqueueOutcome, Error, JobId, JobState, JobStore, NewJob, SledJobStore,
+    StoreConfig, Trigger,
+};
+
+/// Set in the child process: the directory it enqueues into.
+const CHILD_DIR_ENV: &str = "JOBSTORE_CRASH_CHILD_DIR";
+
+fn open(path: &Path) -> SledJobStore {
+    SledJobStore::open(path, StoreConfig::default()).expect("open store")
+}
+
+fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
+    let mut job = NewJob::index(repo, "refs/heads/main", Trigger::Webhook);
+    job.commit = Some(commit.to_owned());
+    job.before = Some("0000".to_owned());
+    job.dedupe_key = Some(dedupe.to_owned());
+    job
+}
+
+/// Not a test of its own: the body of the child process `crash_loses_no_acknowledged_job`
+/// starts. It enqueues from several tasks and prints each acknowledged id, until killed.
+#[test]
+#[ignore = "run as a child process by crash_loses_no_acknowledged_job"]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let store = std::sync::Arc::new(open(Path::new(&dir)));
+        let tag = std::process::id();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let store = std::sync::Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                for n in 0u64.. {
+                    let key = format!("{tag}-{t}-{n}");
+                    let outcome = store
+                        .enqueue(request(&format!("repo-{key}"), "c1", &key))
+                        .await
+                        .expect("enqueue");
+                    // Printed only after enqueue returned: this line is the acknowledgement.
+                    println!("ACK {} {key}", outcome.job_id());
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("producer");
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_loses_no_acknowledged_job() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut total_acked = 0;
+    for round in 0..20 {
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let wanted = 5 + round * 3;
+        let mut acked = Vec::new();
+        let mut line = String::new();
+        while acked.len() < wanted {
+            line.clear();
+            let read = stdout.read_line(&mut line).expect("read child stdout");
+            assert!(
+                read > 0,
+                "round {round}: child exited before acknowledging {wanted} jobs"
+            );
+            if let Some(ack) = line.strip_prefix("ACK ") {
+                acked.push(ack.trim().to_owned());
+            }
+        }
+        child.kill().expect("SIGKILL child");
+        child.wait().expect("reap child");
+        // Lines already in the pipe were acknowledged before the kill, too.
+        let mut rest = String::new();
+        stdout
+            .read_to_string(&mut rest)
+            .expect("drain child stdout");
+        acked.extend(
+            rest.lines()
+                .filter_map(|l| l.strip_prefix("ACK "))
+                .map(|l| l.trim().to_owned()),
+        );
+
+        let store = open(&path);
+        for ack in &acked {
+            let (id, key) = ack.split_once(' ').expect("ACK <id> <key>");
+            let id: JobId = id.parse().expect("child printed a job id");
+            let job = store.get(&id).await.expect("get");
+            let job = job.unwrap_or_else(|| panic!("round {round}: acknowledged job {id} is gone"));
+            assert_eq!(job.repo, format!("repo-{key}"));
+            match store
+                .enqueue(request(&job.repo, "c1", key))
+                .await
+                .expect("enqueue")
+            {
+                EnqueueOutcome::Duplicate(dup) => assert_eq!(dup, id),
+                other => panic!("round {round}: dedupe key {key} was lost: {other:?}"),
+            }
+        }
+        total_acked += acked.len();
+    }
+    assert!(total_acked >= 20 * 5);
+}
+
+#[tokio::test]
+async fn dedupe_and_jobs_survive_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let (done, queued) = {
+        let store = open(&path);
+        let done = store
+            .enqueue(request("a", "c1", "delivery-a"))
+            .await
+            .expect("enqueue");
+        let claimed = store.claim("w").await.expect("claim").expect("a job");
+        store
+            .complete(&claimed.job.id, Completion::Succeeded)
+            .await
+            .expect("complete");
+        let queued = store
+            .enqueue(request("b", "c1", "delivery-b"))
+            .await
+            .expect("enqueue");
+        (done.job_id().clone(), queued.job_id().clone())
+    };
+    let store = open(&path);
+    assert_eq!(
+        store.get(&done).await.expect("get").map(|j| j.state),
+        Some(JobState::Succeeded)
+    );
+    assert_eq!(
+        store.get(&queued).await.expect("get").map(|j| j.state),
+        Some(JobState::Queued)
+    );
+    for (key, id) in [("delivery-a", &done), ("delivery-b", &queued)] {
+        match store
+            .enqueue(request("x", "c2", key))
+            .await
+            .expect("enqueue")
+        {
+            EnqueueOutcome::Duplicate(dup) => assert_eq!(&dup, id),
+            other => panic!("dedupe key {key} forgotten after reopen: {other:?}"),
+        }
+    }
+    // Ids keep growing after a reopen, even once older jobs are cleaned up.
+    store.cleanup(Duration::ZERO).await.expect("cleanup");
+    let newer = store
+        .enqueue(request("c", "c1", "delivery-c"))
+        .await
+        .expect("enqueue");
+    assert!(newer.job_id() > &queued);
+    let counts = store.counts().await.expect("counts");
+    assert_eq!((counts.queued, counts.succeeded), (2, 0));
+}
+
+#[tokio::test]
+async fn jobs_left_running_are_requeued_on_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let (plain, cancelled, with_follow_up, follow_up) = {
+        let store = open(&path);
+        let plain = store
+            .enqueue(request("plain", "c1", "p"))
+            .await
+            .expect("enqueue");
+        let cancelled = store
+            .enqueue(request("cancelled", "c1", "c"))
+            .await
+            .expect("enqueue");
+        let mut first = request("busy", "c1", "b1");
+        first.before = Some("c0".to_owned());
+        let with_follow_up = store.enqueue(first).await.expect("enqueue");
+        for _ in 0..3 {
+            store.claim("w").await.expect("claim").expect("a job");
+        }
+        store.cancel(cancelled.job_id()).await.expect("cancel");
+        let follow_up = store
+            .enqueue(request("busy", "c2", "b2"))
+            .await
+            .expect("enqueue");
+        // Dropped without completing anything: as if the process had died.
+        (
+            plain.job_id().clone(),
+            cancelled.job_id().clone(),
+            with_follow_up.job_id().clone(),
+            follow_up.job_id().clone(),
+        )
+    };
+    let store = open(&path);
+    let job = store.get(&plain).await.expect("get").expect("job");
+    assert_eq!(
+        (job.state, job.attempts),
+        (JobState::Queued, 1),
+        "requeued, attempts kept"
+    );
+    let job = store.get(&cancelled).await.expect("get").expect("job");
+    assert_eq!(
+        job.state,
+        JobState::Cancelled,
+        "a cancel asked before the crash holds"
+    );
+    let job = store.get(&with_follow_up).await.expect("get").expect("job");
+    assert_eq!(
+        job.state,
+        JobState::Superseded,
+        "the queued follow-up covers its work"
+    );
+    let job = store.get(&follow_up).await.expect("get").expect("job");
+    assert_eq!(job.state, JobState::Queued);
+    assert_eq!(
+        job.before.as_deref(),
+        Some("c0"),
+        "the follow-up diffs from the oldest base"
+    );
+    assert_eq!(job.commit.as_deref(), Some("c2"));
+
+    let first = store.claim("w").await.expect("claim").expect("a job");
+    assert_eq!((first.job.id.clone(), first.job.attempts), (plain, 2));
+    let second = store.claim("w").await.expect("claim").expect("a job");
+    assert_eq!(second.job.id, follow_up);
+    assert!(store.claim("w").await.expect("claim").is_none());
+}
+
+#[tokio::test]
+async fn second_open_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let store = open(&path);
+    let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("locked");
+    assert!(matches!(err, Error::Locked { .. }), "got {err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("another process holds"), "{message}");
+    assert!(message.contains("--data-dir"), "{message}");
+    drop(store);
+    open(&path);
+}
+
+#[tokio::test]
+async fn damaged_records_are_reported_as_corrupt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    {
+        let db = sled::open(&path).expect("sled");
+        let tree = db.open_tree("jobstore.v1").expect("tree");
+        tree.insert("j/0000000000000001", "not json")
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("corrupt");
+    assert!(matches!(err, Error::Corrupt { .. }), "got {err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("backup"), "{message}");
+}
+
+#[tokio::test]
+async fn a_file_in_place_of_the_directory_names_the_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    std::fs::write(&path, b"not a database").expect("write");
+    let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("not a directory");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}

@@ -1,0 +1,317 @@
+//! Opening the index and answering queries.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use globset::GlobBuilder;
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::directory::error::{LockError, OpenDirectoryError};
+use tantivy::query::{BooleanQuery, TermSetQuery};
+use tantivy::schema::Value;
+use tantivy::{
+    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
+};
+
+use indexer::RefKey;
+
+use crate::error::Error;
+use crate::hit::{Hit, SearchResults};
+use crate::query::{self, Query, build_text_query, parse_text};
+use crate::schema::{self, Fields};
+use crate::sink::StagedRun;
+use crate::snippet::snippet;
+use crate::tokenizer::{CODE_TOKENIZER, CodeTokenizer};
+
+/// Extra candidates fetched beyond `limit`, so that hits tied in score at the cut are
+/// ordered by repo/ref/path/line rather than by the engine's internal doc order.
+const TIE_SLACK: usize = 32;
+/// Indexing memory per writer thread; tantivy flushes a segment when it is full.
+const WRITER_MEMORY_PER_THREAD: usize = 48 * 1024 * 1024;
+/// Indexing threads at most (the work is CPU-bound; more only contends with serving).
+const MAX_WRITER_THREADS: usize = 4;
+
+/// Where the index lives, for messages.
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    Disk(PathBuf),
+    Memory,
+}
+
+impl Location {
+    pub(crate) fn path(&self) -> PathBuf {
+        match self {
+            Location::Disk(p) => p.clone(),
+            Location::Memory => PathBuf::from("<in memory>"),
+        }
+    }
+}
+
+/// A code search index: one tantivy document per chunk, written through
+/// [`indexer::IndexSink`] and queried with [`SearchIndex::search`].
+///
+/// Share it in an `Arc`: searching takes `&self` and never blocks on writers. A read-write
+/// index takes tantivy's writer lock **at open** (so a second writer fails fast with
+/// [`Error::Locked`]) and keeps it until dropped.
+pub struct SearchIndex {
+    pub(crate) index: Index,
+    pub(crate) reader: IndexReader,
+    pub(crate) fields: Fields,
+    /// `None` when opened read-only. One writer per index is tantivy's rule; the mutex also
+    /// makes each ref's commit (delete + add + commit + reload) one critical section.
+    pub(crate) writer: Option<Mutex<IndexWriter<TantivyDocument>>>,
+    /// Runs staged by `apply`, by ref, not yet handed to tantivy (see the `sink` module).
+    pub(crate) staged: Mutex<HashMap<RefKey, StagedRun>>,
+    pub(crate) location: Location,
+}
+
+impl fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("location", &self.location)
+            .field("writable", &self.writer.is_some())
+            .field("num_chunks", &self.num_chunks())
+            .finish()
+    }
+}
+
+fn directory_error(dir: &Path, e: OpenDirectoryError) -> Error {
+    match e {
+        OpenDirectoryError::DoesNotExist(path) => Error::NoIndex { path },
+        other => Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(other),
+        },
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir` read-write, creating the directory and an empty index if
+    /// needed. Takes the writer lock now: fails with [`Error::Locked`] if another process
+    /// (typically `serve`) holds it.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let directory = MmapDirectory::open(dir).map_err(|e| directory_error(dir, e))?;
+        let (schema, fields) = schema::build();
+        let index = Index::open_or_create(directory, schema)?;
+        Self::with_writer(index, fields, Location::Disk(dir.to_path_buf()))
+    }
+
+    /// Opens the committed index in `dir` for searching only; it follows commits made by
+    /// the process holding the writer (tantivy watches its `meta.json`). Writes through this
+    /// handle fail with [`Error::ReadOnly`].
+    pub fn open_read_only(dir: &Path) -> Result<Self, Error> {
+        if !dir.join("meta.json").is_file() {
+            return Err(Error::NoIndex {
+                path: dir.to_path_buf(),
+            });
+        }
+        let directory = MmapDirectory::open(dir).map_err(|e| directory_error(dir, e))?;
+        let index = Index::open(directory)?;
+        let (schema, fields) = schema::build();
+        if index.schema() != schema {
+            return Err(Error::Engine(TantivyError::SchemaError(format!(
+                "the index at {} was written with a different schema (another version?); \
+                 delete the directory and re-index",
+                dir.display()
+            ))));
+        }
+        register_tokenizer(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            writer: None,
+            staged: Mutex::new(HashMap::new()),
+            location: Location::Disk(dir.to_path_buf()),
+        })
+    }
+
+    /// An index held in memory (tantivy's RAM directory), for tests and benches.
+    pub fn open_in_memory() -> Result<Self, Error> {
+        let (schema, fields) = schema::build();
+        let index = Index::create_in_ram(schema);
+        Self::with_writer(index, fields, Location::Memory)
+    }
+
+    fn with_writer(index: Index, fields: Fields, location: Location) -> Result<Self, Error> {
+        register_tokenizer(&index);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_WRITER_THREADS);
+        let writer = index
+            .writer_with_num_threads(threads, threads * WRITER_MEMORY_PER_THREAD)
+            .map_err(|e| match e {
+                TantivyError::LockFailure(LockError::LockBusy, _) => Error::Locked {
+                    path: location.path(),
+                },
+                other => Error::Engine(other),
+            })?;
+        // Manual: the sink reloads right after each commit, so "commit returned" means
+        // "searchable", with no background polling delay.
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        tracing::debug!(location = %location.path().display(), threads, "search index opened");
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            writer: Some(Mutex::new(writer)),
+            staged: Mutex::new(HashMap::new()),
+            location,
+        })
+    }
+
+    /// Number of chunks searchable now (committed, not deleted).
+    pub fn num_chunks(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Runs `query`: best hits first, ties broken by repo, ref, path and start line, so the
+    /// same query on the same index always answers the same list.
+    ///
+    /// Fails with [`Error::BadQuery`] for empty, over-long or unparseable text, or an
+    /// invalid path glob.
+    pub fn search(&self, query: &Query) -> Result<SearchResults, Error> {
+        let parsed = parse_text(&query.text)?;
+        let limit = query.effective_limit();
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        let mut clauses = build_text_query(f, &parsed);
+        if let Some(repo) = query.repo.as_deref().filter(|s| !s.is_empty()) {
+            clauses.push(query::filter(query::exact(f.repo, repo)));
+        }
+        if let Some(git_ref) = query.git_ref.as_deref().filter(|s| !s.is_empty()) {
+            clauses.push(query::filter(query::ref_filter(f.git_ref, git_ref)));
+        }
+        if let Some(pattern) = query.path.as_deref().filter(|s| !s.is_empty()) {
+            let paths = matching_paths(&searcher, f.path, pattern)?;
+            if paths.is_empty() {
+                return Ok(SearchResults { hits: Vec::new() });
+            }
+            let terms = paths.iter().map(|p| Term::from_field_text(f.path, p));
+            clauses.push(query::filter(Box::new(TermSetQuery::new(terms))));
+        }
+        let top = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(limit + TIE_SLACK),
+        )?;
+
+        let mut candidates = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text_of = |field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let line_of = |field| {
+                let n = doc
+                    .get_first(field)
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or_default();
+                u32::try_from(n).unwrap_or(u32::MAX)
+            };
+            let commit = text_of(f.commit);
+            let hit = Hit {
+                repo: text_of(f.repo),
+                git_ref: text_of(f.git_ref),
+                commit: (!commit.is_empty()).then_some(commit),
+                path: text_of(f.path),
+                start_line: line_of(f.start_line),
+                end_line: line_of(f.end_line),
+                score,
+                snippet: String::new(),
+            };
+            candidates.push((hit, text_of(f.text)));
+        }
+        candidates.sort_by(|(a, _), (b, _)| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.repo.cmp(&b.repo))
+                .then_with(|| a.git_ref.cmp(&b.git_ref))
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.start_line.cmp(&b.start_line))
+        });
+        candidates.truncate(limit);
+        let terms: HashSet<&str> = parsed.terms().collect();
+        let hits = candidates
+            .into_iter()
+            .map(|(mut hit, text)| {
+                hit.snippet = snippet(&text, hit.start_line, &terms);
+                hit
+            })
+            .collect();
+        Ok(SearchResults { hits })
+    }
+
+    /// The index's tantivy handle, for callers that need engine-level access.
+    pub fn tantivy_index(&self) -> &Index {
+        &self.index
+    }
+}
+
+fn register_tokenizer(index: &Index) {
+    index
+        .tokenizers()
+        .register(CODE_TOKENIZER, CodeTokenizer::default());
+}
+
+/// Every indexed path that the filter `pattern` accepts: a prefix, or a glob if it has
+/// `*`, `?` or `[`. Walks the path term dictionary from the pattern's literal prefix, so the
+/// answer is exact (no candidate cut-off) and costs one pass over the matching paths.
+fn matching_paths(
+    searcher: &Searcher,
+    field: tantivy::schema::Field,
+    pattern: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let (prefix, glob) = if is_glob {
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::bad_query(format!("invalid path glob `{pattern}`: {e}")))?
+            .compile_matcher();
+        let literal_end = pattern
+            .find(['*', '?', '[', '{', '\\'])
+            .unwrap_or(pattern.len());
+        (&pattern[..literal_end], Some(glob))
+    } else {
+        (pattern, None)
+    };
+    let mut paths = BTreeSet::new();
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(field)?;
+        let mut stream = inverted
+            .terms()
+            .range()
+            .ge(prefix.as_bytes())
+            .into_stream()
+            .map_err(|e| Error::Engine(TantivyError::from(e)))?;
+        while stream.advance() {
+            let key = stream.key();
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let Ok(path) = std::str::from_utf8(key) else {
+                continue;
+            };
+            if glob.as_ref().is_none_or(|g| g.is_match(path)) {
+                paths.insert(path.to_owned());
+            }
+        }
+    }
+    Ok(paths)
+}

@@ -1,0 +1,316 @@
+//! The code-aware tokenizer: identifiers are split the way people read them.
+//!
+//! `parseHttpRequest`, `parse_http_request` and `ParseHTTPRequest` all become the parts
+//! `parse`, `http`, `request` at consecutive positions, so a query for `parse http request`
+//! (or the phrase `"parse http request"`) matches every naming style. The whole identifier,
+//! lowercased, is emitted too, at the position of its first part (like a synonym), so that
+//! a query written in the exact style of the source scores higher than a different style.
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// The name under which [`CodeTokenizer`] is registered with tantivy.
+pub(crate) const CODE_TOKENIZER: &str = "code";
+
+/// Tokens longer than this are dropped (base64 blobs, minified code): they are never
+/// searched for, and tantivy rejects terms beyond 64 KiB anyway. Their position is still
+/// consumed so phrases stay honest.
+const MAX_TOKEN_BYTES: usize = 64;
+
+/// One token of code text, before it becomes a tantivy [`Token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CodeToken {
+    /// Lowercased text.
+    pub text: String,
+    /// Byte offsets in the source text.
+    pub from: usize,
+    /// End byte offset (exclusive).
+    pub to: usize,
+    /// Position in tokens; a whole identifier shares the position of its first part.
+    pub position: usize,
+    /// True for the whole multi-part identifier (`parse_http_request`), false for a part.
+    pub whole: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CharClass {
+    Upper,
+    Lower,
+    Digit,
+}
+
+fn class_of(c: char) -> CharClass {
+    if c.is_numeric() {
+        CharClass::Digit
+    } else if c.is_uppercase() {
+        CharClass::Upper
+    } else {
+        // Lowercase letters and uncased scripts (CJK, ...) behave alike: no case boundary.
+        CharClass::Lower
+    }
+}
+
+fn push_lowercase(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        out.extend(s.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.extend(s.chars().flat_map(char::to_lowercase));
+    }
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Byte ranges of the parts of one identifier (`text` holds only alphanumerics and `_`).
+fn identifier_parts(ident: &str, parts: &mut Vec<(usize, usize)>) {
+    parts.clear();
+    let chars: Vec<(usize, char)> = ident.char_indices().collect();
+    let mut start: Option<usize> = None; // index into `chars`
+    for i in 0..chars.len() {
+        let (_, c) = chars[i];
+        if c == '_' {
+            if let Some(s) = start.take() {
+                parts.push((chars[s].0, chars[i].0));
+            }
+            continue;
+        }
+        let Some(s) = start else {
+            start = Some(i);
+            continue;
+        };
+        let prev = class_of(chars[i - 1].1);
+        let cur = class_of(c);
+        let boundary_at = match (prev, cur) {
+            (CharClass::Lower, CharClass::Upper) => Some(i),
+            (CharClass::Digit, CharClass::Upper | CharClass::Lower) => Some(i),
+            (CharClass::Upper | CharClass::Lower, CharClass::Digit) => Some(i),
+            // `HTTPRequest`: the acronym ends before the capital that starts a word.
+            (CharClass::Upper, CharClass::Lower)
+                if i >= 2 && i - 1 > s && class_of(chars[i - 2].1) == CharClass::Upper =>
+            {
+                Some(i - 1)
+            }
+            _ => None,
+        };
+        if let Some(b) = boundary_at {
+            parts.push((chars[s].0, chars[b].0));
+            start = Some(b);
+        }
+    }
+    if let Some(s) = start {
+        parts.push((chars[s].0, ident.len()));
+    }
+}
+
+/// Calls `emit` for every token of `text`, in position order.
+pub(crate) fn for_each_code_token(
+    text: &str,
+    mut emit: impl FnMut(&str, usize, usize, usize, bool),
+) {
+    let mut position = 0usize;
+    let mut parts = Vec::new();
+    let mut rest = text.char_indices().peekable();
+    while let Some((start, c)) = rest.next() {
+        if !is_ident_char(c) {
+            continue;
+        }
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, c)) = rest.peek() {
+            if !is_ident_char(c) {
+                break;
+            }
+            end = i + c.len_utf8();
+            rest.next();
+        }
+        let ident = &text[start..end];
+        identifier_parts(ident, &mut parts);
+        if parts.len() > 1 {
+            let trimmed_start = start + (ident.len() - ident.trim_start_matches('_').len());
+            let trimmed_end = start + ident.trim_end_matches('_').len();
+            if trimmed_end - trimmed_start <= MAX_TOKEN_BYTES {
+                emit(
+                    &text[trimmed_start..trimmed_end],
+                    trimmed_start,
+                    trimmed_end,
+                    position,
+                    true,
+                );
+            }
+        }
+        for &(from, to) in &parts {
+            if to - from <= MAX_TOKEN_BYTES {
+                emit(
+                    &text[start + from..start + to],
+                    start + from,
+                    start + to,
+                    position,
+                    false,
+                );
+            }
+            position += 1;
+        }
+    }
+}
+
+/// Tokenizes `text` into owned tokens (lowercased), in position order.
+pub(crate) fn code_tokens(text: &str) -> Vec<CodeToken> {
+    let mut out = Vec::new();
+    for_each_code_token(text, |raw, from, to, position, whole| {
+        let mut t = String::with_capacity(raw.len());
+        push_lowercase(&mut t, raw);
+        out.push(CodeToken {
+            text: t,
+            from,
+            to,
+            position,
+            whole,
+        });
+    });
+    out
+}
+
+/// The terms `text` is indexed under, lowercased and in order: what a query for `text`
+/// looks for. Useful to see how an identifier will be matched.
+///
+/// ```
+/// assert_eq!(
+///     search::index_terms("ParseHTTPRequest"),
+///     ["parsehttprequest", "parse", "http", "request"]
+/// );
+/// ```
+pub fn index_terms(text: &str) -> Vec<String> {
+    code_tokens(text).into_iter().map(|t| t.text).collect()
+}
+
+/// The tantivy tokenizer: splits code text into identifier parts plus whole identifiers.
+///
+/// Registered under the name `code` on every index this crate opens. Its token buffer is
+/// reused between documents so indexing does not allocate a `String` per token.
+#[derive(Debug, Clone, Default)]
+pub struct CodeTokenizer {
+    buffer: Vec<Token>,
+}
+
+/// The token stream of [`CodeTokenizer`]: the tokens of one text, already computed.
+#[derive(Debug)]
+pub struct CodeTokenStream<'a> {
+    tokens: &'a mut [Token],
+    next: usize,
+    // Returned by `token()` if a caller asks before `advance`, instead of panicking.
+    before_start: Token,
+}
+
+impl Tokenizer for CodeTokenizer {
+    type TokenStream<'a> = CodeTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
+        let mut len = 0;
+        let buffer = &mut self.buffer;
+        for_each_code_token(text, |raw, from, to, position, _whole| {
+            if len == buffer.len() {
+                buffer.push(Token::default());
+            }
+            let token = &mut buffer[len];
+            token.text.clear();
+            push_lowercase(&mut token.text, raw);
+            token.offset_from = from;
+            token.offset_to = to;
+            token.position = position;
+            token.position_length = 1;
+            len += 1;
+        });
+        CodeTokenStream {
+            tokens: &mut self.buffer[..len],
+            next: 0,
+            before_start: Token::default(),
+        }
+    }
+}
+
+impl TokenStream for CodeTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        if self.next < self.tokens.len() {
+            self.next += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn token(&self) -> &Token {
+        match self.next.checked_sub(1) {
+            Some(i) => &self.tokens[i],
+            None => &self.before_start,
+        }
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        match self.next.checked_sub(1) {
+            Some(i) => &mut self.tokens[i],
+            None => &mut self.before_start,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(s: &str) -> Vec<String> {
+        code_tokens(s)
+            .into_iter()
+            .filter(|t| !t.whole)
+            .map(|t| t.text)
+            .collect()
+    }
+
+    #[test]
+    fn naming_styles_share_parts() {
+        for s in [
+            "parseHttpRequest",
+            "parse_http_request",
+            "ParseHTTPRequest",
+            "PARSE_HTTP_REQUEST",
+        ] {
+            assert_eq!(parts(s), ["parse", "http", "request"], "{s}");
+        }
+        assert_eq!(
+            parts("XMLHttpRequest2Go"),
+            ["xml", "http", "request", "2", "go"]
+        );
+        assert_eq!(parts("sha256sum"), ["sha", "256", "sum"]);
+        assert_eq!(parts("__init__"), ["init"]);
+    }
+
+    #[test]
+    fn whole_identifier_shares_first_position() {
+        let toks = code_tokens("x = parse_http_request(y)");
+        let whole = toks.iter().find(|t| t.whole).expect("a whole token");
+        assert_eq!(whole.text, "parse_http_request");
+        assert_eq!(whole.position, 1);
+        let positions: Vec<usize> = toks
+            .iter()
+            .filter(|t| !t.whole)
+            .map(|t| t.position)
+            .collect();
+        assert_eq!(positions, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn tokenizer_stream_matches_code_tokens() {
+        let text = "fn ÄrgerHTTP(ü: u8) -> Ünïcode_Ok";
+        let mut tokenizer = CodeTokenizer::default();
+        let mut stream = tokenizer.token_stream(text);
+        let mut seen = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            seen.push((t.text.clone(), t.position));
+        }
+        let expected: Vec<_> = code_tokens(text)
+            .into_iter()
+            .map(|t| (t.text, t.position))
+            .collect();
+        assert_eq!(seen, expected);
+        assert!(seen.iter().any(|(t, _)| t == "ärger"));
+    }
+}

@@ -1,0 +1,355 @@
+//! The sink: replace and delete files, drop refs, abort runs, isolate concurrent refs,
+//! and filter by repo, ref and path.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{change, file, hits, key, put, q};
+use indexer::IndexSink;
+use search::{Error, Query, SearchIndex};
+
+#[tokio::test]
+async fn replaced_file_loses_old_content_in_one_commit() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    index
+        .apply(&change(
+            &k,
+            vec![file("lib.py", "def old_name():\n    pass\n", 1)],
+            &[],
+        ))
+        .await
+        .expect("apply");
+    index.commit(&k).await.expect("commit");
+    assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
+    assert_eq!(index.num_chunks(), 2);
+
+    index
+        .apply(&change(
+            &k,
+            vec![file("lib.py", "def new_name():\n    pass\n", 10)],
+            &[],
+        ))
+        .await
+        .expect("apply");
+    // Staged, not committed: searches still see the old file.
+    assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
+    assert!(hits(&index, q("new_name")).is_empty());
+    index.commit(&k).await.expect("commit");
+    assert!(hits(&index, q("old_name")).is_empty());
+    assert_eq!(hits(&index, q("new_name")), ["lib.py:1"]);
+    assert_eq!(index.num_chunks(), 1);
+
+    index
+        .apply(&change(&k, vec![], &["lib.py"]))
+        .await
+        .expect("apply");
+    index.commit(&k).await.expect("commit");
+    assert!(hits(&index, q("new_name")).is_empty());
+    assert_eq!(index.num_chunks(), 0);
+}
+
+#[tokio::test]
+async fn later_batches_of_a_run_override_earlier_ones() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    index
+        .apply(&change(
+            &k,
+            vec![file("a.rs", "fn first_version() {}", 10)],
+            &[],
+        ))
+        .await
+        .expect("apply");
+    index
+        .apply(&change(
+            &k,
+            vec![file("a.rs", "fn second_version() {}", 10)],
+            &[],
+        ))
+        .await
+        .expect("apply");
+    index
+        .apply(&change(&k, vec![file("b.rs", "fn doomed() {}", 10)], &[]))
+        .await
+        .expect("apply");
+    index
+        .apply(&change(&k, vec![], &["b.rs"]))
+        .await
+        .expect("apply");
+    index.commit(&k).await.expect("commit");
+    assert!(hits(&index, q("first_version")).is_empty());
+    assert_eq!(hits(&index, q("second_version")), ["a.rs:1"]);
+    assert!(hits(&index, q("doomed")).is_empty());
+    assert_eq!(index.num_chunks(), 1);
+}
+
+#[tokio::test]
+async fn drop_ref_removes_only_that_ref() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    let main = key("demo", "refs/heads/main");
+    let pr = key("demo", "refs/pull/7/head");
+    put(&index, &main, vec![file("a.rs", "fn shared() {}", 10)], &[]);
+    put(
+        &index,
+        &pr,
+        vec![
+            file("a.rs", "fn shared() {}", 10),
+            file("b.rs", "fn pr_only() {}", 10),
+        ],
+        &[],
+    );
+    assert_eq!(index.num_chunks(), 3);
+    index.drop_ref(&pr).await.expect("drop");
+    assert_eq!(index.num_chunks(), 1);
+    assert!(hits(&index, q("pr_only")).is_empty());
+    let results = index.search(&q("shared")).expect("search");
+    assert_eq!(results.hits.len(), 1);
+    assert_eq!(results.hits[0].git_ref, "refs/heads/main");
+}
+
+#[tokio::test]
+async fn abort_forgets_the_staged_run() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    put(&index, &k, vec![file("keep.rs", "fn kept() {}", 10)], &[]);
+    index
+        .apply(&change(
+            &k,
+            vec![file("new.rs", "fn aborted_work() {}", 10)],
+            &["keep.rs"],
+        ))
+        .await
+        .expect("apply");
+    index.abort(&k).await.expect("abort");
+    // A later commit of the same ref must not resurrect the aborted batch.
+    index.commit(&k).await.expect("commit");
+    assert!(hits(&index, q("aborted_work")).is_empty());
+    assert_eq!(hits(&index, q("kept")), ["keep.rs:1"]);
+}
+
+#[tokio::test]
+async fn one_refs_commit_never_publishes_another_refs_run() {
+    let index = Arc::new(SearchIndex::open_in_memory().expect("open"));
+    let a = key("demo", "refs/heads/a");
+    let b = key("demo", "refs/heads/b");
+    index
+        .apply(&change(
+            &a,
+            vec![file("a.rs", "fn from_ref_a() {}", 10)],
+            &[],
+        ))
+        .await
+        .expect("apply a");
+    index
+        .apply(&change(
+            &b,
+            vec![file("b.rs", "fn from_ref_b() {}", 10)],
+            &[],
+        ))
+        .await
+        .expect("apply b");
+    index.commit(&b).await.expect("commit b");
+    assert_eq!(hits(&index, q("from_ref_b")), ["b.rs:1"]);
+    assert!(
+        hits(&index, q("from_ref_a")).is_empty(),
+        "ref a's run is not committed yet"
+    );
+    index.commit(&a).await.expect("commit a");
+    assert_eq!(hits(&index, q("from_ref_a")), ["a.rs:1"]);
+
+    // Many refs committing from several threads at once all end up complete.
+    let mut workers = Vec::new();
+    for i in 0..6 {
+        let index = Arc::clone(&index);
+        workers.push(tokio::task::spawn_blocking(move || {
+            let k = key("demo", &format!("refs/heads/w{i}"));
+            for batch in 0..3 {
+                let path = format!("w{i}/f{batch}.rs");
+                index
+                    .stage(&change(
+                        &k,
+                        vec![file(&path, &format!("fn worker_{i}_item() {{}}"), 10)],
+                        &[],
+                    ))
+                    .expect("stage");
+            }
+            index.commit_ref(&k).expect("commit");
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+    for i in 0..6 {
+        assert_eq!(
+            hits(&index, q(&format!("worker_{i}_item"))).len(),
+            3,
+            "worker {i}"
+        );
+    }
+}
+
+#[test]
+fn filters_by_repo_ref_prefix_and_glob() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    let body = "def target_fn():\n    pass";
+    put(
+        &index,
+        &key("alpha", "refs/heads/main"),
+        vec![
+            file("src/app/main.py", body, 10),
+            file("src/app/util/helpers.py", body, 10),
+            file("src/application.rs", body, 10),
+            file("tests/test_main.py", body, 10),
+        ],
+        &[],
+    );
+    put(
+        &index,
+        &key("alpha", "refs/tags/v1"),
+        vec![file("src/app/main.py", body, 10)],
+        &[],
+    );
+    put(
+        &index,
+        &key("beta", "refs/heads/main"),
+        vec![file("src/app/main.py", body, 10)],
+        &[],
+    );
+
+    let query = |repo: Option<&str>, git_ref: Option<&str>, path: Option<&str>| {
+        let found = index
+            .search(&Query {
+                text: "target_fn".into(),
+                repo: repo.map(Into::into),
+                git_ref: git_ref.map(Into::into),
+                path: path.map(Into::into),
+                limit: 50,
+            })
+            .expect("search");
+        let mut v: Vec<String> = found
+            .hits
+            .iter()
+            .map(|h| format!("{}@{}:{}", h.repo, h.git_ref, h.path))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(query(None, None, None).len(), 6);
+    assert_eq!(
+        query(Some("beta"), None, None),
+        ["beta@refs/heads/main:src/app/main.py"]
+    );
+    assert_eq!(
+        query(Some("alpha"), Some("refs/tags/v1"), None),
+        ["alpha@refs/tags/v1:src/app/main.py"]
+    );
+    assert_eq!(
+        query(Some("alpha"), Some("v1"), None),
+        ["alpha@refs/tags/v1:src/app/main.py"],
+        "short ref name"
+    );
+    assert_eq!(query(Some("alpha"), Some("main"), None).len(), 4);
+    assert!(query(Some("gamma"), None, None).is_empty());
+    // Prefix is a string prefix, not a directory boundary.
+    assert_eq!(
+        query(Some("alpha"), Some("main"), Some("src/app")),
+        [
+            "alpha@refs/heads/main:src/app/main.py",
+            "alpha@refs/heads/main:src/app/util/helpers.py",
+            "alpha@refs/heads/main:src/application.rs",
+        ]
+    );
+    assert_eq!(
+        query(Some("alpha"), Some("main"), Some("src/app/")).len(),
+        2
+    );
+    // `*` stays within a directory, `**` crosses them.
+    assert_eq!(
+        query(Some("alpha"), Some("main"), Some("src/app/*.py")),
+        ["alpha@refs/heads/main:src/app/main.py"]
+    );
+    assert_eq!(
+        query(Some("alpha"), Some("main"), Some("src/**/*.py")).len(),
+        2
+    );
+    assert_eq!(
+        query(Some("alpha"), Some("main"), Some("**/test_*.py")),
+        ["alpha@refs/heads/main:tests/test_main.py"]
+    );
+    assert_eq!(
+        query(Some("alpha"), Some("main"), Some("*.rs")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        query(Some("alpha"), Some("main"), Some("src/*.rs")),
+        ["alpha@refs/heads/main:src/application.rs"]
+    );
+    assert!(query(None, None, Some("nowhere/")).is_empty());
+    match index.search(&Query {
+        text: "target_fn".into(),
+        path: Some("src/[".into()),
+        ..Query::default()
+    }) {
+        Err(Error::BadQuery { reason }) => assert!(reason.contains("glob"), "{reason}"),
+        other => panic!("expected a bad glob error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_queries_are_errors_or_results_never_panics() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    put(
+        &index,
+        &key("demo", "refs/heads/main"),
+        vec![file("a.rs", "fn handler() {}", 10)],
+        &[],
+    );
+    let ten_kb = "handler ".repeat(1300);
+    for text in [
+        "",
+        "   ",
+        "\"handler",
+        "\"\"",
+        "!!! ??? ... ;;",
+        ten_kb.as_str(),
+        "a:b AND NOT c",
+        "field:value",
+    ] {
+        match index.search(&q(text)) {
+            Ok(results) => assert!(results.hits.len() <= 10, "{text:?}"),
+            Err(Error::BadQuery { reason }) => assert!(!reason.is_empty()),
+            Err(other) => panic!("{text:?}: unexpected error {other}"),
+        }
+    }
+    // Tantivy query syntax is just words here: `handler:x` searches for handler and x.
+    assert!(
+        index
+            .search(&q("handler:handler"))
+            .expect("search")
+            .hits
+            .len()
+            == 1
+    );
+    assert!(matches!(
+        index.search(&q(&ten_kb)),
+        Err(Error::BadQuery { .. })
+    ));
+    assert!(matches!(
+        index.search(&q("\"open phrase")),
+        Err(Error::BadQuery { .. })
+    ));
+    let too_many = (0..40)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(matches!(
+        index.search(&q(&too_many)),
+        Err(Error::BadQuery { .. })
+    ));
+    let mut big_limit = q("handler");
+    big_limit.limit = 1_000_000;
+    assert_eq!(big_limit.effective_limit(), 100);
+    assert_eq!(index.search(&big_limit).expect("search").hits.len(), 1);
+}

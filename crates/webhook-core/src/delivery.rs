@@ -1,0 +1,48 @@
+//! What a provider is handed: one [`Delivery`], the [`VerifyOptions`] in force, and what
+//! it answers on success, [`Verified`].
+
+use std::time::{Duration, SystemTime};
+
+use crate::headers::Headers;
+
+/// One delivery as received: headers and the raw body bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// Request headers.
+    pub headers: &'a Headers,
+    /// The body exactly as received; signatures cover these bytes.
+    pub body: &'a [u8],
+}
+
+/// Knobs of verification.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The receiver's clock, for signed timestamps.
+    pub now: SystemTime,
+    /// How far a signed timestamp may lie from `now`, either way.
+    pub timestamp_tolerance: Duration,
+    /// Accept legacy HMAC-SHA1 signatures (GitHub `X-Hub-Signature: sha1=`).
+    pub allow_sha1: bool,
+}
+
+impl Default for VerifyOptions {
+    /// Now, 5 minutes, SHA-1 off.
+    fn default() -> Self {
+        Self {
+            now: SystemTime::now(),
+            timestamp_tolerance: Duration::from_secs(5 * 60),
+            allow_sha1: false,
+        }
+    }
+}
+
+/// Which mechanism authenticated a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// An HMAC signature over the body.
+    Signature,
+    /// A shared token sent as is (GitLab `X-Gitlab-Token`).
+    Token,
+    /// HTTP Basic credentials (Azure DevOps).
+    BasicAuth,
+}

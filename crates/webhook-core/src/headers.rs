@@ -1,0 +1,142 @@
+//! [`Headers`]: the request headers of one delivery, as the HTTP layer received them.
+
+/// Case-insensitive multi-map of header names to raw values.
+///
+/// Keeps every value of a repeated header, in arrival order, because a repeated
+/// signature header is ambiguous and must be rejected rather than silently picking one.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    entries: Vec<(String, Vec<u8>)>,
+}
+
+impl Headers {
+    /// An empty header map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a value for `name` (kept even when `name` is already present).
+    pub fn insert(&mut self, name: &str, value: &[u8]) {
+        self.entries
+            .push((name.to_ascii_lowercase(), value.to_vec()));
+    }
+
+    /// The first value of `name` (any case), if it is valid UTF-8.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values(name)
+            .next()
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    /// Every value of `name` (any case), raw, in arrival order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// Like [`Headers::get_all`], but the values borrow only `self`, not `name`.
+    fn values<'s, 'n>(&'s self, name: &'n str) -> impl Iterator<Item = &'s [u8]> + use<'s, 'n> {
+        self.entries
+            .iter()
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// Number of header lines held (repeated names count once per line).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no header is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<[u8]>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in iter {
+            headers.insert(name.as_ref(), value.as_ref());
+        }
+        headers
+    }
+}
+
+/// What a single-valued header looks like after the checks every provider shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderValue<'a> {
+    /// Not sent, or sent empty (providers send an empty value when no secret is set).
+    Absent,
+    /// Sent more than once with a non-empty value: ambiguous.
+    Repeated(usize),
+    /// Sent once and not valid UTF-8.
+    NotUtf8,
+    /// Sent once; surrounding whitespace trimmed.
+    Present(&'a str),
+}
+
+impl Headers {
+    /// Looks `name` up as a header that must appear at most once.
+    pub(crate) fn single(&self, name: &str) -> HeaderValue<'_> {
+        let mut found = None;
+        let mut count = 0usize;
+        for value in self.values(name) {
+            if value.trim_ascii().is_empty() {
+                continue;
+            }
+            count += 1;
+            if found.is_none() {
+                found = Some(value);
+            }
+        }
+        match (found, count) {
+            (None, _) => HeaderValue::Absent,
+            (Some(_), n) if n > 1 => HeaderValue::Repeated(n),
+            (Some(value), _) => match std::str::from_utf8(value.trim_ascii()) {
+                Ok(text) => HeaderValue::Present(text),
+                Err(_) => HeaderValue::NotUtf8,
+            },
+        }
+    }
+
+    /// The trimmed first value of `name` when it is non-empty UTF-8; for ids and event names.
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
+        self.values(name)
+            .filter_map(|value| std::str::from_utf8(value.trim_ascii()).ok())
+            .find(|value| !value.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_in_any_case_and_keep_order() {
+        let headers: Headers = [("X-Thing", "a"), ("x-thing", "b"), ("Other", "c")]
+            .into_iter()
+            .collect();
+        assert_eq!(headers.get("X-THING"), Some("a"));
+        let all: Vec<&[u8]> = headers.get_all("x-Thing").collect();
+        assert_eq!(all, vec![b"a".as_slice(), b"b".as_slice()]);
+        assert_eq!(headers.get("missing"), None);
+    }
+
+    #[test]
+    fn single_reports_repeats_empties_and_bad_utf8() {
+        let mut headers = Headers::new();
+        headers.insert("Sig", b"  ");
+        assert_eq!(headers.single("sig"), HeaderValue::Absent);
+        headers.insert("Sig", b" abc \t");
+        assert_eq!(headers.single("sig"), HeaderValue::Present("abc"));
+        headers.insert("SIG", b"def");
+        assert_eq!(headers.single("sig"), HeaderValue::Repeated(2));
+        let mut bad = Headers::new();
+        bad.insert("Sig", &[0xff, 0xfe]);
+        assert_eq!(bad.single("sig"), HeaderValue::NotUtf8);
+        assert_eq!(bad.get("sig"), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! The [`Provider`] trait and the [`Registry`] that maps provider ids to implementations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::error::Error;
+use crate::event::Event;
+use crate::providers::{AzureDevOps, Bitbucket, GitHub, GitLab, Gitea};
+use crate::secret::Secret;
+
+/// A Git host's webhook dialect: how its deliveries are authenticated and what they mean.
+///
+/// Implement it to support a host this crate does not know, and [`Registry::register`]
+/// the implementation; nothing else needs to change.
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The id used in URLs and config (`github`, `gitlab`, ...).
+    fn id(&self) -> &str;
+
+    /// Authenticates the raw delivery; any one of `secrets` may verify it.
+    fn verify(
+        &self,
+        delivery: &Delivery<'_>,
+        secrets: &[Secret],
+        opts: &VerifyOptions,
+    ) -> Result<Verified, Error>;
+
+    /// Normalizes a delivery (call after [`Provider::verify`] succeeded).
+    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error>;
+}
+
+/// Providers by id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    /// A registry with no provider.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// github, gitlab, gitea (also Forgejo and Gogs), bitbucket (Cloud and Server/Data
+    /// Center) and azure-devops.
+    pub fn with_builtins() -> Self {
+        let mut registry = Self::empty();
+        registry.register(Arc::new(GitHub));
+        registry.register(Arc::new(GitLab));
+        registry.register(Arc::new(Gitea));
+        registry.register(Arc::new(Bitbucket));
+        registry.register(Arc::new(AzureDevOps));
+        registry
+    }
+
+    /// Adds `provider`, replacing any provider with the same id.
+    pub fn register(&mut self, provider: Arc<dyn Provider>) {
+        self.providers.insert(provider.id().to_owned(), provider);
+    }
+
+    /// The provider registered under `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(id)
+    }
+
+    /// The provider registered under `id`, or [`Error::UnknownProvider`].
+    pub fn require(&self, id: &str) -> Result<&Arc<dyn Provider>, Error> {
+        self.get(id).ok_or_else(|| Error::UnknownProvider {
+            provider: id.to_owned(),
+        })
+    }
+
+    /// Registered ids, sorted.
+    pub fn ids(&self) -> Vec<&str> {
+        self.providers.keys().map(String::as_str).collect()
+    }
+}

@@ -1,0 +1,481 @@
+//! Bitbucket Cloud and Bitbucket Server/Data Center: `X-Hub-Signature` HMAC, events from
+//! `X-Event-Key`. The two products share the header but not the payload shapes.
+
+use serde::Deserialize;
+
+use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::error::Error;
+use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
+use crate::payload::{Text, from_body, owned, require};
+use crate::provider::Provider;
+use crate::providers::{ZERO_ID, dedupe_key, event, is_zero_id, push_urls, short_branch};
+use crate::secret::Secret;
+use crate::signature::{required, verify_prefixed_hex};
+
+const SIGNATURE: &str = "X-Hub-Signature";
+
+/// Bitbucket Cloud (`repo:push`, `pullrequest:*`) and Bitbucket Server/Data Center
+/// (`repo:refs_changed`, `pr:*`, `diagnostics:ping`).
+///
+/// Verifies `X-Hub-Signature: <algorithm>=<hex>` with the algorithm the prefix names
+/// (sha256, sha384, sha512; sha1 only when allowed). Neither product sends file lists,
+/// so [`crate::ChangedPaths::complete`] is always false.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bitbucket;
+
+#[derive(Debug, Deserialize)]
+struct Href<'a> {
+    #[serde(borrow)]
+    href: Option<Text<'a>>,
+}
+
+/// Cloud's `links.self` is one object (unused: Cloud has `links.html`), Server's a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<'a> {
+    // Tried first: IgnoredAny below would accept a list too.
+    #[serde(borrow)]
+    Many(Vec<Href<'a>>),
+    One(serde::de::IgnoredAny),
+}
+
+#[derive(Debug, Deserialize)]
+struct CloneLink<'a> {
+    #[serde(borrow)]
+    href: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Links<'a> {
+    #[serde(borrow)]
+    html: Option<Href<'a>>,
+    #[serde(borrow)]
+    clone: Option<Vec<CloneLink<'a>>>,
+    #[serde(rename = "self", borrow)]
+    self_link: Option<OneOrMany<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProjectKey<'a> {
+    #[serde(borrow)]
+    key: Option<Text<'a>>,
+}
+
+/// Either product's repository object (Cloud: `full_name`; Server: `project.key`/`slug`).
+#[derive(Debug, Deserialize)]
+struct Repo<'a> {
+    #[serde(borrow)]
+    full_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    slug: Option<Text<'a>>,
+    #[serde(borrow)]
+    project: Option<ProjectKey<'a>>,
+    #[serde(borrow)]
+    links: Option<Links<'a>>,
+}
+
+impl Repo<'_> {
+    fn to_repository(&self) -> Repository {
+        let server_name = match (&self.project, &self.slug) {
+            (Some(ProjectKey { key: Some(key) }), Some(slug)) => {
+                Some(format!("{}/{}", key.as_str(), slug.as_str()))
+            }
+            _ => None,
+        };
+        let links = self.links.as_ref();
+        let html_url = links
+            .and_then(|l| l.html.as_ref())
+            .and_then(|h| owned(&h.href))
+            .or_else(|| match links.and_then(|l| l.self_link.as_ref()) {
+                // Server's self link is the repository's browse page.
+                Some(OneOrMany::Many(list)) => list.first().and_then(|h| owned(&h.href)),
+                _ => None,
+            });
+        let mut clone_urls = Vec::new();
+        if let Some(clone) = links.and_then(|l| l.clone.as_ref()) {
+            let is_http = |link: &&CloneLink<'_>| {
+                link.name
+                    .as_ref()
+                    .is_some_and(|n| n.as_str().starts_with("http"))
+            };
+            push_urls(
+                &mut clone_urls,
+                clone.iter().filter(is_http).map(|l| l.href.as_ref()),
+            );
+            push_urls(&mut clone_urls, clone.iter().map(|l| l.href.as_ref()));
+        }
+        if clone_urls.is_empty() && self.full_name.is_some() {
+            // Cloud payloads carry no clone links; its HTTPS clone URL is the page plus .git.
+            if let Some(html) = &html_url {
+                clone_urls.push(format!("{}.git", html.trim_end_matches('/')));
+            }
+        }
+        Repository {
+            full_name: owned(&self.full_name).or(server_name),
+            name: owned(&self.name).or_else(|| owned(&self.slug)),
+            clone_urls,
+            html_url,
+        }
+    }
+}
+
+/// A push of either product: Cloud fills `push`, Server fills `changes`.
+#[derive(Debug, Deserialize)]
+struct Push<'a> {
+    #[serde(borrow)]
+    push: Option<CloudPush<'a>>,
+    #[serde(borrow)]
+    changes: Option<Vec<ServerChange<'a>>>,
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudPush<'a> {
+    #[serde(borrow)]
+    changes: Option<Vec<CloudChange<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudChange<'a> {
+    #[serde(borrow)]
+    new: Option<CloudRefState<'a>>,
+    #[serde(borrow)]
+    old: Option<CloudRefState<'a>>,
+    created: Option<bool>,
+    closed: Option<bool>,
+    forced: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudRefState<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    target: Option<CloudCommit<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudCommit<'a> {
+    #[serde(borrow)]
+    hash: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerChange<'a> {
+    #[serde(borrow)]
+    ref_id: Option<Text<'a>>,
+    #[serde(rename = "ref", borrow)]
+    git_ref: Option<ServerRef<'a>>,
+    #[serde(borrow)]
+    from_hash: Option<Text<'a>>,
+    #[serde(borrow)]
+    to_hash: Option<Text<'a>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServerRef<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudPullEvent<'a> {
+    #[serde(borrow)]
+    pullrequest: Option<CloudPull<'a>>,
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudPull<'a> {
+    id: Option<u64>,
+    #[serde(borrow)]
+    source: Option<CloudPullEnd<'a>>,
+    #[serde(borrow)]
+    destination: Option<CloudPullEnd<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudPullEnd<'a> {
+    #[serde(borrow)]
+    branch: Option<CloudBranch<'a>>,
+    #[serde(borrow)]
+    commit: Option<CloudCommit<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CloudBranch<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerPullEvent<'a> {
+    #[serde(borrow)]
+    pull_request: Option<ServerPull<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerPull<'a> {
+    id: Option<u64>,
+    #[serde(borrow)]
+    from_ref: Option<ServerPullRef<'a>>,
+    #[serde(borrow)]
+    to_ref: Option<ServerPullRef<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerPullRef<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    latest_commit: Option<Text<'a>>,
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Anything<'a> {
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+}
+
+impl Provider for Bitbucket {
+    fn id(&self) -> &str {
+        "bitbucket"
+    }
+
+    fn verify(
+        &self,
+        delivery: &Delivery<'_>,
+        secrets: &[Secret],
+        opts: &VerifyOptions,
+    ) -> Result<Verified, Error> {
+        let value = required(delivery.headers, SIGNATURE)?;
+        verify_prefixed_hex(
+            SIGNATURE,
+            value,
+            &["sha256", "sha384", "sha512", "sha1"],
+            delivery.body,
+            secrets,
+            opts,
+        )
+    }
+
+    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+        let headers = delivery.headers;
+        let key = headers.text("X-Event-Key").ok_or_else(|| {
+            Error::unsupported("header X-Event-Key is missing, empty or not UTF-8")
+        })?;
+        // Cloud: X-Request-UUID (and X-Hook-UUID per hook); Server: X-Request-Id.
+        let delivery_id = headers
+            .text("X-Request-UUID")
+            .or_else(|| headers.text("X-Request-Id"));
+        let ids = (
+            delivery_id.map(str::to_owned),
+            dedupe_key(self.id(), headers.text("X-Hook-UUID"), delivery_id),
+        );
+        let body = delivery.body;
+        match key {
+            "repo:push" | "repo:refs_changed" => push(ids, body),
+            "pullrequest:created"
+            | "pullrequest:updated"
+            | "pullrequest:fulfilled"
+            | "pullrequest:rejected" => cloud_pull(ids, body, key),
+            "pr:opened" | "pr:from_ref_updated" | "pr:merged" | "pr:declined" | "pr:deleted" => {
+                server_pull(ids, body, key)
+            }
+            other => {
+                let anything: Anything<'_> = from_body(body)?;
+                let kind = if other == "diagnostics:ping" {
+                    EventKind::Ping
+                } else {
+                    EventKind::Other(other.to_owned())
+                };
+                let repository = anything
+                    .repository
+                    .as_ref()
+                    .map(Repo::to_repository)
+                    .unwrap_or_default();
+                Ok(event("bitbucket", kind, ids.0, ids.1, repository))
+            }
+        }
+    }
+}
+
+type Ids = (Option<String>, Option<String>);
+
+fn push(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+    let push: Push<'_> = from_body(body)?;
+    let repository = require(push.repository.as_ref(), "$.repository")?.to_repository();
+    let updates = match (&push.push, &push.changes) {
+        (Some(cloud), _) => cloud_updates(require(cloud.changes.as_ref(), "$.push.changes")?)?,
+        (None, Some(changes)) => server_updates(changes)?,
+        (None, None) => return Err(Error::missing_field("$.push.changes")),
+    };
+    let kind = match updates.first() {
+        Some(update) if update.git_ref.starts_with("refs/tags/") => EventKind::TagPush,
+        _ => EventKind::Push,
+    };
+    let mut out = event("bitbucket", kind, ids.0, ids.1, repository);
+    out.head_commit = updates
+        .first()
+        .and_then(|u| u.after.clone())
+        .filter(|after| !is_zero_id(after));
+    out.updates = updates;
+    // Neither product sends file lists: complete stays false, lists stay empty.
+    Ok(out)
+}
+
+fn cloud_updates(changes: &[CloudChange<'_>]) -> Result<Vec<RefUpdate>, Error> {
+    let mut updates = Vec::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        let Some(state) = change.new.as_ref().or(change.old.as_ref()) else {
+            return Err(Error::missing_field(format!("$.push.changes[{i}].new")));
+        };
+        let name = require(
+            state.name.as_ref(),
+            &format!("$.push.changes[{i}].new.name"),
+        )?;
+        let prefix = match state.kind.as_ref().map(Text::as_str) {
+            Some("tag") => "refs/tags/",
+            _ => "refs/heads/",
+        };
+        let hash = |s: &Option<CloudRefState<'_>>| {
+            s.as_ref()
+                .and_then(|s| s.target.as_ref())
+                .and_then(|t| owned(&t.hash))
+        };
+        let created = change.created.unwrap_or(change.old.is_none());
+        let deleted = change.closed.unwrap_or(change.new.is_none());
+        // Cloud sends null for the missing side; keep the all-zeros convention instead.
+        updates.push(RefUpdate {
+            git_ref: format!("{prefix}{}", name.as_str()),
+            before: hash(&change.old).or_else(|| created.then(|| ZERO_ID.to_owned())),
+            after: hash(&change.new).or_else(|| deleted.then(|| ZERO_ID.to_owned())),
+            created,
+            deleted,
+            forced: change.forced.unwrap_or(false),
+        });
+    }
+    Ok(updates)
+}
+
+fn server_updates(changes: &[ServerChange<'_>]) -> Result<Vec<RefUpdate>, Error> {
+    let mut updates = Vec::with_capacity(changes.len());
+    for (i, change) in changes.iter().enumerate() {
+        let git_ref = owned(&change.ref_id)
+            .or_else(|| change.git_ref.as_ref().and_then(|r| owned(&r.id)))
+            .ok_or_else(|| Error::missing_field(format!("$.changes[{i}].refId")))?;
+        let before = owned(&change.from_hash);
+        let after = owned(&change.to_hash);
+        let kind = change.kind.as_ref().map(Text::as_str);
+        updates.push(RefUpdate {
+            git_ref,
+            created: kind == Some("ADD") || before.as_deref().is_some_and(is_zero_id),
+            deleted: kind == Some("DELETE") || after.as_deref().is_some_and(is_zero_id),
+            before,
+            after,
+            // Server does not say whether an update rewrote history.
+            forced: false,
+        });
+    }
+    Ok(updates)
+}
+
+fn cloud_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
+    let pull: CloudPullEvent<'_> = from_body(body)?;
+    let pr = require(pull.pullrequest.as_ref(), "$.pullrequest")?;
+    let number = require(pr.id, "$.pullrequest.id")?;
+    let action = match key {
+        "pullrequest:created" => PullRequestAction::Opened,
+        "pullrequest:updated" => PullRequestAction::Synchronize,
+        "pullrequest:fulfilled" => PullRequestAction::Merged,
+        _ => PullRequestAction::Closed,
+    };
+    let repository = pull
+        .repository
+        .as_ref()
+        .map(Repo::to_repository)
+        .unwrap_or_default();
+    let branch = |end: &Option<CloudPullEnd<'_>>| {
+        end.as_ref()
+            .and_then(|e| e.branch.as_ref())
+            .and_then(|b| owned(&b.name))
+    };
+    let head_sha = pr
+        .source
+        .as_ref()
+        .and_then(|s| s.commit.as_ref())
+        .and_then(|c| owned(&c.hash));
+    let mut out = event(
+        "bitbucket",
+        EventKind::PullRequest(action),
+        ids.0,
+        ids.1,
+        repository,
+    );
+    out.head_commit = head_sha.clone();
+    out.pull_request = Some(PullRequest {
+        number,
+        head_sha,
+        head_ref: branch(&pr.source),
+        base_ref: branch(&pr.destination),
+        // Cloud keeps no fetchable pull request ref.
+        head_git_ref: None,
+    });
+    Ok(out)
+}
+
+fn server_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
+    let pull: ServerPullEvent<'_> = from_body(body)?;
+    let pr = require(pull.pull_request.as_ref(), "$.pullRequest")?;
+    let number = require(pr.id, "$.pullRequest.id")?;
+    let action = match key {
+        "pr:opened" => PullRequestAction::Opened,
+        "pr:from_ref_updated" => PullRequestAction::Synchronize,
+        "pr:merged" => PullRequestAction::Merged,
+        _ => PullRequestAction::Closed,
+    };
+    let repository = pr
+        .to_ref
+        .as_ref()
+        .and_then(|r| r.repository.as_ref())
+        .map(Repo::to_repository)
+        .unwrap_or_default();
+    let branch = |r: &Option<ServerPullRef<'_>>| {
+        r.as_ref()
+            .and_then(|r| r.id.as_ref())
+            .map(|id| short_branch(id.as_str()).to_owned())
+    };
+    let head_sha = pr.from_ref.as_ref().and_then(|r| owned(&r.latest_commit));
+    let mut out = event(
+        "bitbucket",
+        EventKind::PullRequest(action),
+        ids.0,
+        ids.1,
+        repository,
+    );
+    out.head_commit = head_sha.clone();
+    out.pull_request = Some(PullRequest {
+        number,
+        head_sha,
+        head_ref: branch(&pr.from_ref),
+        base_ref: branch(&pr.to_ref),
+        head_git_ref: Some(format!("refs/pull-requests/{number}/from")),
+    });
+    Ok(out)
+}

@@ -1,0 +1,97 @@
+//! Gitea, Forgejo and Gogs: bare hex HMAC-SHA256 and GitHub-shaped payloads.
+
+use ring::hmac;
+
+use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::error::Error;
+use crate::event::Event;
+use crate::headers::HeaderValue;
+use crate::provider::Provider;
+use crate::providers::dedupe_key;
+use crate::providers::github_like::{self, DeliveryIds};
+use crate::secret::Secret;
+use crate::signature::{header_problem, verify_hex, verify_prefixed_hex};
+
+/// Forgejo sends its own header plus Gitea's and Gogs'; Gitea sends Gitea's and Gogs'.
+/// All carry the same value, so the first one present decides.
+const SIGNATURE_HEADERS: [&str; 3] = [
+    "X-Forgejo-Signature",
+    "X-Gitea-Signature",
+    "X-Gogs-Signature",
+];
+const EVENT_HEADERS: [&str; 4] = [
+    "X-Forgejo-Event",
+    "X-Gitea-Event",
+    "X-Gogs-Event",
+    "X-GitHub-Event",
+];
+const DELIVERY_HEADERS: [&str; 4] = [
+    "X-Forgejo-Delivery",
+    "X-Gitea-Delivery",
+    "X-Gogs-Delivery",
+    "X-GitHub-Delivery",
+];
+
+/// Gitea, Forgejo and Gogs.
+///
+/// Verifies the bare hex HMAC-SHA256 of `X-Forgejo-Signature`, `X-Gitea-Signature` or
+/// `X-Gogs-Signature` (an empty value, sent when the hook has no secret, counts as
+/// missing), falling back to the GitHub-style `X-Hub-Signature-256` newer versions add.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gitea;
+
+impl Provider for Gitea {
+    fn id(&self) -> &str {
+        "gitea"
+    }
+
+    fn verify(
+        &self,
+        delivery: &Delivery<'_>,
+        secrets: &[Secret],
+        opts: &VerifyOptions,
+    ) -> Result<Verified, Error> {
+        let headers = delivery.headers;
+        for name in SIGNATURE_HEADERS {
+            match headers.single(name) {
+                HeaderValue::Absent => continue,
+                HeaderValue::Present(hex) => {
+                    return verify_hex(name, hmac::HMAC_SHA256, hex, delivery.body, secrets);
+                }
+                problem => return Err(header_problem(name, problem)),
+            }
+        }
+        match headers.single("X-Hub-Signature-256") {
+            HeaderValue::Present(value) => verify_prefixed_hex(
+                "X-Hub-Signature-256",
+                value,
+                &["sha256"],
+                delivery.body,
+                secrets,
+                opts,
+            ),
+            HeaderValue::Absent => Err(Error::missing(
+                "X-Gitea-Signature (or X-Forgejo-Signature, X-Gogs-Signature)",
+            )),
+            problem => Err(header_problem("X-Hub-Signature-256", problem)),
+        }
+    }
+
+    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+        let headers = delivery.headers;
+        let name = EVENT_HEADERS
+            .iter()
+            .find_map(|header| headers.text(header))
+            .ok_or_else(|| {
+                Error::unsupported("header X-Gitea-Event (or X-Forgejo-Event, X-Gogs-Event, X-GitHub-Event) is missing, empty or not UTF-8")
+            })?;
+        let delivery_id = DELIVERY_HEADERS
+            .iter()
+            .find_map(|header| headers.text(header));
+        let ids = DeliveryIds {
+            delivery_id: delivery_id.map(str::to_owned),
+            dedupe_key: dedupe_key(self.id(), None, delivery_id),
+        };
+        github_like::parse(self.id(), name, delivery.body, ids)
+    }
+}

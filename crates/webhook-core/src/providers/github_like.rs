@@ -1,0 +1,280 @@
+//! Payloads shared by GitHub and the Gitea family (Gitea, Forgejo, Gogs), which copied
+//! GitHub's push, pull request and release shapes.
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
+use crate::path_union::PathUnion;
+use crate::payload::{Text, from_body, owned, require};
+use crate::providers::{event, is_zero_id, push_urls};
+
+/// GitHub stops listing commits at 2048 in a push payload.
+const GITHUB_MAX_COMMITS: usize = 2048;
+/// GitHub lists at most 3000 files per commit.
+const GITHUB_MAX_FILES_PER_COMMIT: usize = 3000;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Repo<'a> {
+    #[serde(borrow)]
+    full_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    clone_url: Option<Text<'a>>,
+    #[serde(borrow)]
+    ssh_url: Option<Text<'a>>,
+    #[serde(borrow)]
+    html_url: Option<Text<'a>>,
+}
+
+impl Repo<'_> {
+    pub(crate) fn to_repository(&self) -> Repository {
+        let mut repository = Repository {
+            full_name: owned(&self.full_name),
+            name: owned(&self.name),
+            clone_urls: Vec::new(),
+            html_url: owned(&self.html_url),
+        };
+        push_urls(
+            &mut repository.clone_urls,
+            [self.clone_url.as_ref(), self.ssh_url.as_ref()],
+        );
+        repository
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Push<'a> {
+    #[serde(rename = "ref", borrow)]
+    git_ref: Option<Text<'a>>,
+    #[serde(borrow)]
+    before: Option<Text<'a>>,
+    #[serde(borrow)]
+    after: Option<Text<'a>>,
+    created: Option<bool>,
+    deleted: Option<bool>,
+    forced: Option<bool>,
+    #[serde(borrow)]
+    commits: Option<Vec<Commit<'a>>>,
+    #[serde(borrow)]
+    head_commit: Option<HeadCommit<'a>>,
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+    /// Events API and some older payloads: number of commits in the push.
+    size: Option<u64>,
+    distinct_size: Option<u64>,
+    /// Gitea: number of commits pushed, when `commits` was cut short.
+    total_commits: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Commit<'a> {
+    #[serde(borrow, default)]
+    added: Option<Vec<Text<'a>>>,
+    #[serde(borrow, default)]
+    removed: Option<Vec<Text<'a>>>,
+    #[serde(borrow, default)]
+    modified: Option<Vec<Text<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeadCommit<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullEvent<'a> {
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    number: Option<u64>,
+    #[serde(borrow)]
+    pull_request: Option<Pull<'a>>,
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Pull<'a> {
+    number: Option<u64>,
+    merged: Option<bool>,
+    #[serde(borrow)]
+    head: Option<PullEnd<'a>>,
+    #[serde(borrow)]
+    base: Option<PullEnd<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullEnd<'a> {
+    #[serde(rename = "ref", borrow)]
+    git_ref: Option<Text<'a>>,
+    #[serde(borrow)]
+    sha: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReleaseEvent<'a> {
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    #[serde(borrow)]
+    release: Option<Release<'a>>,
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Release<'a> {
+    #[serde(borrow)]
+    tag_name: Option<Text<'a>>,
+}
+
+/// Any other event: only the repository is worth reading.
+#[derive(Debug, Deserialize)]
+struct Anything<'a> {
+    #[serde(borrow)]
+    repository: Option<Repo<'a>>,
+}
+
+/// Identity of one delivery, read from headers by the calling provider.
+pub(crate) struct DeliveryIds {
+    pub(crate) delivery_id: Option<String>,
+    pub(crate) dedupe_key: Option<String>,
+}
+
+/// Parses a GitHub-shaped payload for the event named `name`.
+pub(crate) fn parse(
+    provider: &str,
+    name: &str,
+    body: &[u8],
+    ids: DeliveryIds,
+) -> Result<Event, Error> {
+    let new = |kind, repository| event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
+    match name {
+        "push" => {
+            let push: Push<'_> = from_body(body)?;
+            let repository = require(push.repository.as_ref(), "$.repository")?.to_repository();
+            let git_ref = require(push.git_ref.as_ref(), "$.ref")?.as_str();
+            let kind = if git_ref.starts_with("refs/tags/") {
+                EventKind::TagPush
+            } else {
+                EventKind::Push
+            };
+            let mut out = new(kind, repository);
+            fill_push(&mut out, &push, git_ref)?;
+            Ok(out)
+        }
+        "pull_request" => {
+            let pull: PullEvent<'_> = from_body(body)?;
+            let repository = require(pull.repository.as_ref(), "$.repository")?.to_repository();
+            let pr = require(pull.pull_request.as_ref(), "$.pull_request")?;
+            let action = require(pull.action.as_ref(), "$.action")?.as_str();
+            let number = require(pull.number.or(pr.number), "$.number")?;
+            let action = match action {
+                "opened" => PullRequestAction::Opened,
+                // GitHub says "synchronize", Gitea "synchronized".
+                "synchronize" | "synchronized" => PullRequestAction::Synchronize,
+                "reopened" => PullRequestAction::Reopened,
+                "closed" if pr.merged == Some(true) => PullRequestAction::Merged,
+                "closed" => PullRequestAction::Closed,
+                other => PullRequestAction::Other(other.to_owned()),
+            };
+            let head_sha = pr.head.as_ref().and_then(|h| owned(&h.sha));
+            let mut out = new(EventKind::PullRequest(action), repository);
+            out.head_commit = head_sha.clone();
+            out.pull_request = Some(PullRequest {
+                number,
+                head_sha,
+                head_ref: pr.head.as_ref().and_then(|h| owned(&h.git_ref)),
+                base_ref: pr.base.as_ref().and_then(|b| owned(&b.git_ref)),
+                head_git_ref: Some(format!("refs/pull/{number}/head")),
+            });
+            Ok(out)
+        }
+        "release" => {
+            let release: ReleaseEvent<'_> = from_body(body)?;
+            let repository = require(release.repository.as_ref(), "$.repository")?.to_repository();
+            let action = release.action.as_ref().map_or("", Text::as_str);
+            // A release that goes away is nothing to index.
+            let kind = match action {
+                "deleted" | "unpublished" => EventKind::Other(format!("release:{action}")),
+                _ => EventKind::Release,
+            };
+            let mut out = new(kind, repository);
+            out.release_tag = release.release.as_ref().and_then(|r| owned(&r.tag_name));
+            if out.kind == EventKind::Release && out.release_tag.is_none() {
+                return Err(Error::missing_field("$.release.tag_name"));
+            }
+            Ok(out)
+        }
+        other => {
+            let anything: Anything<'_> = from_body(body)?;
+            let repository = anything
+                .repository
+                .as_ref()
+                .map(Repo::to_repository)
+                .unwrap_or_default();
+            let kind = if other == "ping" {
+                EventKind::Ping
+            } else {
+                EventKind::Other(other.to_owned())
+            };
+            Ok(new(kind, repository))
+        }
+    }
+}
+
+fn fill_push(out: &mut Event, push: &Push<'_>, git_ref: &str) -> Result<(), Error> {
+    let before = require(push.before.as_ref(), "$.before")?.as_str();
+    let after = require(push.after.as_ref(), "$.after")?.as_str();
+    // Gitea and Gogs do not send the flags; the zero ids say the same thing.
+    let created = push.created.unwrap_or_else(|| is_zero_id(before));
+    let deleted = push.deleted.unwrap_or_else(|| is_zero_id(after));
+    let forced = push.forced.unwrap_or(false);
+    out.updates.push(RefUpdate {
+        git_ref: git_ref.to_owned(),
+        before: Some(before.to_owned()),
+        after: Some(after.to_owned()),
+        created,
+        deleted,
+        forced,
+    });
+    out.head_commit = push
+        .head_commit
+        .as_ref()
+        .and_then(|c| owned(&c.id))
+        .or_else(|| (!is_zero_id(after)).then(|| after.to_owned()));
+
+    let commits = push.commits.as_deref().unwrap_or_default();
+    let mut union = PathUnion::default();
+    let mut file_cap_hit = false;
+    for commit in commits {
+        let mut files = 0;
+        for path in commit.added.iter().flatten() {
+            union.added(path.as_str());
+            files += 1;
+        }
+        for path in commit.removed.iter().flatten() {
+            union.removed(path.as_str());
+            files += 1;
+        }
+        for path in commit.modified.iter().flatten() {
+            union.modified(path.as_str());
+            files += 1;
+        }
+        file_cap_hit |= files >= GITHUB_MAX_FILES_PER_COMMIT;
+    }
+    let listed = commits.len() as u64;
+    let complete = push.commits.is_some()
+        && !(created || deleted || forced)
+        && (listed > 0 || before == after)
+        && commits.len() < GITHUB_MAX_COMMITS
+        && !file_cap_hit
+        && push.size.is_none_or(|size| size == listed)
+        && push
+            .distinct_size
+            .is_none_or(|d| push.size.is_none_or(|s| s == d))
+        && push.total_commits.is_none_or(|total| total <= listed);
+    out.changed_paths = union.finish(complete);
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! GitLab: `X-Gitlab-Token` or Standard Webhooks signing, events from `X-Gitlab-Event`.
+
+use serde::Deserialize;
+
+use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::error::Error;
+use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
+use crate::headers::HeaderValue;
+use crate::path_union::PathUnion;
+use crate::payload::{Text, from_body, owned, require};
+use crate::provider::Provider;
+use crate::providers::{dedupe_key, event, is_zero_id, push_urls};
+use crate::secret::Secret;
+use crate::signature::{header_problem, verify_standard_webhooks, verify_token};
+
+const TOKEN: &str = "X-Gitlab-Token";
+
+/// GitLab (gitlab.com and self-managed).
+///
+/// When `webhook-signature` is present the delivery is verified as Standard Webhooks
+/// (HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed by the base64
+/// after `whsec_`, timestamp within the tolerance either way) and only that way;
+/// otherwise `X-Gitlab-Token` is compared with the secrets in constant time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GitLab;
+
+#[derive(Debug, Deserialize)]
+struct Project<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    path_with_namespace: Option<Text<'a>>,
+    #[serde(borrow)]
+    web_url: Option<Text<'a>>,
+    #[serde(borrow)]
+    git_http_url: Option<Text<'a>>,
+    #[serde(borrow)]
+    git_ssh_url: Option<Text<'a>>,
+}
+
+/// The older `repository` object, still sent beside `project`.
+#[derive(Debug, Deserialize)]
+struct LegacyRepository<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    homepage: Option<Text<'a>>,
+    #[serde(borrow)]
+    git_http_url: Option<Text<'a>>,
+    #[serde(borrow)]
+    git_ssh_url: Option<Text<'a>>,
+}
+
+fn repository(project: Option<&Project<'_>>, legacy: Option<&LegacyRepository<'_>>) -> Repository {
+    let mut repository = Repository {
+        full_name: project.and_then(|p| owned(&p.path_with_namespace)),
+        name: project
+            .and_then(|p| owned(&p.name))
+            .or_else(|| legacy.and_then(|r| owned(&r.name))),
+        clone_urls: Vec::new(),
+        html_url: project
+            .and_then(|p| owned(&p.web_url))
+            .or_else(|| legacy.and_then(|r| owned(&r.homepage))),
+    };
+    push_urls(
+        &mut repository.clone_urls,
+        [
+            project.and_then(|p| p.git_http_url.as_ref()),
+            legacy.and_then(|r| r.git_http_url.as_ref()),
+            project.and_then(|p| p.git_ssh_url.as_ref()),
+            legacy.and_then(|r| r.git_ssh_url.as_ref()),
+        ],
+    );
+    repository
+}
+
+#[derive(Debug, Deserialize)]
+struct Push<'a> {
+    #[serde(rename = "ref", borrow)]
+    git_ref: Option<Text<'a>>,
+    #[serde(borrow)]
+    before: Option<Text<'a>>,
+    #[serde(borrow)]
+    after: Option<Text<'a>>,
+    #[serde(borrow)]
+    checkout_sha: Option<Text<'a>>,
+    #[serde(borrow)]
+    commits: Option<Vec<Commit<'a>>>,
+    total_commits_count: Option<u64>,
+    #[serde(borrow)]
+    project: Option<Project<'a>>,
+    #[serde(borrow)]
+    repository: Option<LegacyRepository<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Commit<'a> {
+    #[serde(borrow, default)]
+    added: Option<Vec<Text<'a>>>,
+    #[serde(borrow, default)]
+    modified: Option<Vec<Text<'a>>>,
+    #[serde(borrow, default)]
+    removed: Option<Vec<Text<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MergeRequest<'a> {
+    #[serde(borrow)]
+    object_attributes: Option<MergeAttributes<'a>>,
+    #[serde(borrow)]
+    project: Option<Project<'a>>,
+    #[serde(borrow)]
+    repository: Option<LegacyRepository<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MergeAttributes<'a> {
+    iid: Option<u64>,
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    /// Present on `update` only when the source branch got new commits.
+    #[serde(borrow)]
+    oldrev: Option<Text<'a>>,
+    #[serde(borrow)]
+    source_branch: Option<Text<'a>>,
+    #[serde(borrow)]
+    target_branch: Option<Text<'a>>,
+    #[serde(borrow)]
+    last_commit: Option<LastCommit<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LastCommit<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReleaseHook<'a> {
+    #[serde(borrow)]
+    tag: Option<Text<'a>>,
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    #[serde(borrow)]
+    project: Option<Project<'a>>,
+}
+
+/// Any other hook, and the first look at a system hook.
+#[derive(Debug, Deserialize)]
+struct Anything<'a> {
+    #[serde(borrow)]
+    object_kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    event_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    project: Option<Project<'a>>,
+    #[serde(borrow)]
+    repository: Option<LegacyRepository<'a>>,
+}
+
+impl Provider for GitLab {
+    fn id(&self) -> &str {
+        "gitlab"
+    }
+
+    fn verify(
+        &self,
+        delivery: &Delivery<'_>,
+        secrets: &[Secret],
+        opts: &VerifyOptions,
+    ) -> Result<Verified, Error> {
+        let headers = delivery.headers;
+        if headers.single("webhook-signature") != HeaderValue::Absent {
+            return verify_standard_webhooks(headers, delivery.body, secrets, opts);
+        }
+        match headers.single(TOKEN) {
+            HeaderValue::Present(token) => verify_token(TOKEN, token, secrets),
+            HeaderValue::Absent => Err(Error::missing(format!("{TOKEN} (or webhook-signature)"))),
+            problem => Err(header_problem(TOKEN, problem)),
+        }
+    }
+
+    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+        let headers = delivery.headers;
+        let name = headers.text("X-Gitlab-Event").ok_or_else(|| {
+            Error::unsupported("header X-Gitlab-Event is missing, empty or not UTF-8")
+        })?;
+        // Idempotency-Key stays the same across retries; the event UUID is the older id.
+        let delivery_id = headers
+            .text("Idempotency-Key")
+            .or_else(|| headers.text("X-Gitlab-Event-UUID"))
+            .or_else(|| headers.text("webhook-id"));
+        let ids = (
+            delivery_id.map(str::to_owned),
+            dedupe_key(self.id(), None, delivery_id),
+        );
+        let body = delivery.body;
+        match name {
+            "Push Hook" => push(ids, body, EventKind::Push),
+            "Tag Push Hook" => push(ids, body, EventKind::TagPush),
+            "Merge Request Hook" => merge_request(ids, body),
+            "Release Hook" => release(ids, body),
+            _ => {
+                let anything: Anything<'_> = from_body(body)?;
+                // System hooks carry project events too; route the ones we index.
+                let kind = anything
+                    .object_kind
+                    .as_ref()
+                    .or(anything.event_name.as_ref())
+                    .map(Text::as_str);
+                match (name, kind) {
+                    ("System Hook", Some("push")) => push(ids, body, EventKind::Push),
+                    ("System Hook", Some("tag_push")) => push(ids, body, EventKind::TagPush),
+                    ("System Hook", Some("merge_request")) => merge_request(ids, body),
+                    _ => Ok(event(
+                        "gitlab",
+                        EventKind::Other(name.to_owned()),
+                        ids.0,
+                        ids.1,
+                        repository(anything.project.as_ref(), anything.repository.as_ref()),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+type Ids = (Option<String>, Option<String>);
+
+fn push(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
+    let push: Push<'_> = from_body(body)?;
+    if push.project.is_none() && push.repository.is_none() {
+        return Err(Error::missing_field("$.project"));
+    }
+    let git_ref = require(push.git_ref.as_ref(), "$.ref")?.as_str();
+    let before = require(push.before.as_ref(), "$.before")?.as_str();
+    let after = require(push.after.as_ref(), "$.after")?.as_str();
+    // A tag push may arrive under a push hook header on old versions; trust the ref.
+    let kind = if git_ref.starts_with("refs/tags/") {
+        EventKind::TagPush
+    } else {
+        kind
+    };
+    let mut out = event(
+        "gitlab",
+        kind,
+        ids.0,
+        ids.1,
+        repository(push.project.as_ref(), push.repository.as_ref()),
+    );
+    let created = is_zero_id(before);
+    let deleted = is_zero_id(after);
+    out.updates.push(RefUpdate {
+        git_ref: git_ref.to_owned(),
+        before: Some(before.to_owned()),
+        after: Some(after.to_owned()),
+        created,
+        deleted,
+        // GitLab does not say whether a push was forced.
+        forced: false,
+    });
+    out.head_commit = owned(&push.checkout_sha).or_else(|| (!deleted).then(|| after.to_owned()));
+
+    let commits = push.commits.as_deref().unwrap_or_default();
+    let mut union = PathUnion::default();
+    for commit in commits {
+        commit
+            .added
+            .iter()
+            .flatten()
+            .for_each(|p| union.added(p.as_str()));
+        commit
+            .modified
+            .iter()
+            .flatten()
+            .for_each(|p| union.modified(p.as_str()));
+        commit
+            .removed
+            .iter()
+            .flatten()
+            .for_each(|p| union.removed(p.as_str()));
+    }
+    let listed = commits.len() as u64;
+    // GitLab lists the newest 20 commits and counts them all in total_commits_count.
+    let complete = push.commits.is_some()
+        && !(created || deleted)
+        && (listed > 0 || before == after)
+        && push.total_commits_count.is_none_or(|total| total <= listed);
+    out.changed_paths = union.finish(complete);
+    Ok(out)
+}
+
+fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+    let mr: MergeRequest<'_> = from_body(body)?;
+    let attrs = require(mr.object_attributes.as_ref(), "$.object_attributes")?;
+    let number = require(attrs.iid, "$.object_attributes.iid")?;
+    let action = require(attrs.action.as_ref(), "$.object_attributes.action")?.as_str();
+    let action = match action {
+        "open" => PullRequestAction::Opened,
+        // An update without oldrev changed only title, labels, assignees...
+        "update"
+            if attrs
+                .oldrev
+                .as_ref()
+                .is_some_and(|r| !r.as_str().is_empty()) =>
+        {
+            PullRequestAction::Synchronize
+        }
+        "reopen" => PullRequestAction::Reopened,
+        "close" => PullRequestAction::Closed,
+        "merge" => PullRequestAction::Merged,
+        other => PullRequestAction::Other(other.to_owned()),
+    };
+    let head_sha = attrs.last_commit.as_ref().and_then(|c| owned(&c.id));
+    let mut out = event(
+        "gitlab",
+        EventKind::PullRequest(action),
+        ids.0,
+        ids.1,
+        repository(mr.project.as_ref(), mr.repository.as_ref()),
+    );
+    out.head_commit = head_sha.clone();
+    out.pull_request = Some(PullRequest {
+        number,
+        head_sha,
+        head_ref: owned(&attrs.source_branch),
+        base_ref: owned(&attrs.target_branch),
+        head_git_ref: Some(format!("refs/merge-requests/{number}/head")),
+    });
+    Ok(out)
+}
+
+fn release(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+    let hook: ReleaseHook<'_> = from_body(body)?;
+    let action = hook.action.as_ref().map_or("", Text::as_str);
+    let kind = if action == "delete" {
+        EventKind::Other("Release Hook:delete".to_owned())
+    } else {
+        EventKind::Release
+    };
+    let mut out = event(
+        "gitlab",
+        kind,
+        ids.0,
+        ids.1,
+        repository(hook.project.as_ref(), None),
+    );
+    out.release_tag = Some(require(owned(&hook.tag), "$.tag")?);
+    Ok(out)
+}

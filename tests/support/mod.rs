@@ -1,0 +1,289 @@
+//! Shared parts of the end-to-end tests: the real binary on 127.0.0.1:0, a small real HTTP/1.1
+//! client over TCP, real git repositories in temp dirs, and signed deliveries.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+pub const SECRET: &str = "e2e-secret";
+pub const TOKEN: &str = "e2e-management-token";
+
+/// How long any wait in these tests may take before the test fails (a hang guard, not a
+/// speed assertion).
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A running `context-gateway serve`.
+pub struct Gateway {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts the binary with `config_text` and waits until it listens.
+    pub fn start(dir: &Path, config_text: &str) -> Gateway {
+        let config = dir.join("gateway.toml");
+        std::fs::write(&config, config_text).unwrap();
+        Gateway::start_with(dir, &config)
+    }
+
+    pub fn start_with(dir: &Path, config: &Path) -> Gateway {
+        let data_dir = dir.join("data");
+        let log = dir.join(format!("gateway-{}.log", now_nanos()));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_context-gateway"))
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("GATEWAY_TOKEN", TOKEN)
+            .env("RUST_LOG", "info")
+            .env_remove("WEBHOOK_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("the context-gateway binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default()))
+            .parse()
+            .unwrap();
+        Gateway { child, addr, data_dir, config: config.to_path_buf(), log }
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        http(self.addr, method, path, headers, body)
+    }
+
+    /// A management request with the bearer token.
+    pub fn manage(&self, method: &str, path: &str, body: &[u8]) -> Response {
+        let auth = format!("Bearer {TOKEN}");
+        self.request(method, path, &[("Authorization", &auth)], body)
+    }
+
+    /// Waits until the job is finished (or `state` if given) and returns it.
+    pub fn wait_job(&self, id: &str, until: &[&str]) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let job = self.manage("GET", &format!("/webhooks/jobs/{id}"), b"").json();
+            let state = job["state"].as_str().unwrap_or("").to_string();
+            if until.contains(&state.as_str()) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} stuck in {state}: {job}\nlog:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_finished(&self, id: &str) -> Value {
+        self.wait_job(id, &["succeeded", "failed", "cancelled", "superseded"])
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        wait_exit(&mut self.child)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "gateway did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413, 401) and close before reading a large body: that is fine.
+    let _ = stream.write_all(body);
+    read_response(&mut stream)
+}
+
+pub fn read_response(stream: &mut TcpStream) -> Response {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Response { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+/// Signed headers for a delivery of `body` by `provider`, plus the provider's event headers.
+pub fn signed_headers(provider: &str, event: &str, delivery: &str, body: &[u8], secret: &str) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> =
+        webhook_core::sign(provider, &webhook_core::Secret::from(secret), body, SystemTime::now()).unwrap();
+    let mut add = |k: &str, v: &str| headers.push((k.to_string(), v.to_string()));
+    match provider {
+        "github" => {
+            add("X-GitHub-Event", event);
+            add("X-GitHub-Delivery", delivery);
+        }
+        "gitea" => {
+            add("X-Gitea-Event", event);
+            add("X-Gitea-Delivery", delivery);
+            add("X-GitHub-Event", event);
+            add("X-GitHub-Delivery", delivery);
+        }
+        "gitlab" => {
+            add("X-Gitlab-Event", event);
+            add("X-Gitlab-Event-UUID", delivery);
+        }
+        "bitbucket" => {
+            add("X-Event-Key", event);
+            add("X-Request-UUID", delivery);
+        }
+        _ => {}
+    }
+    add("Content-Type", "application/json");
+    headers
+}
+
+pub fn post_webhook(gw: &Gateway, provider: &str, repo: &str, headers: &[(String, String)], body: &[u8]) -> Response {
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    gw.request("POST", &format!("/webhooks/{provider}/{repo}"), &refs, body)
+}
+
+/// A GitHub push payload.
+pub fn github_push(git_ref: &str, before: &str, after: &str, forced: bool) -> Vec<u8> {
+    let zeros = "0000000000000000000000000000000000000000";
+    serde_json::to_vec(&serde_json::json!({
+        "ref": git_ref, "before": before, "after": after,
+        "created": before == zeros, "deleted": after == zeros, "forced": forced,
+        "repository": {"name": "demo", "full_name": "acme/demo", "clone_url": "file:///demo"},
+        "commits": [], "head_commit": null
+    }))
+    .unwrap()
+}
+
+pub const ZEROS: &str = "0000000000000000000000000000000000000000";
+
+/// A real git repository made in a temp dir, on branch main.
+pub struct Repo {
+    pub dir: PathBuf,
+}
+
+impl Repo {
+    pub fn new(dir: &Path) -> Repo {
+        std::fs::create_dir_all(dir).unwrap();
+        let repo = Repo { dir: dir.to_path_buf() };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.email", "e2e@example.invalid"]);
+        repo.git(&["config", "user.name", "e2e"]);
+        repo.git(&["config", "commit.gpgsign", "false"]);
+        repo
+    }
+
+    pub fn url(&self) -> String {
+        format!("file://{}", self.dir.display())
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git").arg("-C").arg(&self.dir).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn write(&self, path: &str, text: &str) {
+        let full = self.dir.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
+    /// Stages everything and commits; returns the new commit id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.head()
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+/// A config with one repo fetched over file://.
+pub fn config_for(repo_url: &str, provider: &str, extra: &str) -> String {
+    format!(
+        "workers = 2\nmax_attempts = 2\n\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"{provider}\"\nurl = \"{repo_url}\"\nbranches = [\"main\"]\nsecret = [\"old-rotated-secret\", \"{SECRET}\"]\n{extra}\n"
+    )
+}
+
+pub fn now_nanos() -> u128 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Source text that contains a unique, searchable identifier.
+pub fn source_file(ident: &str, lines: usize) -> String {
+    let mut text = format!("fn {ident}() -> u32 {{\n    42\n}}\n\n");
+    for i in 0..lines {
+        text.push_str(&format!("fn helper_{ident}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"));
+    }
+    text
+}
