@@ -9,7 +9,10 @@ use support::*;
 
 fn gateway() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_context-gateway"));
-    command.env_remove("WEBHOOK_SECRET").env_remove("GATEWAY_TOKEN").env_remove("CONTEXT_GATEWAY_CONFIG");
+    command
+        .env_remove("WEBHOOK_SECRET")
+        .env_remove("GATEWAY_TOKEN")
+        .env_remove("CONTEXT_GATEWAY_CONFIG");
     command
 }
 
@@ -18,28 +21,63 @@ fn index_then_search_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = tmp.path().join("tree");
     std::fs::create_dir_all(tree.join("src")).unwrap();
-    std::fs::write(tree.join("src/http.rs"), "pub fn parse_http_request(input: &str) -> usize {\n    input.len()\n}\n").unwrap();
+    std::fs::write(
+        tree.join("src/http.rs"),
+        "pub fn parse_http_request(input: &str) -> usize {\n    input.len()\n}\n",
+    )
+    .unwrap();
     std::fs::write(tree.join("src/other.rs"), "fn unrelated() {}\n").unwrap();
     std::fs::write(tree.join("blob.bin"), [0u8, 1, 2, 3, 0, 9]).unwrap();
     let data = tmp.path().join("data");
 
-    let out = gateway().arg("index").arg(&tree).args(["--name", "cli", "--json", "--data-dir"]).arg(&data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gateway()
+        .arg("index")
+        .arg(&tree)
+        .args(["--name", "cli", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["files_changed"], 2, "{summary}");
     assert_eq!(summary["files_deleted"], 0);
     assert!(summary["chunks_added"].as_u64().unwrap() >= 2);
-    for key in ["files_seen", "files_changed", "files_deleted", "chunks_added", "chunks_removed", "elapsed_ms"] {
+    for key in [
+        "files_seen",
+        "files_changed",
+        "files_deleted",
+        "chunks_added",
+        "chunks_removed",
+        "elapsed_ms",
+    ] {
         assert!(summary[key].is_u64(), "{key} in {summary}");
     }
 
     // Unchanged tree: nothing to do.
-    let out = gateway().arg("index").arg(&tree).args(["--name", "cli", "--json", "--data-dir"]).arg(&data).output().unwrap();
+    let out = gateway()
+        .arg("index")
+        .arg(&tree)
+        .args(["--name", "cli", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again["files_changed"], 0, "{again}");
 
-    let out = gateway().args(["search", "parse http request", "--json", "--data-dir"]).arg(&data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = gateway()
+        .args(["search", "parse http request", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(hits[0]["path"], "src/http.rs", "{hits}");
     assert_eq!(hits[0]["repo"], "cli");
@@ -47,10 +85,20 @@ fn index_then_search_from_the_command_line() {
 
     // A deleted file stops matching after the next index run.
     std::fs::remove_file(tree.join("src/http.rs")).unwrap();
-    let out = gateway().arg("index").arg(&tree).args(["--name", "cli", "--json", "--data-dir"]).arg(&data).output().unwrap();
+    let out = gateway()
+        .arg("index")
+        .arg(&tree)
+        .args(["--name", "cli", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(after["files_deleted"], 1, "{after}");
-    let out = gateway().args(["search", "parse_http_request", "--json", "--data-dir"]).arg(&data).output().unwrap();
+    let out = gateway()
+        .args(["search", "parse_http_request", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(hits.as_array().unwrap().len(), 0, "{hits}");
 }
@@ -58,19 +106,34 @@ fn index_then_search_from_the_command_line() {
 #[test]
 fn sign_prints_the_published_github_vector() {
     let mut child = gateway()
-        .args(["sign", "--provider", "github", "--secret", "It's a Secret to Everybody"])
+        .args([
+            "sign",
+            "--provider",
+            "github",
+            "--secret",
+            "It's a Secret to Everybody",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"Hello, World!").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Hello, World!")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     );
-    let out = gateway().args(["sign", "--provider", "nope", "--secret", "s"]).stdin(Stdio::null()).output().unwrap();
+    let out = gateway()
+        .args(["sign", "--provider", "nope", "--secret", "s"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("s\n"));
 }
@@ -80,19 +143,48 @@ fn check_config_names_every_mistake_with_its_line() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("bad.toml");
     std::fs::write(&path, "listen = \"127.0.0.1:8080\"\n\n[[repos]]\nname = \"ok\"\nprovider = \"gitbub\"\nurl = \"file:///x\"\n\n[[repos]]\nname = \"a/b\"\nprovider = \"github\"\npath = \"/srv\"\n").unwrap();
-    let out = gateway().arg("check-config").arg("--config").arg(&path).output().unwrap();
+    let out = gateway()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 5") && err.contains("repos[0].provider") && err.contains("gitbub"), "{err}");
-    assert!(err.contains("line 9") && err.contains("repos[1].name"), "{err}");
+    assert!(
+        err.contains("line 5") && err.contains("repos[0].provider") && err.contains("gitbub"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 9") && err.contains("repos[1].name"),
+        "{err}"
+    );
 
     std::fs::write(&path, "[[repos]]\nname = \"x\"\nprovider = \"github\"\nurl = \"file:///x\"\nbranchs = [\"main\"]\n").unwrap();
-    let out = gateway().arg("check-config").arg("--config").arg(&path).output().unwrap();
+    let out = gateway()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("branchs") && err.contains("line 5"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("branchs") && err.contains("line 5"),
+        "{err}"
+    );
 
-    let out = gateway().arg("check-config").arg("--config").arg("examples/gateway.toml").current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/../..").output().unwrap();
-    assert!(out.status.success(), "the shipped example is valid: {}", String::from_utf8_lossy(&out.stderr));
+    let out = gateway()
+        .arg("check-config")
+        .arg("--config")
+        .arg("examples/gateway.toml")
+        .current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/../..")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the shipped example is valid: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -106,8 +198,17 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap().parse().unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
     let health = http(addr, "GET", "/healthz", &[], b"");
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
@@ -116,14 +217,26 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
     let _ = child.kill();
     let _ = child.wait();
 
-    let out = gateway().args(["serve", "--listen", "0.0.0.0:0", "--data-dir"]).arg(tmp.path().join("data2")).output().unwrap();
+    let out = gateway()
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(tmp.path().join("data2"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("GATEWAY_TOKEN"));
 
     // A data dir that cannot be written is a clear start-up error.
     let file = tmp.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
-    let out = gateway().args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&file).output().unwrap();
+    let out = gateway()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("data dir"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("data dir"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -14,7 +14,8 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
     let repo = Repo::new(&tmp.path().join("src"));
     repo.write("a.rs", &source_file("burst_target", 2));
     let c1 = repo.commit("one");
-    let config = config_for(&repo.url(), "github", "").replace("branches = [\"main\"]", "branches = [\"*\"]");
+    let config = config_for(&repo.url(), "github", "")
+        .replace("branches = [\"main\"]", "branches = [\"*\"]");
     let gw = Gateway::start(tmp.path(), &config);
     let addr = gw.addr;
 
@@ -30,8 +31,13 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
                     let delivery = format!("burst-{t}-{i}");
                     let body = github_push(&format!("refs/heads/b{t}-{}", i % 50), &c1, &c1, false);
                     let headers = signed_headers("github", "push", &delivery, &body, SECRET);
-                    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                    let Ok(answer) = std::panic::catch_unwind(|| http(addr, "POST", "/webhooks/github/demo", &refs, &body)) else {
+                    let refs: Vec<(&str, &str)> = headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    let Ok(answer) = std::panic::catch_unwind(|| {
+                        http(addr, "POST", "/webhooks/github/demo", &refs, &body)
+                    }) else {
                         return; // the server is gone
                     };
                     if answer.status == 202 {
@@ -65,7 +71,12 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
         let body = github_push(&branch, &c1, &c1, false);
         let headers = signed_headers("github", "push", delivery, &body, SECRET);
         let answer = post_webhook(&gw, "github", "demo", &headers, &body);
-        assert_eq!(answer.status, 200, "{delivery} was answered 202 before the crash but is not remembered: {}", answer.text());
+        assert_eq!(
+            answer.status,
+            200,
+            "{delivery} was answered 202 before the crash but is not remembered: {}",
+            answer.text()
+        );
         assert_eq!(answer.json()["status"], "duplicate");
         assert_eq!(answer.json()["job_id"], job_id.as_str());
         let job = gw.manage("GET", &format!("/webhooks/jobs/{job_id}"), b"");
@@ -89,7 +100,10 @@ fn queued_and_running_jobs_finish_after_a_crash() {
     let repo = Repo::new(&tmp.path().join("src"));
     // Big enough that indexing takes a noticeable while, so the crash lands mid-run.
     for i in 0..3000 {
-        repo.write(&format!("d{}/f{i}.rs", i % 30), &source_file(&format!("crash_{i}"), 12));
+        repo.write(
+            &format!("d{}/f{i}.rs", i % 30),
+            &source_file(&format!("crash_{i}"), 12),
+        );
     }
     repo.commit("big");
     let small = Repo::new(&tmp.path().join("small"));
@@ -106,11 +120,24 @@ fn queued_and_running_jobs_finish_after_a_crash() {
     let (running_id, queued_id) = loop {
         let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json();
         let queued = gw.manage("GET", "/webhooks/jobs?state=queued", b"").json();
-        let (running, queued) = (running["jobs"].as_array().unwrap(), queued["jobs"].as_array().unwrap());
-        if running.len() == 1 && queued.len() == 1 && running[0]["progress"]["files_seen"].as_u64().unwrap_or(0) > 0 {
-            break (running[0]["id"].as_str().unwrap().to_string(), queued[0]["id"].as_str().unwrap().to_string());
+        let (running, queued) = (
+            running["jobs"].as_array().unwrap(),
+            queued["jobs"].as_array().unwrap(),
+        );
+        if running.len() == 1
+            && queued.len() == 1
+            && running[0]["progress"]["files_seen"].as_u64().unwrap_or(0) > 0
+        {
+            break (
+                running[0]["id"].as_str().unwrap().to_string(),
+                queued[0]["id"].as_str().unwrap().to_string(),
+            );
         }
-        assert!(Instant::now() < deadline, "never saw one running and one queued job:\n{}", gw.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "never saw one running and one queued job:\n{}",
+            gw.log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     gw.kill9();
@@ -118,18 +145,31 @@ fn queued_and_running_jobs_finish_after_a_crash() {
     let gw = Gateway::start_with(tmp.path(), &tmp.path().join("gateway.toml"));
     let big = gw.wait_finished(&running_id);
     assert_eq!(big["state"], "succeeded", "{big}");
-    assert!(big["attempts"].as_u64().unwrap() >= 2, "the interrupted run counts as an attempt: {big}");
+    assert!(
+        big["attempts"].as_u64().unwrap() >= 2,
+        "the interrupted run counts as an attempt: {big}"
+    );
     let small_job = gw.wait_finished(&queued_id);
     assert_eq!(small_job["state"], "succeeded", "{small_job}");
     // The interrupted run was redone, not half-applied twice: each chunk of the file is there once.
-    let hits = gw.manage("GET", "/search?q=crash_2999&limit=100", b"").json();
+    let hits = gw
+        .manage("GET", "/search?q=crash_2999&limit=100", b"")
+        .json();
     let hits = hits["hits"].as_array().unwrap();
     assert!(!hits.is_empty());
-    let mut starts: Vec<u64> = hits.iter().filter(|h| h["path"] == "d29/f2999.rs").map(|h| h["start_line"].as_u64().unwrap()).collect();
+    let mut starts: Vec<u64> = hits
+        .iter()
+        .filter(|h| h["path"] == "d29/f2999.rs")
+        .map(|h| h["start_line"].as_u64().unwrap())
+        .collect();
     let found = starts.len();
     starts.sort();
     starts.dedup();
-    assert_eq!(starts.len(), found, "duplicate chunks after the crash: {hits:?}");
+    assert_eq!(
+        starts.len(),
+        found,
+        "duplicate chunks after the crash: {hits:?}"
+    );
     let hits = gw.manage("GET", "/search?q=small_repo_symbol", b"").json();
     assert_eq!(hits["hits"].as_array().unwrap().len(), 1, "{hits}");
     assert!(gw.stop().success());
@@ -140,7 +180,10 @@ fn sigterm_parks_running_jobs_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = Repo::new(&tmp.path().join("src"));
     for i in 0..3000 {
-        repo.write(&format!("d{}/f{i}.rs", i % 30), &source_file(&format!("term_{i}"), 12));
+        repo.write(
+            &format!("d{}/f{i}.rs", i % 30),
+            &source_file(&format!("term_{i}"), 12),
+        );
     }
     repo.commit("big");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
@@ -148,15 +191,26 @@ fn sigterm_parks_running_jobs_and_exits_zero() {
     let running_id = loop {
         let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json();
         let running = running["jobs"].as_array().unwrap();
-        if let Some(job) = running.first().filter(|j| j["progress"]["files_seen"].as_u64().unwrap_or(0) > 0) {
+        if let Some(job) = running
+            .first()
+            .filter(|j| j["progress"]["files_seen"].as_u64().unwrap_or(0) > 0)
+        {
             break job["id"].as_str().unwrap().to_string();
         }
-        assert!(Instant::now() < deadline, "the job never started:\n{}", gw.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "the job never started:\n{}",
+            gw.log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let log = gw.log.clone();
     let status = gw.stop();
-    assert!(status.success(), "exit status {status:?}: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     // After a restart the parked job runs to the end.
     let gw = Gateway::start_with(tmp.path(), &tmp.path().join("gateway.toml"));
     let job = gw.wait_finished(&running_id);

@@ -16,18 +16,34 @@ fn wait_idle(gw: &Gateway) {
         if jobs["queued"] == 0 && jobs["running"] == 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "gateway never became idle: {status}\n{}", gw.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "gateway never became idle: {status}\n{}",
+            gw.log_text()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 fn search(gw: &Gateway, query: &str, extra: &str) -> Vec<Value> {
     let q: String = query.replace(' ', "%20");
-    let body = gw.manage("GET", &format!("/search?q={q}{extra}"), b"").json();
-    body["hits"].as_array().cloned().unwrap_or_else(|| panic!("no hits array: {body}"))
+    let body = gw
+        .manage("GET", &format!("/search?q={q}{extra}"), b"")
+        .json();
+    body["hits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no hits array: {body}"))
 }
 
-fn push(gw: &Gateway, delivery: &str, git_ref: &str, before: &str, after: &str, forced: bool) -> support::Response {
+fn push(
+    gw: &Gateway,
+    delivery: &str,
+    git_ref: &str,
+    before: &str,
+    after: &str,
+    forced: bool,
+) -> support::Response {
     let body = github_push(git_ref, before, after, forced);
     let headers = signed_headers("github", "push", delivery, &body, SECRET);
     post_webhook(gw, "github", "demo", &headers, &body)
@@ -43,7 +59,11 @@ fn push_is_indexed_incrementally_with_exact_counts_and_becomes_searchable() {
     let c1 = repo.commit("one");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     wait_idle(&gw);
-    assert_eq!(search(&gw, "bravo_doomed", "").len(), 1, "the start-up catch-up job indexed the tip");
+    assert_eq!(
+        search(&gw, "bravo_doomed", "").len(),
+        1,
+        "the start-up catch-up job indexed the tip"
+    );
 
     repo.write("a.rs", &source_file("alpha_rewritten", 3));
     std::fs::remove_file(repo.dir.join("b.rs")).unwrap();
@@ -68,8 +88,14 @@ fn push_is_indexed_incrementally_with_exact_counts_and_becomes_searchable() {
     assert_eq!(hits[0]["repo"], "demo");
     assert_eq!(hits[0]["ref"], "refs/heads/main");
     assert_eq!(hits[0]["commit"], c2.as_str());
-    assert!(search(&gw, "bravo_doomed", "").is_empty(), "deleted file no longer matches");
-    assert!(search(&gw, "alpha_original", "").is_empty(), "changed content no longer matches");
+    assert!(
+        search(&gw, "bravo_doomed", "").is_empty(),
+        "deleted file no longer matches"
+    );
+    assert!(
+        search(&gw, "alpha_original", "").is_empty(),
+        "changed content no longer matches"
+    );
     assert_eq!(search(&gw, "alpha_rewritten", "").len(), 1);
 
     // A redelivery (same delivery id) is recognised and creates nothing.
@@ -88,14 +114,23 @@ fn force_push_and_branch_deletion() {
     let repo = Repo::new(&tmp.path().join("src"));
     repo.write("main.rs", &source_file("base_function", 2));
     let c1 = repo.commit("base");
-    let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", "").replace("branches = [\"main\"]", "branches = [\"main\", \"feature\"]"));
+    let gw = Gateway::start(
+        tmp.path(),
+        &config_for(&repo.url(), "github", "").replace(
+            "branches = [\"main\"]",
+            "branches = [\"main\", \"feature\"]",
+        ),
+    );
     wait_idle(&gw);
 
     // main moves to c2, then is force-pushed to c3, which drops c2's content.
     repo.write("gone.rs", &source_file("rewritten_history", 2));
     let c2 = repo.commit("soon gone");
     let job = push(&gw, "fp-1", "refs/heads/main", &c1, &c2, false).json();
-    assert_eq!(gw.wait_finished(job["job_id"].as_str().unwrap())["state"], "succeeded");
+    assert_eq!(
+        gw.wait_finished(job["job_id"].as_str().unwrap())["state"],
+        "succeeded"
+    );
     assert_eq!(search(&gw, "rewritten_history", "").len(), 1);
     repo.git(&["reset", "-q", "--hard", &c1]);
     repo.write("new.rs", &source_file("after_force_push", 2));
@@ -114,10 +149,16 @@ fn force_push_and_branch_deletion() {
     repo.write("feature.rs", &source_file("feature_only_symbol", 2));
     let f1 = repo.commit("feature work");
     let job = push(&gw, "br-1", "refs/heads/feature", ZEROS, &f1, false).json();
-    assert_eq!(gw.wait_finished(job["job_id"].as_str().unwrap())["state"], "succeeded");
+    assert_eq!(
+        gw.wait_finished(job["job_id"].as_str().unwrap())["state"],
+        "succeeded"
+    );
     let hits = search(&gw, "feature_only_symbol", "&ref=refs/heads/feature");
     assert_eq!(hits.len(), 1);
-    assert!(search(&gw, "feature_only_symbol", "&ref=refs/heads/main").is_empty(), "ref filter holds");
+    assert!(
+        search(&gw, "feature_only_symbol", "&ref=refs/heads/main").is_empty(),
+        "ref filter holds"
+    );
     repo.git(&["checkout", "-q", "main"]);
     repo.git(&["branch", "-q", "-D", "feature"]);
     let answer = push(&gw, "br-2", "refs/heads/feature", &f1, ZEROS, false);
@@ -125,8 +166,15 @@ fn force_push_and_branch_deletion() {
     let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["kind"], "delete_ref");
-    assert!(search(&gw, "feature_only_symbol", "").is_empty(), "deleted branch is gone from search");
-    assert_eq!(search(&gw, "after_force_push", "").len(), 1, "main is untouched");
+    assert!(
+        search(&gw, "feature_only_symbol", "").is_empty(),
+        "deleted branch is gone from search"
+    );
+    assert_eq!(
+        search(&gw, "after_force_push", "").len(),
+        1,
+        "main is untouched"
+    );
 }
 
 #[test]
@@ -137,7 +185,10 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
     let c1 = repo.commit("x");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     wait_idle(&gw);
-    let jobs_before = gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"].as_array().unwrap().len();
+    let jobs_before = gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
 
     let body = github_push("refs/heads/main", &c1, &c1, false);
     // Wrong secret.
@@ -146,18 +197,30 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
     assert_eq!(answer.status, 401);
     assert_eq!(answer.json()["error"]["code"], "invalid_signature");
     // Missing signature.
-    let unsigned = vec![("X-GitHub-Event".to_string(), "push".to_string()), ("X-GitHub-Delivery".into(), "bad-2".into())];
+    let unsigned = vec![
+        ("X-GitHub-Event".to_string(), "push".to_string()),
+        ("X-GitHub-Delivery".into(), "bad-2".into()),
+    ];
     let answer = post_webhook(&gw, "github", "demo", &unsigned, &body);
     assert_eq!(answer.status, 401);
     assert_eq!(answer.json()["error"]["code"], "missing_signature");
     // Signature for another body.
     let other = github_push("refs/heads/main", &c1, &c1, true);
     let headers = signed_headers("github", "push", "bad-3", &other, SECRET);
-    assert_eq!(post_webhook(&gw, "github", "demo", &headers, &body).status, 401);
+    assert_eq!(
+        post_webhook(&gw, "github", "demo", &headers, &body).status,
+        401
+    );
     // Unknown repo and unknown provider.
     let headers = signed_headers("github", "push", "bad-4", &body, SECRET);
-    assert_eq!(post_webhook(&gw, "github", "nope", &headers, &body).status, 404);
-    assert_eq!(post_webhook(&gw, "gitbub", "demo", &headers, &body).status, 404);
+    assert_eq!(
+        post_webhook(&gw, "github", "nope", &headers, &body).status,
+        404
+    );
+    assert_eq!(
+        post_webhook(&gw, "gitbub", "demo", &headers, &body).status,
+        404
+    );
     // Signed but not JSON.
     let junk = b"{not json".to_vec();
     let headers = signed_headers("github", "push", "bad-5", &junk, SECRET);
@@ -168,7 +231,11 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
     let evil = github_push("--upload-pack=touch /tmp/pwned", &c1, &c1, false);
     let headers = signed_headers("github", "push", "bad-6", &evil, SECRET);
     let answer = post_webhook(&gw, "github", "demo", &headers, &evil);
-    assert!(answer.status == 400 || answer.status == 200, "{}", answer.text());
+    assert!(
+        answer.status == 400 || answer.status == 200,
+        "{}",
+        answer.text()
+    );
     // 26 MiB: over the 25 MiB default limit.
     let huge = vec![b' '; 26 * 1024 * 1024];
     let headers = signed_headers("github", "push", "bad-7", b"{}", SECRET);
@@ -187,20 +254,50 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["status"], "ignored");
 
-    let jobs_after = gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"].as_array().unwrap().len();
+    let jobs_after = gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(jobs_before, jobs_after, "no bad delivery created a job");
-    assert_eq!(gw.request("GET", "/healthz", &[], b"").status, 200, "still up");
+    assert_eq!(
+        gw.request("GET", "/healthz", &[], b"").status,
+        200,
+        "still up"
+    );
 
     // Management needs the token; errors never echo secrets.
     assert_eq!(gw.request("GET", "/webhooks/jobs", &[], b"").status, 401);
-    assert_eq!(gw.request("GET", "/webhooks/jobs", &[("Authorization", "Bearer wrong")], b"").status, 401);
+    assert_eq!(
+        gw.request(
+            "GET",
+            "/webhooks/jobs",
+            &[("Authorization", "Bearer wrong")],
+            b""
+        )
+        .status,
+        401
+    );
     let config = gw.manage("GET", "/webhooks/config", b"").text();
-    assert!(!config.contains(SECRET) && !config.contains("old-rotated-secret"), "{config}");
+    assert!(
+        !config.contains(SECRET) && !config.contains("old-rotated-secret"),
+        "{config}"
+    );
     let metrics = gw.manage("GET", "/metrics", b"").text();
-    assert!(metrics.contains("context_gateway_webhook_verification_failures_total{reason=\"invalid_signature\"}"), "{metrics}");
-    assert!(metrics.contains("context_gateway_jobs{state=\"succeeded\"}"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "context_gateway_webhook_verification_failures_total{reason=\"invalid_signature\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("context_gateway_jobs{state=\"succeeded\"}"),
+        "{metrics}"
+    );
     let log = gw.log_text();
-    assert!(!log.contains(SECRET) && !log.contains(TOKEN), "a secret reached the log");
+    assert!(
+        !log.contains(SECRET) && !log.contains(TOKEN),
+        "a secret reached the log"
+    );
 }
 
 #[test]
@@ -210,9 +307,14 @@ fn every_provider_delivers_a_signed_push() {
     repo.write("lib.rs", &source_file("shared_base", 1));
     let c1 = repo.commit("base");
     let url = repo.url();
-    let mut config = String::from("workers = 2\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n");
+    let mut config =
+        String::from("workers = 2\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n");
     for provider in ["github", "gitlab", "gitea", "bitbucket", "azure-devops"] {
-        let secret = if provider == "azure-devops" { format!("bot:{SECRET}") } else { SECRET.to_string() };
+        let secret = if provider == "azure-devops" {
+            format!("bot:{SECRET}")
+        } else {
+            SECRET.to_string()
+        };
         config.push_str(&format!(
             "\n[[repos]]\nname = \"r-{provider}\"\nprovider = \"{provider}\"\nurl = \"{url}\"\nbranches = [\"main\"]\nsecret = \"{secret}\"\n"
         ));
@@ -222,28 +324,52 @@ fn every_provider_delivers_a_signed_push() {
     repo.write("lib.rs", &source_file("provider_pushed", 1));
     let c2 = repo.commit("next");
     let payloads: Vec<(&str, &str, Value)> = vec![
-        ("github", "push", serde_json::from_slice(&github_push("refs/heads/main", &c1, &c2, false)).unwrap()),
-        ("gitea", "push", serde_json::from_slice(&github_push("refs/heads/main", &c1, &c2, false)).unwrap()),
-        ("gitlab", "Push Hook", serde_json::json!({
-            "object_kind": "push", "ref": "refs/heads/main", "before": c1, "after": c2, "checkout_sha": c2,
-            "project": {"name": "demo", "path_with_namespace": "acme/demo", "git_http_url": url},
-            "commits": [{"id": c2, "added": [], "modified": ["lib.rs"], "removed": []}], "total_commits_count": 1
-        })),
-        ("bitbucket", "repo:push", serde_json::json!({
-            "push": {"changes": [{"new": {"type": "branch", "name": "main", "target": {"hash": c2}},
-                                  "old": {"type": "branch", "name": "main", "target": {"hash": c1}},
-                                  "created": false, "closed": false, "forced": false}]},
-            "repository": {"name": "demo", "full_name": "acme/demo"}
-        })),
-        ("azure-devops", "git.push", serde_json::json!({
-            "id": "az-delivery-1", "eventType": "git.push",
-            "resource": {"refUpdates": [{"name": "refs/heads/main", "oldObjectId": c1, "newObjectId": c2}],
-                         "repository": {"name": "demo", "remoteUrl": url}}
-        })),
+        (
+            "github",
+            "push",
+            serde_json::from_slice(&github_push("refs/heads/main", &c1, &c2, false)).unwrap(),
+        ),
+        (
+            "gitea",
+            "push",
+            serde_json::from_slice(&github_push("refs/heads/main", &c1, &c2, false)).unwrap(),
+        ),
+        (
+            "gitlab",
+            "Push Hook",
+            serde_json::json!({
+                "object_kind": "push", "ref": "refs/heads/main", "before": c1, "after": c2, "checkout_sha": c2,
+                "project": {"name": "demo", "path_with_namespace": "acme/demo", "git_http_url": url},
+                "commits": [{"id": c2, "added": [], "modified": ["lib.rs"], "removed": []}], "total_commits_count": 1
+            }),
+        ),
+        (
+            "bitbucket",
+            "repo:push",
+            serde_json::json!({
+                "push": {"changes": [{"new": {"type": "branch", "name": "main", "target": {"hash": c2}},
+                                      "old": {"type": "branch", "name": "main", "target": {"hash": c1}},
+                                      "created": false, "closed": false, "forced": false}]},
+                "repository": {"name": "demo", "full_name": "acme/demo"}
+            }),
+        ),
+        (
+            "azure-devops",
+            "git.push",
+            serde_json::json!({
+                "id": "az-delivery-1", "eventType": "git.push",
+                "resource": {"refUpdates": [{"name": "refs/heads/main", "oldObjectId": c1, "newObjectId": c2}],
+                             "repository": {"name": "demo", "remoteUrl": url}}
+            }),
+        ),
     ];
     for (provider, event, body) in payloads {
         let body = serde_json::to_vec(&body).unwrap();
-        let secret = if provider == "azure-devops" { format!("bot:{SECRET}") } else { SECRET.to_string() };
+        let secret = if provider == "azure-devops" {
+            format!("bot:{SECRET}")
+        } else {
+            SECRET.to_string()
+        };
         let headers = signed_headers(provider, event, &format!("{provider}-d1"), &body, &secret);
         let answer = post_webhook(&gw, provider, &format!("r-{provider}"), &headers, &body);
         assert_eq!(answer.status, 202, "{provider}: {}", answer.text());
@@ -254,8 +380,22 @@ fn every_provider_delivers_a_signed_push() {
         let hits = search(&gw, "provider_pushed", &format!("&repo=r-{provider}"));
         assert_eq!(hits.len(), 1, "{provider}");
         // Wrong credentials are refused for every provider.
-        let bad = signed_headers(provider, event, &format!("{provider}-bad"), &body, if provider == "azure-devops" { "bot:nope" } else { "nope" });
-        assert_eq!(post_webhook(&gw, provider, &format!("r-{provider}"), &bad, &body).status, 401, "{provider}");
+        let bad = signed_headers(
+            provider,
+            event,
+            &format!("{provider}-bad"),
+            &body,
+            if provider == "azure-devops" {
+                "bot:nope"
+            } else {
+                "nope"
+            },
+        );
+        assert_eq!(
+            post_webhook(&gw, provider, &format!("r-{provider}"), &bad, &body).status,
+            401,
+            "{provider}"
+        );
     }
     // The test endpoint pushes a signed sample through the real pipeline.
     let answer = gw.manage("POST", "/webhooks/test/gitlab", b"");
@@ -285,12 +425,21 @@ fn trigger_cancel_and_cleanup() {
     // The start-up catch-up jobs: `hang` runs (its fetch hangs), `demo` waits for the one worker.
     let deadline = Instant::now() + PATIENCE;
     let (running, queued) = loop {
-        let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json()["jobs"].as_array().unwrap().clone();
-        let queued = gw.manage("GET", "/webhooks/jobs?state=queued", b"").json()["jobs"].as_array().unwrap().clone();
+        let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json()["jobs"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let queued = gw.manage("GET", "/webhooks/jobs?state=queued", b"").json()["jobs"]
+            .as_array()
+            .unwrap()
+            .clone();
         if running.len() == 1 && queued.len() == 1 {
             break (running[0].clone(), queued[0].clone());
         }
-        assert!(Instant::now() < deadline, "expected one running and one queued job");
+        assert!(
+            Instant::now() < deadline,
+            "expected one running and one queued job"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(running["repo"], "hang", "jobs are claimed oldest first");
@@ -302,43 +451,92 @@ fn trigger_cancel_and_cleanup() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     let job = gw.wait_finished(queued_id);
     assert_eq!(job["state"], "cancelled");
-    assert!(job["started_at"].is_null(), "a cancelled queued job never starts: {job}");
+    assert!(
+        job["started_at"].is_null(),
+        "a cancelled queued job never starts: {job}"
+    );
     // Cancel the running job: its hung fetch is abandoned and it ends cancelled.
     let running_id = running["id"].as_str().unwrap();
-    assert_eq!(gw.manage("DELETE", &format!("/webhooks/jobs/{running_id}"), b"").status, 200);
+    assert_eq!(
+        gw.manage("DELETE", &format!("/webhooks/jobs/{running_id}"), b"")
+            .status,
+        200
+    );
     assert_eq!(gw.wait_finished(running_id)["state"], "cancelled");
     // Cancelling a finished job is a conflict; an unknown one is 404.
-    assert_eq!(gw.manage("DELETE", &format!("/webhooks/jobs/{running_id}"), b"").status, 409);
-    assert_eq!(gw.manage("DELETE", "/webhooks/jobs/does-not-exist", b"").status, 404);
+    assert_eq!(
+        gw.manage("DELETE", &format!("/webhooks/jobs/{running_id}"), b"")
+            .status,
+        409
+    );
+    assert_eq!(
+        gw.manage("DELETE", "/webhooks/jobs/does-not-exist", b"")
+            .status,
+        404
+    );
 
     // Manual triggers.
-    let answer = gw.manage("POST", "/webhooks/trigger/demo", br#"{"ref":"refs/heads/main","full":true}"#);
+    let answer = gw.manage(
+        "POST",
+        "/webhooks/trigger/demo",
+        br#"{"ref":"refs/heads/main","full":true}"#,
+    );
     assert_eq!(answer.status, 202, "{}", answer.text());
     let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["trigger"], "manual");
     assert_eq!(job["progress"]["files_changed"], 10, "{job}");
     let again = gw.manage("POST", "/webhooks/trigger/demo", b"").json();
-    assert_eq!(gw.wait_finished(again["job_id"].as_str().unwrap())["state"], "succeeded");
+    assert_eq!(
+        gw.wait_finished(again["job_id"].as_str().unwrap())["state"],
+        "succeeded"
+    );
     assert_eq!(gw.manage("POST", "/webhooks/trigger/nope", b"").status, 404);
-    assert_eq!(gw.manage("POST", "/webhooks/trigger/demo", b"{bad").status, 400);
+    assert_eq!(
+        gw.manage("POST", "/webhooks/trigger/demo", b"{bad").status,
+        400
+    );
 
     // Listing with filters and cursor pagination.
-    let page = gw.manage("GET", "/webhooks/jobs?state=cancelled&limit=1", b"").json();
+    let page = gw
+        .manage("GET", "/webhooks/jobs?state=cancelled&limit=1", b"")
+        .json();
     assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
-    let cursor = page["next_cursor"].as_str().expect("two cancelled jobs: a next page");
-    let next = gw.manage("GET", &format!("/webhooks/jobs?state=cancelled&limit=1&cursor={cursor}"), b"").json();
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("two cancelled jobs: a next page");
+    let next = gw
+        .manage(
+            "GET",
+            &format!("/webhooks/jobs?state=cancelled&limit=1&cursor={cursor}"),
+            b"",
+        )
+        .json();
     assert_eq!(next["jobs"].as_array().unwrap().len(), 1);
     assert_ne!(next["jobs"][0]["id"], page["jobs"][0]["id"]);
     let demo_only = gw.manage("GET", "/webhooks/jobs?repo=demo", b"").json();
-    assert!(demo_only["jobs"].as_array().unwrap().iter().all(|j| j["repo"] == "demo"));
-    assert_eq!(gw.manage("GET", "/webhooks/jobs?state=bogus", b"").status, 400);
+    assert!(
+        demo_only["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["repo"] == "demo")
+    );
+    assert_eq!(
+        gw.manage("GET", "/webhooks/jobs?state=bogus", b"").status,
+        400
+    );
 
     // Cleanup of everything finished.
-    let removed = gw.manage("POST", "/webhooks/cleanup?older_than=0", b"").json();
+    let removed = gw
+        .manage("POST", "/webhooks/cleanup?older_than=0", b"")
+        .json();
     assert_eq!(removed["removed"], 4, "{removed}");
     let remaining = gw.manage("GET", "/webhooks/jobs", b"").json();
-    assert!(remaining["jobs"].as_array().unwrap().is_empty(), "{remaining}");
+    assert!(
+        remaining["jobs"].as_array().unwrap().is_empty(),
+        "{remaining}"
+    );
     assert_eq!(gw.request("GET", "/readyz", &[], b"").status, 200);
     drop(silent);
 }
@@ -360,10 +558,108 @@ fn rate_limits_answer_429_with_retry_after() {
         let headers = signed_headers("github", "push", &format!("rl-{i}"), &body, SECRET);
         let answer = post_webhook(&gw, "github", "demo", &headers, &body);
         if answer.status == 429 {
-            assert!(answer.header("Retry-After").unwrap().parse::<u64>().unwrap() >= 1);
+            assert!(
+                answer
+                    .header("Retry-After")
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+                    >= 1
+            );
         }
         statuses.push(answer.status);
     }
-    assert!(statuses[..3].iter().all(|s| *s == 202 || *s == 200), "{statuses:?}");
+    assert!(
+        statuses[..3].iter().all(|s| *s == 202 || *s == 200),
+        "{statuses:?}"
+    );
     assert!(statuses[3..].contains(&429), "{statuses:?}");
+}
+
+#[test]
+fn pull_requests_and_tags_are_indexed_when_configured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::new(&tmp.path().join("src"));
+    repo.write("lib.rs", &source_file("mainline_code", 1));
+    repo.commit("base");
+    let gw = Gateway::start(
+        tmp.path(),
+        &config_for(&repo.url(), "github", "pull_requests = true\ntags = true"),
+    );
+    wait_idle(&gw);
+
+    // A pull request head lives under refs/pull/N/head on the host.
+    repo.git(&["checkout", "-q", "-b", "topic"]);
+    repo.write("pr.rs", &source_file("pull_request_only", 1));
+    let head = repo.commit("pr work");
+    repo.git(&["update-ref", "refs/pull/7/head", &head]);
+    repo.git(&["checkout", "-q", "main"]);
+    let pr = |action: &str, merged: bool| {
+        serde_json::to_vec(&serde_json::json!({
+            "action": action, "number": 7,
+            "pull_request": {"number": 7, "merged": merged, "state": if action == "closed" { "closed" } else { "open" },
+                             "head": {"sha": head, "ref": "topic"}, "base": {"ref": "main", "sha": head}},
+            "repository": {"name": "demo", "full_name": "acme/demo"}
+        }))
+        .unwrap()
+    };
+    let body = pr("opened", false);
+    let answer = post_webhook(
+        &gw,
+        "github",
+        "demo",
+        &signed_headers("github", "pull_request", "pr-1", &body, SECRET),
+        &body,
+    );
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["ref"], "refs/pull/7/head");
+    let hits = search(&gw, "pull_request_only", "");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["ref"], "refs/pull/7/head");
+    // A label change is not a code change.
+    let body = pr("labeled", false);
+    let answer = post_webhook(
+        &gw,
+        "github",
+        "demo",
+        &signed_headers("github", "pull_request", "pr-2", &body, SECRET),
+        &body,
+    );
+    assert_eq!(answer.json()["status"], "ignored", "{}", answer.text());
+    // Closing drops the head's index.
+    let body = pr("closed", true);
+    let answer = post_webhook(
+        &gw,
+        "github",
+        "demo",
+        &signed_headers("github", "pull_request", "pr-3", &body, SECRET),
+        &body,
+    );
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert_eq!(
+        gw.wait_finished(answer.json()["job_id"].as_str().unwrap())["state"],
+        "succeeded"
+    );
+    assert!(search(&gw, "pull_request_only", "").is_empty());
+
+    // Tag pushes are indexed under refs/tags/*.
+    repo.git(&["tag", "v1.0.0"]);
+    let tagged = repo.head();
+    let body = github_push("refs/tags/v1.0.0", ZEROS, &tagged, false);
+    let answer = post_webhook(
+        &gw,
+        "github",
+        "demo",
+        &signed_headers("github", "push", "tag-1", &body, SECRET),
+        &body,
+    );
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert_eq!(
+        gw.wait_finished(answer.json()["job_id"].as_str().unwrap())["state"],
+        "succeeded"
+    );
+    let hits = search(&gw, "mainline_code", "&ref=refs/tags/v1.0.0");
+    assert_eq!(hits.len(), 1);
 }

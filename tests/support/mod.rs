@@ -40,7 +40,14 @@ impl Gateway {
         let log = dir.join(format!("gateway-{}.log", now_nanos()));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--config"])
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+            ])
             .arg(config)
             .arg("--data-dir")
             .arg(&data_dir)
@@ -57,13 +64,30 @@ impl Gateway {
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
             .parse()
             .unwrap();
-        Gateway { child, addr, data_dir, config: config.to_path_buf(), log }
+        Gateway {
+            child,
+            addr,
+            data_dir,
+            config: config.to_path_buf(),
+            log,
+        }
     }
 
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         http(self.addr, method, path, headers, body)
     }
 
@@ -77,12 +101,18 @@ impl Gateway {
     pub fn wait_job(&self, id: &str, until: &[&str]) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let job = self.manage("GET", &format!("/webhooks/jobs/{id}"), b"").json();
+            let job = self
+                .manage("GET", &format!("/webhooks/jobs/{id}"), b"")
+                .json();
             let state = job["state"].as_str().unwrap_or("").to_string();
             if until.contains(&state.as_str()) {
                 return job;
             }
-            assert!(Instant::now() < deadline, "job {id} stuck in {state}: {job}\nlog:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "job {id} stuck in {state}: {job}\nlog:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -93,7 +123,10 @@ impl Gateway {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         wait_exit(&mut self.child)
     }
 
@@ -121,7 +154,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "gateway did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -134,11 +170,15 @@ pub struct Response {
 
 impl Response {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -147,10 +187,19 @@ impl Response {
 }
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`).
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -164,21 +213,46 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 pub fn read_response(stream: &mut TcpStream) -> Response {
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(&raw)));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    Response { status, headers, body: raw[split + 4..].to_vec() }
+    Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
 }
 
 /// Signed headers for a delivery of `body` by `provider`, plus the provider's event headers.
-pub fn signed_headers(provider: &str, event: &str, delivery: &str, body: &[u8], secret: &str) -> Vec<(String, String)> {
-    let mut headers: Vec<(String, String)> =
-        webhook_core::sign(provider, &webhook_core::Secret::from(secret), body, SystemTime::now()).unwrap();
+pub fn signed_headers(
+    provider: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    secret: &str,
+) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = webhook_core::sign(
+        provider,
+        &webhook_core::Secret::from(secret),
+        body,
+        SystemTime::now(),
+    )
+    .unwrap();
     let mut add = |k: &str, v: &str| headers.push((k.to_string(), v.to_string()));
     match provider {
         "github" => {
@@ -205,8 +279,17 @@ pub fn signed_headers(provider: &str, event: &str, delivery: &str, body: &[u8], 
     headers
 }
 
-pub fn post_webhook(gw: &Gateway, provider: &str, repo: &str, headers: &[(String, String)], body: &[u8]) -> Response {
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+pub fn post_webhook(
+    gw: &Gateway,
+    provider: &str,
+    repo: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Response {
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     gw.request("POST", &format!("/webhooks/{provider}/{repo}"), &refs, body)
 }
 
@@ -232,7 +315,9 @@ pub struct Repo {
 impl Repo {
     pub fn new(dir: &Path) -> Repo {
         std::fs::create_dir_all(dir).unwrap();
-        let repo = Repo { dir: dir.to_path_buf() };
+        let repo = Repo {
+            dir: dir.to_path_buf(),
+        };
         repo.git(&["init", "-q", "-b", "main"]);
         repo.git(&["config", "user.email", "e2e@example.invalid"]);
         repo.git(&["config", "user.name", "e2e"]);
@@ -245,8 +330,17 @@ impl Repo {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git").arg("-C").arg(&self.dir).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -276,14 +370,19 @@ pub fn config_for(repo_url: &str, provider: &str, extra: &str) -> String {
 }
 
 pub fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// Source text that contains a unique, searchable identifier.
 pub fn source_file(ident: &str, lines: usize) -> String {
     let mut text = format!("fn {ident}() -> u32 {{\n    42\n}}\n\n");
     for i in 0..lines {
-        text.push_str(&format!("fn helper_{ident}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"));
+        text.push_str(&format!(
+            "fn helper_{ident}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"
+        ));
     }
     text
 }

@@ -23,7 +23,10 @@ use crate::rate_limit::RateLimiter;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("data dir {path} is not usable: {source}; create it or pick another with --data-dir")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("job store: {0}")]
     Jobs(#[from] jobstore::Error),
     #[error("search index: {0}")]
@@ -63,8 +66,12 @@ impl App {
     pub fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
         let data = config.data_dir.clone();
         ensure_writable_dir(&data)?;
-        let store_config = StoreConfig { max_attempts: config.max_attempts, ..StoreConfig::default() };
-        let jobs: Arc<dyn JobStore> = Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
+        let store_config = StoreConfig {
+            max_attempts: config.max_attempts,
+            ..StoreConfig::default()
+        };
+        let jobs: Arc<dyn JobStore> =
+            Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let sources = Sources::new(&data, config.git_timeout);
@@ -131,7 +138,10 @@ pub fn ref_key(repo: &str, git_ref: &str) -> RefKey {
 }
 
 fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {
-    let fail = |source| StartError::DataDir { path: path.to_path_buf(), source };
+    let fail = |source| StartError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(path).map_err(fail)?;
     // Creating the dir can succeed on a read-only mount that already has it: probe a write.
     let probe = path.join(".write-probe");

@@ -19,10 +19,20 @@ use crate::config::{Config, Overrides, valid_repo_name};
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Parser)]
-#[command(name = "context-gateway", version, about = "Keep a searchable, chunked index of Git repositories in sync with every push.")]
+#[command(
+    name = "context-gateway",
+    version,
+    about = "Keep a searchable, chunked index of Git repositories in sync with every push."
+)]
 pub struct Args {
     /// Log format: human-readable lines or one JSON object per line.
-    #[arg(long, global = true, value_enum, env = "CONTEXT_GATEWAY_LOG_FORMAT", default_value = "human")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CONTEXT_GATEWAY_LOG_FORMAT",
+        default_value = "human"
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -104,14 +114,41 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let quiet = !matches!(args.command, Command::Serve { .. });
     init_logging(args.log_format, quiet);
     match args.command {
-        Command::Serve { config, listen, data_dir } => serve(config, listen, data_dir),
-        Command::Index { path, name, git_ref, full, data_dir, config, json } => {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => serve(config, listen, data_dir),
+        Command::Index {
+            path,
+            name,
+            git_ref,
+            full,
+            data_dir,
+            config,
+            json,
+        } => {
             let data_dir = resolve_data_dir(data_dir, config.as_deref())?;
             index(&path, name, git_ref, full, &data_dir, json)
         }
-        Command::Search { query, repo, git_ref, path, limit, data_dir, config, json } => {
+        Command::Search {
+            query,
+            repo,
+            git_ref,
+            path,
+            limit,
+            data_dir,
+            config,
+            json,
+        } => {
             let data_dir = resolve_data_dir(data_dir, config.as_deref())?;
-            let query = search::Query { text: query, repo, git_ref, path, limit };
+            let query = search::Query {
+                text: query,
+                repo,
+                git_ref,
+                path,
+                limit,
+            };
             search_cli(&query, &data_dir, json)
         }
         Command::Sign { provider, secret } => sign(&provider, &secret),
@@ -123,15 +160,26 @@ fn init_logging(format: LogFormat, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match format {
         LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
 }
 
 fn overrides(listen: Option<String>, data_dir: Option<PathBuf>) -> Overrides {
-    Overrides { listen, data_dir, default_secret: std::env::var("WEBHOOK_SECRET").ok() }
+    Overrides {
+        listen,
+        data_dir,
+        default_secret: std::env::var("WEBHOOK_SECRET").ok(),
+    }
 }
 
 fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config, CliError> {
@@ -148,13 +196,23 @@ fn resolve_data_dir(flag: Option<PathBuf>, config: Option<&Path>) -> Result<Path
     Ok(load_config(config, &overrides(None, None))?.data_dir)
 }
 
-fn serve(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>) -> Result<ExitCode, CliError> {
+fn serve(
+    config_path: Option<PathBuf>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode, CliError> {
     let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
-    let token = std::env::var("GATEWAY_TOKEN").ok().filter(|t| !t.is_empty());
+    let token = std::env::var("GATEWAY_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     if token.is_none() && !config.listen.ip().is_loopback() {
-        return Err(Box::new(crate::app::StartError::OpenManagement(config.listen)));
+        return Err(Box::new(crate::app::StartError::OpenManagement(
+            config.listen,
+        )));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -192,13 +250,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -210,34 +269,59 @@ async fn wait_for_signal() {
     }
 }
 
-fn index(path: &Path, name: Option<String>, git_ref: Option<String>, full: bool, data_dir: &Path, json: bool) -> Result<ExitCode, CliError> {
-    let tree = path.canonicalize().map_err(|e| format!("cannot index {}: {e}", path.display()))?;
+fn index(
+    path: &Path,
+    name: Option<String>,
+    git_ref: Option<String>,
+    full: bool,
+    data_dir: &Path,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let tree = path
+        .canonicalize()
+        .map_err(|e| format!("cannot index {}: {e}", path.display()))?;
     if !tree.is_dir() {
         return Err(format!("{} is not a directory", path.display()).into());
     }
     let name = match name {
         Some(name) => name,
-        None => tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "local".into()),
+        None => tree
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "local".into()),
     };
     if !valid_repo_name(&name) {
-        return Err(format!("`{name}` is not a valid repo name: use 1 to 100 of A-Z a-z 0-9 . _ - (pass --name)").into());
+        return Err(format!(
+            "`{name}` is not a valid repo name: use 1 to 100 of A-Z a-z 0-9 . _ - (pass --name)"
+        )
+        .into());
     }
     let git_ref = match git_ref {
         Some(r) if r.starts_with("refs/") => r,
         Some(r) => format!("refs/heads/{r}"),
-        None => git_output(&tree, &["symbolic-ref", "-q", "HEAD"]).unwrap_or_else(|| "refs/heads/main".into()),
+        None => git_output(&tree, &["symbolic-ref", "-q", "HEAD"])
+            .unwrap_or_else(|| "refs/heads/main".into()),
     };
     if !crate::git::valid_ref_name(&git_ref) {
         return Err(format!("`{git_ref}` is not a valid ref name").into());
     }
-    let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"]).filter(|c| crate::git::valid_object_id(c));
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
+    let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"])
+        .filter(|c| crate::git::valid_object_id(c));
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let sink = SearchIndex::open(&data_dir.join("search"))?;
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
     let indexer = Indexer::new(IndexerConfig::default())?;
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let request = RunRequest { tree: &tree, key: RefKey::new(name.clone(), git_ref.clone()), commit, scope: Scope::Full };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let request = RunRequest {
+        tree: &tree,
+        key: RefKey::new(name.clone(), git_ref.clone()),
+        commit,
+        scope: Scope::Full,
+    };
     if full {
         use indexer::ManifestStore;
         manifests.remove(&request.key)?;
@@ -254,12 +338,19 @@ fn index(path: &Path, name: Option<String>, git_ref: Option<String>, full: bool,
             })
         );
     } else {
-        println!("indexed {} as {name} {git_ref} in {elapsed_ms} ms", tree.display());
+        println!(
+            "indexed {} as {name} {git_ref} in {elapsed_ms} ms",
+            tree.display()
+        );
         println!(
             "  files: {} seen, {} changed, {} deleted; chunks: {} added, {} removed",
             p.files_seen, p.files_changed, p.files_deleted, p.chunks_added, p.chunks_removed
         );
-        let skipped: Vec<String> = summary.skipped.iter().map(|(reason, n)| format!("{n} {reason:?}")).collect();
+        let skipped: Vec<String> = summary
+            .skipped
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason:?}"))
+            .collect();
         if !skipped.is_empty() {
             println!("  skipped: {}", skipped.join(", "));
         }
@@ -268,19 +359,34 @@ fn index(path: &Path, name: Option<String>, git_ref: Option<String>, full: bool,
 }
 
 fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).stderr(std::process::Stdio::null()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<ExitCode, CliError> {
     let dir = data_dir.join("search");
     if !dir.exists() {
-        return Err(format!("no index at {}: run `context-gateway index PATH` or `serve` first", dir.display()).into());
+        return Err(format!(
+            "no index at {}: run `context-gateway index PATH` or `serve` first",
+            dir.display()
+        )
+        .into());
     }
     let index = SearchIndex::open_read_only(&dir)?;
     let results = match index.search(query) {
         Ok(results) => results,
-        Err(search::Error::BadQuery { reason }) => return Err(format!("bad query: {reason}").into()),
+        Err(search::Error::BadQuery { reason }) => {
+            return Err(format!("bad query: {reason}").into());
+        }
         Err(error) => return Err(error.into()),
     };
     if json {
@@ -291,7 +397,10 @@ fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<Exit
         println!("no hits");
     }
     for hit in &results.hits {
-        println!("{}:{}-{}  [{} {}]  score {:.2}", hit.path, hit.start_line, hit.end_line, hit.repo, hit.git_ref, hit.score);
+        println!(
+            "{}:{}-{}  [{} {}]  score {:.2}",
+            hit.path, hit.start_line, hit.end_line, hit.repo, hit.git_ref, hit.score
+        );
         for line in hit.snippet.lines() {
             println!("    {line}");
         }
@@ -312,14 +421,32 @@ fn sign(provider: &str, secret: &str) -> Result<ExitCode, CliError> {
 
 fn check_config(path: Option<PathBuf>) -> Result<ExitCode, CliError> {
     let Some(path) = path else {
-        return Err("no config file given: pass --config FILE or set CONTEXT_GATEWAY_CONFIG".into());
+        return Err(
+            "no config file given: pass --config FILE or set CONTEXT_GATEWAY_CONFIG".into(),
+        );
     };
     match Config::load(&path, &overrides(None, None)) {
         Ok(config) => {
-            println!("{}: ok ({} repos, listen {}, data dir {})", path.display(), config.repos.len(), config.listen, config.data_dir.display());
+            println!(
+                "{}: ok ({} repos, listen {}, data dir {})",
+                path.display(),
+                config.repos.len(),
+                config.listen,
+                config.data_dir.display()
+            );
             for repo in &config.repos {
-                let secrets = if repo.secrets.is_empty() { "NO SECRET: deliveries will be rejected".to_string() } else { format!("{} secret(s)", repo.secrets.len()) };
-                println!("  {} ({}) {} branches [{}], {secrets}", repo.name, repo.provider, repo.display_location(), repo.branches.join(", "));
+                let secrets = if repo.secrets.is_empty() {
+                    "NO SECRET: deliveries will be rejected".to_string()
+                } else {
+                    format!("{} secret(s)", repo.secrets.len())
+                };
+                println!(
+                    "  {} ({}) {} branches [{}], {secrets}",
+                    repo.name,
+                    repo.provider,
+                    repo.display_location(),
+                    repo.branches.join(", ")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -100,7 +100,10 @@ impl RepoConfig {
 
     /// The branches as full refs.
     pub fn branch_refs(&self) -> impl Iterator<Item = String> + '_ {
-        self.branches.iter().filter(|b| *b != "*").map(|b| format!("refs/heads/{b}"))
+        self.branches
+            .iter()
+            .filter(|b| *b != "*")
+            .map(|b| format!("refs/heads/{b}"))
     }
 
     /// A URL safe to show: user info (credentials) removed.
@@ -153,13 +156,23 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} has {} problem(s):\n{}", path.display(), problems.len(), list(problems))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,8 +261,10 @@ impl Config {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::from_str_with(&text, path, overrides)
     }
 
@@ -259,8 +274,12 @@ impl Config {
         path: &Path,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
-        let invalid = |problems| ConfigError::Invalid { path: path.to_path_buf(), problems };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(vec![syntax_problem(text, &e)]))?;
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| invalid(vec![syntax_problem(text, &e)]))?;
         let mut problems = Vec::new();
         let top_line = |key: &str| find_key_line(text, 0..text.len(), key);
 
@@ -273,13 +292,19 @@ impl Config {
             Ok(addr) => addr,
             Err(_) => {
                 problems.push(Problem {
-                    line: if overrides.listen.is_some() { None } else { top_line("listen") },
+                    line: if overrides.listen.is_some() {
+                        None
+                    } else {
+                        top_line("listen")
+                    },
                     key: "listen".into(),
                     message: format!(
                         "`{listen_text}` is not an address with a port, e.g. 127.0.0.1:8080"
                     ),
                 });
-                defaults::LISTEN.parse().expect("default listen address parses")
+                defaults::LISTEN
+                    .parse()
+                    .expect("default listen address parses")
             }
         };
         let data_dir = overrides
@@ -303,22 +328,48 @@ impl Config {
                 message: "must be above 0 (the default is 26214400, 25 MiB)".into(),
             });
         }
-        let max_connections = raw.max_connections.unwrap_or(defaults::MAX_CONNECTIONS).max(1);
+        let max_connections = raw
+            .max_connections
+            .unwrap_or(defaults::MAX_CONNECTIONS)
+            .max(1);
         let header_read_timeout = Duration::from_secs(
-            raw.header_read_timeout_secs.unwrap_or(defaults::HEADER_READ_TIMEOUT_SECS).max(1),
+            raw.header_read_timeout_secs
+                .unwrap_or(defaults::HEADER_READ_TIMEOUT_SECS)
+                .max(1),
         );
-        let git_timeout =
-            Duration::from_secs(raw.git_timeout_secs.unwrap_or(defaults::GIT_TIMEOUT_SECS).max(1));
-        let job_retention =
-            Duration::from_secs(raw.job_retention_secs.unwrap_or(defaults::JOB_RETENTION_SECS));
+        let git_timeout = Duration::from_secs(
+            raw.git_timeout_secs
+                .unwrap_or(defaults::GIT_TIMEOUT_SECS)
+                .max(1),
+        );
+        let job_retention = Duration::from_secs(
+            raw.job_retention_secs
+                .unwrap_or(defaults::JOB_RETENTION_SECS),
+        );
         let max_attempts = raw.max_attempts.unwrap_or(defaults::MAX_ATTEMPTS).max(1);
         let mut rate_limit = RateLimitConfig::default();
         if let Some(r) = raw.rate_limit {
             let fields = [
-                ("rate_limit.per_ip_per_sec", r.per_ip_per_sec, &mut rate_limit.per_ip_per_sec),
-                ("rate_limit.per_ip_burst", r.per_ip_burst, &mut rate_limit.per_ip_burst),
-                ("rate_limit.per_repo_per_sec", r.per_repo_per_sec, &mut rate_limit.per_repo_per_sec),
-                ("rate_limit.per_repo_burst", r.per_repo_burst, &mut rate_limit.per_repo_burst),
+                (
+                    "rate_limit.per_ip_per_sec",
+                    r.per_ip_per_sec,
+                    &mut rate_limit.per_ip_per_sec,
+                ),
+                (
+                    "rate_limit.per_ip_burst",
+                    r.per_ip_burst,
+                    &mut rate_limit.per_ip_burst,
+                ),
+                (
+                    "rate_limit.per_repo_per_sec",
+                    r.per_repo_per_sec,
+                    &mut rate_limit.per_repo_per_sec,
+                ),
+                (
+                    "rate_limit.per_repo_burst",
+                    r.per_repo_burst,
+                    &mut rate_limit.per_repo_burst,
+                ),
             ];
             for (key, value, slot) in fields {
                 if let Some(v) = value {
@@ -340,10 +391,21 @@ impl Config {
         for (index, spanned) in raw.repos.into_iter().enumerate() {
             let span = spanned.span();
             let raw_repo = spanned.into_inner();
-            let mut at = RepoProblems { text, span, index, problems: &mut problems };
+            let mut at = RepoProblems {
+                text,
+                span,
+                index,
+                problems: &mut problems,
+            };
             if let Some(repo) = validate_repo(raw_repo, &mut at, overrides) {
                 if !names.insert(repo.name.clone()) {
-                    at.push("name", format!("`{}` is used by an earlier repo; names must be unique", repo.name));
+                    at.push(
+                        "name",
+                        format!(
+                            "`{}` is used by an earlier repo; names must be unique",
+                            repo.name
+                        ),
+                    );
                 } else {
                     repos.push(repo);
                 }
@@ -375,7 +437,9 @@ impl Config {
 }
 
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 struct RepoProblems<'a> {
@@ -389,15 +453,26 @@ impl RepoProblems<'_> {
     fn push(&mut self, key: &str, message: String) {
         let line = find_key_line(self.text, self.span.clone(), key)
             .or_else(|| Some(line_of(self.text, self.span.start)));
-        self.problems.push(Problem { line, key: format!("repos[{}].{key}", self.index), message });
+        self.problems.push(Problem {
+            line,
+            key: format!("repos[{}].{key}", self.index),
+            message,
+        });
     }
 }
 
-fn validate_repo(raw: RawRepo, at: &mut RepoProblems<'_>, overrides: &Overrides) -> Option<RepoConfig> {
+fn validate_repo(
+    raw: RawRepo,
+    at: &mut RepoProblems<'_>,
+    overrides: &Overrides,
+) -> Option<RepoConfig> {
     let before = at.problems.len();
     let name = raw.name.unwrap_or_default();
     if name.is_empty() {
-        at.push("name", "missing: every repo needs a name ([A-Za-z0-9._-], 1 to 100 characters)".into());
+        at.push(
+            "name",
+            "missing: every repo needs a name ([A-Za-z0-9._-], 1 to 100 characters)".into(),
+        );
     } else if !valid_repo_name(&name) {
         at.push(
             "name",
@@ -406,8 +481,15 @@ fn validate_repo(raw: RawRepo, at: &mut RepoProblems<'_>, overrides: &Overrides)
     }
     let provider = raw.provider.unwrap_or_default();
     if !PROVIDERS.contains(&provider.as_str()) {
-        let what = if provider.is_empty() { "missing".to_string() } else { format!("`{provider}` is unknown") };
-        at.push("provider", format!("{what}: use one of {}", PROVIDERS.join(", ")));
+        let what = if provider.is_empty() {
+            "missing".to_string()
+        } else {
+            format!("`{provider}` is unknown")
+        };
+        at.push(
+            "provider",
+            format!("{what}: use one of {}", PROVIDERS.join(", ")),
+        );
     }
     let location = match (raw.url, raw.path) {
         (Some(_), Some(_)) => {
@@ -415,12 +497,19 @@ fn validate_repo(raw: RawRepo, at: &mut RepoProblems<'_>, overrides: &Overrides)
             None
         }
         (None, None) => {
-            at.push("url", "missing: set `url` (fetched with git) or `path` (a local tree)".into());
+            at.push(
+                "url",
+                "missing: set `url` (fetched with git) or `path` (a local tree)".into(),
+            );
             None
         }
         (Some(url), None) => {
             if url.trim().is_empty() || url.starts_with('-') {
-                at.push("url", "must be a git URL such as https://host/org/repo.git or file:///srv/repo".into());
+                at.push(
+                    "url",
+                    "must be a git URL such as https://host/org/repo.git or file:///srv/repo"
+                        .into(),
+                );
                 None
             } else {
                 Some(RepoLocation::Url(url))
@@ -434,30 +523,53 @@ fn validate_repo(raw: RawRepo, at: &mut RepoProblems<'_>, overrides: &Overrides)
             at.push("branches", format!("`{branch}` is not a valid branch name"));
         }
     }
-    let mut secrets: Vec<Secret> = raw.secret.map(OneOrMany::into_vec).unwrap_or_default().into_iter().map(Secret::from).collect();
+    let mut secrets: Vec<Secret> = raw
+        .secret
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Secret::from)
+        .collect();
     for var in raw.secret_env.map(OneOrMany::into_vec).unwrap_or_default() {
         match std::env::var(&var) {
             Ok(value) if !value.is_empty() => secrets.push(Secret::from(value)),
-            _ => at.push("secret_env", format!("environment variable `{var}` is not set or empty")),
+            _ => at.push(
+                "secret_env",
+                format!("environment variable `{var}` is not set or empty"),
+            ),
         }
     }
     if secrets.is_empty() {
-        if let Some(default) = overrides.default_secret.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(default) = overrides
+            .default_secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
             secrets.push(Secret::from(default));
         }
     }
     if provider == "azure-devops" && secrets.iter().any(|s| !s.expose().contains(&b':')) {
-        at.push("secret", "azure-devops secrets are `user:password` for HTTP Basic auth".into());
+        at.push(
+            "secret",
+            "azure-devops secrets are `user:password` for HTTP Basic auth".into(),
+        );
     }
     for glob in raw.include.iter().chain(raw.exclude.iter()) {
         if let Err(e) = globset::Glob::new(glob) {
-            let key = if raw.include.contains(glob) { "include" } else { "exclude" };
+            let key = if raw.include.contains(glob) {
+                "include"
+            } else {
+                "exclude"
+            };
             at.push(key, format!("`{glob}` is not a valid glob: {}", e.kind()));
         }
     }
     let max_file_bytes = raw.max_file_bytes.unwrap_or(defaults::MAX_FILE_BYTES);
     if max_file_bytes == 0 {
-        at.push("max_file_bytes", "must be above 0 (the default is 1048576)".into());
+        at.push(
+            "max_file_bytes",
+            "must be above 0 (the default is 1048576)".into(),
+        );
     }
     if at.problems.len() > before {
         return None;
@@ -483,7 +595,9 @@ pub fn valid_repo_name(name: &str) -> bool {
         && name.len() <= 100
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
@@ -499,7 +613,11 @@ fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 /// The line on which `key = ...` appears inside `range`, if it does.
@@ -537,9 +655,10 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let err = parse("listen = \"127.0.0.1:1\"\n\n[[repos]]\nname = \"a\"\nprovder = \"github\"\n")
-            .unwrap_err()
-            .to_string();
+        let err =
+            parse("listen = \"127.0.0.1:1\"\n\n[[repos]]\nname = \"a\"\nprovder = \"github\"\n")
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("provder"), "{err}");
         assert!(err.contains("line 5"), "{err}");
     }
@@ -547,7 +666,9 @@ mod tests {
     #[test]
     fn every_mistake_is_reported_with_its_line() {
         let text = "[[repos]]\nname = \"ok\"\nprovider = \"gitbub\"\nurl = \"file:///x\"\n\n[[repos]]\nname = \"../x\"\nprovider = \"github\"\npath = \"/srv\"\nbranches = [\"bad..name\"]\n";
-        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else { panic!() };
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
+            panic!()
+        };
         let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
         assert!(keys.contains(&("repos[0].provider", Some(3))), "{keys:?}");
         assert!(keys.contains(&("repos[1].name", Some(7))), "{keys:?}");
@@ -556,7 +677,10 @@ mod tests {
 
     #[test]
     fn secrets_from_list_and_default() {
-        let overrides = Overrides { default_secret: Some("fallback".into()), ..Overrides::default() };
+        let overrides = Overrides {
+            default_secret: Some("fallback".into()),
+            ..Overrides::default()
+        };
         let text = "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = [\"one\", \"two\"]\n\n[[repos]]\nname = \"b\"\nprovider = \"gitlab\"\nurl = \"file:///b\"\n";
         let config = Config::from_str_with(text, Path::new("t"), &overrides).unwrap();
         assert_eq!(config.repos[0].secrets.len(), 2);
@@ -566,7 +690,10 @@ mod tests {
 
     #[test]
     fn url_credentials_are_redacted() {
-        assert_eq!(redact_url("https://user:tok@host/x.git"), "https://***@host/x.git");
+        assert_eq!(
+            redact_url("https://user:tok@host/x.git"),
+            "https://***@host/x.git"
+        );
         assert_eq!(redact_url("file:///srv/x"), "file:///srv/x");
     }
 }

@@ -20,22 +20,29 @@ pub fn valid_ref_name(name: &str) -> bool {
     if name.is_empty() || name.len() > 1024 || !name.contains('/') {
         return false;
     }
-    if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') || name.starts_with('-') {
+    if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') || name.starts_with('-')
+    {
         return false;
     }
     if name.contains("..") || name.contains("//") || name.contains("@{") || name == "@" {
         return false;
     }
-    let bad_byte = |b: u8| b < 0x20 || b == 0x7f || matches!(b, b' ' | b'~' | b'^' | b':' | b'?' | b'*' | b'[' | b'\\');
+    let bad_byte = |b: u8| {
+        b < 0x20 || b == 0x7f || matches!(b, b' ' | b'~' | b'^' | b':' | b'?' | b'*' | b'[' | b'\\')
+    };
     if name.bytes().any(bad_byte) {
         return false;
     }
-    name.split('/').all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
+    name.split('/')
+        .all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
 }
 
 /// A full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
 pub fn valid_object_id(id: &str) -> bool {
-    (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    (id.len() == 40 || id.len() == 64)
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The all-zeros id providers send for "no commit" (a created or deleted ref).
@@ -74,10 +81,16 @@ pub struct SourceError {
 
 impl SourceError {
     fn permanent(message: impl Into<String>) -> Self {
-        SourceError { message: message.into(), retryable: false }
+        SourceError {
+            message: message.into(),
+            retryable: false,
+        }
     }
     fn transient(message: impl Into<String>) -> Self {
-        SourceError { message: message.into(), retryable: true }
+        SourceError {
+            message: message.into(),
+            retryable: true,
+        }
     }
 }
 
@@ -85,7 +98,11 @@ impl SourceError {
 #[async_trait]
 pub trait RepoSource: Send + Sync + std::fmt::Debug {
     /// Fetch (if needed) and materialise `request.git_ref` at `request.commit`.
-    async fn prepare(&self, repo: &RepoConfig, request: TreeRequest<'_>) -> Result<PreparedTree, SourceError>;
+    async fn prepare(
+        &self,
+        repo: &RepoConfig,
+        request: TreeRequest<'_>,
+    ) -> Result<PreparedTree, SourceError>;
     /// Drop whatever is kept for a ref that no longer exists.
     async fn remove_ref(&self, repo: &RepoConfig, git_ref: &str) -> Result<(), SourceError>;
 }
@@ -99,7 +116,10 @@ pub struct Sources {
 
 impl Sources {
     pub fn new(data_dir: &Path, git_timeout: Duration) -> Self {
-        Sources { git: GitSource::new(data_dir, git_timeout), local: LocalSource { git_timeout } }
+        Sources {
+            git: GitSource::new(data_dir, git_timeout),
+            local: LocalSource { git_timeout },
+        }
     }
 
     pub fn for_repo(&self, repo: &RepoConfig) -> &dyn RepoSource {
@@ -119,7 +139,8 @@ pub struct GitSource {
     worktrees: PathBuf,
     timeout: Duration,
     // One fetch or checkout at a time per repo: git's own locks would fail the second one.
-    locks: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    locks:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl GitSource {
@@ -163,27 +184,62 @@ impl GitSource {
         let mut init = Command::new("git");
         init.args(["init", "--quiet", "--bare", "--"]).arg(mirror);
         run_git(init, self.timeout, url).await?;
-        self.git(mirror, &["config", "remote.origin.url", url], url).await?;
+        self.git(mirror, &["config", "remote.origin.url", url], url)
+            .await?;
         Ok(())
     }
 
     async fn has_commit(&self, mirror: &Path, commit: &str, url: &str) -> bool {
         let spec = format!("{commit}^{{commit}}");
-        self.git(mirror, &["cat-file", "-e", &spec], url).await.is_ok()
+        self.git(mirror, &["cat-file", "-e", &spec], url)
+            .await
+            .is_ok()
     }
 
-    async fn scope(&self, mirror: &Path, request: &TreeRequest<'_>, target: &str, url: &str) -> Scope {
-        let Some(base) = request.indexed_commit.filter(|b| valid_object_id(b) && !is_zero_id(b)) else {
+    async fn scope(
+        &self,
+        mirror: &Path,
+        request: &TreeRequest<'_>,
+        target: &str,
+        url: &str,
+    ) -> Scope {
+        let Some(base) = request
+            .indexed_commit
+            .filter(|b| valid_object_id(b) && !is_zero_id(b))
+        else {
             return Scope::Full;
         };
         if request.full || base == target || !self.has_commit(mirror, base, url).await {
-            return if base == target && !request.full { Scope::Paths(Vec::new()) } else { Scope::Full };
+            return if base == target && !request.full {
+                Scope::Paths(Vec::new())
+            } else {
+                Scope::Full
+            };
         }
         // After a force push the old commit is not an ancestor: reconcile everything.
-        if self.git(mirror, &["merge-base", "--is-ancestor", base, target], url).await.is_err() {
+        if self
+            .git(mirror, &["merge-base", "--is-ancestor", base, target], url)
+            .await
+            .is_err()
+        {
             return Scope::Full;
         }
-        match self.git(mirror, &["diff", "--name-status", "-z", "--no-renames", base, target, "--"], url).await {
+        match self
+            .git(
+                mirror,
+                &[
+                    "diff",
+                    "--name-status",
+                    "-z",
+                    "--no-renames",
+                    base,
+                    target,
+                    "--",
+                ],
+                url,
+            )
+            .await
+        {
             Ok(out) => match PathChange::parse_name_status_z(&out) {
                 Ok(changes) => Scope::Paths(changes),
                 Err(error) => {
@@ -198,16 +254,25 @@ impl GitSource {
 
 #[async_trait]
 impl RepoSource for GitSource {
-    async fn prepare(&self, repo: &RepoConfig, request: TreeRequest<'_>) -> Result<PreparedTree, SourceError> {
+    async fn prepare(
+        &self,
+        repo: &RepoConfig,
+        request: TreeRequest<'_>,
+    ) -> Result<PreparedTree, SourceError> {
         let RepoLocation::Url(url) = &repo.location else {
             return Err(SourceError::permanent("repo has no url"));
         };
         if !valid_ref_name(request.git_ref) {
-            return Err(SourceError::permanent(format!("`{}` is not a valid ref name", request.git_ref)));
+            return Err(SourceError::permanent(format!(
+                "`{}` is not a valid ref name",
+                request.git_ref
+            )));
         }
         if let Some(commit) = request.commit {
             if !valid_object_id(commit) {
-                return Err(SourceError::permanent(format!("`{commit}` is not a full commit id")));
+                return Err(SourceError::permanent(format!(
+                    "`{commit}` is not a full commit id"
+                )));
             }
         }
         let lock = self.lock_for(&repo.name);
@@ -220,8 +285,20 @@ impl RepoSource for GitSource {
             None => false,
         };
         if !have_target {
-            self.git(&mirror, &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", "origin", &refspec], url)
-                .await?;
+            self.git(
+                &mirror,
+                &[
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--",
+                    "origin",
+                    &refspec,
+                ],
+                url,
+            )
+            .await?;
         }
         let target = match request.commit {
             Some(commit) => {
@@ -237,14 +314,17 @@ impl RepoSource for GitSource {
             }
             None => {
                 let spec = format!("{}^{{commit}}", request.git_ref);
-                let out = self.git(&mirror, &["rev-parse", "--verify", "--quiet", &spec], url).await?;
+                let out = self
+                    .git(&mirror, &["rev-parse", "--verify", "--quiet", &spec], url)
+                    .await?;
                 String::from_utf8_lossy(&out).trim().to_string()
             }
         };
         let scope = self.scope(&mirror, &request, &target, url).await;
         let (tree, index) = self.tree_dir(repo, request.git_ref);
-        std::fs::create_dir_all(&tree)
-            .map_err(|e| SourceError::permanent(format!("cannot create {}: {e}", tree.display())))?;
+        std::fs::create_dir_all(&tree).map_err(|e| {
+            SourceError::permanent(format!("cannot create {}: {e}", tree.display()))
+        })?;
         let mut checkout = Command::new("git");
         checkout
             .env("GIT_INDEX_FILE", &index)
@@ -254,7 +334,11 @@ impl RepoSource for GitSource {
             .arg(&tree)
             .args(["read-tree", "--reset", "-u", &target]);
         run_git(checkout, self.timeout, url).await?;
-        Ok(PreparedTree { path: tree, commit: Some(target), scope })
+        Ok(PreparedTree {
+            path: tree,
+            commit: Some(target),
+            scope,
+        })
     }
 
     async fn remove_ref(&self, repo: &RepoConfig, git_ref: &str) -> Result<(), SourceError> {
@@ -291,21 +375,34 @@ pub struct LocalSource {
 
 #[async_trait]
 impl RepoSource for LocalSource {
-    async fn prepare(&self, repo: &RepoConfig, _request: TreeRequest<'_>) -> Result<PreparedTree, SourceError> {
+    async fn prepare(
+        &self,
+        repo: &RepoConfig,
+        _request: TreeRequest<'_>,
+    ) -> Result<PreparedTree, SourceError> {
         let RepoLocation::Path(path) = &repo.location else {
             return Err(SourceError::permanent("repo has no path"));
         };
         if !path.is_dir() {
-            return Err(SourceError::permanent(format!("{} is not a directory", path.display())));
+            return Err(SourceError::permanent(format!(
+                "{} is not a directory",
+                path.display()
+            )));
         }
         let mut head = Command::new("git");
-        head.arg("-C").arg(path).args(["rev-parse", "--verify", "--quiet", "HEAD"]);
+        head.arg("-C")
+            .arg(path)
+            .args(["rev-parse", "--verify", "--quiet", "HEAD"]);
         let commit = run_git(head, self.git_timeout, "")
             .await
             .ok()
             .map(|out| String::from_utf8_lossy(&out).trim().to_string())
             .filter(|c| valid_object_id(c));
-        Ok(PreparedTree { path: path.clone(), commit, scope: Scope::Full })
+        Ok(PreparedTree {
+            path: path.clone(),
+            commit,
+            scope: Scope::Full,
+        })
     }
 
     async fn remove_ref(&self, _repo: &RepoConfig, _git_ref: &str) -> Result<(), SourceError> {
@@ -318,11 +415,20 @@ fn ref_dir_name(git_ref: &str) -> String {
     let readable: String = git_ref
         .trim_start_matches("refs/")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(60)
         .collect();
     let digest = ring::digest::digest(&ring::digest::SHA256, git_ref.as_bytes());
-    let tag: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let tag: String = digest.as_ref()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("{readable}-{tag}")
 }
 
@@ -330,7 +436,11 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 
-async fn run_git(mut command: Command, timeout: Duration, url: &str) -> Result<Vec<u8>, SourceError> {
+async fn run_git(
+    mut command: Command,
+    timeout: Duration,
+    url: &str,
+) -> Result<Vec<u8>, SourceError> {
     command
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_OPTIONAL_LOCKS", "0")
@@ -356,17 +466,32 @@ async fn run_git(mut command: Command, timeout: Duration, url: &str) -> Result<V
         return Ok(output.stdout);
     }
     let stderr = redact_text(&String::from_utf8_lossy(&output.stderr), url);
-    let detail = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+    let detail = stderr
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let retryable = is_transient(&stderr);
     Err(SourceError {
-        message: format!("git {what} failed: {}", if detail.is_empty() { "no output".into() } else { detail }),
+        message: format!(
+            "git {what} failed: {}",
+            if detail.is_empty() {
+                "no output".into()
+            } else {
+                detail
+            }
+        ),
         retryable,
     })
 }
 
 /// The git verb (`fetch`, `read-tree`, ...) for messages; paths and URLs stay out of them.
 fn describe(command: &Command) -> String {
-    let mut args = command.as_std().get_args().map(|a| a.to_string_lossy().into_owned());
+    let mut args = command
+        .as_std()
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
         match arg.as_str() {
             // Global options that take a value: skip the value too.
@@ -400,11 +525,17 @@ fn is_transient(stderr: &str) -> bool {
 
 /// Removes credentials from every URL in a message, and the configured URL's own userinfo.
 pub fn redact_text(text: &str, url: &str) -> String {
-    let mut out = if url.is_empty() { text.to_string() } else { text.replace(url, &redact_url(url)) };
+    let mut out = if url.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(url, &redact_url(url))
+    };
     let mut search_from = 0;
     while let Some(pos) = out[search_from..].find("://") {
         let start = search_from + pos + 3;
-        let end = out[start..].find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').map_or(out.len(), |e| start + e);
+        let end = out[start..]
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .map_or(out.len(), |e| start + e);
         if let Some(at) = out[start..end].rfind('@') {
             out.replace_range(start..start + at, "***");
             search_from = start + 4;
@@ -421,7 +552,12 @@ mod tests {
 
     #[test]
     fn ref_names_follow_check_ref_format() {
-        for good in ["refs/heads/main", "refs/heads/feature/x-1", "refs/pull/12/head", "refs/tags/v1.2.3"] {
+        for good in [
+            "refs/heads/main",
+            "refs/heads/feature/x-1",
+            "refs/pull/12/head",
+            "refs/tags/v1.2.3",
+        ] {
             assert!(valid_ref_name(good), "{good}");
         }
         for bad in [
@@ -457,7 +593,10 @@ mod tests {
     fn ref_dirs_stay_inside_their_parent() {
         let name = ref_dir_name("refs/heads/../../etc");
         assert!(!name.contains('/') && !name.contains(".."), "{name}");
-        assert_ne!(ref_dir_name("refs/heads/a_b"), ref_dir_name("refs/heads/a/b"));
+        assert_ne!(
+            ref_dir_name("refs/heads/a_b"),
+            ref_dir_name("refs/heads/a/b")
+        );
     }
 
     #[test]

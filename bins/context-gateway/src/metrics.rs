@@ -70,28 +70,62 @@ impl Metrics {
 
     /// The index of (repo, ref) now reflects the newest content as of `at`.
     pub fn index_fresh(&self, repo: &str, git_ref: &str, at: SystemTime) {
-        let ts = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-        self.lock().freshness.insert((repo.to_string(), git_ref.to_string()), ts);
+        let ts = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        self.lock()
+            .freshness
+            .insert((repo.to_string(), git_ref.to_string()), ts);
     }
 
     /// The Prometheus text exposition of everything, with queue depth from `counts`.
     pub fn render(&self, counts: Option<&StateCounts>) -> String {
         let inner = self.lock();
         let mut out = String::with_capacity(4096);
-        header(&mut out, "context_gateway_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+        header(
+            &mut out,
+            "context_gateway_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route and status.",
+        );
         for ((route, status), n) in &inner.requests {
-            let _ = writeln!(out, "context_gateway_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "context_gateway_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
-        header(&mut out, "context_gateway_webhook_verification_failures_total", "counter", "Webhooks rejected by signature or token checks, by reason.");
+        header(
+            &mut out,
+            "context_gateway_webhook_verification_failures_total",
+            "counter",
+            "Webhooks rejected by signature or token checks, by reason.",
+        );
         for (reason, n) in &inner.verify_failures {
-            let _ = writeln!(out, "context_gateway_webhook_verification_failures_total{{reason=\"{reason}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "context_gateway_webhook_verification_failures_total{{reason=\"{reason}\"}} {n}"
+            );
         }
-        header(&mut out, "context_gateway_webhook_deliveries_total", "counter", "Verified webhooks, by outcome.");
+        header(
+            &mut out,
+            "context_gateway_webhook_deliveries_total",
+            "counter",
+            "Verified webhooks, by outcome.",
+        );
         for (outcome, n) in &inner.deliveries {
-            let _ = writeln!(out, "context_gateway_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "context_gateway_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         if let Some(c) = counts {
-            header(&mut out, "context_gateway_jobs", "gauge", "Jobs in the store, by state.");
+            header(
+                &mut out,
+                "context_gateway_jobs",
+                "gauge",
+                "Jobs in the store, by state.",
+            );
             for (state, n) in [
                 ("queued", c.queued),
                 ("running", c.running),
@@ -103,16 +137,41 @@ impl Metrics {
                 let _ = writeln!(out, "context_gateway_jobs{{state=\"{state}\"}} {n}");
             }
         }
-        header(&mut out, "context_gateway_job_duration_seconds", "histogram", "Time from claim to final state of jobs, by outcome.");
+        header(
+            &mut out,
+            "context_gateway_job_duration_seconds",
+            "histogram",
+            "Time from claim to final state of jobs, by outcome.",
+        );
         for (outcome, h) in &inner.job_durations {
             for (bound, n) in DURATION_BUCKETS.iter().zip(h.buckets) {
-                let _ = writeln!(out, "context_gateway_job_duration_seconds_bucket{{outcome=\"{outcome}\",le=\"{bound}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "context_gateway_job_duration_seconds_bucket{{outcome=\"{outcome}\",le=\"{bound}\"}} {n}"
+                );
             }
-            let _ = writeln!(out, "context_gateway_job_duration_seconds_bucket{{outcome=\"{outcome}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "context_gateway_job_duration_seconds_sum{{outcome=\"{outcome}\"}} {}", h.sum);
-            let _ = writeln!(out, "context_gateway_job_duration_seconds_count{{outcome=\"{outcome}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "context_gateway_job_duration_seconds_bucket{{outcome=\"{outcome}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "context_gateway_job_duration_seconds_sum{{outcome=\"{outcome}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "context_gateway_job_duration_seconds_count{{outcome=\"{outcome}\"}} {}",
+                h.count
+            );
         }
-        header(&mut out, "context_gateway_index_last_success_timestamp_seconds", "gauge", "When each indexed ref last finished an index job (Unix time).");
+        header(
+            &mut out,
+            "context_gateway_index_last_success_timestamp_seconds",
+            "gauge",
+            "When each indexed ref last finished an index job (Unix time).",
+        );
         for ((repo, git_ref), ts) in &inner.freshness {
             let _ = writeln!(
                 out,
@@ -130,5 +189,8 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -24,7 +24,11 @@ struct Bucket {
 impl RateLimiter {
     /// `per_sec == 0` turns the limiter off.
     pub fn new(per_sec: f64, burst: f64) -> Self {
-        RateLimiter { per_sec, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_sec,
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one token for `key`, or says how long until one is available.
@@ -38,12 +42,17 @@ impl RateLimiter {
             let full = self.burst;
             let per_sec = self.per_sec;
             // Buckets that have refilled are indistinguishable from absent ones: drop them.
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec < full);
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec < full
+            });
             if buckets.len() >= MAX_BUCKETS {
                 buckets.clear();
             }
         }
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.burst, last: now });
+        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
         let refill = now.duration_since(bucket.last).as_secs_f64() * self.per_sec;
         bucket.tokens = (bucket.tokens + refill).min(self.burst);
         bucket.last = now;
@@ -51,7 +60,9 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_sec))
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_sec,
+            ))
         }
     }
 }

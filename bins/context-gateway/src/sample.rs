@@ -10,13 +10,21 @@ const SAMPLE_AFTER: &str = "1111111111111111111111111111111111111111";
 const ZEROS: &str = "0000000000000000000000000000000000000000";
 
 /// Event headers and body of a push of `git_ref` to `repo`.
-pub fn push(provider: &str, repo: &str, git_ref: &str, delivery_id: &str) -> (Vec<(String, String)>, Vec<u8>) {
+pub fn push(
+    provider: &str,
+    repo: &str,
+    git_ref: &str,
+    delivery_id: &str,
+) -> (Vec<(String, String)>, Vec<u8>) {
     let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
     let url = format!("https://example.invalid/test/{repo}.git");
     let header = |k: &str, v: &str| (k.to_string(), v.to_string());
     let (headers, body) = match provider {
         "gitlab" => (
-            vec![header("X-Gitlab-Event", "Push Hook"), header("X-Gitlab-Event-UUID", delivery_id)],
+            vec![
+                header("X-Gitlab-Event", "Push Hook"),
+                header("X-Gitlab-Event-UUID", delivery_id),
+            ],
             json!({
                 "object_kind": "push", "event_name": "push",
                 "ref": git_ref, "before": ZEROS, "after": SAMPLE_AFTER, "checkout_sha": SAMPLE_AFTER,
@@ -26,7 +34,10 @@ pub fn push(provider: &str, repo: &str, git_ref: &str, delivery_id: &str) -> (Ve
             }),
         ),
         "bitbucket" => (
-            vec![header("X-Event-Key", "repo:push"), header("X-Request-UUID", delivery_id)],
+            vec![
+                header("X-Event-Key", "repo:push"),
+                header("X-Request-UUID", delivery_id),
+            ],
             json!({
                 "push": {"changes": [{
                     "new": {"type": "branch", "name": branch, "target": {"hash": SAMPLE_AFTER}},
@@ -47,7 +58,10 @@ pub fn push(provider: &str, repo: &str, git_ref: &str, delivery_id: &str) -> (Ve
         ),
         // github and gitea share the GitHub shape; gitea also names its own headers.
         other => {
-            let mut headers = vec![header("X-GitHub-Event", "push"), header("X-GitHub-Delivery", delivery_id)];
+            let mut headers = vec![
+                header("X-GitHub-Event", "push"),
+                header("X-GitHub-Delivery", delivery_id),
+            ];
             if other == "gitea" {
                 headers.push(header("X-Gitea-Event", "push"));
                 headers.push(header("X-Gitea-Delivery", delivery_id));

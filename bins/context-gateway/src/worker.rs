@@ -57,14 +57,23 @@ async fn work(app: &Arc<App>, name: &str) {
         let completion = tracing::Instrument::instrument(run(app, &claimed), span.clone()).await;
         let outcome = match &completion {
             Completion::Succeeded => "succeeded",
-            Completion::Failed { retryable: true, .. } => "retrying",
+            Completion::Failed {
+                retryable: true, ..
+            } => "retrying",
             Completion::Failed { .. } => "failed",
             Completion::Cancelled => "cancelled",
             Completion::Released => "released",
         };
-        span.in_scope(|| tracing::info!(outcome, elapsed_ms = started.elapsed().as_millis() as u64, "job ended"));
+        span.in_scope(|| {
+            tracing::info!(
+                outcome,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "job ended"
+            )
+        });
         if matches!(completion, Completion::Succeeded) {
-            app.metrics.index_fresh(&claimed.job.repo, &claimed.job.git_ref, SystemTime::now());
+            app.metrics
+                .index_fresh(&claimed.job.repo, &claimed.job.git_ref, SystemTime::now());
         }
         app.metrics.job_finished(outcome, started.elapsed());
         if let Err(error) = app.jobs.complete(&id, completion).await {
@@ -83,25 +92,40 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
     };
     let indexer = match Indexer::new(indexer_config(repo)) {
         Ok(indexer) => Arc::new(indexer),
-        Err(error) => return Completion::Failed { error: error.to_string(), retryable: false },
+        Err(error) => {
+            return Completion::Failed {
+                error: error.to_string(),
+                retryable: false,
+            };
+        }
     };
     let key = ref_key(&repo.name, &job.git_ref);
     let source = app.sources.for_repo(repo);
 
     if job.kind == JobKind::DeleteRef {
         if let Err(error) = indexer.drop_ref(&key, &*app.search, &*app.manifests).await {
-            return Completion::Failed { error: error.to_string(), retryable: true };
+            return Completion::Failed {
+                error: error.to_string(),
+                retryable: true,
+            };
         }
         return match source.remove_ref(repo, &job.git_ref).await {
             Ok(()) => Completion::Succeeded,
-            Err(error) => Completion::Failed { error: error.message, retryable: error.retryable },
+            Err(error) => Completion::Failed {
+                error: error.message,
+                retryable: error.retryable,
+            },
         };
     }
 
     let manifests = app.manifests.clone();
     let load_key = key.clone();
     let indexed_commit = tokio::task::spawn_blocking(move || {
-        manifests.load(&load_key).ok().flatten().and_then(|m| m.commit().map(str::to_string))
+        manifests
+            .load(&load_key)
+            .ok()
+            .flatten()
+            .and_then(|m| m.commit().map(str::to_string))
     })
     .await
     .unwrap_or(None);
@@ -120,7 +144,12 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
     };
     let tree = match prepared {
         Ok(tree) => tree,
-        Err(error) => return Completion::Failed { error: error.message, retryable: error.retryable },
+        Err(error) => {
+            return Completion::Failed {
+                error: error.message,
+                retryable: error.retryable,
+            };
+        }
     };
 
     let latest = Arc::new(Mutex::new(Progress::default()));
@@ -132,10 +161,22 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
         let indexer = indexer.clone();
         let key = key.clone();
         tokio::task::spawn_blocking(move || {
-            let on_progress = move |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = *p;
+            let on_progress =
+                move |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = *p;
             let cancelled = || cancel.is_cancelled() || app.is_shutting_down();
-            let request = RunRequest { tree: &tree.path, key, commit: tree.commit.clone(), scope: tree.scope };
-            handle.block_on(indexer.run(request, &*app.search, &*app.manifests, &on_progress, &cancelled))
+            let request = RunRequest {
+                tree: &tree.path,
+                key,
+                commit: tree.commit.clone(),
+                scope: tree.scope,
+            };
+            handle.block_on(indexer.run(
+                request,
+                &*app.search,
+                &*app.manifests,
+                &on_progress,
+                &cancelled,
+            ))
         })
     };
     tokio::pin!(blocking);
@@ -155,7 +196,10 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
     let final_progress = to_job_progress(&latest.lock().unwrap_or_else(|e| e.into_inner()));
     match result {
         Ok(Ok(summary)) => {
-            let _ = app.jobs.heartbeat(&job.id, to_job_progress(&summary.progress)).await;
+            let _ = app
+                .jobs
+                .heartbeat(&job.id, to_job_progress(&summary.progress))
+                .await;
             tracing::info!(
                 files_seen = summary.progress.files_seen,
                 files_changed = summary.progress.files_changed,
@@ -168,11 +212,18 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
         }
         Ok(Err(indexer::Error::Cancelled)) => {
             let _ = app.jobs.heartbeat(&job.id, final_progress).await;
-            if claimed.cancel.is_cancelled() { Completion::Cancelled } else { Completion::Released }
+            if claimed.cancel.is_cancelled() {
+                Completion::Cancelled
+            } else {
+                Completion::Released
+            }
         }
         Ok(Err(error)) => {
             let retryable = matches!(error, indexer::Error::Io { .. } | indexer::Error::Sink(_));
-            Completion::Failed { error: error.to_string(), retryable }
+            Completion::Failed {
+                error: error.to_string(),
+                retryable,
+            }
         }
         Err(join_error) => Completion::Failed {
             error: format!("the indexing task stopped unexpectedly: {join_error}"),

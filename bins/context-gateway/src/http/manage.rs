@@ -25,7 +25,11 @@ pub async fn readyz(app: &App) -> Response<Body> {
     let storage = app.jobs.counts().await.is_ok();
     let workers = app.workers_up.load(Ordering::SeqCst);
     let ready = storage && workers == app.config.workers && !app.is_shutting_down();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     respond::json(
         status,
         &json!({
@@ -137,18 +141,31 @@ pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<B
         Ok(limit) => limit,
         Err(response) => return *response,
     };
-    let filter = JobFilter { state, repo: query.get("repo").filter(|r| !r.is_empty()).cloned() };
-    let cursor = query.get("cursor").filter(|c| !c.is_empty()).map(String::as_str);
+    let filter = JobFilter {
+        state,
+        repo: query.get("repo").filter(|r| !r.is_empty()).cloned(),
+    };
+    let cursor = query
+        .get("cursor")
+        .filter(|c| !c.is_empty())
+        .map(String::as_str);
     match app.jobs.list(&filter, limit, cursor).await {
         Ok(page) => {
             let jobs: Vec<Value> = page.jobs.iter().map(job_json).collect();
-            respond::json(StatusCode::OK, &json!({"jobs": jobs, "next_cursor": page.next_cursor}))
+            respond::json(
+                StatusCode::OK,
+                &json!({"jobs": jobs, "next_cursor": page.next_cursor}),
+            )
         }
         Err(error) => store_error(error),
     }
 }
 
-fn parse_limit(value: Option<&String>, default: usize, max: usize) -> Result<usize, Box<Response<Body>>> {
+fn parse_limit(
+    value: Option<&String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, Box<Response<Body>>> {
     match value.filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
@@ -164,7 +181,11 @@ fn parse_limit(value: Option<&String>, default: usize, max: usize) -> Result<usi
 
 fn store_error(error: jobstore::Error) -> Response<Body> {
     tracing::error!(%error, "job store error");
-    respond::error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the job store could not answer; see the server log")
+    respond::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the job store could not answer; see the server log",
+    )
 }
 
 fn parse_job_id(id: &str) -> Option<JobId> {
@@ -216,7 +237,13 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
     };
     let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return respond::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "trigger bodies are at most 64 KiB"),
+        Err(_) => {
+            return respond::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "trigger bodies are at most 64 KiB",
+            );
+        }
     };
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -227,12 +254,21 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
         full: bool,
     }
     let parsed: TriggerBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TriggerBody { git_ref: None, full: false }
+        TriggerBody {
+            git_ref: None,
+            full: false,
+        }
     } else {
         match serde_json::from_slice(&body) {
             Ok(parsed) => parsed,
             Err(error) => {
-                return respond::error(StatusCode::BAD_REQUEST, "malformed_payload", format!("trigger body: {error}; expected {{\"ref\": \"refs/heads/main\", \"full\": true}}"));
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_payload",
+                    format!(
+                        "trigger body: {error}; expected {{\"ref\": \"refs/heads/main\", \"full\": true}}"
+                    ),
+                );
             }
         }
     };
@@ -241,11 +277,21 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
         Some(r) => r,
         None => match repo.branch_refs().next() {
             Some(r) => r,
-            None => return respond::error(StatusCode::BAD_REQUEST, "missing_ref", "this repo has no configured branch; name a ref"),
+            None => {
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "missing_ref",
+                    "this repo has no configured branch; name a ref",
+                );
+            }
         },
     };
     if !valid_ref_name(&git_ref) {
-        return respond::error(StatusCode::BAD_REQUEST, "bad_ref", "`ref` is not a valid git ref name");
+        return respond::error(
+            StatusCode::BAD_REQUEST,
+            "bad_ref",
+            "`ref` is not a valid git ref name",
+        );
     }
     let job = NewJob {
         repo: repo.name.clone(),
@@ -265,7 +311,10 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
                 EnqueueOutcome::Coalesced(_) => "coalesced",
                 _ => "queued",
             };
-            respond::json(StatusCode::ACCEPTED, &json!({"status": "queued", "merged": status == "coalesced", "job_id": outcome.job_id().to_string()}))
+            respond::json(
+                StatusCode::ACCEPTED,
+                &json!({"status": "queued", "merged": status == "coalesced", "job_id": outcome.job_id().to_string()}),
+            )
         }
         Err(error) => store_error(error),
     }
@@ -276,50 +325,91 @@ pub async fn cleanup(app: &App, query: &HashMap<String, String>) -> Response<Bod
         None => app.config.job_retention,
         Some(text) => match text.parse::<u64>() {
             Ok(secs) => Duration::from_secs(secs),
-            Err(_) => return respond::error(StatusCode::BAD_REQUEST, "bad_older_than", "older_than must be a whole number of seconds"),
+            Err(_) => {
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_older_than",
+                    "older_than must be a whole number of seconds",
+                );
+            }
         },
     };
     match app.jobs.cleanup(older_than).await {
-        Ok(removed) => respond::json(StatusCode::OK, &json!({"removed": removed, "older_than_secs": older_than.as_secs()})),
+        Ok(removed) => respond::json(
+            StatusCode::OK,
+            &json!({"removed": removed, "older_than_secs": older_than.as_secs()}),
+        ),
         Err(error) => store_error(error),
     }
 }
 
 /// Builds a sample push for `provider`, signs it with the repo's first secret and sends it
 /// through the same verify → parse → enqueue path a real delivery takes.
-pub async fn test_delivery(app: &App, _peer: SocketAddr, provider: &str, query: &HashMap<String, String>) -> Response<Body> {
+pub async fn test_delivery(
+    app: &App,
+    _peer: SocketAddr,
+    provider: &str,
+    query: &HashMap<String, String>,
+) -> Response<Body> {
     if !PROVIDERS.contains(&provider) {
-        return respond::not_found("unknown provider: use github, gitlab, gitea, bitbucket or azure-devops");
+        return respond::not_found(
+            "unknown provider: use github, gitlab, gitea, bitbucket or azure-devops",
+        );
     }
     let repo = match query.get("repo") {
         Some(name) => app.config.repo(name).filter(|r| r.provider == provider),
         None => app.config.repos.iter().find(|r| r.provider == provider),
     };
     let Some(repo) = repo else {
-        return respond::not_found("no repo is configured for this provider (name one with ?repo=)");
+        return respond::not_found(
+            "no repo is configured for this provider (name one with ?repo=)",
+        );
     };
     let Some(secret) = repo.secrets.first() else {
-        return respond::error(StatusCode::CONFLICT, "missing_signature", "the repo has no secret to sign the sample with");
+        return respond::error(
+            StatusCode::CONFLICT,
+            "missing_signature",
+            "the repo has no secret to sign the sample with",
+        );
     };
     let Some(git_ref) = repo.branch_refs().next() else {
-        return respond::error(StatusCode::CONFLICT, "missing_ref", "the repo has no configured branch to push to");
+        return respond::error(
+            StatusCode::CONFLICT,
+            "missing_ref",
+            "the repo has no configured branch to push to",
+        );
     };
     let delivery_id = app.next_id("test");
     let (event_headers, body) = crate::sample::push(provider, &repo.name, &git_ref, &delivery_id);
-    let mut headers: Headers = event_headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+    let mut headers: Headers = event_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
     match webhook_core::sign(provider, secret, &body, SystemTime::now()) {
         Ok(signed) => {
             for (name, value) in signed {
                 headers.insert(&name, value.as_bytes());
             }
         }
-        Err(error) => return respond::error(StatusCode::INTERNAL_SERVER_ERROR, "sign_failed", error.to_string()),
+        Err(error) => {
+            return respond::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sign_failed",
+                error.to_string(),
+            );
+        }
     }
     let Some(verifier) = app.registry.get(provider) else {
         return respond::not_found("unknown provider");
     };
-    let delivery = Delivery { headers: &headers, body: &body };
-    let options = VerifyOptions { allow_sha1: repo.allow_sha1, ..VerifyOptions::default() };
+    let delivery = Delivery {
+        headers: &headers,
+        body: &body,
+    };
+    let options = VerifyOptions {
+        allow_sha1: repo.allow_sha1,
+        ..VerifyOptions::default()
+    };
     if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
         return respond::error(StatusCode::UNAUTHORIZED, error.code(), error.to_string());
     }
@@ -331,7 +421,11 @@ pub async fn test_delivery(app: &App, _peer: SocketAddr, provider: &str, query: 
 
 pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body> {
     let Some(text) = query.get("q").filter(|q| !q.trim().is_empty()) else {
-        return respond::error(StatusCode::BAD_REQUEST, "missing_query", "give the query as ?q=...");
+        return respond::error(
+            StatusCode::BAD_REQUEST,
+            "missing_query",
+            "give the query as ?q=...",
+        );
     };
     let limit = match parse_limit(query.get("limit"), 10, 100) {
         Ok(limit) => limit,
@@ -350,12 +444,25 @@ pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body
     let result = tokio::task::spawn_blocking(move || index.search(&request)).await;
     let took_ms = started.elapsed().as_millis() as u64;
     match result {
-        Ok(Ok(results)) => respond::json(StatusCode::OK, &json!({"hits": results.hits, "took_ms": took_ms})),
-        Ok(Err(search::Error::BadQuery { reason })) => respond::error(StatusCode::BAD_REQUEST, "bad_query", reason),
+        Ok(Ok(results)) => respond::json(
+            StatusCode::OK,
+            &json!({"hits": results.hits, "took_ms": took_ms}),
+        ),
+        Ok(Err(search::Error::BadQuery { reason })) => {
+            respond::error(StatusCode::BAD_REQUEST, "bad_query", reason)
+        }
         Ok(Err(error)) => {
             tracing::error!(%error, "search failed");
-            respond::error(StatusCode::INTERNAL_SERVER_ERROR, "search_failed", "the search could not be run; see the server log")
+            respond::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "search_failed",
+                "the search could not be run; see the server log",
+            )
         }
-        Err(_) => respond::error(StatusCode::INTERNAL_SERVER_ERROR, "search_failed", "the search was interrupted"),
+        Err(_) => respond::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "search_failed",
+            "the search was interrupted",
+        ),
     }
 }

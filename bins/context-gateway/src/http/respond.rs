@@ -16,29 +16,42 @@ pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 /// An error answer with a snake_case code and a message for humans.
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response<Body> {
-    json(status, &json!({"error": {"code": code, "message": message.into()}}))
+    json(
+        status,
+        &json!({"error": {"code": code, "message": message.into()}}),
+    )
 }
 
 /// A 429 or 503 with `Retry-After` in whole seconds (at least 1).
-pub fn retry_after(status: StatusCode, code: &str, message: &str, wait: Duration) -> Response<Body> {
+pub fn retry_after(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    wait: Duration,
+) -> Response<Body> {
     let mut response = error(status, code, message);
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
     response
 }
 
 /// Plain text (Prometheus exposition format).
 pub fn metrics_text(text: String) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(text)));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     response
 }
 

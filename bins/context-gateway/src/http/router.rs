@@ -21,11 +21,18 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) 
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let span = tracing::info_span!("request", id = %request_id, %method, path = %path, %peer);
-    let (template, response) = dispatch(app.clone(), peer, request).instrument(span.clone()).await;
+    let (template, response) = dispatch(app.clone(), peer, request)
+        .instrument(span.clone())
+        .await;
     let status = response.status().as_u16();
     app.metrics.request(template, status);
     span.in_scope(|| {
-        tracing::info!(status, route = template, elapsed_us = started.elapsed().as_micros() as u64, "answered");
+        tracing::info!(
+            status,
+            route = template,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "answered"
+        );
     });
     response
 }
@@ -36,7 +43,11 @@ async fn dispatch(
     request: Request<Incoming>,
 ) -> (&'static str, Response<Body>) {
     let path = request.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let method = request.method().clone();
     let query = parse_query(request.uri().query().unwrap_or(""));
 
@@ -48,7 +59,10 @@ async fn dispatch(
             if !matches!(*provider, "trigger" | "test" | "jobs" | "cleanup") =>
         {
             let (provider, repo) = (provider.to_string(), repo.to_string());
-            return ("/webhooks/{provider}/{repo}", webhook::receive(&app, peer, &provider, &repo, request).await);
+            return (
+                "/webhooks/{provider}/{repo}",
+                webhook::receive(&app, peer, &provider, &repo, request).await,
+            );
         }
         _ => {}
     }
@@ -58,7 +72,14 @@ async fn dispatch(
         return (template, respond::not_found("no such endpoint"));
     }
     if template == "method_not_allowed" {
-        return (template, respond::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {path}")));
+        return (
+            template,
+            respond::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ),
+        );
     }
     if let Err(response) = authorize(&app, peer, &request) {
         return (template, *response);
@@ -103,12 +124,20 @@ fn template_of(method: &Method, segments: &[&str]) -> &'static str {
         ["search"] => ("/search", &[Method::GET]),
         _ => return "unknown",
     };
-    if allowed.contains(method) { template } else { "method_not_allowed" }
+    if allowed.contains(method) {
+        template
+    } else {
+        "method_not_allowed"
+    }
 }
 
 /// Management needs `Authorization: Bearer $GATEWAY_TOKEN`; without a configured token it is
 /// served to loopback peers only (and `serve` refuses non-loopback listen addresses).
-fn authorize(app: &App, peer: SocketAddr, request: &Request<Incoming>) -> Result<(), Box<Response<Body>>> {
+fn authorize(
+    app: &App,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+) -> Result<(), Box<Response<Body>>> {
     let Some(expected) = &app.token else {
         if super::is_loopback(&peer) {
             return Ok(());
@@ -123,11 +152,18 @@ fn authorize(app: &App, peer: SocketAddr, request: &Request<Incoming>) -> Result
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), expected) => Ok(()),
-        Some(_) => Err(Box::new(respond::error(StatusCode::UNAUTHORIZED, "unauthorized", "wrong bearer token"))),
+        Some(_) => Err(Box::new(respond::error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong bearer token",
+        ))),
         None => Err(Box::new(respond::error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -170,7 +206,9 @@ fn percent_decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);

@@ -17,7 +17,7 @@ use webhook_core::{Delivery, Event, EventKind, Headers, PullRequestAction, Verif
 
 use super::respond::{self, Body};
 use crate::app::App;
-use crate::config::RepoConfig;
+use crate::config::{RepoConfig, RepoLocation};
 use crate::git::{is_zero_id, valid_object_id, valid_ref_name};
 
 /// How long a sender should wait before retrying while we shut down.
@@ -31,19 +31,40 @@ pub async fn receive(
     request: Request<Incoming>,
 ) -> Response<Body> {
     if app.is_shutting_down() {
-        return respond::retry_after(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the gateway is shutting down; retry shortly", SHUTDOWN_RETRY);
+        return respond::retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the gateway is shutting down; retry shortly",
+            SHUTDOWN_RETRY,
+        );
     }
     let Some(verifier) = app.registry.get(provider) else {
-        return respond::not_found("unknown provider: use github, gitlab, gitea, bitbucket or azure-devops");
+        return respond::not_found(
+            "unknown provider: use github, gitlab, gitea, bitbucket or azure-devops",
+        );
     };
-    let Some(repo) = app.config.repo(repo_name).filter(|r| r.provider == provider) else {
+    let Some(repo) = app
+        .config
+        .repo(repo_name)
+        .filter(|r| r.provider == provider)
+    else {
         return respond::not_found("no repo with this name is configured for this provider");
     };
     if let Err(wait) = app.ip_limits.check(&peer.ip().to_string()) {
-        return respond::retry_after(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests from this address", wait);
+        return respond::retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address",
+            wait,
+        );
     }
     if let Err(wait) = app.repo_limits.check(&repo.name) {
-        return respond::retry_after(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many deliveries for this repo", wait);
+        return respond::retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many deliveries for this repo",
+            wait,
+        );
     }
     let (parts, body) = request.into_parts();
     let limit = app.config.max_body_bytes;
@@ -60,7 +81,11 @@ pub async fn receive(
         Ok(body) => body,
         Err(BodyError::TooLarge) => return too_large(limit),
         Err(BodyError::Broken) => {
-            return respond::error(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read completely");
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body could not be read completely",
+            );
         }
     };
     let headers: Headers = parts
@@ -68,7 +93,10 @@ pub async fn receive(
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()))
         .collect();
-    let delivery = Delivery { headers: &headers, body: &body };
+    let delivery = Delivery {
+        headers: &headers,
+        body: &body,
+    };
     if repo.secrets.is_empty() {
         app.metrics.verify_failure("no_secret_configured");
         return respond::error(
@@ -77,7 +105,10 @@ pub async fn receive(
             "no webhook secret is configured for this repo, so no delivery can be verified",
         );
     }
-    let options = VerifyOptions { allow_sha1: repo.allow_sha1, ..VerifyOptions::default() };
+    let options = VerifyOptions {
+        allow_sha1: repo.allow_sha1,
+        ..VerifyOptions::default()
+    };
     if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
         let code = error.code();
         app.metrics.verify_failure(code);
@@ -144,13 +175,21 @@ fn too_large(limit: u64) -> Response<Body> {
 }
 
 /// Turns a verified event into jobs and answers as CONTRACT.md says.
-pub async fn accept(app: &App, repo: &RepoConfig, event: &Event, trigger: Trigger) -> Response<Body> {
+pub async fn accept(
+    app: &App,
+    repo: &RepoConfig,
+    event: &Event,
+    trigger: Trigger,
+) -> Response<Body> {
     let delivery_id = event.delivery_id.clone();
     let plan = match plan_jobs(repo, event, trigger) {
         Ok(plan) => plan,
         Err(Rejection::Ignored(reason)) => {
             app.metrics.delivery("ignored");
-            return respond::json(StatusCode::OK, &json!({"status": "ignored", "reason": reason}));
+            return respond::json(
+                StatusCode::OK,
+                &json!({"status": "ignored", "reason": reason}),
+            );
         }
         Err(Rejection::Invalid(message)) => {
             return respond::error(StatusCode::BAD_REQUEST, "malformed_payload", message);
@@ -191,8 +230,14 @@ pub async fn accept(app: &App, repo: &RepoConfig, event: &Event, trigger: Trigge
             }
             respond::json(StatusCode::ACCEPTED, &body)
         }
-        (None, Some(id)) => respond::json(StatusCode::OK, &json!({"status": "duplicate", "job_id": id})),
-        (None, None) => respond::json(StatusCode::OK, &json!({"status": "ignored", "reason": "nothing to index"})),
+        (None, Some(id)) => respond::json(
+            StatusCode::OK,
+            &json!({"status": "duplicate", "job_id": id}),
+        ),
+        (None, None) => respond::json(
+            StatusCode::OK,
+            &json!({"status": "ignored", "reason": "nothing to index"}),
+        ),
     }
 }
 
@@ -203,37 +248,55 @@ enum Rejection {
 
 /// Which jobs an event asks for, given what the repo is configured to index.
 fn plan_jobs(repo: &RepoConfig, event: &Event, trigger: Trigger) -> Result<Vec<NewJob>, Rejection> {
-    let new_job = |git_ref: &str, kind: JobKind, commit: Option<&str>, before: Option<&str>, index: usize| NewJob {
-        repo: repo.name.clone(),
-        git_ref: git_ref.to_string(),
-        kind,
-        // A test delivery carries made-up commit ids: index the branch tip instead.
-        commit: commit.filter(|_| !matches!(trigger, Trigger::Test)).map(str::to_string),
-        before: before.filter(|_| !matches!(trigger, Trigger::Test)).map(str::to_string),
-        full: false,
-        trigger,
-        provider: Some(event.provider.clone()),
-        delivery_id: event.delivery_id.clone(),
-        dedupe_key: event.dedupe_key.as_ref().map(|key| {
-            if index == 0 { key.clone() } else { format!("{key}#{index}") }
-        }),
-    };
+    // A local-path repo is indexed as it is on disk: a payload's commit ids say nothing about it.
+    let ids_apply =
+        !matches!(trigger, Trigger::Test) && matches!(repo.location, RepoLocation::Url(_));
+    let new_job =
+        |git_ref: &str, kind: JobKind, commit: Option<&str>, before: Option<&str>, index: usize| {
+            NewJob {
+                repo: repo.name.clone(),
+                git_ref: git_ref.to_string(),
+                kind,
+                // A test delivery carries made-up commit ids: index the branch tip instead.
+                commit: commit.filter(|_| ids_apply).map(str::to_string),
+                before: before.filter(|_| ids_apply).map(str::to_string),
+                full: false,
+                trigger,
+                provider: Some(event.provider.clone()),
+                delivery_id: event.delivery_id.clone(),
+                dedupe_key: event.dedupe_key.as_ref().map(|key| {
+                    if index == 0 {
+                        key.clone()
+                    } else {
+                        format!("{key}#{index}")
+                    }
+                }),
+            }
+        };
     let check_id = |id: Option<&str>, what: &str| -> Result<Option<String>, Rejection> {
         match id {
             None => Ok(None),
             Some(id) if is_zero_id(id) => Ok(None),
             Some(id) if valid_object_id(id) => Ok(Some(id.to_string())),
-            Some(_) => Err(Rejection::Invalid(format!("`{what}` is not a full commit id"))),
+            Some(_) => Err(Rejection::Invalid(format!(
+                "`{what}` is not a full commit id"
+            ))),
         }
     };
     let mut jobs = Vec::new();
     match &event.kind {
         EventKind::Ping => return Err(Rejection::Ignored("ping".into())),
-        EventKind::Other(name) => return Err(Rejection::Ignored(format!("`{name}` events are not indexed"))),
+        EventKind::Other(name) => {
+            return Err(Rejection::Ignored(format!(
+                "`{name}` events are not indexed"
+            )));
+        }
         EventKind::Push | EventKind::TagPush => {
             for update in &event.updates {
                 if !valid_ref_name(&update.git_ref) {
-                    return Err(Rejection::Invalid("the pushed ref is not a valid git ref name".into()));
+                    return Err(Rejection::Invalid(
+                        "the pushed ref is not a valid git ref name".into(),
+                    ));
                 }
                 let after = check_id(update.after.as_deref(), "after")?;
                 let before = check_id(update.before.as_deref(), "before")?;
@@ -244,52 +307,83 @@ fn plan_jobs(repo: &RepoConfig, event: &Event, trigger: Trigger) -> Result<Vec<N
                 }
                 let index = jobs.len();
                 if update.deleted {
-                    jobs.push(new_job(&update.git_ref, JobKind::DeleteRef, None, None, index));
+                    jobs.push(new_job(
+                        &update.git_ref,
+                        JobKind::DeleteRef,
+                        None,
+                        None,
+                        index,
+                    ));
                 } else {
-                    jobs.push(new_job(&update.git_ref, JobKind::Index, after.as_deref(), before.as_deref(), index));
+                    jobs.push(new_job(
+                        &update.git_ref,
+                        JobKind::Index,
+                        after.as_deref(),
+                        before.as_deref(),
+                        index,
+                    ));
                 }
             }
             if jobs.is_empty() {
                 let refs: Vec<&str> = event.updates.iter().map(|u| u.git_ref.as_str()).collect();
-                return Err(Rejection::Ignored(format!("ref {} is not configured for indexing", refs.join(", "))));
+                return Err(Rejection::Ignored(format!(
+                    "ref {} is not configured for indexing",
+                    refs.join(", ")
+                )));
             }
         }
         EventKind::Release => {
             if !repo.tags {
-                return Err(Rejection::Ignored("tags are not indexed for this repo (tags = false)".into()));
+                return Err(Rejection::Ignored(
+                    "tags are not indexed for this repo (tags = false)".into(),
+                ));
             }
             let Some(tag) = &event.release_tag else {
                 return Err(Rejection::Ignored("release without a tag".into()));
             };
             let git_ref = format!("refs/tags/{tag}");
             if !valid_ref_name(&git_ref) {
-                return Err(Rejection::Invalid("the release tag is not a valid git ref name".into()));
+                return Err(Rejection::Invalid(
+                    "the release tag is not a valid git ref name".into(),
+                ));
             }
             jobs.push(new_job(&git_ref, JobKind::Index, None, None, 0));
         }
         EventKind::PullRequest(action) => {
             if !repo.pull_requests {
-                return Err(Rejection::Ignored("pull requests are not indexed for this repo (pull_requests = false)".into()));
+                return Err(Rejection::Ignored(
+                    "pull requests are not indexed for this repo (pull_requests = false)".into(),
+                ));
             }
             let Some(pr) = &event.pull_request else {
-                return Err(Rejection::Invalid("pull request event without a pull request".into()));
+                return Err(Rejection::Invalid(
+                    "pull request event without a pull request".into(),
+                ));
             };
             let Some(git_ref) = pr.head_git_ref.as_deref() else {
-                return Err(Rejection::Ignored("this provider names no fetchable ref for pull request heads".into()));
+                return Err(Rejection::Ignored(
+                    "this provider names no fetchable ref for pull request heads".into(),
+                ));
             };
             if !valid_ref_name(git_ref) {
-                return Err(Rejection::Invalid("the pull request head ref is not a valid git ref name".into()));
+                return Err(Rejection::Invalid(
+                    "the pull request head ref is not a valid git ref name".into(),
+                ));
             }
             let head = check_id(pr.head_sha.as_deref(), "head sha")?;
             match action {
-                PullRequestAction::Opened | PullRequestAction::Synchronize | PullRequestAction::Reopened => {
+                PullRequestAction::Opened
+                | PullRequestAction::Synchronize
+                | PullRequestAction::Reopened => {
                     jobs.push(new_job(git_ref, JobKind::Index, head.as_deref(), None, 0));
                 }
                 PullRequestAction::Closed | PullRequestAction::Merged => {
                     jobs.push(new_job(git_ref, JobKind::DeleteRef, None, None, 0));
                 }
                 PullRequestAction::Other(name) => {
-                    return Err(Rejection::Ignored(format!("pull request action `{name}` changes no code")));
+                    return Err(Rejection::Ignored(format!(
+                        "pull request action `{name}` changes no code"
+                    )));
                 }
             }
         }
