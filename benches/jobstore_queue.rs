@@ -128,7 +128,7 @@ fn claim_complete(c: &mut Criterion) {
     );
     let memory_store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new(StoreConfig::default()));
     for (name, store) in [("sled", &sled_store), ("memory", &memory_store)] {
-        for workers in [1usize, 16] {
+        for workers in [1usize, 16, 64] {
             group.bench_function(BenchmarkId::new(name, format!("{workers}_workers")), |b| {
                 b.iter_custom(|iters| {
                     rt.block_on(async {

@@ -26,7 +26,7 @@ struct SourceFile {
     text: String,
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -40,7 +40,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
                 .file_name()
                 .is_some_and(|n| n != "site-packages" && n != "__pycache__")
         {
-            walk(root, &path, out);
+            walk(&path, out);
         } else if kind.is_file() && path.extension().is_some_and(|x| x == "py") {
             out.push(path);
         }
@@ -154,7 +154,7 @@ fn main() {
         std::env::var("SEARCH_BENCH_CORPUS").unwrap_or_else(|_| DEFAULT_CORPUS.into()),
     );
     let mut paths = Vec::new();
-    walk(&root, &root, &mut paths);
+    walk(&root, &mut paths);
     if paths.is_empty() {
         eprintln!(
             "search_query: no .py files under {}; set SEARCH_BENCH_CORPUS. Skipping.",

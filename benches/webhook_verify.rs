@@ -1,8 +1,11 @@
 //! webhook-core: verification and parsing of GitHub push deliveries, ~7 KB and ~1 MB.
 //!
-//! Peer in the same run: raw ring HMAC-SHA256 over the same bytes (key set-up included on
-//! both sides), so "verify within 1.5x of raw HMAC" is read off one report. Throughput is
-//! in bytes of body, so criterion prints MB/s.
+//! Peers in the same run: raw ring HMAC-SHA256 over the same bytes (key set-up included on
+//! both sides), so "verify within 1.5x of raw HMAC" is read off one report; and serde_json
+//! skipping the whole body (`IgnoredAny`), the floor for any parse built on serde_json.
+//! Throughput is in bytes of body, so criterion prints MB/s.
+//!
+//! Run: `cargo bench -p gateway-benches --bench webhook_verify -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 use std::time::SystemTime;
@@ -92,6 +95,12 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("parse", label), |b| {
             b.iter(|| github.parse(black_box(&delivery)).expect("parses"))
+        });
+        // The floor for any serde_json-based parse: walk the whole body, keep nothing.
+        group.bench_function(BenchmarkId::new("serde_json_skip_all", label), |b| {
+            b.iter(|| {
+                serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&body)).expect("JSON")
+            })
         });
         group.bench_function(BenchmarkId::new("verify_and_parse", label), |b| {
             b.iter(|| {

@@ -29,9 +29,11 @@ struct CountingSink {
 #[async_trait]
 impl IndexSink for CountingSink {
     async fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
-        self.files.fetch_add(changes.upserts.len() as u64, Ordering::Relaxed);
+        self.files
+            .fetch_add(changes.upserts.len() as u64, Ordering::Relaxed);
         for file in &changes.upserts {
-            self.chunks.fetch_add(file.chunks.len() as u64, Ordering::Relaxed);
+            self.chunks
+                .fetch_add(file.chunks.len() as u64, Ordering::Relaxed);
             self.bytes.fetch_add(file.size, Ordering::Relaxed);
         }
         Ok(())
@@ -67,7 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(dir) => Box::new(FsManifestStore::new(dir)?),
         None => Box::new(MemoryManifestStore::new()),
     };
-    let scope = if hints.is_empty() { Scope::Full } else { Scope::Paths(hints) };
+    let scope = if hints.is_empty() {
+        Scope::Full
+    } else {
+        Scope::Paths(hints)
+    };
     let indexer = Indexer::new(IndexerConfig::default())?;
     let sink = CountingSink::default();
     let request = RunRequest {

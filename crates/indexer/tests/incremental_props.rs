@@ -163,23 +163,44 @@ proptest! {
         prop_assert_eq!(sink_view(&sink), sink_view(&fresh_sink));
         prop_assert_eq!(manifest_view(&manifests), manifest_view(&fresh_manifests));
     }
+}
 
-    #[test]
-    fn an_edit_keeps_the_chunk_ids_of_distant_text(seed in any::<u16>(), at in 0usize..600, lines in 200u16..600) {
-        let config = indexer::ChunkConfig::default();
-        let original = text(seed, lines);
-        let mut edited_lines: Vec<&str> = original.split_inclusive('\n').collect();
-        let at = at % edited_lines.len();
-        edited_lines.insert(at, "    inserted_line();\n");
-        let edited = edited_lines.concat();
+/// Content-defined cuts fall back into step after an edit probabilistically, not at a fixed
+/// distance, so this is measured over many random edits: chunks ending before the edit always
+/// survive, and most chunks starting well after it do.
+#[test]
+fn edits_keep_the_chunk_ids_of_distant_text() {
+    let config = indexer::ChunkConfig::default();
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |bound: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % bound
+    };
+    let (mut distant, mut distant_lost) = (0usize, 0usize);
+    for _ in 0..300 {
+        let original = text(next(60_000) as u16, 200 + next(400) as u16);
+        let mut lines: Vec<&str> = original.split_inclusive('\n').collect();
+        let at = next(lines.len() as u64) as usize;
+        lines.insert(at, "    inserted_line();\n");
         let before = indexer::chunk_text(&original, &config, Default::default());
-        let after = indexer::chunk_text(&edited, &config, Default::default());
+        let after = indexer::chunk_text(&lines.concat(), &config, Default::default());
         let after_ids: BTreeSet<_> = after.iter().map(|c| &c.id).collect();
-        // Chunks ending well before the edit, or starting well after it, survive.
-        let far: Vec<_> = before.iter()
-            .filter(|c| (c.end_line as usize) + 1 < at || (c.start_line as usize) > at + 150)
-            .collect();
-        let lost = far.iter().filter(|c| !after_ids.contains(&c.id)).count();
-        prop_assert!(lost == 0, "{} of {} distant chunks changed", lost, far.len());
+        for chunk in &before {
+            let survived = after_ids.contains(&chunk.id);
+            if (chunk.end_line as usize) < at {
+                assert!(survived, "a chunk before the edit changed");
+            } else if chunk.start_line as usize > at + 150 {
+                distant += 1;
+                distant_lost += usize::from(!survived);
+            }
+        }
     }
+    eprintln!("{distant_lost} of {distant} distant chunks changed");
+    assert!(distant > 300, "{distant}");
+    assert!(
+        distant_lost * 50 <= distant,
+        "{distant_lost} of {distant} distant chunks changed"
+    );
 }

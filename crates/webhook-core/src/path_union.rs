@@ -1,6 +1,7 @@
 //! [`PathUnion`]: folds the per-commit file lists of a push into one net change list.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use crate::event::ChangedPaths;
 
@@ -11,15 +12,33 @@ enum Net {
     Removed,
 }
 
+impl Net {
+    /// Status after `self` is followed by `op` in a later commit.
+    fn then(self, op: Net) -> Net {
+        match (self, op) {
+            // Still new relative to `before`, whatever later commits did to it.
+            (Net::Added, Net::Added | Net::Modified) => Net::Added,
+            (_, Net::Removed) => Net::Removed,
+            // Removed then recreated: it existed before, so it is a modification.
+            (Net::Removed, Net::Added | Net::Modified) => Net::Modified,
+            (Net::Modified, Net::Added | Net::Modified) => Net::Modified,
+        }
+    }
+}
+
 /// Union of the paths touched by a push's commits, each path listed once with its net
 /// status, in order of first appearance.
 ///
 /// Netting matters because a receiver acts on the lists: a path added then removed in
 /// the same push must end up "removed" (drop it), never both "added" and "removed".
+/// The map keeps std's keyed hasher: path names come from the sender, and an unkeyed fast
+/// hash could be driven quadratic by crafted names.
 #[derive(Debug, Default)]
 pub(crate) struct PathUnion<'a> {
-    order: Vec<&'a str>,
-    status: HashMap<&'a str, Net>,
+    /// Distinct paths in order of first appearance, with their net status so far.
+    paths: Vec<(&'a str, Net)>,
+    /// Position of each path in `paths`.
+    index: HashMap<&'a str, usize>,
 }
 
 impl<'a> PathUnion<'a> {
@@ -36,20 +55,15 @@ impl<'a> PathUnion<'a> {
     }
 
     fn apply(&mut self, path: &'a str, op: Net) {
-        match self.status.get_mut(path) {
-            None => {
-                self.order.push(path);
-                self.status.insert(path, op);
+        // One hash per operation: the entry API looks up and inserts in one go.
+        match self.index.entry(path) {
+            Entry::Occupied(slot) => {
+                let status = &mut self.paths[*slot.get()].1;
+                *status = status.then(op);
             }
-            Some(state) => {
-                *state = match (*state, op) {
-                    // Still new relative to `before`, whatever later commits did to it.
-                    (Net::Added, Net::Added | Net::Modified) => Net::Added,
-                    (_, Net::Removed) => Net::Removed,
-                    // Removed then recreated: it existed before, so it is a modification.
-                    (Net::Removed, Net::Added | Net::Modified) => Net::Modified,
-                    (Net::Modified, Net::Added | Net::Modified) => Net::Modified,
-                };
+            Entry::Vacant(slot) => {
+                slot.insert(self.paths.len());
+                self.paths.push((path, op));
             }
         }
     }
@@ -59,8 +73,8 @@ impl<'a> PathUnion<'a> {
             complete,
             ..ChangedPaths::default()
         };
-        for path in self.order {
-            let list = match self.status[path] {
+        for (path, status) in self.paths {
+            let list = match status {
                 Net::Added => &mut paths.added,
                 Net::Modified => &mut paths.modified,
                 Net::Removed => &mut paths.removed,

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Push-to-searchable latency: from a signed webhook's arrival to the first search hit.
+
+Builds a 10,000-file git repository in a temp dir, serves it over file:// to a release
+`context-gateway serve` on 127.0.0.1, waits for the initial index, then N times: commits a
+one-file change carrying a fresh token, sends the signed GitHub push, and polls GET /search for
+the token. Reports p50/p90/p99/max in milliseconds (clock starts just before the POST).
+
+Only loopback traffic; bounded by --pushes and a per-push deadline.
+
+    cargo build --release -p context-gateway
+    python3 benches/push_to_searchable.py --binary target/release/context-gateway --pushes 50
+"""
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+SECRET = "bench-secret"
+TOKEN = "bench-token"
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-C", repo, *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def make_repo(path, files):
+    os.makedirs(path)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "bench@example.invalid")
+    git(path, "config", "user.name", "bench")
+    for i in range(files):
+        d = os.path.join(path, f"pkg{i % 100:03}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"mod{i}.rs"), "w") as f:
+            for j in range(12):
+                f.write(f"pub fn item_{i}_{j}(value: u64) -> u64 {{\n    value.wrapping_mul({j + 3}) ^ {i}\n}}\n\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+
+
+def head(repo):
+    return subprocess.check_output(["git", "-C", repo, "rev-parse", "HEAD"], text=True).strip()
+
+
+def request(addr, method, path, body=b"", headers=None):
+    host, port = addr
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    hdrs = {"Authorization": f"Bearer {TOKEN}"}
+    hdrs.update(headers or {})
+    conn.request(method, path, body=body, headers=hdrs)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, data
+
+
+def wait_idle(addr, deadline_s=600):
+    end = time.time() + deadline_s
+    while time.time() < end:
+        status, data = request(addr, "GET", "/webhooks/status")
+        jobs = json.loads(data).get("jobs") or {}
+        if status == 200 and jobs.get("queued") == 0 and jobs.get("running") == 0:
+            return
+        time.sleep(0.2)
+    raise SystemExit("gateway never became idle")
+
+
+def percentile(values, p):
+    values = sorted(values)
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default="target/release/context-gateway")
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--pushes", type=int, default=50)
+    ap.add_argument("--json", action="store_true", help="print one JSON line of results")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="p2s-")
+    gateway = None
+    try:
+        repo = os.path.join(work, "repo")
+        t0 = time.time()
+        make_repo(repo, args.files)
+        print(f"made a {args.files}-file repo in {time.time() - t0:.1f}s", file=sys.stderr)
+        config = os.path.join(work, "gateway.toml")
+        with open(config, "w") as f:
+            f.write(
+                f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n'
+                f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
+                f'branches = ["main"]\nsecret = "{SECRET}"\n'
+            )
+        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG="warn")
+        gateway = subprocess.Popen(
+            [args.binary, "serve", "--config", config, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        )
+        line = gateway.stdout.readline().strip()
+        host, port = line.removeprefix("listening on http://").rsplit(":", 1)
+        addr = (host, int(port))
+        t0 = time.time()
+        wait_idle(addr)
+        initial_s = time.time() - t0
+        print(f"initial index of {args.files} files: {initial_s:.1f}s", file=sys.stderr)
+
+        latencies = []
+        before = head(repo)
+        for n in range(args.pushes):
+            token = f"freshtoken{n}x{os.getpid()}"
+            target = os.path.join(repo, f"pkg{n % 100:03}", f"mod{n}.rs")
+            with open(target, "a") as f:
+                f.write(f"\npub fn {token}() -> u64 {{ {n} }}\n")
+            git(repo, "commit", "-q", "-am", f"push {n}")
+            after = head(repo)
+            body = json.dumps({
+                "ref": "refs/heads/main", "before": before, "after": after,
+                "created": False, "deleted": False, "forced": False,
+                "repository": {"name": "bench", "full_name": "bench/bench"},
+                "commits": [{"id": after, "added": [], "removed": [], "modified": [os.path.relpath(target, repo)]}],
+            }).encode()
+            sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": f"p2s-{n}-{os.getpid()}",
+                       "X-Hub-Signature-256": sig, "Content-Type": "application/json"}
+            q = "/search?" + urllib.parse.urlencode({"q": token, "repo": "bench", "limit": 1})
+            start = time.perf_counter()
+            status, data = request(addr, "POST", "/webhooks/github/bench", body, headers)
+            if status != 202:
+                raise SystemExit(f"push {n}: {status} {data!r}")
+            deadline = start + 30
+            while True:
+                status, data = request(addr, "GET", q)
+                if status == 200 and json.loads(data)["hits"]:
+                    break
+                if time.perf_counter() > deadline:
+                    raise SystemExit(f"push {n}: not searchable after 30 s")
+                time.sleep(0.002)
+            latencies.append((time.perf_counter() - start) * 1000)
+            before = after
+
+        result = {
+            "files": args.files, "pushes": args.pushes, "initial_index_s": round(initial_s, 2),
+            "p50_ms": round(percentile(latencies, 50), 1), "p90_ms": round(percentile(latencies, 90), 1),
+            "p99_ms": round(percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1),
+            "mean_ms": round(statistics.mean(latencies), 1),
+        }
+        if args.json:
+            print(json.dumps(result))
+        else:
+            for k, v in result.items():
+                print(f"{k:>16}: {v}")
+    finally:
+        if gateway:
+            gateway.terminate()
+            try:
+                gateway.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
