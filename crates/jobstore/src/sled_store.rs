@@ -185,8 +185,12 @@ impl JobStore for SledJobStore {
     }
 
     async fn complete(&self, id: &JobId, completion: Completion) -> Result<Job, Error> {
+        // Written but not waited for: the next group commit (or sled's own 500 ms sync) makes
+        // it durable. Losing a completion in a crash only means the job runs again after the
+        // restart requeues it, and index runs are idempotent; waiting for a flush here would
+        // cap a worker at one job per fsync. Cancellation, by contrast, is flushed.
         let id = id.clone();
-        self.run(true, move |q, clock, ch| {
+        self.run(false, move |q, clock, ch| {
             q.complete(&id, completion, clock, ch)
         })
         .await
