@@ -48,9 +48,10 @@
 //!   takes the older `before`) and the requeued job ends `Superseded`.
 //! - **Retries**: `Completion::Failed { retryable: true, .. }` requeues with exponential backoff
 //!   and full jitter until `max_attempts` claims were made, then the job fails with its error.
-//! - **Durability** (sled): `enqueue`, `complete`, `cancel` and `cleanup` return after a flush
-//!   covering their writes, and a job and its dedupe key are written in one atomic batch.
-//!   Claims and heartbeats are written but not flushed: after a crash they are redone anyway.
+//! - **Durability** (sled): `enqueue`, `cancel` and `cleanup` return after a flush covering
+//!   their writes, and a job and its dedupe key are written in one atomic batch. Claims,
+//!   heartbeats and completions are written but not waited for (the next group commit flushes
+//!   them): after a crash the job is requeued and runs again, which index runs tolerate.
 //!
 //! # Limits
 //!

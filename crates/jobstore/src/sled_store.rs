@@ -22,8 +22,9 @@ use crate::store::{JobStore, claim_when_ready};
 /// The sled tree holding the queue's records.
 const TREE: &str = "jobstore.v1";
 
-/// A [`JobStore`] in a sled directory. Every acknowledged enqueue, completion and
-/// cancellation is on disk (flushed) before the call returns; concurrent calls share flushes.
+/// A [`JobStore`] in a sled directory. Every acknowledged enqueue and cancellation is on disk
+/// (flushed) before the call returns; concurrent calls share flushes. Completions are written
+/// and flushed with the next group commit (see the crate docs).
 ///
 /// Reads are served from an in-memory index rebuilt on open, so `get`, `list`, `counts` and
 /// scheduling never touch the disk. All sled calls run on two dedicated threads, never on the
