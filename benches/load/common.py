@@ -1,0 +1,209 @@
+"""Shared parts of the load benchmarks: a realistic signed GitHub push, starting a release
+`context-gateway serve` on 127.0.0.1:0, a tiny HTTP client, percentiles and peak RSS.
+
+Everything here talks to 127.0.0.1 only.
+"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import signal
+import subprocess
+import time
+
+TOKEN = "bench-token"
+SECRET = "bench-secret"
+
+
+def github_push(repo="bench", ref="refs/heads/main", before="1" * 40, after="2" * 40,
+                target_bytes=7 * 1024, marker=""):
+    """A GitHub push delivery shaped like a real one (repository, pusher, sender, several
+    commits with file lists), padded with more commits until it is about `target_bytes`."""
+    full = f"acme/{repo}"
+    html = f"https://github.com/{full}"
+
+    def commit(n, sha):
+        return {
+            "id": sha, "tree_id": hashlib.sha1(f"tree{n}".encode()).hexdigest(), "distinct": True,
+            "message": f"Refactor the request parser, step {n}{marker}\n\nSplit header parsing from "
+                       "body handling so the limit applies before anything else.",
+            "timestamp": "2024-05-01T09:58:00+02:00", "url": f"{html}/commit/{sha}",
+            "author": {"name": "Octo Cat", "email": "octocat@example.com", "username": "octocat"},
+            "committer": {"name": "GitHub", "email": "noreply@github.com", "username": "web-flow"},
+            "added": [f"src/parser/step{n}.rs"], "removed": [],
+            "modified": ["src/lib.rs", "src/http/request.rs", f"tests/parser_{n}.rs"],
+        }
+
+    body = {
+        "ref": ref, "before": before, "after": after,
+        "repository": {
+            "id": 1296269, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": repo, "full_name": full,
+            "private": False,
+            "owner": {"name": "acme", "email": None, "login": "acme", "id": 583231, "type": "Organization"},
+            "html_url": html, "description": "Benchmark repository", "fork": False, "url": html,
+            "created_at": 1700000000, "updated_at": "2024-05-01T10:00:00Z", "pushed_at": 1714557600,
+            "git_url": f"git://github.com/{full}.git", "ssh_url": f"git@github.com:{full}.git",
+            "clone_url": f"{html}.git", "default_branch": "main", "topics": ["rust", "webhooks"],
+            "size": 1834, "stargazers_count": 80, "watchers_count": 80, "language": "Rust",
+            "master_branch": "main",
+        },
+        "pusher": {"name": "octocat", "email": "octocat@example.com"},
+        "sender": {"login": "octocat", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "User", "site_admin": False,
+                   "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4",
+                   "url": "https://api.github.com/users/octocat", "html_url": "https://github.com/octocat"},
+        "created": False, "deleted": False, "forced": False, "base_ref": None,
+        "compare": f"{html}/compare/{before[:12]}...{after[:12]}",
+        "commits": [],
+        "head_commit": None,
+    }
+    n = 0
+    while True:
+        sha = after if n == 0 else hashlib.sha1(f"c{n}{after}".encode()).hexdigest()
+        body["commits"].insert(0, commit(n, sha))
+        body["head_commit"] = body["commits"][-1]
+        raw = json.dumps(body, indent=None).encode()
+        if len(raw) >= target_bytes:
+            return raw
+        n += 1
+
+
+def sign(body, secret=SECRET):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def push_headers(body, delivery, secret=SECRET):
+    return {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": sign(body, secret), "Content-Type": "application/json"}
+
+
+def request(addr, method, path, body=b"", headers=None, token=TOKEN, timeout=30):
+    conn = http.client.HTTPConnection(addr[0], addr[1], timeout=timeout)
+    hdrs = {"Authorization": f"Bearer {token}"} if token else {}
+    hdrs.update(headers or {})
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def get_json(addr, path):
+    status, data = request(addr, "GET", path)
+    if status != 200:
+        raise RuntimeError(f"GET {path}: {status} {data[:200]!r}")
+    return json.loads(data)
+
+
+class Gateway:
+    """A `context-gateway serve` child on 127.0.0.1:0 with its own config and data dir."""
+
+    def __init__(self, binary, workdir, config_text, log_name="gateway.log"):
+        self.binary, self.workdir = binary, workdir
+        self.config = os.path.join(workdir, "gateway.toml")
+        self.data_dir = os.path.join(workdir, "data")
+        self.log_path = os.path.join(workdir, log_name)
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.proc = None
+        self.addr = None
+
+    def start(self):
+        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG=os.environ.get("BENCH_RUST_LOG", "warn"))
+        env.pop("WEBHOOK_SECRET", None)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [self.binary, "serve", "--config", self.config, "--listen", "127.0.0.1:0",
+             "--data-dir", self.data_dir],
+            stdout=subprocess.PIPE, stderr=log, env=env, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("listening on http://"):
+            self.stop()
+            raise RuntimeError(f"gateway did not start: {line!r}; see {self.log_path}")
+        host, port = line.removeprefix("listening on http://").rsplit(":", 1)
+        self.addr = (host, int(port))
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait_idle(self, deadline_s=600):
+        end = time.time() + deadline_s
+        while time.time() < end:
+            jobs = get_json(self.addr, "/webhooks/status").get("jobs") or {}
+            if jobs.get("queued", 0) == 0 and jobs.get("running", 0) == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("gateway never became idle")
+
+    def jobs(self, query=""):
+        """Every job (all pages), newest first."""
+        out, cursor = [], None
+        while True:
+            q = f"/webhooks/jobs?limit=500{query}" + (f"&cursor={cursor}" if cursor else "")
+            page = get_json(self.addr, q)
+            out.extend(page["jobs"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return out
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def peak_rss_kb(pid):
+    """VmHWM of a process (peak resident set), in kB; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def percentile(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def median(values):
+    return percentile(values, 50)
