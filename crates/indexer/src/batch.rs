@@ -4,15 +4,25 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crate::change_set::{ChangeSet, ChunkDelta, ChunkId, FileUpdate, Progress, RefKey};
-use crate::manifest::{Manifest, ManifestEntry, SkippedEntry};
+use crate::manifest::{Manifest, ManifestEntry, ManifestUpdate, SkippedEntry};
 use crate::probe::Probe;
 use crate::skip::SkipReason;
 
-/// The state a run builds up: the next manifest's entries, the batch being filled, counters.
+/// The state a run builds up: how the next manifest differs from the previous one, the batch
+/// being filled, counters.
+///
+/// Only differences are kept (entries new or changed, paths deleted), not a copy of every
+/// entry: a no-change rescan of a big tree then allocates next to nothing per file.
 #[derive(Debug)]
 pub(crate) struct Reconciler {
     previous: Option<Arc<Manifest>>,
-    pub(crate) files: BTreeMap<String, ManifestEntry>,
+    /// Entries that are new or differ (content or stat data) from the previous manifest.
+    upserts: BTreeMap<String, ManifestEntry>,
+    /// Previously indexed paths met again: found unchanged, or in `upserts`.
+    previous_seen: usize,
+    /// Previously indexed paths found unchanged (full walks only, to find the unseen ones).
+    kept: Vec<String>,
+    /// Full walk: every content-skipped file met. Hint run: the hinted paths' entries.
     pub(crate) skipped_entries: BTreeMap<String, SkippedEntry>,
     pub(crate) progress: Progress,
     pub(crate) skipped: BTreeMap<SkipReason, u64>,
@@ -36,22 +46,24 @@ struct DeltaSets {
 }
 
 impl Reconciler {
-    /// `carry_over`: start from the previous manifest's entries (a path-hint run changes only
-    /// the paths it looks at) instead of from nothing (a full walk sees every file).
+    /// `hinted`: a path-hint run, whose `previous` holds only the hinted paths' entries and
+    /// whose skipped entries carry over (a full walk sees every file and starts from nothing).
     pub(crate) fn new(
         key: RefKey,
         commit: Option<String>,
         previous: Option<Arc<Manifest>>,
-        carry_over: bool,
+        hinted: bool,
         batch_limit: usize,
     ) -> Self {
-        let (files, skipped_entries) = match (&previous, carry_over) {
-            (Some(m), true) => (m.files().clone(), m.skipped_map().clone()),
-            _ => Default::default(),
+        let skipped_entries = match (&previous, hinted) {
+            (Some(m), true) => m.skipped_map().clone(),
+            _ => BTreeMap::new(),
         };
         Reconciler {
             previous,
-            files,
+            upserts: BTreeMap::new(),
+            previous_seen: 0,
+            kept: Vec::new(),
             skipped_entries,
             progress: Progress::default(),
             skipped: BTreeMap::new(),
@@ -73,7 +85,6 @@ impl Reconciler {
 
     /// Records what a probe of `path` found.
     pub(crate) fn absorb(&mut self, path: String, probe: Probe) {
-        self.files.remove(&path);
         self.skipped_entries.remove(&path);
         let previous = self.previous.clone();
         let prev = previous.as_deref().and_then(|m| m.get(&path));
@@ -97,14 +108,17 @@ impl Reconciler {
             Probe::Unchanged { stat } => {
                 self.progress.files_seen += 1;
                 if let Some(prev) = prev {
-                    if prev.stat != stat {
+                    self.previous_seen += 1;
+                    if prev.stat == stat {
+                        self.kept.push(path);
+                    } else {
                         self.restatted += 1;
+                        let entry = ManifestEntry {
+                            stat,
+                            ..prev.clone()
+                        };
+                        self.upserts.insert(path, entry);
                     }
-                    let entry = ManifestEntry {
-                        stat,
-                        ..prev.clone()
-                    };
-                    self.files.insert(path, entry);
                 }
             }
             Probe::Read {
@@ -114,6 +128,7 @@ impl Reconciler {
                 chunks,
             } => {
                 self.progress.files_seen += 1;
+                self.previous_seen += usize::from(prev.is_some());
                 let ids: Vec<ChunkId> = chunks.iter().map(|c| c.id.clone()).collect();
                 let same = prev.is_some_and(|p| p.hash == hash && p.chunks == ids);
                 if same {
@@ -131,7 +146,7 @@ impl Reconciler {
                     };
                     self.batch.upserts.push(update);
                 }
-                self.files.insert(
+                self.upserts.insert(
                     path,
                     ManifestEntry {
                         stat,
@@ -148,21 +163,82 @@ impl Reconciler {
         let Some(previous) = self.previous.clone() else {
             return;
         };
-        for (path, entry) in previous.files() {
-            if !self.files.contains_key(path) && !self.batch_deletes_contains(path) {
-                self.delete(path.clone(), &entry.chunks);
-            }
+        // Every previous path met was either kept, upserted or deleted; when the counts add
+        // up, nothing is unseen and the (common) no-deletion case needs no set of paths.
+        if self.previous_seen + self.deleted.len() >= previous.files().len() {
+            return;
+        }
+        let met: HashSet<&str> = self.kept.iter().map(String::as_str).collect();
+        let unseen: Vec<(String, Vec<ChunkId>)> = previous
+            .files()
+            .iter()
+            .filter(|(path, _)| {
+                let path = path.as_str();
+                !met.contains(path)
+                    && !self.upserts.contains_key(path)
+                    && !self.deleted.contains(path)
+            })
+            .map(|(path, entry)| (path.clone(), entry.chunks.clone()))
+            .collect();
+        drop(met);
+        for (path, chunks) in unseen {
+            self.delete(path, &chunks);
         }
     }
 
-    fn batch_deletes_contains(&self, path: &str) -> bool {
-        // Deleted paths are removed from `files` as they are met, so a path that is in neither
-        // `files` nor this batch may still have been deleted in an earlier batch; sending the
-        // delete twice is harmless (sinks apply idempotently) but counting it twice is not.
-        self.deleted.contains(path)
+    /// The entries of the next manifest after a full walk: the previous ones minus deletions,
+    /// with upserts applied. Takes the previous manifest (moved out when no one else holds it).
+    pub(crate) fn take_full_files(&mut self) -> BTreeMap<String, ManifestEntry> {
+        let mut files = match self.previous.take().map(Arc::try_unwrap) {
+            Some(Ok(manifest)) => manifest.files,
+            Some(Err(shared)) => shared.files().clone(),
+            None => BTreeMap::new(),
+        };
+        for path in &self.deleted {
+            files.remove(path);
+        }
+        files.append(&mut self.upserts);
+        files
+    }
+
+    /// What a path-hint run changed, for [`ManifestStore::save_update`](crate::ManifestStore::save_update).
+    pub(crate) fn take_update(
+        &mut self,
+        commit: Option<String>,
+        written_at_ns: i128,
+    ) -> ManifestUpdate {
+        let mut files: BTreeMap<String, Option<ManifestEntry>> =
+            self.deleted.drain().map(|path| (path, None)).collect();
+        files.extend(
+            std::mem::take(&mut self.upserts)
+                .into_iter()
+                .map(|(path, entry)| (path, Some(entry))),
+        );
+        let previous_skipped = self.previous.as_ref().map(|m| m.skipped_map().clone());
+        let mut skipped: BTreeMap<String, Option<SkippedEntry>> = previous_skipped
+            .into_iter()
+            .flatten()
+            .map(|(path, _)| (path, None))
+            .collect();
+        skipped.extend(
+            std::mem::take(&mut self.skipped_entries)
+                .into_iter()
+                .map(|(path, entry)| (path, Some(entry))),
+        );
+        ManifestUpdate {
+            commit,
+            written_at_ns,
+            files,
+            skipped,
+        }
     }
 
     fn delete(&mut self, path: String, before: &[ChunkId]) {
+        // A path may be deleted once per run; sending the delete twice would be harmless
+        // (sinks apply idempotently) but counting it twice is not.
+        if self.deleted.contains(&path) {
+            return;
+        }
         self.progress.files_deleted += 1;
         self.record_delta(before, &[]);
         self.deleted.insert(path.clone());

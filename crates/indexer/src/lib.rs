@@ -51,6 +51,8 @@
 //! * **Manifest**: per (repo, ref), with a schema version, the hash algorithm, chunk sizes and
 //!   skip thresholds. When those differ from the indexer's, every file is re-read and re-chunked
 //!   (a full re-index), while the old paths are still used to delete what disappeared.
+//!   [`FsManifestStore`] keeps it as a checksummed binary snapshot plus a journal of
+//!   path-hint updates, so a one-file change reads one block and appends one record.
 //!   A manifest that cannot be parsed is treated as absent: the run re-indexes every file, but
 //!   paths deleted since the lost manifest stay in the sink until the ref is dropped.
 //! * **Path hints**: [`Scope::Paths`] looks only at the named paths, checking each against the
@@ -78,6 +80,8 @@ mod error;
 mod gitattributes;
 mod ignore_rules;
 mod manifest;
+mod manifest_codec;
+mod manifest_fs;
 mod name_status;
 mod path_filter;
 mod probe;
@@ -91,9 +95,10 @@ pub use chunker::chunk_text;
 pub use config::{ChunkConfig, HashAlgo, IndexerConfig, UnknownHashAlgo};
 pub use error::Error;
 pub use manifest::{
-    FileStat, FsManifestStore, MANIFEST_SCHEMA_VERSION, Manifest, ManifestEntry, ManifestStore,
+    FileStat, MANIFEST_SCHEMA_VERSION, Manifest, ManifestEntry, ManifestStore, ManifestUpdate,
     MemoryManifestStore, SkippedEntry,
 };
+pub use manifest_fs::FsManifestStore;
 pub use name_status::{ChangeStatus, PathChange, Scope};
 pub use run::{Indexer, RunRequest, RunSummary};
 pub use sink::{IndexSink, MemorySink, SinkError};

@@ -1,13 +1,10 @@
 //! The per-(repo, ref) manifest: what was indexed last time, keyed by path, with the stat data
 //! that lets an unchanged file go unread — and the stores that persist it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,17 +54,17 @@ pub struct SkippedEntry {
 /// What one (repo, ref) looked like after its last committed run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    schema: u32,
-    hash: HashAlgo,
-    chunking: ChunkConfig,
-    max_file_bytes: u64,
-    max_avg_line_len: usize,
-    commit: Option<String>,
+    pub(crate) schema: u32,
+    pub(crate) hash: HashAlgo,
+    pub(crate) chunking: ChunkConfig,
+    pub(crate) max_file_bytes: u64,
+    pub(crate) max_avg_line_len: usize,
+    pub(crate) commit: Option<String>,
     /// When the manifest was written (ns since the epoch), for the racily-clean rule.
-    written_at_ns: i128,
-    files: BTreeMap<String, ManifestEntry>,
+    pub(crate) written_at_ns: i128,
+    pub(crate) files: BTreeMap<String, ManifestEntry>,
     #[serde(default)]
-    skipped: BTreeMap<String, SkippedEntry>,
+    pub(crate) skipped: BTreeMap<String, SkippedEntry>,
 }
 
 impl Manifest {
@@ -145,13 +142,82 @@ impl Manifest {
         &self.skipped
     }
 
+    /// A copy with the same settings and only the entries of `paths`.
+    pub(crate) fn subset(&self, paths: &BTreeSet<String>) -> Manifest {
+        let mut files = BTreeMap::new();
+        let mut skipped = BTreeMap::new();
+        for path in paths {
+            if let Some(entry) = self.files.get(path) {
+                files.insert(path.clone(), entry.clone());
+            }
+            if let Some(entry) = self.skipped.get(path) {
+                skipped.insert(path.clone(), entry.clone());
+            }
+        }
+        Manifest {
+            schema: self.schema,
+            hash: self.hash,
+            chunking: self.chunking,
+            max_file_bytes: self.max_file_bytes,
+            max_avg_line_len: self.max_avg_line_len,
+            commit: self.commit.clone(),
+            written_at_ns: self.written_at_ns,
+            files,
+            skipped,
+        }
+    }
+
     pub(crate) fn set_written_at(&mut self, ns: i128) {
         self.written_at_ns = ns;
     }
 }
 
-/// Where manifests live between runs. Implementations must make `save` atomic: after a crash
-/// the old or the new manifest is there, never a mix.
+/// What a path-hint run changed in a manifest: the new header values and, per path it looked
+/// at, the new entry (`Some`) or its removal (`None`). Stores that can persist this without
+/// rewriting the whole manifest (as [`FsManifestStore`](crate::FsManifestStore) does, with a
+/// journal) make a one-file change cost one small write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestUpdate {
+    /// The commit of the tree after the run.
+    pub commit: Option<String>,
+    /// When the run started (ns since the Unix epoch), for the racily-clean rule.
+    pub written_at_ns: i128,
+    /// Indexed files: new entry, or `None` when the path is no longer indexed.
+    pub files: BTreeMap<String, Option<ManifestEntry>>,
+    /// Files skipped for their content: new entry, or `None` when not (or no longer) skipped.
+    pub skipped: BTreeMap<String, Option<SkippedEntry>>,
+}
+
+impl ManifestUpdate {
+    /// Applies the update to `manifest` in place (the manifest's settings stay as they are).
+    pub fn apply_to(&self, manifest: &mut Manifest) {
+        manifest.commit.clone_from(&self.commit);
+        manifest.written_at_ns = self.written_at_ns;
+        for (path, entry) in &self.files {
+            match entry {
+                Some(entry) => manifest.files.insert(path.clone(), entry.clone()),
+                None => manifest.files.remove(path),
+            };
+        }
+        for (path, entry) in &self.skipped {
+            match entry {
+                Some(entry) => manifest.skipped.insert(path.clone(), entry.clone()),
+                None => manifest.skipped.remove(path),
+            };
+        }
+    }
+
+    /// True when the update changes no entry (it may still move the commit and write time).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.skipped.is_empty()
+    }
+}
+
+/// Where manifests live between runs. Implementations must make `save` and `save_update`
+/// atomic: after a crash the old or the new manifest is there, never a mix.
+///
+/// Runs of one (repo, ref) must not overlap (the sink has the same requirement); runs of
+/// different refs may.
 pub trait ManifestStore: Send + Sync + Debug {
     /// The manifest of `key`, or `None` when there is none yet.
     fn load(&self, key: &RefKey) -> Result<Option<Manifest>, Error>;
@@ -159,90 +225,34 @@ pub trait ManifestStore: Send + Sync + Debug {
     fn save(&self, key: &RefKey, manifest: &Manifest) -> Result<(), Error>;
     /// Forget the manifest of `key` (no error when there is none).
     fn remove(&self, key: &RefKey) -> Result<(), Error>;
-}
 
-/// Manifests as JSON files in one directory, written with temp file + fsync + rename.
-///
-/// The file name is the BLAKE3 hash of the key, so no repo or ref name can steer a path.
-#[derive(Debug)]
-pub struct FsManifestStore {
-    dir: PathBuf,
-}
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl FsManifestStore {
-    /// A store in `dir`, created if missing.
-    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, Error> {
-        let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(FsManifestStore { dir })
+    /// The manifest of `key` with only the entries of `paths` (settings, commit and write
+    /// time as stored), or `None` when there is none. Path-hint runs use this; the default
+    /// loads everything and drops the rest, stores override it to read less.
+    fn load_paths(
+        &self,
+        key: &RefKey,
+        paths: &BTreeSet<String>,
+    ) -> Result<Option<Manifest>, Error> {
+        Ok(self.load(key)?.map(|mut manifest| {
+            manifest.files.retain(|path, _| paths.contains(path));
+            manifest.skipped.retain(|path, _| paths.contains(path));
+            manifest
+        }))
     }
 
-    /// The file that holds the manifest of `key`.
-    pub fn path_for(&self, key: &RefKey) -> PathBuf {
-        let mut hasher = blake3::Hasher::new();
-        // Length-prefixed so ("a", "bc") and ("ab", "c") cannot collide.
-        hasher.update(&(key.repo.len() as u64).to_le_bytes());
-        hasher.update(key.repo.as_bytes());
-        hasher.update(key.git_ref.as_bytes());
-        self.dir
-            .join(format!("manifest-{}.json", hasher.finalize().to_hex()))
-    }
-}
-
-impl ManifestStore for FsManifestStore {
-    fn load(&self, key: &RefKey) -> Result<Option<Manifest>, Error> {
-        let path = self.path_for(key);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(path, e)),
+    /// Apply `update` to the stored manifest of `key`, atomically. The default loads, applies
+    /// and saves the whole manifest; stores override it to write only the update.
+    fn save_update(&self, key: &RefKey, update: &ManifestUpdate) -> Result<(), Error> {
+        let Some(mut manifest) = self.load(key)? else {
+            return Err(Error::Manifest {
+                path: PathBuf::from(format!("{}/{}", key.repo, key.git_ref)),
+                reason: "no stored manifest to apply a path-hint update to".into(),
+            });
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Manifest {
-                path,
-                reason: format!("not a valid manifest: {e}"),
-            })
+        update.apply_to(&mut manifest);
+        self.save(key, &manifest)
     }
-
-    fn save(&self, key: &RefKey, manifest: &Manifest) -> Result<(), Error> {
-        let path = self.path_for(key);
-        let temp = path.with_extension(format!(
-            "tmp.{}.{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = write_synced(&temp, manifest).and_then(|()| fs::rename(&temp, &path));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temp);
-            return Err(Error::io(&path, e));
-        }
-        // The rename is durable only once the directory itself is synced.
-        sync_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))
-    }
-
-    fn remove(&self, key: &RefKey) -> Result<(), Error> {
-        let path = self.path_for(key);
-        match fs::remove_file(&path) {
-            Ok(()) => sync_dir(&self.dir).map_err(|e| Error::io(&self.dir, e)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(path, e)),
-        }
-    }
-}
-
-fn write_synced(path: &Path, manifest: &Manifest) -> io::Result<()> {
-    let file = fs::File::create(path)?;
-    let mut writer = io::BufWriter::with_capacity(1 << 20, file);
-    serde_json::to_writer(&mut writer, manifest).map_err(io::Error::other)?;
-    writer.flush()?;
-    writer.into_inner().map_err(|e| e.into_error())?.sync_all()
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
 }
 
 /// Manifests in memory, for tests, benches and embedders that keep state elsewhere.
@@ -276,5 +286,28 @@ impl ManifestStore for MemoryManifestStore {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
         Ok(())
+    }
+
+    fn load_paths(
+        &self,
+        key: &RefKey,
+        paths: &BTreeSet<String>,
+    ) -> Result<Option<Manifest>, Error> {
+        let manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(manifests.get(key).map(|stored| stored.subset(paths)))
+    }
+
+    fn save_update(&self, key: &RefKey, update: &ManifestUpdate) -> Result<(), Error> {
+        let mut manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
+        match manifests.get_mut(key) {
+            Some(manifest) => {
+                update.apply_to(manifest);
+                Ok(())
+            }
+            None => Err(Error::Manifest {
+                path: PathBuf::from(format!("memory:{}/{}", key.repo, key.git_ref)),
+                reason: "no stored manifest to apply a path-hint update to".into(),
+            }),
+        }
     }
 }

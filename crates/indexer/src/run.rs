@@ -134,17 +134,27 @@ impl Indexer {
         // Stat data is taken after this instant; the racily-clean rule compares against it.
         let started_at_ns = now_ns();
         let root = canonical_tree(request.tree)?;
-        let previous = load_previous(manifests, &request.key)?;
+        // A path-hint run needs only the hinted paths' entries; it falls back to a full walk
+        // (with the whole manifest) when there is no usable manifest.
+        let mut hinted = match &request.scope {
+            Scope::Paths(changes) => hinted_paths(changes),
+            Scope::Full => None,
+        };
+        let mut previous = match &hinted {
+            Some(paths) => load_previous(|| manifests.load_paths(&request.key, paths))?
+                .filter(|m| m.matches(&self.config)),
+            None => None,
+        };
+        if previous.is_none() {
+            hinted = None;
+            previous = load_previous(|| manifests.load(&request.key))?;
+        }
         let trusted = previous.as_ref().is_some_and(|m| m.matches(&self.config));
         if previous.is_some() && !trusted {
             tracing::info!(repo = %request.key.repo, git_ref = %request.key.git_ref,
                 "manifest made with other settings or schema; re-reading every file");
         }
         let previous = previous.map(Arc::new);
-        let hinted = match request.scope {
-            Scope::Paths(changes) if trusted => hinted_paths(&changes),
-            _ => None,
-        };
         let prober = Arc::new(Prober {
             root: root.clone(),
             config: self.config.clone(),
@@ -182,7 +192,7 @@ impl Indexer {
                 }
             }
             None => {
-                let walk = Walk::start(
+                let mut walk = Walk::start(
                     Arc::clone(&prober),
                     Arc::clone(&self.filter),
                     self.threads(),
@@ -210,6 +220,9 @@ impl Indexer {
         }
 
         let files_read = prober.files_read();
+        // The walk is over: let the reconciler be the previous manifest's only holder, so the
+        // next manifest can be built from it without a copy.
+        drop(prober);
         let commit_changed = previous
             .as_ref()
             .is_none_or(|m| m.commit() != request.commit.as_deref());
@@ -227,13 +240,14 @@ impl Indexer {
             || previous
                 .as_ref()
                 .is_some_and(|m| m.skipped_map() != &state.skipped_entries);
-        if manifest_changed {
-            let mut manifest = Manifest::new(
-                &self.config,
-                request.commit.clone(),
-                state.files,
-                state.skipped_entries,
-            );
+        drop(previous);
+        if manifest_changed && hinted.is_some() {
+            let update = state.take_update(request.commit.clone(), started_at_ns);
+            manifests.save_update(&request.key, &update)?;
+        } else if manifest_changed {
+            let files = state.take_full_files();
+            let skipped = std::mem::take(&mut state.skipped_entries);
+            let mut manifest = Manifest::new(&self.config, request.commit.clone(), files, skipped);
             manifest.set_written_at(started_at_ns);
             manifests.save(&request.key, &manifest)?;
         }
@@ -291,8 +305,10 @@ fn canonical_tree(tree: &Path) -> Result<PathBuf, Error> {
 
 /// The stored manifest; a corrupt one is logged and treated as absent (a full re-index is
 /// always correct for the files present; see the crate docs for what it cannot remove).
-fn load_previous(manifests: &dyn ManifestStore, key: &RefKey) -> Result<Option<Manifest>, Error> {
-    match manifests.load(key) {
+fn load_previous(
+    load: impl FnOnce() -> Result<Option<Manifest>, Error>,
+) -> Result<Option<Manifest>, Error> {
+    match load() {
         Ok(manifest) => Ok(manifest),
         Err(Error::Manifest { path, reason }) => {
             tracing::warn!(path = %path.display(), %reason, "unusable manifest; indexing from scratch");
