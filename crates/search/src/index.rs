@@ -21,8 +21,8 @@ use crate::error::Error;
 use crate::hit::{Hit, SearchResults};
 use crate::query::{self, Query, build_text_query, parse_text};
 use crate::schema::{self, Fields};
-use crate::sink::StagedRun;
 use crate::snippet::snippet;
+use crate::staging::{StagedRun, StagingDir};
 use crate::tokenizer::{CODE_TOKENIZER, CodeTokenizer};
 
 /// Extra candidates fetched beyond `limit`, so that hits tied in score at the cut are
@@ -55,6 +55,12 @@ impl Location {
 /// Share it in an `Arc`: searching takes `&self` and never blocks on writers. A read-write
 /// index takes tantivy's writer lock **at open** (so a second writer fails fast with
 /// [`Error::Locked`]) and keeps it until dropped.
+///
+/// Runs staged by [`SearchIndex::stage`] wait on disk until their commit, in
+/// `<dir>/staging/` (emptied at every read-write open: what a crash left there was never
+/// committed) or, for [`SearchIndex::open_in_memory`], in a temporary directory removed on
+/// drop. Runs of different refs stage independently and never block each other; only
+/// their commits take turns on the single tantivy writer.
 pub struct SearchIndex {
     pub(crate) index: Index,
     pub(crate) reader: IndexReader,
@@ -63,7 +69,10 @@ pub struct SearchIndex {
     /// makes each ref's commit (delete + add + commit + reload) one critical section.
     pub(crate) writer: Option<Mutex<IndexWriter<TantivyDocument>>>,
     /// Runs staged by `apply`, by ref, not yet handed to tantivy (see the `sink` module).
+    /// Declared before `staging` so that their spill files go before their directory.
     pub(crate) staged: Mutex<HashMap<RefKey, StagedRun>>,
+    /// Where staged runs spill; `None` when opened read-only.
+    pub(crate) staging: Option<StagingDir>,
     pub(crate) location: Location,
 }
 
@@ -132,6 +141,7 @@ impl SearchIndex {
             fields,
             writer: None,
             staged: Mutex::new(HashMap::new()),
+            staging: None,
             location: Location::Disk(dir.to_path_buf()),
         })
     }
@@ -156,6 +166,11 @@ impl SearchIndex {
                 },
                 other => Error::Engine(other),
             })?;
+        // After the writer lock: only the lock holder may empty the staging directory.
+        let staging = match &location {
+            Location::Disk(dir) => StagingDir::in_index_dir(dir)?,
+            Location::Memory => StagingDir::temporary()?,
+        };
         // Manual: the sink reloads right after each commit, so "commit returned" means
         // "searchable", with no background polling delay.
         let reader = index
@@ -169,6 +184,7 @@ impl SearchIndex {
             fields,
             writer: Some(Mutex::new(writer)),
             staged: Mutex::new(HashMap::new()),
+            staging: Some(staging),
             location,
         })
     }

@@ -47,6 +47,7 @@ mod query;
 mod schema;
 mod sink;
 mod snippet;
+mod staging;
 mod tokenizer;
 
 pub use error::Error;

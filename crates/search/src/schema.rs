@@ -36,7 +36,8 @@ pub(crate) struct Fields {
     pub start_line: Field,
     /// Last line (stored).
     pub end_line: Field,
-    /// Content hash of the chunk (stored, exact).
+    /// Content hash of the chunk (stored only: nothing looks chunks up by id, and indexing
+    /// one unique term per chunk made the term dictionary the largest cost of indexing).
     pub chunk_id: Field,
 }
 
@@ -66,7 +67,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         symbols: b.add_text_field("symbols", code(false)),
         start_line: b.add_u64_field("start_line", NumericOptions::default().set_stored()),
         end_line: b.add_u64_field("end_line", NumericOptions::default().set_stored()),
-        chunk_id: b.add_text_field("chunk_id", STRING | STORED),
+        chunk_id: b.add_text_field("chunk_id", STORED),
     };
     (b.build(), fields)
 }

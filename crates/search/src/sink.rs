@@ -1,19 +1,25 @@
-//! Writing: runs are staged per ref and handed to tantivy whole at commit.
+//! Writing: runs are staged per ref (spilled to disk) and handed to tantivy whole at commit.
 //!
 //! Why staging: tantivy has one writer per index and its `commit` publishes everything
 //! added so far. If two refs' runs fed the writer directly, one ref's commit would publish
-//! the other's half-applied run. So `apply` only records the run's files in memory (per ref,
-//! later batches overriding earlier ones, as the indexer's contract says), and `commit`
-//! takes the writer, deletes and re-adds that run's files, commits, and reloads the reader,
-//! all in one critical section. Consequences, by design:
-//! - a run never becomes partly visible, and refs never publish each other's work;
+//! the other's half-applied run. So `apply` only appends the run's batches to a spill file
+//! (per ref; see the `staging` module), and `commit` takes the writer, replays that run's
+//! files (each path's latest batch only: delete its old chunks, add the new ones), commits,
+//! and reloads the reader, all in one critical section. Consequences, by design:
+//! - a run never becomes partly visible, and refs never publish each other's work; runs of
+//!   different refs stage concurrently and never wait for each other (only their commits
+//!   take turns on the writer), so no run can wedge another;
 //! - `abort` only drops the staged run: tantivy never saw it;
+//! - a run dropped without `commit` or `abort` stays staged until its ref's next `commit`,
+//!   `abort` or `drop_ref` (as before; the indexer always ends a run with one of them);
 //! - a crash (kill -9) before `commit` returns leaves tantivy's last commit point
 //!   (`meta.json`) untouched, and the indexer, whose manifest was not saved, redoes the run;
-//! - memory: a run's changed files are held until its commit (the text of the changed
-//!   files, not the whole tree, except for a first full index).
+//!   the spill files left behind are deleted at the next open;
+//! - memory: bounded by one file's chunks at commit plus, per staged run, a write buffer and
+//!   the run's changed paths; the text waits on disk, so a first full index of a large tree
+//!   holds no more of it in memory than an incremental run does.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -25,14 +31,7 @@ use crate::declarations::declared_names;
 use crate::error::Error;
 use crate::index::SearchIndex;
 use crate::schema::{self, Fields};
-
-/// One ref's run between its first `apply` and its `commit` or `abort`.
-#[derive(Debug, Default)]
-pub(crate) struct StagedRun {
-    commit: Option<String>,
-    /// Path to its new chunks, or `None` for a deleted path.
-    files: BTreeMap<String, Option<Vec<Chunk>>>,
-}
+use crate::staging::{Staged, StagedRun};
 
 fn chunk_document(
     f: &Fields,
@@ -79,31 +78,27 @@ impl SearchIndex {
         }
     }
 
-    fn staged_runs(&self) -> MutexGuard<'_, std::collections::HashMap<RefKey, StagedRun>> {
+    fn staged_runs(&self) -> MutexGuard<'_, HashMap<RefKey, StagedRun>> {
         self.staged.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stages one batch of a run (the synchronous form of [`IndexSink::apply`]). Nothing is
+    /// Stages one batch of a run (the synchronous form of [`IndexSink::apply`]): appended to
+    /// the run's spill file, later batches overriding earlier ones path by path. Nothing is
     /// visible until [`SearchIndex::commit_ref`].
     pub fn stage(&self, changes: &ChangeSet) -> Result<(), Error> {
-        if self.writer.is_none() {
+        let Some(staging) = self.staging.as_ref() else {
             return Err(Error::ReadOnly {
                 path: self.location.path(),
             });
-        }
+        };
         let mut runs = self.staged_runs();
-        let run = runs.entry(changes.key.clone()).or_default();
-        if changes.commit.is_some() {
-            run.commit.clone_from(&changes.commit);
-        }
-        for path in &changes.deletes {
-            run.files.insert(path.clone(), None);
-        }
-        for file in &changes.upserts {
-            run.files
-                .insert(file.path.clone(), Some(file.chunks.clone()));
-        }
-        Ok(())
+        let run = match runs.entry(changes.key.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(StagedRun::create(&staging.path)?)
+            }
+        };
+        run.append(changes)
     }
 
     /// Publishes the staged run of `key` atomically: each of its files' old chunks are
@@ -111,29 +106,35 @@ impl SearchIndex {
     /// when this returns the new state is what searches see. A ref with nothing staged is
     /// left as it is.
     pub fn commit_ref(&self, key: &RefKey) -> Result<(), Error> {
-        let Some(run) = self.staged_runs().remove(key) else {
+        let Some(mut run) = self.staged_runs().remove(key) else {
             return Ok(());
         };
         let started = Instant::now();
         let mut writer = self.lock_writer()?;
         let mut chunks_added = 0usize;
+        let commit = run.commit.clone();
         let result = (|| -> Result<(), Error> {
-            for (path, chunks) in &run.files {
+            run.replay(|change| {
+                let (path, chunks) = match &change {
+                    Staged::Delete(path) => (path, &[][..]),
+                    Staged::Upsert(path, chunks) => (path, &chunks[..]),
+                };
                 writer.delete_term(Term::from_field_text(
                     self.fields.file_key,
                     &schema::file_key(&key.repo, &key.git_ref, path),
                 ));
-                for chunk in chunks.iter().flatten() {
+                for chunk in chunks {
                     writer.add_document(chunk_document(
                         &self.fields,
                         key,
-                        run.commit.as_deref(),
+                        commit.as_deref(),
                         path,
                         chunk,
                     ))?;
                     chunks_added += 1;
                 }
-            }
+                Ok(())
+            })?;
             writer.commit()?;
             Ok(())
         })();
@@ -143,9 +144,11 @@ impl SearchIndex {
             }
             return Err(e);
         }
+        let committed = started.elapsed();
         self.reader.reload()?;
         tracing::debug!(
-            repo = %key.repo, git_ref = %key.git_ref, files = run.files.len(), chunks_added,
+            repo = %key.repo, git_ref = %key.git_ref, files = run.num_paths(), chunks_added,
+            commit_ms = committed.as_millis() as u64,
             elapsed_ms = started.elapsed().as_millis() as u64, "search index committed"
         );
         Ok(())

@@ -39,6 +39,15 @@ enum CharClass {
 }
 
 fn class_of(c: char) -> CharClass {
+    if c.is_ascii() {
+        return if c.is_ascii_digit() {
+            CharClass::Digit
+        } else if c.is_ascii_uppercase() {
+            CharClass::Upper
+        } else {
+            CharClass::Lower
+        };
+    }
     if c.is_numeric() {
         CharClass::Digit
     } else if c.is_uppercase() {
@@ -62,9 +71,14 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// Byte ranges of the parts of one identifier (`text` holds only alphanumerics and `_`).
-fn identifier_parts(ident: &str, parts: &mut Vec<(usize, usize)>) {
+///
+/// Works on a char slice: ASCII identifiers (nearly all code) are viewed as one `char` per
+/// byte through `chars`, a buffer reused across identifiers so the hot path never allocates.
+fn identifier_parts(ident: &str, parts: &mut Vec<(usize, usize)>, chars: &mut Vec<(usize, char)>) {
     parts.clear();
-    let chars: Vec<(usize, char)> = ident.char_indices().collect();
+    chars.clear();
+    chars.extend(ident.char_indices());
+    let chars = &chars[..];
     let mut start: Option<usize> = None; // index into `chars`
     for i in 0..chars.len() {
         let (_, c) = chars[i];
@@ -109,6 +123,7 @@ pub(crate) fn for_each_code_token(
 ) {
     let mut position = 0usize;
     let mut parts = Vec::new();
+    let mut chars = Vec::new();
     let mut rest = text.char_indices().peekable();
     while let Some((start, c)) = rest.next() {
         if !is_ident_char(c) {
@@ -123,7 +138,7 @@ pub(crate) fn for_each_code_token(
             rest.next();
         }
         let ident = &text[start..end];
-        identifier_parts(ident, &mut parts);
+        identifier_parts(ident, &mut parts, &mut chars);
         if parts.len() > 1 {
             let trimmed_start = start + (ident.len() - ident.trim_start_matches('_').len());
             let trimmed_end = start + ident.trim_end_matches('_').len();
