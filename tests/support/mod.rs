@@ -36,7 +36,12 @@ impl Gateway {
     }
 
     pub fn start_with(dir: &Path, config: &Path) -> Gateway {
-        let data_dir = dir.join("data");
+        Gateway::start_with_data(dir, config, &dir.join("data"))
+    }
+
+    /// Like [`Gateway::start_with`], with the data dir somewhere else than `dir/data`.
+    pub fn start_with_data(dir: &Path, config: &Path, data_dir: &Path) -> Gateway {
+        let data_dir = data_dir.to_path_buf();
         let log = dir.join(format!("gateway-{}.log", now_nanos()));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_context-gateway"))

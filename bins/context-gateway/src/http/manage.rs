@@ -235,9 +235,18 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
     let Some(repo) = app.config.repo(repo_name) else {
         return respond::not_found("no repo with this name is configured");
     };
-    let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    // Bounded in time as well as size: a body that never ends must not hold the connection.
+    let read = Limited::new(request.into_body(), 64 * 1024).collect();
+    let body = match tokio::time::timeout(app.config.header_read_timeout, read).await {
         Err(_) => {
+            return respond::error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body stopped arriving before it was complete",
+            );
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => {
             return respond::error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

@@ -20,6 +20,9 @@ use crate::app::App;
 use crate::config::{RepoConfig, RepoLocation};
 use crate::git::{is_zero_id, valid_object_id, valid_ref_name};
 
+/// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
+const BODY_IDLE_ROUNDS: u32 = 6;
+
 /// How long a sender should wait before retrying while we shut down.
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(10);
 
@@ -77,9 +80,16 @@ pub async fn receive(
         linger(body);
         return too_large(limit);
     }
-    let body = match read_limited(body, limit).await {
+    let body = match read_limited(body, limit, app.config.header_read_timeout).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return too_large(limit),
+        Err(BodyError::Stalled) => {
+            return respond::error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body stopped arriving before it was complete",
+            );
+        }
         Err(BodyError::Broken) => {
             return respond::error(
                 StatusCode::BAD_REQUEST,
@@ -127,13 +137,25 @@ pub async fn receive(
 enum BodyError {
     TooLarge,
     Broken,
+    Stalled,
 }
 
 /// Reads the whole body, or stops as soon as it passes `limit` (the rest is drained by
 /// [`linger`] so the sender sees our 413 instead of a connection reset).
-async fn read_limited(mut body: Incoming, limit: u64) -> Result<Bytes, BodyError> {
+///
+/// hyper's header-read timeout ends once the headers are in; without a timeout here, a body
+/// announced but never sent (or a chunked body never terminated) would hold its connection
+/// slot forever. Each piece of the body must arrive within `idle` of the previous one, and
+/// the whole body within [`BODY_IDLE_ROUNDS`] times that.
+async fn read_limited(mut body: Incoming, limit: u64, idle: Duration) -> Result<Bytes, BodyError> {
+    let started = tokio::time::Instant::now();
     let mut buffer = BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    loop {
+        let deadline = (tokio::time::Instant::now() + idle).min(started + idle * BODY_IDLE_ROUNDS);
+        let Ok(next) = tokio::time::timeout_at(deadline, body.frame()).await else {
+            return Err(BodyError::Stalled);
+        };
+        let Some(frame) = next else { break };
         let frame = frame.map_err(|_| BodyError::Broken)?;
         if let Ok(data) = frame.into_data() {
             if buffer.len() as u64 + data.len() as u64 > limit {
