@@ -76,6 +76,22 @@ def wait_idle(addr, deadline_s=600):
     raise SystemExit("gateway never became idle")
 
 
+def fresh_token(n):
+    """A letters-only identifier unique to push `n` of this process: digits would be split into
+    their own tokens by a code tokenizer, and then an older push's token could match too."""
+    letters, k = "", n * 100003 + os.getpid()
+    while k:
+        k, r = divmod(k, 26)
+        letters += chr(ord("a") + r)
+    return f"freshtoken{letters}"
+
+
+def is_hit(data, token, commit):
+    """True if a search answer holds the pushed content itself, not a near miss."""
+    hits = json.loads(data).get("hits") or []
+    return any(h.get("commit") == commit or token in h.get("snippet", "") for h in hits)
+
+
 def percentile(values, p):
     values = sorted(values)
     k = (len(values) - 1) * p / 100
@@ -121,7 +137,7 @@ def main():
         latencies = []
         before = head(repo)
         for n in range(args.pushes):
-            token = f"freshtoken{n}x{os.getpid()}"
+            token = fresh_token(n)
             target = os.path.join(repo, f"pkg{n % 100:03}", f"mod{n}.rs")
             with open(target, "a") as f:
                 f.write(f"\npub fn {token}() -> u64 {{ {n} }}\n")
@@ -144,7 +160,7 @@ def main():
             deadline = start + 30
             while True:
                 status, data = request(addr, "GET", q)
-                if status == 200 and json.loads(data)["hits"]:
+                if status == 200 and is_hit(data, token, after):
                     break
                 if time.perf_counter() > deadline:
                     raise SystemExit(f"push {n}: not searchable after 30 s")

@@ -111,7 +111,11 @@ class Gateway:
         self.addr = None
 
     def start(self):
-        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG=os.environ.get("BENCH_RUST_LOG", "warn"))
+        # The serve default log level (info), as in production, unless BENCH_RUST_LOG says otherwise.
+        env = dict(os.environ, GATEWAY_TOKEN=TOKEN)
+        env.pop("RUST_LOG", None)
+        if os.environ.get("BENCH_RUST_LOG"):
+            env["RUST_LOG"] = os.environ["BENCH_RUST_LOG"]
         env.pop("WEBHOOK_SECRET", None)
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -154,10 +155,14 @@ def main():
     ap.add_argument("--conc", default="1,16,64")
     ap.add_argument("--json-out")
     ap.add_argument("--profile-dir", help="perf-record the gateway during its first c=max run")
+    ap.add_argument("--servers", default="gateway,webhook,nginx", help="a subset, comma-separated")
+    ap.add_argument("--workdir-parent", help="where the temp dir (and the gateway's data dir) goes; "
+                    "/dev/shm takes the disk's fsync out of the picture (a diagnostic, not durable)")
     args = ap.parse_args()
     concs = [int(c) for c in args.conc.split(",")]
 
-    work = tempfile.mkdtemp(prefix="ingest-")
+    work = tempfile.mkdtemp(prefix="ingest-", dir=args.workdir_parent)
+    wanted = set(args.servers.split(","))
     procs = []
     gw = None
     try:
@@ -184,6 +189,7 @@ def main():
             "adnanh/webhook": (wh_url, wh.pid),
             "nginx static": (ng_url, ng.pid),
         }
+        servers = {k: v for k, v in servers.items() if k.split()[0].split("/")[-1].replace("context-", "") in wanted}
         answers = {}
         for name, (url, _) in servers.items():
             answers[(name, "good")] = probe(url, body, good)
@@ -202,7 +208,6 @@ def main():
                         prof = None
                         if (args.profile_dir and not profiled and name == "context-gateway"
                                 and sig_name == "good" and conc == max(concs)):
-                            import threading
                             os.makedirs(args.profile_dir, exist_ok=True)
                             prof = threading.Thread(target=perf_profile,
                                                     args=(pid, max(1, args.duration - 2), args.profile_dir))

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The one entry point of the benchmark suite: installs the peers if missing, builds in release
+# mode, runs the chosen benchmarks against 127.0.0.1 only with bounded durations, and writes a
+# Markdown report (docs/BENCHMARKS.md explains every number).
+#
+#   benches/run.sh                     # everything (about 25 minutes on 2 cores)
+#   benches/run.sh --quick             # everything, short runs, one repetition (about 8 minutes)
+#   benches/run.sh ingest coalescing   # a subset
+#   benches/run.sh --reps 5 --duration 10 ingest
+#   benches/run.sh --no-build p2s      # reuse the release binaries already built
+#
+# Parts: ingest coalescing p2s search indexer jobstore verify
+# Output: $BENCH_OUT (default $CARGO_TARGET_DIR/bench-report, else target/bench-report):
+#   report.md plus the raw JSON and criterion logs it was built from.
+# Peers come from the distribution (Debian/Ubuntu: wrk, webhook, nginx, ripgrep, b3sum); the
+# script never downloads anything else. CI does not run this; it runs `cargo bench --no-run`.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+export CARGO_TARGET_DIR=$target
+out=${BENCH_OUT:-$target/bench-report}
+quick=0 build=1 reps="" duration="" parts=()
+while (($#)); do
+  case $1 in
+    --quick) quick=1 ;;
+    --no-build) build=0 ;;
+    --reps) reps=$2; shift ;;
+    --duration) duration=$2; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    ingest|coalescing|p2s|search|indexer|jobstore|verify) parts+=("$1") ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+((${#parts[@]})) || parts=(ingest coalescing p2s search indexer jobstore verify)
+if ((quick)); then reps=${reps:-1} duration=${duration:-3}; else reps=${reps:-3} duration=${duration:-10}; fi
+criterion_args=(--warm-up-time 1 --measurement-time 3)
+((quick)) && criterion_args=(--warm-up-time 1 --measurement-time 1)
+mkdir -p "$out"
+want() { local p; for p in "${parts[@]}"; do [[ $p == "$1" ]] && return 0; done; return 1; }
+log() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)" >&2; }
+
+# --- peers -------------------------------------------------------------------------------
+need=()
+want ingest && need+=(wrk:wrk webhook:webhook nginx:nginx)
+{ want search || want indexer; } && need+=(rg:ripgrep b3sum:b3sum)
+missing=()
+for pair in "${need[@]}"; do
+  cmd=${pair%%:*}
+  command -v "$cmd" >/dev/null || [[ -x /work/targets/tools/bin/$cmd ]] || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    log "installing ${missing[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The nginx package starts a service on port 80 where an init system exists; we run our own.
+  else
+    echo "missing peers: ${missing[*]} (install them with your package manager)" >&2
+    exit 1
+  fi
+fi
+[[ -d /work/targets/tools/bin ]] && export PATH=$PATH:/work/targets/tools/bin
+
+# --- build -------------------------------------------------------------------------------
+gateway=$target/release/context-gateway
+if ((build)) && { want ingest || want coalescing || want p2s || want indexer; }; then
+  log "cargo build --release -p context-gateway"
+  cargo build --release -q -p context-gateway
+fi
+if { want ingest || want coalescing || want p2s || want indexer; } && [[ ! -x $gateway ]]; then
+  echo "$gateway is missing: run without --no-build, or set CARGO_TARGET_DIR" >&2
+  exit 1
+fi
+if ((build)) && want indexer; then
+  log "cargo build --release -p indexer --example index_tree"
+  cargo build --release -q -p indexer --example index_tree
+fi
+
+# --- runs --------------------------------------------------------------------------------
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "cores: $(nproc)"
+  echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|avx512f|sha_ni|aes|vaes|bmi2' | tr '\n' ' ')"
+  echo "memory: $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "quick: $quick, reps: $reps, duration: ${duration}s"
+  echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "webhook: $(webhook -version 2>/dev/null || true)"
+  echo "nginx: $(nginx -v 2>&1 | cut -d/ -f2)"
+} >"$out/machine.txt" 2>/dev/null || true
+
+status=0
+if want ingest; then
+  log "ingest: wrk against context-gateway, adnanh/webhook, nginx"
+  python3 benches/load/ingest.py --binary "$gateway" --duration "$duration" --reps "$reps" \
+    --json-out "$out/ingest.json" ${BENCH_PROFILE:+--profile-dir "$out/profile"} || status=1
+fi
+if want coalescing; then
+  log "coalescing: a burst of pushes to one branch"
+  python3 benches/load/coalescing.py --binary "$gateway" --json-out "$out/coalescing.json" \
+    $( ((quick)) && echo "--pushes 300 --files 300") || status=1
+fi
+if want p2s; then
+  log "push-to-searchable"
+  python3 benches/push_to_searchable.py --binary "$gateway" --json \
+    $( ((quick)) && echo "--files 2000 --pushes 10" || echo "--pushes 50") >"$out/p2s.json" || status=1
+fi
+if want indexer; then
+  log "indexer whole-process on the CPython stdlib beside b3sum and git status"
+  python3 benches/load/tree_index.py --index-tree "$target/release/examples/index_tree" \
+    --gateway "$gateway" --tree "$out/corpus/cpython" --reps "$reps" \
+    --json-out "$out/indexer.json" || status=1
+fi
+if want search; then
+  log "criterion: search_query (query latency beside rg)"
+  cargo bench -q -p gateway-benches --bench search_query -- "${criterion_args[@]}" \
+    >"$out/search_query.txt" 2>&1 || status=1
+fi
+if want jobstore; then
+  log "criterion: jobstore_queue"
+  cargo bench -q -p gateway-benches --bench jobstore_queue -- "${criterion_args[@]}" \
+    >"$out/jobstore_queue.txt" 2>&1 || status=1
+fi
+if want verify; then
+  log "criterion: webhook_verify"
+  cargo bench -q -p gateway-benches --bench webhook_verify -- "${criterion_args[@]}" \
+    >"$out/webhook_verify.txt" 2>&1 || status=1
+fi
+
+python3 benches/load/report.py "$out" >"$out/report.md"
+log "report: $out/report.md"
+cat "$out/report.md"
+exit $status
