@@ -28,6 +28,19 @@ pub(crate) struct StoredJob {
     pub(crate) cancel_requested: bool,
 }
 
+/// A delivery key as the store remembers it: 128 bits of its BLAKE3 hash. Keys are free-form
+/// strings from providers (often 60+ bytes); a fixed-size digest keeps the in-memory index of
+/// a week of deliveries small, and collisions are out of reach for anyone.
+pub(crate) type DedupeDigest = [u8; 16];
+
+/// The digest under which `key` is remembered.
+pub(crate) fn dedupe_digest(key: &str) -> DedupeDigest {
+    let hash = blake3::hash(key.as_bytes());
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&hash.as_bytes()[..16]);
+    digest
+}
+
 /// An accepted delivery key and the job that does its work.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DedupeRecord {
@@ -57,8 +70,8 @@ impl Clock {
 pub(crate) struct Changes {
     pub(crate) jobs: BTreeSet<JobId>,
     pub(crate) removed_jobs: Vec<JobId>,
-    pub(crate) dedupe: Vec<String>,
-    pub(crate) removed_dedupe: Vec<String>,
+    pub(crate) dedupe: Vec<DedupeDigest>,
+    pub(crate) removed_dedupe: Vec<DedupeDigest>,
     pub(crate) next_id: bool,
     /// Some job may have become claimable: wake a waiting worker.
     pub(crate) wake: bool,
@@ -103,7 +116,7 @@ pub(crate) struct Queue {
     delayed: BTreeSet<(SystemTime, JobId)>,
     running: HashMap<JobId, Lease>,
     leases: BTreeSet<(Instant, JobId)>,
-    dedupe: HashMap<String, DedupeRecord>,
+    dedupe: HashMap<DedupeDigest, DedupeRecord>,
     counts: StateCounts,
     next_id: u64,
     last_cleanup: Instant,
@@ -131,7 +144,7 @@ impl Queue {
     pub(crate) fn restore(
         config: StoreConfig,
         stored: Vec<StoredJob>,
-        dedupe: Vec<(String, DedupeRecord)>,
+        dedupe: Vec<(DedupeDigest, DedupeRecord)>,
         next_id: u64,
         clock: Clock,
         ch: &mut Changes,
@@ -198,8 +211,8 @@ impl Queue {
         self.jobs.get(id)
     }
 
-    pub(crate) fn dedupe_record(&self, key: &str) -> Option<&DedupeRecord> {
-        self.dedupe.get(key)
+    pub(crate) fn dedupe_record(&self, digest: &DedupeDigest) -> Option<&DedupeRecord> {
+        self.dedupe.get(digest)
     }
 
     fn key_of(&self, id: &JobId) -> Key {
@@ -252,14 +265,15 @@ impl Queue {
     ) {
         if let Some(key) = key {
             let expires_at = clock.now + self.config.dedupe_retention;
+            let digest = dedupe_digest(&key);
             self.dedupe.insert(
-                key.clone(),
+                digest,
                 DedupeRecord {
                     job: id.clone(),
                     expires_at,
                 },
             );
-            ch.dedupe.push(key);
+            ch.dedupe.push(digest);
         }
     }
 
@@ -286,7 +300,12 @@ impl Queue {
             return Err(Error::InvalidRequest("git_ref is empty"));
         }
         if let Some(key) = &request.dedupe_key {
-            if let Some(record) = self.dedupe.get(key).filter(|r| r.expires_at > clock.now) {
+            let digest = dedupe_digest(key);
+            if let Some(record) = self
+                .dedupe
+                .get(&digest)
+                .filter(|r| r.expires_at > clock.now)
+            {
                 return Ok(EnqueueOutcome::Duplicate(record.job.clone()));
             }
         }
@@ -669,11 +688,11 @@ impl Queue {
             ch.jobs.remove(id);
             ch.removed_jobs.push(id.clone());
         }
-        let expired: Vec<String> = self
+        let expired: Vec<DedupeDigest> = self
             .dedupe
             .iter()
             .filter(|(_, r)| r.expires_at <= clock.now)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .collect();
         for key in expired {
             self.dedupe.remove(&key);

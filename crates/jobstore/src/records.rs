@@ -4,13 +4,13 @@
 //! | key                | value                          |
 //! |--------------------|--------------------------------|
 //! | `j/<job id>`       | JSON of the job and its flags  |
-//! | `d/<delivery key>` | JSON of the job id and expiry  |
+//! | `d/<digest>`       | JSON of the job id and expiry (digest: 32 hex digits of the key's BLAKE3, first 16 bytes) |
 //! | `m/next_id`        | next job counter, 8 bytes BE   |
 
 use std::path::Path;
 
 use crate::error::Error;
-use crate::queue::{Changes, DedupeRecord, Queue, StoredJob};
+use crate::queue::{Changes, DedupeDigest, DedupeRecord, Queue, StoredJob, dedupe_digest};
 
 pub(crate) const JOB_PREFIX: &[u8] = b"j/";
 pub(crate) const DEDUPE_PREFIX: &[u8] = b"d/";
@@ -21,6 +21,21 @@ fn key(prefix: &[u8], name: &str) -> Vec<u8> {
     key.extend_from_slice(prefix);
     key.extend_from_slice(name.as_bytes());
     key
+}
+
+fn hex(digest: &DedupeDigest) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hex(text: &str) -> Option<DedupeDigest> {
+    if text.len() != 32 {
+        return None;
+    }
+    let mut digest = [0u8; 16];
+    for (i, slot) in digest.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(digest)
 }
 
 /// The batch that makes the disk match the queue for every record in `changes`.
@@ -38,17 +53,18 @@ pub(crate) fn batch_for(queue: &Queue, changes: &Changes) -> Result<sled::Batch,
     for id in &changes.removed_jobs {
         batch.remove(key(JOB_PREFIX, id.as_str()));
     }
-    for name in &changes.dedupe {
-        if let Some(record) = queue.dedupe_record(name) {
+    for digest in &changes.dedupe {
+        if let Some(record) = queue.dedupe_record(digest) {
+            let name = hex(digest);
             let value = serde_json::to_vec(record).map_err(|e| Error::Encode {
-                what: format!("delivery key {name:?}"),
+                what: format!("delivery key {name}"),
                 detail: e.to_string(),
             })?;
-            batch.insert(key(DEDUPE_PREFIX, name), value);
+            batch.insert(key(DEDUPE_PREFIX, &name), value);
         }
     }
-    for name in &changes.removed_dedupe {
-        batch.remove(key(DEDUPE_PREFIX, name));
+    for digest in &changes.removed_dedupe {
+        batch.remove(key(DEDUPE_PREFIX, &hex(digest)));
     }
     if changes.next_id {
         batch.insert(NEXT_ID_KEY, &queue.next_id().to_be_bytes());
@@ -59,7 +75,7 @@ pub(crate) fn batch_for(queue: &Queue, changes: &Changes) -> Result<sled::Batch,
 /// Everything persisted in `tree`, decoded.
 pub(crate) struct Loaded {
     pub(crate) jobs: Vec<StoredJob>,
-    pub(crate) dedupe: Vec<(String, DedupeRecord)>,
+    pub(crate) dedupe: Vec<(DedupeDigest, DedupeRecord)>,
     pub(crate) next_id: u64,
 }
 
@@ -94,7 +110,9 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
             .map_err(|_| corrupt("a delivery key is not UTF-8".to_owned()))?;
         let record: DedupeRecord = serde_json::from_slice(&v)
             .map_err(|e| corrupt(format!("delivery key record {name:?}: {e}")))?;
-        dedupe.push((name, record));
+        // Stores written before digests kept the key itself: it still dedupes (by its digest).
+        let digest = parse_hex(&name).unwrap_or_else(|| dedupe_digest(&name));
+        dedupe.push((digest, record));
     }
     let next_id = match tree.get(NEXT_ID_KEY).map_err(read_error)? {
         Some(bytes) => {

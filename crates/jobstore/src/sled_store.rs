@@ -44,6 +44,7 @@ impl SledJobStore {
     pub fn open(path: &Path, config: StoreConfig) -> Result<Self, Error> {
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(config.cache_bytes)
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = db.open_tree(TREE).map_err(|e| open_error(path, e))?;
