@@ -16,8 +16,9 @@ use tokio::task::JoinHandle;
 use crate::app::{App, indexer_config, ref_key};
 use crate::git::TreeRequest;
 
-/// How often a running job's lease is renewed (well inside the store's 30 s lease).
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// How often a running job's lease is renewed and its progress published (well inside the
+/// store's 30 s lease; heartbeats are not flushed, so they are cheap).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 /// Starts `config.workers` workers; each ends when shutdown starts.
 pub fn spawn(app: Arc<App>) -> Vec<JoinHandle<()>> {
