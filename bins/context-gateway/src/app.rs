@@ -64,8 +64,14 @@ pub struct App {
 impl App {
     /// Opens (creating as needed) every store under the data dir.
     pub fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
-        let data = config.data_dir.clone();
-        ensure_writable_dir(&data)?;
+        ensure_writable_dir(&config.data_dir)?;
+        // Absolute from here on: git runs with other working directories (and resolves a
+        // relative GIT_INDEX_FILE against the work tree), so relative paths would point elsewhere.
+        let data =
+            std::fs::canonicalize(&config.data_dir).map_err(|source| StartError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
         let store_config = StoreConfig {
             max_attempts: config.max_attempts,
             ..StoreConfig::default()

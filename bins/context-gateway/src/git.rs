@@ -141,6 +141,8 @@ pub struct GitSource {
     // One fetch or checkout at a time per repo: git's own locks would fail the second one.
     locks:
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// Mirrors already checked for stale lock files since this process started.
+    seen: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 impl GitSource {
@@ -150,6 +152,7 @@ impl GitSource {
             worktrees: data_dir.join("worktrees"),
             timeout,
             locks: Default::default(),
+            seen: Default::default(),
         }
     }
 
@@ -175,18 +178,77 @@ impl GitSource {
     }
 
     async fn ensure_mirror(&self, mirror: &Path, url: &str) -> Result<(), SourceError> {
-        if mirror.join("HEAD").exists() {
-            return Ok(());
+        if self.first_use(mirror) {
+            self.remove_interrupted_init(mirror);
+            if mirror.join("HEAD").exists() {
+                remove_stale_locks(mirror);
+            }
         }
-        std::fs::create_dir_all(&self.mirrors).map_err(|e| {
-            SourceError::permanent(format!("cannot create {}: {e}", self.mirrors.display()))
-        })?;
-        let mut init = Command::new("git");
-        init.args(["init", "--quiet", "--bare", "--"]).arg(mirror);
-        run_git(init, self.timeout, url).await?;
+        if !mirror.join("config").exists() {
+            // Built aside and renamed into place, so a crash (or a cancelled job killing git)
+            // never leaves a half-made mirror where the next job would trip over it.
+            std::fs::create_dir_all(&self.mirrors).map_err(|e| {
+                SourceError::permanent(format!("cannot create {}: {e}", self.mirrors.display()))
+            })?;
+            let staging = self.init_dir(mirror);
+            let _ = std::fs::remove_dir_all(&staging);
+            let mut init = Command::new("git");
+            init.args(["init", "--quiet", "--bare", "--"]).arg(&staging);
+            run_git(init, self.timeout, url).await?;
+            self.git(&staging, &["config", "remote.origin.url", url], url)
+                .await?;
+            let _ = std::fs::remove_dir_all(mirror);
+            std::fs::rename(&staging, mirror).map_err(|e| {
+                SourceError::transient(format!("cannot move the new mirror into place: {e}"))
+            })?;
+        }
+        // Set every time: the URL in the config file may have changed since the mirror was made.
         self.git(mirror, &["config", "remote.origin.url", url], url)
             .await?;
         Ok(())
+    }
+
+    /// True the first time this process touches `mirror`.
+    fn first_use(&self, mirror: &Path) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(mirror.to_path_buf())
+    }
+
+    /// Where a mirror is built before it is renamed into place.
+    fn init_dir(&self, mirror: &Path) -> PathBuf {
+        let name = mirror
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.mirrors.join(format!(".{name}.init"))
+    }
+
+    fn remove_interrupted_init(&self, mirror: &Path) {
+        let staging = self.init_dir(mirror);
+        if staging.exists() {
+            tracing::warn!(path = %staging.display(), "removing a mirror whose creation was interrupted");
+            let _ = std::fs::remove_dir_all(staging);
+        }
+    }
+
+    /// Makes `tree` hold exactly `target`, rewriting only files whose index entry changed.
+    async fn read_tree(
+        &self,
+        mirror: &Path,
+        tree: &Path,
+        index: &Path,
+        target: &str,
+        url: &str,
+    ) -> Result<(), SourceError> {
+        let mut checkout = Command::new("git");
+        checkout
+            .env("GIT_INDEX_FILE", index)
+            .arg("--git-dir")
+            .arg(mirror)
+            .arg("--work-tree")
+            .arg(tree)
+            .args(["read-tree", "--reset", "-u", target]);
+        run_git(checkout, self.timeout, url).await.map(|_| ())
     }
 
     async fn has_commit(&self, mirror: &Path, commit: &str, url: &str) -> bool {
@@ -325,15 +387,17 @@ impl RepoSource for GitSource {
         std::fs::create_dir_all(&tree).map_err(|e| {
             SourceError::permanent(format!("cannot create {}: {e}", tree.display()))
         })?;
-        let mut checkout = Command::new("git");
-        checkout
-            .env("GIT_INDEX_FILE", &index)
-            .arg("--git-dir")
-            .arg(&mirror)
-            .arg("--work-tree")
-            .arg(&tree)
-            .args(["read-tree", "--reset", "-u", &target]);
-        run_git(checkout, self.timeout, url).await?;
+        // A read-tree killed mid-way can leave its lock, or a damaged index, beside the tree;
+        // no live git can hold them while we hold the repo's lock. On failure, start over from
+        // an empty index once: the tree is rewritten whole, which costs time, not correctness.
+        let lock = index.with_extension("index.lock");
+        let _ = std::fs::remove_file(&lock);
+        if let Err(first) = self.read_tree(&mirror, &tree, &index, &target, url).await {
+            tracing::warn!(error = %first, "materialising the tree failed; retrying with a fresh index");
+            let _ = std::fs::remove_file(&index);
+            let _ = std::fs::remove_file(&lock);
+            self.read_tree(&mirror, &tree, &index, &target, url).await?;
+        }
         Ok(PreparedTree {
             path: tree,
             commit: Some(target),
@@ -407,6 +471,30 @@ impl RepoSource for LocalSource {
 
     async fn remove_ref(&self, _repo: &RepoConfig, _git_ref: &str) -> Result<(), SourceError> {
         Ok(())
+    }
+}
+
+/// Removes `*.lock` files a killed git left in a mirror. Only called under the repo's lock, before this process runs git there, and only
+/// one process owns a data dir, so no live git holds them.
+fn remove_stale_locks(mirror: &Path) {
+    let mut dirs = vec![mirror.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            // objects/ holds no lock files and is by far the largest part: skip it.
+            if kind.is_dir() && entry.file_name() != "objects" {
+                dirs.push(path);
+            } else if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+                tracing::warn!(path = %path.display(), "removing a lock file left by an interrupted git");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 }
 
