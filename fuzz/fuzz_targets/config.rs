@@ -1,0 +1,58 @@
+//! The config parser of the binary (`Config::from_str_with`), compiled into this target by
+//! `#[path]` as tests/props.rs does, since `bins/context-gateway` has no library target.
+//! `config.rs` calls `git::valid_ref_name`, so `git.rs` comes along (its git-running parts
+//! are unused here).
+//!
+//! Input: the file text (non-UTF-8 inputs are skipped: the binary reads the file as a
+//! `String` and fails before parsing). An optional `WEBHOOK_SECRET` default comes from a
+//! first line `#secret=...`, so both the per-repo and the default secret paths run.
+//!
+//! Checks (as in tests/props.rs): no panic; every accepted repo name is valid; an invalid
+//! file reports at least one problem, and every line number it names is a line of the file.
+#![no_main]
+
+#[allow(dead_code, unused_imports)]
+#[path = "../../bins/context-gateway/src/config.rs"]
+mod config;
+#[allow(dead_code, unused_imports)]
+#[path = "../../bins/context-gateway/src/git.rs"]
+mod git;
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let overrides = config::Overrides {
+        default_secret: text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("#secret="))
+            .map(str::to_owned),
+        ..config::Overrides::default()
+    };
+    match config::Config::from_str_with(text, Path::new("fuzz.toml"), &overrides) {
+        Ok(config) => {
+            for repo in &config.repos {
+                assert!(
+                    config::valid_repo_name(&repo.name),
+                    "{:?} accepted",
+                    repo.name
+                );
+            }
+        }
+        Err(config::ConfigError::Invalid { problems, .. }) => {
+            assert!(!problems.is_empty());
+            let line_count = text.lines().count().max(1);
+            for problem in &problems {
+                if let Some(line) = problem.line {
+                    assert!(line >= 1 && line <= line_count + 1, "{problem} in {text:?}");
+                }
+            }
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+});
