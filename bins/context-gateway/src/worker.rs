@@ -122,8 +122,9 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
     let manifests = app.manifests.clone();
     let load_key = key.clone();
     let indexed_commit = tokio::task::spawn_blocking(move || {
+        // Only the commit is needed: read no entries (the indexer loads what it needs).
         manifests
-            .load(&load_key)
+            .load_paths(&load_key, &std::collections::BTreeSet::new())
             .ok()
             .flatten()
             .and_then(|m| m.commit().map(str::to_string))

@@ -67,4 +67,5 @@ pub use headers::Headers;
 pub use provider::{Provider, Registry};
 pub use providers::{AzureDevOps, Bitbucket, GitHub, GitLab, Gitea};
 pub use secret::Secret;
+pub use signature::constant_time_eq;
 pub use signing::sign;

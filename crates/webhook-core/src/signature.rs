@@ -154,7 +154,9 @@ pub(crate) fn verify_hex(
 /// ring's own slice comparison is deprecated ("no promises regarding side channels"), so
 /// both sides go through HMAC under a fixed key and ring compares the tags in constant
 /// time; equal tags mean equal inputs, and the lengths never steer the comparison.
-pub(crate) fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
+/// Public so that services embedding this crate compare their own credentials (an API
+/// token, say) the same way.
+pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
     let key = hmac::Key::new(hmac::HMAC_SHA256, b"webhook-core credential comparison");
     let expected_tag = hmac::sign(&key, expected);
     hmac::verify(&key, presented, expected_tag.as_ref()).is_ok()
