@@ -99,12 +99,37 @@ def percentile(values, p):
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
+def phases(log_path, pushes):
+    """Medians over the last `pushes` index runs: git (fetch, diff, checkout) and index+commit."""
+    prepare, index, git_runs = [], [], {}
+    with open(log_path) as f:
+        for line in f:
+            try:
+                fields = json.loads(line)  # the gateway flattens event fields
+            except ValueError:
+                continue
+            if fields.get("message") == "git ran":
+                git_runs.setdefault(fields["git"], []).append(fields["elapsed_us"] / 1000)
+            if fields.get("message") == "indexed" and "prepare_ms" in fields:
+                prepare.append(fields["prepare_ms"])
+                index.append(fields["index_ms"])
+    prepare, index = prepare[-pushes:], index[-pushes:]
+    if not prepare:
+        return {}
+    per_command = {f"git_{verb}_p50_ms": round(percentile(times[-pushes:], 50), 1)
+                   for verb, times in sorted(git_runs.items())}
+    return {"git_p50_ms": percentile(prepare, 50), "index_commit_p50_ms": percentile(index, 50),
+            "runs_logged": len(prepare), **per_command}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default="target/release/context-gateway")
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--pushes", type=int, default=50)
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")
+    ap.add_argument("--phases", action="store_true",
+                    help="log at info level and report where each push's time went (git, index+commit)")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="p2s-")
@@ -121,10 +146,12 @@ def main():
                 f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
                 f'branches = ["main"]\nsecret = "{SECRET}"\n'
             )
-        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG="warn")
+        log_path = os.path.join(work, "gateway.log")
+        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG="info,context_gateway::git=debug" if args.phases else "warn",
+                   CONTEXT_GATEWAY_LOG_FORMAT="json")
         gateway = subprocess.Popen(
             [args.binary, "serve", "--config", config, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data")],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=open(log_path, "w"), env=env, text=True,
         )
         line = gateway.stdout.readline().strip()
         host, port = line.removeprefix("listening on http://").rsplit(":", 1)
@@ -174,6 +201,8 @@ def main():
             "p99_ms": round(percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1),
             "mean_ms": round(statistics.mean(latencies), 1),
         }
+        if args.phases:
+            result.update(phases(log_path, args.pushes))
         if args.json:
             print(json.dumps(result))
         else:

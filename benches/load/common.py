@@ -192,6 +192,18 @@ def rss_kb(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """CPU time (user + system) of a process and its reaped children, in seconds; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is field 3, utime..cstime are fields 14..17 (1-based).
+    ticks = sum(int(v) for v in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:

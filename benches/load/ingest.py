@@ -135,9 +135,15 @@ def tree_pids(pid):
     return [pid] + common.children(pid)
 
 
+def tree_cpu(pid):
+    return sum(common.cpu_seconds(p) for p in tree_pids(pid))
+
+
 def perf_profile(pid, seconds, out_dir):
     data = os.path.join(out_dir, "gateway-perf.data")
-    subprocess.run(["perf", "record", "-F", "499", "-g", "-p", str(pid), "-o", data, "--", "sleep",
+    # PERF_CALLGRAPH=dwarf gives real call chains (the release build has no frame pointers).
+    graph = ["--call-graph", os.environ["PERF_CALLGRAPH"]] if os.environ.get("PERF_CALLGRAPH") else ["-g"]
+    subprocess.run(["perf", "record", "-F", "499", *graph, "-p", str(pid), "-o", data, "--", "sleep",
                     str(seconds)], capture_output=True, timeout=seconds + 60)
     with open(os.path.join(out_dir, "gateway-perf-report.txt"), "w") as f:
         subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort", "dso,symbol",
@@ -213,13 +219,18 @@ def main():
                                                     args=(pid, max(1, args.duration - 2), args.profile_dir))
                             prof.start()
                             profiled = True
+                        cpu_before = tree_cpu(pid)
                         r = run_wrk(url, body_file, sig, conc, args.duration, f"r{rep}{sig_name}{conc}")
+                        # CPU spent by the server per request: robust to a noisy machine, where
+                        # req/s mostly measures what the other tenants leave over.
+                        r["cpu_us_per_req"] = (tree_cpu(pid) - cpu_before) * 1e6 / max(1, r["requests"])
                         if prof:
                             prof.join()
                         r.update(server=name, sig=sig_name, conc=conc, rep=rep)
                         runs.append(r)
                         print(f"{name:16} {sig_name:4} c={conc:<3} rep={rep}: {r['rps']:9.0f} req/s "
                               f"p50 {r['p50_us'] / 1000:6.2f} ms p99 {r['p99_us'] / 1000:6.2f} ms "
+                              f"cpu {r['cpu_us_per_req']:5.1f} us/req "
                               f"non-2xx {r['status_errors']} sockerr "
                               f"{r['connect_errors'] + r['read_errors'] + r['write_errors'] + r['timeouts']}",
                               file=sys.stderr)

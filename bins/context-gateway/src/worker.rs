@@ -139,6 +139,7 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
     };
     // A fetch can hang on a silent remote: cancellation and shutdown must not wait for its
     // timeout. Dropping the future kills the git child (kill_on_drop).
+    let prepare_started = Instant::now();
     let prepared = tokio::select! {
         prepared = source.prepare(repo, request) => prepared,
         _ = claimed.cancel.cancelled() => return Completion::Cancelled,
@@ -154,6 +155,7 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
         }
     };
 
+    let prepare_ms = prepare_started.elapsed().as_millis() as u64;
     let latest = Arc::new(Mutex::new(Progress::default()));
     let handle = tokio::runtime::Handle::current();
     let blocking = {
@@ -208,6 +210,8 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
                 files_deleted = summary.progress.files_deleted,
                 chunks_added = summary.progress.chunks_added,
                 chunks_removed = summary.progress.chunks_removed,
+                prepare_ms,
+                index_ms = summary.elapsed.as_millis() as u64,
                 "indexed"
             );
             Completion::Succeeded
