@@ -22,12 +22,20 @@ pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
     response
 }
 
+/// The code of an error answer, kept in the response's extensions for the access log line.
+#[derive(Debug, Clone)]
+pub struct ErrorCode(pub String);
+
 /// An error answer with a snake_case code and a message for humans.
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response<Body> {
-    json(
+    let mut response = json(
         status,
         &json!({"error": {"code": code, "message": message.into()}}),
-    )
+    );
+    response
+        .extensions_mut()
+        .insert(ErrorCode(code.to_string()));
+    response
 }
 
 /// A 429 or 503 with `Retry-After` in whole seconds (at least 1).

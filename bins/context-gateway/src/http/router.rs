@@ -20,16 +20,28 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) 
     let request_id = app.next_id("req");
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let span = tracing::info_span!("request", id = %request_id, %method, path = %path, %peer);
+    // The span carries only the id (what ties a handler's own log lines to the access line);
+    // everything else goes into the one access line below. Profiled: per-request logging was
+    // a third of the CPU of a rejected webhook with a span of five fields and a second line
+    // for the rejection.
+    let span = tracing::info_span!("request", id = %request_id);
     let (template, response) = dispatch(app.clone(), peer, request)
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();
     app.metrics.request(template, status);
+    let error = response
+        .extensions()
+        .get::<respond::ErrorCode>()
+        .map_or("", |code| code.0.as_str());
     span.in_scope(|| {
         tracing::info!(
+            %method,
+            path,
+            %peer,
             status,
             route = template,
+            error,
             elapsed_us = started.elapsed().as_micros() as u64,
             "answered"
         );

@@ -122,7 +122,8 @@ pub async fn receive(
     if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
         let code = error.code();
         app.metrics.verify_failure(code);
-        tracing::info!(repo = %repo.name, reason = code, "webhook rejected");
+        // The access line carries the code (`error`); this one adds the repo at debug level.
+        tracing::debug!(repo = %repo.name, reason = code, "webhook rejected");
         return respond::error(StatusCode::UNAUTHORIZED, code, error.to_string());
     }
     let event = match verifier.parse(&delivery) {
