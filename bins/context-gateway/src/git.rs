@@ -459,6 +459,8 @@ impl RepoSource for GitSource {
             .scope(&mirror, &request, &target, base_present, url)
             .await;
         let (tree, index) = self.tree_dir(repo, request.git_ref);
+        // A tree that vanished (removed by hand) must be written whole, whatever the index says.
+        let reset = request.full || !tree.is_dir();
         std::fs::create_dir_all(&tree).map_err(|e| {
             SourceError::permanent(format!("cannot create {}: {e}", tree.display()))
         })?;
@@ -468,7 +470,7 @@ impl RepoSource for GitSource {
         let lock = index.with_extension("index.lock");
         let _ = std::fs::remove_file(&lock);
         if let Err(first) = self
-            .read_tree(&mirror, &tree, &index, &target, request.full, url)
+            .read_tree(&mirror, &tree, &index, &target, reset, url)
             .await
         {
             tracing::warn!(error = %first, "materialising the tree failed; retrying with a fresh index");
@@ -1010,6 +1012,11 @@ mod tests {
         );
         assert_eq!(tree_files(&fourth.path), expected(&[("d.txt", "d\n")]));
         assert_eq!(IndexState::read(&index).as_deref(), Some(c4.as_str()));
+
+        // The tree removed by hand while the index and its record stay: written whole again.
+        std::fs::remove_dir_all(&fourth.path).unwrap();
+        let again = prepare(c4.clone(), Some(c4.clone())).await;
+        assert_eq!(tree_files(&again.path), expected(&[("d.txt", "d\n")]));
     }
 
     #[test]
