@@ -307,7 +307,7 @@ impl GitSource {
             .arg(mirror)
             .args(["cat-file", "--batch-check=%(objecttype)"]);
         let input: String = ids.iter().map(|id| format!("{id}^{{commit}}\n")).collect();
-        match run_git_with_input(command, input.into_bytes(), self.timeout, url).await {
+        match run_git_with_input(command, Some(input.into_bytes()), self.timeout, url).await {
             Ok(out) => {
                 let answers: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
                 (0..ids.len())
@@ -606,24 +606,46 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 
-async fn run_git(
+/// Runs git with a timeout; on failure the message is the last line git wrote to stderr, with
+/// credentials redacted.
+async fn run_git(command: Command, timeout: Duration, url: &str) -> Result<Vec<u8>, SourceError> {
+    run_git_with_input(command, None, timeout, url).await
+}
+
+/// [`run_git`] with `input` written to git's stdin (for the `--batch` commands).
+async fn run_git_with_input(
     mut command: Command,
+    input: Option<Vec<u8>>,
     timeout: Duration,
     url: &str,
 ) -> Result<Vec<u8>, SourceError> {
+    use tokio::io::AsyncWriteExt;
     command
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_OPTIONAL_LOCKS", "0")
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let what = describe(&command);
     let started = std::time::Instant::now();
-    let child = command
+    let mut child = command
         .spawn()
         .map_err(|e| SourceError::permanent(format!("cannot run git ({e}); is git installed?")))?;
-    let output = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    let mut stdin = child.stdin.take();
+    let run = async move {
+        if let (Some(pipe), Some(input)) = (stdin.as_mut(), input) {
+            // A git that exits early closes its end; its status then tells what happened.
+            let _ = pipe.write_all(&input).await;
+        }
+        drop(stdin);
+        child.wait_with_output().await
+    };
+    let output = tokio::time::timeout(timeout, run).await;
     tracing::debug!(git = %what, elapsed_us = started.elapsed().as_micros() as u64, "git ran");
     let output = match output {
         Ok(Ok(output)) => output,
@@ -657,58 +679,6 @@ async fn run_git(
         ),
         retryable,
     })
-}
-
-/// [`run_git`] with `input` written to git's stdin (for the `--batch` commands).
-async fn run_git_with_input(
-    mut command: Command,
-    input: Vec<u8>,
-    timeout: Duration,
-    url: &str,
-) -> Result<Vec<u8>, SourceError> {
-    use tokio::io::AsyncWriteExt;
-    command
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let what = describe(&command);
-    let mut child = command
-        .spawn()
-        .map_err(|e| SourceError::permanent(format!("cannot run git ({e}); is git installed?")))?;
-    let started = std::time::Instant::now();
-    let mut stdin = child.stdin.take();
-    let run = async move {
-        if let Some(stdin) = stdin.as_mut() {
-            // A git that exits early closes its end; its status then tells what happened.
-            let _ = stdin.write_all(&input).await;
-        }
-        drop(stdin);
-        child.wait_with_output().await
-    };
-    let output = tokio::time::timeout(timeout, run).await;
-    tracing::debug!(git = %what, elapsed_us = started.elapsed().as_micros() as u64, "git ran");
-    let output = match output {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(SourceError::transient(format!("git {what} failed: {e}"))),
-        Err(_) => {
-            return Err(SourceError::transient(format!(
-                "git {what} timed out after {}s",
-                timeout.as_secs()
-            )));
-        }
-    };
-    if output.status.success() {
-        Ok(output.stdout)
-    } else {
-        let stderr = redact_text(&String::from_utf8_lossy(&output.stderr), url);
-        Err(SourceError {
-            message: format!("git {what} failed: {}", stderr.trim()),
-            retryable: is_transient(&stderr),
-        })
-    }
 }
 
 /// Which commit a per-ref git index holds, recorded beside it (`<index>.commit`) after each
