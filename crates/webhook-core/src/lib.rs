@@ -45,6 +45,7 @@
 
 #![deny(missing_docs)]
 
+mod commits;
 mod delivery;
 mod error;
 mod event;

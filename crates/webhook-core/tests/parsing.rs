@@ -90,6 +90,99 @@ fn malformed_payloads_name_the_json_path() {
 }
 
 #[test]
+fn commit_lists_stream_into_net_paths_for_every_provider_that_sends_them() {
+    // Escaped names (owned while parsing) and plain ones (borrowed) are one path; null and
+    // absent lists are empty; members other than the three lists are skipped.
+    let commits = r#"[
+        {"id":"a","message":"x","author":{"added":["not/a/path"]},
+         "added":["src/\u0061.rs","doc/q\"uote.md"],"removed":null,"modified":["README.md"]},
+        {"id":"b","removed":["src/a.rs"],"modified":["doc/q\"uote.md","new.rs"]},
+        {"id":"c","added":["src/a.rs"]}
+    ]"#;
+    let ids = r#""before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222""#;
+    let github = format!(
+        r#"{{"ref":"refs/heads/main",{ids},"repository":{{"full_name":"o/r"}},"commits":{commits}}}"#
+    );
+    let gitlab = format!(
+        r#"{{"ref":"refs/heads/main",{ids},"project":{{"path_with_namespace":"o/r"}},"commits":{commits},"total_commits_count":3}}"#
+    );
+    let cases = [
+        ("github", PUSH, github.clone()),
+        ("gitea", ("X-Gitea-Event", "push"), github),
+        ("gitlab", ("X-Gitlab-Event", "Push Hook"), gitlab),
+    ];
+    for (id, event, body) in cases {
+        let paths = parse(id, event, body.as_bytes()).unwrap().changed_paths;
+        assert_eq!(paths.added, vec!["doc/q\"uote.md"], "{id}");
+        assert_eq!(
+            paths.modified,
+            vec!["src/a.rs", "README.md", "new.rs"],
+            "{id}"
+        );
+        assert!(paths.removed.is_empty(), "{id}");
+        assert!(paths.complete, "{id}");
+    }
+}
+
+#[test]
+fn github_caps_on_commits_and_files_per_commit_make_the_list_incomplete() {
+    let push = |commits: String| {
+        let body = format!(
+            r#"{{"ref":"refs/heads/main","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","repository":{{"name":"r"}},"commits":[{commits}]}}"#
+        );
+        parse("github", PUSH, body.as_bytes())
+            .unwrap()
+            .changed_paths
+    };
+    let files = |n: usize| {
+        let names: Vec<String> = (0..n).map(|i| format!(r#""f{i}""#)).collect();
+        // Split over two lists: the cap counts a commit's files across all three.
+        let (added, modified) = names.split_at(n / 2);
+        format!(
+            r#"{{"added":[{}],"modified":[{}]}}"#,
+            added.join(","),
+            modified.join(",")
+        )
+    };
+    let below = push(files(2999));
+    assert!(below.complete);
+    assert_eq!(below.added.len() + below.modified.len(), 2999);
+    assert!(!push(files(3000)).complete, "3000 files in one commit");
+    assert!(push(vec!["{}"; 2047].join(",")).complete);
+    assert!(!push(vec!["{}"; 2048].join(",")).complete, "2048 commits");
+}
+
+#[test]
+fn malformed_commit_lists_name_the_json_path() {
+    let head =
+        r#"{"ref":"refs/heads/x","repository":{"name":"r"},"before":"1","after":"2","commits":"#;
+    let cases = [
+        (r#"{"added":[]}"#, "$.commits"),
+        (
+            r#"[{"added":["a"]},{"removed":["b", 7]}]"#,
+            "$.commits[1].removed[1]",
+        ),
+        (r#"[{"modified":{}}]"#, "$.commits[0].modified"),
+        (r#"[{"id":"1"}, 5]"#, "$.commits[1]"),
+    ];
+    for (commits, path) in cases {
+        let body = format!("{head}{commits}}}");
+        assert_eq!(
+            malformed_path(parse("github", PUSH, body.as_bytes())),
+            path,
+            "{body}"
+        );
+    }
+    let twice = format!(r#"{head}[{{"added":["a"],"added":["b"]}}]}}"#);
+    match parse("github", PUSH, twice.as_bytes()) {
+        Err(Error::MalformedPayload { reason, .. }) => {
+            assert!(reason.contains("duplicate field `added`"), "{reason}")
+        }
+        other => panic!("expected a malformed payload, got {other:?}"),
+    }
+}
+
+#[test]
 fn undeterminable_events_are_unsupported() {
     let body = b"{}";
     let none = Headers::new();

@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
+use crate::commits::CommitFiles;
 use crate::error::Error;
 use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
-use crate::path_union::PathUnion;
 use crate::payload::{Text, from_body, owned, require};
 use crate::providers::{event, is_zero_id, push_urls};
 
@@ -55,8 +55,9 @@ struct Push<'a> {
     created: Option<bool>,
     deleted: Option<bool>,
     forced: Option<bool>,
+    /// Read straight into the changed-path union, never held as a list.
     #[serde(borrow)]
-    commits: Option<Vec<Commit<'a>>>,
+    commits: Option<CommitFiles<'a>>,
     #[serde(borrow)]
     head_commit: Option<HeadCommit<'a>>,
     #[serde(borrow)]
@@ -66,16 +67,6 @@ struct Push<'a> {
     distinct_size: Option<u64>,
     /// Gitea: number of commits pushed, when `commits` was cut short.
     total_commits: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Commit<'a> {
-    #[serde(borrow, default)]
-    added: Option<Vec<Text<'a>>>,
-    #[serde(borrow, default)]
-    removed: Option<Vec<Text<'a>>>,
-    #[serde(borrow, default)]
-    modified: Option<Vec<Text<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,7 +143,8 @@ pub(crate) fn parse(
     let new = |kind, repository| event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
     match name {
         "push" => {
-            let push: Push<'_> = from_body(body)?;
+            let mut push: Push<'_> = from_body(body)?;
+            let commits = push.commits.take();
             let repository = require(push.repository.as_ref(), "$.repository")?.to_repository();
             let git_ref = require(push.git_ref.as_ref(), "$.ref")?.as_str();
             let kind = if git_ref.starts_with("refs/tags/") {
@@ -161,7 +153,7 @@ pub(crate) fn parse(
                 EventKind::Push
             };
             let mut out = new(kind, repository);
-            fill_push(&mut out, &push, git_ref)?;
+            fill_push(&mut out, &push, git_ref, commits)?;
             Ok(out)
         }
         "pull_request" => {
@@ -224,7 +216,12 @@ pub(crate) fn parse(
     }
 }
 
-fn fill_push(out: &mut Event, push: &Push<'_>, git_ref: &str) -> Result<(), Error> {
+fn fill_push(
+    out: &mut Event,
+    push: &Push<'_>,
+    git_ref: &str,
+    commits: Option<CommitFiles<'_>>,
+) -> Result<(), Error> {
     let before = require(push.before.as_ref(), "$.before")?.as_str();
     let after = require(push.after.as_ref(), "$.after")?.as_str();
     // Gitea and Gogs do not send the flags; the zero ids say the same thing.
@@ -245,36 +242,19 @@ fn fill_push(out: &mut Event, push: &Push<'_>, git_ref: &str) -> Result<(), Erro
         .and_then(|c| owned(&c.id))
         .or_else(|| (!is_zero_id(after)).then(|| after.to_owned()));
 
-    let commits = push.commits.as_deref().unwrap_or_default();
-    let mut union = PathUnion::default();
-    let mut file_cap_hit = false;
-    for commit in commits {
-        let mut files = 0;
-        for path in commit.added.iter().flatten() {
-            union.added(path.as_str());
-            files += 1;
-        }
-        for path in commit.removed.iter().flatten() {
-            union.removed(path.as_str());
-            files += 1;
-        }
-        for path in commit.modified.iter().flatten() {
-            union.modified(path.as_str());
-            files += 1;
-        }
-        file_cap_hit |= files >= GITHUB_MAX_FILES_PER_COMMIT;
-    }
-    let listed = commits.len() as u64;
-    let complete = push.commits.is_some()
+    let sent = commits.is_some();
+    let commits = commits.unwrap_or_default();
+    let listed = commits.listed as u64;
+    let complete = sent
         && !(created || deleted || forced)
         && (listed > 0 || before == after)
-        && commits.len() < GITHUB_MAX_COMMITS
-        && !file_cap_hit
+        && commits.listed < GITHUB_MAX_COMMITS
+        && commits.max_files_in_a_commit < GITHUB_MAX_FILES_PER_COMMIT
         && push.size.is_none_or(|size| size == listed)
         && push
             .distinct_size
             .is_none_or(|d| push.size.is_none_or(|s| s == d))
         && push.total_commits.is_none_or(|total| total <= listed);
-    out.changed_paths = union.finish(complete);
+    out.changed_paths = commits.paths.finish(complete);
     Ok(())
 }

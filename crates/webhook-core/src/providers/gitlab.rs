@@ -2,11 +2,11 @@
 
 use serde::Deserialize;
 
+use crate::commits::CommitFiles;
 use crate::delivery::{Delivery, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
 use crate::headers::HeaderValue;
-use crate::path_union::PathUnion;
 use crate::payload::{Text, from_body, owned, require};
 use crate::provider::Provider;
 use crate::providers::{dedupe_key, event, is_zero_id, push_urls};
@@ -84,23 +84,14 @@ struct Push<'a> {
     after: Option<Text<'a>>,
     #[serde(borrow)]
     checkout_sha: Option<Text<'a>>,
+    /// Read straight into the changed-path union, never held as a list.
     #[serde(borrow)]
-    commits: Option<Vec<Commit<'a>>>,
+    commits: Option<CommitFiles<'a>>,
     total_commits_count: Option<u64>,
     #[serde(borrow)]
     project: Option<Project<'a>>,
     #[serde(borrow)]
     repository: Option<LegacyRepository<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Commit<'a> {
-    #[serde(borrow, default)]
-    added: Option<Vec<Text<'a>>>,
-    #[serde(borrow, default)]
-    modified: Option<Vec<Text<'a>>>,
-    #[serde(borrow, default)]
-    removed: Option<Vec<Text<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,7 +219,8 @@ impl Provider for GitLab {
 type Ids = (Option<String>, Option<String>);
 
 fn push(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
-    let push: Push<'_> = from_body(body)?;
+    let mut push: Push<'_> = from_body(body)?;
+    let commits = push.commits.take();
     if push.project.is_none() && push.repository.is_none() {
         return Err(Error::missing_field("$.project"));
     }
@@ -261,32 +253,15 @@ fn push(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
     });
     out.head_commit = owned(&push.checkout_sha).or_else(|| (!deleted).then(|| after.to_owned()));
 
-    let commits = push.commits.as_deref().unwrap_or_default();
-    let mut union = PathUnion::default();
-    for commit in commits {
-        commit
-            .added
-            .iter()
-            .flatten()
-            .for_each(|p| union.added(p.as_str()));
-        commit
-            .modified
-            .iter()
-            .flatten()
-            .for_each(|p| union.modified(p.as_str()));
-        commit
-            .removed
-            .iter()
-            .flatten()
-            .for_each(|p| union.removed(p.as_str()));
-    }
-    let listed = commits.len() as u64;
+    let sent = commits.is_some();
+    let commits = commits.unwrap_or_default();
+    let listed = commits.listed as u64;
     // GitLab lists the newest 20 commits and counts them all in total_commits_count.
-    let complete = push.commits.is_some()
+    let complete = sent
         && !(created || deleted)
         && (listed > 0 || before == after)
         && push.total_commits_count.is_none_or(|total| total <= listed);
-    out.changed_paths = union.finish(complete);
+    out.changed_paths = commits.paths.finish(complete);
     Ok(out)
 }
 
