@@ -21,6 +21,7 @@ const LINES_PER_CHUNK: usize = 8;
 const FILES_PER_BATCH: usize = 200;
 const PERCENTILE_RUNS: usize = 300;
 /// Full indexes timed (each into a fresh directory); the median is reported.
+/// `SEARCH_BENCH_FULL_INDEX_RUNS` overrides it (1 for quick profiling of the queries).
 const FULL_INDEX_RUNS: usize = 3;
 /// One-file pushes timed on the big index.
 const PUSH_RUNS: usize = 30;
@@ -214,7 +215,12 @@ fn main() {
     let mut kept = None;
     let main_ref = RefKey::new("cpython", "refs/heads/main");
     let mut chunks = 0;
-    for _ in 0..FULL_INDEX_RUNS {
+    let full_index_runs = std::env::var("SEARCH_BENCH_FULL_INDEX_RUNS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(FULL_INDEX_RUNS);
+    for _ in 0..full_index_runs {
         let dir = tempfile::tempdir().expect("tempdir");
         let index = SearchIndex::open(dir.path()).expect("open index");
         let t = Instant::now();
@@ -226,7 +232,7 @@ fn main() {
     println!("full index runs: {runs:.2?}");
     let full_index = median(runs);
     println!(
-        "full index (disk): {chunks} chunks in {full_index:.2?} (median of {FULL_INDEX_RUNS}; {:.1} MB/s); peak RSS so far {}",
+        "full index (disk): {chunks} chunks in {full_index:.2?} (median of {full_index_runs}; {:.1} MB/s); peak RSS so far {}",
         bytes as f64 / 1e6 / full_index.as_secs_f64(),
         peak_rss()
     );
@@ -302,6 +308,12 @@ fn main() {
         push_times[PUSH_RUNS * 99 / 100]
     );
 
+    let segments = index
+        .tantivy_index()
+        .searchable_segment_metas()
+        .map_or(0, |m| m.len());
+    println!("searchable segments now: {segments}");
+
     let queries = [
         ("identifier", Query::new("parse_args")),
         ("identifier_camel", Query::new("HTTPConnection")),
@@ -357,6 +369,25 @@ fn main() {
         let peer = peer.map_or("rg not found".to_string(), |d| format!("rg {d:.2?}"));
         println!("query {name:<26} p50 {p50:>9.2?}  p99 {p99:>9.2?}  hits {hits:>3}  | {peer}");
     }
+
+    // The path filter's per-segment results are cached between queries (see the search
+    // crate's `path_filter` module): also time the glob query with that cache emptied before
+    // each run, so the filter is resolved from the term dictionaries every time.
+    let glob_query = &queries[queries.len() - 1].1;
+    let mut times = Vec::with_capacity(PERCENTILE_RUNS);
+    for _ in 0..PERCENTILE_RUNS {
+        index.clear_filter_cache();
+        let t = Instant::now();
+        black_box(index.search(glob_query).expect("search"));
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "query {:<26} p50 {:>9.2?}  p99 {:>9.2?}  (filter cache emptied before each run)",
+        "filtered_glob_cold",
+        times[times.len() / 2],
+        times[times.len() * 99 / 100]
+    );
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("search_query");

@@ -1,24 +1,22 @@
 //! Opening the index and answering queries.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use globset::GlobBuilder;
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::directory::error::{LockError, OpenDirectoryError};
-use tantivy::query::{BooleanQuery, TermSetQuery};
+use tantivy::query::BooleanQuery;
 use tantivy::schema::Value;
-use tantivy::{
-    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError};
 
 use indexer::RefKey;
 
 use crate::error::Error;
 use crate::hit::{Hit, SearchResults};
+use crate::path_filter::{PathFilter, PathFilterCache};
 use crate::query::{self, Query, build_text_query, parse_text};
 use crate::schema::{self, Fields};
 use crate::snippet::snippet;
@@ -32,6 +30,8 @@ const TIE_SLACK: usize = 32;
 const WRITER_MEMORY_PER_THREAD: usize = 48 * 1024 * 1024;
 /// Indexing threads at most (the work is CPU-bound; more only contends with serving).
 const MAX_WRITER_THREADS: usize = 4;
+/// Threads one query may use at most, each searching some of the segments.
+const MAX_SEARCH_THREADS: usize = 4;
 
 /// Where the index lives, for messages.
 #[derive(Debug, Clone)]
@@ -61,6 +61,10 @@ impl Location {
 /// committed) or, for [`SearchIndex::open_in_memory`], in a temporary directory removed on
 /// drop. Runs of different refs stage independently and never block each other; only
 /// their commits take turns on the single tantivy writer.
+///
+/// A query searches the index's segments on up to four threads at once. Path filters'
+/// per-segment results are cached (at most 32 MiB; see [`SearchIndex::clear_filter_cache`]),
+/// so a filter repeated across queries is resolved once per segment.
 pub struct SearchIndex {
     pub(crate) index: Index,
     pub(crate) reader: IndexReader,
@@ -74,6 +78,8 @@ pub struct SearchIndex {
     /// Where staged runs spill; `None` when opened read-only.
     pub(crate) staging: Option<StagingDir>,
     pub(crate) location: Location,
+    /// Path filters' per-segment results, reused by later queries with the same filter.
+    pub(crate) path_filters: Arc<PathFilterCache>,
 }
 
 impl fmt::Debug for SearchIndex {
@@ -121,7 +127,7 @@ impl SearchIndex {
             });
         }
         let directory = MmapDirectory::open(dir).map_err(|e| directory_error(dir, e))?;
-        let index = Index::open(directory)?;
+        let mut index = Index::open(directory)?;
         let (schema, fields) = schema::build();
         if index.schema() != schema {
             return Err(Error::Engine(TantivyError::SchemaError(format!(
@@ -130,7 +136,7 @@ impl SearchIndex {
                 dir.display()
             ))));
         }
-        register_tokenizer(&index);
+        prepare(&mut index)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
@@ -143,6 +149,7 @@ impl SearchIndex {
             staged: Mutex::new(HashMap::new()),
             staging: None,
             location: Location::Disk(dir.to_path_buf()),
+            path_filters: Arc::default(),
         })
     }
 
@@ -153,8 +160,8 @@ impl SearchIndex {
         Self::with_writer(index, fields, Location::Memory)
     }
 
-    fn with_writer(index: Index, fields: Fields, location: Location) -> Result<Self, Error> {
-        register_tokenizer(&index);
+    fn with_writer(mut index: Index, fields: Fields, location: Location) -> Result<Self, Error> {
+        prepare(&mut index)?;
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, MAX_WRITER_THREADS);
@@ -186,6 +193,7 @@ impl SearchIndex {
             staged: Mutex::new(HashMap::new()),
             staging: Some(staging),
             location,
+            path_filters: Arc::default(),
         })
     }
 
@@ -212,12 +220,8 @@ impl SearchIndex {
             clauses.push(query::filter(query::ref_filter(f.git_ref, git_ref)));
         }
         if let Some(pattern) = query.path.as_deref().filter(|s| !s.is_empty()) {
-            let paths = matching_paths(&searcher, f.path, pattern)?;
-            if paths.is_empty() {
-                return Ok(SearchResults { hits: Vec::new() });
-            }
-            let terms = paths.iter().map(|p| Term::from_field_text(f.path, p));
-            clauses.push(query::filter(Box::new(TermSetQuery::new(terms))));
+            let filter = PathFilter::new(f.path, pattern, Arc::clone(&self.path_filters))?;
+            clauses.push(query::filter(Box::new(filter)));
         }
         let top = searcher.search(
             &BooleanQuery::new(clauses),
@@ -273,61 +277,31 @@ impl SearchIndex {
         Ok(SearchResults { hits })
     }
 
+    /// Drops the cached per-segment results of path filters (see [`Query::path`]); they
+    /// are rebuilt by the next queries that need them. Searches answer the same either way:
+    /// this frees their memory, or lets a benchmark time a filter's uncached cost.
+    pub fn clear_filter_cache(&self) {
+        self.path_filters.clear();
+    }
+
     /// The index's tantivy handle, for callers that need engine-level access.
     pub fn tantivy_index(&self) -> &Index {
         &self.index
     }
 }
 
-fn register_tokenizer(index: &Index) {
+/// What every handle needs before its reader is built: the code tokenizer, and a search
+/// thread pool so that one query searches several segments at once (a query's cost is
+/// spread over the segments; on a multi-core machine this divides its latency).
+fn prepare(index: &mut Index) -> Result<(), Error> {
     index
         .tokenizers()
         .register(CODE_TOKENIZER, CodeTokenizer::default());
-}
-
-/// Every indexed path that the filter `pattern` accepts: a prefix, or a glob if it has
-/// `*`, `?` or `[`. Walks the path term dictionary from the pattern's literal prefix, so the
-/// answer is exact (no candidate cut-off) and costs one pass over the matching paths.
-fn matching_paths(
-    searcher: &Searcher,
-    field: tantivy::schema::Field,
-    pattern: &str,
-) -> Result<BTreeSet<String>, Error> {
-    let is_glob = pattern.contains(['*', '?', '[']);
-    let (prefix, glob) = if is_glob {
-        let glob = GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| Error::bad_query(format!("invalid path glob `{pattern}`: {e}")))?
-            .compile_matcher();
-        let literal_end = pattern
-            .find(['*', '?', '[', '{', '\\'])
-            .unwrap_or(pattern.len());
-        (&pattern[..literal_end], Some(glob))
-    } else {
-        (pattern, None)
-    };
-    let mut paths = BTreeSet::new();
-    for segment in searcher.segment_readers() {
-        let inverted = segment.inverted_index(field)?;
-        let mut stream = inverted
-            .terms()
-            .range()
-            .ge(prefix.as_bytes())
-            .into_stream()
-            .map_err(|e| Error::Engine(TantivyError::from(e)))?;
-        while stream.advance() {
-            let key = stream.key();
-            if !key.starts_with(prefix.as_bytes()) {
-                break;
-            }
-            let Ok(path) = std::str::from_utf8(key) else {
-                continue;
-            };
-            if glob.as_ref().is_none_or(|g| g.is_match(path)) {
-                paths.insert(path.to_owned());
-            }
-        }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_SEARCH_THREADS);
+    if threads > 1 {
+        index.set_multithread_executor(threads)?;
     }
-    Ok(paths)
+    Ok(())
 }

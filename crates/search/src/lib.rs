@@ -43,6 +43,7 @@ mod declarations;
 mod error;
 mod hit;
 mod index;
+mod path_filter;
 mod query;
 mod schema;
 mod sink;

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use indexer::{ChangeSet, Chunk, IndexSink, RefKey, SinkError};
+use tantivy::indexer::UserOperation;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use crate::declarations::declared_names;
@@ -32,6 +33,9 @@ use crate::error::Error;
 use crate::index::SearchIndex;
 use crate::schema::{self, Fields};
 use crate::staging::{Staged, StagedRun};
+
+/// Runs changing at most this many files hand each file's chunks to tantivy as one batch.
+const MAX_PATHS_BATCHED_BY_FILE: usize = 64;
 
 fn chunk_document(
     f: &Fields,
@@ -113,26 +117,39 @@ impl SearchIndex {
         let mut writer = self.lock_writer()?;
         let mut chunks_added = 0usize;
         let commit = run.commit.clone();
+        // tantivy's queue to its indexing threads is bounded in batches, not documents: a
+        // large run sent a file per batch could queue most of its text in memory, so only
+        // small runs (pushes) are batched by file; large ones go a document at a time.
+        let one_batch_per_file = run.num_paths() <= MAX_PATHS_BATCHED_BY_FILE;
         let result = (|| -> Result<(), Error> {
             run.replay(|change| {
                 let (path, chunks) = match &change {
                     Staged::Delete(path) => (path, &[][..]),
                     Staged::Upsert(path, chunks) => (path, &chunks[..]),
                 };
-                writer.delete_term(Term::from_field_text(
+                let delete = Term::from_field_text(
                     self.fields.file_key,
                     &schema::file_key(&key.repo, &key.git_ref, path),
-                ));
-                for chunk in chunks {
-                    writer.add_document(chunk_document(
-                        &self.fields,
-                        key,
-                        commit.as_deref(),
-                        path,
-                        chunk,
-                    ))?;
-                    chunks_added += 1;
+                );
+                let docs = chunks
+                    .iter()
+                    .map(|chunk| chunk_document(&self.fields, key, commit.as_deref(), path, chunk));
+                if one_batch_per_file {
+                    // tantivy hands a batch to one indexing thread, so a one-file push
+                    // makes one new segment (one set of files to write and sync, less to
+                    // merge later) instead of one per thread that got some of its chunks.
+                    // Within the batch the delete precedes the adds, so it spares them.
+                    let mut ops = Vec::with_capacity(chunks.len() + 1);
+                    ops.push(UserOperation::Delete(delete));
+                    ops.extend(docs.map(UserOperation::Add));
+                    writer.run(ops)?;
+                } else {
+                    writer.delete_term(delete);
+                    for doc in docs {
+                        writer.add_document(doc)?;
+                    }
                 }
+                chunks_added += chunks.len();
                 Ok(())
             })?;
             writer.commit()?;

@@ -353,3 +353,89 @@ fn bad_queries_are_errors_or_results_never_panics() {
     assert_eq!(big_limit.effective_limit(), 100);
     assert_eq!(index.search(&big_limit).expect("search").hits.len(), 1);
 }
+
+#[test]
+fn repeated_path_filters_follow_replaced_deleted_and_new_files() {
+    // The same filter is asked again after every change: per-segment filter results are
+    // reused between queries, and must never resurrect deleted chunks or miss new files.
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    let filtered = |pattern: &str| {
+        hits(
+            &index,
+            Query {
+                path: Some(pattern.into()),
+                ..q("shared_marker")
+            },
+        )
+    };
+    put(
+        &index,
+        &k,
+        vec![
+            file("tests/test_a.py", "def shared_marker():\n    pass\n", 10),
+            file("src/a.py", "def shared_marker():\n    pass\n", 10),
+        ],
+        &[],
+    );
+    assert_eq!(filtered("**/test_*.py"), ["tests/test_a.py:1"]);
+    assert_eq!(filtered("src/"), ["src/a.py:1"]);
+
+    put(
+        &index,
+        &k,
+        vec![
+            file("tests/test_b.py", "x = 1\ndef shared_marker():\n", 10),
+            file("tests/deep/test_c.py", "def shared_marker(): ...\n", 10),
+        ],
+        &["tests/test_a.py"],
+    );
+    assert_eq!(
+        filtered("**/test_*.py"),
+        ["tests/deep/test_c.py:1", "tests/test_b.py:1"]
+    );
+    assert_eq!(filtered("tests/*.py"), ["tests/test_b.py:1"]);
+
+    put(
+        &index,
+        &k,
+        vec![file("tests/test_b.py", "nothing here\n", 10)],
+        &["src/a.py"],
+    );
+    assert_eq!(filtered("**/test_*.py"), ["tests/deep/test_c.py:1"]);
+    assert!(filtered("src/").is_empty());
+}
+
+#[test]
+fn large_runs_replace_files_like_small_ones() {
+    // Runs of many files hand chunks to tantivy one by one, small runs one file per batch:
+    // both must delete a replaced file's old chunks and keep only the new ones.
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    let files = |word: &str, n: usize| -> Vec<_> {
+        (0..n)
+            .map(|i| {
+                file(
+                    &format!("src/f{i:03}.rs"),
+                    &format!("fn {word}_{i}() {{}}\n"),
+                    10,
+                )
+            })
+            .collect()
+    };
+    for n in [3, 100] {
+        put(&index, &k, files("first", n), &[]);
+        assert_eq!(hits(&index, q(&format!("first_{}", n - 1))).len(), 1);
+        put(&index, &k, files("second", n), &[]);
+        assert!(hits(&index, q(&format!("first_{}", n - 1))).is_empty());
+        assert_eq!(
+            hits(&index, q(&format!("second_{}", n - 1))),
+            [format!("src/f{:03}.rs:1", n - 1)]
+        );
+        assert_eq!(index.num_chunks(), n as u64);
+        let all: Vec<String> = (0..n).map(|i| format!("src/f{i:03}.rs")).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        put(&index, &k, vec![], &all);
+        assert_eq!(index.num_chunks(), 0);
+    }
+}
