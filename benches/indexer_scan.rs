@@ -1,5 +1,6 @@
 //! Indexer benchmarks: chunker throughput; full index of a generated 10,000-file tree; a
-//! no-change rescan (stat cache only); a one-file change with a path hint.
+//! no-change rescan (stat cache only); a one-file change with a path hint; the last two also
+//! with the file manifest store.
 //!
 //! `cargo bench -p gateway-benches --bench indexer_scan -- --warm-up-time 1 --measurement-time 3`
 //!
@@ -13,8 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use indexer::{
-    ChangeStatus, ChunkConfig, HashAlgo, Indexer, IndexerConfig, MemoryManifestStore, MemorySink,
-    PathChange, RefKey, RunRequest, Scope, chunk_text,
+    ChangeStatus, ChunkConfig, FsManifestStore, HashAlgo, Indexer, IndexerConfig, ManifestStore,
+    MemoryManifestStore, MemorySink, PathChange, RefKey, RunRequest, Scope, chunk_text,
 };
 
 const FILES: usize = 10_000;
@@ -51,13 +52,7 @@ fn generate_tree(root: &Path) {
     }
 }
 
-fn run(
-    indexer: &Indexer,
-    tree: &Path,
-    scope: Scope,
-    sink: &MemorySink,
-    store: &MemoryManifestStore,
-) {
+fn run(indexer: &Indexer, tree: &Path, scope: Scope, sink: &MemorySink, store: &dyn ManifestStore) {
     let request = RunRequest {
         tree,
         key: RefKey::new("bench", "refs/heads/main"),
@@ -106,32 +101,51 @@ fn scans(c: &mut Criterion) {
         b.iter(|| run(&indexer, tree, Scope::Full, &sink, &store))
     });
 
-    let rel = "crate_7/src/mod_3/file_1247.rs";
-    let path = tree.join(rel);
     let mut edit = 0u64;
     group.bench_function("one_file_change_with_hint", |b| {
         b.iter_batched(
-            || {
-                edit += 1;
-                fs::write(&path, format!("{}// edit {edit}\n", source_text(1247, 80))).unwrap();
-                let old = SystemTime::now() - Duration::from_secs(3600);
-                fs::File::options()
-                    .write(true)
-                    .open(&path)
-                    .unwrap()
-                    .set_modified(old)
-                    .unwrap();
-                Scope::Paths(vec![PathChange {
-                    status: ChangeStatus::Modified,
-                    path: rel.to_string(),
-                    old_path: None,
-                }])
-            },
+            || edit_one_file(tree, &mut edit),
             |scope| run(&indexer, tree, scope, &sink, &store),
             BatchSize::PerIteration,
         )
     });
+
+    // The same two runs with the file store: a full run loads the snapshot as a lazily
+    // decoded view, a hint run reads one block and appends one fsynced journal record.
+    let store_dir = tempfile::tempdir().unwrap();
+    let fs_store = FsManifestStore::new(store_dir.path()).unwrap();
+    run(&indexer, tree, Scope::Full, &sink, &fs_store);
+    group.bench_function("no_change_rescan_fs_store", |b| {
+        b.iter(|| run(&indexer, tree, Scope::Full, &sink, &fs_store))
+    });
+    group.bench_function("one_file_change_with_hint_fs_store", |b| {
+        b.iter_batched(
+            || edit_one_file(tree, &mut edit),
+            |scope| run(&indexer, tree, scope, &sink, &fs_store),
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
+}
+
+/// Rewrites one file (mtime set back, so only the hint can find it) and returns the hint.
+fn edit_one_file(tree: &Path, edit: &mut u64) -> Scope {
+    let rel = "crate_7/src/mod_3/file_1247.rs";
+    let path = tree.join(rel);
+    *edit += 1;
+    fs::write(&path, format!("{}// edit {edit}\n", source_text(1247, 80))).unwrap();
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    Scope::Paths(vec![PathChange {
+        status: ChangeStatus::Modified,
+        path: rel.to_string(),
+        old_path: None,
+    }])
 }
 
 criterion_group!(benches, chunker, scans);

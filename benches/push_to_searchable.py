@@ -118,6 +118,7 @@ def phases(log_path, pushes):
         return {}
     per_command = {f"git_{verb}_p50_ms": round(percentile(times[-pushes:], 50), 1)
                    for verb, times in sorted(git_runs.items())}
+    per_command.update({f"git_{verb}_runs": len(times) for verb, times in sorted(git_runs.items())})
     return {"git_p50_ms": percentile(prepare, 50), "index_commit_p50_ms": percentile(index, 50),
             "runs_logged": len(prepare), **per_command}
 

@@ -1,11 +1,12 @@
 //! Whole-process indexing of a local tree, for benchmarks and quick checks.
 //!
 //! ```text
-//! cargo run --release -p indexer --example index_tree -- TREE [--manifests DIR] [--hint PATH]... [--time-load]
+//! cargo run --release -p indexer --example index_tree -- TREE [--manifests DIR] [--hint PATH]... [--time-load] [--threads N]
 //! ```
 //!
-//! `--time-load` loads the whole manifest once more before the run and prints how long that
-//! took (`manifest_load_ms`); it is off by default so that whole-process timings are the run's.
+//! `--time-load` loads the manifest view (what a full run loads) once more before the run and
+//! prints how long that took (`manifest_load_ms`); it is off by default so that whole-process timings are the run's.
+//! `--threads N` sets the walker threads (default 0: one per CPU).
 //!
 //! With `--manifests DIR` the manifest persists between invocations (so a second invocation is
 //! an incremental no-change rescan); without it every invocation is a full index. Each `--hint`
@@ -57,10 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut manifest_dir = None;
     let mut hints = Vec::new();
     let mut time_load = false;
+    let mut threads = 0;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--manifests" => manifest_dir = args.next().map(PathBuf::from),
             "--time-load" => time_load = true,
+            "--threads" => threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
             "--hint" => hints.extend(args.next().map(|path| PathChange {
                 status: ChangeStatus::Modified,
                 path,
@@ -69,8 +72,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => tree = Some(PathBuf::from(arg)),
         }
     }
-    let tree =
-        tree.ok_or("usage: index_tree TREE [--manifests DIR] [--hint PATH]... [--time-load]")?;
+    let tree = tree.ok_or(
+        "usage: index_tree TREE [--manifests DIR] [--hint PATH]... [--time-load] [--threads N]",
+    )?;
     let manifests: Box<dyn ManifestStore> = match manifest_dir {
         Some(dir) => Box::new(FsManifestStore::new(dir)?),
         None => Box::new(MemoryManifestStore::new()),
@@ -80,7 +84,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Scope::Paths(hints)
     };
-    let indexer = Indexer::new(IndexerConfig::default())?;
+    let indexer = Indexer::new(IndexerConfig {
+        threads,
+        ..IndexerConfig::default()
+    })?;
     let sink = CountingSink::default();
     let request = RunRequest {
         tree: &tree,
@@ -91,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Loaded once more on its own (when asked) so the output shows what the manifest costs.
     let (loaded, load_ms) = if time_load {
         let load_started = std::time::Instant::now();
-        let loaded = manifests.load(&request.key)?.map_or(0, |m| m.len());
+        let loaded = manifests.load_view(&request.key)?.map_or(0, |m| m.len());
         (loaded, load_started.elapsed().as_secs_f64() * 1000.0)
     } else {
         (0, 0.0)

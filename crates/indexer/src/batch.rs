@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crate::change_set::{ChangeSet, ChunkDelta, ChunkId, FileUpdate, Progress, RefKey};
-use crate::manifest::{Manifest, ManifestEntry, ManifestUpdate, SkippedEntry};
+use crate::manifest::{ManifestEntry, ManifestUpdate, SkippedEntry};
+use crate::manifest_view::{EntryKind, ManifestView};
 use crate::probe::Probe;
 use crate::skip::SkipReason;
 
@@ -12,18 +13,24 @@ use crate::skip::SkipReason;
 /// being filled, counters.
 ///
 /// Only differences are kept (entries new or changed, paths deleted), not a copy of every
-/// entry: a no-change rescan of a big tree then allocates next to nothing per file.
+/// entry; unchanged files arrive as stat-cache hits (an entry index, no path) and only set a
+/// flag, so a no-change rescan of a big tree allocates next to nothing per file.
 #[derive(Debug)]
 pub(crate) struct Reconciler {
-    previous: Option<Arc<Manifest>>,
+    previous: Option<Arc<ManifestView>>,
+    /// Per entry of `previous`: met by this run and kept as it is.
+    kept: Vec<bool>,
+    /// A path-hint run (its `previous` holds only the hinted paths' entries).
+    hinted: bool,
     /// Entries that are new or differ (content or stat data) from the previous manifest.
     upserts: BTreeMap<String, ManifestEntry>,
     /// Previously indexed paths met again: found unchanged, or in `upserts`.
     previous_seen: usize,
-    /// Previously indexed paths found unchanged (full walks only, to find the unseen ones).
-    kept: Vec<String>,
-    /// Full walk: every content-skipped file met. Hint run: the hinted paths' entries.
+    /// Full walk: content-skipped files that are new or changed (those met unchanged are in
+    /// `kept`). Hint run: the hinted paths' skipped entries.
     pub(crate) skipped_entries: BTreeMap<String, SkippedEntry>,
+    /// Full walk: previous skipped entries met unchanged.
+    skipped_kept: usize,
     pub(crate) progress: Progress,
     pub(crate) skipped: BTreeMap<SkipReason, u64>,
     /// Entries whose stat data changed without their content changing.
@@ -51,20 +58,25 @@ impl Reconciler {
     pub(crate) fn new(
         key: RefKey,
         commit: Option<String>,
-        previous: Option<Arc<Manifest>>,
+        previous: Option<Arc<ManifestView>>,
         hinted: bool,
         batch_limit: usize,
     ) -> Self {
         let skipped_entries = match (&previous, hinted) {
-            (Some(m), true) => m.skipped_map().clone(),
+            (Some(view), true) => view
+                .skipped_entries()
+                .map(|(_, path, entry)| (path.to_owned(), entry))
+                .collect(),
             _ => BTreeMap::new(),
         };
         Reconciler {
+            kept: vec![false; previous.as_ref().map_or(0, |v| v.slots())],
             previous,
+            hinted,
             upserts: BTreeMap::new(),
             previous_seen: 0,
-            kept: Vec::new(),
             skipped_entries,
+            skipped_kept: 0,
             progress: Progress::default(),
             skipped: BTreeMap::new(),
             restatted: 0,
@@ -83,12 +95,37 @@ impl Reconciler {
         }
     }
 
+    /// A stat-cache hit on entry `index` of the previous manifest: the file is as it was.
+    pub(crate) fn absorb_hit(&mut self, index: usize) {
+        let Some(previous) = &self.previous else {
+            return;
+        };
+        self.progress.files_seen += 1;
+        match previous.entry(index).kind {
+            EntryKind::File => self.previous_seen += 1,
+            EntryKind::Skipped(reason) => {
+                *self.skipped.entry(reason).or_default() += 1;
+                self.skipped_kept += 1;
+            }
+            EntryKind::Removed => return,
+        }
+        self.kept[index] = true;
+    }
+
     /// Records what a probe of `path` found.
     pub(crate) fn absorb(&mut self, path: String, probe: Probe) {
-        self.skipped_entries.remove(&path);
+        if let Probe::Hit { index } = probe {
+            return self.absorb_hit(index);
+        }
+        if self.hinted {
+            self.skipped_entries.remove(&path);
+        }
         let previous = self.previous.clone();
-        let prev = previous.as_deref().and_then(|m| m.get(&path));
+        let index = previous.as_deref().and_then(|view| view.lookup(&path));
+        let prev = index.and_then(|i| previous.as_deref()?.file_entry(i));
+        let prev = prev.as_ref();
         match probe {
+            Probe::Hit { .. } => {}
             Probe::Gone => {
                 if let Some(prev) = prev {
                     self.delete(path, &prev.chunks);
@@ -98,8 +135,22 @@ impl Reconciler {
                 self.progress.files_seen += 1;
                 *self.skipped.entry(reason).or_default() += 1;
                 if let Some(stat) = remember.filter(|_| reason.is_content_based()) {
-                    self.skipped_entries
-                        .insert(path.clone(), SkippedEntry { stat, reason });
+                    let entry = SkippedEntry { stat, reason };
+                    let same_as_before = index.is_some_and(|i| {
+                        previous.as_deref().is_some_and(|view| {
+                            view.entry(i).kind == EntryKind::Skipped(reason)
+                                && view.stat(i) == Some(stat)
+                        })
+                    });
+                    match index {
+                        Some(i) if same_as_before && !self.hinted => {
+                            self.kept[i] = true;
+                            self.skipped_kept += 1;
+                        }
+                        _ => {
+                            self.skipped_entries.insert(path.clone(), entry);
+                        }
+                    }
                 }
                 if let Some(prev) = prev {
                     self.delete(path, &prev.chunks);
@@ -107,10 +158,10 @@ impl Reconciler {
             }
             Probe::Unchanged { stat } => {
                 self.progress.files_seen += 1;
-                if let Some(prev) = prev {
+                if let (Some(prev), Some(i)) = (prev, index) {
                     self.previous_seen += 1;
                     if prev.stat == stat {
-                        self.kept.push(path);
+                        self.kept[i] = true;
                     } else {
                         self.restatted += 1;
                         let entry = ManifestEntry {
@@ -164,41 +215,72 @@ impl Reconciler {
             return;
         };
         // Every previous path met was either kept, upserted or deleted; when the counts add
-        // up, nothing is unseen and the (common) no-deletion case needs no set of paths.
-        if self.previous_seen + self.deleted.len() >= previous.files().len() {
+        // up, nothing is unseen and the (common) no-deletion case walks no list of paths.
+        if self.previous_seen + self.deleted.len() >= previous.len() {
             return;
         }
-        let met: HashSet<&str> = self.kept.iter().map(String::as_str).collect();
         let unseen: Vec<(String, Vec<ChunkId>)> = previous
-            .files()
-            .iter()
-            .filter(|(path, _)| {
-                let path = path.as_str();
-                !met.contains(path)
-                    && !self.upserts.contains_key(path)
-                    && !self.deleted.contains(path)
+            .file_indices()
+            .filter(|&i| {
+                let path = previous.path(i);
+                !self.kept[i] && !self.upserts.contains_key(path) && !self.deleted.contains(path)
             })
-            .map(|(path, entry)| (path.clone(), entry.chunks.clone()))
+            .map(|i| {
+                let chunks = previous.file_entry(i).map(|e| e.chunks).unwrap_or_default();
+                (previous.path(i).to_owned(), chunks)
+            })
             .collect();
-        drop(met);
         for (path, chunks) in unseen {
             self.delete(path, &chunks);
         }
     }
 
-    /// The entries of the next manifest after a full walk: the previous ones minus deletions,
-    /// with upserts applied. Takes the previous manifest (moved out when no one else holds it).
-    pub(crate) fn take_full_files(&mut self) -> BTreeMap<String, ManifestEntry> {
-        let mut files = match self.previous.take().map(Arc::try_unwrap) {
-            Some(Ok(manifest)) => manifest.files,
-            Some(Err(shared)) => shared.files().clone(),
-            None => BTreeMap::new(),
-        };
-        for path in &self.deleted {
-            files.remove(path);
+    /// True when the content-skipped entries of the next manifest differ from the previous.
+    pub(crate) fn skipped_changed(&self) -> bool {
+        match (&self.previous, self.hinted) {
+            (Some(view), true) => {
+                view.skipped_len() != self.skipped_entries.len()
+                    || view
+                        .skipped_entries()
+                        .any(|(_, path, entry)| self.skipped_entries.get(path) != Some(&entry))
+            }
+            (Some(view), false) => {
+                !self.skipped_entries.is_empty() || self.skipped_kept != view.skipped_len()
+            }
+            (None, _) => !self.skipped_entries.is_empty(),
+        }
+    }
+
+    /// The entries of the next manifest after a full walk (files, skipped files): the
+    /// previous files minus deletions with upserts applied; the skipped files met unchanged
+    /// plus the new ones. Decodes the previous entries it keeps.
+    pub(crate) fn take_full_entries(
+        &mut self,
+    ) -> (
+        BTreeMap<String, ManifestEntry>,
+        BTreeMap<String, SkippedEntry>,
+    ) {
+        let mut files = BTreeMap::new();
+        let mut skipped = BTreeMap::new();
+        if let Some(previous) = self.previous.take() {
+            for i in previous.file_indices() {
+                let path = previous.path(i);
+                if self.deleted.contains(path) || self.upserts.contains_key(path) {
+                    continue;
+                }
+                if let Some(entry) = previous.file_entry(i) {
+                    files.insert(path.to_owned(), entry);
+                }
+            }
+            for (i, path, entry) in previous.skipped_entries() {
+                if self.kept[i] {
+                    skipped.insert(path.to_owned(), entry);
+                }
+            }
         }
         files.append(&mut self.upserts);
-        files
+        skipped.append(&mut self.skipped_entries);
+        (files, skipped)
     }
 
     /// What a path-hint run changed, for [`ManifestStore::save_update`](crate::ManifestStore::save_update).
@@ -214,11 +296,11 @@ impl Reconciler {
                 .into_iter()
                 .map(|(path, entry)| (path, Some(entry))),
         );
-        let previous_skipped = self.previous.as_ref().map(|m| m.skipped_map().clone());
-        let mut skipped: BTreeMap<String, Option<SkippedEntry>> = previous_skipped
-            .into_iter()
-            .flatten()
-            .map(|(path, _)| (path, None))
+        let mut skipped: BTreeMap<String, Option<SkippedEntry>> = self
+            .previous
+            .iter()
+            .flat_map(|view| view.skipped_entries())
+            .map(|(_, path, _)| (path.to_owned(), None))
             .collect();
         skipped.extend(
             std::mem::take(&mut self.skipped_entries)

@@ -52,7 +52,9 @@
 //!   skip thresholds. When those differ from the indexer's, every file is re-read and re-chunked
 //!   (a full re-index), while the old paths are still used to delete what disappeared.
 //!   [`FsManifestStore`] keeps it as a checksummed binary snapshot plus a journal of
-//!   path-hint updates, so a one-file change reads one block and appends one record.
+//!   path-hint updates, so a one-file change reads one block and appends one record. Full runs
+//!   load it as a [`ManifestView`]: paths and stat data indexed in place, hashes and chunk ids
+//!   decoded only for files that changed (and when a new manifest is written).
 //!   A manifest that cannot be parsed is treated as absent: the run re-indexes every file, but
 //!   paths deleted since the lost manifest stay in the sink until the ref is dropped.
 //! * **Path hints**: [`Scope::Paths`] looks only at the named paths, checking each against the
@@ -62,7 +64,9 @@
 //!   carry per-file chunk deltas (added / removed / kept) for embedders.
 //! * **Memory**: batches of about `batch_bytes` of text are streamed to the sink; the walker
 //!   hands over files through a small bounded channel, so memory is the manifest plus a few
-//!   files, not the tree.
+//!   files, not the tree. (The walk starts while the manifest loads; files met before it is
+//!   ready wait in a list of path + stat data, ~200 bytes each, usually a small part of the
+//!   tree.)
 //!
 //! # Architecture invariants
 //!
@@ -76,12 +80,14 @@ mod batch;
 mod change_set;
 mod chunker;
 mod config;
+mod decided;
 mod error;
 mod gitattributes;
 mod ignore_rules;
 mod manifest;
 mod manifest_codec;
 mod manifest_fs;
+mod manifest_view;
 mod name_status;
 mod path_filter;
 mod probe;
@@ -99,6 +105,7 @@ pub use manifest::{
     MemoryManifestStore, SkippedEntry,
 };
 pub use manifest_fs::FsManifestStore;
+pub use manifest_view::ManifestView;
 pub use name_status::{ChangeStatus, PathChange, Scope};
 pub use run::{Indexer, RunRequest, RunSummary};
 pub use sink::{IndexSink, MemorySink, SinkError};

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::change_set::{ChunkId, RefKey};
 use crate::config::{ChunkConfig, HashAlgo, IndexerConfig};
 use crate::error::Error;
+use crate::manifest_view::ManifestView;
 use crate::skip::SkipReason;
 
 /// Bump whenever chunking rules or the manifest's meaning change: a manifest of another
@@ -226,6 +227,13 @@ pub trait ManifestStore: Send + Sync + Debug {
     /// Forget the manifest of `key` (no error when there is none).
     fn remove(&self, key: &RefKey) -> Result<(), Error>;
 
+    /// The manifest of `key` as a [`ManifestView`] (paths and stat data indexed, the rest
+    /// decoded on demand), or `None` when there is none. Full runs use this; the default wraps
+    /// [`load`](Self::load), stores override it to skip decoding every entry.
+    fn load_view(&self, key: &RefKey) -> Result<Option<ManifestView>, Error> {
+        Ok(self.load(key)?.as_ref().map(ManifestView::from))
+    }
+
     /// The manifest of `key` with only the entries of `paths` (settings, commit and write
     /// time as stored), or `None` when there is none. Path-hint runs use this; the default
     /// loads everything and drops the rest, stores override it to read less.
@@ -258,7 +266,9 @@ pub trait ManifestStore: Send + Sync + Debug {
 /// Manifests in memory, for tests, benches and embedders that keep state elsewhere.
 #[derive(Debug, Default)]
 pub struct MemoryManifestStore {
-    manifests: Mutex<HashMap<RefKey, Manifest>>,
+    /// Each manifest with its view, kept up to date so that full runs (which load the view)
+    /// copy buffers instead of re-encoding every entry.
+    manifests: Mutex<HashMap<RefKey, (Manifest, ManifestView)>>,
 }
 
 impl MemoryManifestStore {
@@ -271,12 +281,15 @@ impl MemoryManifestStore {
 impl ManifestStore for MemoryManifestStore {
     fn load(&self, key: &RefKey) -> Result<Option<Manifest>, Error> {
         let manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(manifests.get(key).cloned())
+        Ok(manifests.get(key).map(|(manifest, _)| manifest.clone()))
     }
 
     fn save(&self, key: &RefKey, manifest: &Manifest) -> Result<(), Error> {
         let mut manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
-        manifests.insert(key.clone(), manifest.clone());
+        manifests.insert(
+            key.clone(),
+            (manifest.clone(), ManifestView::from(manifest)),
+        );
         Ok(())
     }
 
@@ -288,20 +301,29 @@ impl ManifestStore for MemoryManifestStore {
         Ok(())
     }
 
+    fn load_view(&self, key: &RefKey) -> Result<Option<ManifestView>, Error> {
+        let manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(manifests.get(key).map(|(_, view)| view.clone()))
+    }
+
     fn load_paths(
         &self,
         key: &RefKey,
         paths: &BTreeSet<String>,
     ) -> Result<Option<Manifest>, Error> {
         let manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(manifests.get(key).map(|stored| stored.subset(paths)))
+        Ok(manifests.get(key).map(|(stored, _)| stored.subset(paths)))
     }
 
     fn save_update(&self, key: &RefKey, update: &ManifestUpdate) -> Result<(), Error> {
         let mut manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
         match manifests.get_mut(key) {
-            Some(manifest) => {
+            Some((manifest, view)) => {
                 update.apply_to(manifest);
+                view.apply(update);
+                if view.is_bloated() {
+                    *view = ManifestView::from(&*manifest);
+                }
                 Ok(())
             }
             None => Err(Error::Manifest {

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::change_set::ChunkId;
 use crate::config::{ChunkConfig, HashAlgo, to_hex};
 use crate::manifest::{FileStat, Manifest, ManifestEntry, ManifestUpdate, SkippedEntry};
+use crate::manifest_view::ManifestView;
 use crate::skip::SkipReason;
 
 pub(crate) const SNAPSHOT_MAGIC: &[u8; 8] = b"CGIXSNAP";
@@ -218,6 +219,48 @@ impl SnapshotIndex {
         Ok(self.header.clone().into_manifest(files, skipped))
     }
 
+    /// A [`ManifestView`] over the whole snapshot `bytes` (the file as read, index part
+    /// included), every block checked; no entry body is decoded.
+    pub(crate) fn into_view(self, bytes: Vec<u8>) -> Result<ManifestView, DecodeError> {
+        let base = usize::try_from(self.blocks_start).map_err(|_| "index too long")?;
+        let region = bytes.get(base..).ok_or("truncated snapshot")?;
+        let mut expected_offset = 0;
+        let (mut files, mut skipped) = (0, 0);
+        for block in &self.blocks {
+            if block.offset != expected_offset {
+                return Err(format!("block at {} is not contiguous", block.offset));
+            }
+            expected_offset = block.offset.saturating_add(block.len);
+            if blake3::hash(range(region, block.offset, block.len)?).as_bytes() != &block.checksum {
+                return Err(format!(
+                    "manifest block at {} checksum mismatch (torn or damaged)",
+                    block.offset
+                ));
+            }
+            *(if block.skipped {
+                &mut skipped
+            } else {
+                &mut files
+            }) += block.records;
+        }
+        if expected_offset != region.len() as u64 {
+            return Err("snapshot has bytes after its last block (or is truncated)".into());
+        }
+        if files != self.n_files || skipped != self.n_skipped {
+            return Err("snapshot record counts do not match its index".into());
+        }
+        let capacity = usize::try_from(files.saturating_add(skipped)).unwrap_or(0);
+        let capacity = capacity.min(region.len() / 16);
+        let mut view = ManifestView::new(self.header, bytes, capacity);
+        for block in &self.blocks {
+            // Offsets were range-checked above.
+            let start = base + block.offset as usize;
+            let end = start + block.len as usize;
+            view.index_records(start, end, block.records, block.skipped)?;
+        }
+        Ok(view)
+    }
+
     /// The header and only the entries of `paths`. `read_block(offset, len)` returns the bytes
     /// of one block (offset from the blocks region's start); each is checked before use.
     pub(crate) fn decode_paths(
@@ -297,7 +340,7 @@ impl SnapshotIndex {
     }
 }
 
-fn range(region: &[u8], offset: u64, len: u64) -> Result<&[u8], DecodeError> {
+pub(crate) fn range(region: &[u8], offset: u64, len: u64) -> Result<&[u8], DecodeError> {
     let start = usize::try_from(offset).map_err(|_| "block offset out of range")?;
     let len = usize::try_from(len).map_err(|_| "block length out of range")?;
     start
@@ -380,18 +423,31 @@ pub(crate) fn decode_update(bytes: &[u8]) -> Result<ManifestUpdate, DecodeError>
 
 /// The manifest's fields other than its entries.
 #[derive(Debug, Clone)]
-struct Header {
-    schema: u32,
-    hash: HashAlgo,
-    chunking: ChunkConfig,
-    max_file_bytes: u64,
-    max_avg_line_len: usize,
-    commit: Option<String>,
-    written_at_ns: i128,
+pub(crate) struct Header {
+    pub(crate) schema: u32,
+    pub(crate) hash: HashAlgo,
+    pub(crate) chunking: ChunkConfig,
+    pub(crate) max_file_bytes: u64,
+    pub(crate) max_avg_line_len: usize,
+    pub(crate) commit: Option<String>,
+    pub(crate) written_at_ns: i128,
 }
 
 impl Header {
-    fn into_manifest(
+    /// The header fields of `m`.
+    pub(crate) fn of(m: &Manifest) -> Header {
+        Header {
+            schema: m.schema,
+            hash: m.hash,
+            chunking: m.chunking,
+            max_file_bytes: m.max_file_bytes,
+            max_avg_line_len: m.max_avg_line_len,
+            commit: m.commit.clone(),
+            written_at_ns: m.written_at_ns,
+        }
+    }
+
+    pub(crate) fn into_manifest(
         self,
         files: BTreeMap<String, ManifestEntry>,
         skipped: BTreeMap<String, SkippedEntry>,
@@ -454,7 +510,7 @@ fn get_header(reader: &mut Reader<'_>) -> Result<Header, DecodeError> {
     })
 }
 
-fn put_file_record(out: &mut Vec<u8>, path: &str, entry: &ManifestEntry) {
+pub(crate) fn put_file_record(out: &mut Vec<u8>, path: &str, entry: &ManifestEntry) {
     put_str(out, path);
     put_stat(out, &entry.stat);
     put_id(out, &entry.hash);
@@ -464,7 +520,7 @@ fn put_file_record(out: &mut Vec<u8>, path: &str, entry: &ManifestEntry) {
     }
 }
 
-fn get_entry(reader: &mut Reader<'_>) -> Result<ManifestEntry, DecodeError> {
+pub(crate) fn get_entry(reader: &mut Reader<'_>) -> Result<ManifestEntry, DecodeError> {
     let stat = get_stat(reader)?;
     let hash = reader.id()?;
     let n = reader.count(2)?;
@@ -475,13 +531,32 @@ fn get_entry(reader: &mut Reader<'_>) -> Result<ManifestEntry, DecodeError> {
     Ok(ManifestEntry { stat, hash, chunks })
 }
 
-fn put_skipped_record(out: &mut Vec<u8>, path: &str, entry: &SkippedEntry) {
+/// Moves past a file record's body (after its path) without allocating, checking it as
+/// [`get_entry`] would; returns its stat data.
+pub(crate) fn skip_entry(reader: &mut Reader<'_>) -> Result<FileStat, DecodeError> {
+    let stat = get_stat(reader)?;
+    skip_id(reader)?;
+    for _ in 0..reader.count(2)? {
+        skip_id(reader)?;
+    }
+    Ok(stat)
+}
+
+fn skip_id(reader: &mut Reader<'_>) -> Result<(), DecodeError> {
+    match reader.u8()? {
+        0 => reader.bytes(32).map(drop),
+        1 => reader.str().map(drop),
+        other => Err(format!("bad id tag {other}")),
+    }
+}
+
+pub(crate) fn put_skipped_record(out: &mut Vec<u8>, path: &str, entry: &SkippedEntry) {
     put_str(out, path);
     put_stat(out, &entry.stat);
     out.push(skip_tag(entry.reason));
 }
 
-fn get_skipped(reader: &mut Reader<'_>) -> Result<SkippedEntry, DecodeError> {
+pub(crate) fn get_skipped(reader: &mut Reader<'_>) -> Result<SkippedEntry, DecodeError> {
     let stat = get_stat(reader)?;
     let tag = reader.u8()?;
     let reason = SKIP_REASONS
@@ -519,7 +594,7 @@ fn put_stat(out: &mut Vec<u8>, stat: &FileStat) {
     put_u32(out, stat.mode);
 }
 
-fn get_stat(reader: &mut Reader<'_>) -> Result<FileStat, DecodeError> {
+pub(crate) fn get_stat(reader: &mut Reader<'_>) -> Result<FileStat, DecodeError> {
     Ok(FileStat {
         size: reader.u64()?,
         mtime_ns: reader.i128()?,
@@ -595,16 +670,16 @@ fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], DecodeError> {
 
 /// A bounds-checked cursor.
 #[derive(Debug)]
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Reader { bytes }
     }
 
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.bytes.len() {
             return Err(format!(
                 "truncated: wanted {n} bytes, {} left",
@@ -616,11 +691,11 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn rest(&self) -> &'a [u8] {
+    pub(crate) fn rest(&self) -> &'a [u8] {
         self.bytes
     }
 
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.bytes(1)?[0])
     }
 
@@ -651,7 +726,7 @@ impl<'a> Reader<'a> {
 
     /// A count of items at least `min_item_bytes` each: rejected when the rest cannot hold
     /// them, so a damaged count cannot make us allocate gigabytes.
-    fn count(&mut self, min_item_bytes: usize) -> Result<usize, DecodeError> {
+    pub(crate) fn count(&mut self, min_item_bytes: usize) -> Result<usize, DecodeError> {
         let n = self.usize()?;
         if n.saturating_mul(min_item_bytes) > self.bytes.len() {
             return Err(format!("count {n} exceeds the bytes left"));
@@ -659,12 +734,15 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    fn string(&mut self) -> Result<String, DecodeError> {
+    pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
+        self.str().map(str::to_owned)
+    }
+
+    /// A length-prefixed UTF-8 string, borrowed.
+    pub(crate) fn str(&mut self) -> Result<&'a str, DecodeError> {
         let len = self.count(1)?;
         let bytes = self.bytes(len)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|e| format!("path or id is not UTF-8: {e}"))
+        std::str::from_utf8(bytes).map_err(|e| format!("path or id is not UTF-8: {e}"))
     }
 
     fn opt_string(&mut self) -> Result<Option<String>, DecodeError> {

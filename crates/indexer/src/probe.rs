@@ -13,6 +13,7 @@
 //! file swapped for a link between the check and the open is not caught by `O_NOFOLLOW`
 //! (which guards the last component only); closing it would need `openat2(RESOLVE_BENEATH)`.
 
+use std::borrow::Cow;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -23,8 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::change_set::Chunk;
 use crate::chunker::chunk_text;
 use crate::config::IndexerConfig;
+use crate::decided::Decided;
 use crate::gitattributes::LinguistAttributes;
-use crate::manifest::{FileStat, Manifest};
+use crate::manifest::FileStat;
+use crate::manifest_view::ManifestView;
 use crate::skip::SkipReason;
 
 /// The first bytes git (and we) look at for a NUL to call a file binary.
@@ -34,6 +37,9 @@ const LFS_POINTER_PREFIX: &[u8] = b"version https://git-lfs.github.com/spec/v1";
 /// What looking at one path found.
 #[derive(Debug)]
 pub(crate) enum Probe {
+    /// Stat data equal to the previous manifest's entry `index` (a file or a skipped file),
+    /// and not racily clean: nothing to do. Carries no path, so the walker allocates nothing.
+    Hit { index: usize },
     /// Nothing is there (any more).
     Gone,
     /// Not indexed; `remember` is set for content-based reasons, to cache the verdict.
@@ -59,8 +65,10 @@ pub(crate) struct Prober {
     pub(crate) root: PathBuf,
     pub(crate) config: IndexerConfig,
     pub(crate) attributes: LinguistAttributes,
-    /// The previous manifest, when its stat cache can be trusted.
-    pub(crate) cache: Option<Arc<Manifest>>,
+    /// The previous manifest, when its stat cache can be trusted. Decided by the run once
+    /// it has loaded the manifest, which it does while the walk already runs (see
+    /// [`look`](Self::look)); [`judge`](Self::judge) waits for the decision.
+    pub(crate) cache: Decided<Option<Arc<ManifestView>>>,
     /// How many files were actually read (for the run summary and the stat-cache tests).
     pub(crate) files_read: AtomicU64,
 }
@@ -70,35 +78,68 @@ impl Prober {
         self.files_read.load(Ordering::Relaxed)
     }
 
+    /// Sets the stat cache (once; later calls do nothing), releasing waiting walker threads.
+    pub(crate) fn decide_cache(&self, cache: Option<Arc<ManifestView>>) {
+        self.cache.set(cache);
+    }
+
+    /// True once [`decide_cache`](Self::decide_cache) was called.
+    pub(crate) fn cache_decided(&self) -> bool {
+        self.cache.get().is_some()
+    }
+
+    /// The stat cache; blocks until it is decided.
+    fn cache(&self) -> Option<&ManifestView> {
+        self.cache.wait().as_deref()
+    }
+
     /// Probes `rel` (relative, `/`-separated), found at `abs` under the root.
     pub(crate) fn probe(&self, rel: &str, abs: &Path) -> Probe {
-        if let Some(reason) = self.attributes.classify(rel) {
-            return skipped(reason);
+        match self.look(rel, abs) {
+            Look::Done(probe) => probe,
+            Look::File(file) => self.judge(rel, &file),
         }
-        let link_meta = match fs::symlink_metadata(abs) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Probe::Gone,
-            Err(_) => return skipped(SkipReason::Unreadable),
+    }
+
+    /// The part of a probe that needs no manifest: attributes, `lstat`, the symlink policy,
+    /// the size cap. The walker does this while the run is still loading the manifest.
+    ///
+    /// (`lstat` relative to a cached directory fd was tried: no gain, the kernel's time goes
+    /// to the last component's dentry lookup, not to the directories above it.)
+    pub(crate) fn look<'p>(&self, rel: &str, abs: &'p Path) -> Look<'p> {
+        if let Some(reason) = self.attributes.classify(rel) {
+            return Look::Done(skipped(reason));
+        }
+        let link = match fs::symlink_metadata(abs).map(|meta| LinkStat::of(&meta)) {
+            Ok(link) => link,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Look::Done(Probe::Gone),
+            Err(_) => return Look::Done(skipped(SkipReason::Unreadable)),
         };
-        let (open_path, meta) = if link_meta.file_type().is_symlink() {
+        let (open_path, link) = if link.is_symlink {
             match self.resolve_link(abs) {
-                Ok(resolved) => resolved,
-                Err(reason) => return skipped(reason),
+                Ok((target, meta)) => (Cow::Owned(target), LinkStat::of(&meta)),
+                Err(reason) => return Look::Done(skipped(reason)),
             }
         } else {
-            (abs.to_path_buf(), link_meta)
+            (Cow::Borrowed(abs), link)
         };
-        if !meta.is_file() {
-            return skipped(SkipReason::NotAFile);
+        if !link.is_file {
+            return Look::Done(skipped(SkipReason::NotAFile));
         }
-        let stat = file_stat(&meta);
+        let stat = link.stat;
         if stat.size > self.config.max_file_bytes {
-            return skipped(SkipReason::TooLarge);
+            return Look::Done(skipped(SkipReason::TooLarge));
         }
-        if let Some(cached) = self.cached(rel, &stat) {
-            return cached;
+        Look::File(FoundFile { open_path, stat })
+    }
+
+    /// The rest of a probe: the stat cache, else reading the file. Waits for the cache to be
+    /// decided.
+    pub(crate) fn judge(&self, rel: &str, file: &FoundFile<'_>) -> Probe {
+        if let Some(index) = self.cached(rel, &file.stat) {
+            return Probe::Hit { index };
         }
-        self.read(rel, &open_path)
+        self.read(rel, &file.open_path)
     }
 
     /// The canonical target of an in-tree link to something, or why it is skipped.
@@ -119,9 +160,10 @@ impl Prober {
         Ok((target, meta))
     }
 
-    /// The stat-cache verdict, when the stat data matches and the entry is not racily clean.
-    fn cached(&self, rel: &str, stat: &FileStat) -> Option<Probe> {
-        let manifest = self.cache.as_ref()?;
+    /// The previous manifest's entry (file or skipped) for `rel`, when its stat data matches
+    /// and it is not racily clean.
+    fn cached(&self, rel: &str, stat: &FileStat) -> Option<usize> {
+        let manifest = self.cache()?;
         // Racily clean (git's rule): a file modified in the same second the manifest was
         // written (or later) may have changed again without its mtime moving, so re-hash it.
         let racy = stat.mtime_ns.div_euclid(1_000_000_000)
@@ -129,14 +171,8 @@ impl Prober {
         if racy {
             return None;
         }
-        if let Some(entry) = manifest.get(rel) {
-            return (entry.stat == *stat).then_some(Probe::Unchanged { stat: *stat });
-        }
-        let skipped = manifest.skipped_map().get(rel)?;
-        (skipped.stat == *stat).then_some(Probe::Skipped {
-            reason: skipped.reason,
-            remember: Some(*stat),
-        })
+        let index = manifest.lookup(rel)?;
+        (manifest.stat(index) == Some(*stat)).then_some(index)
     }
 
     fn read(&self, rel: &str, path: &Path) -> Probe {
@@ -178,8 +214,7 @@ impl Prober {
         }
         let hash = self.config.hash.hex_digest(&bytes);
         let same = self
-            .cache
-            .as_ref()
+            .cache()
             .and_then(|m| m.get(rel))
             .is_some_and(|entry| entry.hash == hash);
         if same {
@@ -211,6 +246,51 @@ impl Prober {
             }
         }
         None
+    }
+}
+
+/// What `lstat` says about a path, as far as probing cares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkStat {
+    pub(crate) is_symlink: bool,
+    pub(crate) is_file: bool,
+    pub(crate) stat: FileStat,
+}
+
+impl LinkStat {
+    pub(crate) fn of(meta: &Metadata) -> Self {
+        LinkStat {
+            is_symlink: meta.file_type().is_symlink(),
+            is_file: meta.is_file(),
+            stat: file_stat(meta),
+        }
+    }
+}
+
+/// What [`Prober::look`] found.
+#[derive(Debug)]
+pub(crate) enum Look<'p> {
+    /// The probe is over (gone, or skipped without reading).
+    Done(Probe),
+    /// A regular file within the size cap, to be judged against the stat cache.
+    File(FoundFile<'p>),
+}
+
+/// A regular file found by [`Prober::look`].
+#[derive(Debug)]
+pub(crate) struct FoundFile<'p> {
+    /// What to open: the walked path, or an in-tree link's target.
+    pub(crate) open_path: Cow<'p, Path>,
+    pub(crate) stat: FileStat,
+}
+
+impl FoundFile<'_> {
+    /// The same, owning its path (to be judged later).
+    pub(crate) fn into_owned(self) -> FoundFile<'static> {
+        FoundFile {
+            open_path: Cow::Owned(self.open_path.into_owned()),
+            stat: self.stat,
+        }
     }
 }
 

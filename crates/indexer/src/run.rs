@@ -11,16 +11,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::batch::Reconciler;
 use crate::change_set::{Progress, RefKey};
 use crate::config::IndexerConfig;
+use crate::decided::Decided;
 use crate::error::Error;
 use crate::gitattributes::LinguistAttributes;
 use crate::ignore_rules::{IGNORE_FILE_NAMES, IgnoreRules};
 use crate::manifest::{Manifest, ManifestStore};
+use crate::manifest_view::ManifestView;
 use crate::name_status::Scope;
 use crate::path_filter::PathFilter;
 use crate::probe::{Probe, Prober, open_no_follow};
 use crate::sink::IndexSink;
 use crate::skip::SkipReason;
-use crate::walk::Walk;
+use crate::walk::{Found, Walk};
 
 /// The progress callback fires at least this often (in files) during a run.
 const PROGRESS_EVERY: u64 = 32;
@@ -140,14 +142,41 @@ impl Indexer {
             Scope::Paths(changes) => hinted_paths(changes),
             Scope::Full => None,
         };
+        // Hint runs decode the few entries they load; full runs index the stored manifest's
+        // paths and stat data and decode an entry only for a file that changed.
         let mut previous = match &hinted {
             Some(paths) => load_previous(|| manifests.load_paths(&request.key, paths))?
-                .filter(|m| m.matches(&self.config)),
+                .filter(|m| m.matches(&self.config))
+                .as_ref()
+                .map(ManifestView::from),
             None => None,
         };
+        let prober = Arc::new(Prober {
+            root: root.clone(),
+            config: self.config.clone(),
+            attributes: read_attributes(&root),
+            cache: Decided::new(),
+            files_read: Default::default(),
+        });
+        // A full walk starts before the manifest is loaded: its threads stat files meanwhile
+        // and compare them once the cache is decided below (loading a large manifest was a
+        // sixth of a no-change rescan, with the walker idle).
+        let mut walk = None;
         if previous.is_none() {
             hinted = None;
-            previous = load_previous(|| manifests.load(&request.key))?;
+            let started = Walk::start(
+                Arc::clone(&prober),
+                Arc::clone(&self.filter),
+                self.threads(),
+            );
+            if started.failed_to_start() {
+                return Err(Error::io(
+                    &root,
+                    std::io::Error::other("cannot start the walker thread"),
+                ));
+            }
+            walk = Some(started);
+            previous = load_previous(|| manifests.load_view(&request.key))?;
         }
         let trusted = previous.as_ref().is_some_and(|m| m.matches(&self.config));
         if previous.is_some() && !trusted {
@@ -155,13 +184,7 @@ impl Indexer {
                 "manifest made with other settings or schema; re-reading every file");
         }
         let previous = previous.map(Arc::new);
-        let prober = Arc::new(Prober {
-            root: root.clone(),
-            config: self.config.clone(),
-            attributes: read_attributes(&root),
-            cache: if trusted { previous.clone() } else { None },
-            files_read: Default::default(),
-        });
+        prober.decide_cache(if trusted { previous.clone() } else { None });
         let mut state = Reconciler::new(
             request.key.clone(),
             request.commit.clone(),
@@ -192,22 +215,20 @@ impl Indexer {
                 }
             }
             None => {
-                let mut walk = Walk::start(
-                    Arc::clone(&prober),
-                    Arc::clone(&self.filter),
-                    self.threads(),
-                );
-                if walk.failed_to_start() {
-                    return Err(Error::io(
-                        &root,
-                        std::io::Error::other("cannot start the walker thread"),
-                    ));
-                }
-                while let Some((rel, probe)) = walk.next() {
+                let Some(mut walk) = walk else {
+                    return Err(Error::io(&root, std::io::Error::other("no walk started")));
+                };
+                while let Some(found) = walk.next() {
                     if cancelled() {
                         return Err(Error::Cancelled);
                     }
-                    state.absorb(rel, probe);
+                    match found {
+                        Found::Hit(index) => state.absorb_hit(index),
+                        Found::Probed(probed) => {
+                            let (rel, probe) = *probed;
+                            state.absorb(rel, probe);
+                        }
+                    }
                     self.after_file(&mut state, sink, on_progress, &mut until_progress)
                         .await?;
                 }
@@ -237,16 +258,13 @@ impl Indexer {
             || !trusted
             || files_read > 0
             || state.restatted > 0
-            || previous
-                .as_ref()
-                .is_some_and(|m| m.skipped_map() != &state.skipped_entries);
+            || state.skipped_changed();
         drop(previous);
         if manifest_changed && hinted.is_some() {
             let update = state.take_update(request.commit.clone(), started_at_ns);
             manifests.save_update(&request.key, &update)?;
         } else if manifest_changed {
-            let files = state.take_full_files();
-            let skipped = std::mem::take(&mut state.skipped_entries);
+            let (files, skipped) = state.take_full_entries();
             let mut manifest = Manifest::new(&self.config, request.commit.clone(), files, skipped);
             manifest.set_written_at(started_at_ns);
             manifests.save(&request.key, &manifest)?;
@@ -305,9 +323,7 @@ fn canonical_tree(tree: &Path) -> Result<PathBuf, Error> {
 
 /// The stored manifest; a corrupt one is logged and treated as absent (a full re-index is
 /// always correct for the files present; see the crate docs for what it cannot remove).
-fn load_previous(
-    load: impl FnOnce() -> Result<Option<Manifest>, Error>,
-) -> Result<Option<Manifest>, Error> {
+fn load_previous<T>(load: impl FnOnce() -> Result<Option<T>, Error>) -> Result<Option<T>, Error> {
     match load() {
         Ok(manifest) => Ok(manifest),
         Err(Error::Manifest { path, reason }) => {

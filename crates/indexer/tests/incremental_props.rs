@@ -10,8 +10,8 @@ use std::path::Path;
 
 use common::*;
 use indexer::{
-    ChangeStatus, Indexer, IndexerConfig, ManifestStore, MemoryManifestStore, MemorySink,
-    PathChange, Scope,
+    ChangeStatus, FsManifestStore, Indexer, IndexerConfig, ManifestStore, MemoryManifestStore,
+    MemorySink, PathChange, Scope,
 };
 use proptest::prelude::*;
 
@@ -109,7 +109,7 @@ fn apply(root: &Path, op: &Op) -> Vec<PathChange> {
     }
 }
 
-fn manifest_view(store: &MemoryManifestStore) -> BTreeMap<String, (String, Vec<String>)> {
+fn manifest_view(store: &dyn ManifestStore) -> BTreeMap<String, (String, Vec<String>)> {
     let manifest = store.load(&key()).unwrap().unwrap();
     manifest
         .paths()
@@ -130,12 +130,25 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn incremental_equals_from_scratch(ops in prop::collection::vec(op(), 1..25), hinted in any::<bool>()) {
+    fn incremental_equals_from_scratch(
+        ops in prop::collection::vec(op(), 1..25),
+        hinted in any::<bool>(),
+        on_disk in any::<bool>(),
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let indexer = Indexer::new(IndexerConfig { threads: 2, batch_bytes: 4096, ..Default::default() }).unwrap();
-        let (sink, manifests) = (MemorySink::new(), MemoryManifestStore::new());
-        run(&indexer, root, Scope::Full, &sink, &manifests).unwrap();
+        // The file store's snapshot + journal (hint runs) and its lazily decoded view (full
+        // runs) must behave exactly as the in-memory store.
+        let store_dir = tempfile::tempdir().unwrap();
+        let manifests: Box<dyn ManifestStore> = if on_disk {
+            Box::new(FsManifestStore::new(store_dir.path()).unwrap())
+        } else {
+            Box::new(MemoryManifestStore::new())
+        };
+        let manifests = manifests.as_ref();
+        let sink = MemorySink::new();
+        run(&indexer, root, Scope::Full, &sink, manifests).unwrap();
         // Runs after every few operations, with the accumulated hints or a full walk.
         let mut pending: Vec<PathChange> = Vec::new();
         let mut before = sink.files(&key());
@@ -147,7 +160,7 @@ proptest! {
                     .collect();
                 let scope = if hinted { Scope::Paths(std::mem::take(&mut pending)) } else { Scope::Full };
                 pending.clear();
-                run(&indexer, root, scope, &sink, &manifests).unwrap();
+                run(&indexer, root, scope, &sink, manifests).unwrap();
                 // Files the operations did not touch keep every chunk (and id) they had.
                 let after = sink.files(&key());
                 for (path, chunks) in &before {
@@ -161,7 +174,11 @@ proptest! {
         let (fresh_sink, fresh_manifests) = (MemorySink::new(), MemoryManifestStore::new());
         run(&indexer, root, Scope::Full, &fresh_sink, &fresh_manifests).unwrap();
         prop_assert_eq!(sink_view(&sink), sink_view(&fresh_sink));
-        prop_assert_eq!(manifest_view(&manifests), manifest_view(&fresh_manifests));
+        prop_assert_eq!(manifest_view(manifests), manifest_view(&fresh_manifests));
+        // A full walk over what the incremental runs left finds nothing to do.
+        let last = run(&indexer, root, Scope::Full, &sink, manifests).unwrap();
+        prop_assert_eq!((last.progress.files_changed, last.progress.files_deleted), (0, 0));
+        prop_assert_eq!(manifest_view(manifests), manifest_view(&fresh_manifests));
     }
 }
 

@@ -183,8 +183,17 @@ fn a_torn_journal_record_is_ignored_and_cut_off_by_the_next_update() {
     let journal = store.journal_path_for(&key());
     let whole = fs::read(&journal).unwrap();
 
-    // The record's last bytes never reached the disk: the update is as if never saved.
-    fs::write(&journal, &whole[..whole.len() - 5]).unwrap();
+    // The journal is zero-padded so that appends overwrite allocated bytes.
+    assert_eq!(whole.len() % (64 * 1024), 0, "padded journal");
+    let used = whole.iter().rposition(|&b| b != 0).unwrap() + 1;
+
+    // The record's last bytes never reached the disk, in the padding or at the end of the
+    // file: either way the update is as if never saved.
+    let mut torn_in_padding = whole[..used - 5].to_vec();
+    torn_in_padding.resize(whole.len(), 0);
+    fs::write(&journal, &torn_in_padding).unwrap();
+    assert_eq!(store.load(&key()).unwrap().unwrap(), before);
+    fs::write(&journal, &whole[..used - 5]).unwrap();
     assert_eq!(store.load(&key()).unwrap().unwrap(), before);
 
     // The next update cuts the torn tail and lands after it; the re-run redoes m2.
@@ -309,4 +318,65 @@ fn a_crash_between_sink_commit_and_manifest_save_is_redone() {
             view(&from_scratch(dir.path()))
         );
     }
+}
+
+#[test]
+fn the_view_of_a_snapshot_and_journal_is_the_manifest_and_a_rescan_reads_nothing() {
+    let dir = tree();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = FsManifestStore::new(store_dir.path()).unwrap();
+    let sink = MemorySink::new();
+    run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
+
+    // Journal records of every kind: an edit, a deletion, a new file, a skipped file that
+    // turned into text and a text file that turned binary.
+    write_aged(dir.path(), "src/m1.rs", "fn one() {}\n");
+    fs::remove_file(dir.path().join("src/m2.rs")).unwrap();
+    write_aged(dir.path(), "src/new.rs", "fn new() {}\n");
+    write_aged(dir.path(), "bin/blob.dat", "now text\n");
+    write_aged(dir.path(), "src/m4.rs", b"\0binary now");
+    for path in [
+        "src/m1.rs",
+        "src/m2.rs",
+        "src/new.rs",
+        "bin/blob.dat",
+        "src/m4.rs",
+    ] {
+        run(&indexer(), dir.path(), hint(path), &sink, &store).unwrap();
+    }
+    let journal_len = fs::metadata(store.journal_path_for(&key())).unwrap().len();
+    assert_eq!(journal_len, 64 * 1024, "appends overwrite the padding");
+
+    let loaded = store.load(&key()).unwrap().unwrap();
+    let view = store.load_view(&key()).unwrap().unwrap();
+    assert_eq!(view.to_manifest(), loaded);
+    assert_eq!(view.len(), loaded.len());
+    assert_eq!(view.get("src/m1.rs").as_ref(), loaded.get("src/m1.rs"));
+    assert!(view.get("src/m2.rs").is_none());
+    assert_eq!(view.skipped_len(), 1, "only src/m4.rs is skipped now");
+    assert_eq!(
+        view.to_manifest(),
+        from_scratch_with_time(dir.path(), &loaded)
+    );
+
+    // A full rescan trusts the view's stat data: nothing read, nothing sent, nothing saved.
+    let snapshot = fs::read(store.path_for(&key())).unwrap();
+    let commits = sink.commit_count();
+    let summary = run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
+    assert_eq!(summary.files_read, 0);
+    assert_eq!(summary.progress.files_seen, 41, "40 - m2 + new + blob");
+    assert_eq!(sink.commit_count(), commits);
+    assert_eq!(fs::read(store.path_for(&key())).unwrap(), snapshot);
+}
+
+/// A from-scratch manifest of `dir` with the commit and write time of `like`.
+fn from_scratch_with_time(dir: &std::path::Path, like: &Manifest) -> Manifest {
+    let mut fresh = from_scratch(dir);
+    let header = ManifestUpdate {
+        commit: like.commit().map(String::from),
+        written_at_ns: like.written_at_ns(),
+        ..ManifestUpdate::default()
+    };
+    header.apply_to(&mut fresh);
+    fresh
 }
