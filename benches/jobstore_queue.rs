@@ -1,6 +1,7 @@
 //! Durable enqueue throughput of the sled job store at 1, 16 and 64 concurrent producers,
-//! claim+complete throughput, and the reference: a plain sled insert+flush loop, measured in
-//! the same run on the same disk.
+//! claim+complete throughput (separate calls, and the one-step `complete_and_claim` a worker
+//! loop uses), and the reference: a plain sled insert+flush loop, measured in the same run on
+//! the same disk.
 //!
 //! Run: `cargo bench -p gateway-benches --bench jobstore_queue -- --warm-up-time 1 --measurement-time 3`
 
@@ -95,19 +96,41 @@ fn durable_enqueue(c: &mut Criterion) {
     group.finish();
 }
 
-/// Claims and completes `total` pre-queued jobs with `workers` concurrent workers.
-async fn drain(store: &Arc<dyn JobStore>, workers: usize) -> Duration {
+/// How a worker ends one job and gets the next.
+#[derive(Clone, Copy)]
+enum Loop {
+    /// `complete`, then `claim`: two calls, two durable writes.
+    Separate,
+    /// `complete_and_claim`: one call, one durable write.
+    Combined,
+}
+
+/// Claims and completes every pre-queued job with `workers` concurrent workers.
+async fn drain(store: &Arc<dyn JobStore>, workers: usize, how: Loop) -> Duration {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..workers {
         let store = Arc::clone(store);
         tasks.push(tokio::spawn(async move {
             let worker = format!("worker-{w}");
-            while let Some(claimed) = store.claim(&worker).await.expect("claim") {
-                store
-                    .complete(&claimed.job.id, Completion::Succeeded)
-                    .await
-                    .expect("complete");
+            let mut next = store.claim(&worker).await.expect("claim");
+            while let Some(claimed) = next {
+                next = match how {
+                    Loop::Separate => {
+                        store
+                            .complete(&claimed.job.id, Completion::Succeeded)
+                            .await
+                            .expect("complete");
+                        store.claim(&worker).await.expect("claim")
+                    }
+                    Loop::Combined => {
+                        store
+                            .complete_and_claim(&claimed.job.id, Completion::Succeeded, &worker)
+                            .await
+                            .expect("complete_and_claim")
+                            .1
+                    }
+                };
             }
         }));
     }
@@ -127,14 +150,20 @@ fn claim_complete(c: &mut Criterion) {
         SledJobStore::open(&dir.path().join("claim"), StoreConfig::default()).expect("open"),
     );
     let memory_store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new(StoreConfig::default()));
-    for (name, store) in [("sled", &sled_store), ("memory", &memory_store)] {
+    let cases = [
+        ("sled", &sled_store, Loop::Separate),
+        ("sled_complete_and_claim", &sled_store, Loop::Combined),
+        ("memory", &memory_store, Loop::Separate),
+        ("memory_complete_and_claim", &memory_store, Loop::Combined),
+    ];
+    for (name, store, how) in cases {
         for workers in [1usize, 16, 64] {
             group.bench_function(BenchmarkId::new(name, format!("{workers}_workers")), |b| {
                 b.iter_custom(|iters| {
                     rt.block_on(async {
                         // Queue the jobs first (not timed), then time only claim+complete.
                         enqueue_concurrently(store, 64, iters).await;
-                        drain(store, workers).await
+                        drain(store, workers, how).await
                     })
                 });
             });

@@ -109,6 +109,7 @@ pub async fn run_all(make: &MakeStore) {
     cleanup(make).await;
     next_waits_for_work(make).await;
     producers_and_consumers(make).await;
+    complete_and_claim(make).await;
 }
 
 /// A job goes queued → running → succeeded, with its request fields, attempts, timestamps
@@ -927,4 +928,87 @@ pub async fn producers_and_consumers(make: &MakeStore) {
     );
     let counts = store.counts().await.expect("counts");
     assert_eq!((counts.queued, counts.running), (0, 0));
+}
+
+/// `complete_and_claim` ends the attempt exactly like `complete` and then claims like
+/// `claim`: the key's follow-up freed by the completion can be the job it hands back, it
+/// claims nothing when nothing is claimable, and a failed completion claims nothing.
+pub async fn complete_and_claim(make: &MakeStore) {
+    let store = make(StoreConfig::default());
+    let store = store.as_ref();
+    let first = queued_job(enqueued(store, push("a", "refs/heads/main", "c1", "c0")).await);
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(claimed.job.id, first.id);
+    // A follow-up for the running key, then a job for another key.
+    let follow_up = enqueued(store, push("a", "refs/heads/main", "c2", "c1")).await;
+    let other = queued_job(enqueued(store, push("b", "refs/heads/main", "c1", "c0")).await);
+
+    let (done, next) = store
+        .complete_and_claim(&first.id, Completion::Succeeded, "w")
+        .await
+        .expect("complete_and_claim");
+    assert_eq!(
+        (done.id.clone(), done.state),
+        (first.id.clone(), JobState::Succeeded)
+    );
+    assert!(done.finished_at.is_some());
+    assert_eq!(must_get(store, &first.id).await.state, JobState::Succeeded);
+    let next = next.expect("two claimable jobs were waiting");
+    assert_eq!(
+        &next.job.id,
+        follow_up.job_id(),
+        "the completion frees its key, and the follow-up is the oldest claimable job"
+    );
+    assert_eq!((next.job.state, next.job.attempts), (JobState::Running, 1));
+    assert_eq!(next.job.commit.as_deref(), Some("c2"));
+    assert!(!next.cancel.is_cancelled());
+
+    let (failed, next) = store
+        .complete_and_claim(
+            &next.job.id,
+            Completion::Failed {
+                error: "bad tree".to_owned(),
+                retryable: false,
+            },
+            "w",
+        )
+        .await
+        .expect("complete_and_claim");
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.error.as_deref(), Some("bad tree"));
+    let next = next.expect("the job of key b is claimable");
+    assert_eq!(next.job.id, other.id);
+
+    // Nothing claimable: the completion still happens, the claim is `None`.
+    let (done, none) = store
+        .complete_and_claim(&other.id, Completion::Succeeded, "w")
+        .await
+        .expect("complete_and_claim");
+    assert_eq!(done.state, JobState::Succeeded);
+    assert!(none.is_none(), "nothing was claimable, got {none:?}");
+
+    // A completion that fails claims nothing, even with work waiting.
+    let waiting = queued_job(enqueued(store, push("c", "refs/heads/main", "c1", "c0")).await);
+    match store
+        .complete_and_claim(&other.id, Completion::Succeeded, "w")
+        .await
+    {
+        Err(Error::NotRunning { state, .. }) => assert_eq!(state, JobState::Succeeded),
+        other => panic!("completing a finished job must fail with NotRunning, got {other:?}"),
+    }
+    assert_eq!(
+        must_get(store, &waiting.id).await.state,
+        JobState::Queued,
+        "a failed completion must not claim"
+    );
+    let counts = store.counts().await.expect("counts");
+    assert_eq!(
+        (
+            counts.running,
+            counts.succeeded,
+            counts.failed,
+            counts.queued
+        ),
+        (0, 2, 1, 1)
+    );
 }

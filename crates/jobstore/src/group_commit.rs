@@ -122,7 +122,7 @@ fn apply(
         if changes.is_empty() {
             None
         } else {
-            Some(records::batch_for(&queue, &changes))
+            Some(records::batch_for(&mut queue, &changes))
         }
     };
     let written = match encoded {

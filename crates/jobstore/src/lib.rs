@@ -25,11 +25,15 @@
 //! let again = store.enqueue(push).await?;
 //! assert!(matches!(again, EnqueueOutcome::Duplicate(ref id) if id == first.job_id()));
 //!
-//! // A worker: wait for a job, watch its cancel token, report the outcome.
+//! // A worker: wait for a job, watch its cancel token, report the outcome and take the
+//! // next job in the same step (`None`: nothing claimable, wait with `next` again).
 //! let claimed = store.next("worker-1").await?;
 //! assert!(!claimed.cancel.is_cancelled());
-//! let done = store.complete(&claimed.job.id, Completion::Succeeded).await?;
+//! let (done, next) = store
+//!     .complete_and_claim(&claimed.job.id, Completion::Succeeded, "worker-1")
+//!     .await?;
 //! assert_eq!(done.state.as_str(), "succeeded");
+//! assert!(next.is_none());
 //! # Ok(())
 //! # }
 //! ```
@@ -48,10 +52,12 @@
 //!   takes the older `before`) and the requeued job ends `Superseded`.
 //! - **Retries**: `Completion::Failed { retryable: true, .. }` requeues with exponential backoff
 //!   and full jitter until `max_attempts` claims were made, then the job fails with its error.
-//! - **Durability** (sled): `enqueue`, `cancel` and `cleanup` return after a flush covering
-//!   their writes, and a job and its dedupe key are written in one atomic batch. Claims,
-//!   heartbeats and completions are written but not waited for (the next group commit flushes
-//!   them): after a crash the job is requeued and runs again, which index runs tolerate.
+//! - **Durability** (sled): `enqueue`, `claim` (when it claims), `complete`,
+//!   `complete_and_claim`, `cancel` and `cleanup` return after a flush covering their writes;
+//!   a job and its dedupe key are written in one atomic batch. A claim is durable so that the
+//!   attempt count survives a crash: a job left running is requeued on open with its attempts
+//!   kept, and one that was on its last attempt fails instead, so a job that kills the process
+//!   every time still ends `Failed`. Heartbeats are written but not waited for.
 //!
 //! # Limits
 //!
@@ -61,6 +67,8 @@
 //! - A job becomes visible to `get` and claimable a moment before its enqueue is durable;
 //!   only the acknowledgement waits for the flush.
 //! - Every job is indexed in memory (a few hundred bytes each); retention cleanup bounds that.
+//!   Accepted delivery keys are kept in memory for `dedupe_retention` too, at about 40–70
+//!   bytes each (a 16-byte digest, the job counter and the expiry in a hash map).
 #![deny(missing_docs)]
 
 mod cancel;
@@ -69,6 +77,7 @@ pub mod conformance;
 mod error;
 mod group_commit;
 mod job;
+mod job_record;
 mod memory;
 mod queue;
 mod records;

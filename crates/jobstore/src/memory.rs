@@ -79,6 +79,15 @@ impl JobStore for MemoryJobStore {
         self.mutate(|q, clock, ch| q.complete(id, completion, clock, ch))
     }
 
+    async fn complete_and_claim(
+        &self,
+        id: &JobId,
+        completion: Completion,
+        worker: &str,
+    ) -> Result<(Job, Option<Claimed>), Error> {
+        self.mutate(|q, clock, ch| q.complete_and_claim(id, completion, worker, clock, ch))
+    }
+
     async fn cancel(&self, id: &JobId) -> Result<Option<Job>, Error> {
         Ok(self.mutate(|q, clock, ch| q.cancel(id, clock, ch)))
     }

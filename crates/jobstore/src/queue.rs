@@ -2,7 +2,7 @@
 //! folded or superseded. It does no I/O; every mutation records what it touched in a
 //! [`Changes`] so a durable backend can write exactly those records in one batch.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,13 +41,32 @@ pub(crate) fn dedupe_digest(key: &str) -> DedupeDigest {
     digest
 }
 
-/// An accepted delivery key and the job that does its work.
+/// An accepted delivery key and the job that does its work, as older stores wrote it (one
+/// JSON record per delivery); still read on open.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DedupeRecord {
     pub(crate) job: JobId,
     #[serde(with = "crate::rfc3339")]
     pub(crate) expires_at: SystemTime,
 }
+
+/// What the store remembers of an accepted delivery key: 16 bytes, because a week of
+/// deliveries is kept in memory (the job id is its counter, the expiry microseconds since
+/// the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DedupeEntry {
+    pub(crate) job: u64,
+    pub(crate) expires_micros: u64,
+}
+
+/// Microseconds since the Unix epoch (0 before it, saturating far after it).
+pub(crate) fn unix_micros(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Delivery keys accepted in one write, persisted as one record (see `records`).
+pub(crate) type DedupeBatch = Vec<(DedupeDigest, DedupeEntry)>;
 
 /// "Now", read once per batch of operations so they agree with each other.
 #[derive(Debug, Clone, Copy)]
@@ -70,8 +89,12 @@ impl Clock {
 pub(crate) struct Changes {
     pub(crate) jobs: BTreeSet<JobId>,
     pub(crate) removed_jobs: Vec<JobId>,
+    /// Delivery keys accepted by these mutations: written together as one batch record.
     pub(crate) dedupe: Vec<DedupeDigest>,
+    /// Expired keys that older stores kept as one record each.
     pub(crate) removed_dedupe: Vec<DedupeDigest>,
+    /// Expired batch records of delivery keys.
+    pub(crate) removed_dedupe_batches: Vec<u64>,
     pub(crate) next_id: bool,
     /// Some job may have become claimable: wake a waiting worker.
     pub(crate) wake: bool,
@@ -86,6 +109,7 @@ impl Changes {
             && self.removed_jobs.is_empty()
             && self.dedupe.is_empty()
             && self.removed_dedupe.is_empty()
+            && self.removed_dedupe_batches.is_empty()
             && !self.next_id
     }
 }
@@ -116,7 +140,12 @@ pub(crate) struct Queue {
     delayed: BTreeSet<(SystemTime, JobId)>,
     running: HashMap<JobId, Lease>,
     leases: BTreeSet<(Instant, JobId)>,
-    dedupe: HashMap<DedupeDigest, DedupeRecord>,
+    dedupe: HashMap<DedupeDigest, DedupeEntry>,
+    /// Keys loaded from per-key records of an older store, removed one by one on expiry.
+    legacy_dedupe: HashSet<DedupeDigest>,
+    /// Persisted batch records of delivery keys: sequence number → latest expiry in it.
+    dedupe_batches: BTreeMap<u64, u64>,
+    next_dedupe_batch: u64,
     counts: StateCounts,
     next_id: u64,
     last_cleanup: Instant,
@@ -133,6 +162,9 @@ impl Queue {
             running: HashMap::new(),
             leases: BTreeSet::new(),
             dedupe: HashMap::new(),
+            legacy_dedupe: HashSet::new(),
+            dedupe_batches: BTreeMap::new(),
+            next_dedupe_batch: 1,
             counts: StateCounts::default(),
             next_id: 1,
             last_cleanup: Instant::now(),
@@ -144,7 +176,8 @@ impl Queue {
     pub(crate) fn restore(
         config: StoreConfig,
         stored: Vec<StoredJob>,
-        dedupe: Vec<(DedupeDigest, DedupeRecord)>,
+        legacy_dedupe: Vec<(DedupeDigest, DedupeEntry)>,
+        dedupe_batches: Vec<(u64, DedupeBatch)>,
         next_id: u64,
         clock: Clock,
         ch: &mut Changes,
@@ -159,7 +192,17 @@ impl Queue {
             *queue.counts.slot(record.job.state) += 1;
             queue.jobs.insert(id, record);
         }
-        queue.dedupe = dedupe.into_iter().collect();
+        for (digest, entry) in legacy_dedupe {
+            queue.legacy_dedupe.insert(digest);
+            queue.dedupe.insert(digest, entry);
+        }
+        // In write order, so a key accepted again after it expired ends with its newest entry.
+        for (seq, entries) in dedupe_batches {
+            let latest = entries.iter().map(|(_, e)| e.expires_micros).max();
+            queue.dedupe_batches.insert(seq, latest.unwrap_or(0));
+            queue.next_dedupe_batch = queue.next_dedupe_batch.max(seq.saturating_add(1));
+            queue.dedupe.extend(entries);
+        }
 
         let mut orphans = Vec::new();
         let ids: Vec<JobId> = queue.jobs.keys().cloned().collect();
@@ -186,10 +229,19 @@ impl Queue {
             }
         }
         for (key, id) in orphans {
-            tracing::info!(job = %id, "requeueing a job left running by a previous process");
             // One at a time: requeueing clears the key's running slot again.
             queue.keys.entry(key).or_default().running = Some(id.clone());
-            queue.requeue_running(&id, None, clock, ch);
+            let attempts = queue.jobs[&id].job.attempts;
+            if attempts >= queue.config.max_attempts && !queue.jobs[&id].cancel_requested {
+                // The process died during every attempt (the job may be what kills it):
+                // running it again would crash forever.
+                tracing::warn!(job = %id, attempts, "the process stopped during the last attempt; failing");
+                let error = format!("the process stopped during attempt {attempts} (crash?)");
+                queue.finish_running(&id, JobState::Failed, Some(error), clock, ch);
+            } else {
+                tracing::info!(job = %id, "requeueing a job left running by a previous process");
+                queue.requeue_running(&id, None, clock, ch);
+            }
         }
         let idle: Vec<JobId> = queue
             .keys
@@ -211,8 +263,18 @@ impl Queue {
         self.jobs.get(id)
     }
 
-    pub(crate) fn dedupe_record(&self, digest: &DedupeDigest) -> Option<&DedupeRecord> {
-        self.dedupe.get(digest)
+    /// Seals the keys accepted in `digests` into a new batch record: its sequence number and
+    /// its entries.
+    pub(crate) fn seal_dedupe_batch(&mut self, digests: &[DedupeDigest]) -> (u64, DedupeBatch) {
+        let entries: DedupeBatch = digests
+            .iter()
+            .filter_map(|d| self.dedupe.get(d).map(|e| (*d, *e)))
+            .collect();
+        let seq = self.next_dedupe_batch;
+        self.next_dedupe_batch += 1;
+        let latest = entries.iter().map(|(_, e)| e.expires_micros).max();
+        self.dedupe_batches.insert(seq, latest.unwrap_or(0));
+        (seq, entries)
     }
 
     fn key_of(&self, id: &JobId) -> Key {
@@ -264,13 +326,16 @@ impl Queue {
         ch: &mut Changes,
     ) {
         if let Some(key) = key {
-            let expires_at = clock.now + self.config.dedupe_retention;
+            let Some(job) = id.counter() else {
+                return;
+            };
+            let expires_micros = unix_micros(clock.now + self.config.dedupe_retention);
             let digest = dedupe_digest(&key);
             self.dedupe.insert(
                 digest,
-                DedupeRecord {
-                    job: id.clone(),
-                    expires_at,
+                DedupeEntry {
+                    job,
+                    expires_micros,
                 },
             );
             ch.dedupe.push(digest);
@@ -301,12 +366,9 @@ impl Queue {
         }
         if let Some(key) = &request.dedupe_key {
             let digest = dedupe_digest(key);
-            if let Some(record) = self
-                .dedupe
-                .get(&digest)
-                .filter(|r| r.expires_at > clock.now)
-            {
-                return Ok(EnqueueOutcome::Duplicate(record.job.clone()));
+            let now = unix_micros(clock.now);
+            if let Some(entry) = self.dedupe.get(&digest).filter(|e| e.expires_micros > now) {
+                return Ok(EnqueueOutcome::Duplicate(JobId::from_counter(entry.job)));
             }
         }
         self.maybe_cleanup(clock, ch);
@@ -492,6 +554,23 @@ impl Queue {
             }
         }
         Ok(self.jobs[id].job.clone())
+    }
+
+    /// [`Queue::complete`], then [`Queue::claim`] in the same step; nothing is claimed if
+    /// the completion fails.
+    pub(crate) fn complete_and_claim(
+        &mut self,
+        id: &JobId,
+        completion: Completion,
+        worker: &str,
+        clock: Clock,
+        ch: &mut Changes,
+    ) -> Result<(Job, Option<Claimed>), Error> {
+        let job = self.complete(id, completion, clock, ch)?;
+        let next = self.claim(worker, clock, ch);
+        // `next` passes the baton to a waiting worker when more is ready; do the same here.
+        ch.wake |= next.is_some() && self.has_ready();
+        Ok((job, next))
     }
 
     fn release_lease(&mut self, id: &JobId) -> Option<Lease> {
@@ -688,16 +767,21 @@ impl Queue {
             ch.jobs.remove(id);
             ch.removed_jobs.push(id.clone());
         }
-        let expired: Vec<DedupeDigest> = self
-            .dedupe
-            .iter()
-            .filter(|(_, r)| r.expires_at <= clock.now)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in expired {
-            self.dedupe.remove(&key);
-            ch.removed_dedupe.push(key);
-        }
+        let now = unix_micros(clock.now);
+        self.dedupe.retain(|digest, entry| {
+            let keep = entry.expires_micros > now;
+            if !keep && self.legacy_dedupe.remove(digest) {
+                ch.removed_dedupe.push(*digest);
+            }
+            keep
+        });
+        self.dedupe_batches.retain(|seq, latest| {
+            let keep = *latest > now;
+            if !keep {
+                ch.removed_dedupe_batches.push(*seq);
+            }
+            keep
+        });
         if !old.is_empty() {
             tracing::info!(removed = old.len(), "cleaned up finished jobs");
         }

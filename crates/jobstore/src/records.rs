@@ -3,17 +3,71 @@
 //!
 //! | key                | value                          |
 //! |--------------------|--------------------------------|
-//! | `j/<job id>`       | JSON of the job and its flags  |
-//! | `d/<digest>`       | JSON of the job id and expiry (digest: 32 hex digits of the key's BLAKE3, first 16 bytes) |
+//! | `j/<job id>`       | the job and its flags, binary with a version byte (see `job_record`; JSON from older versions is read) |
+//! | `e/<sequence>`     | delivery keys accepted in one write (sequence: 8 bytes BE); see below |
+//! | `d/<digest>`       | written by older versions, read and expired only: JSON of the job id and expiry of one delivery key (digest: 32 hex digits) |
 //! | `m/next_id`        | next job counter, 8 bytes BE   |
+//!
+//! Delivery keys are written as one record per group-commit write, not one per key: sled
+//! keeps per-record state in memory that its cache limit does not bound, so a record per
+//! delivery made resident memory grow with every accepted webhook. An `e/` value is a version
+//! byte (1) followed by 32 bytes per key: the first 16 bytes of the key's BLAKE3, the job
+//! counter (u64 LE) and the expiry in microseconds since the Unix epoch (u64 LE). The keys of
+//! one write expire together, so a record is dropped whole once its latest expiry passed.
 
 use std::path::Path;
 
 use crate::error::Error;
-use crate::queue::{Changes, DedupeDigest, DedupeRecord, Queue, StoredJob, dedupe_digest};
+use crate::job_record;
+use crate::queue::{
+    Changes, DedupeBatch, DedupeDigest, DedupeEntry, DedupeRecord, Queue, StoredJob, dedupe_digest,
+    unix_micros,
+};
 
 pub(crate) const JOB_PREFIX: &[u8] = b"j/";
 pub(crate) const DEDUPE_PREFIX: &[u8] = b"d/";
+pub(crate) const DEDUPE_BATCH_PREFIX: &[u8] = b"e/";
+/// Version byte of an `e/` record.
+const DEDUPE_BATCH_V1: u8 = 1;
+/// Bytes per key in an `e/` record.
+const DEDUPE_ENTRY_LEN: usize = 32;
+
+fn batch_key(seq: u64) -> Vec<u8> {
+    let mut key = DEDUPE_BATCH_PREFIX.to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn encode_dedupe_batch(entries: &DedupeBatch) -> Vec<u8> {
+    let mut value = Vec::with_capacity(1 + entries.len() * DEDUPE_ENTRY_LEN);
+    value.push(DEDUPE_BATCH_V1);
+    for (digest, entry) in entries {
+        value.extend_from_slice(digest);
+        value.extend_from_slice(&entry.job.to_le_bytes());
+        value.extend_from_slice(&entry.expires_micros.to_le_bytes());
+    }
+    value
+}
+
+fn decode_dedupe_batch(value: &[u8]) -> Option<DedupeBatch> {
+    let (&version, body) = value.split_first()?;
+    if version != DEDUPE_BATCH_V1 || body.len() % DEDUPE_ENTRY_LEN != 0 {
+        return None;
+    }
+    let u64_at = |chunk: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(chunk.get(at..at + 8)?.try_into().ok()?))
+    };
+    body.chunks_exact(DEDUPE_ENTRY_LEN)
+        .map(|chunk| {
+            let digest: DedupeDigest = chunk.get(..16)?.try_into().ok()?;
+            let entry = DedupeEntry {
+                job: u64_at(chunk, 16)?,
+                expires_micros: u64_at(chunk, 24)?,
+            };
+            Some((digest, entry))
+        })
+        .collect()
+}
 pub(crate) const NEXT_ID_KEY: &[u8] = b"m/next_id";
 
 fn key(prefix: &[u8], name: &str) -> Vec<u8> {
@@ -39,32 +93,25 @@ fn parse_hex(text: &str) -> Option<DedupeDigest> {
 }
 
 /// The batch that makes the disk match the queue for every record in `changes`.
-pub(crate) fn batch_for(queue: &Queue, changes: &Changes) -> Result<sled::Batch, Error> {
+pub(crate) fn batch_for(queue: &mut Queue, changes: &Changes) -> Result<sled::Batch, Error> {
     let mut batch = sled::Batch::default();
     for id in &changes.jobs {
         if let Some(record) = queue.stored(id) {
-            let value = serde_json::to_vec(record).map_err(|e| Error::Encode {
-                what: format!("job {id}"),
-                detail: e.to_string(),
-            })?;
-            batch.insert(key(JOB_PREFIX, id.as_str()), value);
+            batch.insert(key(JOB_PREFIX, id.as_str()), job_record::encode(record));
         }
     }
     for id in &changes.removed_jobs {
         batch.remove(key(JOB_PREFIX, id.as_str()));
     }
-    for digest in &changes.dedupe {
-        if let Some(record) = queue.dedupe_record(digest) {
-            let name = hex(digest);
-            let value = serde_json::to_vec(record).map_err(|e| Error::Encode {
-                what: format!("delivery key {name}"),
-                detail: e.to_string(),
-            })?;
-            batch.insert(key(DEDUPE_PREFIX, &name), value);
-        }
+    if !changes.dedupe.is_empty() {
+        let (seq, entries) = queue.seal_dedupe_batch(&changes.dedupe);
+        batch.insert(batch_key(seq), encode_dedupe_batch(&entries));
     }
     for digest in &changes.removed_dedupe {
         batch.remove(key(DEDUPE_PREFIX, &hex(digest)));
+    }
+    for seq in &changes.removed_dedupe_batches {
+        batch.remove(batch_key(*seq));
     }
     if changes.next_id {
         batch.insert(NEXT_ID_KEY, &queue.next_id().to_be_bytes());
@@ -75,7 +122,10 @@ pub(crate) fn batch_for(queue: &Queue, changes: &Changes) -> Result<sled::Batch,
 /// Everything persisted in `tree`, decoded.
 pub(crate) struct Loaded {
     pub(crate) jobs: Vec<StoredJob>,
-    pub(crate) dedupe: Vec<(DedupeDigest, DedupeRecord)>,
+    /// Per-key records of older versions.
+    pub(crate) legacy_dedupe: Vec<(DedupeDigest, DedupeEntry)>,
+    /// Batch records, in write order.
+    pub(crate) dedupe_batches: Vec<(u64, DedupeBatch)>,
     pub(crate) next_id: u64,
 }
 
@@ -92,7 +142,7 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
     let mut jobs = Vec::new();
     for item in tree.scan_prefix(JOB_PREFIX) {
         let (k, v) = item.map_err(read_error)?;
-        let record: StoredJob = serde_json::from_slice(&v)
+        let record: StoredJob = job_record::decode(&v)
             .map_err(|e| corrupt(format!("job record {:?}: {e}", String::from_utf8_lossy(&k))))?;
         if k[JOB_PREFIX.len()..] != *record.job.id.as_str().as_bytes() {
             return Err(corrupt(format!(
@@ -103,7 +153,7 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
         }
         jobs.push(record);
     }
-    let mut dedupe = Vec::new();
+    let mut legacy_dedupe = Vec::new();
     for item in tree.scan_prefix(DEDUPE_PREFIX) {
         let (k, v) = item.map_err(read_error)?;
         let name = String::from_utf8(k[DEDUPE_PREFIX.len()..].to_vec())
@@ -112,7 +162,35 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
             .map_err(|e| corrupt(format!("delivery key record {name:?}: {e}")))?;
         // Stores written before digests kept the key itself: it still dedupes (by its digest).
         let digest = parse_hex(&name).unwrap_or_else(|| dedupe_digest(&name));
-        dedupe.push((digest, record));
+        let job = record.job.counter().ok_or_else(|| {
+            corrupt(format!(
+                "delivery key record {name:?} names job {:?}",
+                record.job.0
+            ))
+        })?;
+        let expires_micros = unix_micros(record.expires_at);
+        legacy_dedupe.push((
+            digest,
+            DedupeEntry {
+                job,
+                expires_micros,
+            },
+        ));
+    }
+    let mut dedupe_batches = Vec::new();
+    for item in tree.scan_prefix(DEDUPE_BATCH_PREFIX) {
+        let (k, v) = item.map_err(read_error)?;
+        let seq = k
+            .get(DEDUPE_BATCH_PREFIX.len()..)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| corrupt(format!("delivery key batch key {:?}", &*k)))?;
+        let entries = decode_dedupe_batch(&v).ok_or_else(|| {
+            corrupt(format!(
+                "delivery key batch {seq}: not a version-1 record of whole entries"
+            ))
+        })?;
+        dedupe_batches.push((seq, entries));
     }
     let next_id = match tree.get(NEXT_ID_KEY).map_err(read_error)? {
         Some(bytes) => {
@@ -126,7 +204,8 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
     };
     Ok(Loaded {
         jobs,
-        dedupe,
+        legacy_dedupe,
+        dedupe_batches,
         next_id,
     })
 }

@@ -22,9 +22,9 @@ use crate::store::{JobStore, claim_when_ready};
 /// The sled tree holding the queue's records.
 const TREE: &str = "jobstore.v1";
 
-/// A [`JobStore`] in a sled directory. Every acknowledged enqueue and cancellation is on disk
-/// (flushed) before the call returns; concurrent calls share flushes. Completions are written
-/// and flushed with the next group commit (see the crate docs).
+/// A [`JobStore`] in a sled directory. Every acknowledged enqueue, claim, completion and
+/// cancellation is on disk (flushed) before the call returns; concurrent calls share flushes
+/// (see the crate docs).
 ///
 /// Reads are served from an in-memory index rebuilt on open, so `get`, `list`, `counts` and
 /// scheduling never touch the disk. All sled calls run on two dedicated threads, never on the
@@ -52,16 +52,17 @@ impl SledJobStore {
         let loaded_jobs = loaded.jobs.len();
 
         let mut changes = Changes::default();
-        let queue = Queue::restore(
+        let mut queue = Queue::restore(
             config,
             loaded.jobs,
-            loaded.dedupe,
+            loaded.legacy_dedupe,
+            loaded.dedupe_batches,
             loaded.next_id,
             Clock::now(),
             &mut changes,
         );
         if !changes.is_empty() {
-            let batch = records::batch_for(&queue, &changes)?;
+            let batch = records::batch_for(&mut queue, &changes)?;
             let storage = |source| Error::Storage {
                 path: path.to_owned(),
                 action: "requeueing interrupted jobs",
@@ -97,9 +98,9 @@ impl SledJobStore {
         &self.shared.path
     }
 
-    /// Runs `op` on the writer thread and answers once its writes are written (and flushed,
-    /// if `durable` and the operation succeeded).
-    async fn run<R, F>(&self, durable: bool, op: F) -> Result<R, Error>
+    /// Runs `op` on the writer thread and answers once its writes are written, and flushed
+    /// too if the operation succeeded and `durable` says its result needs it.
+    async fn run<R, F>(&self, durable: fn(&R) -> bool, op: F) -> Result<R, Error>
     where
         R: Send + 'static,
         F: FnOnce(&mut Queue, Clock, &mut Changes) -> Result<R, Error> + Send + 'static,
@@ -108,7 +109,7 @@ impl SledJobStore {
         let command: Command = Box::new(move |queue, clock, changes| {
             let result = op(queue, clock, changes);
             Pending {
-                durable: durable && result.is_ok(),
+                durable: result.as_ref().is_ok_and(durable),
                 deliver: Box::new(move |written| {
                     // The caller may have given up waiting; nothing to do then.
                     let _ = reply.send(written.and(result));
@@ -122,6 +123,16 @@ impl SledJobStore {
         group_commit::submit(sender, command, &self.shared.path)?;
         answer.await.map_err(|_| closed())?
     }
+}
+
+/// For [`SledJobStore::run`]: the answer waits for a flush.
+fn always<R>(_: &R) -> bool {
+    true
+}
+
+/// For [`SledJobStore::run`]: written with the next group commit, not waited for.
+fn never<R>(_: &R) -> bool {
+    false
 }
 
 impl Drop for SledJobStore {
@@ -156,16 +167,19 @@ impl JobStore for SledJobStore {
     async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, Error> {
         // Durable even when it is a duplicate: the original may still be in flight in this
         // very batch, and "duplicate" must not be said about something that could be lost.
-        self.run(true, move |q, clock, ch| q.enqueue(job, clock, ch))
+        self.run(always, move |q, clock, ch| q.enqueue(job, clock, ch))
             .await
     }
 
     async fn claim(&self, worker: &str) -> Result<Option<Claimed>, Error> {
-        // Not flushed: losing a claim in a crash only means the job runs again, which it
-        // would anyway, since a restart requeues running jobs.
+        // Flushed before the worker sees the job: the attempt count must survive a crash, or
+        // a job that kills the process on every attempt would be retried forever. Finding
+        // nothing to claim waits for nothing (it wrote nothing the caller depends on).
         let worker = worker.to_owned();
-        self.run(false, move |q, clock, ch| Ok(q.claim(&worker, clock, ch)))
-            .await
+        self.run(Option::is_some, move |q, clock, ch| {
+            Ok(q.claim(&worker, clock, ch))
+        })
+        .await
     }
 
     async fn next(&self, worker: &str) -> Result<Claimed, Error> {
@@ -179,28 +193,42 @@ impl JobStore for SledJobStore {
     }
 
     async fn heartbeat(&self, id: &JobId, progress: Progress) -> Result<(), Error> {
+        // Not waited for: after a crash the job is requeued anyway, and its progress restarts.
         let id = id.clone();
-        self.run(false, move |q, clock, ch| {
+        self.run(never, move |q, clock, ch| {
             q.heartbeat(&id, progress, clock, ch)
         })
         .await
     }
 
     async fn complete(&self, id: &JobId, completion: Completion) -> Result<Job, Error> {
-        // Written but not waited for: the next group commit (or sled's own 500 ms sync) makes
-        // it durable. Losing a completion in a crash only means the job runs again after the
-        // restart requeues it, and index runs are idempotent; waiting for a flush here would
-        // cap a worker at one job per fsync. Cancellation, by contrast, is flushed.
+        // Flushed: once a worker is told its job succeeded it may act on that (report it,
+        // claim the key's follow-up), and a crash must not bring the job back.
         let id = id.clone();
-        self.run(false, move |q, clock, ch| {
+        self.run(always, move |q, clock, ch| {
             q.complete(&id, completion, clock, ch)
+        })
+        .await
+    }
+
+    async fn complete_and_claim(
+        &self,
+        id: &JobId,
+        completion: Completion,
+        worker: &str,
+    ) -> Result<(Job, Option<Claimed>), Error> {
+        // One command: both records go into one sled batch and one flush, and the worker
+        // pays one hand-off per job instead of two.
+        let (id, worker) = (id.clone(), worker.to_owned());
+        self.run(always, move |q, clock, ch| {
+            q.complete_and_claim(&id, completion, &worker, clock, ch)
         })
         .await
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Option<Job>, Error> {
         let id = id.clone();
-        self.run(true, move |q, clock, ch| Ok(q.cancel(&id, clock, ch)))
+        self.run(always, move |q, clock, ch| Ok(q.cancel(&id, clock, ch)))
             .await
     }
 
@@ -222,13 +250,13 @@ impl JobStore for SledJobStore {
     }
 
     async fn cleanup(&self, older_than: Duration) -> Result<u64, Error> {
-        self.run(true, move |q, clock, ch| {
+        self.run(always, move |q, clock, ch| {
             Ok(q.cleanup(older_than, clock, ch))
         })
         .await
     }
 
     async fn flush(&self) -> Result<(), Error> {
-        self.run(true, |_, _, _| Ok(())).await
+        self.run(always, |_, _, _| Ok(())).await
     }
 }

@@ -21,7 +21,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 
     /// Claims the oldest claimable job, if any, without waiting. A job is claimable when it
     /// is queued, its `not_before` has passed and no job of its repo and ref is running.
-    /// Running jobs whose lease expired are requeued first.
+    /// Running jobs whose lease expired are requeued first. Durable: the counted attempt
+    /// survives a crash, so a job that kills the process on every attempt still ends
+    /// `Failed` after `max_attempts` claims.
     async fn claim(&self, worker: &str) -> Result<Option<Claimed>, Error>;
 
     /// Waits until a job can be claimed and claims it. Woken by enqueues, by completions
@@ -34,6 +36,26 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 
     /// Ends the current attempt of a running job; returns the job as it now is. Durable.
     async fn complete(&self, id: &JobId, completion: Completion) -> Result<Job, Error>;
+
+    /// Ends the current attempt of the running job `id` and, in the same step, claims the
+    /// next claimable job for `worker` (or `None` if nothing is claimable right now: wait
+    /// with [`JobStore::next`] then). A worker loop calls this instead of `complete` followed
+    /// by `claim`: on [`SledJobStore`](crate::SledJobStore) both go into one write and share
+    /// one flush and one hand-off. Both are durable when it returns, like `complete` and
+    /// `claim` on their own. If the completion fails (for example the lease expired and the
+    /// job is no longer running) nothing is claimed and the error is returned.
+    ///
+    /// The default implementation calls [`JobStore::complete`], then [`JobStore::claim`].
+    async fn complete_and_claim(
+        &self,
+        id: &JobId,
+        completion: Completion,
+        worker: &str,
+    ) -> Result<(Job, Option<Claimed>), Error> {
+        let job = self.complete(id, completion).await?;
+        let next = self.claim(worker).await?;
+        Ok((job, next))
+    }
 
     /// Cancels a job. `None`: no such job. A queued job becomes cancelled at once; a running
     /// job's token flips and its worker completes with [`Completion::Cancelled`]; a finished

@@ -128,6 +128,94 @@ async fn crash_loses_no_acknowledged_job() {
     assert!(total_acked >= 20 * 5);
 }
 
+/// Set in the child process of `a_job_that_crashes_every_attempt_ends_failed`.
+const CLAIM_CHILD_DIR_ENV: &str = "JOBSTORE_CLAIM_CHILD_DIR";
+
+/// Not a test of its own: a worker that claims the store's job, prints the attempt it was
+/// handed, and then "crashes" (it is SIGKILLed while it works).
+#[test]
+#[ignore = "run as a child process by a_job_that_crashes_every_attempt_ends_failed"]
+fn claim_child() {
+    let Ok(dir) = std::env::var(CLAIM_CHILD_DIR_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let store = open(Path::new(&dir));
+        match store.claim("crashing-worker").await.expect("claim") {
+            Some(claimed) => println!("CLAIMED {} {}", claimed.job.id, claimed.job.attempts),
+            None => println!("NOTHING"),
+        }
+        // Killed long before this ends; bounded so a broken parent leaves no stray process.
+        std::thread::sleep(Duration::from_secs(60));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_crashes_every_attempt_ends_failed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let max_attempts = StoreConfig::default().max_attempts;
+    let id = {
+        let store = open(&path);
+        let outcome = store
+            .enqueue(request("poison", "c1", "poison-1"))
+            .await
+            .expect("enqueue");
+        outcome.job_id().clone()
+    };
+    let exe = std::env::current_exe().expect("test binary path");
+    for attempt in 1..=max_attempts + 1 {
+        let mut child = Command::new(&exe)
+            .args([
+                "claim_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CLAIM_CHILD_DIR_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut said = String::new();
+        let mut line = String::new();
+        while said.is_empty() {
+            line.clear();
+            let read = stdout.read_line(&mut line).expect("read child stdout");
+            assert!(read > 0, "attempt {attempt}: child exited without claiming");
+            // libtest prints "test claim_child ... " on the same line first.
+            if let Some(at) = line.find("CLAIMED").or_else(|| line.find("NOTHING")) {
+                said = line[at..].trim().to_owned();
+            }
+        }
+        // Killed while "working": only what claim made durable survives.
+        child.kill().expect("SIGKILL child");
+        child.wait().expect("reap child");
+        if attempt <= max_attempts {
+            assert_eq!(
+                said,
+                format!("CLAIMED {id} {attempt}"),
+                "each crashed attempt is counted"
+            );
+        } else {
+            assert_eq!(said, "NOTHING", "no attempt after the last one");
+        }
+    }
+    let store = open(&path);
+    let job = store.get(&id).await.expect("get").expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Failed, max_attempts));
+    assert!(
+        job.error
+            .as_deref()
+            .is_some_and(|e| e.contains("stopped during attempt")),
+        "{:?}",
+        job.error
+    );
+}
+
 #[tokio::test]
 async fn dedupe_and_jobs_survive_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -290,4 +378,85 @@ async fn a_file_in_place_of_the_directory_names_the_path() {
         err.to_string().contains(&path.display().to_string()),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn delivery_keys_written_one_per_record_by_older_versions_still_dedupe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    {
+        let db = sled::open(&path).expect("sled");
+        let tree = db.open_tree("jobstore.v1").expect("tree");
+        // Before digests: the key itself; after: 32 hex digits of its digest. Both expire
+        // far in the future.
+        for (key, job) in [
+            ("d/github:old-style", "0000000000000007"),
+            ("d/00112233445566778899aabbccddeeff", "0000000000000008"),
+        ] {
+            let value = format!(r#"{{"job":"{job}","expires_at":"2999-01-01T00:00:00Z"}}"#);
+            tree.insert(key, value.as_bytes()).expect("insert");
+        }
+        db.flush().expect("flush");
+    }
+    let store = open(&path);
+    match store
+        .enqueue(request("x", "c1", "github:old-style"))
+        .await
+        .expect("enqueue")
+    {
+        EnqueueOutcome::Duplicate(id) => assert_eq!(id.as_str(), "0000000000000007"),
+        other => panic!("an old per-key record was not read: {other:?}"),
+    }
+    let fresh = store
+        .enqueue(request("x", "c1", "github:new-style"))
+        .await
+        .expect("enqueue");
+    assert!(matches!(fresh, EnqueueOutcome::Queued(_)), "{fresh:?}");
+    drop(store);
+    let store = open(&path);
+    for (key, id) in [
+        ("github:old-style", "0000000000000007"),
+        ("github:new-style", fresh.job_id().as_str()),
+    ] {
+        match store
+            .enqueue(request("y", "c2", key))
+            .await
+            .expect("enqueue")
+        {
+            EnqueueOutcome::Duplicate(dup) => assert_eq!(dup.as_str(), id),
+            other => panic!("delivery key {key} forgotten after reopen: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn expired_delivery_keys_are_dropped_from_disk_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let config = StoreConfig {
+        dedupe_retention: Duration::from_millis(50),
+        ..StoreConfig::default()
+    };
+    {
+        let store = SledJobStore::open(&path, config.clone()).expect("open");
+        for n in 0..10 {
+            store
+                .enqueue(request("r", "c1", &format!("k-{n}")))
+                .await
+                .expect("enqueue");
+        }
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        store
+            .cleanup(Duration::from_secs(3600))
+            .await
+            .expect("cleanup");
+    }
+    let db = sled::open(&path).expect("sled");
+    let tree = db.open_tree("jobstore.v1").expect("tree");
+    assert_eq!(
+        tree.scan_prefix("e/").count(),
+        0,
+        "expired key records stay on disk"
+    );
+    assert_eq!(tree.scan_prefix("j/").count(), 1, "the job itself stays");
 }

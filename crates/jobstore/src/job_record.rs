@@ -1,0 +1,348 @@
+//! The compact binary form of a persisted job (`j/` records).
+//!
+//! Every claim, completion and folded delivery rewrites its job's record, so its size and
+//! encoding cost are paid on the hot path (JSON with RFC 3339 timestamps was the writer
+//! thread's largest item of our own code, and sled keeps more in memory the more it writes).
+//! Layout, version 1, all integers little-endian:
+//!
+//! `0x01`, id, repo, ref (strings), kind (u8), commit, before (optional strings), full (u8),
+//! trigger (u8), provider, delivery id (optional strings), state (u8), attempts, coalesced
+//! (u32), created (time), started, finished, not before (optional times), the five progress
+//! counters (u64), error (optional string), cancel requested (u8).
+//!
+//! A string is a u32 length and UTF-8 bytes; an optional value is a `0` byte, or `1` and the
+//! value; a time is u64 seconds and u32 nanoseconds since the Unix epoch. Records written as
+//! JSON by older versions start with `{` and are still read.
+
+use std::time::{Duration, SystemTime};
+
+use crate::job::{Job, JobId, JobKind, JobState, Progress, Trigger};
+use crate::queue::StoredJob;
+
+const VERSION_1: u8 = 1;
+
+/// Encodes `record` in the current version.
+pub(crate) fn encode(record: &StoredJob) -> Vec<u8> {
+    let job = &record.job;
+    let mut out = Writer(Vec::with_capacity(256));
+    out.u8(VERSION_1);
+    out.str(job.id.as_str());
+    out.str(&job.repo);
+    out.str(&job.git_ref);
+    out.u8(kind_code(job.kind));
+    out.opt_str(job.commit.as_deref());
+    out.opt_str(job.before.as_deref());
+    out.u8(u8::from(job.full));
+    out.u8(trigger_code(job.trigger));
+    out.opt_str(job.provider.as_deref());
+    out.opt_str(job.delivery_id.as_deref());
+    out.u8(state_code(job.state));
+    out.u32(job.attempts);
+    out.u32(job.coalesced);
+    out.time(job.created_at);
+    out.opt_time(job.started_at);
+    out.opt_time(job.finished_at);
+    out.opt_time(job.not_before);
+    let p = &job.progress;
+    for n in [
+        p.files_seen,
+        p.files_changed,
+        p.files_deleted,
+        p.chunks_added,
+        p.chunks_removed,
+    ] {
+        out.u64(n);
+    }
+    out.opt_str(job.error.as_deref());
+    out.u8(u8::from(record.cancel_requested));
+    out.0
+}
+
+/// Decodes a record of any version; the error says what is wrong with it.
+pub(crate) fn decode(bytes: &[u8]) -> Result<StoredJob, String> {
+    match bytes.first() {
+        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Some(&VERSION_1) => {
+            let mut r = Reader(bytes.get(1..).unwrap_or_default());
+            let record = decode_v1(&mut r).ok_or("a version-1 record is truncated or invalid")?;
+            if r.0.is_empty() {
+                Ok(record)
+            } else {
+                Err("a version-1 record has trailing bytes".to_owned())
+            }
+        }
+        Some(other) => Err(format!("unknown record version {other}")),
+        None => Err("the record is empty".to_owned()),
+    }
+}
+
+fn decode_v1(r: &mut Reader<'_>) -> Option<StoredJob> {
+    let job = Job {
+        id: JobId(r.str()?),
+        repo: r.str()?,
+        git_ref: r.str()?,
+        kind: kind_from(r.u8()?)?,
+        commit: r.opt_str()?,
+        before: r.opt_str()?,
+        full: r.flag()?,
+        trigger: trigger_from(r.u8()?)?,
+        provider: r.opt_str()?,
+        delivery_id: r.opt_str()?,
+        state: state_from(r.u8()?)?,
+        attempts: r.u32()?,
+        coalesced: r.u32()?,
+        created_at: r.time()?,
+        started_at: r.opt_time()?,
+        finished_at: r.opt_time()?,
+        not_before: r.opt_time()?,
+        progress: Progress {
+            files_seen: r.u64()?,
+            files_changed: r.u64()?,
+            files_deleted: r.u64()?,
+            chunks_added: r.u64()?,
+            chunks_removed: r.u64()?,
+        },
+        error: r.opt_str()?,
+    };
+    let cancel_requested = r.flag()?;
+    Some(StoredJob {
+        job,
+        cancel_requested,
+    })
+}
+
+fn kind_code(kind: JobKind) -> u8 {
+    match kind {
+        JobKind::Index => 0,
+        JobKind::DeleteRef => 1,
+    }
+}
+
+fn kind_from(code: u8) -> Option<JobKind> {
+    [JobKind::Index, JobKind::DeleteRef]
+        .into_iter()
+        .find(|k| kind_code(*k) == code)
+}
+
+fn trigger_code(trigger: Trigger) -> u8 {
+    match trigger {
+        Trigger::Webhook => 0,
+        Trigger::Manual => 1,
+        Trigger::Test => 2,
+    }
+}
+
+fn trigger_from(code: u8) -> Option<Trigger> {
+    [Trigger::Webhook, Trigger::Manual, Trigger::Test]
+        .into_iter()
+        .find(|t| trigger_code(*t) == code)
+}
+
+fn state_code(state: JobState) -> u8 {
+    match state {
+        JobState::Queued => 0,
+        JobState::Running => 1,
+        JobState::Succeeded => 2,
+        JobState::Failed => 3,
+        JobState::Cancelled => 4,
+        JobState::Superseded => 5,
+    }
+}
+
+fn state_from(code: u8) -> Option<JobState> {
+    JobState::ALL.into_iter().find(|s| state_code(*s) == code)
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn str(&mut self, s: &str) {
+        // Fields are repo names, refs, commits and error messages: far below 4 GiB.
+        self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+            None => self.u8(0),
+        }
+    }
+
+    fn time(&mut self, t: SystemTime) {
+        // Times before 1970 do not occur (they come from the system clock); stored as 1970.
+        let since = t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        self.u64(since.as_secs());
+        self.u32(since.subsec_nanos());
+    }
+
+    fn opt_time(&mut self, t: Option<SystemTime>) {
+        match t {
+            Some(t) => {
+                self.u8(1);
+                self.time(t);
+            }
+            None => self.u8(0),
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|[b]| b)
+    }
+
+    fn flag(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+
+    fn str(&mut self) -> Option<String> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        if self.0.len() < len {
+            return None;
+        }
+        let (text, rest) = self.0.split_at(len);
+        self.0 = rest;
+        String::from_utf8(text.to_vec()).ok()
+    }
+
+    fn opt_str(&mut self) -> Option<Option<String>> {
+        if self.flag()? {
+            self.str().map(Some)
+        } else {
+            Some(None)
+        }
+    }
+
+    fn time(&mut self) -> Option<SystemTime> {
+        let secs = self.u64()?;
+        let nanos = self.u32()?;
+        if nanos >= 1_000_000_000 {
+            return None;
+        }
+        SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+    }
+
+    fn opt_time(&mut self) -> Option<Option<SystemTime>> {
+        if self.flag()? {
+            self.time().map(Some)
+        } else {
+            Some(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StoredJob {
+        let now = SystemTime::now();
+        StoredJob {
+            job: Job {
+                id: JobId::from_counter(42),
+                repo: "hello".to_owned(),
+                git_ref: "refs/heads/main".to_owned(),
+                kind: JobKind::DeleteRef,
+                commit: Some("9fceb02d".to_owned()),
+                before: None,
+                full: true,
+                trigger: Trigger::Manual,
+                provider: Some("gitlab".to_owned()),
+                delivery_id: None,
+                state: JobState::Failed,
+                attempts: 5,
+                coalesced: 7,
+                created_at: now,
+                started_at: Some(now + Duration::from_nanos(1)),
+                finished_at: None,
+                not_before: Some(now + Duration::from_secs(3)),
+                progress: Progress {
+                    files_seen: 1,
+                    files_changed: 2,
+                    files_deleted: 3,
+                    chunks_added: 4,
+                    chunks_removed: u64::MAX,
+                },
+                error: Some("lease expired: ünïcode".to_owned()),
+            },
+            cancel_requested: true,
+        }
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        let record = sample();
+        let decoded = decode(&encode(&record)).expect("decodes");
+        assert_eq!(decoded.job, record.job);
+        assert!(decoded.cancel_requested);
+    }
+
+    #[test]
+    fn reads_json_records_of_older_versions() {
+        let record = sample();
+        let json = serde_json::to_vec(&record).expect("json");
+        let decoded = decode(&json).expect("decodes");
+        assert_eq!(decoded.job.id, record.job.id);
+        assert_eq!(decoded.job.error, record.job.error);
+    }
+
+    #[test]
+    fn rejects_damaged_records() {
+        let bytes = encode(&sample());
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode(&longer).is_err(), "trailing bytes");
+        assert!(decode(b"not json").is_err());
+        // Find the state byte as the one byte that differs between two states.
+        let mut queued = sample();
+        queued.job.state = JobState::Queued;
+        let other = encode(&queued);
+        let state_at = (0..bytes.len())
+            .find(|&i| bytes[i] != other[i])
+            .expect("the state is encoded");
+        let mut bad_state = bytes;
+        bad_state[state_at] = 99;
+        assert!(decode(&bad_state).is_err(), "unknown state code");
+    }
+}
