@@ -36,13 +36,25 @@ pub fn spawn(app: Arc<App>) -> Vec<JoinHandle<()>> {
 }
 
 async fn work(app: &Arc<App>, name: &str) {
+    // The next job, claimed in the same durable write that recorded the previous one's end.
+    let mut carried: Option<Claimed> = None;
     loop {
         if app.is_shutting_down() {
+            if let Some(claimed) = carried.take() {
+                // Claimed and leased but never started: hand it back for the next start.
+                let _ = app
+                    .jobs
+                    .complete(&claimed.job.id, Completion::Released)
+                    .await;
+            }
             return;
         }
-        let claimed = tokio::select! {
-            claimed = app.jobs.next(name) => claimed,
-            _ = app.shutdown_started() => return,
+        let claimed = match carried.take() {
+            Some(claimed) => Ok(claimed),
+            None => tokio::select! {
+                claimed = app.jobs.next(name) => claimed,
+                _ = app.shutdown_started() => return,
+            },
         };
         let claimed = match claimed {
             Ok(claimed) => claimed,
@@ -77,7 +89,17 @@ async fn work(app: &Arc<App>, name: &str) {
                 .index_fresh(&claimed.job.repo, &claimed.job.git_ref, SystemTime::now());
         }
         app.metrics.job_finished(outcome, started.elapsed());
-        if let Err(error) = app.jobs.complete(&id, completion).await {
+        let released = matches!(completion, Completion::Released);
+        let ended = if released || app.is_shutting_down() {
+            app.jobs.complete(&id, completion).await.map(|_| ())
+        } else {
+            // One durable write ends this job and claims the next (if one is waiting).
+            app.jobs
+                .complete_and_claim(&id, completion, name)
+                .await
+                .map(|(_, next)| carried = next)
+        };
+        if let Err(error) = ended {
             tracing::error!(%error, job = %id, "could not record the job's end; its lease will expire and it will run again");
         }
     }
