@@ -158,7 +158,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
 fn init_logging(format: LogFormat, quiet: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if quiet { "warn" } else { "info" };
+    // tantivy logs three info lines per commit (metas saved, garbage collection): noise
+    // for an operator, so it starts at warn unless RUST_LOG says otherwise.
+    let default = if quiet { "warn" } else { "info,tantivy=warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
