@@ -37,19 +37,25 @@ fn source_text(seed: usize, lines: usize) -> String {
 /// A tree of `FILES` files of 20..220 lines in nested directories, all with an old mtime so the
 /// racily-clean rule does not force re-reads.
 fn generate_tree(root: &Path) {
-    let old = SystemTime::now() - Duration::from_secs(3600);
     for i in 0..FILES {
         let dir = root.join(format!("crate_{}/src/mod_{}", i % 40, (i / 40) % 25));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("file_{i}.rs"));
         fs::write(&path, source_text(i, 20 + (i * 37) % 200)).unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        backdate(&path);
     }
+}
+
+/// Sets a file's mtime an hour back, so it is not "racily clean" against the manifest and
+/// unchanged files are decided by their stat data alone, as on a real tree.
+fn backdate(path: &Path) {
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
 }
 
 fn run(indexer: &Indexer, tree: &Path, scope: Scope, sink: &MemorySink, store: &dyn ManifestStore) {
@@ -134,13 +140,7 @@ fn edit_one_file(tree: &Path, edit: &mut u64) -> Scope {
     let path = tree.join(rel);
     *edit += 1;
     fs::write(&path, format!("{}// edit {edit}\n", source_text(1247, 80))).unwrap();
-    let old = SystemTime::now() - Duration::from_secs(3600);
-    fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    backdate(&path);
     Scope::Paths(vec![PathChange {
         status: ChangeStatus::Modified,
         path: rel.to_string(),

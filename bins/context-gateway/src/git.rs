@@ -267,32 +267,23 @@ impl GitSource {
                 .args(args);
             command
         };
-        let done = match held.as_deref() {
-            Some(held) if held == target => Ok(()),
+        let merged = match held.as_deref() {
+            Some(held) if held == target => true,
             Some(held) => {
-                match run_git(
-                    checkout(&["read-tree", "-m", "-u", held, target]),
-                    self.timeout,
-                    url,
-                )
-                .await
-                {
-                    Ok(_) => Ok(()),
+                let merge = checkout(&["read-tree", "-m", "-u", held, target]);
+                match run_git(merge, self.timeout, url).await {
+                    Ok(_) => true,
                     Err(error) => {
                         tracing::debug!(%error, "two-way read-tree refused; resetting instead");
-                        Err(())
+                        false
                     }
                 }
             }
-            None => Err(()),
+            None => false,
         };
-        if done.is_err() {
-            run_git(
-                checkout(&["read-tree", "--reset", "-u", target]),
-                self.timeout,
-                url,
-            )
-            .await?;
+        if !merged {
+            let reset = checkout(&["read-tree", "--reset", "-u", target]);
+            run_git(reset, self.timeout, url).await?;
         }
         IndexState::record(index, target);
         Ok(())

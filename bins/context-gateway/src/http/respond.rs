@@ -24,24 +24,22 @@ pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
 
 /// The code of an error answer, kept in the response's extensions for the access log line.
 #[derive(Debug, Clone)]
-pub struct ErrorCode(pub String);
+pub struct ErrorCode(pub &'static str);
 
 /// An error answer with a snake_case code and a message for humans.
-pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response<Body> {
+pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response<Body> {
     let mut response = json(
         status,
         &json!({"error": {"code": code, "message": message.into()}}),
     );
-    response
-        .extensions_mut()
-        .insert(ErrorCode(code.to_string()));
+    response.extensions_mut().insert(ErrorCode(code));
     response
 }
 
 /// A 429 or 503 with `Retry-After` in whole seconds (at least 1).
 pub fn retry_after(
     status: StatusCode,
-    code: &str,
+    code: &'static str,
     message: &str,
     wait: Duration,
 ) -> Response<Body> {

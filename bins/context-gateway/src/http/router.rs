@@ -33,7 +33,7 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) 
     let error = response
         .extensions()
         .get::<respond::ErrorCode>()
-        .map_or("", |code| code.0.as_str());
+        .map_or("", |code| code.0);
     span.in_scope(|| {
         tracing::info!(
             %method,
