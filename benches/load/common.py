@@ -181,6 +181,21 @@ def peak_rss_kb(pid):
     return 0
 
 
+def rss_parts_kb(pid):
+    """RssAnon (heap, stacks) and RssFile (mapped files: the binary, tantivy's and sled's
+    mapped files) of a process, in kB; the page cache can drop file pages at will."""
+    parts = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key = line.split(":")[0]
+                if key in ("RssAnon", "RssFile", "RssShmem"):
+                    parts[key] = int(line.split()[1])
+    except OSError:
+        pass
+    return parts
+
+
 def rss_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:

@@ -236,8 +236,14 @@ def main():
                               file=sys.stderr)
 
         rss = {name: {"peak_kb": sum(common.peak_rss_kb(p) for p in tree_pids(pid)),
-                      "now_kb": sum(common.rss_kb(p) for p in tree_pids(pid))}
+                      "now_kb": sum(common.rss_kb(p) for p in tree_pids(pid)),
+                      "now_anon_kb": sum(common.rss_parts_kb(p).get("RssAnon", 0) for p in tree_pids(pid)),
+                      "now_file_kb": sum(common.rss_parts_kb(p).get("RssFile", 0) for p in tree_pids(pid))}
                for name, (_, pid) in servers.items()}
+
+        for name, r in rss.items():
+            print(f"{name:16} RSS peak {r['peak_kb'] / 1024:.1f} MB, now {r['now_kb'] / 1024:.1f} MB "
+                  f"(anon {r['now_anon_kb'] / 1024:.1f}, files {r['now_file_kb'] / 1024:.1f})", file=sys.stderr)
 
         # Durability: what the gateway acknowledged must be in the store after SIGKILL.
         status, metrics = common.request(gw.addr, "GET", "/metrics")
