@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ring::hmac;
 use serde_json::json;
-use webhook_core::{Delivery, Headers, Registry, Secret, VerifyOptions, sign};
+use webhook_core::{Delivery, Headers, ParseOptions, Registry, Secret, VerifyOptions, sign};
 
 const SECRET: &str = "bench-secret-of-a-typical-length-32b";
 
@@ -95,6 +95,17 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("parse", label), |b| {
             b.iter(|| github.parse(black_box(&delivery)).expect("parses"))
+        });
+        // What the gateway's answer path does: commit file lists skipped unread.
+        let lean = ParseOptions {
+            changed_paths: false,
+        };
+        group.bench_function(BenchmarkId::new("parse_without_paths", label), |b| {
+            b.iter(|| {
+                github
+                    .parse_with(black_box(&delivery), &lean)
+                    .expect("parses")
+            })
         });
         // The floor for any serde_json-based parse: walk the whole body, keep nothing.
         group.bench_function(BenchmarkId::new("serde_json_skip_all", label), |b| {

@@ -15,9 +15,11 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::path_union::{Net, PathUnion};
 
-/// The net changed paths of a `commits` array, and what the provider's caps need.
+/// The net changed paths of a `commits` array, and what the provider's caps need. With
+/// `PATHS` false the commits are only counted and skipped unread (see
+/// [`ParseOptions::changed_paths`](crate::ParseOptions::changed_paths)).
 #[derive(Debug, Default)]
-pub(crate) struct CommitFiles<'a> {
+pub(crate) struct CommitFiles<'a, const PATHS: bool = true> {
     /// Every listed path with its net status across the commits.
     pub(crate) paths: PathUnion<'a>,
     /// How many commits the array held.
@@ -29,16 +31,16 @@ pub(crate) struct CommitFiles<'a> {
 
 // Generic over the borrowed lifetime `'a` (not just `'de`): serde's `borrow` attribute on
 // the enclosing structs asks for `CommitFiles<'a>: Deserialize<'de>` with `'de: 'a`.
-impl<'de: 'a, 'a> Deserialize<'de> for CommitFiles<'a> {
+impl<'de: 'a, 'a, const PATHS: bool> Deserialize<'de> for CommitFiles<'a, PATHS> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_seq(CommitsVisitor(PhantomData))
     }
 }
 
-struct CommitsVisitor<'a>(PhantomData<CommitFiles<'a>>);
+struct CommitsVisitor<'a, const PATHS: bool>(PhantomData<CommitFiles<'a, PATHS>>);
 
-impl<'de: 'a, 'a> Visitor<'de> for CommitsVisitor<'a> {
-    type Value = CommitFiles<'a>;
+impl<'de: 'a, 'a, const PATHS: bool> Visitor<'de> for CommitsVisitor<'a, PATHS> {
+    type Value = CommitFiles<'a, PATHS>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of commits")
@@ -46,6 +48,12 @@ impl<'de: 'a, 'a> Visitor<'de> for CommitsVisitor<'a> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut commits: A) -> Result<Self::Value, A::Error> {
         let mut out = CommitFiles::default();
+        if !PATHS {
+            while commits.next_element::<IgnoredAny>()?.is_some() {
+                out.listed += 1;
+            }
+            return Ok(out);
+        }
         while let Some(files) = commits.next_element_seed(CommitSeed {
             paths: &mut out.paths,
         })? {

@@ -1,5 +1,5 @@
-//! What a provider is handed: one [`Delivery`], the [`VerifyOptions`] in force, and what
-//! it answers on success, [`Verified`].
+//! What a provider is handed: one [`Delivery`], the [`VerifyOptions`] and [`ParseOptions`]
+//! in force, and what it answers on a successful verification, [`Verified`].
 
 use std::time::{Duration, SystemTime};
 
@@ -32,6 +32,25 @@ impl Default for VerifyOptions {
             now: SystemTime::now(),
             timestamp_tolerance: Duration::from_secs(5 * 60),
             allow_sha1: false,
+        }
+    }
+}
+
+/// Knobs of parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Fill [`Event::changed_paths`](crate::Event::changed_paths) from the commit file lists
+    /// (GitHub, Gitea, GitLab). A receiver that diffs with git itself can turn this off: the
+    /// lists are then skipped unread, which makes a push's parse markedly cheaper, and
+    /// `changed_paths` is empty and not complete.
+    pub changed_paths: bool,
+}
+
+impl Default for ParseOptions {
+    /// Everything parsed.
+    fn default() -> Self {
+        Self {
+            changed_paths: true,
         }
     }
 }

@@ -41,7 +41,9 @@
 //!
 //! Changed paths are hints: providers truncate them (or never send them), and
 //! [`ChangedPaths::complete`] says when a list can be trusted. The true change set comes
-//! from git.
+//! from git. A receiver that diffs with git anyway can skip the lists unread with
+//! [`Provider::parse_with`] and [`ParseOptions`]`{ changed_paths: false }`, which halves
+//! the parse of a typical push.
 
 #![deny(missing_docs)]
 
@@ -59,7 +61,7 @@ mod secret;
 mod signature;
 mod signing;
 
-pub use delivery::{Delivery, Verified, VerifyOptions};
+pub use delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 pub use error::Error;
 pub use event::{
     ChangedPaths, Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository,

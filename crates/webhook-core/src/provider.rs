@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::Event;
 use crate::providers::{AzureDevOps, Bitbucket, GitHub, GitLab, Gitea};
@@ -27,6 +27,13 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// Normalizes a delivery (call after [`Provider::verify`] succeeded).
     fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error>;
+
+    /// [`Provider::parse`] with [`ParseOptions`]. The default ignores the options, so a
+    /// provider that has nothing to skip need not implement it.
+    fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
+        let _ = options;
+        self.parse(delivery)
+    }
 }
 
 /// Providers by id.

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use serde_json::Value;
-use webhook_core::{Delivery, Headers, Registry, Secret, VerifyOptions, sign};
+use webhook_core::{
+    ChangedPaths, Delivery, Headers, ParseOptions, Registry, Secret, VerifyOptions, sign,
+};
 
 fn secret_for(provider: &str) -> Secret {
     match provider {
@@ -68,6 +70,22 @@ fn every_fixture_verifies_and_parses_to_its_expected_fields() {
                     continue;
                 }
             };
+            // Without changed paths the event is the same but for them: empty, not complete.
+            let without_paths = ParseOptions {
+                changed_paths: false,
+            };
+            match implementation.parse_with(&delivery, &without_paths) {
+                Ok(mut lean) => {
+                    if lean.changed_paths != ChangedPaths::default() {
+                        failures.push(format!("{label}: changed paths filled though not asked"));
+                    }
+                    lean.changed_paths = event.changed_paths.clone();
+                    if lean != event {
+                        failures.push(format!("{label}: parse_with differs beyond changed paths"));
+                    }
+                }
+                Err(err) => failures.push(format!("{label}: parse_with failed: {err}")),
+            }
             let actual = serde_json::to_value(&event).unwrap();
             for (field, expected) in case["expected"].as_object().expect("expected object") {
                 if &actual[field] != expected {

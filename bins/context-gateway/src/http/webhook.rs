@@ -14,7 +14,9 @@ use hyper::{Request, Response, StatusCode};
 use jobstore::{EnqueueOutcome, JobKind, NewJob, Trigger};
 use serde::Serialize;
 use serde_json::json;
-use webhook_core::{Delivery, Event, EventKind, Headers, PullRequestAction, VerifyOptions};
+use webhook_core::{
+    Delivery, Event, EventKind, Headers, ParseOptions, PullRequestAction, VerifyOptions,
+};
 
 use super::respond::{self, Body};
 use crate::app::App;
@@ -23,6 +25,11 @@ use crate::git::{is_zero_id, valid_object_id, valid_ref_name};
 
 /// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
 const BODY_IDLE_ROUNDS: u32 = 6;
+
+/// What the answer path parses: no changed-path hints (see [`receive`]).
+const PARSE_OPTIONS: ParseOptions = ParseOptions {
+    changed_paths: false,
+};
 
 /// The most a body's announced length reserves up front; longer bodies grow as they arrive.
 const READ_RESERVE_MAX: u64 = 1024 * 1024;
@@ -132,7 +139,9 @@ pub async fn receive(
         tracing::debug!(repo = %repo.name, reason = code, "webhook rejected");
         return respond::error(StatusCode::UNAUTHORIZED, code, error.to_string());
     }
-    let event = match verifier.parse(&delivery) {
+    // The worker diffs with git (authoritative, never truncated), so the payload's commit
+    // file lists are skipped unread: a push parses in about half the time.
+    let event = match verifier.parse_with(&delivery, &PARSE_OPTIONS) {
         Ok(event) => event,
         Err(error) => {
             return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());

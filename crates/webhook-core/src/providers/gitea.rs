@@ -2,7 +2,7 @@
 
 use ring::hmac;
 
-use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::Event;
 use crate::headers::HeaderValue;
@@ -78,6 +78,10 @@ impl Provider for Gitea {
     }
 
     fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+        self.parse_with(delivery, &ParseOptions::default())
+    }
+
+    fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
         let name = EVENT_HEADERS
             .iter()
@@ -92,6 +96,6 @@ impl Provider for Gitea {
             delivery_id: delivery_id.map(str::to_owned),
             dedupe_key: dedupe_key(self.id(), None, delivery_id),
         };
-        github_like::parse(self.id(), name, delivery.body, ids)
+        github_like::parse(self.id(), name, delivery.body, ids, options)
     }
 }

@@ -1,6 +1,6 @@
 //! GitHub: `X-Hub-Signature-256` HMAC-SHA256, events from `X-GitHub-Event`.
 
-use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::Event;
 use crate::headers::HeaderValue;
@@ -66,6 +66,10 @@ impl Provider for GitHub {
     }
 
     fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+        self.parse_with(delivery, &ParseOptions::default())
+    }
+
+    fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
         let name = headers.text("X-GitHub-Event").ok_or_else(|| {
             Error::unsupported("header X-GitHub-Event is missing, empty or not UTF-8")
@@ -75,6 +79,6 @@ impl Provider for GitHub {
             delivery_id: delivery_id.map(str::to_owned),
             dedupe_key: dedupe_key(self.id(), headers.text("X-GitHub-Hook-ID"), delivery_id),
         };
-        github_like::parse(self.id(), name, delivery.body, ids)
+        github_like::parse(self.id(), name, delivery.body, ids, options)
     }
 }

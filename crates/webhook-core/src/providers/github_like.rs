@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use crate::commits::CommitFiles;
+use crate::delivery::ParseOptions;
 use crate::error::Error;
 use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
 use crate::payload::{Text, from_body, owned, require};
@@ -44,8 +45,9 @@ impl Repo<'_> {
     }
 }
 
+/// A push payload; with `PATHS` false its commit file lists are skipped unread.
 #[derive(Debug, Deserialize)]
-struct Push<'a> {
+struct Push<'a, const PATHS: bool> {
     #[serde(rename = "ref", borrow)]
     git_ref: Option<Text<'a>>,
     #[serde(borrow)]
@@ -57,7 +59,7 @@ struct Push<'a> {
     forced: Option<bool>,
     /// Read straight into the changed-path union, never held as a list.
     #[serde(borrow)]
-    commits: Option<CommitFiles<'a>>,
+    commits: Option<CommitFiles<'a, PATHS>>,
     #[serde(borrow)]
     head_commit: Option<HeadCommit<'a>>,
     #[serde(borrow)]
@@ -139,23 +141,34 @@ pub(crate) fn parse(
     name: &str,
     body: &[u8],
     ids: DeliveryIds,
+    options: &ParseOptions,
 ) -> Result<Event, Error> {
+    match name {
+        "push" if options.changed_paths => push::<true>(provider, body, ids),
+        "push" => push::<false>(provider, body, ids),
+        _ => not_push(provider, name, body, ids),
+    }
+}
+
+fn push<const PATHS: bool>(provider: &str, body: &[u8], ids: DeliveryIds) -> Result<Event, Error> {
+    let mut push: Push<'_, PATHS> = from_body(body)?;
+    let commits = push.commits.take();
+    let repository = require(push.repository.as_ref(), "$.repository")?.to_repository();
+    let git_ref = require(push.git_ref.as_ref(), "$.ref")?.as_str();
+    let kind = if git_ref.starts_with("refs/tags/") {
+        EventKind::TagPush
+    } else {
+        EventKind::Push
+    };
+    let mut out = event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
+    fill_push(&mut out, &push, git_ref, commits)?;
+    Ok(out)
+}
+
+/// Every event but a push.
+fn not_push(provider: &str, name: &str, body: &[u8], ids: DeliveryIds) -> Result<Event, Error> {
     let new = |kind, repository| event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
     match name {
-        "push" => {
-            let mut push: Push<'_> = from_body(body)?;
-            let commits = push.commits.take();
-            let repository = require(push.repository.as_ref(), "$.repository")?.to_repository();
-            let git_ref = require(push.git_ref.as_ref(), "$.ref")?.as_str();
-            let kind = if git_ref.starts_with("refs/tags/") {
-                EventKind::TagPush
-            } else {
-                EventKind::Push
-            };
-            let mut out = new(kind, repository);
-            fill_push(&mut out, &push, git_ref, commits)?;
-            Ok(out)
-        }
         "pull_request" => {
             let pull: PullEvent<'_> = from_body(body)?;
             let repository = require(pull.repository.as_ref(), "$.repository")?.to_repository();
@@ -216,11 +229,11 @@ pub(crate) fn parse(
     }
 }
 
-fn fill_push(
+fn fill_push<const PATHS: bool>(
     out: &mut Event,
-    push: &Push<'_>,
+    push: &Push<'_, PATHS>,
     git_ref: &str,
-    commits: Option<CommitFiles<'_>>,
+    commits: Option<CommitFiles<'_, PATHS>>,
 ) -> Result<(), Error> {
     let before = require(push.before.as_ref(), "$.before")?.as_str();
     let after = require(push.after.as_ref(), "$.after")?.as_str();
@@ -245,7 +258,9 @@ fn fill_push(
     let sent = commits.is_some();
     let commits = commits.unwrap_or_default();
     let listed = commits.listed as u64;
-    let complete = sent
+    // Skipped file lists (`PATHS` false) say nothing, so nothing is complete.
+    let complete = PATHS
+        && sent
         && !(created || deleted || forced)
         && (listed > 0 || before == after)
         && commits.listed < GITHUB_MAX_COMMITS

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::commits::CommitFiles;
-use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
 use crate::headers::HeaderValue;
@@ -74,8 +74,9 @@ fn repository(project: Option<&Project<'_>>, legacy: Option<&LegacyRepository<'_
     repository
 }
 
+/// A push payload; with `PATHS` false its commit file lists are skipped unread.
 #[derive(Debug, Deserialize)]
-struct Push<'a> {
+struct Push<'a, const PATHS: bool> {
     #[serde(rename = "ref", borrow)]
     git_ref: Option<Text<'a>>,
     #[serde(borrow)]
@@ -86,7 +87,7 @@ struct Push<'a> {
     checkout_sha: Option<Text<'a>>,
     /// Read straight into the changed-path union, never held as a list.
     #[serde(borrow)]
-    commits: Option<CommitFiles<'a>>,
+    commits: Option<CommitFiles<'a, PATHS>>,
     total_commits_count: Option<u64>,
     #[serde(borrow)]
     project: Option<Project<'a>>,
@@ -172,6 +173,10 @@ impl Provider for GitLab {
     }
 
     fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+        self.parse_with(delivery, &ParseOptions::default())
+    }
+
+    fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
         let name = headers.text("X-Gitlab-Event").ok_or_else(|| {
             Error::unsupported("header X-Gitlab-Event is missing, empty or not UTF-8")
@@ -187,8 +192,8 @@ impl Provider for GitLab {
         );
         let body = delivery.body;
         match name {
-            "Push Hook" => push(ids, body, EventKind::Push),
-            "Tag Push Hook" => push(ids, body, EventKind::TagPush),
+            "Push Hook" => push(ids, body, EventKind::Push, options),
+            "Tag Push Hook" => push(ids, body, EventKind::TagPush, options),
             "Merge Request Hook" => merge_request(ids, body),
             "Release Hook" => release(ids, body),
             _ => {
@@ -200,8 +205,10 @@ impl Provider for GitLab {
                     .or(anything.event_name.as_ref())
                     .map(Text::as_str);
                 match (name, kind) {
-                    ("System Hook", Some("push")) => push(ids, body, EventKind::Push),
-                    ("System Hook", Some("tag_push")) => push(ids, body, EventKind::TagPush),
+                    ("System Hook", Some("push")) => push(ids, body, EventKind::Push, options),
+                    ("System Hook", Some("tag_push")) => {
+                        push(ids, body, EventKind::TagPush, options)
+                    }
                     ("System Hook", Some("merge_request")) => merge_request(ids, body),
                     _ => Ok(event(
                         "gitlab",
@@ -218,8 +225,16 @@ impl Provider for GitLab {
 
 type Ids = (Option<String>, Option<String>);
 
-fn push(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
-    let mut push: Push<'_> = from_body(body)?;
+fn push(ids: Ids, body: &[u8], kind: EventKind, options: &ParseOptions) -> Result<Event, Error> {
+    if options.changed_paths {
+        push_as::<true>(ids, body, kind)
+    } else {
+        push_as::<false>(ids, body, kind)
+    }
+}
+
+fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
+    let mut push: Push<'_, PATHS> = from_body(body)?;
     let commits = push.commits.take();
     if push.project.is_none() && push.repository.is_none() {
         return Err(Error::missing_field("$.project"));
@@ -257,7 +272,9 @@ fn push(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
     let commits = commits.unwrap_or_default();
     let listed = commits.listed as u64;
     // GitLab lists the newest 20 commits and counts them all in total_commits_count.
-    let complete = sent
+    // Skipped file lists (`PATHS` false) say nothing, so nothing is complete.
+    let complete = PATHS
+        && sent
         && !(created || deleted)
         && (listed > 0 || before == after)
         && push.total_commits_count.is_none_or(|total| total <= listed);
