@@ -33,6 +33,22 @@ pub enum Error {
         /// The directory that was expected to hold an index.
         path: PathBuf,
     },
+    /// The index on disk is in another format than this build's
+    /// [`INDEX_FORMAT`](crate::INDEX_FORMAT): an older one opened read-only (a read-write
+    /// open rebuilds it), or a newer one (written by a newer build).
+    #[error(
+        "the search index at {} is in format {found}, this build uses format {expected}: {}",
+        path.display(),
+        format_advice(*found, *expected)
+    )]
+    IndexFormat {
+        /// The index directory.
+        path: PathBuf,
+        /// The format recorded with the index's last commit.
+        found: u32,
+        /// The format this build reads and writes.
+        expected: u32,
+    },
     /// The search engine (tantivy) failed; its message names the file or operation.
     #[error("search engine error: {0}")]
     Engine(#[from] tantivy::TantivyError),
@@ -44,6 +60,16 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+fn format_advice(found: u32, expected: u32) -> &'static str {
+    if found < expected {
+        "open it read-write once (`context-gateway serve` or `context-gateway index` on this \
+         data dir), which rebuilds it from its stored chunks, then search again"
+    } else {
+        "it was written by a newer version; run that version, or delete the directory and \
+         re-index with this one"
+    }
 }
 
 impl Error {

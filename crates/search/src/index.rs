@@ -10,14 +10,18 @@ use tantivy::directory::MmapDirectory;
 use tantivy::directory::error::{LockError, OpenDirectoryError};
 use tantivy::query::BooleanQuery;
 use tantivy::schema::Value;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
+    TantivyError,
+};
 
 use indexer::RefKey;
 
 use crate::error::Error;
+use crate::format::{self, INDEX_FORMAT, Verdict};
 use crate::hit::{Hit, SearchResults};
 use crate::path_filter::{PathFilter, PathFilterCache};
-use crate::query::{self, Query, build_text_query, parse_text};
+use crate::query::{self, IdentifierMatch, ParsedText, Query, build_text_query, parse_text};
 use crate::schema::{self, Fields};
 use crate::snippet::snippet;
 use crate::staging::{StagedRun, StagingDir};
@@ -102,10 +106,25 @@ fn directory_error(dir: &Path, e: OpenDirectoryError) -> Error {
     }
 }
 
+/// The fields themselves differ (an index from before formats were recorded, older than
+/// any in-place rebuild can handle).
+fn schema_mismatch(dir: &Path) -> Error {
+    Error::Engine(TantivyError::SchemaError(format!(
+        "the index at {} was written with a different schema (another version?); \
+         delete the directory and re-index",
+        dir.display()
+    )))
+}
+
 impl SearchIndex {
     /// Opens the index in `dir` read-write, creating the directory and an empty index if
     /// needed. Takes the writer lock now: fails with [`Error::Locked`] if another process
     /// (typically `serve`) holds it.
+    ///
+    /// An index written in an older [`INDEX_FORMAT`] is rebuilt here, in place, from the
+    /// chunks it stores (one commit; it takes about as long as indexing them did, and is
+    /// logged at info level); the manifests of the indexer stay valid, since the content
+    /// does not change. An index of a newer format is [`Error::IndexFormat`].
     pub fn open(dir: &Path) -> Result<Self, Error> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             path: dir.to_path_buf(),
@@ -113,13 +132,17 @@ impl SearchIndex {
         })?;
         let directory = MmapDirectory::open(dir).map_err(|e| directory_error(dir, e))?;
         let (schema, fields) = schema::build();
-        let index = Index::open_or_create(directory, schema)?;
+        let index = Index::open_or_create(directory, schema).map_err(|e| match e {
+            TantivyError::SchemaError(_) => schema_mismatch(dir),
+            other => Error::Engine(other),
+        })?;
         Self::with_writer(index, fields, Location::Disk(dir.to_path_buf()))
     }
 
     /// Opens the committed index in `dir` for searching only; it follows commits made by
     /// the process holding the writer (tantivy watches its `meta.json`). Writes through this
-    /// handle fail with [`Error::ReadOnly`].
+    /// handle fail with [`Error::ReadOnly`]. An index in another [`INDEX_FORMAT`] is
+    /// [`Error::IndexFormat`] (unless empty): an older one must be opened read-write once.
     pub fn open_read_only(dir: &Path) -> Result<Self, Error> {
         if !dir.join("meta.json").is_file() {
             return Err(Error::NoIndex {
@@ -130,17 +153,24 @@ impl SearchIndex {
         let mut index = Index::open(directory)?;
         let (schema, fields) = schema::build();
         if index.schema() != schema {
-            return Err(Error::Engine(TantivyError::SchemaError(format!(
-                "the index at {} was written with a different schema (another version?); \
-                 delete the directory and re-index",
-                dir.display()
-            ))));
+            return Err(schema_mismatch(dir));
         }
         prepare(&mut index)?;
-        let reader = index
+        let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()?;
+        let found = format::stored_format(&index)?;
+        match format::verdict(found, reader.searcher().num_docs()) {
+            Verdict::Current => {}
+            Verdict::Older | Verdict::Newer => {
+                return Err(Error::IndexFormat {
+                    path: dir.to_path_buf(),
+                    found,
+                    expected: INDEX_FORMAT,
+                });
+            }
+        }
         Ok(SearchIndex {
             index,
             reader,
@@ -185,7 +215,8 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         tracing::debug!(location = %location.path().display(), threads, "search index opened");
-        Ok(SearchIndex {
+        let found = format::stored_format(&index)?;
+        let opened = SearchIndex {
             index,
             reader,
             fields,
@@ -194,7 +225,19 @@ impl SearchIndex {
             staging: Some(staging),
             location,
             path_filters: Arc::default(),
-        })
+        };
+        match format::verdict(found, opened.num_chunks()) {
+            Verdict::Current => {}
+            Verdict::Older => opened.rebuild_in_place(found)?,
+            Verdict::Newer => {
+                return Err(Error::IndexFormat {
+                    path: opened.location.path(),
+                    found,
+                    expected: INDEX_FORMAT,
+                });
+            }
+        }
+        Ok(opened)
     }
 
     /// Number of chunks searchable now (committed, not deleted).
@@ -205,14 +248,65 @@ impl SearchIndex {
     /// Runs `query`: best hits first, ties broken by repo, ref, path and start line, so the
     /// same query on the same index always answers the same list.
     ///
+    /// A bare multi-part identifier (`assertEqual`) matches that identifier in any naming
+    /// style first; only if that finds fewer than `limit` hits are they followed by chunks
+    /// that contain it in a longer identifier or as separate words (`assertEqualNested`,
+    /// `assert equal`), best first.
+    ///
     /// Fails with [`Error::BadQuery`] for empty, over-long or unparseable text, or an
     /// invalid path glob.
     pub fn search(&self, query: &Query) -> Result<SearchResults, Error> {
         let parsed = parse_text(&query.text)?;
         let limit = query.effective_limit();
         let searcher = self.reader.searcher();
+        let mut candidates = self.ranked(
+            &searcher,
+            query,
+            &parsed,
+            IdentifierMatch::Joined,
+            limit,
+            &HashSet::new(),
+        )?;
+        candidates.truncate(limit);
+        if candidates.len() < limit && parsed.has_joined_identifier() {
+            // Few exact identifier matches: fill up with the looser matches (the phrase of
+            // the identifier's parts), which also find the exact ones again: skip those.
+            let seen: HashSet<DocAddress> = candidates.iter().map(|c| c.address).collect();
+            let mut more = self.ranked(
+                &searcher,
+                query,
+                &parsed,
+                IdentifierMatch::Parts,
+                limit,
+                &seen,
+            )?;
+            more.truncate(limit - candidates.len());
+            candidates.extend(more);
+        }
+        let terms: HashSet<&str> = parsed.terms().collect();
+        let hits = candidates
+            .into_iter()
+            .map(|Candidate { mut hit, text, .. }| {
+                hit.snippet = snippet(&text, hit.start_line, &terms);
+                hit
+            })
+            .collect();
+        Ok(SearchResults { hits })
+    }
+
+    /// The best hits of `query` matched `how`, leaving out the documents in `skip`, sorted
+    /// best first with ties ordered by location; at least `limit` of them when there are.
+    fn ranked(
+        &self,
+        searcher: &Searcher,
+        query: &Query,
+        parsed: &ParsedText,
+        how: IdentifierMatch,
+        limit: usize,
+        skip: &HashSet<DocAddress>,
+    ) -> Result<Vec<Candidate>, Error> {
         let f = &self.fields;
-        let mut clauses = build_text_query(f, &parsed);
+        let mut clauses = build_text_query(f, parsed, how);
         if let Some(repo) = query.repo.as_deref().filter(|s| !s.is_empty()) {
             clauses.push(query::filter(query::exact(f.repo, repo)));
         }
@@ -225,11 +319,14 @@ impl SearchIndex {
         }
         let top = searcher.search(
             &BooleanQuery::new(clauses),
-            &TopDocs::with_limit(limit + TIE_SLACK),
+            &TopDocs::with_limit(limit + TIE_SLACK + skip.len()),
         )?;
 
         let mut candidates = Vec::with_capacity(top.len());
         for (score, address) in top {
+            if skip.contains(&address) {
+                continue;
+            }
             let doc: TantivyDocument = searcher.doc(address)?;
             let text_of = |field| {
                 doc.get_first(field)
@@ -255,9 +352,13 @@ impl SearchIndex {
                 score,
                 snippet: String::new(),
             };
-            candidates.push((hit, text_of(f.text)));
+            candidates.push(Candidate {
+                hit,
+                text: text_of(f.text),
+                address,
+            });
         }
-        candidates.sort_by(|(a, _), (b, _)| {
+        candidates.sort_by(|Candidate { hit: a, .. }, Candidate { hit: b, .. }| {
             b.score
                 .total_cmp(&a.score)
                 .then_with(|| a.repo.cmp(&b.repo))
@@ -265,16 +366,7 @@ impl SearchIndex {
                 .then_with(|| a.path.cmp(&b.path))
                 .then_with(|| a.start_line.cmp(&b.start_line))
         });
-        candidates.truncate(limit);
-        let terms: HashSet<&str> = parsed.terms().collect();
-        let hits = candidates
-            .into_iter()
-            .map(|(mut hit, text)| {
-                hit.snippet = snippet(&text, hit.start_line, &terms);
-                hit
-            })
-            .collect();
-        Ok(SearchResults { hits })
+        Ok(candidates)
     }
 
     /// Drops the cached per-segment results of path filters (see [`Query::path`]); they
@@ -288,6 +380,14 @@ impl SearchIndex {
     pub fn tantivy_index(&self) -> &Index {
         &self.index
     }
+}
+
+/// A hit before its snippet is made.
+struct Candidate {
+    hit: Hit,
+    /// The chunk's text, for the snippet.
+    text: String,
+    address: DocAddress,
 }
 
 /// What every handle needs before its reader is built: the code tokenizer, and a search

@@ -4,7 +4,11 @@
 //! document per chunk) and answers [`Query`]s: words and `"quoted phrases"` matched the way
 //! code is read (`parseHttpRequest`, `parse_http_request` and `ParseHTTPRequest` all match
 //! `parse http request`), ranked by BM25 with boosts for declarations and paths, filtered by
-//! repo, ref and path prefix or glob, each hit with a line-numbered snippet.
+//! repo, ref and path prefix or glob, each hit with a line-numbered snippet. A bare
+//! identifier such as `assertEqual` is looked up as one term (its parts joined, the same for
+//! every naming style) and only falls back to the phrase of its parts when that finds fewer
+//! hits than asked for. The on-disk format is versioned ([`INDEX_FORMAT`]); an index in an
+//! older format is rebuilt from its stored chunks when opened read-write.
 //!
 //! ```
 //! use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey};
@@ -41,6 +45,7 @@
 
 mod declarations;
 mod error;
+mod format;
 mod hit;
 mod index;
 mod path_filter;
@@ -52,6 +57,7 @@ mod staging;
 mod tokenizer;
 
 pub use error::Error;
+pub use format::INDEX_FORMAT;
 pub use hit::{Hit, SearchResults};
 pub use index::SearchIndex;
 pub use query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_BYTES, MAX_QUERY_CLAUSES, Query};

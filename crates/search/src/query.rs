@@ -9,7 +9,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 
 use crate::error::Error;
 use crate::schema::Fields;
-use crate::tokenizer::{CodeToken, code_tokens};
+use crate::tokenizer::{CodeToken, TokenKind, code_tokens};
 
 /// Queries longer than this are refused: nobody types them, and each word costs a clause.
 pub const MAX_QUERY_BYTES: usize = 1024;
@@ -68,7 +68,7 @@ impl Query {
 /// One required clause of a parsed query.
 #[derive(Debug, Clone)]
 pub(crate) enum Clause {
-    /// A bare word: its tokens (a whole identifier, if any, first).
+    /// A bare word: its tokens (a multi-part identifier's whole and joined tokens first).
     Word(Vec<CodeToken>),
     /// A quoted phrase: its identifier parts, in order (whole identifiers dropped so that
     /// the phrase matches every naming style).
@@ -116,7 +116,7 @@ pub(crate) fn parse_text(text: &str) -> Result<ParsedText, Error> {
         if in_phrase {
             let parts: Vec<CodeToken> = code_tokens(piece)
                 .into_iter()
-                .filter(|t| !t.whole)
+                .filter(|t| t.kind == TokenKind::Part)
                 .collect();
             if !parts.is_empty() {
                 clauses.push(Clause::Phrase(parts));
@@ -130,9 +130,12 @@ pub(crate) fn parse_text(text: &str) -> Result<ParsedText, Error> {
                 // `foo.bar` or `a::b` are several identifiers: each is its own word.
                 let mut current: Vec<CodeToken> = Vec::new();
                 for t in tokens {
+                    // A whole token opens an identifier (its joined token and parts
+                    // follow); parts apart in the text (not joined by `_`) are separate.
                     let starts_new_identifier = current.last().is_some_and(|last| {
-                        t.whole
-                            || (!last.whole
+                        t.kind == TokenKind::Whole
+                            || (t.kind == TokenKind::Part
+                                && last.kind == TokenKind::Part
                                 && t.from != last.to
                                 && !word[last.to..t.from].chars().all(|c| c == '_'))
                     });
@@ -184,15 +187,50 @@ fn parts_query(field: Field, parts: &[&CodeToken]) -> Box<dyn TantivyQuery> {
     }
 }
 
-/// A clause in one field: the parts in order, plus the whole identifier as a bonus.
-fn clause_in_field(field: Field, clause: &Clause) -> Box<dyn TantivyQuery> {
-    let (tokens, allow_whole) = match clause {
+/// How a bare multi-part identifier (`assertEqual`) is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdentifierMatch {
+    /// By its joined token: one term, so the engine scores one posting list instead of
+    /// intersecting the parts' positions in every chunk that has them all (the phrase
+    /// scorer was most of a common identifier's query time). Matches the identifier in any
+    /// naming style, and nothing longer (`assertEqualNested`).
+    Joined,
+    /// By the phrase of its parts: also matches longer identifiers that contain it
+    /// (`parseHttpRequestBody` for `HttpRequest`) and the words apart (`assert equal`).
+    Parts,
+}
+
+impl ParsedText {
+    /// True if some bare word is a multi-part identifier, i.e. if matching by
+    /// [`IdentifierMatch::Parts`] can find more than [`IdentifierMatch::Joined`].
+    pub fn has_joined_identifier(&self) -> bool {
+        self.clauses.iter().any(|c| match c {
+            Clause::Word(t) => t.iter().any(|t| t.kind == TokenKind::Joined),
+            Clause::Phrase(_) => false,
+        })
+    }
+}
+
+/// A clause in one field: the joined identifier or the parts in order, plus the whole
+/// identifier as a bonus.
+fn clause_in_field(field: Field, clause: &Clause, how: IdentifierMatch) -> Box<dyn TantivyQuery> {
+    let (tokens, is_word) = match clause {
         Clause::Word(t) => (t, true),
         Clause::Phrase(t) => (t, false),
     };
-    let parts: Vec<&CodeToken> = tokens.iter().filter(|t| !t.whole).collect();
-    let whole = tokens.iter().find(|t| t.whole && allow_whole);
-    let mut q = if parts.is_empty() {
+    let parts: Vec<&CodeToken> = tokens
+        .iter()
+        .filter(|t| t.kind == TokenKind::Part)
+        .collect();
+    let whole = tokens
+        .iter()
+        .find(|t| t.kind == TokenKind::Whole && is_word);
+    let joined = tokens
+        .iter()
+        .find(|t| t.kind == TokenKind::Joined && is_word && how == IdentifierMatch::Joined);
+    let mut q = if let Some(joined) = joined {
+        term_query(field, &joined.text)
+    } else if parts.is_empty() {
         // Only possible when every part was too long to index; the whole can't be either.
         term_query(
             field,
@@ -218,6 +256,7 @@ fn clause_in_field(field: Field, clause: &Clause) -> Box<dyn TantivyQuery> {
 pub(crate) fn build_text_query(
     fields: &Fields,
     parsed: &ParsedText,
+    how: IdentifierMatch,
 ) -> Vec<(Occur, Box<dyn TantivyQuery>)> {
     parsed
         .clauses
@@ -231,7 +270,7 @@ pub(crate) fn build_text_query(
             .into_iter()
             .map(|(field, boost)| {
                 let q: Box<dyn TantivyQuery> =
-                    Box::new(BoostQuery::new(clause_in_field(field, clause), boost));
+                    Box::new(BoostQuery::new(clause_in_field(field, clause, how), boost));
                 (Occur::Should, q)
             })
             .collect();
@@ -297,6 +336,7 @@ mod tests {
                     false,
                     vec![
                         "parsehttprequest".into(),
+                        "~parsehttprequest".into(),
                         "parse".into(),
                         "http".into(),
                         "request".into()

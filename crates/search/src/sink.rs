@@ -30,6 +30,7 @@ use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use crate::declarations::declared_names;
 use crate::error::Error;
+use crate::format;
 use crate::index::SearchIndex;
 use crate::schema::{self, Fields};
 use crate::staging::{Staged, StagedRun};
@@ -37,7 +38,8 @@ use crate::staging::{Staged, StagedRun};
 /// Runs changing at most this many files hand each file's chunks to tantivy as one batch.
 const MAX_PATHS_BATCHED_BY_FILE: usize = 64;
 
-fn chunk_document(
+/// The document of one chunk (also used to rebuild an index in a new format).
+pub(crate) fn chunk_document(
     f: &Fields,
     key: &RefKey,
     commit: Option<&str>,
@@ -66,7 +68,9 @@ fn chunk_document(
 }
 
 impl SearchIndex {
-    fn lock_writer(&self) -> Result<MutexGuard<'_, IndexWriter<TantivyDocument>>, Error> {
+    pub(crate) fn lock_writer(
+        &self,
+    ) -> Result<MutexGuard<'_, IndexWriter<TantivyDocument>>, Error> {
         let mutex = self.writer.as_ref().ok_or_else(|| Error::ReadOnly {
             path: self.location.path(),
         })?;
@@ -152,7 +156,7 @@ impl SearchIndex {
                 chunks_added += chunks.len();
                 Ok(())
             })?;
-            writer.commit()?;
+            format::commit(&mut writer)?;
             Ok(())
         })();
         if let Err(e) = result {
@@ -184,7 +188,7 @@ impl SearchIndex {
             self.fields.ref_key,
             &schema::ref_key(&key.repo, &key.git_ref),
         ));
-        if let Err(e) = writer.commit() {
+        if let Err(e) = format::commit(&mut writer) {
             let _ = writer.rollback();
             return Err(e.into());
         }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::tokenizer::for_each_code_token;
+use crate::tokenizer::{TokenKind, for_each_code_token};
 
 /// At most this many lines per snippet.
 pub(crate) const MAX_SNIPPET_LINES: usize = 3;
@@ -28,7 +28,11 @@ pub(crate) fn snippet(text: &str, start_line: u32, terms: &HashSet<&str>) -> Str
     for (index, line) in text.lines().enumerate() {
         let mut distinct: Vec<&str> = Vec::new();
         let mut total = 0;
-        for_each_code_token(line, |raw, _, _, _, _| {
+        for_each_code_token(line, |raw, _, _, _, kind| {
+            if kind == TokenKind::Joined {
+                // Its raw text is the whole identifier's, already counted.
+                return;
+            }
             lowered.clear();
             lowered.extend(raw.chars().flat_map(char::to_lowercase));
             if let Some(&t) = terms.get(lowered.as_str()) {

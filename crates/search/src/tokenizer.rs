@@ -2,9 +2,16 @@
 //!
 //! `parseHttpRequest`, `parse_http_request` and `ParseHTTPRequest` all become the parts
 //! `parse`, `http`, `request` at consecutive positions, so a query for `parse http request`
-//! (or the phrase `"parse http request"`) matches every naming style. The whole identifier,
-//! lowercased, is emitted too, at the position of its first part (like a synonym), so that
-//! a query written in the exact style of the source scores higher than a different style.
+//! (or the phrase `"parse http request"`) matches every naming style. Two more tokens are
+//! emitted for a multi-part identifier, both at the position of its first part (like
+//! synonyms, so phrases over the parts still line up):
+//! - the *whole* identifier, lowercased (`parse_http_request`), so that a query written in
+//!   the exact style of the source scores higher than a different style;
+//! - the *joined* identifier: its parts concatenated behind a marker (`~parsehttprequest`
+//!   for every naming style), so that a query for one identifier is a single term query
+//!   (one posting list to score) instead of a phrase over its parts. The marker
+//!   keeps it distinct from the whole token of a camelCase identifier (`parsehttprequest`),
+//!   which would otherwise match every style and erase the exact-style bonus.
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
@@ -25,11 +32,26 @@ pub(crate) struct CodeToken {
     pub from: usize,
     /// End byte offset (exclusive).
     pub to: usize,
-    /// Position in tokens; a whole identifier shares the position of its first part.
+    /// Position in tokens; a whole or joined identifier shares the position of its first part.
     pub position: usize,
-    /// True for the whole multi-part identifier (`parse_http_request`), false for a part.
-    pub whole: bool,
+    /// What the token stands for.
+    pub kind: TokenKind,
 }
+
+/// The three kinds of tokens the code tokenizer emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    /// One part of an identifier (`http`), or a one-part identifier.
+    Part,
+    /// A multi-part identifier as written, lowercased (`parse_http_request`).
+    Whole,
+    /// A multi-part identifier's parts joined behind [`JOINED_MARKER`] (`~parsehttprequest`).
+    Joined,
+}
+
+/// Starts every joined token. Tokens are otherwise made of identifier characters only, so
+/// a joined token never equals a part or a whole identifier.
+pub(crate) const JOINED_MARKER: char = '~';
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum CharClass {
@@ -63,6 +85,35 @@ fn push_lowercase(out: &mut String, s: &str) {
         out.extend(s.bytes().map(|b| char::from(b.to_ascii_lowercase())));
     } else {
         out.extend(s.chars().flat_map(char::to_lowercase));
+    }
+}
+
+/// Appends the joined token of `ident` (a multi-part identifier, trimmed of `_`): the marker,
+/// then its characters lowercased without the `_` separators.
+fn push_joined(out: &mut String, ident: &str) {
+    out.push(JOINED_MARKER);
+    if ident.is_ascii() {
+        out.extend(
+            ident
+                .bytes()
+                .filter(|&b| b != b'_')
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+    } else {
+        out.extend(
+            ident
+                .chars()
+                .filter(|&c| c != '_')
+                .flat_map(char::to_lowercase),
+        );
+    }
+}
+
+/// Appends the indexed text of a token emitted by [`for_each_code_token`] as `raw`.
+pub(crate) fn push_token_text(out: &mut String, raw: &str, kind: TokenKind) {
+    match kind {
+        TokenKind::Part | TokenKind::Whole => push_lowercase(out, raw),
+        TokenKind::Joined => push_joined(out, raw),
     }
 }
 
@@ -116,10 +167,13 @@ fn identifier_parts(ident: &str, parts: &mut Vec<(usize, usize)>, chars: &mut Ve
     }
 }
 
-/// Calls `emit` for every token of `text`, in position order.
+/// Calls `emit(raw, from, to, position, kind)` for every token of `text`, in position
+/// order; for a multi-part identifier its whole and joined tokens come before its parts.
+/// `raw` is the source text (the whole identifier for a joined token): turn it into the
+/// indexed term with [`push_token_text`].
 pub(crate) fn for_each_code_token(
     text: &str,
-    mut emit: impl FnMut(&str, usize, usize, usize, bool),
+    mut emit: impl FnMut(&str, usize, usize, usize, TokenKind),
 ) {
     let mut position = 0usize;
     let mut parts = Vec::new();
@@ -143,12 +197,20 @@ pub(crate) fn for_each_code_token(
             let trimmed_start = start + (ident.len() - ident.trim_start_matches('_').len());
             let trimmed_end = start + ident.trim_end_matches('_').len();
             if trimmed_end - trimmed_start <= MAX_TOKEN_BYTES {
+                let whole = &text[trimmed_start..trimmed_end];
                 emit(
-                    &text[trimmed_start..trimmed_end],
+                    whole,
                     trimmed_start,
                     trimmed_end,
                     position,
-                    true,
+                    TokenKind::Whole,
+                );
+                emit(
+                    whole,
+                    trimmed_start,
+                    trimmed_end,
+                    position,
+                    TokenKind::Joined,
                 );
             }
         }
@@ -159,7 +221,7 @@ pub(crate) fn for_each_code_token(
                     start + from,
                     start + to,
                     position,
-                    false,
+                    TokenKind::Part,
                 );
             }
             position += 1;
@@ -170,34 +232,40 @@ pub(crate) fn for_each_code_token(
 /// Tokenizes `text` into owned tokens (lowercased), in position order.
 pub(crate) fn code_tokens(text: &str) -> Vec<CodeToken> {
     let mut out = Vec::new();
-    for_each_code_token(text, |raw, from, to, position, whole| {
-        let mut t = String::with_capacity(raw.len());
-        push_lowercase(&mut t, raw);
+    for_each_code_token(text, |raw, from, to, position, kind| {
+        let mut t = String::with_capacity(raw.len() + 1);
+        push_token_text(&mut t, raw, kind);
         out.push(CodeToken {
             text: t,
             from,
             to,
             position,
-            whole,
+            kind,
         });
     });
     out
 }
 
 /// The terms `text` is indexed under, lowercased and in order: what a query for `text`
-/// looks for. Useful to see how an identifier will be matched.
+/// looks for. Useful to see how an identifier will be matched: a multi-part identifier is
+/// indexed as written, joined behind `~` (the same for every naming style), and by part.
 ///
 /// ```
 /// assert_eq!(
+///     search::index_terms("parse_http_request"),
+///     ["parse_http_request", "~parsehttprequest", "parse", "http", "request"]
+/// );
+/// assert_eq!(
 ///     search::index_terms("ParseHTTPRequest"),
-///     ["parsehttprequest", "parse", "http", "request"]
+///     ["parsehttprequest", "~parsehttprequest", "parse", "http", "request"]
 /// );
 /// ```
 pub fn index_terms(text: &str) -> Vec<String> {
     code_tokens(text).into_iter().map(|t| t.text).collect()
 }
 
-/// The tantivy tokenizer: splits code text into identifier parts plus whole identifiers.
+/// The tantivy tokenizer: splits code text into identifier parts plus whole and joined
+/// identifiers.
 ///
 /// Registered under the name `code` on every index this crate opens. Its token buffer is
 /// reused between documents so indexing does not allocate a `String` per token.
@@ -221,13 +289,13 @@ impl Tokenizer for CodeTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
         let mut len = 0;
         let buffer = &mut self.buffer;
-        for_each_code_token(text, |raw, from, to, position, _whole| {
+        for_each_code_token(text, |raw, from, to, position, kind| {
             if len == buffer.len() {
                 buffer.push(Token::default());
             }
             let token = &mut buffer[len];
             token.text.clear();
-            push_lowercase(&mut token.text, raw);
+            push_token_text(&mut token.text, raw, kind);
             token.offset_from = from;
             token.offset_to = to;
             token.position = position;
@@ -274,7 +342,7 @@ mod tests {
     fn parts(s: &str) -> Vec<String> {
         code_tokens(s)
             .into_iter()
-            .filter(|t| !t.whole)
+            .filter(|t| t.kind == TokenKind::Part)
             .map(|t| t.text)
             .collect()
     }
@@ -298,14 +366,23 @@ mod tests {
     }
 
     #[test]
-    fn whole_identifier_shares_first_position() {
+    fn whole_and_joined_identifier_share_first_position() {
         let toks = code_tokens("x = parse_http_request(y)");
-        let whole = toks.iter().find(|t| t.whole).expect("a whole token");
+        let whole = toks
+            .iter()
+            .find(|t| t.kind == TokenKind::Whole)
+            .expect("a whole token");
         assert_eq!(whole.text, "parse_http_request");
         assert_eq!(whole.position, 1);
+        let joined = toks
+            .iter()
+            .find(|t| t.kind == TokenKind::Joined)
+            .expect("a joined token");
+        assert_eq!(joined.text, "~parsehttprequest");
+        assert_eq!(joined.position, 1);
         let positions: Vec<usize> = toks
             .iter()
-            .filter(|t| !t.whole)
+            .filter(|t| t.kind == TokenKind::Part)
             .map(|t| t.position)
             .collect();
         assert_eq!(positions, [0, 1, 2, 3, 4]);

@@ -226,3 +226,33 @@ fn results_are_deterministic_with_ties_ordered_by_location() {
         );
     }
 }
+
+#[test]
+fn exact_identifiers_first_then_longer_ones_and_loose_words() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    put(
+        &index,
+        &k,
+        vec![
+            file("a_longer.py", "self.assertEqualNested(x, y)", 10),
+            file("b_words.txt", "we assert equal lengths", 10),
+            file("c_snake.py", "assert_equal(x, y)", 10),
+            file("d_camel.py", "self.assertEqual(x, y)", 10),
+        ],
+        &[],
+    );
+    // The identifier in any style first (its own style above the other), then what
+    // contains its parts in order: a longer identifier, or the words apart.
+    let found = hits(&index, q("assertEqual"));
+    assert_eq!(found[..2], ["d_camel.py:1", "c_snake.py:1"]);
+    let mut looser = found[2..].to_vec();
+    looser.sort();
+    assert_eq!(looser, ["a_longer.py:1", "b_words.txt:1"]);
+    // Enough exact matches for the limit: the looser ones are not looked for.
+    let mut two = q("assertEqual");
+    two.limit = 2;
+    assert_eq!(hits(&index, two), ["d_camel.py:1", "c_snake.py:1"]);
+    // No identifier `equalNested` exists: the looser match still finds the longer one.
+    assert_eq!(hits(&index, q("equalNested")), ["a_longer.py:1"]);
+}
