@@ -663,3 +663,34 @@ fn pull_requests_and_tags_are_indexed_when_configured() {
     let hits = search(&gw, "mainline_code", "&ref=refs/tags/v1.0.0");
     assert_eq!(hits.len(), 1);
 }
+
+#[test]
+fn local_path_repos_record_their_commit_only_when_in_git() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A path inside a git work tree (a subdirectory, as git itself finds it) and a plain one.
+    let repo = Repo::new(&tmp.path().join("checkout"));
+    repo.write("pkg/lib.rs", &source_file("in_git_tree", 3));
+    let head = repo.commit("one");
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("lib.rs"), source_file("plain_tree", 3)).unwrap();
+    let config = format!(
+        "workers = 1\n\n[[repos]]\nname = \"ingit\"\nprovider = \"github\"\npath = \"{}\"\nsecret = \"{SECRET}\"\n\n[[repos]]\nname = \"plain\"\nprovider = \"github\"\npath = \"{}\"\nsecret = \"{SECRET}\"\n",
+        repo.dir.join("pkg").display(),
+        plain.display()
+    );
+    let gw = Gateway::start(tmp.path(), &config);
+    wait_idle(&gw);
+    for (name, ident, commit) in [
+        ("ingit", "in_git_tree", Value::from(head.as_str())),
+        ("plain", "plain_tree", Value::Null),
+    ] {
+        let answer = gw.manage("POST", &format!("/webhooks/trigger/{name}"), b"");
+        assert_eq!(answer.status, 202, "{}", answer.text());
+        let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
+        assert_eq!(job["state"], "succeeded", "{job}");
+        let hits = search(&gw, ident, &format!("&repo={name}"));
+        assert!(!hits.is_empty(), "{name} not searchable");
+        assert_eq!(hits[0]["commit"], commit, "{name}: {}", hits[0]);
+    }
+}

@@ -526,15 +526,21 @@ impl RepoSource for LocalSource {
                 path.display()
             )));
         }
-        let mut head = Command::new("git");
-        head.arg("-C")
-            .arg(path)
-            .args(["rev-parse", "--verify", "--quiet", "HEAD"]);
-        let commit = run_git(head, self.git_timeout, "")
-            .await
-            .ok()
-            .map(|out| String::from_utf8_lossy(&out).trim().to_string())
-            .filter(|c| valid_object_id(c));
+        // A plain directory (no `.git` in it or above it, where git itself would look) has
+        // no commit to record: don't spawn a git process per job to learn that.
+        let commit = if path.ancestors().any(|dir| dir.join(".git").exists()) {
+            let mut head = Command::new("git");
+            head.arg("-C")
+                .arg(path)
+                .args(["rev-parse", "--verify", "--quiet", "HEAD"]);
+            run_git(head, self.git_timeout, "")
+                .await
+                .ok()
+                .map(|out| String::from_utf8_lossy(&out).trim().to_string())
+                .filter(|c| valid_object_id(c))
+        } else {
+            None
+        };
         Ok(PreparedTree {
             path: path.clone(),
             commit,
