@@ -10,6 +10,11 @@
 //! (u32), created (time), started, finished, not before (optional times), the five progress
 //! counters (u64), error (optional string), cancel requested (u8).
 //!
+//! Version 2 is version 1 with the version byte `0x02` and one more field at the end: the
+//! sequence number (u64) of the group-commit write that wrote it. Claims are not written
+//! into job records but into per-write claim records (see `claim_log`); on open, a claim
+//! applies to a job only if it came from a later write than the job's record.
+//!
 //! A string is a u32 length and UTF-8 bytes; an optional value is a `0` byte, or `1` and the
 //! value; a time is u64 seconds and u32 nanoseconds since the Unix epoch. Records written as
 //! JSON by older versions start with `{` and are still read.
@@ -20,12 +25,19 @@ use crate::job::{Job, JobId, JobKind, JobState, Progress, Trigger};
 use crate::queue::StoredJob;
 
 const VERSION_1: u8 = 1;
+const VERSION_2: u8 = 2;
 
-/// Encodes `record` in the current version.
-pub(crate) fn encode(record: &StoredJob) -> Vec<u8> {
-    let job = &record.job;
+/// Encodes `record` in the current version, as written by the write numbered `written_in`.
+pub(crate) fn encode(record: &StoredJob, written_in: u64) -> Vec<u8> {
     let mut out = Writer(Vec::with_capacity(256));
-    out.u8(VERSION_1);
+    out.u8(VERSION_2);
+    encode_v1_fields(&mut out, record);
+    out.u64(written_in);
+    out.0
+}
+
+fn encode_v1_fields(out: &mut Writer, record: &StoredJob) {
+    let job = &record.job;
     out.str(job.id.as_str());
     out.str(&job.repo);
     out.str(&job.git_ref);
@@ -55,20 +67,33 @@ pub(crate) fn encode(record: &StoredJob) -> Vec<u8> {
     }
     out.opt_str(job.error.as_deref());
     out.u8(u8::from(record.cancel_requested));
-    out.0
 }
 
-/// Decodes a record of any version; the error says what is wrong with it.
-pub(crate) fn decode(bytes: &[u8]) -> Result<StoredJob, String> {
+/// Decodes a record of any version, with the number of the write that wrote it (0 for
+/// versions before 2); the error says what is wrong with it.
+pub(crate) fn decode(bytes: &[u8]) -> Result<(StoredJob, u64), String> {
     match bytes.first() {
-        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Some(b'{') => serde_json::from_slice(bytes)
+            .map(|record| (record, 0))
+            .map_err(|e| e.to_string()),
         Some(&VERSION_1) => {
             let mut r = Reader(bytes.get(1..).unwrap_or_default());
             let record = decode_v1(&mut r).ok_or("a version-1 record is truncated or invalid")?;
             if r.0.is_empty() {
-                Ok(record)
+                Ok((record, 0))
             } else {
                 Err("a version-1 record has trailing bytes".to_owned())
+            }
+        }
+        Some(&VERSION_2) => {
+            let mut r = Reader(bytes.get(1..).unwrap_or_default());
+            let decoded = decode_v1(&mut r).zip(r.u64());
+            let (record, written_in) =
+                decoded.ok_or("a version-2 record is truncated or invalid")?;
+            if r.0.is_empty() {
+                Ok((record, written_in))
+            } else {
+                Err("a version-2 record has trailing bytes".to_owned())
             }
         }
         Some(other) => Err(format!("unknown record version {other}")),
@@ -310,23 +335,35 @@ mod tests {
     #[test]
     fn round_trips_every_field() {
         let record = sample();
-        let decoded = decode(&encode(&record)).expect("decodes");
+        let (decoded, written_in) = decode(&encode(&record, 77)).expect("decodes");
         assert_eq!(decoded.job, record.job);
         assert!(decoded.cancel_requested);
+        assert_eq!(written_in, 77);
+    }
+
+    #[test]
+    fn reads_version_1_records() {
+        let record = sample();
+        let mut out = Writer(Vec::new());
+        out.u8(VERSION_1);
+        encode_v1_fields(&mut out, &record);
+        let (decoded, written_in) = decode(&out.0).expect("decodes");
+        assert_eq!(decoded.job, record.job);
+        assert_eq!(written_in, 0, "version 1 predates write numbers");
     }
 
     #[test]
     fn reads_json_records_of_older_versions() {
         let record = sample();
         let json = serde_json::to_vec(&record).expect("json");
-        let decoded = decode(&json).expect("decodes");
+        let (decoded, _) = decode(&json).expect("decodes");
         assert_eq!(decoded.job.id, record.job.id);
         assert_eq!(decoded.job.error, record.job.error);
     }
 
     #[test]
     fn rejects_damaged_records() {
-        let bytes = encode(&sample());
+        let bytes = encode(&sample(), 1);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
         }
@@ -337,7 +374,7 @@ mod tests {
         // Find the state byte as the one byte that differs between two states.
         let mut queued = sample();
         queued.job.state = JobState::Queued;
-        let other = encode(&queued);
+        let other = encode(&queued, 1);
         let state_at = (0..bytes.len())
             .find(|&i| bytes[i] != other[i])
             .expect("the state is encoded");

@@ -2,7 +2,7 @@
 //! folded or superseded. It does no I/O; every mutation records what it touched in a
 //! [`Changes`] so a durable backend can write exactly those records in one batch.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cancel::CancelToken;
 use crate::config::StoreConfig;
+use crate::dedupe_index::DedupeIndex;
 use crate::error::Error;
 use crate::job::{
     Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
@@ -88,9 +89,12 @@ impl Clock {
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     pub(crate) jobs: BTreeSet<JobId>,
+    /// Jobs claimed: a durable backend records the claim (attempts, start) without
+    /// rewriting the job unless it is in `jobs` too.
+    pub(crate) claims: Vec<JobId>,
     pub(crate) removed_jobs: Vec<JobId>,
     /// Delivery keys accepted by these mutations: written together as one batch record.
-    pub(crate) dedupe: Vec<DedupeDigest>,
+    pub(crate) dedupe: DedupeBatch,
     /// Expired keys that older stores kept as one record each.
     pub(crate) removed_dedupe: Vec<DedupeDigest>,
     /// Expired batch records of delivery keys.
@@ -106,6 +110,7 @@ pub(crate) struct Changes {
 impl Changes {
     pub(crate) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
+            && self.claims.is_empty()
             && self.removed_jobs.is_empty()
             && self.dedupe.is_empty()
             && self.removed_dedupe.is_empty()
@@ -115,6 +120,47 @@ impl Changes {
 }
 
 type Key = (String, String);
+
+/// A (repo, ref) key seen as two string slices, so the hot paths (claim, completion) look
+/// slots up without allocating an owned key. Hashes exactly like [`Key`].
+trait KeyView {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl KeyView for Key {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl KeyView for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn KeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The same sequence of writes as `(String, String)`'s derived hash.
+        let (repo, git_ref) = self.parts();
+        repo.hash(state);
+        git_ref.hash(state);
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -140,9 +186,7 @@ pub(crate) struct Queue {
     delayed: BTreeSet<(SystemTime, JobId)>,
     running: HashMap<JobId, Lease>,
     leases: BTreeSet<(Instant, JobId)>,
-    dedupe: HashMap<DedupeDigest, DedupeEntry>,
-    /// Keys loaded from per-key records of an older store, removed one by one on expiry.
-    legacy_dedupe: HashSet<DedupeDigest>,
+    dedupe: DedupeIndex,
     /// Persisted batch records of delivery keys: sequence number → latest expiry in it.
     dedupe_batches: BTreeMap<u64, u64>,
     next_dedupe_batch: u64,
@@ -161,8 +205,7 @@ impl Queue {
             delayed: BTreeSet::new(),
             running: HashMap::new(),
             leases: BTreeSet::new(),
-            dedupe: HashMap::new(),
-            legacy_dedupe: HashSet::new(),
+            dedupe: DedupeIndex::default(),
             dedupe_batches: BTreeMap::new(),
             next_dedupe_batch: 1,
             counts: StateCounts::default(),
@@ -193,16 +236,18 @@ impl Queue {
             queue.jobs.insert(id, record);
         }
         for (digest, entry) in legacy_dedupe {
-            queue.legacy_dedupe.insert(digest);
-            queue.dedupe.insert(digest, entry);
+            queue.dedupe.load_legacy(digest, entry);
+        }
+        for (seq, entries) in &dedupe_batches {
+            let latest = entries.iter().map(|(_, e)| e.expires_micros).max();
+            queue.dedupe_batches.insert(*seq, latest.unwrap_or(0));
+            queue.next_dedupe_batch = queue.next_dedupe_batch.max(seq.saturating_add(1));
         }
         // In write order, so a key accepted again after it expired ends with its newest entry.
-        for (seq, entries) in dedupe_batches {
-            let latest = entries.iter().map(|(_, e)| e.expires_micros).max();
-            queue.dedupe_batches.insert(seq, latest.unwrap_or(0));
-            queue.next_dedupe_batch = queue.next_dedupe_batch.max(seq.saturating_add(1));
-            queue.dedupe.extend(entries);
-        }
+        queue.dedupe.load(
+            dedupe_batches.into_iter().flat_map(|(_, entries)| entries),
+            unix_micros(clock.now),
+        );
 
         let mut orphans = Vec::new();
         let ids: Vec<JobId> = queue.jobs.keys().cloned().collect();
@@ -255,6 +300,11 @@ impl Queue {
         queue
     }
 
+    /// Delivery keys remembered (some may have expired since the last cleanup).
+    pub(crate) fn delivery_keys(&self) -> usize {
+        self.dedupe.len()
+    }
+
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id
     }
@@ -263,18 +313,13 @@ impl Queue {
         self.jobs.get(id)
     }
 
-    /// Seals the keys accepted in `digests` into a new batch record: its sequence number and
-    /// its entries.
-    pub(crate) fn seal_dedupe_batch(&mut self, digests: &[DedupeDigest]) -> (u64, DedupeBatch) {
-        let entries: DedupeBatch = digests
-            .iter()
-            .filter_map(|d| self.dedupe.get(d).map(|e| (*d, *e)))
-            .collect();
+    /// Numbers a new batch record for the keys accepted in `entries`.
+    pub(crate) fn seal_dedupe_batch(&mut self, entries: &[(DedupeDigest, DedupeEntry)]) -> u64 {
         let seq = self.next_dedupe_batch;
         self.next_dedupe_batch += 1;
         let latest = entries.iter().map(|(_, e)| e.expires_micros).max();
         self.dedupe_batches.insert(seq, latest.unwrap_or(0));
-        (seq, entries)
+        seq
     }
 
     fn key_of(&self, id: &JobId) -> Key {
@@ -282,9 +327,32 @@ impl Queue {
         (job.repo.clone(), job.git_ref.clone())
     }
 
+    /// The slot of `id`'s key, looked up without allocating.
+    fn slot_of(&mut self, id: &JobId) -> Option<&mut Slot> {
+        let job = &self.jobs.get(id)?.job;
+        let view: &dyn KeyView = &(job.repo.as_str(), job.git_ref.as_str());
+        self.keys.get_mut(view)
+    }
+
+    fn remove_slot_of(&mut self, id: &JobId) {
+        if let Some(record) = self.jobs.get(id) {
+            let job = &record.job;
+            let view: &dyn KeyView = &(job.repo.as_str(), job.git_ref.as_str());
+            self.keys.remove(view);
+        }
+    }
+
     fn set_state(&mut self, id: &JobId, state: JobState, clock: Clock, ch: &mut Changes) {
+        if self.change_state(id, state, clock) {
+            ch.jobs.insert(id.clone());
+        }
+    }
+
+    /// [`Queue::set_state`] without recording the job as changed; false if there is no
+    /// such job.
+    fn change_state(&mut self, id: &JobId, state: JobState, clock: Clock) -> bool {
         let Some(record) = self.jobs.get_mut(id) else {
-            return;
+            return false;
         };
         *self.counts.slot(record.job.state) -= 1;
         *self.counts.slot(state) += 1;
@@ -293,7 +361,7 @@ impl Queue {
             record.job.finished_at = Some(clock.now);
             record.job.not_before = None;
         }
-        ch.jobs.insert(id.clone());
+        true
     }
 
     /// Makes a queued job whose key is free claimable, now or at its `not_before`.
@@ -331,14 +399,12 @@ impl Queue {
             };
             let expires_micros = unix_micros(clock.now + self.config.dedupe_retention);
             let digest = dedupe_digest(&key);
-            self.dedupe.insert(
-                digest,
-                DedupeEntry {
-                    job,
-                    expires_micros,
-                },
-            );
-            ch.dedupe.push(digest);
+            let entry = DedupeEntry {
+                job,
+                expires_micros,
+            };
+            self.dedupe.insert(digest, entry, unix_micros(clock.now));
+            ch.dedupe.push((digest, entry));
         }
     }
 
@@ -367,14 +433,14 @@ impl Queue {
         if let Some(key) = &request.dedupe_key {
             let digest = dedupe_digest(key);
             let now = unix_micros(clock.now);
-            if let Some(entry) = self.dedupe.get(&digest).filter(|e| e.expires_micros > now) {
-                return Ok(EnqueueOutcome::Duplicate(JobId::from_counter(entry.job)));
+            if let Some(job) = self.dedupe.get(&digest, now) {
+                return Ok(EnqueueOutcome::Duplicate(JobId::from_counter(job)));
             }
         }
         self.maybe_cleanup(clock, ch);
 
-        let key = (request.repo.clone(), request.git_ref.clone());
-        let (queued, running) = match self.keys.get(&key) {
+        let view: &dyn KeyView = &(request.repo.as_str(), request.git_ref.as_str());
+        let (queued, running) = match self.keys.get(view) {
             Some(slot) => (slot.queued.clone(), slot.running.clone()),
             None => (None, None),
         };
@@ -396,7 +462,7 @@ impl Queue {
             // indexing after a queued delete must rebuild from scratch.
             self.unschedule(&qid);
             self.set_state(&qid, JobState::Superseded, clock, ch);
-            if let Some(slot) = self.keys.get_mut(&key) {
+            if let Some(slot) = self.keys.get_mut(view) {
                 slot.queued = None;
             }
             full |= request.kind == JobKind::Index;
@@ -439,7 +505,13 @@ impl Queue {
             },
         );
         ch.jobs.insert(id.clone());
-        self.keys.entry(key).or_default().queued = Some(id.clone());
+        match self.slot_of(&id) {
+            Some(slot) => slot.queued = Some(id.clone()),
+            None => {
+                let key = (job.repo.clone(), job.git_ref.clone());
+                self.keys.entry(key).or_default().queued = Some(id.clone());
+            }
+        }
         if running.is_none() {
             self.schedule(&id, clock, ch);
         }
@@ -463,14 +535,21 @@ impl Queue {
             }
         }
         let id = self.ready.pop_first()?;
-        self.set_state(&id, JobState::Running, clock, ch);
+        self.change_state(&id, JobState::Running, clock);
+        ch.claims.push(id.clone());
         let record = self.jobs.get_mut(&id).expect("ready job exists");
         record.job.attempts += 1;
         record.job.started_at = Some(clock.now);
         record.job.not_before = None;
         let job = record.job.clone();
-        let key = (job.repo.clone(), job.git_ref.clone());
-        let slot = self.keys.entry(key).or_default();
+        let slot = match self.slot_of(&id) {
+            Some(slot) => slot,
+            // A ready job's key always has a slot (it holds the job as queued).
+            None => self
+                .keys
+                .entry((job.repo.clone(), job.git_ref.clone()))
+                .or_default(),
+        };
         slot.queued = None;
         slot.running = Some(id.clone());
         let token = CancelToken::new();
@@ -581,8 +660,7 @@ impl Queue {
 
     /// Marks the key of `id` as not running and lets its queued follow-up run.
     fn free_key(&mut self, id: &JobId, clock: Clock, ch: &mut Changes) {
-        let key = self.key_of(id);
-        let Some(slot) = self.keys.get_mut(&key) else {
+        let Some(slot) = self.slot_of(id) else {
             return;
         };
         if slot.running.as_ref() == Some(id) {
@@ -590,9 +668,7 @@ impl Queue {
         }
         match slot.queued.clone() {
             Some(next) => self.schedule(&next, clock, ch),
-            None if slot.running.is_none() => {
-                self.keys.remove(&key);
-            }
+            None if slot.running.is_none() => self.remove_slot_of(id),
             None => {}
         }
     }
@@ -768,13 +844,7 @@ impl Queue {
             ch.removed_jobs.push(id.clone());
         }
         let now = unix_micros(clock.now);
-        self.dedupe.retain(|digest, entry| {
-            let keep = entry.expires_micros > now;
-            if !keep && self.legacy_dedupe.remove(digest) {
-                ch.removed_dedupe.push(*digest);
-            }
-            keep
-        });
+        self.dedupe.remove_expired(now, &mut ch.removed_dedupe);
         self.dedupe_batches.retain(|seq, latest| {
             let keep = *latest > now;
             if !keep {

@@ -6,6 +6,7 @@
 //! | `j/<job id>`       | the job and its flags, binary with a version byte (see `job_record`; JSON from older versions is read) |
 //! | `e/<sequence>`     | delivery keys accepted in one write (sequence: 8 bytes BE); see below |
 //! | `d/<digest>`       | written by older versions, read and expired only: JSON of the job id and expiry of one delivery key (digest: 32 hex digits) |
+//! | `c/<write>`        | claims made by one write whose job records were not rewritten (write: 8 bytes BE); see `claim_log` |
 //! | `m/next_id`        | next job counter, 8 bytes BE   |
 //!
 //! Delivery keys are written as one record per group-commit write, not one per key: sled
@@ -17,6 +18,7 @@
 
 use std::path::Path;
 
+use crate::claim_log::{self, CLAIM_PREFIX, ClaimEntry, ClaimLog};
 use crate::error::Error;
 use crate::job_record;
 use crate::queue::{
@@ -92,20 +94,62 @@ fn parse_hex(text: &str) -> Option<DedupeDigest> {
     Some(digest)
 }
 
-/// The batch that makes the disk match the queue for every record in `changes`.
-pub(crate) fn batch_for(queue: &mut Queue, changes: &Changes) -> Result<sled::Batch, Error> {
-    let mut batch = sled::Batch::default();
-    for id in &changes.jobs {
-        if let Some(record) = queue.stored(id) {
-            batch.insert(key(JOB_PREFIX, id.as_str()), job_record::encode(record));
+/// Record writes in order, built under the queue lock and handed to sled after it is
+/// released (a later write of a key wins).
+#[derive(Debug, Default)]
+pub(crate) struct Writes(Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+impl Writes {
+    pub(crate) fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.0.push((key.into(), Some(value.into())));
+    }
+
+    pub(crate) fn remove(&mut self, key: impl Into<Vec<u8>>) {
+        self.0.push((key.into(), None));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds these writes to `batch`, after what it holds.
+    pub(crate) fn add_to(self, batch: &mut sled::Batch) {
+        for (key, value) in self.0 {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
         }
+    }
+}
+
+/// The writes that make the disk match the queue for every record in `changes`.
+pub(crate) fn batch_for(queue: &mut Queue, changes: &Changes, claims: &mut ClaimLog) -> Writes {
+    let mut batch = Writes::default();
+    let write = claims.begin_write(&mut batch);
+    // A job claimed and also rewritten in this write needs no claim entry: its record says
+    // it all.
+    let claimed = changes
+        .claims
+        .iter()
+        .filter(|id| !changes.jobs.contains(*id));
+    let whole = claims.write_claims(write, claimed, queue, &mut batch);
+    for id in changes.jobs.iter().chain(&whole) {
+        if let Some(record) = queue.stored(id) {
+            batch.insert(
+                key(JOB_PREFIX, id.as_str()),
+                job_record::encode(record, write),
+            );
+        }
+        claims.job_written(id, &mut batch);
     }
     for id in &changes.removed_jobs {
         batch.remove(key(JOB_PREFIX, id.as_str()));
+        claims.job_written(id, &mut batch);
     }
     if !changes.dedupe.is_empty() {
-        let (seq, entries) = queue.seal_dedupe_batch(&changes.dedupe);
-        batch.insert(batch_key(seq), encode_dedupe_batch(&entries));
+        let seq = queue.seal_dedupe_batch(&changes.dedupe);
+        batch.insert(batch_key(seq), encode_dedupe_batch(&changes.dedupe));
     }
     for digest in &changes.removed_dedupe {
         batch.remove(key(DEDUPE_PREFIX, &hex(digest)));
@@ -114,14 +158,17 @@ pub(crate) fn batch_for(queue: &mut Queue, changes: &Changes) -> Result<sled::Ba
         batch.remove(batch_key(*seq));
     }
     if changes.next_id {
-        batch.insert(NEXT_ID_KEY, &queue.next_id().to_be_bytes());
+        batch.insert(NEXT_ID_KEY, queue.next_id().to_be_bytes());
     }
-    Ok(batch)
+    batch
 }
 
 /// Everything persisted in `tree`, decoded.
 pub(crate) struct Loaded {
     pub(crate) jobs: Vec<StoredJob>,
+    /// The write bookkeeping to continue with: every claim record found is stale (the
+    /// jobs it names are requeued on open).
+    pub(crate) claims: ClaimLog,
     /// Per-key records of older versions.
     pub(crate) legacy_dedupe: Vec<(DedupeDigest, DedupeEntry)>,
     /// Batch records, in write order.
@@ -140,9 +187,10 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
         source,
     };
     let mut jobs = Vec::new();
+    let mut last_write = 0;
     for item in tree.scan_prefix(JOB_PREFIX) {
         let (k, v) = item.map_err(read_error)?;
-        let record: StoredJob = job_record::decode(&v)
+        let (record, written_in) = job_record::decode(&v)
             .map_err(|e| corrupt(format!("job record {:?}: {e}", String::from_utf8_lossy(&k))))?;
         if k[JOB_PREFIX.len()..] != *record.job.id.as_str().as_bytes() {
             return Err(corrupt(format!(
@@ -151,8 +199,28 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
                 record.job.id
             )));
         }
-        jobs.push(record);
+        last_write = last_write.max(written_in);
+        jobs.push((record, written_in));
     }
+    let mut claim_records: Vec<(u64, Vec<ClaimEntry>)> = Vec::new();
+    for item in tree.scan_prefix(CLAIM_PREFIX) {
+        let (k, v) = item.map_err(read_error)?;
+        let write = claim_log::parse_claim_key(&k)
+            .ok_or_else(|| corrupt(format!("claim record key {:?}", &*k)))?;
+        let entries = claim_log::decode(&v).ok_or_else(|| {
+            corrupt(format!(
+                "claim record {write}: not a version-1 record of whole entries"
+            ))
+        })?;
+        last_write = last_write.max(write);
+        claim_records.push((write, entries));
+    }
+    claim_log::apply_on_open(&mut jobs, &claim_records);
+    let claims = ClaimLog::after_open(
+        last_write,
+        claim_records.iter().map(|(write, _)| *write).collect(),
+    );
+    let jobs: Vec<StoredJob> = jobs.into_iter().map(|(record, _)| record).collect();
     let mut legacy_dedupe = Vec::new();
     for item in tree.scan_prefix(DEDUPE_PREFIX) {
         let (k, v) = item.map_err(read_error)?;
@@ -204,6 +272,7 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
     };
     Ok(Loaded {
         jobs,
+        claims,
         legacy_dedupe,
         dedupe_batches,
         next_id,

@@ -50,6 +50,7 @@ impl SledJobStore {
         let tree = db.open_tree(TREE).map_err(|e| open_error(path, e))?;
         let loaded = records::load(&tree, path)?;
         let loaded_jobs = loaded.jobs.len();
+        let mut claims = loaded.claims;
 
         let mut changes = Changes::default();
         let mut queue = Queue::restore(
@@ -61,8 +62,9 @@ impl SledJobStore {
             Clock::now(),
             &mut changes,
         );
-        if !changes.is_empty() {
-            let batch = records::batch_for(&mut queue, &changes)?;
+        if !changes.is_empty() || claims.has_stale() {
+            let mut batch = sled::Batch::default();
+            records::batch_for(&mut queue, &changes, &mut claims).add_to(&mut batch);
             let storage = |source| Error::Storage {
                 path: path.to_owned(),
                 action: "requeueing interrupted jobs",
@@ -71,7 +73,12 @@ impl SledJobStore {
             tree.apply_batch(batch).map_err(storage)?;
             tree.flush().map_err(storage)?;
         }
-        tracing::info!(path = %path.display(), jobs = loaded_jobs, "job store open");
+        tracing::info!(
+            path = %path.display(),
+            jobs = loaded_jobs,
+            delivery_keys = queue.delivery_keys(),
+            "job store open"
+        );
 
         let shared = Arc::new(Shared {
             queue: Mutex::new(queue),
@@ -79,12 +86,10 @@ impl SledJobStore {
             path: path.to_owned(),
         });
         let (commands, inbox) = channel();
-        let writer =
-            group_commit::spawn_writer(Arc::clone(&shared), db, tree, inbox).map_err(|e| {
-                Error::Open {
-                    path: path.to_owned(),
-                    source: sled::Error::Io(e),
-                }
+        let writer = group_commit::spawn_writer(Arc::clone(&shared), db, tree, claims, inbox)
+            .map_err(|e| Error::Open {
+                path: path.to_owned(),
+                source: sled::Error::Io(e),
             })?;
         Ok(SledJobStore {
             shared,

@@ -14,8 +14,21 @@ use jobstore::{
 /// Set in the child process: the directory it enqueues into.
 const CHILD_DIR_ENV: &str = "JOBSTORE_CRASH_CHILD_DIR";
 
+/// Opens the store, waiting while the lock is still held: right after a store (or a raw
+/// sled handle) is dropped, sled's background I/O threads can hold the directory's lock a
+/// moment longer, so a reopen in the same process, or a child started right after the
+/// parent dropped its handle, may see `Locked` at first.
 fn open(path: &Path) -> SledJobStore {
-    SledJobStore::open(path, StoreConfig::default()).expect("open store")
+    let mut tries = 0;
+    loop {
+        match SledJobStore::open(path, StoreConfig::default()) {
+            Err(Error::Locked { .. }) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => return result.expect("open store"),
+        }
+    }
 }
 
 fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
@@ -65,6 +78,7 @@ async fn crash_loses_no_acknowledged_job() {
     let path = dir.path().join("jobs");
     let exe = std::env::current_exe().expect("test binary path");
     let mut total_acked = 0;
+    let stderr_path = dir.path().join("child.stderr");
     for round in 0..20 {
         let mut child = Command::new(&exe)
             .args([
@@ -76,7 +90,7 @@ async fn crash_loses_no_acknowledged_job() {
             ])
             .env(CHILD_DIR_ENV, &path)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).expect("child stderr file"))
             .spawn()
             .expect("spawn child");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
@@ -88,7 +102,11 @@ async fn crash_loses_no_acknowledged_job() {
             let read = stdout.read_line(&mut line).expect("read child stdout");
             assert!(
                 read > 0,
-                "round {round}: child exited before acknowledging {wanted} jobs"
+                "round {round}: child exited before acknowledging {wanted} jobs ({}); its stderr:\n{}",
+                child
+                    .wait()
+                    .map_or_else(|e| e.to_string(), |s| s.to_string()),
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
             );
             if let Some(ack) = line.strip_prefix("ACK ") {
                 acked.push(ack.trim().to_owned());
@@ -459,4 +477,82 @@ async fn expired_delivery_keys_are_dropped_from_disk_too() {
         "expired key records stay on disk"
     );
     assert_eq!(tree.scan_prefix("j/").count(), 1, "the job itself stays");
+}
+
+fn records_with_prefix(path: &Path, prefix: &str) -> usize {
+    // The store was just dropped: its lock may linger a moment (see `open`).
+    let mut tries = 0;
+    let db = loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(_)) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => break result.expect("sled"),
+        }
+    };
+    let tree = db.open_tree("jobstore.v1").expect("tree");
+    tree.scan_prefix(prefix).count()
+}
+
+#[tokio::test]
+async fn a_claim_is_a_small_record_that_goes_away_with_its_job() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let (done, running) = {
+        let store = open(&path);
+        for n in 0..3 {
+            store
+                .enqueue(request(&format!("repo-{n}"), "c1", &format!("k-{n}")))
+                .await
+                .expect("enqueue");
+        }
+        let done = store.claim("w").await.expect("claim").expect("a job");
+        let (_, next) = store
+            .complete_and_claim(&done.job.id, Completion::Succeeded, "w")
+            .await
+            .expect("complete_and_claim");
+        let released = next.expect("a second job");
+        let running = store.claim("w").await.expect("claim").expect("a third job");
+        store
+            .complete(&released.job.id, Completion::Released)
+            .await
+            .expect("release");
+        (done.job.id, running.job.id)
+    };
+    // Only the job still running has a claim on disk; its record still says queued.
+    assert_eq!(records_with_prefix(&path, "c/"), 1);
+    let store = open(&path);
+    let job = store.get(&running).await.expect("get").expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 1), "requeued");
+    let job = store.get(&done).await.expect("get").expect("job");
+    assert_eq!(job.state, JobState::Succeeded);
+    let released = store
+        .claim("w")
+        .await
+        .expect("claim")
+        .expect("the released job");
+    assert_eq!(
+        released.job.attempts, 1,
+        "a released attempt is not counted"
+    );
+    drop(released);
+    drop(store);
+    // The open rewrote the requeued job and dropped the claim; the claim made since is
+    // still there because its job is running.
+    assert_eq!(records_with_prefix(&path, "c/"), 1);
+
+    let store = open(&path);
+    while let Some(claimed) = store.claim("w").await.expect("claim") {
+        store
+            .complete(&claimed.job.id, Completion::Succeeded)
+            .await
+            .expect("complete");
+    }
+    drop(store);
+    assert_eq!(
+        records_with_prefix(&path, "c/"),
+        0,
+        "claim records outlive their jobs"
+    );
 }
