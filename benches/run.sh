@@ -41,6 +41,11 @@ criterion_args=(--warm-up-time 1 --measurement-time 3)
 mkdir -p "$out"
 want() { local p; for p in "${parts[@]}"; do [[ $p == "$1" ]] && return 0; done; return 1; }
 log() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)" >&2; }
+# Each part starts with the disk settled: on ext4 (data=ordered) an fsync also writes out other
+# files' dirty pages, so a part that fsyncs (the gateway's index commits) would otherwise pay
+# for the previous part's writes (seen: `context-gateway index` 16-19 s right after p2s or a
+# cargo build, 7.9-8.9 s after `sync`).
+begin() { sync; log "$@"; }
 
 # --- peers -------------------------------------------------------------------------------
 need=()
@@ -96,38 +101,38 @@ fi
 
 status=0
 if want ingest; then
-  log "ingest: wrk against context-gateway, adnanh/webhook, nginx"
+  begin "ingest: wrk against context-gateway, adnanh/webhook, nginx"
   python3 benches/load/ingest.py --binary "$gateway" --duration "$duration" --reps "$reps" \
     --json-out "$out/ingest.json" ${BENCH_PROFILE:+--profile-dir "$out/profile"} || status=1
 fi
 if want coalescing; then
-  log "coalescing: a burst of pushes to one branch"
+  begin "coalescing: a burst of pushes to one branch"
   python3 benches/load/coalescing.py --binary "$gateway" --json-out "$out/coalescing.json" \
     $( ((quick)) && echo "--pushes 300 --files 300") || status=1
 fi
 if want p2s; then
-  log "push-to-searchable"
+  begin "push-to-searchable"
   python3 benches/push_to_searchable.py --binary "$gateway" --json \
     $( ((quick)) && echo "--files 2000 --pushes 10" || echo "--pushes 50") >"$out/p2s.json" || status=1
 fi
 if want indexer; then
-  log "indexer whole-process on the CPython stdlib beside b3sum and git status"
+  begin "indexer whole-process on the CPython stdlib beside b3sum and git status"
   python3 benches/load/tree_index.py --index-tree "$target/release/examples/index_tree" \
     --gateway "$gateway" --tree "$out/corpus/cpython" --reps "$reps" \
     --json-out "$out/indexer.json" || status=1
 fi
 if want search; then
-  log "criterion: search_query (query latency beside rg)"
+  begin "criterion: search_query (query latency beside rg)"
   cargo bench -q -p gateway-benches --bench search_query -- "${criterion_args[@]}" \
     >"$out/search_query.txt" 2>&1 || status=1
 fi
 if want jobstore; then
-  log "criterion: jobstore_queue"
+  begin "criterion: jobstore_queue"
   cargo bench -q -p gateway-benches --bench jobstore_queue -- "${criterion_args[@]}" \
     >"$out/jobstore_queue.txt" 2>&1 || status=1
 fi
 if want verify; then
-  log "criterion: webhook_verify"
+  begin "criterion: webhook_verify"
   cargo bench -q -p gateway-benches --bench webhook_verify -- "${criterion_args[@]}" \
     >"$out/webhook_verify.txt" 2>&1 || status=1
 fi

@@ -47,6 +47,9 @@ def prepare_tree(tree):
 def timed(cmd, cwd=None, env=None):
     """(wall seconds, peak RSS kB, stdout) of one run."""
     out = tempfile.TemporaryFile()
+    # Start from a settled disk: an fsync on ext4 also writes out other files' dirty pages, so
+    # the gateway (which commits durably) would otherwise pay for the previous run's writes.
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
