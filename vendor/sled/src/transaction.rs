@@ -349,7 +349,11 @@ impl TransactionalTree {
     }
 
     fn unstage(&self) {
-        unimplemented!()
+        // Context Gateway patch (PATCHES.md): upstream panicked here as unimplemented. Staging
+        // takes only the `concurrency_control` write guard, which `TransactionalTrees::stage`
+        // returns and which is released when dropped, and stores nothing per tree, so there
+        // is nothing to undo. (Upstream never reaches this: `stage` cannot fail and
+        // `validate` is always true.)
     }
 
     const fn validate(&self) -> bool {
