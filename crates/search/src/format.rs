@@ -22,11 +22,11 @@ use std::time::Instant;
 
 use indexer::{Chunk, ChunkId, RefKey};
 use tantivy::query::AllQuery;
-use tantivy::schema::Value;
 use tantivy::{DocAddress, Index, IndexWriter, Opstamp, TantivyDocument};
 
 use crate::error::Error;
 use crate::index::SearchIndex;
+use crate::schema::{stored_line, stored_text};
 use crate::sink::chunk_document;
 
 /// The format this build writes and reads. 1: before formats were recorded (no payload);
@@ -95,19 +95,8 @@ impl SearchIndex {
                 let ord = u32::try_from(ord).unwrap_or(u32::MAX);
                 for doc_id in segment.doc_ids_alive() {
                     let old: TantivyDocument = searcher.doc(DocAddress::new(ord, doc_id))?;
-                    let text = |field| {
-                        old.get_first(field)
-                            .and_then(|v| v.as_str())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    let line = |field| {
-                        let n = old
-                            .get_first(field)
-                            .and_then(|v| v.as_u64())
-                            .unwrap_or_default();
-                        u32::try_from(n).unwrap_or(u32::MAX)
-                    };
+                    let text = |field| stored_text(&old, field);
+                    let line = |field| stored_line(&old, field);
                     let key = RefKey::new(text(f.repo), text(f.git_ref));
                     let commit = text(f.commit);
                     let chunk = Chunk {

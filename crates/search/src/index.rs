@@ -9,7 +9,6 @@ use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::directory::error::{LockError, OpenDirectoryError};
 use tantivy::query::BooleanQuery;
-use tantivy::schema::Value;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
     TantivyError,
@@ -328,19 +327,8 @@ impl SearchIndex {
                 continue;
             }
             let doc: TantivyDocument = searcher.doc(address)?;
-            let text_of = |field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let line_of = |field| {
-                let n = doc
-                    .get_first(field)
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or_default();
-                u32::try_from(n).unwrap_or(u32::MAX)
-            };
+            let text_of = |field| schema::stored_text(&doc, field);
+            let line_of = |field| schema::stored_line(&doc, field);
             let commit = text_of(f.commit);
             let hit = Hit {
                 repo: text_of(f.repo),

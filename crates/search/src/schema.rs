@@ -1,8 +1,9 @@
 //! The tantivy schema: one document per chunk.
 
+use tantivy::TantivyDocument;
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    TextOptions, Value,
 };
 
 use crate::tokenizer::CODE_TOKENIZER;
@@ -80,4 +81,21 @@ pub(crate) fn ref_key(repo: &str, git_ref: &str) -> String {
 /// `repo \0 ref \0 path`.
 pub(crate) fn file_key(repo: &str, git_ref: &str, path: &str) -> String {
     format!("{repo}{KEY_SEPARATOR}{git_ref}{KEY_SEPARATOR}{path}")
+}
+
+/// The text stored in `field` of a document read back from the index ("" if absent).
+pub(crate) fn stored_text(doc: &TantivyDocument, field: Field) -> String {
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A line number stored in `field` of a document read back from the index (0 if absent).
+pub(crate) fn stored_line(doc: &TantivyDocument, field: Field) -> u32 {
+    let n = doc
+        .get_first(field)
+        .and_then(|v| v.as_u64())
+        .unwrap_or_default();
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
