@@ -1,24 +1,21 @@
-//! Durable claims without rewriting job records: one small record per group-commit write.
+//! Claim records of the previous version, read on open only (the attempt log replaced them,
+//! see `attempt_log`).
 //!
-//! A claim must be on disk before the worker sees the job (its attempt count has to survive
-//! a crash), but rewriting the whole job record for it doubled the sled inserts of every job
-//! (claim, then completion), and sled's insert path (a copy-on-write clone of the leaf, its
-//! log entry) was the writer thread's largest cost. Instead, the claims of one write go into
-//! one `c/<write>` record: per claim the job counter (u64 LE), its attempt count (u32 LE) and
-//! the start time in microseconds since the Unix epoch (u64 LE), after a version byte (1).
+//! That version wrote the claims of one write into one `c/<write>` record: per claim the job
+//! counter (u64 LE), its attempt count (u32 LE) and the start time in microseconds since the
+//! Unix epoch (u64 LE), after a version byte (1). Its completions rewrote job records.
 //!
-//! Every job record carries the number of the write that wrote it (`job_record` version 2).
 //! On open, a claim entry applies to its job only if it comes from a later write than the
-//! job's record: the job was running when the process stopped. The next write of a claimed
-//! job's record (its completion, a heartbeat, a requeue) supersedes the entry; once every
-//! entry of a claim record is superseded the record is removed in that same atomic batch.
+//! job's record (`job_record` version 2 carries the write number) and the record says
+//! queued: the job was running when the process stopped. Every job a claim applies to is
+//! running, so the open requeues it and writes it again; the claim records are then removed
+//! with that first write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use crate::job::{JobId, JobState};
-use crate::queue::{Queue, StoredJob, unix_micros};
-use crate::records::Writes;
+use crate::job::JobState;
+use crate::queue::StoredJob;
 
 pub(crate) const CLAIM_PREFIX: &[u8] = b"c/";
 const CLAIMS_V1: u8 = 1;
@@ -32,6 +29,7 @@ pub(crate) struct ClaimEntry {
     pub(crate) started_micros: u64,
 }
 
+#[cfg(test)]
 pub(crate) fn claim_key(write: u64) -> [u8; 10] {
     let mut key = [0u8; 10];
     key[..2].copy_from_slice(CLAIM_PREFIX);
@@ -45,7 +43,9 @@ pub(crate) fn parse_claim_key(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(rest.try_into().ok()?))
 }
 
-fn encode(entries: &[ClaimEntry]) -> Vec<u8> {
+/// The encoding the previous version wrote; tests write old stores with it.
+#[cfg(test)]
+pub(crate) fn encode(entries: &[ClaimEntry]) -> Vec<u8> {
     let mut value = Vec::with_capacity(1 + entries.len() * ENTRY_LEN);
     value.push(CLAIMS_V1);
     for e in entries {
@@ -107,104 +107,10 @@ pub(crate) fn apply_on_open(jobs: &mut [(StoredJob, u64)], claims: &[(u64, Vec<C
     }
 }
 
-/// The writer's bookkeeping of write numbers and of claim records still on disk.
-#[derive(Debug, Default)]
-pub(crate) struct ClaimLog {
-    next_write: u64,
-    /// Running jobs whose claim lives only in a claim record: the record's write.
-    pending: HashMap<JobId, u64>,
-    /// Claim records on disk → how many of their entries are not superseded yet.
-    live: BTreeMap<u64, usize>,
-    /// Claim records found on open; every job they name is rewritten by the open, so they
-    /// go with the first batch.
-    stale: Vec<u64>,
-}
-
-impl ClaimLog {
-    /// After loading: `last_write` is the highest write number seen in any record, `stale`
-    /// the claim records on disk.
-    pub(crate) fn after_open(last_write: u64, stale: Vec<u64>) -> ClaimLog {
-        ClaimLog {
-            next_write: last_write.saturating_add(1),
-            stale,
-            ..ClaimLog::default()
-        }
-    }
-
-    pub(crate) fn has_stale(&self) -> bool {
-        !self.stale.is_empty()
-    }
-
-    /// Numbers the next write.
-    pub(crate) fn begin_write(&mut self, batch: &mut Writes) -> u64 {
-        for write in self.stale.drain(..) {
-            batch.remove(claim_key(write));
-        }
-        let write = self.next_write;
-        self.next_write = self.next_write.saturating_add(1);
-        write
-    }
-
-    /// `id`'s record is written (or removed) in this batch: its claim entry, if any, is
-    /// superseded.
-    pub(crate) fn job_written(&mut self, id: &JobId, batch: &mut Writes) {
-        let Some(write) = self.pending.remove(id) else {
-            return;
-        };
-        if let Some(live) = self.live.get_mut(&write) {
-            *live -= 1;
-            if *live == 0 {
-                self.live.remove(&write);
-                batch.remove(claim_key(write));
-            }
-        }
-    }
-
-    /// Writes the claims of this batch whose jobs are not rewritten in it anyway. Returns
-    /// the claimed jobs that cannot be named by a counter (ids from elsewhere); the caller
-    /// writes their whole records instead.
-    pub(crate) fn write_claims<'a>(
-        &mut self,
-        write: u64,
-        claims: impl Iterator<Item = &'a JobId>,
-        queue: &Queue,
-        batch: &mut Writes,
-    ) -> Vec<JobId> {
-        let mut entries = Vec::new();
-        let mut whole = Vec::new();
-        for id in claims {
-            let Some(record) = queue.stored(id) else {
-                continue;
-            };
-            if record.job.state != JobState::Running {
-                continue;
-            }
-            let Some(job) = id.counter() else {
-                whole.push(id.clone());
-                continue;
-            };
-            entries.push(ClaimEntry {
-                job,
-                attempts: record.job.attempts,
-                started_micros: record.job.started_at.map_or(0, unix_micros),
-            });
-            // Cannot be pending already (a claimed job is rewritten before it can be claimed
-            // again), but if it were, that older entry is superseded now.
-            self.job_written(id, batch);
-            self.pending.insert(id.clone(), write);
-        }
-        if !entries.is_empty() {
-            self.live.insert(write, entries.len());
-            batch.insert(claim_key(write), encode(&entries));
-        }
-        whole
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{Job, JobKind, Progress, Trigger};
+    use crate::job::{Job, JobId, JobKind, Progress, Trigger};
 
     fn queued(counter: u64, attempts: u32) -> StoredJob {
         StoredJob {
@@ -230,6 +136,7 @@ mod tests {
                 error: None,
             },
             cancel_requested: false,
+            logged_in: 0,
         }
     }
 

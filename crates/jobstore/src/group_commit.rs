@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::Notify;
 
-use crate::claim_log::ClaimLog;
+use crate::attempt_log::AttemptLog;
 use crate::error::Error;
 use crate::queue::{Changes, Clock, Queue};
 use crate::records;
@@ -59,12 +59,12 @@ pub(crate) fn spawn_writer(
     shared: Arc<Shared>,
     db: sled::Db,
     tree: sled::Tree,
-    mut claims: ClaimLog,
+    mut log: AttemptLog,
     commands: Receiver<Command>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("jobstore-writer".to_owned())
-        .spawn(move || run_writer(&shared, db, tree, &mut claims, &commands))
+        .spawn(move || run_writer(&shared, db, tree, &mut log, &commands))
 }
 
 /// One batch of operations, run against the queue, on its way to the disk.
@@ -99,7 +99,7 @@ fn run_writer(
     shared: &Shared,
     db: sled::Db,
     tree: sled::Tree,
-    claims: &mut ClaimLog,
+    log: &mut AttemptLog,
     commands: &Receiver<Command>,
 ) {
     let (to_flusher, flusher_inbox) = channel::<Vec<Deliver>>();
@@ -117,7 +117,7 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        let round = run_round(shared, claims, batch);
+        let round = run_round(shared, log, batch);
         apply_round(&tree, &shared.path, round, flusher_sender);
     }
     // Closing the channel lets the flusher answer what it has and stop.
@@ -126,7 +126,7 @@ fn run_writer(
 }
 
 /// Runs a batch of commands against the queue and encodes what they changed.
-fn run_round(shared: &Shared, claims: &mut ClaimLog, batch: Vec<Command>) -> Round {
+fn run_round(shared: &Shared, log: &mut AttemptLog, batch: Vec<Command>) -> Round {
     let clock = Clock::now();
     let mut changes = Changes::default();
     let mut pending = Vec::with_capacity(batch.len());
@@ -138,7 +138,7 @@ fn run_round(shared: &Shared, claims: &mut ClaimLog, batch: Vec<Command>) -> Rou
         if changes.is_empty() {
             records::Writes::default()
         } else {
-            records::batch_for(&mut queue, &changes, claims)
+            records::batch_for(&mut queue, &changes, log)
         }
     };
     // The queue already shows the changes (only answers wait for the disk), so a worker

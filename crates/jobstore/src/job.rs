@@ -23,8 +23,19 @@ impl JobId {
         JobId(format!("{n:0width$x}", width = Self::WIDTH))
     }
 
+    /// The counter this id was made from; `None` for text that is not a well-formed id
+    /// (the store keys its jobs by counter, so "7" must not find job `0000000000000007`).
     pub(crate) fn counter(&self) -> Option<u64> {
-        u64::from_str_radix(&self.0, 16).ok()
+        let well_formed = self.0.len() == Self::WIDTH
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if well_formed {
+            u64::from_str_radix(&self.0, 16).ok()
+        } else {
+            None
+        }
     }
 
     /// The id as text.

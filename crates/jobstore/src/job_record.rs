@@ -11,9 +11,12 @@
 //! counters (u64), error (optional string), cancel requested (u8).
 //!
 //! Version 2 is version 1 with the version byte `0x02` and one more field at the end: the
-//! sequence number (u64) of the group-commit write that wrote it. Claims are not written
-//! into job records but into per-write claim records (see `claim_log`); on open, a claim
-//! applies to a job only if it came from a later write than the job's record.
+//! sequence number (u64) of the group-commit write that wrote it. Claims and completions are
+//! not written into job records but as entries in per-write attempt records (see
+//! `attempt_log`); on open, an entry applies to a job only if it came from a later write than
+//! the job's record. So a job record's run-state fields (state, attempts, times, progress,
+//! error, cancel requested) are those of the write that wrote it, and may be older than the
+//! job's state.
 //!
 //! A string is a u32 length and UTF-8 bytes; an optional value is a `0` byte, or `1` and the
 //! value; a time is u64 seconds and u32 nanoseconds since the Unix epoch. Records written as
@@ -133,6 +136,7 @@ fn decode_v1(r: &mut Reader<'_>) -> Option<StoredJob> {
     Some(StoredJob {
         job,
         cancel_requested,
+        logged_in: 0,
     })
 }
 
@@ -163,7 +167,7 @@ fn trigger_from(code: u8) -> Option<Trigger> {
         .find(|t| trigger_code(*t) == code)
 }
 
-fn state_code(state: JobState) -> u8 {
+pub(crate) fn state_code(state: JobState) -> u8 {
     match state {
         JobState::Queued => 0,
         JobState::Running => 1,
@@ -174,7 +178,7 @@ fn state_code(state: JobState) -> u8 {
     }
 }
 
-fn state_from(code: u8) -> Option<JobState> {
+pub(crate) fn state_from(code: u8) -> Option<JobState> {
     JobState::ALL.into_iter().find(|s| state_code(*s) == code)
 }
 
@@ -229,7 +233,8 @@ impl Writer {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads little-endian fields off the front of a record (`None` once it runs short).
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
@@ -238,7 +243,7 @@ impl Reader<'_> {
         Some(*head)
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         self.take::<1>().map(|[b]| b)
     }
 
@@ -250,15 +255,15 @@ impl Reader<'_> {
         }
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         self.take().map(u32::from_le_bytes)
     }
 
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         self.take().map(u64::from_le_bytes)
     }
 
-    fn str(&mut self) -> Option<String> {
+    pub(crate) fn str(&mut self) -> Option<String> {
         let len = usize::try_from(self.u32()?).ok()?;
         if self.0.len() < len {
             return None;
@@ -329,6 +334,7 @@ mod tests {
                 error: Some("lease expired: ünïcode".to_owned()),
             },
             cancel_requested: true,
+            logged_in: 0,
         }
     }
 

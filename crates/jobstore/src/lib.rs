@@ -57,9 +57,9 @@
 //!   a job and its dedupe key are written in one atomic batch. A claim is durable so that the
 //!   attempt count survives a crash: a job left running is requeued on open with its attempts
 //!   kept, and one that was on its last attempt fails instead, so a job that kills the process
-//!   every time still ends `Failed`. (A claim is written as a 20-byte entry in one small record
-//!   per group commit, not as a rewrite of the job record.) Heartbeats are written but not
-//!   waited for.
+//!   every time still ends `Failed`. (Claims, completions, retries and heartbeats are written
+//!   as entries of 22–30 bytes, plus the error text, in one small record per group
+//!   commit, not as rewrites of the job record.) Heartbeats are written but not waited for.
 //!
 //! # Limits
 //!
@@ -74,6 +74,7 @@
 //!   the newest few thousand sit in a hash map): about 38 MB for 1.2 million keys.
 #![deny(missing_docs)]
 
+mod attempt_log;
 mod cancel;
 mod claim_log;
 mod config;

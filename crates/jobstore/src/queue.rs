@@ -27,6 +27,11 @@ pub(crate) struct StoredJob {
     /// Set by cancelling a running job; survives a crash so the job is not run again.
     #[serde(default)]
     pub(crate) cancel_requested: bool,
+    /// The sled backend's write whose attempt record holds this job's live run-state entry;
+    /// 0 when its job record says it all (see `attempt_log`). Kept here rather than in a map
+    /// of its own: a week of finished jobs may hold entries.
+    #[serde(skip)]
+    pub(crate) logged_in: u64,
 }
 
 /// A delivery key as the store remembers it: 128 bits of its BLAKE3 hash. Keys are free-form
@@ -88,11 +93,15 @@ impl Clock {
 /// Records touched by one or more mutations.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
-    pub(crate) jobs: BTreeSet<JobId>,
-    /// Jobs claimed: a durable backend records the claim (attempts, start) without
-    /// rewriting the job unless it is in `jobs` too.
-    pub(crate) claims: Vec<JobId>,
-    pub(crate) removed_jobs: Vec<JobId>,
+    /// Jobs (by counter, as everywhere in the queue) whose request fields changed, or that
+    /// are new: their whole record is written.
+    pub(crate) jobs: BTreeSet<u64>,
+    /// Jobs whose run state (state, attempts, times, progress, error, cancel requested)
+    /// changed: a durable backend logs it without rewriting the job unless it is in `jobs`
+    /// too. May name a job more than once.
+    pub(crate) runs: Vec<u64>,
+    /// Jobs removed: their id and their `StoredJob::logged_in`.
+    pub(crate) removed_jobs: Vec<(JobId, u64)>,
     /// Delivery keys accepted by these mutations: written together as one batch record.
     pub(crate) dedupe: DedupeBatch,
     /// Expired keys that older stores kept as one record each.
@@ -110,7 +119,7 @@ pub(crate) struct Changes {
 impl Changes {
     pub(crate) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
-            && self.claims.is_empty()
+            && self.runs.is_empty()
             && self.removed_jobs.is_empty()
             && self.dedupe.is_empty()
             && self.removed_dedupe.is_empty()
@@ -164,8 +173,8 @@ impl Eq for dyn KeyView + '_ {}
 
 #[derive(Debug, Default)]
 struct Slot {
-    queued: Option<JobId>,
-    running: Option<JobId>,
+    queued: Option<u64>,
+    running: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -174,18 +183,20 @@ struct Lease {
     token: CancelToken,
 }
 
-/// All jobs of a store, indexed for scheduling.
+/// All jobs of a store, indexed for scheduling. Jobs are keyed by the counter their id was
+/// made from (every id the store hands out is one): the claim and completion paths then
+/// compare and copy integers instead of id strings.
 #[derive(Debug)]
 pub(crate) struct Queue {
     config: StoreConfig,
-    jobs: BTreeMap<JobId, StoredJob>,
+    jobs: BTreeMap<u64, StoredJob>,
     keys: HashMap<Key, Slot>,
     /// Queued jobs that may be claimed now, oldest first.
-    ready: BTreeSet<JobId>,
+    ready: BTreeSet<u64>,
     /// Queued jobs whose key is free but whose `not_before` is still ahead.
-    delayed: BTreeSet<(SystemTime, JobId)>,
-    running: HashMap<JobId, Lease>,
-    leases: BTreeSet<(Instant, JobId)>,
+    delayed: BTreeSet<(SystemTime, u64)>,
+    running: HashMap<u64, Lease>,
+    leases: BTreeSet<(Instant, u64)>,
     dedupe: DedupeIndex,
     /// Persisted batch records of delivery keys: sequence number → latest expiry in it.
     dedupe_batches: BTreeMap<u64, u64>,
@@ -216,6 +227,7 @@ impl Queue {
 
     /// Rebuilds the queue from persisted records. Jobs left running belong to a process that
     /// is gone: they are requeued (attempts kept), or cancelled if that had been asked.
+    /// Records whose id is not one this crate makes are refused (the caller checked).
     pub(crate) fn restore(
         config: StoreConfig,
         stored: Vec<StoredJob>,
@@ -228,12 +240,13 @@ impl Queue {
         let mut queue = Queue::new(config);
         queue.next_id = next_id.max(1);
         for record in stored {
-            let id = record.job.id.clone();
-            if let Some(n) = id.counter() {
-                queue.next_id = queue.next_id.max(n.saturating_add(1));
-            }
+            let Some(n) = record.job.id.counter() else {
+                tracing::warn!(job = %record.job.id, "skipping a job whose id is not a store-made id");
+                continue;
+            };
+            queue.next_id = queue.next_id.max(n.saturating_add(1));
             *queue.counts.slot(record.job.state) += 1;
-            queue.jobs.insert(id, record);
+            queue.jobs.insert(n, record);
         }
         for (digest, entry) in legacy_dedupe {
             queue.dedupe.load_legacy(digest, entry);
@@ -250,52 +263,59 @@ impl Queue {
         );
 
         let mut orphans = Vec::new();
-        let ids: Vec<JobId> = queue.jobs.keys().cloned().collect();
-        for id in ids {
-            let job = &queue.jobs[&id].job;
+        let ids: Vec<u64> = queue.jobs.keys().copied().collect();
+        for n in ids {
+            let job = &queue.jobs[&n].job;
             let key = (job.repo.clone(), job.git_ref.clone());
             match job.state {
                 JobState::Queued => {
                     let slot = queue.keys.entry(key).or_default();
-                    match slot.queued.clone() {
+                    match slot.queued {
                         // Two queued jobs for one key cannot be written by this crate; if a
                         // damaged or foreign database has them, keep the newer one's target.
                         Some(older) => {
-                            tracing::warn!(job = %id, %older, "two queued jobs for one key; folding");
-                            queue.fold_request_fields(&older, &id);
+                            tracing::warn!(job = n, older, "two queued jobs for one key; folding");
+                            queue.fold_request_fields(older, n);
                             ch.jobs.insert(older);
-                            queue.set_state(&id, JobState::Superseded, clock, ch);
+                            queue.set_state(n, JobState::Superseded, clock, ch);
                         }
-                        None => slot.queued = Some(id),
+                        None => slot.queued = Some(n),
                     }
                 }
-                JobState::Running => orphans.push((key, id)),
+                JobState::Running => orphans.push((key, n)),
                 _ => {}
             }
         }
-        for (key, id) in orphans {
+        for (key, n) in orphans {
             // One at a time: requeueing clears the key's running slot again.
-            queue.keys.entry(key).or_default().running = Some(id.clone());
-            let attempts = queue.jobs[&id].job.attempts;
-            if attempts >= queue.config.max_attempts && !queue.jobs[&id].cancel_requested {
+            queue.keys.entry(key).or_default().running = Some(n);
+            let attempts = queue.jobs[&n].job.attempts;
+            if attempts >= queue.config.max_attempts && !queue.jobs[&n].cancel_requested {
                 // The process died during every attempt (the job may be what kills it):
                 // running it again would crash forever.
-                tracing::warn!(job = %id, attempts, "the process stopped during the last attempt; failing");
+                tracing::warn!(
+                    job = n,
+                    attempts,
+                    "the process stopped during the last attempt; failing"
+                );
                 let error = format!("the process stopped during attempt {attempts} (crash?)");
-                queue.finish_running(&id, JobState::Failed, Some(error), clock, ch);
+                queue.finish_running(n, JobState::Failed, Some(error), clock, ch);
             } else {
-                tracing::info!(job = %id, "requeueing a job left running by a previous process");
-                queue.requeue_running(&id, None, clock, ch);
+                tracing::info!(
+                    job = n,
+                    "requeueing a job left running by a previous process"
+                );
+                queue.requeue_running(n, None, clock, ch);
             }
         }
-        let idle: Vec<JobId> = queue
+        let idle: Vec<u64> = queue
             .keys
             .values()
             .filter(|slot| slot.running.is_none())
-            .filter_map(|slot| slot.queued.clone())
+            .filter_map(|slot| slot.queued)
             .collect();
-        for id in idle {
-            queue.schedule(&id, clock, ch);
+        for n in idle {
+            queue.schedule(n, clock, ch);
         }
         queue
     }
@@ -309,8 +329,12 @@ impl Queue {
         self.next_id
     }
 
-    pub(crate) fn stored(&self, id: &JobId) -> Option<&StoredJob> {
-        self.jobs.get(id)
+    pub(crate) fn stored(&self, n: u64) -> Option<&StoredJob> {
+        self.jobs.get(&n)
+    }
+
+    pub(crate) fn stored_mut(&mut self, n: u64) -> Option<&mut StoredJob> {
+        self.jobs.get_mut(&n)
     }
 
     /// Numbers a new batch record for the keys accepted in `entries`.
@@ -322,36 +346,48 @@ impl Queue {
         seq
     }
 
-    fn key_of(&self, id: &JobId) -> Key {
-        let job = &self.jobs[id].job;
+    fn job(&self, n: u64) -> &Job {
+        &self.jobs[&n].job
+    }
+
+    fn job_mut(&mut self, n: u64) -> &mut Job {
+        &mut self
+            .jobs
+            .get_mut(&n)
+            .expect("a job the queue indexes exists")
+            .job
+    }
+
+    fn key_of(&self, n: u64) -> Key {
+        let job = self.job(n);
         (job.repo.clone(), job.git_ref.clone())
     }
 
-    /// The slot of `id`'s key, looked up without allocating.
-    fn slot_of(&mut self, id: &JobId) -> Option<&mut Slot> {
-        let job = &self.jobs.get(id)?.job;
+    /// The slot of job `n`'s key, looked up without allocating.
+    fn slot_of(&mut self, n: u64) -> Option<&mut Slot> {
+        let job = &self.jobs.get(&n)?.job;
         let view: &dyn KeyView = &(job.repo.as_str(), job.git_ref.as_str());
         self.keys.get_mut(view)
     }
 
-    fn remove_slot_of(&mut self, id: &JobId) {
-        if let Some(record) = self.jobs.get(id) {
+    fn remove_slot_of(&mut self, n: u64) {
+        if let Some(record) = self.jobs.get(&n) {
             let job = &record.job;
             let view: &dyn KeyView = &(job.repo.as_str(), job.git_ref.as_str());
             self.keys.remove(view);
         }
     }
 
-    fn set_state(&mut self, id: &JobId, state: JobState, clock: Clock, ch: &mut Changes) {
-        if self.change_state(id, state, clock) {
-            ch.jobs.insert(id.clone());
+    fn set_state(&mut self, n: u64, state: JobState, clock: Clock, ch: &mut Changes) {
+        if self.change_state(n, state, clock) {
+            ch.runs.push(n);
         }
     }
 
     /// [`Queue::set_state`] without recording the job as changed; false if there is no
     /// such job.
-    fn change_state(&mut self, id: &JobId, state: JobState, clock: Clock) -> bool {
-        let Some(record) = self.jobs.get_mut(id) else {
+    fn change_state(&mut self, n: u64, state: JobState, clock: Clock) -> bool {
+        let Some(record) = self.jobs.get_mut(&n) else {
             return false;
         };
         *self.counts.slot(record.job.state) -= 1;
@@ -365,42 +401,33 @@ impl Queue {
     }
 
     /// Makes a queued job whose key is free claimable, now or at its `not_before`.
-    fn schedule(&mut self, id: &JobId, clock: Clock, ch: &mut Changes) {
-        match self.jobs[id].job.not_before {
+    fn schedule(&mut self, n: u64, clock: Clock, ch: &mut Changes) {
+        match self.job(n).not_before {
             Some(at) if at > clock.now => {
                 let due = clock.instant + at.duration_since(clock.now).unwrap_or(Duration::ZERO);
                 self.note_deadline(due, clock, ch);
-                self.delayed.insert((at, id.clone()));
+                self.delayed.insert((at, n));
             }
             _ => {
-                self.ready.insert(id.clone());
+                self.ready.insert(n);
             }
         }
         ch.wake = true;
     }
 
-    fn unschedule(&mut self, id: &JobId) {
-        self.ready.remove(id);
-        if let Some(at) = self.jobs[id].job.not_before {
-            self.delayed.remove(&(at, id.clone()));
+    fn unschedule(&mut self, n: u64) {
+        self.ready.remove(&n);
+        if let Some(at) = self.job(n).not_before {
+            self.delayed.remove(&(at, n));
         }
     }
 
-    fn remember_delivery(
-        &mut self,
-        key: Option<String>,
-        id: &JobId,
-        clock: Clock,
-        ch: &mut Changes,
-    ) {
+    fn remember_delivery(&mut self, key: Option<String>, n: u64, clock: Clock, ch: &mut Changes) {
         if let Some(key) = key {
-            let Some(job) = id.counter() else {
-                return;
-            };
             let expires_micros = unix_micros(clock.now + self.config.dedupe_retention);
             let digest = dedupe_digest(&key);
             let entry = DedupeEntry {
-                job,
+                job: n,
                 expires_micros,
             };
             self.dedupe.insert(digest, entry, unix_micros(clock.now));
@@ -410,9 +437,9 @@ impl Queue {
 
     /// Folds the request fields of `newer` into `older`: newest commit, oldest `before`,
     /// sticky `full`.
-    fn fold_request_fields(&mut self, older: &JobId, newer: &JobId) {
-        let newer = self.jobs[newer].job.clone();
-        let job = &mut self.jobs.get_mut(older).expect("folded job exists").job;
+    fn fold_request_fields(&mut self, older: u64, newer: u64) {
+        let newer = self.job(newer).clone();
+        let job = self.job_mut(older);
         job.commit = newer.commit;
         job.full |= newer.full;
         job.coalesced += newer.coalesced + 1;
@@ -441,42 +468,41 @@ impl Queue {
 
         let view: &dyn KeyView = &(request.repo.as_str(), request.git_ref.as_str());
         let (queued, running) = match self.keys.get(view) {
-            Some(slot) => (slot.queued.clone(), slot.running.clone()),
+            Some(slot) => (slot.queued, slot.running),
             None => (None, None),
         };
         let mut full = request.full;
         if let Some(qid) = queued {
-            let queued_kind = self.jobs[&qid].job.kind;
-            if queued_kind == request.kind {
-                let job = &mut self.jobs.get_mut(&qid).expect("queued job exists").job;
+            if self.job(qid).kind == request.kind {
+                let job = self.job_mut(qid);
                 // `None` means "the tip when it runs", which is at least as new as any commit.
                 job.commit = request.commit;
                 job.full |= request.full;
                 job.coalesced += 1;
                 let job = job.clone();
-                ch.jobs.insert(qid.clone());
-                self.remember_delivery(request.dedupe_key, &qid, clock, ch);
+                ch.jobs.insert(qid);
+                self.remember_delivery(request.dedupe_key, qid, clock, ch);
                 return Ok(EnqueueOutcome::Coalesced(job));
             }
             // A different kind replaces the queued job: deleting makes indexing moot, and
             // indexing after a queued delete must rebuild from scratch.
-            self.unschedule(&qid);
-            self.set_state(&qid, JobState::Superseded, clock, ch);
+            self.unschedule(qid);
+            self.set_state(qid, JobState::Superseded, clock, ch);
             if let Some(slot) = self.keys.get_mut(view) {
                 slot.queued = None;
             }
             full |= request.kind == JobKind::Index;
         }
-        if let Some(rid) = &running {
+        if let Some(rid) = running {
             // An index queued behind a running delete must not diff against a dropped index.
-            full |= request.kind == JobKind::Index && self.jobs[rid].job.kind == JobKind::DeleteRef;
+            full |= request.kind == JobKind::Index && self.job(rid).kind == JobKind::DeleteRef;
         }
 
-        let id = JobId::from_counter(self.next_id);
+        let n = self.next_id;
         self.next_id += 1;
         ch.next_id = true;
         let job = Job {
-            id: id.clone(),
+            id: JobId::from_counter(n),
             repo: request.repo,
             git_ref: request.git_ref,
             kind: request.kind,
@@ -498,24 +524,25 @@ impl Queue {
         };
         self.counts.queued += 1;
         self.jobs.insert(
-            id.clone(),
+            n,
             StoredJob {
                 job: job.clone(),
                 cancel_requested: false,
+                logged_in: 0,
             },
         );
-        ch.jobs.insert(id.clone());
-        match self.slot_of(&id) {
-            Some(slot) => slot.queued = Some(id.clone()),
+        ch.jobs.insert(n);
+        match self.slot_of(n) {
+            Some(slot) => slot.queued = Some(n),
             None => {
                 let key = (job.repo.clone(), job.git_ref.clone());
-                self.keys.entry(key).or_default().queued = Some(id.clone());
+                self.keys.entry(key).or_default().queued = Some(n);
             }
         }
         if running.is_none() {
-            self.schedule(&id, clock, ch);
+            self.schedule(n, clock, ch);
         }
-        self.remember_delivery(request.dedupe_key, &id, clock, ch);
+        self.remember_delivery(request.dedupe_key, n, clock, ch);
         Ok(EnqueueOutcome::Queued(job))
     }
 
@@ -530,19 +557,19 @@ impl Queue {
             if *at > clock.now {
                 break;
             }
-            if let Some((_, id)) = self.delayed.pop_first() {
-                self.ready.insert(id);
+            if let Some((_, n)) = self.delayed.pop_first() {
+                self.ready.insert(n);
             }
         }
-        let id = self.ready.pop_first()?;
-        self.change_state(&id, JobState::Running, clock);
-        ch.claims.push(id.clone());
-        let record = self.jobs.get_mut(&id).expect("ready job exists");
-        record.job.attempts += 1;
-        record.job.started_at = Some(clock.now);
-        record.job.not_before = None;
-        let job = record.job.clone();
-        let slot = match self.slot_of(&id) {
+        let n = self.ready.pop_first()?;
+        self.change_state(n, JobState::Running, clock);
+        ch.runs.push(n);
+        let job = self.job_mut(n);
+        job.attempts += 1;
+        job.started_at = Some(clock.now);
+        job.not_before = None;
+        let job = job.clone();
+        let slot = match self.slot_of(n) {
             Some(slot) => slot,
             // A ready job's key always has a slot (it holds the job as queued).
             None => self
@@ -551,30 +578,34 @@ impl Queue {
                 .or_default(),
         };
         slot.queued = None;
-        slot.running = Some(id.clone());
+        slot.running = Some(n);
         let token = CancelToken::new();
         let until = clock.instant + self.config.lease;
         self.note_deadline(until, clock, ch);
-        self.leases.insert((until, id.clone()));
+        self.leases.insert((until, n));
         self.running.insert(
-            id.clone(),
+            n,
             Lease {
                 until,
                 token: token.clone(),
             },
         );
-        tracing::debug!(job = %id, worker, attempt = job.attempts, "claimed");
+        tracing::debug!(job = %job.id, worker, attempt = job.attempts, "claimed");
         Some(Claimed { job, cancel: token })
     }
 
-    fn running_job(&self, id: &JobId) -> Result<(), Error> {
-        match self.jobs.get(id) {
+    /// The counter of `id` if it names a running job.
+    fn running_job(&self, id: &JobId) -> Result<u64, Error> {
+        let found = id
+            .counter()
+            .and_then(|n| Some((n, self.jobs.get(&n)?.job.state)));
+        match found {
             None => Err(Error::NotFound(id.clone())),
-            Some(record) if record.job.state != JobState::Running => Err(Error::NotRunning {
+            Some((_, state)) if state != JobState::Running => Err(Error::NotRunning {
                 id: id.clone(),
-                state: record.job.state,
+                state,
             }),
-            Some(_) => Ok(()),
+            Some((n, _)) => Ok(n),
         }
     }
 
@@ -585,16 +616,14 @@ impl Queue {
         clock: Clock,
         ch: &mut Changes,
     ) -> Result<(), Error> {
-        self.running_job(id)?;
-        if let Some(lease) = self.running.get_mut(id) {
-            self.leases.remove(&(lease.until, id.clone()));
+        let n = self.running_job(id)?;
+        if let Some(lease) = self.running.get_mut(&n) {
+            self.leases.remove(&(lease.until, n));
             lease.until = clock.instant + self.config.lease;
-            self.leases.insert((lease.until, id.clone()));
+            self.leases.insert((lease.until, n));
         }
-        if let Some(record) = self.jobs.get_mut(id) {
-            record.job.progress = progress;
-        }
-        ch.jobs.insert(id.clone());
+        self.job_mut(n).progress = progress;
+        ch.runs.push(n);
         Ok(())
     }
 
@@ -605,34 +634,34 @@ impl Queue {
         clock: Clock,
         ch: &mut Changes,
     ) -> Result<Job, Error> {
-        self.running_job(id)?;
-        let record = &self.jobs[id];
+        let n = self.running_job(id)?;
+        let record = &self.jobs[&n];
         let (attempts, cancel_requested) = (record.job.attempts, record.cancel_requested);
         match completion {
-            Completion::Succeeded => self.finish_running(id, JobState::Succeeded, None, clock, ch),
-            Completion::Cancelled => self.finish_running(id, JobState::Cancelled, None, clock, ch),
+            Completion::Succeeded => self.finish_running(n, JobState::Succeeded, None, clock, ch),
+            Completion::Cancelled => self.finish_running(n, JobState::Cancelled, None, clock, ch),
             Completion::Failed { error, retryable } => {
                 if retryable && attempts < self.config.max_attempts && !cancel_requested {
                     let delay = self.config.backoff(attempts);
                     tracing::info!(job = %id, attempts, ?delay, %error, "attempt failed; retrying");
-                    self.jobs.get_mut(id).expect("checked").job.error = Some(error);
-                    self.requeue_running(id, Some(clock.now + delay), clock, ch);
+                    self.job_mut(n).error = Some(error);
+                    self.requeue_running(n, Some(clock.now + delay), clock, ch);
                 } else {
                     tracing::warn!(job = %id, attempts, %error, "job failed");
-                    self.finish_running(id, JobState::Failed, Some(error), clock, ch);
+                    self.finish_running(n, JobState::Failed, Some(error), clock, ch);
                 }
             }
             Completion::Released => {
                 if cancel_requested {
-                    self.finish_running(id, JobState::Cancelled, None, clock, ch);
+                    self.finish_running(n, JobState::Cancelled, None, clock, ch);
                 } else {
-                    let job = &mut self.jobs.get_mut(id).expect("checked").job;
+                    let job = self.job_mut(n);
                     job.attempts = job.attempts.saturating_sub(1);
-                    self.requeue_running(id, None, clock, ch);
+                    self.requeue_running(n, None, clock, ch);
                 }
             }
         }
-        Ok(self.jobs[id].job.clone())
+        Ok(self.job(n).clone())
     }
 
     /// [`Queue::complete`], then [`Queue::claim`] in the same step; nothing is claimed if
@@ -652,39 +681,39 @@ impl Queue {
         Ok((job, next))
     }
 
-    fn release_lease(&mut self, id: &JobId) -> Option<Lease> {
-        let lease = self.running.remove(id)?;
-        self.leases.remove(&(lease.until, id.clone()));
+    fn release_lease(&mut self, n: u64) -> Option<Lease> {
+        let lease = self.running.remove(&n)?;
+        self.leases.remove(&(lease.until, n));
         Some(lease)
     }
 
-    /// Marks the key of `id` as not running and lets its queued follow-up run.
-    fn free_key(&mut self, id: &JobId, clock: Clock, ch: &mut Changes) {
-        let Some(slot) = self.slot_of(id) else {
+    /// Marks the key of job `n` as not running and lets its queued follow-up run.
+    fn free_key(&mut self, n: u64, clock: Clock, ch: &mut Changes) {
+        let Some(slot) = self.slot_of(n) else {
             return;
         };
-        if slot.running.as_ref() == Some(id) {
+        if slot.running == Some(n) {
             slot.running = None;
         }
-        match slot.queued.clone() {
-            Some(next) => self.schedule(&next, clock, ch),
-            None if slot.running.is_none() => self.remove_slot_of(id),
+        match slot.queued {
+            Some(next) => self.schedule(next, clock, ch),
+            None if slot.running.is_none() => self.remove_slot_of(n),
             None => {}
         }
     }
 
     fn finish_running(
         &mut self,
-        id: &JobId,
+        n: u64,
         state: JobState,
         error: Option<String>,
         clock: Clock,
         ch: &mut Changes,
     ) {
-        self.release_lease(id);
-        self.jobs.get_mut(id).expect("running job exists").job.error = error;
-        self.set_state(id, state, clock, ch);
-        self.free_key(id, clock, ch);
+        self.release_lease(n);
+        self.job_mut(n).error = error;
+        self.set_state(n, state, clock, ch);
+        self.free_key(n, clock, ch);
     }
 
     /// Puts a job that was running back in the queue. If a newer request for the key is
@@ -692,44 +721,36 @@ impl Queue {
     /// older one) and `full`, and this job ends as superseded.
     fn requeue_running(
         &mut self,
-        id: &JobId,
+        n: u64,
         not_before: Option<SystemTime>,
         clock: Clock,
         ch: &mut Changes,
     ) {
-        self.release_lease(id);
-        if self.jobs[id].cancel_requested {
-            self.set_state(id, JobState::Cancelled, clock, ch);
-            self.free_key(id, clock, ch);
+        self.release_lease(n);
+        if self.jobs[&n].cancel_requested {
+            self.set_state(n, JobState::Cancelled, clock, ch);
+            self.free_key(n, clock, ch);
             return;
         }
-        let key = self.key_of(id);
+        let key = self.key_of(n);
         let slot = self.keys.entry(key).or_default();
         slot.running = None;
-        match slot.queued.clone() {
+        match slot.queued {
             Some(follow_up) => {
-                let old = self.jobs[id].job.clone();
-                let job = &mut self
-                    .jobs
-                    .get_mut(&follow_up)
-                    .expect("queued job exists")
-                    .job;
+                let old = self.job(n).clone();
+                let job = self.job_mut(follow_up);
                 job.before = old.before;
                 job.full |= old.full;
                 job.coalesced += old.coalesced + 1;
-                ch.jobs.insert(follow_up.clone());
-                self.set_state(id, JobState::Superseded, clock, ch);
-                self.schedule(&follow_up, clock, ch);
+                ch.jobs.insert(follow_up);
+                self.set_state(n, JobState::Superseded, clock, ch);
+                self.schedule(follow_up, clock, ch);
             }
             None => {
-                slot.queued = Some(id.clone());
-                self.set_state(id, JobState::Queued, clock, ch);
-                self.jobs
-                    .get_mut(id)
-                    .expect("running job exists")
-                    .job
-                    .not_before = not_before;
-                self.schedule(id, clock, ch);
+                slot.queued = Some(n);
+                self.set_state(n, JobState::Queued, clock, ch);
+                self.job_mut(n).not_before = not_before;
+                self.schedule(n, clock, ch);
             }
         }
     }
@@ -737,56 +758,63 @@ impl Queue {
     /// Requeues running jobs whose lease ran out (their worker hung or vanished). The old
     /// token flips so that the hung worker stops if it ever wakes up.
     fn expire_leases(&mut self, clock: Clock, ch: &mut Changes) {
-        while let Some((until, id)) = self.leases.first().cloned() {
+        while let Some(&(until, n)) = self.leases.first() {
             if until > clock.instant {
                 break;
             }
-            if let Some(lease) = self.running.get(&id) {
+            if let Some(lease) = self.running.get(&n) {
                 lease.token.cancel();
             }
-            let attempts = self.jobs[&id].job.attempts;
+            let attempts = self.job(n).attempts;
             if attempts >= self.config.max_attempts {
-                tracing::warn!(job = %id, attempts, "lease expired on the last attempt; failing");
+                tracing::warn!(
+                    job = n,
+                    attempts,
+                    "lease expired on the last attempt; failing"
+                );
                 let error = format!("lease expired on attempt {attempts} (worker hung or gone)");
-                self.finish_running(&id, JobState::Failed, Some(error), clock, ch);
+                self.finish_running(n, JobState::Failed, Some(error), clock, ch);
             } else {
-                tracing::warn!(job = %id, attempts, "lease expired; requeueing");
-                self.requeue_running(&id, None, clock, ch);
+                tracing::warn!(job = n, attempts, "lease expired; requeueing");
+                self.requeue_running(n, None, clock, ch);
             }
         }
     }
 
     pub(crate) fn cancel(&mut self, id: &JobId, clock: Clock, ch: &mut Changes) -> Option<Job> {
-        let state = self.jobs.get(id)?.job.state;
+        let n = id.counter()?;
+        let state = self.jobs.get(&n)?.job.state;
         match state {
             JobState::Queued => {
-                self.unschedule(id);
-                let key = self.key_of(id);
+                self.unschedule(n);
+                let key = self.key_of(n);
                 if let Some(slot) = self.keys.get_mut(&key) {
-                    if slot.queued.as_ref() == Some(id) {
+                    if slot.queued == Some(n) {
                         slot.queued = None;
                     }
                     if slot.queued.is_none() && slot.running.is_none() {
                         self.keys.remove(&key);
                     }
                 }
-                self.set_state(id, JobState::Cancelled, clock, ch);
+                self.set_state(n, JobState::Cancelled, clock, ch);
             }
             JobState::Running => {
-                let record = self.jobs.get_mut(id).expect("checked");
-                record.cancel_requested = true;
-                if let Some(lease) = self.running.get(id) {
+                if let Some(record) = self.jobs.get_mut(&n) {
+                    record.cancel_requested = true;
+                }
+                if let Some(lease) = self.running.get(&n) {
                     lease.token.cancel();
                 }
-                ch.jobs.insert(id.clone());
+                ch.runs.push(n);
             }
             _ => {}
         }
-        Some(self.jobs[id].job.clone())
+        Some(self.job(n).clone())
     }
 
     pub(crate) fn get(&self, id: &JobId) -> Option<Job> {
-        self.jobs.get(id).map(|record| record.job.clone())
+        let n = id.counter()?;
+        self.jobs.get(&n).map(|record| record.job.clone())
     }
 
     pub(crate) fn list(
@@ -797,9 +825,13 @@ impl Queue {
     ) -> Result<JobPage, Error> {
         let limit = limit.max(1);
         let upper = match cursor {
-            Some(text) => std::ops::Bound::Excluded(
-                JobId::from_str(text).map_err(|_| Error::InvalidCursor(text.to_owned()))?,
-            ),
+            Some(text) => {
+                let n = JobId::from_str(text)
+                    .ok()
+                    .and_then(|id| id.counter())
+                    .ok_or_else(|| Error::InvalidCursor(text.to_owned()))?;
+                std::ops::Bound::Excluded(n)
+            }
             None => std::ops::Bound::Unbounded,
         };
         let mut matching = self
@@ -829,19 +861,20 @@ impl Queue {
             .now
             .checked_sub(older_than)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let old: Vec<JobId> = self
+        let old: Vec<u64> = self
             .jobs
-            .values()
-            .filter(|r| r.job.state.is_finished())
-            .filter(|r| r.job.finished_at.unwrap_or(r.job.created_at) <= cutoff)
-            .map(|r| r.job.id.clone())
+            .iter()
+            .filter(|(_, r)| r.job.state.is_finished())
+            .filter(|(_, r)| r.job.finished_at.unwrap_or(r.job.created_at) <= cutoff)
+            .map(|(n, _)| *n)
             .collect();
-        for id in &old {
-            if let Some(record) = self.jobs.remove(id) {
-                *self.counts.slot(record.job.state) -= 1;
-            }
-            ch.jobs.remove(id);
-            ch.removed_jobs.push(id.clone());
+        for n in &old {
+            let Some(record) = self.jobs.remove(n) else {
+                continue;
+            };
+            *self.counts.slot(record.job.state) -= 1;
+            ch.jobs.remove(n);
+            ch.removed_jobs.push((record.job.id, record.logged_in));
         }
         let now = unix_micros(clock.now);
         self.dedupe.remove_expired(now, &mut ch.removed_dedupe);

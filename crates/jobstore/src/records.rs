@@ -3,11 +3,16 @@
 //!
 //! | key                | value                          |
 //! |--------------------|--------------------------------|
-//! | `j/<job id>`       | the job and its flags, binary with a version byte (see `job_record`; JSON from older versions is read) |
+//! | `j/<job id>`       | the job and its flags as of the write that wrote it, binary with a version byte and that write's number (see `job_record`; JSON from older versions is read) |
+//! | `a/<write>`        | run-state entries (claims, completions, retries, heartbeats, cancellations) of jobs changed by one write whose job records it did not rewrite (write: 8 bytes BE); see `attempt_log` |
 //! | `e/<sequence>`     | delivery keys accepted in one write (sequence: 8 bytes BE); see below |
 //! | `d/<digest>`       | written by older versions, read and expired only: JSON of the job id and expiry of one delivery key (digest: 32 hex digits) |
-//! | `c/<write>`        | claims made by one write whose job records were not rewritten (write: 8 bytes BE); see `claim_log` |
+//! | `c/<write>`        | written by the previous version, read on open and removed by the first write: claims made by one write (see `claim_log`) |
 //! | `m/next_id`        | next job counter, 8 bytes BE   |
+//!
+//! A job's state on disk is its `j/` record with the newer `a/` entries naming it replayed
+//! over it in write order. Every group-commit write is one atomic sled batch and carries its
+//! own write number, so a crash between writes leaves the state of the last write.
 //!
 //! Delivery keys are written as one record per group-commit write, not one per key: sled
 //! keeps per-record state in memory that its cache limit does not bound, so a record per
@@ -18,7 +23,8 @@
 
 use std::path::Path;
 
-use crate::claim_log::{self, CLAIM_PREFIX, ClaimEntry, ClaimLog};
+use crate::attempt_log::{self, ATTEMPT_PREFIX, AttemptLog, RunEntry};
+use crate::claim_log::{self, CLAIM_PREFIX, ClaimEntry};
 use crate::error::Error;
 use crate::job_record;
 use crate::queue::{
@@ -124,29 +130,23 @@ impl Writes {
 }
 
 /// The writes that make the disk match the queue for every record in `changes`.
-pub(crate) fn batch_for(queue: &mut Queue, changes: &Changes, claims: &mut ClaimLog) -> Writes {
+pub(crate) fn batch_for(queue: &mut Queue, changes: &Changes, log: &mut AttemptLog) -> Writes {
     let mut batch = Writes::default();
-    let write = claims.begin_write(&mut batch);
-    // A job claimed and also rewritten in this write needs no claim entry: its record says
-    // it all.
-    let claimed = changes
-        .claims
-        .iter()
-        .filter(|id| !changes.jobs.contains(*id));
-    let whole = claims.write_claims(write, claimed, queue, &mut batch);
-    for id in changes.jobs.iter().chain(&whole) {
-        if let Some(record) = queue.stored(id) {
-            batch.insert(
-                key(JOB_PREFIX, id.as_str()),
-                job_record::encode(record, write),
-            );
-        }
-        claims.job_written(id, &mut batch);
+    let write = log.begin_write(&mut batch);
+    for n in &changes.jobs {
+        write_job(queue, *n, write, log, &mut batch);
     }
-    for id in &changes.removed_jobs {
+    for (id, logged_in) in &changes.removed_jobs {
         batch.remove(key(JOB_PREFIX, id.as_str()));
-        claims.job_written(id, &mut batch);
+        log.supersede(*logged_in, &mut batch);
     }
+    // A job whose record is rewritten in this write needs no entry: its record says it all.
+    let changed = changes
+        .runs
+        .iter()
+        .copied()
+        .filter(|n| !changes.jobs.contains(n));
+    log.write_entries(write, changed, queue, &mut batch);
     if !changes.dedupe.is_empty() {
         let seq = queue.seal_dedupe_batch(&changes.dedupe);
         batch.insert(batch_key(seq), encode_dedupe_batch(&changes.dedupe));
@@ -163,12 +163,21 @@ pub(crate) fn batch_for(queue: &mut Queue, changes: &Changes, claims: &mut Claim
     batch
 }
 
+fn write_job(queue: &mut Queue, n: u64, write: u64, log: &mut AttemptLog, batch: &mut Writes) {
+    if let Some(record) = queue.stored_mut(n) {
+        batch.insert(
+            key(JOB_PREFIX, record.job.id.as_str()),
+            job_record::encode(record, write),
+        );
+        log.job_written(record, batch);
+    }
+}
+
 /// Everything persisted in `tree`, decoded.
 pub(crate) struct Loaded {
     pub(crate) jobs: Vec<StoredJob>,
-    /// The write bookkeeping to continue with: every claim record found is stale (the
-    /// jobs it names are requeued on open).
-    pub(crate) claims: ClaimLog,
+    /// The write bookkeeping to continue with.
+    pub(crate) log: AttemptLog,
     /// Per-key records of older versions.
     pub(crate) legacy_dedupe: Vec<(DedupeDigest, DedupeEntry)>,
     /// Batch records, in write order.
@@ -192,6 +201,13 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
         let (k, v) = item.map_err(read_error)?;
         let (record, written_in) = job_record::decode(&v)
             .map_err(|e| corrupt(format!("job record {:?}: {e}", String::from_utf8_lossy(&k))))?;
+        if record.job.id.counter().is_none() {
+            return Err(corrupt(format!(
+                "job record {:?} holds job {:?}, not an id this store makes (16 hex digits)",
+                String::from_utf8_lossy(&k),
+                record.job.id.as_str()
+            )));
+        }
         if k[JOB_PREFIX.len()..] != *record.job.id.as_str().as_bytes() {
             return Err(corrupt(format!(
                 "job record {:?} holds job {}",
@@ -202,6 +218,9 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
         last_write = last_write.max(written_in);
         jobs.push((record, written_in));
     }
+    // Every claim record of the previous version is stale once read: the jobs it applies
+    // to are running, so the open requeues and rewrites them.
+    let mut stale = Vec::new();
     let mut claim_records: Vec<(u64, Vec<ClaimEntry>)> = Vec::new();
     for item in tree.scan_prefix(CLAIM_PREFIX) {
         let (k, v) = item.map_err(read_error)?;
@@ -214,12 +233,31 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
         })?;
         last_write = last_write.max(write);
         claim_records.push((write, entries));
+        stale.push(k.to_vec());
     }
     claim_log::apply_on_open(&mut jobs, &claim_records);
-    let claims = ClaimLog::after_open(
-        last_write,
-        claim_records.iter().map(|(write, _)| *write).collect(),
+    let mut attempt_records: Vec<(u64, Vec<RunEntry>)> = Vec::new();
+    for item in tree.scan_prefix(ATTEMPT_PREFIX) {
+        let (k, v) = item.map_err(read_error)?;
+        let write = attempt_log::parse_attempt_key(&k)
+            .ok_or_else(|| corrupt(format!("attempt record key {:?}", &*k)))?;
+        let entries = attempt_log::decode(&v).ok_or_else(|| {
+            corrupt(format!(
+                "attempt record {write}: not a version-1 record of whole entries"
+            ))
+        })?;
+        last_write = last_write.max(write);
+        attempt_records.push((write, entries));
+    }
+    let writes: Vec<u64> = attempt_records.iter().map(|(write, _)| *write).collect();
+    let live = attempt_log::replay(&mut jobs, attempt_records);
+    stale.extend(
+        writes
+            .into_iter()
+            .filter(|write| !live.contains_key(write))
+            .map(|write| attempt_log::attempt_key(write).to_vec()),
     );
+    let log = AttemptLog::after_open(last_write, live, stale);
     let jobs: Vec<StoredJob> = jobs.into_iter().map(|(record, _)| record).collect();
     let mut legacy_dedupe = Vec::new();
     for item in tree.scan_prefix(DEDUPE_PREFIX) {
@@ -272,9 +310,159 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
     };
     Ok(Loaded {
         jobs,
-        claims,
+        log,
         legacy_dedupe,
         dedupe_batches,
         next_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::claim_log::{ClaimEntry, claim_key};
+    use crate::job::{Job, JobId, JobKind, JobState, Progress, Trigger};
+    use crate::{JobStore, SledJobStore, StoreConfig};
+
+    fn job(counter: u64, state: JobState, attempts: u32) -> StoredJob {
+        let created_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        StoredJob {
+            job: Job {
+                id: JobId::from_counter(counter),
+                repo: format!("repo-{counter}"),
+                git_ref: "refs/heads/main".to_owned(),
+                kind: JobKind::Index,
+                commit: Some("9fceb02d".to_owned()),
+                before: None,
+                full: false,
+                trigger: Trigger::Webhook,
+                provider: Some("github".to_owned()),
+                delivery_id: None,
+                state,
+                attempts,
+                coalesced: 0,
+                created_at,
+                started_at: (attempts > 0).then_some(created_at),
+                finished_at: state.is_finished().then_some(created_at),
+                not_before: None,
+                progress: Progress::default(),
+                error: None,
+            },
+            cancel_requested: false,
+            logged_in: 0,
+        }
+    }
+
+    /// Opens the sled tree of a store directory, waiting while a dropped store's lock lingers.
+    fn raw_tree(path: &Path) -> (sled::Db, sled::Tree) {
+        for _ in 0..100 {
+            if let Ok(db) = sled::open(path) {
+                let tree = db.open_tree("jobstore.v1").expect("tree");
+                return (db, tree);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} stays locked", path.display());
+    }
+
+    async fn open(path: &Path) -> SledJobStore {
+        for _ in 0..100 {
+            match SledJobStore::open(path, StoreConfig::default()) {
+                Err(Error::Locked { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
+                result => return result.expect("open"),
+            }
+        }
+        panic!("{} stays locked", path.display());
+    }
+
+    async fn state_of(store: &SledJobStore, counter: u64) -> (JobState, u32) {
+        let job = store
+            .get(&JobId::from_counter(counter))
+            .await
+            .expect("get")
+            .expect("job");
+        (job.state, job.attempts)
+    }
+
+    /// What the previous version left after a crash: job records (version 2) carrying their
+    /// write numbers, and claim records.
+    #[tokio::test]
+    async fn a_store_of_the_previous_format_opens_and_moves_to_the_attempt_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("jobs");
+        {
+            let (db, tree) = raw_tree(&path);
+            // Job 1 completed in write 3 (the old version rewrote the record). Job 2 was
+            // claimed in write 4 and still running at the crash. Job 3 was claimed in write 4
+            // and released in write 5.
+            let records = [
+                (job(1, JobState::Succeeded, 1), 3),
+                (job(2, JobState::Queued, 0), 2),
+                (job(3, JobState::Queued, 0), 5),
+            ];
+            for (record, write) in &records {
+                let key = key(JOB_PREFIX, record.job.id.as_str());
+                tree.insert(key, job_record::encode(record, *write))
+                    .expect("insert");
+            }
+            let claim = |job| ClaimEntry {
+                job,
+                attempts: 1,
+                started_micros: 1_700_000_001_000_000,
+            };
+            tree.insert(claim_key(4), claim_log::encode(&[claim(2), claim(3)]))
+                .expect("insert");
+            tree.insert(NEXT_ID_KEY, &4u64.to_be_bytes())
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        for round in 0..2 {
+            let store = open(&path).await;
+            assert_eq!(state_of(&store, 1).await, (JobState::Succeeded, 1));
+            assert_eq!(
+                state_of(&store, 2).await,
+                (JobState::Queued, 1),
+                "round {round}: running at the crash, requeued with its attempt"
+            );
+            assert_eq!(state_of(&store, 3).await, (JobState::Queued, 0));
+        }
+        let (_db, tree) = raw_tree(&path);
+        assert_eq!(
+            tree.scan_prefix(CLAIM_PREFIX).count(),
+            0,
+            "claim records dropped"
+        );
+        let writes: Vec<u64> = tree
+            .scan_prefix(ATTEMPT_PREFIX)
+            .keys()
+            .map(|k| attempt_log::parse_attempt_key(&k.expect("key")).expect("a/ key"))
+            .collect();
+        assert!(
+            !writes.is_empty() && writes.iter().all(|w| *w > 5),
+            "attempt records numbered after the old writes: {writes:?}"
+        );
+        drop((_db, tree));
+
+        // New claims and completions on top of the old records survive a reopen.
+        let store = open(&path).await;
+        let first = store.claim("w").await.expect("claim").expect("a job");
+        store
+            .complete(&first.job.id, crate::Completion::Succeeded)
+            .await
+            .expect("complete");
+        let second = store.claim("w").await.expect("claim").expect("a job");
+        drop(store);
+        let store = open(&path).await;
+        let first = first.job.id.counter().expect("counter");
+        let second = second.job.id.counter().expect("counter");
+        assert_eq!(state_of(&store, first).await.0, JobState::Succeeded);
+        assert_eq!(state_of(&store, second).await.0, JobState::Queued);
+        assert_eq!(
+            store.get(&JobId::from_counter(4)).await.expect("get"),
+            None,
+            "no job made up"
+        );
+    }
 }

@@ -50,7 +50,7 @@ impl SledJobStore {
         let tree = db.open_tree(TREE).map_err(|e| open_error(path, e))?;
         let loaded = records::load(&tree, path)?;
         let loaded_jobs = loaded.jobs.len();
-        let mut claims = loaded.claims;
+        let mut log = loaded.log;
 
         let mut changes = Changes::default();
         let mut queue = Queue::restore(
@@ -62,9 +62,9 @@ impl SledJobStore {
             Clock::now(),
             &mut changes,
         );
-        if !changes.is_empty() || claims.has_stale() {
+        if !changes.is_empty() || log.has_stale() {
             let mut batch = sled::Batch::default();
-            records::batch_for(&mut queue, &changes, &mut claims).add_to(&mut batch);
+            records::batch_for(&mut queue, &changes, &mut log).add_to(&mut batch);
             let storage = |source| Error::Storage {
                 path: path.to_owned(),
                 action: "requeueing interrupted jobs",
@@ -86,7 +86,7 @@ impl SledJobStore {
             path: path.to_owned(),
         });
         let (commands, inbox) = channel();
-        let writer = group_commit::spawn_writer(Arc::clone(&shared), db, tree, claims, inbox)
+        let writer = group_commit::spawn_writer(Arc::clone(&shared), db, tree, log, inbox)
             .map_err(|e| Error::Open {
                 path: path.to_owned(),
                 source: sled::Error::Io(e),
