@@ -240,3 +240,70 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Starts `serve` on an empty config with `tunables` as GLIBC_TUNABLES (unset when `None`),
+/// waits until it answers, and returns the environment block it runs with then. Separators
+/// are shown as `:`: glibc 2.36 ends each tunable it parsed with a NUL, in place.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn serve_environment(data: &std::path::Path, tunables: Option<&str>) -> String {
+    let mut command = gateway();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env_remove("GLIBC_TUNABLES")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MALLOC_") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(tunables) = tunables {
+        command.env("GLIBC_TUNABLES", tunables);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(http(addr, "GET", "/healthz", &[], b"").status, 200);
+    // The pid the test started is the server: the restart happens in place.
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    format!(":{}", String::from_utf8_lossy(&environ).replace('\0', ":"))
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_runs_with_the_malloc_trim_threshold_and_keeps_an_operators_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = serve_environment(&tmp.path().join("a"), None);
+    assert!(
+        env.contains(":GLIBC_TUNABLES=glibc.malloc.trim_threshold=1048576:"),
+        "{env}"
+    );
+
+    // Other tunables are kept after it.
+    let env = serve_environment(&tmp.path().join("b"), Some("glibc.pthread.rseq=1"));
+    assert!(
+        env.contains(":GLIBC_TUNABLES=glibc.malloc.trim_threshold=1048576:glibc.pthread.rseq=1:"),
+        "{env}"
+    );
+
+    // An operator who set malloc tunables gets exactly theirs.
+    let env = serve_environment(&tmp.path().join("c"), Some("glibc.malloc.arena_max=2"));
+    assert!(
+        env.contains(":GLIBC_TUNABLES=glibc.malloc.arena_max=2:"),
+        "{env}"
+    );
+    assert!(!env.contains("trim_threshold"), "{env}");
+}

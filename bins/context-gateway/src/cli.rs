@@ -203,6 +203,9 @@ fn serve(
     listen: Option<String>,
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
+    if let Some(error) = crate::malloc_tuning::restart_tuned() {
+        tracing::warn!(%error, "could not restart with glibc's malloc trim threshold set; running with its defaults");
+    }
     let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
     let token = std::env::var("GATEWAY_TOKEN")
         .ok()

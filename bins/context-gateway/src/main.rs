@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod git;
 mod http;
+mod malloc_tuning;
 mod metrics;
 mod rate_limit;
 mod sample;
