@@ -143,7 +143,7 @@ def perf_profile(pid, seconds, out_dir):
     data = os.path.join(out_dir, "gateway-perf.data")
     # PERF_CALLGRAPH=dwarf gives real call chains (the release build has no frame pointers).
     graph = ["--call-graph", os.environ["PERF_CALLGRAPH"]] if os.environ.get("PERF_CALLGRAPH") else ["-g"]
-    subprocess.run(["perf", "record", "-F", "499", *graph, "-p", str(pid), "-o", data, "--", "sleep",
+    subprocess.run(["perf", "record", "-F", os.environ.get("PERF_FREQ", "499"), *graph, "-p", str(pid), "-o", data, "--", "sleep",
                     str(seconds)], capture_output=True, timeout=seconds + 60)
     with open(os.path.join(out_dir, "gateway-perf-report.txt"), "w") as f:
         subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort", "dso,symbol",
