@@ -245,7 +245,11 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
 /// waits until it answers, and returns the environment block it runs with then. Separators
 /// are shown as `:`: glibc 2.36 ends each tunable it parsed with a NUL, in place.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn serve_environment(data: &std::path::Path, tunables: Option<&str>) -> String {
+fn serve_environment(
+    data: &std::path::Path,
+    tunables: Option<&str>,
+    extra: Option<(&str, &str)>,
+) -> String {
     let mut command = gateway();
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -260,6 +264,9 @@ fn serve_environment(data: &std::path::Path, tunables: Option<&str>) -> String {
     }
     if let Some(tunables) = tunables {
         command.env("GLIBC_TUNABLES", tunables);
+    }
+    if let Some((name, value)) = extra {
+        command.env(name, value);
     }
     let mut child = command.spawn().unwrap();
     let mut line = String::new();
@@ -286,24 +293,33 @@ fn serve_environment(data: &std::path::Path, tunables: Option<&str>) -> String {
 #[test]
 fn serve_runs_with_the_malloc_trim_threshold_and_keeps_an_operators_own() {
     let tmp = tempfile::tempdir().unwrap();
-    let env = serve_environment(&tmp.path().join("a"), None);
+    let env = serve_environment(&tmp.path().join("a"), None, None);
     assert!(
         env.contains(":GLIBC_TUNABLES=glibc.malloc.trim_threshold=1048576:"),
         "{env}"
     );
 
     // Other tunables are kept after it.
-    let env = serve_environment(&tmp.path().join("b"), Some("glibc.pthread.rseq=1"));
+    let env = serve_environment(&tmp.path().join("b"), Some("glibc.pthread.rseq=1"), None);
     assert!(
         env.contains(":GLIBC_TUNABLES=glibc.malloc.trim_threshold=1048576:glibc.pthread.rseq=1:"),
         "{env}"
     );
 
     // An operator who set malloc tunables gets exactly theirs.
-    let env = serve_environment(&tmp.path().join("c"), Some("glibc.malloc.arena_max=2"));
+    let env = serve_environment(
+        &tmp.path().join("c"),
+        Some("glibc.malloc.arena_max=2"),
+        None,
+    );
     assert!(
         env.contains(":GLIBC_TUNABLES=glibc.malloc.arena_max=2:"),
         "{env}"
     );
     assert!(!env.contains("trim_threshold"), "{env}");
+
+    // So does one who set a MALLOC_* variable.
+    let env = serve_environment(&tmp.path().join("d"), None, Some(("MALLOC_ARENA_MAX", "2")));
+    assert!(env.contains(":MALLOC_ARENA_MAX=2:"), "{env}");
+    assert!(!env.contains("GLIBC_TUNABLES"), "{env}");
 }

@@ -11,7 +11,8 @@
 //! glibc reads that setting at process start only (the `mallopt` call would be `unsafe` FFI,
 //! which this workspace forbids), so `serve` starts itself again once, in place (same pid),
 //! with the tunable added to `GLIBC_TUNABLES`. An operator's own malloc settings
-//! (`GLIBC_TUNABLES` naming `glibc.malloc.*`, or a `MALLOC_*_` variable) are left alone.
+//! (`GLIBC_TUNABLES` naming `glibc.malloc.*`, or any `MALLOC_*` variable such as
+//! `MALLOC_ARENA_MAX`) are left alone.
 
 /// The setting `serve` runs with: trim an arena's top once 1 MiB of it is free.
 pub(crate) const TUNABLE: &str = "glibc.malloc.trim_threshold=1048576";
@@ -29,10 +30,7 @@ pub(crate) fn restart_tuned() -> Option<std::io::Error> {
     let already = tunables
         .as_ref()
         .is_some_and(|t| t.to_string_lossy().contains("glibc.malloc."))
-        || std::env::vars_os().any(|(name, _)| {
-            let name = name.to_string_lossy();
-            name.starts_with("MALLOC_") && name.ends_with('_')
-        });
+        || std::env::vars_os().any(|(name, _)| name.to_string_lossy().starts_with("MALLOC_"));
     if already {
         return None;
     }
