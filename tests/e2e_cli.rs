@@ -16,6 +16,21 @@ fn gateway() -> Command {
     command
 }
 
+/// The address a `serve` child prints on its first line of stdout.
+fn listening_addr(child: &mut std::process::Child) -> std::net::SocketAddr {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn index_then_search_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
@@ -197,18 +212,7 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = listening_addr(&mut child);
     let health = http(addr, "GET", "/healthz", &[], b"");
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
@@ -269,18 +273,7 @@ fn serve_environment(
         command.env(name, value);
     }
     let mut child = command.spawn().unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = listening_addr(&mut child);
     assert_eq!(http(addr, "GET", "/healthz", &[], b"").status, 200);
     // The pid the test started is the server: the restart happens in place.
     let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();

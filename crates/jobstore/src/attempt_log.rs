@@ -40,7 +40,7 @@ use std::time::{Duration, SystemTime};
 use crate::job::{JobState, Progress};
 use crate::job_record::Reader;
 use crate::queue::{Queue, StoredJob};
-use crate::records::Writes;
+use crate::records::{Writes, numbered_key};
 
 pub(crate) const ATTEMPT_PREFIX: &[u8] = b"a/";
 const ATTEMPTS_V1: u8 = 1;
@@ -56,17 +56,8 @@ const PROGRESS: u8 = 16;
 const CANCEL_REQUESTED: u8 = 32;
 const KNOWN_FLAGS: u8 = 63;
 
-pub(crate) fn attempt_key(write: u64) -> [u8; 10] {
-    let mut key = [0u8; 10];
-    key[..2].copy_from_slice(ATTEMPT_PREFIX);
-    key[2..].copy_from_slice(&write.to_be_bytes());
-    key
-}
-
-/// The write number of an `a/` key.
-pub(crate) fn parse_attempt_key(key: &[u8]) -> Option<u64> {
-    let rest = key.strip_prefix(ATTEMPT_PREFIX)?;
-    Some(u64::from_be_bytes(rest.try_into().ok()?))
+fn attempt_key(write: u64) -> Vec<u8> {
+    numbered_key(ATTEMPT_PREFIX, write)
 }
 
 /// Nanoseconds since the Unix epoch (0 before it, saturating after the year 2554).
@@ -220,6 +211,14 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<RunEntry>> {
     Some(entries)
 }
 
+/// Where each job of `jobs` (as loaded: record and the write that wrote it) is, by counter.
+pub(crate) fn index_by_counter(jobs: &[(StoredJob, u64)]) -> HashMap<u64, usize> {
+    jobs.iter()
+        .enumerate()
+        .filter_map(|(i, (record, _))| Some((record.job.id.counter()?, i)))
+        .collect()
+}
+
 /// Replays the attempt records found on open, given in write order, over the job records
 /// (each paired with the write that wrote it, updated as entries apply). Sets each job's
 /// `logged_in` to the record holding its live entry and returns how many live entries each
@@ -232,11 +231,7 @@ pub(crate) fn replay(
     if records.is_empty() {
         return live;
     }
-    let index: HashMap<u64, usize> = jobs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (record, _))| Some((record.job.id.counter()?, i)))
-        .collect();
+    let index = index_by_counter(jobs);
     for (write, entries) in records {
         for entry in entries {
             let Some(&i) = index.get(&entry.job) else {
@@ -402,34 +397,10 @@ impl AttemptLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{Job, JobId, JobKind, Trigger};
+    use crate::job::JobId;
 
     fn stored(counter: u64) -> StoredJob {
-        StoredJob {
-            job: Job {
-                id: JobId::from_counter(counter),
-                repo: "r".to_owned(),
-                git_ref: "refs/heads/main".to_owned(),
-                kind: JobKind::Index,
-                commit: None,
-                before: None,
-                full: false,
-                trigger: Trigger::Test,
-                provider: None,
-                delivery_id: None,
-                state: JobState::Queued,
-                attempts: 0,
-                coalesced: 0,
-                created_at: SystemTime::UNIX_EPOCH,
-                started_at: None,
-                finished_at: None,
-                not_before: None,
-                progress: Progress::default(),
-                error: None,
-            },
-            cancel_requested: false,
-            logged_in: 0,
-        }
+        StoredJob::for_test(counter)
     }
 
     fn entry_of(record: &StoredJob) -> RunEntry {
@@ -484,8 +455,11 @@ mod tests {
         let mut bad_flags = value.clone();
         bad_flags[10] |= 64;
         assert_eq!(decode(&bad_flags), None, "unknown flag");
-        assert_eq!(parse_attempt_key(&attempt_key(513)), Some(513));
-        assert_eq!(parse_attempt_key(b"a/short"), None);
+        assert_eq!(
+            crate::records::key_number(ATTEMPT_PREFIX, &attempt_key(513)),
+            Some(513)
+        );
+        assert_eq!(crate::records::key_number(ATTEMPT_PREFIX, b"a/short"), None);
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //! running, so the open requeues it and writes it again; the claim records are then removed
 //! with that first write.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use crate::job::JobState;
@@ -27,20 +26,6 @@ pub(crate) struct ClaimEntry {
     pub(crate) job: u64,
     pub(crate) attempts: u32,
     pub(crate) started_micros: u64,
-}
-
-#[cfg(test)]
-pub(crate) fn claim_key(write: u64) -> [u8; 10] {
-    let mut key = [0u8; 10];
-    key[..2].copy_from_slice(CLAIM_PREFIX);
-    key[2..].copy_from_slice(&write.to_be_bytes());
-    key
-}
-
-/// The write number of a `c/` key.
-pub(crate) fn parse_claim_key(key: &[u8]) -> Option<u64> {
-    let rest = key.strip_prefix(CLAIM_PREFIX)?;
-    Some(u64::from_be_bytes(rest.try_into().ok()?))
 }
 
 /// The encoding the previous version wrote; tests write old stores with it.
@@ -78,11 +63,7 @@ pub(crate) fn apply_on_open(jobs: &mut [(StoredJob, u64)], claims: &[(u64, Vec<C
     if claims.is_empty() {
         return;
     }
-    let index: HashMap<u64, usize> = jobs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (record, _))| Some((record.job.id.counter()?, i)))
-        .collect();
+    let index = crate::attempt_log::index_by_counter(jobs);
     for (write, entries) in claims {
         for entry in entries {
             let Some(&i) = index.get(&entry.job) else {
@@ -110,34 +91,11 @@ pub(crate) fn apply_on_open(jobs: &mut [(StoredJob, u64)], claims: &[(u64, Vec<C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{Job, JobId, JobKind, Progress, Trigger};
 
     fn queued(counter: u64, attempts: u32) -> StoredJob {
-        StoredJob {
-            job: Job {
-                id: JobId::from_counter(counter),
-                repo: "r".to_owned(),
-                git_ref: "refs/heads/main".to_owned(),
-                kind: JobKind::Index,
-                commit: None,
-                before: None,
-                full: false,
-                trigger: Trigger::Test,
-                provider: None,
-                delivery_id: None,
-                state: JobState::Queued,
-                attempts,
-                coalesced: 0,
-                created_at: SystemTime::UNIX_EPOCH,
-                started_at: None,
-                finished_at: None,
-                not_before: None,
-                progress: Progress::default(),
-                error: None,
-            },
-            cancel_requested: false,
-            logged_in: 0,
-        }
+        let mut record = StoredJob::for_test(counter);
+        record.job.attempts = attempts;
+        record
     }
 
     #[test]
@@ -187,7 +145,8 @@ mod tests {
         assert_eq!(decode(&bytes), Some(entries));
         assert_eq!(decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(decode(&[2]), None, "unknown version");
-        assert_eq!(parse_claim_key(&claim_key(513)), Some(513));
-        assert_eq!(parse_claim_key(b"c/short"), None);
+        let key = crate::records::numbered_key(CLAIM_PREFIX, 513);
+        assert_eq!(crate::records::key_number(CLAIM_PREFIX, &key), Some(513));
+        assert_eq!(crate::records::key_number(CLAIM_PREFIX, b"c/short"), None);
     }
 }

@@ -34,6 +34,39 @@ pub(crate) struct StoredJob {
     pub(crate) logged_in: u64,
 }
 
+#[cfg(test)]
+impl StoredJob {
+    /// Job `counter`: a queued index of `r` at `refs/heads/main`, created at the Unix epoch,
+    /// everything else empty. What the unit tests start from and adjust.
+    pub(crate) fn for_test(counter: u64) -> StoredJob {
+        StoredJob {
+            job: Job {
+                id: JobId::from_counter(counter),
+                repo: "r".to_owned(),
+                git_ref: "refs/heads/main".to_owned(),
+                kind: JobKind::Index,
+                commit: None,
+                before: None,
+                full: false,
+                trigger: crate::job::Trigger::Test,
+                provider: None,
+                delivery_id: None,
+                state: JobState::Queued,
+                attempts: 0,
+                coalesced: 0,
+                created_at: SystemTime::UNIX_EPOCH,
+                started_at: None,
+                finished_at: None,
+                not_before: None,
+                progress: Progress::default(),
+                error: None,
+            },
+            cancel_requested: false,
+            logged_in: 0,
+        }
+    }
+}
+
 /// A delivery key as the store remembers it: 128 bits of its BLAKE3 hash. Keys are free-form
 /// strings from providers (often 60+ bytes); a fixed-size digest keeps the in-memory index of
 /// a week of deliveries small, and collisions are out of reach for anyone.

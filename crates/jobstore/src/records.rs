@@ -23,8 +23,8 @@
 
 use std::path::Path;
 
-use crate::attempt_log::{self, ATTEMPT_PREFIX, AttemptLog, RunEntry};
-use crate::claim_log::{self, CLAIM_PREFIX, ClaimEntry};
+use crate::attempt_log::{self, ATTEMPT_PREFIX, AttemptLog};
+use crate::claim_log::{self, CLAIM_PREFIX};
 use crate::error::Error;
 use crate::job_record;
 use crate::queue::{
@@ -40,10 +40,23 @@ const DEDUPE_BATCH_V1: u8 = 1;
 /// Bytes per key in an `e/` record.
 const DEDUPE_ENTRY_LEN: usize = 32;
 
-fn batch_key(seq: u64) -> Vec<u8> {
-    let mut key = DEDUPE_BATCH_PREFIX.to_vec();
-    key.extend_from_slice(&seq.to_be_bytes());
+/// The key of record number `n` of a numbered kind (`a/`, `c/`, `e/`): the prefix, then `n`
+/// as 8 bytes big-endian, so that a prefix scan returns the records in number order.
+pub(crate) fn numbered_key(prefix: &[u8], n: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 8);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&n.to_be_bytes());
     key
+}
+
+/// The number in a key made by [`numbered_key`] with `prefix`.
+pub(crate) fn key_number(prefix: &[u8], key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(prefix)?;
+    Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+fn batch_key(seq: u64) -> Vec<u8> {
+    numbered_key(DEDUPE_BATCH_PREFIX, seq)
 }
 
 fn encode_dedupe_batch(entries: &DedupeBatch) -> Vec<u8> {
@@ -221,33 +234,22 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
     // Every claim record of the previous version is stale once read: the jobs it applies
     // to are running, so the open requeues and rewrites them.
     let mut stale = Vec::new();
-    let mut claim_records: Vec<(u64, Vec<ClaimEntry>)> = Vec::new();
-    for item in tree.scan_prefix(CLAIM_PREFIX) {
-        let (k, v) = item.map_err(read_error)?;
-        let write = claim_log::parse_claim_key(&k)
-            .ok_or_else(|| corrupt(format!("claim record key {:?}", &*k)))?;
-        let entries = claim_log::decode(&v).ok_or_else(|| {
-            corrupt(format!(
-                "claim record {write}: not a version-1 record of whole entries"
-            ))
-        })?;
-        last_write = last_write.max(write);
-        claim_records.push((write, entries));
-        stale.push(k.to_vec());
+    let claim_records =
+        numbered_records(tree, path, CLAIM_PREFIX, "claim record", claim_log::decode)?;
+    for (write, _) in &claim_records {
+        last_write = last_write.max(*write);
+        stale.push(numbered_key(CLAIM_PREFIX, *write));
     }
     claim_log::apply_on_open(&mut jobs, &claim_records);
-    let mut attempt_records: Vec<(u64, Vec<RunEntry>)> = Vec::new();
-    for item in tree.scan_prefix(ATTEMPT_PREFIX) {
-        let (k, v) = item.map_err(read_error)?;
-        let write = attempt_log::parse_attempt_key(&k)
-            .ok_or_else(|| corrupt(format!("attempt record key {:?}", &*k)))?;
-        let entries = attempt_log::decode(&v).ok_or_else(|| {
-            corrupt(format!(
-                "attempt record {write}: not a version-1 record of whole entries"
-            ))
-        })?;
-        last_write = last_write.max(write);
-        attempt_records.push((write, entries));
+    let attempt_records = numbered_records(
+        tree,
+        path,
+        ATTEMPT_PREFIX,
+        "attempt record",
+        attempt_log::decode,
+    )?;
+    if let Some((write, _)) = attempt_records.last() {
+        last_write = last_write.max(*write);
     }
     let writes: Vec<u64> = attempt_records.iter().map(|(write, _)| *write).collect();
     let live = attempt_log::replay(&mut jobs, attempt_records);
@@ -255,7 +257,7 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
         writes
             .into_iter()
             .filter(|write| !live.contains_key(write))
-            .map(|write| attempt_log::attempt_key(write).to_vec()),
+            .map(|write| numbered_key(ATTEMPT_PREFIX, write)),
     );
     let log = AttemptLog::after_open(last_write, live, stale);
     let jobs: Vec<StoredJob> = jobs.into_iter().map(|(record, _)| record).collect();
@@ -283,21 +285,13 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
             },
         ));
     }
-    let mut dedupe_batches = Vec::new();
-    for item in tree.scan_prefix(DEDUPE_BATCH_PREFIX) {
-        let (k, v) = item.map_err(read_error)?;
-        let seq = k
-            .get(DEDUPE_BATCH_PREFIX.len()..)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(|| corrupt(format!("delivery key batch key {:?}", &*k)))?;
-        let entries = decode_dedupe_batch(&v).ok_or_else(|| {
-            corrupt(format!(
-                "delivery key batch {seq}: not a version-1 record of whole entries"
-            ))
-        })?;
-        dedupe_batches.push((seq, entries));
-    }
+    let dedupe_batches = numbered_records(
+        tree,
+        path,
+        DEDUPE_BATCH_PREFIX,
+        "delivery key batch",
+        decode_dedupe_batch,
+    )?;
     let next_id = match tree.get(NEXT_ID_KEY).map_err(read_error)? {
         Some(bytes) => {
             let bytes: [u8; 8] = bytes
@@ -317,41 +311,63 @@ pub(crate) fn load(tree: &sled::Tree, path: &Path) -> Result<Loaded, Error> {
     })
 }
 
+/// Every record of a numbered kind, in number order, decoded by `decode` (`None`: damaged).
+/// `what` names the kind in the corruption error.
+fn numbered_records<T>(
+    tree: &sled::Tree,
+    path: &Path,
+    prefix: &[u8],
+    what: &str,
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Vec<(u64, T)>, Error> {
+    let corrupt = |detail: String| Error::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    let mut records = Vec::new();
+    for item in tree.scan_prefix(prefix) {
+        let (k, v) = item.map_err(|source| Error::Storage {
+            path: path.to_owned(),
+            action: "reading the queue",
+            source,
+        })?;
+        let n = key_number(prefix, &k).ok_or_else(|| corrupt(format!("{what} key {:?}", &*k)))?;
+        let decoded = decode(&v).ok_or_else(|| {
+            corrupt(format!(
+                "{what} {n}: not a version-1 record of whole entries"
+            ))
+        })?;
+        records.push((n, decoded));
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::claim_log::{ClaimEntry, claim_key};
-    use crate::job::{Job, JobId, JobKind, JobState, Progress, Trigger};
+    use crate::claim_log::ClaimEntry;
+    use crate::job::{Job, JobId, JobState, Trigger};
     use crate::{JobStore, SledJobStore, StoreConfig};
 
     fn job(counter: u64, state: JobState, attempts: u32) -> StoredJob {
         let created_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let base = StoredJob::for_test(counter);
         StoredJob {
             job: Job {
-                id: JobId::from_counter(counter),
                 repo: format!("repo-{counter}"),
-                git_ref: "refs/heads/main".to_owned(),
-                kind: JobKind::Index,
                 commit: Some("9fceb02d".to_owned()),
-                before: None,
-                full: false,
                 trigger: Trigger::Webhook,
                 provider: Some("github".to_owned()),
-                delivery_id: None,
                 state,
                 attempts,
-                coalesced: 0,
                 created_at,
                 started_at: (attempts > 0).then_some(created_at),
                 finished_at: state.is_finished().then_some(created_at),
-                not_before: None,
-                progress: Progress::default(),
-                error: None,
+                ..base.job
             },
-            cancel_requested: false,
-            logged_in: 0,
+            ..base
         }
     }
 
@@ -412,8 +428,11 @@ mod tests {
                 attempts: 1,
                 started_micros: 1_700_000_001_000_000,
             };
-            tree.insert(claim_key(4), claim_log::encode(&[claim(2), claim(3)]))
-                .expect("insert");
+            tree.insert(
+                numbered_key(CLAIM_PREFIX, 4),
+                claim_log::encode(&[claim(2), claim(3)]),
+            )
+            .expect("insert");
             tree.insert(NEXT_ID_KEY, &4u64.to_be_bytes())
                 .expect("insert");
             db.flush().expect("flush");
@@ -437,7 +456,7 @@ mod tests {
         let writes: Vec<u64> = tree
             .scan_prefix(ATTEMPT_PREFIX)
             .keys()
-            .map(|k| attempt_log::parse_attempt_key(&k.expect("key")).expect("a/ key"))
+            .map(|k| key_number(ATTEMPT_PREFIX, &k.expect("key")).expect("a/ key"))
             .collect();
         assert!(
             !writes.is_empty() && writes.iter().all(|w| *w > 5),

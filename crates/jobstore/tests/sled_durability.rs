@@ -31,6 +31,36 @@ fn open(path: &Path) -> SledJobStore {
     }
 }
 
+/// Runs the ignored test `name` of this binary as a child process with `env` set to the
+/// store's `path`; its stderr goes to `stderr` (or nowhere). Returns the child and its stdout.
+fn spawn_child(
+    name: &str,
+    env: &str,
+    path: &Path,
+    stderr: Option<&Path>,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let exe = std::env::current_exe().expect("test binary path");
+    let stderr = match stderr {
+        Some(file) => Stdio::from(std::fs::File::create(file).expect("child stderr file")),
+        None => Stdio::null(),
+    };
+    let mut child = Command::new(exe)
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, path)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn child");
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    (child, stdout)
+}
+
 fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
     let mut job = NewJob::index(repo, "refs/heads/main", Trigger::Webhook);
     job.commit = Some(commit.to_owned());
@@ -76,24 +106,11 @@ fn crash_child() {
 async fn crash_loses_no_acknowledged_job() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("jobs");
-    let exe = std::env::current_exe().expect("test binary path");
     let mut total_acked = 0;
     let stderr_path = dir.path().join("child.stderr");
     for round in 0..20 {
-        let mut child = Command::new(&exe)
-            .args([
-                "crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).expect("child stderr file"))
-            .spawn()
-            .expect("spawn child");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (mut child, mut stdout) =
+            spawn_child("crash_child", CHILD_DIR_ENV, &path, Some(&stderr_path));
         let wanted = 5 + round * 3;
         let mut acked = Vec::new();
         let mut line = String::new();
@@ -182,22 +199,8 @@ async fn a_job_that_crashes_every_attempt_ends_failed() {
             .expect("enqueue");
         outcome.job_id().clone()
     };
-    let exe = std::env::current_exe().expect("test binary path");
     for attempt in 1..=max_attempts + 1 {
-        let mut child = Command::new(&exe)
-            .args([
-                "claim_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CLAIM_CHILD_DIR_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (mut child, mut stdout) = spawn_child("claim_child", CLAIM_CHILD_DIR_ENV, &path, None);
         let mut said = String::new();
         let mut line = String::new();
         while said.is_empty() {
@@ -707,24 +710,15 @@ async fn crash_loses_no_acknowledged_completion() {
             task.await.expect("producer");
         }
     }
-    let exe = std::env::current_exe().expect("test binary path");
     let stderr_path = dir.path().join("child.stderr");
     let mut acked: Vec<(JobId, JobState)> = Vec::new();
     for round in 0..8 {
-        let mut child = Command::new(&exe)
-            .args([
-                "worker_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(WORKER_CHILD_DIR_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).expect("child stderr file"))
-            .spawn()
-            .expect("spawn child");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (mut child, mut stdout) = spawn_child(
+            "worker_child",
+            WORKER_CHILD_DIR_ENV,
+            &path,
+            Some(&stderr_path),
+        );
         let wanted = 20 + round * 10;
         let mut this_round = 0;
         let mut line = String::new();

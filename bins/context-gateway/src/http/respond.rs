@@ -8,17 +8,12 @@ use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub type Body = Full<Bytes>;
 
-/// A JSON answer.
-pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
-    json_of(status, value)
-}
-
-/// A JSON answer from anything serializable (no intermediate `Value`).
-pub fn json_of<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+/// A JSON answer from a `Value` or straight from a serializable struct (the hot 202 body).
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;

@@ -273,7 +273,7 @@ pub async fn accept(
                 job_ids: (queued.len() > 1).then_some(queued.as_slice()),
                 status: "queued",
             };
-            respond::json_of(StatusCode::ACCEPTED, &body)
+            respond::json(StatusCode::ACCEPTED, &body)
         }
         (None, Some(id)) => respond::json(
             StatusCode::OK,
