@@ -298,6 +298,28 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
         !log.contains(SECRET) && !log.contains(TOKEN),
         "a secret reached the log"
     );
+    // Every log line is one JSON object, the access lines among them, each naming its
+    // request's span, route template and error code.
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let rejected = lines
+        .iter()
+        .find(|line| line["message"] == "answered" && line["error"] == "invalid_signature")
+        .unwrap_or_else(|| panic!("no access line for the bad signature:\n{log}"));
+    assert_eq!(rejected["status"], 401, "{rejected}");
+    assert_eq!(rejected["method"], "POST", "{rejected}");
+    assert_eq!(
+        rejected["route"], "/webhooks/{provider}/{repo}",
+        "{rejected}"
+    );
+    assert_eq!(rejected["target"], "context_gateway::http::router");
+    assert!(
+        rejected["span"]["id"].as_str().unwrap().starts_with("req-"),
+        "{rejected}"
+    );
+    assert!(rejected["elapsed_us"].is_u64(), "{rejected}");
 }
 
 #[test]

@@ -162,10 +162,16 @@ fn init_logging(format: LogFormat, quiet: bool) {
     // for an operator, so it starts at warn unless RUST_LOG says otherwise.
     let default = if quiet { "warn" } else { "info,tantivy=warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(ansi);
+    // The access line is written beside the subscriber, in the same layout.
+    crate::http::access_log::init(match format {
+        LogFormat::Human => crate::http::access_log::Style::Human { ansi },
+        LogFormat::Json => crate::http::access_log::Style::Json,
+    });
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder
