@@ -7,7 +7,8 @@
 //! cargo run --release -p jobstore --example ingest_rss -- [DELIVERIES] [--memory] [--dir DIR] [--cache-mib N]
 //! ```
 //!
-//! It also prints the latency of each durable enqueue (p50, p99) seen by the 64 producers.
+//! Each step also shows the process's CPU time per delivery since the step before, and at
+//! the end the latency of each durable enqueue (p50, p99) seen by the 64 producers.
 //! `--memory` runs the same load against `MemoryJobStore` (what the scheduling state alone
 //! costs); without it the store is a `SledJobStore` in `--dir` (default: a temp dir).
 
@@ -29,6 +30,23 @@ fn rss_mib() -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     kib / 1024.0
+}
+
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn delivery(n: u64) -> NewJob {
@@ -92,10 +110,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sent = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
+    let last_cpu = Arc::new(std::sync::Mutex::new(cpu_seconds()));
     let step = (total / 6).max(1);
     let mut producers = Vec::new();
     for _ in 0..PRODUCERS {
         let (store, sent) = (Arc::clone(&store), Arc::clone(&sent));
+        let last_cpu = Arc::clone(&last_cpu);
         producers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -107,11 +127,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 store.enqueue(delivery(n)).await.expect("enqueue");
                 latencies.push(asked.elapsed());
                 if (n + 1) % step == 0 {
+                    let cpu = cpu_seconds();
+                    let used = cpu - std::mem::replace(&mut *last_cpu.lock().unwrap(), cpu);
                     println!(
-                        "{:>8} deliveries: RSS {:.1} MiB ({:.1} s)",
+                        "{:>8} deliveries: RSS {:.1} MiB ({:.1} s), CPU {:.1} us per delivery",
                         n + 1,
                         rss_mib(),
-                        start.elapsed().as_secs_f64()
+                        start.elapsed().as_secs_f64(),
+                        used * 1e6 / step as f64
                     );
                 }
             }

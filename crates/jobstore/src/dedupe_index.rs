@@ -5,7 +5,8 @@
 //! memory. Here only the keys of the last moments live in a small hash map; it is sealed
 //! into sorted runs, boxed slices of exactly 32 bytes per key with no slack, each with a
 //! small directory by digest prefix (half a byte per key) so a lookup touches a few cache
-//! lines. Runs are merged like an LSM tree's (a new run is merged into the one
+//! lines, and a filter (two bytes per key) that lets a lookup of an absent key, the
+//! common case, skip a run after one cache line. Runs are merged like an LSM tree's (a new run is merged into the one
 //! before while it is at least half its size, up to [`MAX_RUN`] keys), so there are few of
 //! them, and merges and cleanups drop expired keys. No single allocation exceeds
 //! `MAX_RUN` entries (8 MiB), so the allocator can hand a merged run's memory back.
@@ -33,11 +34,33 @@ struct Slot {
 /// run (two or three cache misses) instead of a binary search over megabytes (one miss per
 /// level, and every new delivery key is looked up in every run). The directory costs half a
 /// byte per key.
+///
+/// Every new delivery key is looked up in every run and found in none, so each run also
+/// has a filter: one 64-bit word per four keys, five bits of the word set per key (the
+/// word and the bits come from digest bytes the directory does not use). A key absent
+/// from the run passes it about once in 250 lookups (0.4 %, simulated); otherwise the lookup costs one
+/// cache line per run instead of three. Profiled before it (1.2 M deliveries into one
+/// store): this index went from 3 % to 9 % of the store's CPU as runs accumulated.
 #[derive(Debug)]
 struct Run {
     slots: Box<[Slot]>,
     dir: Box<[u32]>,
     bits: u32,
+    filter: Box<[u64]>,
+}
+
+/// Keys per filter word: 16 bits per key.
+const KEYS_PER_FILTER_WORD: usize = 4;
+
+/// The filter word of `digest` among `words`, and the bits it sets there.
+fn filter_probe(digest: &DedupeDigest, words: usize) -> (usize, u64) {
+    let mut tail = [0u8; 8];
+    tail.copy_from_slice(&digest[8..16]);
+    let h = u64::from_le_bytes(tail);
+    // The high half of h × words picks the word; the low 30 bits pick five bit positions.
+    let word = ((u128::from(h) * words as u128) >> 64) as usize;
+    let mask = (0..5).fold(0u64, |mask, i| mask | 1 << ((h >> (6 * i)) & 63));
+    (word, mask)
 }
 
 /// Slots per directory bucket, on average.
@@ -64,14 +87,29 @@ impl Run {
             dir.push(u32::try_from(at).unwrap_or(u32::MAX));
         }
         dir.push(u32::try_from(slots.len()).unwrap_or(u32::MAX));
+        let mut filter = vec![0u64; slots.len().div_ceil(KEYS_PER_FILTER_WORD).max(1)];
+        for slot in &slots {
+            let (word, mask) = filter_probe(&slot.digest, filter.len());
+            filter[word] |= mask;
+        }
         Run {
             slots,
             dir: dir.into_boxed_slice(),
             bits,
+            filter: filter.into_boxed_slice(),
         }
     }
 
+    /// False when `digest` is certainly not in this run.
+    fn may_hold(&self, digest: &DedupeDigest) -> bool {
+        let (word, mask) = filter_probe(digest, self.filter.len());
+        self.filter.get(word).is_some_and(|w| w & mask == mask)
+    }
+
     fn get(&self, digest: &DedupeDigest) -> Option<&DedupeEntry> {
+        if !self.may_hold(digest) {
+            return None;
+        }
         let bucket = usize::try_from(bucket_of(digest, self.bits)).ok()?;
         let start = usize::try_from(*self.dir.get(bucket)?).ok()?;
         let end = usize::try_from(*self.dir.get(bucket + 1)?).ok()?;
@@ -322,6 +360,27 @@ mod tests {
             assert!(run.slots.windows(2).all(|w| w[0].digest < w[1].digest));
             assert_eq!(run.dir.len(), (1 << run.bits) + 1);
         }
+    }
+
+    #[test]
+    fn run_filters_turn_away_nearly_every_absent_key() {
+        let slots: Vec<Slot> = {
+            let mut v: Vec<Slot> = (0..50_000)
+                .map(|k| Slot {
+                    digest: digest(k),
+                    entry: entry(k, 1_000),
+                })
+                .collect();
+            v.sort_unstable_by_key(|s| s.digest);
+            v
+        };
+        let run = Run::new(slots.into());
+        assert!((0..50_000).all(|k| run.may_hold(&digest(k))));
+        let passed = (50_000..150_000)
+            .filter(|&k| run.may_hold(&digest(k)))
+            .count();
+        assert!(passed < 2_000, "{passed} of 100,000 absent keys passed");
+        assert_eq!(run.get(&digest(49_999)).map(|e| e.job), Some(49_999));
     }
 
     #[test]
