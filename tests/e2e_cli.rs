@@ -316,3 +316,47 @@ fn serve_runs_with_the_malloc_trim_threshold_and_keeps_an_operators_own() {
     assert!(env.contains(":MALLOC_ARENA_MAX=2:"), "{env}");
     assert!(!env.contains("GLIBC_TUNABLES"), "{env}");
 }
+
+/// Runs `serve` with `rust_log`, answers one `/healthz`, stops it with SIGKILL after the
+/// answer, and returns what it wrote to stderr.
+fn serve_log(data: &std::path::Path, rust_log: &str) -> String {
+    let log = data.with_extension("log");
+    let mut child = gateway()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child);
+    assert_eq!(http(addr, "GET", "/healthz", &[], b"").status, 200);
+    // The access line is written before the answer leaves.
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[test]
+fn access_lines_follow_rust_log_like_every_other_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let on = serve_log(&tmp.path().join("a"), "info");
+    let line = on
+        .lines()
+        .find(|l| l.contains(" answered "))
+        .unwrap_or_else(|| panic!("no access line:\n{on}"));
+    assert!(
+        line.contains("INFO request{id=req-")
+            && line
+                .contains(": context_gateway::http::router: answered method=GET path=\"/healthz\"")
+            && line.contains(" status=200 route=\"/healthz\" error=\"\" elapsed_us="),
+        "{line}"
+    );
+
+    let off = serve_log(
+        &tmp.path().join("b"),
+        "info,context_gateway::http::router=warn",
+    );
+    assert!(off.contains("context-gateway serving"), "{off}");
+    assert!(!off.contains("answered"), "{off}");
+}
