@@ -210,7 +210,12 @@ fn serve(
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
     if let Some(error) = crate::malloc_tuning::restart_tuned() {
-        tracing::warn!(%error, "could not restart with glibc's malloc trim threshold set; running with its defaults");
+        tracing::warn!(
+            %error,
+            "could not restart with glibc's malloc trim threshold set, so memory is given back \
+             more slowly; set GLIBC_TUNABLES={} in the environment to apply it from the start",
+            crate::malloc_tuning::TUNABLE
+        );
     }
     let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
     let token = std::env::var("GATEWAY_TOKEN")

@@ -69,9 +69,10 @@
 //! - A job becomes visible to `get` and claimable a moment before its enqueue is durable;
 //!   only the acknowledgement waits for the flush.
 //! - Every job is indexed in memory (a few hundred bytes each); retention cleanup bounds that.
-//!   Accepted delivery keys are kept in memory for `dedupe_retention` too, at 32 bytes each
-//!   (a 16-byte digest, the job counter and the expiry, in sorted runs without slack; only
-//!   the newest few thousand sit in a hash map): about 38 MB for 1.2 million keys.
+//!   Accepted delivery keys are kept in memory for `dedupe_retention` too, at about 34.5
+//!   bytes each (a 16-byte digest, the job counter and the expiry in sorted runs without
+//!   slack, plus each run's directory and lookup filter; only the newest few thousand sit in
+//!   a hash map): about 41 MB for 1.2 million keys.
 #![deny(missing_docs)]
 
 mod attempt_log;

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jobstore::{
@@ -61,6 +62,21 @@ fn spawn_child(
     (child, stdout)
 }
 
+/// The body of an ignored child test: opens the store in the directory the parent passed in
+/// `env`, runs `work` on it, then waits to be killed (bounded, so a broken parent leaves no
+/// stray process). Without `env` (a plain `--ignored` run) it does nothing.
+fn run_child<F: std::future::Future<Output = ()>>(
+    env: &str,
+    work: impl FnOnce(Arc<SledJobStore>) -> F,
+) {
+    let Ok(dir) = std::env::var(env) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(work(Arc::new(open(Path::new(&dir)))));
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
     let mut job = NewJob::index(repo, "refs/heads/main", Trigger::Webhook);
     job.commit = Some(commit.to_owned());
@@ -74,16 +90,11 @@ fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
 #[test]
 #[ignore = "run as a child process by crash_loses_no_acknowledged_job"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
-        return;
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async move {
-        let store = std::sync::Arc::new(open(Path::new(&dir)));
+    run_child(CHILD_DIR_ENV, |store| async move {
         let tag = std::process::id();
         let mut tasks = Vec::new();
         for t in 0..8 {
-            let store = std::sync::Arc::clone(&store);
+            let store = Arc::clone(&store);
             tasks.push(tokio::spawn(async move {
                 for n in 0u64.. {
                     let key = format!("{tag}-{t}-{n}");
@@ -171,18 +182,11 @@ const CLAIM_CHILD_DIR_ENV: &str = "JOBSTORE_CLAIM_CHILD_DIR";
 #[test]
 #[ignore = "run as a child process by a_job_that_crashes_every_attempt_ends_failed"]
 fn claim_child() {
-    let Ok(dir) = std::env::var(CLAIM_CHILD_DIR_ENV) else {
-        return;
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async move {
-        let store = open(Path::new(&dir));
+    run_child(CLAIM_CHILD_DIR_ENV, |store| async move {
         match store.claim("crashing-worker").await.expect("claim") {
             Some(claimed) => println!("CLAIMED {} {}", claimed.job.id, claimed.job.attempts),
             None => println!("NOTHING"),
         }
-        // Killed long before this ends; bounded so a broken parent leaves no stray process.
-        std::thread::sleep(Duration::from_secs(60));
     });
 }
 
@@ -641,15 +645,10 @@ const WORKER_CHILD_DIR_ENV: &str = "JOBSTORE_WORKER_CHILD_DIR";
 #[test]
 #[ignore = "run as a child process by crash_loses_no_acknowledged_completion"]
 fn worker_child() {
-    let Ok(dir) = std::env::var(WORKER_CHILD_DIR_ENV) else {
-        return;
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async move {
-        let store = std::sync::Arc::new(open(Path::new(&dir)));
+    run_child(WORKER_CHILD_DIR_ENV, |store| async move {
         let mut tasks = Vec::new();
         for w in 0..8 {
-            let store = std::sync::Arc::clone(&store);
+            let store = Arc::clone(&store);
             tasks.push(tokio::spawn(async move {
                 let worker = format!("w{w}");
                 let mut next = store.claim(&worker).await.expect("claim");
@@ -683,8 +682,6 @@ fn worker_child() {
         for task in tasks {
             task.await.expect("worker");
         }
-        // Out of work (a broken parent): wait to be killed rather than exit early.
-        std::thread::sleep(Duration::from_secs(60));
     });
 }
 
@@ -693,10 +690,10 @@ async fn crash_loses_no_acknowledged_completion() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("jobs");
     {
-        let store = std::sync::Arc::new(open(&path));
+        let store = Arc::new(open(&path));
         let mut tasks = Vec::new();
         for p in 0..16 {
-            let store = std::sync::Arc::clone(&store);
+            let store = Arc::clone(&store);
             tasks.push(tokio::spawn(async move {
                 for n in 0..100 {
                     store
