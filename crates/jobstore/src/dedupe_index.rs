@@ -6,10 +6,11 @@
 //! into sorted runs, boxed slices of exactly 32 bytes per key with no slack, each with a
 //! small directory by digest prefix (half a byte per key) so a lookup touches a few cache
 //! lines, and a filter (two bytes per key) that lets a lookup of an absent key, the
-//! common case, skip a run after one cache line. Runs are merged like an LSM tree's (a new run is merged into the one
-//! before while it is at least half its size, up to [`MAX_RUN`] keys), so there are few of
-//! them, and merges and cleanups drop expired keys. No single allocation exceeds
-//! `MAX_RUN` entries (8 MiB), so the allocator can hand a merged run's memory back.
+//! common case, skip a run after one cache line. Runs are merged like an LSM tree's (a new
+//! run is merged into the one before while it is at least half its size, up to [`MAX_RUN`]
+//! keys), so there are few of them, and merges and cleanups drop expired keys. No single
+//! allocation exceeds `MAX_RUN` entries (8 MiB), so the allocator can hand a merged run's
+//! memory back.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -38,8 +39,8 @@ struct Slot {
 /// Every new delivery key is looked up in every run and found in none, so each run also
 /// has a filter: one 64-bit word per four keys, five bits of the word set per key (the
 /// word and the bits come from digest bytes the directory does not use). A key absent
-/// from the run passes it about once in 250 lookups (0.4 %, simulated); otherwise the lookup costs one
-/// cache line per run instead of three. Profiled before it (1.2 M deliveries into one
+/// from the run passes it about once in 250 lookups (0.4 %, simulated); otherwise the lookup
+/// costs one cache line per run instead of three. Profiled before it (1.2 M deliveries into one
 /// store): this index went from 3 % to 9 % of the store's CPU as runs accumulated.
 #[derive(Debug)]
 struct Run {
