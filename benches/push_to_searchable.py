@@ -9,7 +9,7 @@ the token. Reports p50/p90/p99/max in milliseconds (clock starts just before the
 Only loopback traffic; bounded by --pushes and a per-push deadline.
 
     cargo build --release -p context-gateway
-    python3 benches/push_to_searchable.py --binary target/release/context-gateway --pushes 50
+    python3 benches/push_to_searchable.py --pushes 50   # --binary: default $CARGO_TARGET_DIR/release
 """
 
 import argparse
@@ -27,6 +27,7 @@ import time
 import urllib.parse
 
 SECRET = "bench-secret"
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token"
 
 
@@ -125,7 +126,9 @@ def phases(log_path, pushes):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default="target/release/context-gateway")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target")
+    ap.add_argument("--binary", default=os.path.join(target, "release", "context-gateway"),
+                    help="default: the release build in $CARGO_TARGET_DIR, else target/")
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--pushes", type=int, default=50)
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")

@@ -12,8 +12,11 @@
 # Parts: ingest coalescing p2s search indexer jobstore verify
 # Output: $BENCH_OUT (default $CARGO_TARGET_DIR/bench-report, else target/bench-report):
 #   report.md plus the raw JSON and criterion logs it was built from.
-# Peers come from the distribution (Debian/Ubuntu: wrk, webhook, nginx, ripgrep, b3sum); the
-# script never downloads anything else. CI does not run this; it runs `cargo bench --no-run`.
+# Peers are taken from PATH, else from $BENCH_TOOLS/bin (default $CARGO_TARGET_DIR/bench-tools).
+# Missing ones are installed: rg and b3sum with `cargo install --root $BENCH_TOOLS`; wrk,
+# webhook and nginx from the distribution (apt-get, as root). The search bench reads the
+# CPython standard library of the machine's python3 unless SEARCH_BENCH_CORPUS names a tree.
+# CI does not run this; it runs `cargo bench --no-run`.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +31,7 @@ while (($#)); do
     --no-build) build=0 ;;
     --reps) reps=$2; shift ;;
     --duration) duration=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     ingest|coalescing|p2s|search|indexer|jobstore|verify) parts+=("$1") ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -48,26 +51,36 @@ log() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)" >&2; }
 begin() { sync; log "$@"; }
 
 # --- peers -------------------------------------------------------------------------------
-need=()
-want ingest && need+=(wrk:wrk webhook:webhook nginx:nginx)
-{ want search || want indexer; } && need+=(rg:ripgrep b3sum:b3sum)
-missing=()
-for pair in "${need[@]}"; do
-  cmd=${pair%%:*}
-  command -v "$cmd" >/dev/null || [[ -x /work/targets/tools/bin/$cmd ]] || missing+=("${pair#*:}")
+# PATH first, then the tools this script installed earlier; the Python scripts and the search
+# bench look in the same places.
+export BENCH_TOOLS=${BENCH_TOOLS:-$target/bench-tools}
+export PATH=$PATH:$BENCH_TOOLS/bin
+crates=() packages=()
+{ want search || want indexer; } && for pair in rg:ripgrep b3sum:b3sum; do
+  command -v "${pair%%:*}" >/dev/null || crates+=("${pair#*:}")
 done
-if ((${#missing[@]})); then
+want ingest && for cmd in wrk webhook nginx; do
+  command -v "$cmd" >/dev/null || packages+=("$cmd")
+done
+if ((${#crates[@]})); then
+  log "cargo install --locked --root $BENCH_TOOLS ${crates[*]}"
+  cargo install --locked --quiet --root "$BENCH_TOOLS" "${crates[@]}"
+fi
+if ((${#packages[@]})); then
   if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
-    log "installing ${missing[*]} with apt-get"
+    log "installing ${packages[*]} with apt-get"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
     # The nginx package starts a service on port 80 where an init system exists; we run our own.
   else
-    echo "missing peers: ${missing[*]} (install them with your package manager)" >&2
+    echo "missing peers: ${packages[*]} (install them with your package manager)" >&2
     exit 1
   fi
 fi
-[[ -d /work/targets/tools/bin ]] && export PATH=$PATH:/work/targets/tools/bin
+if want search && [[ -z ${SEARCH_BENCH_CORPUS:-} ]]; then
+  SEARCH_BENCH_CORPUS=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+  export SEARCH_BENCH_CORPUS
+fi
 
 # --- build -------------------------------------------------------------------------------
 gateway=$target/release/context-gateway

@@ -8,7 +8,9 @@ burst's duration, the jobs the burst created and how many requests each folded i
 the index runs that actually happened, and the time from the last push's answer (and from the
 burst's start) until GET /search finds the token.
 
-    python3 benches/load/coalescing.py --binary /work/targets/bench/release/context-gateway
+    python3 benches/load/coalescing.py --pushes 1000
+
+`--binary` defaults to the release build in $CARGO_TARGET_DIR (else target/).
 """
 
 import argparse
@@ -70,7 +72,7 @@ def add_commits(repo, n, token):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", required=True)
+    ap.add_argument("--binary", default=common.default_gateway())
     ap.add_argument("--pushes", type=int, default=1000)
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--connections", type=int, default=16)

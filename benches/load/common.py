@@ -1,5 +1,6 @@
 """Shared parts of the load benchmarks: a realistic signed GitHub push, starting a release
-`context-gateway serve` on 127.0.0.1:0, a tiny HTTP client, percentiles and peak RSS.
+`context-gateway serve` on 127.0.0.1:0, a tiny HTTP client, percentiles and peak RSS, and
+finding the peer tools.
 
 Everything here talks to 127.0.0.1 only.
 """
@@ -9,12 +10,49 @@ import hmac
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 
 TOKEN = "bench-token"
 SECRET = "bench-secret"
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def target_dir():
+    """Cargo's target dir: $CARGO_TARGET_DIR, else `target/` in the repository."""
+    return os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target")
+
+
+def default_gateway():
+    """The release binary `cargo build --release -p context-gateway` writes."""
+    return os.path.join(target_dir(), "release", "context-gateway")
+
+
+def bench_tools():
+    """Where peers built from crates.io are installed: $BENCH_TOOLS, else
+    `<target dir>/bench-tools` (`cargo install --root` layout: the binaries are in `bin/`)."""
+    return os.environ.get("BENCH_TOOLS") or os.path.join(target_dir(), "bench-tools")
+
+
+def find_tool(name, crate=None):
+    """The path of a peer tool: on PATH, else in `bench_tools()/bin`, else, when `crate` names
+    the crates.io package that provides it, installed there with `cargo install`. Exits with a
+    message naming what to install when none of these works."""
+    local = os.path.join(bench_tools(), "bin")
+    path = shutil.which(name) or shutil.which(name, path=local)
+    if path:
+        return path
+    if crate and shutil.which("cargo"):
+        print(f"{name} not found: cargo install --locked --root {bench_tools()} {crate}", file=sys.stderr)
+        subprocess.run(["cargo", "install", "--locked", "--quiet", "--root", bench_tools(), crate], check=True)
+        path = shutil.which(name, path=local)
+        if path:
+            return path
+    hint = f"cargo install --root {bench_tools()} {crate}" if crate else "your package manager"
+    sys.exit(f"{name} is not on PATH nor in {local}: install it with {hint} (benches/run.sh does)")
 
 
 def github_push(repo="bench", ref="refs/heads/main", before="1" * 40, after="2" * 40,

@@ -12,8 +12,10 @@ server process (nginx: master + workers) at the end.
 same data dir; the deliveries held by the job store (sum of 1 + `coalesced` over webhook jobs)
 must be at least the 2xx answers wrk counted.
 
-    python3 benches/load/ingest.py --binary /work/targets/bench/release/context-gateway \
-        --duration 10 --reps 3 --json-out target/bench/ingest.json
+    python3 benches/load/ingest.py --duration 10 --reps 3 --json-out ingest.json
+
+`--binary` defaults to the release build in $CARGO_TARGET_DIR (else target/). wrk, webhook and
+nginx are taken from PATH or $BENCH_TOOLS/bin (benches/run.sh installs them).
 """
 
 import argparse
@@ -32,6 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The peers' paths, found in main(): wrk, webhook, nginx.
+PEERS = {}
 
 
 def free_port():
@@ -63,7 +67,7 @@ def start_webhook(work, secret):
                                        "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}},
         }], f)
     log = open(os.path.join(work, "webhook.log"), "w")
-    proc = subprocess.Popen(["webhook", "-hooks", hooks, "-ip", "127.0.0.1", "-port", str(port)],
+    proc = subprocess.Popen([PEERS["webhook"], "-hooks", hooks, "-ip", "127.0.0.1", "-port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
     wait_port(port, proc)
     return proc, f"http://127.0.0.1:{port}/hooks/bench"
@@ -102,7 +106,7 @@ http {{
   }}
 }}
 """)
-    proc = subprocess.Popen(["nginx", "-p", work, "-c", conf],
+    proc = subprocess.Popen([PEERS["nginx"], "-p", work, "-c", conf],
                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "nginx.out"), "w"))
     wait_port(port, proc)
     return proc, f"http://127.0.0.1:{port}/ok"
@@ -119,7 +123,7 @@ def probe(url, body, sig):
 
 def run_wrk(url, body_file, sig, conc, duration, run_id):
     threads = min(conc, 2)
-    cmd = ["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency",
+    cmd = [PEERS["wrk"], "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency",
            "-s", os.path.join(HERE, "push.lua"), url, "--", body_file, sig, run_id]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     m = re.search(r"^WRKJSON (.*)$", out, re.M)
@@ -155,7 +159,7 @@ def perf_profile(pid, seconds, out_dir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", required=True)
+    ap.add_argument("--binary", default=common.default_gateway())
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--conc", default="1,16,64")
@@ -166,6 +170,7 @@ def main():
                     "/dev/shm takes the disk's fsync out of the picture (a diagnostic, not durable)")
     args = ap.parse_args()
     concs = [int(c) for c in args.conc.split(",")]
+    PEERS.update({name: common.find_tool(name) for name in ("wrk", "webhook", "nginx")})
 
     work = tempfile.mkdtemp(prefix="ingest-", dir=args.workdir_parent)
     wanted = set(args.servers.split(","))

@@ -14,8 +14,13 @@ Commands:
   gateway index     `context-gateway index TREE` into a fresh data dir: indexer + tantivy, end to end
   gateway rescan    the same command again, nothing changed
 
-    python3 benches/load/tree_index.py --index-tree target/release/examples/index_tree \
-        --gateway target/release/context-gateway --tree /tmp/cpy --reps 3
+    cargo build --release -p context-gateway
+    cargo build --release -p indexer --example index_tree
+    python3 benches/load/tree_index.py --tree target/bench-report/corpus/cpython --reps 3
+
+`--index-tree` and `--gateway` default to the release builds in $CARGO_TARGET_DIR (else
+target/). b3sum is taken from PATH or $BENCH_TOOLS/bin, and installed there with
+`cargo install` if it is in neither.
 """
 
 import argparse
@@ -64,13 +69,15 @@ def timed(cmd, cwd=None, env=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--index-tree", required=True, help="the index_tree example binary")
-    ap.add_argument("--gateway", required=True, help="the context-gateway binary")
+    ap.add_argument("--index-tree", default=os.path.join(common.target_dir(), "release", "examples", "index_tree"),
+                    help="the index_tree example binary")
+    ap.add_argument("--gateway", default=common.default_gateway(), help="the context-gateway binary")
     ap.add_argument("--tree", required=True)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--b3sum", default=shutil.which("b3sum") or "/work/targets/tools/bin/b3sum")
+    ap.add_argument("--b3sum", help="default: b3sum on PATH or in $BENCH_TOOLS/bin")
     ap.add_argument("--json-out")
     args = ap.parse_args()
+    args.b3sum = args.b3sum or common.find_tool("b3sum", crate="b3sum")
 
     prepare_tree(args.tree)
     work = tempfile.mkdtemp(prefix="treeidx-")
