@@ -329,9 +329,6 @@ fn index(
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
     let indexer = Indexer::new(IndexerConfig::default())?;
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let request = RunRequest {
         tree: &tree,
         key: RefKey::new(name.clone(), git_ref.clone()),
@@ -342,7 +339,7 @@ fn index(
         use indexer::ManifestStore;
         manifests.remove(&request.key)?;
     }
-    let summary = runtime.block_on(indexer.run(request, &sink, &manifests, &|_| {}, &|| false))?;
+    let summary = indexer.run(request, &sink, &manifests, &|_| {}, &|| false)?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let p = summary.progress;
     if json {

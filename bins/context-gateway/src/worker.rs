@@ -126,11 +126,27 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
     let source = app.sources.for_repo(repo);
 
     if job.kind == JobKind::DeleteRef {
-        if let Err(error) = indexer.drop_ref(&key, &*app.search, &*app.manifests).await {
-            return Completion::Failed {
-                error: error.to_string(),
-                retryable: true,
-            };
+        let dropped = {
+            let (app, indexer, key) = (app.clone(), indexer.clone(), key.clone());
+            tokio::task::spawn_blocking(move || {
+                indexer.drop_ref(&key, &*app.search, &*app.manifests)
+            })
+            .await
+        };
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                return Completion::Failed {
+                    error: error.to_string(),
+                    retryable: true,
+                };
+            }
+            Err(join_error) => {
+                return Completion::Failed {
+                    error: format!("the drop task stopped unexpectedly: {join_error}"),
+                    retryable: true,
+                };
+            }
         }
         return match source.remove_ref(repo, &job.git_ref).await {
             Ok(()) => Completion::Succeeded,
@@ -179,7 +195,6 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
 
     let prepare_ms = prepare_started.elapsed().as_millis() as u64;
     let latest = Arc::new(Mutex::new(Progress::default()));
-    let handle = tokio::runtime::Handle::current();
     let blocking = {
         let app = app.clone();
         let latest = latest.clone();
@@ -196,13 +211,13 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
                 commit: tree.commit.clone(),
                 scope: tree.scope,
             };
-            handle.block_on(indexer.run(
+            indexer.run(
                 request,
                 &*app.search,
                 &*app.manifests,
                 &on_progress,
                 &cancelled,
-            ))
+            )
         })
     };
     tokio::pin!(blocking);
@@ -247,7 +262,7 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
             }
         }
         Ok(Err(error)) => {
-            let retryable = matches!(error, indexer::Error::Io { .. } | indexer::Error::Sink(_));
+            let retryable = error.is_transient();
             Completion::Failed {
                 error: error.to_string(),
                 retryable,
