@@ -40,6 +40,49 @@ pub struct GitSource {
 }
 
 impl GitSource {
+    /// The remote's branch heads, `(ref, commit)` in git's order, asked with one
+    /// `git ls-remote --heads` (no mirror needed): the seam a reconcile loop compares with
+    /// what the index holds.
+    pub async fn remote_heads(
+        &self,
+        repo: &RepoSpec,
+    ) -> Result<Vec<(String, String)>, SourceError> {
+        let RepoLocation::Url(url) = &repo.location else {
+            return Err(SourceError::WrongLocation { expected: "url" });
+        };
+        let mut command = Command::new("git");
+        command.args(["ls-remote", "--heads", "--", url]);
+        let out = run_git(command, self.timeout, url).await?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .filter(|(id, git_ref)| valid_object_id(id) && valid_ref_name(git_ref))
+            .map(|(id, git_ref)| (git_ref.to_string(), id.to_string()))
+            .collect())
+    }
+
+    /// The commit `git_ref` names in the mirror now (`rev-parse <ref>^{commit}`), after
+    /// whatever fetch last updated it.
+    pub async fn resolve(&self, repo: &RepoSpec, git_ref: &str) -> Result<String, SourceError> {
+        let RepoLocation::Url(url) = &repo.location else {
+            return Err(SourceError::WrongLocation { expected: "url" });
+        };
+        if !valid_ref_name(git_ref) {
+            return Err(SourceError::InvalidRef {
+                git_ref: git_ref.to_string(),
+            });
+        }
+        let spec = format!("{git_ref}^{{commit}}");
+        let out = self
+            .git(
+                &self.mirror(repo),
+                &["rev-parse", "--verify", "--quiet", &spec, "--"],
+                url,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&out).trim().to_string())
+    }
+
     /// A source keeping its mirrors and trees under `data_dir`, which must be absolute (git
     /// runs in other directories); every git command it runs gets `timeout`.
     pub fn new(data_dir: &Path, timeout: Duration) -> Self {
@@ -397,6 +440,23 @@ mod tests {
         let c4 = commit_all(&origin, "c4");
         sh_git(&origin, &["branch", "-f", "main", "rewrite"]);
         let fourth = prepare(c4.clone(), Some(c3.clone())).await;
+        // The seams a reconcile loop builds on: the remote's heads and the mirror's ref.
+        let heads = source.remote_heads(&repo).await.expect("ls-remote");
+        assert!(
+            heads.contains(&("refs/heads/main".into(), c4.clone())),
+            "{heads:?}"
+        );
+        assert_eq!(
+            source
+                .resolve(&repo, "refs/heads/main")
+                .await
+                .expect("resolve"),
+            c4
+        );
+        assert!(matches!(
+            source.resolve(&repo, "refs/heads/nope").await,
+            Err(SourceError::Git { .. })
+        ));
         assert!(
             matches!(fourth.scope, Scope::Paths(_)),
             "{:?}",
