@@ -65,11 +65,8 @@ fn run(indexer: &Indexer, tree: &Path, scope: Scope, sink: &MemorySink, store: &
         commit: None,
         scope,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    runtime
-        .block_on(indexer.run(request, sink, store, &|_| {}, &|| false))
+    indexer
+        .run(request, sink, store, &|_| {}, &|| false)
         .unwrap();
 }
 

@@ -7,14 +7,11 @@
 //! once at a size where quadratic work would take many minutes, so a regression shows up as
 //! a test that never finishes rather than as a timing assertion.
 
-// The config parser lives in the binary (it has no library target): compile its module, and
-// the ref-name rules it calls in `git.rs`, into this test.
+// The config parser lives in the binary (it has no library target): compile its module into
+// this test.
 #[allow(dead_code, unused_imports)]
 #[path = "../bins/context-gateway/src/config.rs"]
 mod config;
-#[allow(dead_code, unused_imports)]
-#[path = "../bins/context-gateway/src/git.rs"]
-mod git;
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -378,7 +375,7 @@ fn config_parser_never_panics_and_names_real_lines() {
             match config::Config::from_str_with(&text, Path::new("props.toml"), &overrides) {
                 Ok(config) => {
                     for repo in &config.repos {
-                        prop_assert!(config::valid_repo_name(&repo.name));
+                        prop_assert!(config::valid_repo_name(&repo.spec.name));
                     }
                 }
                 Err(config::ConfigError::Invalid { problems, .. }) => {

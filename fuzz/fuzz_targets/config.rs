@@ -1,7 +1,6 @@
 //! The config parser of the binary (`Config::from_str_with`), compiled into this target by
 //! `#[path]` as tests/props.rs does, since `bins/context-gateway` has no library target.
-//! `config.rs` calls `git::valid_ref_name`, so `git.rs` comes along (its git-running parts
-//! are unused here).
+//! `config.rs` calls `pipeline::valid_ref_name`, so the pipeline crate is a dependency.
 //!
 //! Input: the file text (non-UTF-8 inputs are skipped: the binary reads the file as a
 //! `String` and fails before parsing). An optional `WEBHOOK_SECRET` default comes from a
@@ -14,9 +13,6 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../../bins/context-gateway/src/config.rs"]
 mod config;
-#[allow(dead_code, unused_imports)]
-#[path = "../../bins/context-gateway/src/git.rs"]
-mod git;
 
 use std::path::Path;
 
@@ -38,9 +34,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             for repo in &config.repos {
                 assert!(
-                    config::valid_repo_name(&repo.name),
+                    config::valid_repo_name(&repo.spec.name),
                     "{:?} accepted",
-                    repo.name
+                    repo.spec.name
                 );
             }
         }

@@ -5,17 +5,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use indexer::{FsManifestStore, IndexerConfig, RefKey};
+use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
+use pipeline::{RepoSpec, Runner, Shutdown, Sources};
 use search::SearchIndex;
-use tokio::sync::watch;
 use webhook_core::Registry;
 
-use crate::config::{Config, RepoConfig};
-use crate::git::Sources;
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 
@@ -46,16 +45,15 @@ pub struct App {
     pub registry: Registry,
     pub jobs: Arc<dyn JobStore>,
     pub search: Arc<SearchIndex>,
-    pub manifests: Arc<FsManifestStore>,
-    pub sources: Sources,
+    /// Runs the jobs: sources, the search index as the sink, the manifests.
+    pub runner: Runner,
     pub metrics: Metrics,
     pub ip_limits: RateLimiter,
     pub repo_limits: RateLimiter,
     /// `GATEWAY_TOKEN`; `None` means management is open on loopback only.
     pub token: Option<Vec<u8>>,
-    pub shutting_down: AtomicBool,
-    /// Flips to true once when shutdown starts.
-    shutdown: watch::Sender<bool>,
+    /// Flips once when shutdown starts; the runner holds a clone.
+    shutdown: Shutdown,
     pub workers_up: AtomicUsize,
     pub started: Instant,
     sequence: AtomicU64,
@@ -80,20 +78,27 @@ impl App {
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
-        let sources = Sources::new(&data, config.git_timeout);
+        let shutdown = Shutdown::new();
+        let specs: Vec<RepoSpec> = config.repos.iter().map(|r| r.spec.clone()).collect();
+        let runner = Runner {
+            jobs: jobs.clone(),
+            sources: Arc::new(Sources::new(&data, config.git_timeout)),
+            sink: search.clone(),
+            manifests,
+            repos: Arc::new(specs),
+            shutdown: shutdown.clone(),
+        };
         let rl = config.rate_limit;
         Ok(App {
             registry: Registry::with_builtins(),
             jobs,
             search,
-            manifests,
-            sources,
+            runner,
             metrics: Metrics::default(),
             ip_limits: RateLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             repo_limits: RateLimiter::new(rl.per_repo_per_sec, rl.per_repo_burst),
             token: token.filter(|t| !t.is_empty()).map(String::into_bytes),
-            shutting_down: AtomicBool::new(false),
-            shutdown: watch::Sender::new(false),
+            shutdown,
             workers_up: AtomicUsize::new(0),
             started: Instant::now(),
             sequence: AtomicU64::new(0),
@@ -112,35 +117,18 @@ impl App {
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
+        self.shutdown.is_started()
     }
 
     /// Starts shutdown: webhooks get 503, workers stop at the next file boundary.
     pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-        self.shutdown.send_replace(true);
+        self.shutdown.begin();
     }
 
     /// Resolves once shutdown has started (at once if it already has).
     pub async fn shutdown_started(&self) {
-        let mut receiver = self.shutdown.subscribe();
-        let _ = receiver.wait_for(|started| *started).await;
+        self.shutdown.started().await
     }
-}
-
-/// The indexer settings of one repo.
-pub fn indexer_config(repo: &RepoConfig) -> IndexerConfig {
-    IndexerConfig {
-        include: repo.include.clone(),
-        exclude: repo.exclude.clone(),
-        max_file_bytes: repo.max_file_bytes,
-        ..IndexerConfig::default()
-    }
-}
-
-/// The key under which a repo's ref is indexed.
-pub fn ref_key(repo: &str, git_ref: &str) -> RefKey {
-    RefKey::new(repo, git_ref)
 }
 
 fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {

@@ -237,7 +237,7 @@ fn serve(
         let app = Arc::new(App::open(config, token)?);
         for repo in &app.config.repos {
             if repo.secrets.is_empty() {
-                tracing::warn!(repo = %repo.name, "no webhook secret configured: every delivery for this repo will be rejected (set secret, secret_env or WEBHOOK_SECRET)");
+                tracing::warn!(repo = %repo.spec.name, "no webhook secret configured: every delivery for this repo will be rejected (set secret, secret_env or WEBHOOK_SECRET)");
             }
         }
         crate::worker::enqueue_catch_up(&app).await;
@@ -318,20 +318,17 @@ fn index(
         None => git_output(&tree, &["symbolic-ref", "-q", "HEAD"])
             .unwrap_or_else(|| "refs/heads/main".into()),
     };
-    if !crate::git::valid_ref_name(&git_ref) {
+    if !pipeline::valid_ref_name(&git_ref) {
         return Err(format!("`{git_ref}` is not a valid ref name").into());
     }
     let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"])
-        .filter(|c| crate::git::valid_object_id(c));
+        .filter(|c| pipeline::valid_object_id(c));
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let sink = SearchIndex::open(&data_dir.join("search"))?;
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
     let indexer = Indexer::new(IndexerConfig::default())?;
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let request = RunRequest {
         tree: &tree,
         key: RefKey::new(name.clone(), git_ref.clone()),
@@ -342,7 +339,7 @@ fn index(
         use indexer::ManifestStore;
         manifests.remove(&request.key)?;
     }
-    let summary = runtime.block_on(indexer.run(request, &sink, &manifests, &|_| {}, &|| false))?;
+    let summary = indexer.run(request, &sink, &manifests, &|_| {}, &|| false)?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let p = summary.progress;
     if json {
@@ -458,10 +455,10 @@ fn check_config(path: Option<PathBuf>) -> Result<ExitCode, CliError> {
                 };
                 println!(
                     "  {} ({}) {} branches [{}], {secrets}",
-                    repo.name,
+                    repo.spec.name,
                     repo.provider,
-                    repo.display_location(),
-                    repo.branches.join(", ")
+                    repo.spec.location.display(),
+                    repo.spec.branches.join(", ")
                 );
             }
             Ok(ExitCode::SUCCESS)

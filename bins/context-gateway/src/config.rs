@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pipeline::{RepoLocation, RepoSpec};
 use serde::Deserialize;
 use webhook_core::Secret;
 
@@ -51,28 +52,13 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Where a repo's content comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RepoLocation {
-    /// Fetched with git into a bare mirror under the data dir.
-    Url(String),
-    /// A local directory indexed in place.
-    Path(PathBuf),
-}
-
-/// One `[[repos]]` entry, validated, with its secrets resolved.
+/// One `[[repos]]` entry, validated, with its secrets resolved: what the pipeline needs
+/// ([`RepoSpec`]) plus how its deliveries are verified.
 #[derive(Clone)]
 pub struct RepoConfig {
-    pub name: String,
+    pub spec: RepoSpec,
     pub provider: String,
-    pub location: RepoLocation,
-    pub branches: Vec<String>,
     pub secrets: Vec<Secret>,
-    pub pull_requests: bool,
-    pub tags: bool,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    pub max_file_bytes: u64,
     pub allow_sha1: bool,
 }
 
@@ -80,50 +66,11 @@ impl fmt::Debug for RepoConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Secrets are counted, never printed.
         f.debug_struct("RepoConfig")
-            .field("name", &self.name)
+            .field("spec", &self.spec)
             .field("provider", &self.provider)
-            .field("location", &self.location)
-            .field("branches", &self.branches)
             .field("secrets", &self.secrets.len())
             .finish_non_exhaustive()
     }
-}
-
-impl RepoConfig {
-    /// Whether `git_ref` (a full ref) is one of the configured branches.
-    pub fn tracks_branch(&self, git_ref: &str) -> bool {
-        match git_ref.strip_prefix("refs/heads/") {
-            Some(branch) => self.branches.iter().any(|b| b == branch || b == "*"),
-            None => false,
-        }
-    }
-
-    /// The branches as full refs.
-    pub fn branch_refs(&self) -> impl Iterator<Item = String> + '_ {
-        self.branches
-            .iter()
-            .filter(|b| *b != "*")
-            .map(|b| format!("refs/heads/{b}"))
-    }
-
-    /// A URL safe to show: user info (credentials) removed.
-    pub fn display_location(&self) -> String {
-        match &self.location {
-            RepoLocation::Url(url) => redact_url(url),
-            RepoLocation::Path(path) => path.display().to_string(),
-        }
-    }
-}
-
-/// Removes `user:password@` from a URL so it can be logged or shown.
-pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let host_start = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..host_start].rfind('@') {
-            return format!("{scheme}://***@{}", &rest[at + 1..]);
-        }
-    }
-    url.to_string()
 }
 
 /// Values from flags and environment that beat the file.
@@ -398,12 +345,12 @@ impl Config {
                 problems: &mut problems,
             };
             if let Some(repo) = validate_repo(raw_repo, &mut at, overrides) {
-                if !names.insert(repo.name.clone()) {
+                if !names.insert(repo.spec.name.clone()) {
                     at.push(
                         "name",
                         format!(
                             "`{}` is used by an earlier repo; names must be unique",
-                            repo.name
+                            repo.spec.name
                         ),
                     );
                 } else {
@@ -432,7 +379,7 @@ impl Config {
 
     /// The repo with this name.
     pub fn repo(&self, name: &str) -> Option<&RepoConfig> {
-        self.repos.iter().find(|r| r.name == name)
+        self.repos.iter().find(|r| r.spec.name == name)
     }
 }
 
@@ -519,7 +466,7 @@ fn validate_repo(
     };
     let branches = raw.branches.unwrap_or_else(|| vec!["main".to_string()]);
     for branch in &branches {
-        if branch != "*" && !crate::git::valid_ref_name(&format!("refs/heads/{branch}")) {
+        if branch != "*" && !pipeline::valid_ref_name(&format!("refs/heads/{branch}")) {
             at.push("branches", format!("`{branch}` is not a valid branch name"));
         }
     }
@@ -575,16 +522,18 @@ fn validate_repo(
         return None;
     }
     Some(RepoConfig {
-        name,
+        spec: RepoSpec {
+            name,
+            location: location?,
+            branches,
+            pull_requests: raw.pull_requests,
+            tags: raw.tags,
+            include: raw.include,
+            exclude: raw.exclude,
+            max_file_bytes,
+        },
         provider,
-        location: location?,
-        branches,
         secrets,
-        pull_requests: raw.pull_requests,
-        tags: raw.tags,
-        include: raw.include,
-        exclude: raw.exclude,
-        max_file_bytes,
         allow_sha1: raw.allow_sha1,
     })
 }
@@ -686,14 +635,5 @@ mod tests {
         assert_eq!(config.repos[0].secrets.len(), 2);
         assert_eq!(config.repos[1].secrets[0].expose(), b"fallback");
         assert!(!format!("{:?}", config.repos[0]).contains("one"));
-    }
-
-    #[test]
-    fn url_credentials_are_redacted() {
-        assert_eq!(
-            redact_url("https://user:tok@host/x.git"),
-            "https://***@host/x.git"
-        );
-        assert_eq!(redact_url("file:///srv/x"), "file:///srv/x");
     }
 }

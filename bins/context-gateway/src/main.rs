@@ -8,7 +8,6 @@
 mod app;
 mod cli;
 mod config;
-mod git;
 mod http;
 mod malloc_tuning;
 mod metrics;

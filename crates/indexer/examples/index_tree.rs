@@ -16,7 +16,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
 use indexer::{
     ChangeSet, ChangeStatus, FsManifestStore, IndexSink, Indexer, IndexerConfig, ManifestStore,
     MemoryManifestStore, PathChange, RefKey, RunRequest, Scope, SinkError,
@@ -30,9 +29,8 @@ struct CountingSink {
     bytes: AtomicU64,
 }
 
-#[async_trait]
 impl IndexSink for CountingSink {
-    async fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
+    fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
         self.files
             .fetch_add(changes.upserts.len() as u64, Ordering::Relaxed);
         for file in &changes.upserts {
@@ -43,11 +41,11 @@ impl IndexSink for CountingSink {
         Ok(())
     }
 
-    async fn commit(&self, _key: &RefKey) -> Result<(), SinkError> {
+    fn commit(&self, _key: &RefKey) -> Result<(), SinkError> {
         Ok(())
     }
 
-    async fn drop_ref(&self, _key: &RefKey) -> Result<(), SinkError> {
+    fn drop_ref(&self, _key: &RefKey) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -103,9 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         (0, 0.0)
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let summary =
-        runtime.block_on(indexer.run(request, &sink, manifests.as_ref(), &|_| {}, &|| false))?;
+    let summary = indexer.run(request, &sink, manifests.as_ref(), &|_| {}, &|| false)?;
     let p = summary.progress;
     println!(
         "{{\"files_seen\":{},\"files_changed\":{},\"files_deleted\":{},\"chunks_added\":{},\

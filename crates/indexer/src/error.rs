@@ -56,6 +56,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the run may succeed if tried again later: I/O trouble and transient sink
+    /// failures can pass; a bad glob, a missing tree or a cancellation will not change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Io { .. } => true,
+            Error::Sink(error) => error.is_transient(),
+            Error::Glob { .. }
+            | Error::TreeMissing { .. }
+            | Error::Manifest { .. }
+            | Error::BadNameStatus { .. }
+            | Error::Cancelled => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),

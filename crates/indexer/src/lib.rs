@@ -19,15 +19,11 @@
 //! let (sink, manifests) = (MemorySink::new(), MemoryManifestStore::new());
 //! let key = RefKey::new("hello", "refs/heads/main");
 //! let request = RunRequest { tree: tree.path(), key: key.clone(), commit: None, scope: Scope::Full };
-//! // `run` is async only to await the sink; it blocks for the file work (see its docs).
-//! let summary = block_on(indexer.run(request, &sink, &manifests, &|_| {}, &|| false))?;
+//! // `run` blocks for the file work and the sink's writes (see its docs).
+//! let summary = indexer.run(request, &sink, &manifests, &|_| {}, &|| false)?;
 //! assert_eq!(summary.progress.files_changed, 2); // main.rs and .gitignore
 //! assert!(sink.files(&key).contains_key("main.rs"));
 //! # Ok(())
-//! # }
-//! # // A tiny executor so the example needs no runtime; real callers use their own.
-//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 //! # }
 //! ```
 //!

@@ -83,16 +83,15 @@ impl Indexer {
     /// each hinted path is still what git says), send batches to `sink.apply`, then `sink.commit`,
     /// then save the manifest. On any error or cancellation: `sink.abort(key)`, manifest untouched.
     ///
-    /// **This blocks the calling thread** for the file-system and hashing work (the walk runs on
-    /// its own threads, but this thread waits for it); it is `async` only to await the sink.
-    /// From tokio, run it on a blocking thread:
-    /// `tokio::task::spawn_blocking(move || handle.block_on(indexer.run(..)))`.
+    /// **This blocks the calling thread** for the file-system and hashing work and the sink's
+    /// writes (the walk runs on its own threads, but this thread waits for it). From tokio, run
+    /// it on a blocking thread: `tokio::task::spawn_blocking(move || indexer.run(..))`.
     ///
     /// When nothing changed and the commit is the same, neither the sink nor the manifest
     /// store is touched. When only the commit changed, one empty batch carrying it is applied
     /// and committed. `cancelled` is polled between files; `on_progress` is called every few
     /// files and once at the end.
-    pub async fn run(
+    pub fn run(
         &self,
         request: RunRequest<'_>,
         sink: &dyn IndexSink,
@@ -101,12 +100,10 @@ impl Indexer {
         cancelled: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<RunSummary, Error> {
         let key = request.key.clone();
-        let result = self
-            .run_inner(request, sink, manifests, on_progress, cancelled)
-            .await;
+        let result = self.run_inner(request, sink, manifests, on_progress, cancelled);
         if let Err(error) = &result {
             tracing::info!(repo = %key.repo, git_ref = %key.git_ref, %error, "indexing run failed; aborting");
-            if let Err(abort_error) = sink.abort(&key).await {
+            if let Err(abort_error) = sink.abort(&key) {
                 tracing::warn!(repo = %key.repo, git_ref = %key.git_ref, error = %abort_error, "sink abort failed");
             }
         }
@@ -114,17 +111,17 @@ impl Indexer {
     }
 
     /// The ref is gone: sink.drop_ref, then remove the manifest.
-    pub async fn drop_ref(
+    pub fn drop_ref(
         &self,
         key: &RefKey,
         sink: &dyn IndexSink,
         manifests: &dyn ManifestStore,
     ) -> Result<(), Error> {
-        sink.drop_ref(key).await.map_err(Error::Sink)?;
+        sink.drop_ref(key).map_err(Error::Sink)?;
         manifests.remove(key)
     }
 
-    async fn run_inner(
+    fn run_inner(
         &self,
         request: RunRequest<'_>,
         sink: &dyn IndexSink,
@@ -210,8 +207,7 @@ impl Indexer {
                         Probe::Gone
                     };
                     state.absorb(rel.clone(), probe);
-                    self.after_file(&mut state, sink, on_progress, &mut until_progress)
-                        .await?;
+                    self.after_file(&mut state, sink, on_progress, &mut until_progress)?;
                 }
             }
             None => {
@@ -229,8 +225,7 @@ impl Indexer {
                             state.absorb(rel, probe);
                         }
                     }
-                    self.after_file(&mut state, sink, on_progress, &mut until_progress)
-                        .await?;
+                    self.after_file(&mut state, sink, on_progress, &mut until_progress)?;
                 }
                 drop(walk);
                 if cancelled() {
@@ -249,10 +244,10 @@ impl Indexer {
             .is_none_or(|m| m.commit() != request.commit.as_deref());
         if !state.batch_is_empty() || (state.batches == 0 && commit_changed) {
             let batch = state.take_batch();
-            sink.apply(&batch).await.map_err(Error::Sink)?;
+            sink.apply(&batch).map_err(Error::Sink)?;
         }
         if state.batches > 0 {
-            sink.commit(&request.key).await.map_err(Error::Sink)?;
+            sink.commit(&request.key).map_err(Error::Sink)?;
         }
         let manifest_changed = state.batches > 0
             || !trusted
@@ -279,7 +274,7 @@ impl Indexer {
     }
 
     /// Per-file bookkeeping: flush a full batch, report progress now and then.
-    async fn after_file(
+    fn after_file(
         &self,
         state: &mut Reconciler,
         sink: &dyn IndexSink,
@@ -288,7 +283,7 @@ impl Indexer {
     ) -> Result<(), Error> {
         if state.batch_is_full() {
             let batch = state.take_batch();
-            sink.apply(&batch).await.map_err(Error::Sink)?;
+            sink.apply(&batch).map_err(Error::Sink)?;
         }
         *until_progress -= 1;
         if *until_progress == 0 {

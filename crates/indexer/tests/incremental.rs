@@ -265,7 +265,7 @@ fn cancellation_aborts_the_sink_and_leaves_the_manifest_untouched() {
         commit: None,
         scope: Scope::Full,
     };
-    let result = block_on(indexer.run(request, &sink, &manifests, &|_| {}, &cancelled));
+    let result = indexer.run(request, &sink, &manifests, &|_| {}, &cancelled);
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     assert_eq!(sink.aborts(), 1);
     assert!(
@@ -329,7 +329,9 @@ fn fs_manifest_store_round_trips_and_names_files_safely() {
         commit: Some("abc123".into()),
         scope: Scope::Full,
     };
-    block_on(indexer().run(request, &sink, &store, &|_| {}, &|| false)).unwrap();
+    indexer()
+        .run(request, &sink, &store, &|_| {}, &|| false)
+        .unwrap();
     let names: Vec<_> = fs::read_dir(store_dir.path().join("manifests"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -348,7 +350,7 @@ fn fs_manifest_store_round_trips_and_names_files_safely() {
     fs::write(store.path_for(&evil), "{ not json").unwrap();
     assert!(matches!(store.load(&evil), Err(Error::Manifest { .. })));
 
-    block_on(indexer().drop_ref(&evil, &sink, &store)).unwrap();
+    indexer().drop_ref(&evil, &sink, &store).unwrap();
     assert_eq!(store.load(&evil).unwrap(), None);
     assert!(sink.files(&evil).is_empty());
     store.remove(&evil).unwrap();
@@ -394,7 +396,9 @@ fn commit_only_changes_reach_the_sink() {
         commit: Some("c2".into()),
         scope: Scope::Full,
     };
-    block_on(indexer.run(request, &sink, &manifests, &|_| {}, &|| false)).unwrap();
+    indexer
+        .run(request, &sink, &manifests, &|_| {}, &|| false)
+        .unwrap();
     let batches = sink.take_batches();
     assert_eq!(batches.len(), 1);
     assert!(batches[0].upserts.is_empty() && batches[0].deletes.is_empty());

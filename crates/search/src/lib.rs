@@ -37,8 +37,8 @@
 //! # Ok::<(), search::Error>(())
 //! ```
 //!
-//! Architecture invariants: no tokio and no HTTP here (the async sink methods do their work
-//! on the caller's thread); tantivy's query syntax is never exposed (queries are built from
+//! Architecture invariants: no tokio and no HTTP here (the sink's methods block the caller's
+//! thread for their work); tantivy's query syntax is never exposed (queries are built from
 //! tokens by this crate); only a commit makes anything visible or durable.
 
 #![deny(missing_docs)]

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
 use std::time::Instant;
 
-use async_trait::async_trait;
 use indexer::{ChangeSet, Chunk, IndexSink, RefKey, SinkError};
 use tantivy::indexer::UserOperation;
 use tantivy::{IndexWriter, TantivyDocument, Term};
@@ -198,24 +197,43 @@ impl SearchIndex {
     }
 }
 
-/// The indexer's sink. The methods do their (CPU-bound) work on the calling thread;
+/// The indexer's sink. The methods do their (CPU-bound and disk) work on the calling thread;
 /// `commit` and `drop_ref` wait for other refs' commits to finish first.
-#[async_trait]
 impl IndexSink for SearchIndex {
-    async fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
+    fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
         self.stage(changes).map_err(SinkError::from)
     }
 
-    async fn commit(&self, key: &RefKey) -> Result<(), SinkError> {
+    fn commit(&self, key: &RefKey) -> Result<(), SinkError> {
         self.commit_ref(key).map_err(SinkError::from)
     }
 
-    async fn drop_ref(&self, key: &RefKey) -> Result<(), SinkError> {
+    fn drop_ref(&self, key: &RefKey) -> Result<(), SinkError> {
         self.remove_ref(key).map_err(SinkError::from)
     }
 
-    async fn abort(&self, key: &RefKey) -> Result<(), SinkError> {
+    fn abort(&self, key: &RefKey) -> Result<(), SinkError> {
         self.abort_ref(key);
         Ok(())
+    }
+}
+
+/// The sink's kinds of failure: storage trouble and engine errors may pass on a retry, an
+/// index that cannot take writes or is in another format will refuse again.
+impl From<Error> for SinkError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Io { path, source } => SinkError::Io { path, source },
+            error @ (Error::Locked { .. } | Error::ReadOnly { .. } | Error::NoIndex { .. }) => {
+                SinkError::Unavailable {
+                    reason: error.to_string(),
+                }
+            }
+            error @ Error::IndexFormat { .. } => SinkError::Format {
+                reason: error.to_string(),
+            },
+            // The engine's own failures, and whatever else a write can meet.
+            error => SinkError::backend(error),
+        }
     }
 }

@@ -30,8 +30,8 @@ fn big_file(path: &str, marker: &str, lines: usize) -> indexer::FileUpdate {
     file(path, &text, 50)
 }
 
-#[tokio::test]
-async fn staged_text_waits_on_disk_not_in_memory() {
+#[test]
+fn staged_text_waits_on_disk_not_in_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let index = SearchIndex::open(dir.path()).expect("open");
     let k = key("demo", "refs/heads/main");
@@ -42,7 +42,7 @@ async fn staged_text_waits_on_disk_not_in_memory() {
     for i in 0..20 {
         let f = big_file(&format!("src/f{i}.py"), &format!("staged_fn_{i}"), 4000);
         text_bytes += f.chunks.iter().map(|c| c.text.len() as u64).sum::<u64>();
-        index.apply(&change(&k, vec![f], &[])).await.expect("apply");
+        index.apply(&change(&k, vec![f], &[])).expect("apply");
     }
     // All but the last write buffer (256 KiB) is on disk before the commit.
     assert!(
@@ -55,7 +55,7 @@ async fn staged_text_waits_on_disk_not_in_memory() {
         "not committed yet"
     );
 
-    index.commit(&k).await.expect("commit");
+    index.commit(&k).expect("commit");
     assert_eq!(staged_bytes(dir.path()), 0, "commit removes the spill file");
     for i in [0, 7, 19] {
         assert_eq!(
@@ -70,9 +70,8 @@ async fn staged_text_waits_on_disk_not_in_memory() {
             vec![big_file("src/x.py", "aborted_fn", 100)],
             &[],
         ))
-        .await
         .expect("apply");
-    index.abort(&k).await.expect("abort");
+    index.abort(&k).expect("abort");
     assert_eq!(staged_bytes(dir.path()), 0, "abort removes the spill file");
     assert!(hits(&index, q("aborted_fn")).is_empty());
 }

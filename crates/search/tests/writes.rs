@@ -9,8 +9,8 @@ use common::{change, file, hits, key, put, q};
 use indexer::IndexSink;
 use search::{Error, Query, SearchIndex};
 
-#[tokio::test]
-async fn replaced_file_loses_old_content_in_one_commit() {
+#[test]
+fn replaced_file_loses_old_content_in_one_commit() {
     let index = SearchIndex::open_in_memory().expect("open");
     let k = key("demo", "refs/heads/main");
     index
@@ -19,9 +19,8 @@ async fn replaced_file_loses_old_content_in_one_commit() {
             vec![file("lib.py", "def old_name():\n    pass\n", 1)],
             &[],
         ))
-        .await
         .expect("apply");
-    index.commit(&k).await.expect("commit");
+    index.commit(&k).expect("commit");
     assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
     assert_eq!(index.num_chunks(), 2);
 
@@ -31,27 +30,25 @@ async fn replaced_file_loses_old_content_in_one_commit() {
             vec![file("lib.py", "def new_name():\n    pass\n", 10)],
             &[],
         ))
-        .await
         .expect("apply");
     // Staged, not committed: searches still see the old file.
     assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
     assert!(hits(&index, q("new_name")).is_empty());
-    index.commit(&k).await.expect("commit");
+    index.commit(&k).expect("commit");
     assert!(hits(&index, q("old_name")).is_empty());
     assert_eq!(hits(&index, q("new_name")), ["lib.py:1"]);
     assert_eq!(index.num_chunks(), 1);
 
     index
         .apply(&change(&k, vec![], &["lib.py"]))
-        .await
         .expect("apply");
-    index.commit(&k).await.expect("commit");
+    index.commit(&k).expect("commit");
     assert!(hits(&index, q("new_name")).is_empty());
     assert_eq!(index.num_chunks(), 0);
 }
 
-#[tokio::test]
-async fn later_batches_of_a_run_override_earlier_ones() {
+#[test]
+fn later_batches_of_a_run_override_earlier_ones() {
     let index = SearchIndex::open_in_memory().expect("open");
     let k = key("demo", "refs/heads/main");
     index
@@ -60,7 +57,6 @@ async fn later_batches_of_a_run_override_earlier_ones() {
             vec![file("a.rs", "fn first_version() {}", 10)],
             &[],
         ))
-        .await
         .expect("apply");
     index
         .apply(&change(
@@ -68,25 +64,20 @@ async fn later_batches_of_a_run_override_earlier_ones() {
             vec![file("a.rs", "fn second_version() {}", 10)],
             &[],
         ))
-        .await
         .expect("apply");
     index
         .apply(&change(&k, vec![file("b.rs", "fn doomed() {}", 10)], &[]))
-        .await
         .expect("apply");
-    index
-        .apply(&change(&k, vec![], &["b.rs"]))
-        .await
-        .expect("apply");
-    index.commit(&k).await.expect("commit");
+    index.apply(&change(&k, vec![], &["b.rs"])).expect("apply");
+    index.commit(&k).expect("commit");
     assert!(hits(&index, q("first_version")).is_empty());
     assert_eq!(hits(&index, q("second_version")), ["a.rs:1"]);
     assert!(hits(&index, q("doomed")).is_empty());
     assert_eq!(index.num_chunks(), 1);
 }
 
-#[tokio::test]
-async fn drop_ref_removes_only_that_ref() {
+#[test]
+fn drop_ref_removes_only_that_ref() {
     let index = SearchIndex::open_in_memory().expect("open");
     let main = key("demo", "refs/heads/main");
     let pr = key("demo", "refs/pull/7/head");
@@ -101,7 +92,7 @@ async fn drop_ref_removes_only_that_ref() {
         &[],
     );
     assert_eq!(index.num_chunks(), 3);
-    index.drop_ref(&pr).await.expect("drop");
+    index.drop_ref(&pr).expect("drop");
     assert_eq!(index.num_chunks(), 1);
     assert!(hits(&index, q("pr_only")).is_empty());
     let results = index.search(&q("shared")).expect("search");
@@ -109,8 +100,8 @@ async fn drop_ref_removes_only_that_ref() {
     assert_eq!(results.hits[0].git_ref, "refs/heads/main");
 }
 
-#[tokio::test]
-async fn abort_forgets_the_staged_run() {
+#[test]
+fn abort_forgets_the_staged_run() {
     let index = SearchIndex::open_in_memory().expect("open");
     let k = key("demo", "refs/heads/main");
     put(&index, &k, vec![file("keep.rs", "fn kept() {}", 10)], &[]);
@@ -120,17 +111,16 @@ async fn abort_forgets_the_staged_run() {
             vec![file("new.rs", "fn aborted_work() {}", 10)],
             &["keep.rs"],
         ))
-        .await
         .expect("apply");
-    index.abort(&k).await.expect("abort");
+    index.abort(&k).expect("abort");
     // A later commit of the same ref must not resurrect the aborted batch.
-    index.commit(&k).await.expect("commit");
+    index.commit(&k).expect("commit");
     assert!(hits(&index, q("aborted_work")).is_empty());
     assert_eq!(hits(&index, q("kept")), ["keep.rs:1"]);
 }
 
-#[tokio::test]
-async fn one_refs_commit_never_publishes_another_refs_run() {
+#[test]
+fn one_refs_commit_never_publishes_another_refs_run() {
     let index = Arc::new(SearchIndex::open_in_memory().expect("open"));
     let a = key("demo", "refs/heads/a");
     let b = key("demo", "refs/heads/b");
@@ -140,7 +130,6 @@ async fn one_refs_commit_never_publishes_another_refs_run() {
             vec![file("a.rs", "fn from_ref_a() {}", 10)],
             &[],
         ))
-        .await
         .expect("apply a");
     index
         .apply(&change(
@@ -148,22 +137,21 @@ async fn one_refs_commit_never_publishes_another_refs_run() {
             vec![file("b.rs", "fn from_ref_b() {}", 10)],
             &[],
         ))
-        .await
         .expect("apply b");
-    index.commit(&b).await.expect("commit b");
+    index.commit(&b).expect("commit b");
     assert_eq!(hits(&index, q("from_ref_b")), ["b.rs:1"]);
     assert!(
         hits(&index, q("from_ref_a")).is_empty(),
         "ref a's run is not committed yet"
     );
-    index.commit(&a).await.expect("commit a");
+    index.commit(&a).expect("commit a");
     assert_eq!(hits(&index, q("from_ref_a")), ["a.rs:1"]);
 
     // Many refs committing from several threads at once all end up complete.
     let mut workers = Vec::new();
     for i in 0..6 {
         let index = Arc::clone(&index);
-        workers.push(tokio::task::spawn_blocking(move || {
+        workers.push(std::thread::spawn(move || {
             let k = key("demo", &format!("refs/heads/w{i}"));
             for batch in 0..3 {
                 let path = format!("w{i}/f{batch}.rs");
@@ -179,7 +167,7 @@ async fn one_refs_commit_never_publishes_another_refs_run() {
         }));
     }
     for w in workers {
-        w.await.expect("worker");
+        w.join().expect("worker");
     }
     for i in 0..6 {
         assert_eq!(
@@ -438,4 +426,23 @@ fn large_runs_replace_files_like_small_ones() {
         put(&index, &k, vec![], &all);
         assert_eq!(index.num_chunks(), 0);
     }
+}
+
+/// A read-only index refuses writes as a permanent kind of sink error, not a retryable one.
+#[test]
+fn a_read_only_index_refuses_writes_for_good() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(SearchIndex::open(dir.path()).expect("create"));
+    let index = SearchIndex::open_read_only(dir.path()).expect("open read-only");
+    let k = key("demo", "refs/heads/main");
+    let error = index
+        .apply(&change(&k, vec![file("a.rs", "fn a() {}", 1)], &[]))
+        .expect_err("a read-only index takes no batch");
+    assert!(
+        matches!(error, indexer::SinkError::Unavailable { .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+    let error = index.drop_ref(&k).expect_err("nor a drop");
+    assert!(!error.is_transient(), "{error:?}");
 }

@@ -15,7 +15,7 @@ use webhook_core::{Delivery, Headers, VerifyOptions};
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::{PROVIDERS, RepoConfig};
-use crate::git::valid_ref_name;
+use pipeline::valid_ref_name;
 
 pub fn healthz() -> Response<Body> {
     respond::json(StatusCode::OK, &json!({"status": "ok"}))
@@ -85,16 +85,17 @@ pub fn config(app: &App) -> Response<Body> {
 }
 
 fn repo_json(repo: &RepoConfig) -> Value {
+    let spec = &repo.spec;
     json!({
-        "name": repo.name,
+        "name": spec.name,
         "provider": repo.provider,
-        "location": repo.display_location(),
-        "branches": repo.branches,
-        "pull_requests": repo.pull_requests,
-        "tags": repo.tags,
-        "include": repo.include,
-        "exclude": repo.exclude,
-        "max_file_bytes": repo.max_file_bytes,
+        "location": spec.location.display(),
+        "branches": spec.branches,
+        "pull_requests": spec.pull_requests,
+        "tags": spec.tags,
+        "include": spec.include,
+        "exclude": spec.exclude,
+        "max_file_bytes": spec.max_file_bytes,
         "secrets_configured": repo.secrets.len(),
     })
 }
@@ -284,7 +285,7 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
     let git_ref = match parsed.git_ref {
         Some(r) if !r.starts_with("refs/") => format!("refs/heads/{r}"),
         Some(r) => r,
-        None => match repo.branch_refs().next() {
+        None => match repo.spec.branch_refs().next() {
             Some(r) => r,
             None => {
                 return respond::error(
@@ -303,7 +304,7 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
         );
     }
     let job = NewJob {
-        repo: repo.name.clone(),
+        repo: repo.spec.name.clone(),
         git_ref,
         kind: JobKind::Index,
         commit: None,
@@ -381,7 +382,7 @@ pub async fn test_delivery(
             "the repo has no secret to sign the sample with",
         );
     };
-    let Some(git_ref) = repo.branch_refs().next() else {
+    let Some(git_ref) = repo.spec.branch_refs().next() else {
         return respond::error(
             StatusCode::CONFLICT,
             "missing_ref",
@@ -389,7 +390,8 @@ pub async fn test_delivery(
         );
     };
     let delivery_id = app.next_id("test");
-    let (event_headers, body) = crate::sample::push(provider, &repo.name, &git_ref, &delivery_id);
+    let (event_headers, body) =
+        crate::sample::push(provider, &repo.spec.name, &git_ref, &delivery_id);
     let mut headers: Headers = event_headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_bytes()))

@@ -11,17 +11,15 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
 use hyper::{Request, Response, StatusCode};
-use jobstore::{EnqueueOutcome, JobKind, NewJob, Trigger};
+use jobstore::{EnqueueOutcome, Trigger};
+use pipeline::{Rejection, plan_jobs};
 use serde::Serialize;
 use serde_json::json;
-use webhook_core::{
-    Delivery, Event, EventKind, Headers, ParseOptions, PullRequestAction, VerifyOptions,
-};
+use webhook_core::{Delivery, Event, Headers, ParseOptions, VerifyOptions};
 
 use super::respond::{self, Body};
 use crate::app::App;
-use crate::config::{RepoConfig, RepoLocation};
-use crate::git::{is_zero_id, valid_object_id, valid_ref_name};
+use crate::config::RepoConfig;
 
 /// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
 const BODY_IDLE_ROUNDS: u32 = 6;
@@ -72,7 +70,7 @@ pub async fn receive(
             wait,
         );
     }
-    if let Err(wait) = app.repo_limits.check(&repo.name) {
+    if let Err(wait) = app.repo_limits.check(&repo.spec.name) {
         return respond::retry_after(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -136,7 +134,7 @@ pub async fn receive(
         let code = error.code();
         app.metrics.verify_failure(code);
         // The access line carries the code (`error`); this one adds the repo at debug level.
-        tracing::debug!(repo = %repo.name, reason = code, "webhook rejected");
+        tracing::debug!(repo = %repo.spec.name, reason = code, "webhook rejected");
         return respond::error(StatusCode::UNAUTHORIZED, code, error.to_string());
     }
     // The worker diffs with git (authoritative, never truncated), so the payload's commit
@@ -224,7 +222,7 @@ pub async fn accept(
     event: &Event,
     trigger: Trigger,
 ) -> Response<Body> {
-    let plan = match plan_jobs(repo, event, trigger) {
+    let plan = match plan_jobs(&repo.spec, event, trigger) {
         Ok(plan) => plan,
         Err(Rejection::Ignored(reason)) => {
             app.metrics.delivery("ignored");
@@ -294,154 +292,4 @@ struct QueuedAnswer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     job_ids: Option<&'a [String]>,
     status: &'static str,
-}
-
-enum Rejection {
-    Ignored(String),
-    Invalid(String),
-}
-
-/// Which jobs an event asks for, given what the repo is configured to index.
-fn plan_jobs(repo: &RepoConfig, event: &Event, trigger: Trigger) -> Result<Vec<NewJob>, Rejection> {
-    // A local-path repo is indexed as it is on disk: a payload's commit ids say nothing about it.
-    let ids_apply =
-        !matches!(trigger, Trigger::Test) && matches!(repo.location, RepoLocation::Url(_));
-    let new_job =
-        |git_ref: &str, kind: JobKind, commit: Option<&str>, before: Option<&str>, index: usize| {
-            NewJob {
-                repo: repo.name.clone(),
-                git_ref: git_ref.to_string(),
-                kind,
-                // A test delivery carries made-up commit ids: index the branch tip instead.
-                commit: commit.filter(|_| ids_apply).map(str::to_string),
-                before: before.filter(|_| ids_apply).map(str::to_string),
-                full: false,
-                trigger,
-                provider: Some(event.provider.clone()),
-                delivery_id: event.delivery_id.clone(),
-                dedupe_key: event.dedupe_key.as_ref().map(|key| {
-                    if index == 0 {
-                        key.clone()
-                    } else {
-                        format!("{key}#{index}")
-                    }
-                }),
-            }
-        };
-    let check_id = |id: Option<&str>, what: &str| -> Result<Option<String>, Rejection> {
-        match id {
-            None => Ok(None),
-            Some(id) if is_zero_id(id) => Ok(None),
-            Some(id) if valid_object_id(id) => Ok(Some(id.to_string())),
-            Some(_) => Err(Rejection::Invalid(format!(
-                "`{what}` is not a full commit id"
-            ))),
-        }
-    };
-    let mut jobs = Vec::new();
-    match &event.kind {
-        EventKind::Ping => return Err(Rejection::Ignored("ping".into())),
-        EventKind::Other(name) => {
-            return Err(Rejection::Ignored(format!(
-                "`{name}` events are not indexed"
-            )));
-        }
-        EventKind::Push | EventKind::TagPush => {
-            for update in &event.updates {
-                if !valid_ref_name(&update.git_ref) {
-                    return Err(Rejection::Invalid(
-                        "the pushed ref is not a valid git ref name".into(),
-                    ));
-                }
-                let after = check_id(update.after.as_deref(), "after")?;
-                let before = check_id(update.before.as_deref(), "before")?;
-                let wanted = repo.tracks_branch(&update.git_ref)
-                    || (repo.tags && update.git_ref.starts_with("refs/tags/"));
-                if !wanted {
-                    continue;
-                }
-                let index = jobs.len();
-                if update.deleted {
-                    jobs.push(new_job(
-                        &update.git_ref,
-                        JobKind::DeleteRef,
-                        None,
-                        None,
-                        index,
-                    ));
-                } else {
-                    jobs.push(new_job(
-                        &update.git_ref,
-                        JobKind::Index,
-                        after.as_deref(),
-                        before.as_deref(),
-                        index,
-                    ));
-                }
-            }
-            if jobs.is_empty() {
-                let refs: Vec<&str> = event.updates.iter().map(|u| u.git_ref.as_str()).collect();
-                return Err(Rejection::Ignored(format!(
-                    "ref {} is not configured for indexing",
-                    refs.join(", ")
-                )));
-            }
-        }
-        EventKind::Release => {
-            if !repo.tags {
-                return Err(Rejection::Ignored(
-                    "tags are not indexed for this repo (tags = false)".into(),
-                ));
-            }
-            let Some(tag) = &event.release_tag else {
-                return Err(Rejection::Ignored("release without a tag".into()));
-            };
-            let git_ref = format!("refs/tags/{tag}");
-            if !valid_ref_name(&git_ref) {
-                return Err(Rejection::Invalid(
-                    "the release tag is not a valid git ref name".into(),
-                ));
-            }
-            jobs.push(new_job(&git_ref, JobKind::Index, None, None, 0));
-        }
-        EventKind::PullRequest(action) => {
-            if !repo.pull_requests {
-                return Err(Rejection::Ignored(
-                    "pull requests are not indexed for this repo (pull_requests = false)".into(),
-                ));
-            }
-            let Some(pr) = &event.pull_request else {
-                return Err(Rejection::Invalid(
-                    "pull request event without a pull request".into(),
-                ));
-            };
-            let Some(git_ref) = pr.head_git_ref.as_deref() else {
-                return Err(Rejection::Ignored(
-                    "this provider names no fetchable ref for pull request heads".into(),
-                ));
-            };
-            if !valid_ref_name(git_ref) {
-                return Err(Rejection::Invalid(
-                    "the pull request head ref is not a valid git ref name".into(),
-                ));
-            }
-            let head = check_id(pr.head_sha.as_deref(), "head sha")?;
-            match action {
-                PullRequestAction::Opened
-                | PullRequestAction::Synchronize
-                | PullRequestAction::Reopened => {
-                    jobs.push(new_job(git_ref, JobKind::Index, head.as_deref(), None, 0));
-                }
-                PullRequestAction::Closed | PullRequestAction::Merged => {
-                    jobs.push(new_job(git_ref, JobKind::DeleteRef, None, None, 0));
-                }
-                PullRequestAction::Other(name) => {
-                    return Err(Rejection::Ignored(format!(
-                        "pull request action `{name}` changes no code"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(jobs)
 }

@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use indexer::{
     ChangeSet, Error, IndexSink, Indexer, IndexerConfig, ManifestStore, MemorySink, RefKey,
     RunRequest, RunSummary, Scope, SinkError,
@@ -92,41 +91,35 @@ impl RecordingSink {
     }
 }
 
-#[async_trait]
 impl IndexSink for RecordingSink {
-    async fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
+    fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
         let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_apply_at.load(Ordering::SeqCst) == n {
-            return Err("disk full (injected)".into());
+            return Err(SinkError::Io {
+                path: "injected".into(),
+                source: std::io::Error::other("disk full (injected)"),
+            });
         }
         self.batches.lock().unwrap().push(changes.clone());
-        self.inner.apply(changes).await
+        self.inner.apply(changes)
     }
 
-    async fn commit(&self, key: &RefKey) -> Result<(), SinkError> {
+    fn commit(&self, key: &RefKey) -> Result<(), SinkError> {
         if self.fail_commit.load(Ordering::SeqCst) {
-            return Err("commit refused (injected)".into());
+            return Err(SinkError::backend("commit refused (injected)"));
         }
         self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit(key).await
+        self.inner.commit(key)
     }
 
-    async fn drop_ref(&self, key: &RefKey) -> Result<(), SinkError> {
-        self.inner.drop_ref(key).await
+    fn drop_ref(&self, key: &RefKey) -> Result<(), SinkError> {
+        self.inner.drop_ref(key)
     }
 
-    async fn abort(&self, key: &RefKey) -> Result<(), SinkError> {
+    fn abort(&self, key: &RefKey) -> Result<(), SinkError> {
         self.aborts.fetch_add(1, Ordering::SeqCst);
-        self.inner.abort(key).await
+        self.inner.abort(key)
     }
-}
-
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
 }
 
 /// One run with no progress callback and no cancellation.
@@ -143,7 +136,7 @@ pub fn run(
         commit: None,
         scope,
     };
-    block_on(indexer.run(request, sink, manifests, &|_| {}, &|| false))
+    indexer.run(request, sink, manifests, &|_| {}, &|| false)
 }
 
 pub fn indexer() -> Indexer {

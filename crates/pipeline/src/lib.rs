@@ -1,0 +1,69 @@
+//! From webhook events to searchable code: which jobs an event asks for, where a job's tree
+//! comes from, and the runner that takes a job from claimed to searchable.
+//!
+//! * [`plan`]: [`plan_jobs`] turns a verified [`webhook_core::Event`] into
+//!   [`jobstore::NewJob`]s for one repo's settings ([`RepoSpec`]), validating every ref name
+//!   and commit id on the way, or says why it asks for none ([`Rejection`]).
+//! * [`source`]: the [`RepoSource`] trait with a git mirror source (`git/`: ref names and ids,
+//!   the command runner with timeouts and redaction, mirrors, worktrees) and a local-path
+//!   source; failures are [`SourceError`] kinds that say whether a retry can help.
+//! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
+//!   trees, runs the [`indexer`] into an [`indexer::IndexSink`] on the blocking pool, and
+//!   records each attempt's [`Outcome`].
+//!
+//! ```
+//! use jobstore::{JobKind, Trigger};
+//! use pipeline::{RepoLocation, RepoSpec, plan_jobs};
+//! use webhook_core::{Delivery, Headers, Provider as _, Registry};
+//!
+//! let repo = RepoSpec {
+//!     name: "demo".into(),
+//!     location: RepoLocation::Url("https://git.example/demo.git".into()),
+//!     branches: vec!["main".into()],
+//!     pull_requests: false,
+//!     tags: false,
+//!     include: Vec::new(),
+//!     exclude: Vec::new(),
+//!     max_file_bytes: 1 << 20,
+//! };
+//! let body = br#"{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000",
+//!     "after":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":{"full_name":"o/demo"}}"#;
+//! let headers: Headers = [("X-GitHub-Event", &b"push"[..])].into_iter().collect();
+//! let event = Registry::with_builtins()
+//!     .get("github")
+//!     .expect("built in")
+//!     .parse(&Delivery { headers: &headers, body })?;
+//! let jobs = plan_jobs(&repo, &event, Trigger::Webhook).expect("main is tracked");
+//! assert_eq!(jobs.len(), 1);
+//! assert_eq!(jobs[0].kind, JobKind::Index);
+//! assert_eq!(jobs[0].commit.as_deref(), Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+//! # Ok::<(), webhook_core::Error>(())
+//! ```
+//!
+//! Architecture invariants: nothing here knows HTTP, JSON shapes of an API or the gateway's
+//! config file (the binary converts its config into [`RepoSpec`]s and maps [`JobError`]s to
+//! what it shows); nothing from a payload reaches git before [`plan_jobs`] and the source
+//! validated it; blocking work (the indexer, the sink, manifest reads, tree removal) never
+//! runs on a tokio worker thread.
+
+#![deny(missing_docs)]
+
+pub mod plan;
+mod redact;
+mod repo;
+pub mod runner;
+mod shutdown;
+pub mod source;
+
+pub use plan::{Rejection, plan_jobs};
+pub use redact::{redact_text, redact_url};
+pub use repo::{RepoLocation, RepoSpec};
+pub use runner::{
+    JobError, Outcome, RepoLookup, Runner, clean_up_until_shutdown, enqueue_catch_up,
+    to_job_progress,
+};
+pub use shutdown::Shutdown;
+pub use source::git::refname::{is_zero_id, valid_object_id, valid_ref_name};
+pub use source::{
+    GitSource, LocalSource, PreparedTree, RepoSource, SourceError, Sources, TreeRequest,
+};

@@ -1,0 +1,588 @@
+//! The event → jobs policy: which refs of a repo an event asks to index or drop.
+
+use jobstore::{JobKind, NewJob, Trigger};
+use webhook_core::{Event, EventKind, PullRequestAction};
+
+use crate::repo::{RepoLocation, RepoSpec};
+use crate::source::git::refname::{is_zero_id, valid_object_id, valid_ref_name};
+
+/// Why an event asks for no job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Nothing to do, and nothing wrong: a ping, an untracked ref, a feature turned off.
+    Ignored(String),
+    /// The payload names something that cannot be a git ref or commit id.
+    Invalid(String),
+}
+
+/// Which jobs an event asks for, given what the repo is configured to index.
+///
+/// Every ref name and commit id is validated here, so nothing from a payload reaches git
+/// unchecked. A `Trigger::Test` delivery carries made-up commit ids: its jobs index the
+/// ref's tip. A local-path repo is indexed as it is on disk, so ids never apply to it.
+pub fn plan_jobs(
+    repo: &RepoSpec,
+    event: &Event,
+    trigger: Trigger,
+) -> Result<Vec<NewJob>, Rejection> {
+    // A local-path repo is indexed as it is on disk: a payload's commit ids say nothing about it.
+    let ids_apply =
+        !matches!(trigger, Trigger::Test) && matches!(repo.location, RepoLocation::Url(_));
+    let new_job =
+        |git_ref: &str, kind: JobKind, commit: Option<&str>, before: Option<&str>, index: usize| {
+            NewJob {
+                repo: repo.name.clone(),
+                git_ref: git_ref.to_string(),
+                kind,
+                // A test delivery carries made-up commit ids: index the branch tip instead.
+                commit: commit.filter(|_| ids_apply).map(str::to_string),
+                before: before.filter(|_| ids_apply).map(str::to_string),
+                full: false,
+                trigger,
+                provider: Some(event.provider.clone()),
+                delivery_id: event.delivery_id.clone(),
+                dedupe_key: event.dedupe_key.as_ref().map(|key| {
+                    if index == 0 {
+                        key.clone()
+                    } else {
+                        format!("{key}#{index}")
+                    }
+                }),
+            }
+        };
+    let check_id = |id: Option<&str>, what: &str| -> Result<Option<String>, Rejection> {
+        match id {
+            None => Ok(None),
+            Some(id) if is_zero_id(id) => Ok(None),
+            Some(id) if valid_object_id(id) => Ok(Some(id.to_string())),
+            Some(_) => Err(Rejection::Invalid(format!(
+                "`{what}` is not a full commit id"
+            ))),
+        }
+    };
+    let mut jobs = Vec::new();
+    match &event.kind {
+        EventKind::Ping => return Err(Rejection::Ignored("ping".into())),
+        EventKind::Other(name) => {
+            return Err(Rejection::Ignored(format!(
+                "`{name}` events are not indexed"
+            )));
+        }
+        EventKind::Push | EventKind::TagPush => {
+            for update in &event.updates {
+                if !valid_ref_name(&update.git_ref) {
+                    return Err(Rejection::Invalid(
+                        "the pushed ref is not a valid git ref name".into(),
+                    ));
+                }
+                let after = check_id(update.after.as_deref(), "after")?;
+                let before = check_id(update.before.as_deref(), "before")?;
+                let wanted = repo.tracks_branch(&update.git_ref)
+                    || (repo.tags && update.git_ref.starts_with("refs/tags/"));
+                if !wanted {
+                    continue;
+                }
+                let index = jobs.len();
+                if update.deleted {
+                    jobs.push(new_job(
+                        &update.git_ref,
+                        JobKind::DeleteRef,
+                        None,
+                        None,
+                        index,
+                    ));
+                } else {
+                    jobs.push(new_job(
+                        &update.git_ref,
+                        JobKind::Index,
+                        after.as_deref(),
+                        before.as_deref(),
+                        index,
+                    ));
+                }
+            }
+            if jobs.is_empty() {
+                let refs: Vec<&str> = event.updates.iter().map(|u| u.git_ref.as_str()).collect();
+                return Err(Rejection::Ignored(format!(
+                    "ref {} is not configured for indexing",
+                    refs.join(", ")
+                )));
+            }
+        }
+        EventKind::Release => {
+            if !repo.tags {
+                return Err(Rejection::Ignored(
+                    "tags are not indexed for this repo (tags = false)".into(),
+                ));
+            }
+            let Some(tag) = &event.release_tag else {
+                return Err(Rejection::Ignored("release without a tag".into()));
+            };
+            let git_ref = format!("refs/tags/{tag}");
+            if !valid_ref_name(&git_ref) {
+                return Err(Rejection::Invalid(
+                    "the release tag is not a valid git ref name".into(),
+                ));
+            }
+            jobs.push(new_job(&git_ref, JobKind::Index, None, None, 0));
+        }
+        EventKind::PullRequest(action) => {
+            if !repo.pull_requests {
+                return Err(Rejection::Ignored(
+                    "pull requests are not indexed for this repo (pull_requests = false)".into(),
+                ));
+            }
+            let Some(pr) = &event.pull_request else {
+                return Err(Rejection::Invalid(
+                    "pull request event without a pull request".into(),
+                ));
+            };
+            let Some(git_ref) = pr.head_git_ref.as_deref() else {
+                return Err(Rejection::Ignored(
+                    "this provider names no fetchable ref for pull request heads".into(),
+                ));
+            };
+            if !valid_ref_name(git_ref) {
+                return Err(Rejection::Invalid(
+                    "the pull request head ref is not a valid git ref name".into(),
+                ));
+            }
+            let head = check_id(pr.head_sha.as_deref(), "head sha")?;
+            match action {
+                PullRequestAction::Opened
+                | PullRequestAction::Synchronize
+                | PullRequestAction::Reopened => {
+                    jobs.push(new_job(git_ref, JobKind::Index, head.as_deref(), None, 0));
+                }
+                PullRequestAction::Closed | PullRequestAction::Merged => {
+                    jobs.push(new_job(git_ref, JobKind::DeleteRef, None, None, 0));
+                }
+                PullRequestAction::Other(name) => {
+                    return Err(Rejection::Ignored(format!(
+                        "pull request action `{name}` changes no code"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webhook_core::{ChangedPaths, PullRequest, RefUpdate, Repository};
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const PR: &str = "refs/pull/7/head";
+    const ZERO: &str = "0000000000000000000000000000000000000000";
+
+    /// A repo option set: which branches, tags, pull requests, and url or path.
+    #[derive(Clone, Copy)]
+    struct Options {
+        branches: &'static [&'static str],
+        tags: bool,
+        pull_requests: bool,
+        url: bool,
+    }
+
+    const DEFAULT: Options = Options {
+        branches: &["main"],
+        tags: false,
+        pull_requests: false,
+        url: true,
+    };
+    const ALL: Options = Options {
+        branches: &["*"],
+        tags: true,
+        pull_requests: true,
+        url: true,
+    };
+    const LOCAL: Options = Options { url: false, ..ALL };
+
+    fn repo(options: Options) -> RepoSpec {
+        RepoSpec {
+            name: "r".into(),
+            location: if options.url {
+                RepoLocation::Url("https://example.invalid/r.git".into())
+            } else {
+                RepoLocation::Path("/srv/r".into())
+            },
+            branches: options.branches.iter().map(|b| b.to_string()).collect(),
+            pull_requests: options.pull_requests,
+            tags: options.tags,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_file_bytes: 1 << 20,
+        }
+    }
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            provider: "github".into(),
+            kind,
+            delivery_id: Some("d1".into()),
+            dedupe_key: Some("github:d1".into()),
+            repository: Repository::default(),
+            updates: Vec::new(),
+            head_commit: None,
+            pull_request: None,
+            release_tag: None,
+            changed_paths: ChangedPaths::default(),
+        }
+    }
+
+    fn update(git_ref: &str, before: &str, after: &str) -> RefUpdate {
+        RefUpdate {
+            git_ref: git_ref.into(),
+            before: Some(before.into()),
+            after: Some(after.into()),
+            created: before == ZERO,
+            deleted: after == ZERO,
+            forced: false,
+        }
+    }
+
+    fn push(kind: EventKind, updates: &[(&str, &str, &str)]) -> Event {
+        let mut event = event(kind);
+        event.updates = updates
+            .iter()
+            .map(|(r, before, after)| update(r, before, after))
+            .collect();
+        event
+    }
+
+    fn pull_request(action: PullRequestAction, head_git_ref: Option<&str>, sha: &str) -> Event {
+        let mut event = event(EventKind::PullRequest(action));
+        event.pull_request = Some(PullRequest {
+            number: 7,
+            head_sha: Some(sha.into()),
+            head_ref: Some("feature".into()),
+            base_ref: Some("main".into()),
+            head_git_ref: head_git_ref.map(str::to_string),
+        });
+        event
+    }
+
+    fn release(tag: Option<&str>) -> Event {
+        let mut event = event(EventKind::Release);
+        event.release_tag = tag.map(str::to_string);
+        event
+    }
+
+    /// A planned job as the table writes it: (ref, kind, commit, before).
+    type Planned = (
+        &'static str,
+        JobKind,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+
+    enum Expect {
+        Jobs(&'static [Planned]),
+        /// Ignored, with a reason containing this text.
+        Ignored(&'static str),
+        /// Invalid, with a message containing this text.
+        Invalid(&'static str),
+    }
+
+    use JobKind::{DeleteRef, Index};
+
+    #[test]
+    fn every_event_kind_against_every_option() {
+        let cases: Vec<(&str, Options, Event, Trigger, Expect)> = vec![
+            (
+                "ping",
+                ALL,
+                event(EventKind::Ping),
+                Trigger::Webhook,
+                Expect::Ignored("ping"),
+            ),
+            (
+                "other event",
+                ALL,
+                event(EventKind::Other("issues".into())),
+                Trigger::Webhook,
+                Expect::Ignored("`issues` events are not indexed"),
+            ),
+            // Branch pushes.
+            (
+                "push to a tracked branch",
+                DEFAULT,
+                push(EventKind::Push, &[("refs/heads/main", A, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(B), Some(A))]),
+            ),
+            (
+                "push to an untracked branch",
+                DEFAULT,
+                push(EventKind::Push, &[("refs/heads/dev", A, B)]),
+                Trigger::Webhook,
+                Expect::Ignored("ref refs/heads/dev is not configured"),
+            ),
+            (
+                "push with branches = *",
+                ALL,
+                push(EventKind::Push, &[("refs/heads/dev", A, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/dev", Index, Some(B), Some(A))]),
+            ),
+            (
+                "branch created",
+                DEFAULT,
+                push(EventKind::Push, &[("refs/heads/main", ZERO, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(B), None)]),
+            ),
+            (
+                "branch deleted",
+                DEFAULT,
+                push(EventKind::Push, &[("refs/heads/main", A, ZERO)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", DeleteRef, None, None)]),
+            ),
+            (
+                "push of several refs, one tracked",
+                DEFAULT,
+                push(
+                    EventKind::Push,
+                    &[("refs/heads/dev", A, B), ("refs/heads/main", B, A)],
+                ),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(A), Some(B))]),
+            ),
+            (
+                "push to a path repo: ids do not apply",
+                LOCAL,
+                push(EventKind::Push, &[("refs/heads/main", A, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, None, None)]),
+            ),
+            (
+                "test delivery: the tip, not the made-up ids",
+                DEFAULT,
+                push(EventKind::Push, &[("refs/heads/main", A, B)]),
+                Trigger::Test,
+                Expect::Jobs(&[("refs/heads/main", Index, None, None)]),
+            ),
+            (
+                "push with an invalid ref name",
+                ALL,
+                push(EventKind::Push, &[("refs/heads/a..b", A, B)]),
+                Trigger::Webhook,
+                Expect::Invalid("not a valid git ref name"),
+            ),
+            (
+                "push with an option-like ref",
+                ALL,
+                push(EventKind::Push, &[("--upload-pack=x", A, B)]),
+                Trigger::Webhook,
+                Expect::Invalid("not a valid git ref name"),
+            ),
+            (
+                "push with a short after id",
+                ALL,
+                push(EventKind::Push, &[("refs/heads/main", A, "abc123")]),
+                Trigger::Webhook,
+                Expect::Invalid("`after` is not a full commit id"),
+            ),
+            (
+                "push with an uppercase before id",
+                ALL,
+                push(EventKind::Push, &[("refs/heads/main", &"A".repeat(40), B)]),
+                Trigger::Webhook,
+                Expect::Invalid("`before` is not a full commit id"),
+            ),
+            // Tag pushes.
+            (
+                "tag push, tags off",
+                DEFAULT,
+                push(EventKind::TagPush, &[("refs/tags/v1", ZERO, B)]),
+                Trigger::Webhook,
+                Expect::Ignored("ref refs/tags/v1 is not configured"),
+            ),
+            (
+                "tag push, tags on",
+                ALL,
+                push(EventKind::TagPush, &[("refs/tags/v1", ZERO, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/tags/v1", Index, Some(B), None)]),
+            ),
+            (
+                "tag deleted, tags on",
+                ALL,
+                push(EventKind::TagPush, &[("refs/tags/v1", B, ZERO)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/tags/v1", DeleteRef, None, None)]),
+            ),
+            // Releases.
+            (
+                "release, tags off",
+                DEFAULT,
+                release(Some("v1")),
+                Trigger::Webhook,
+                Expect::Ignored("tags = false"),
+            ),
+            (
+                "release, tags on",
+                ALL,
+                release(Some("v1")),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/tags/v1", Index, None, None)]),
+            ),
+            (
+                "release without a tag",
+                ALL,
+                release(None),
+                Trigger::Webhook,
+                Expect::Ignored("release without a tag"),
+            ),
+            (
+                "release with an invalid tag",
+                ALL,
+                release(Some("v1..2")),
+                Trigger::Webhook,
+                Expect::Invalid("release tag is not a valid git ref name"),
+            ),
+            // Pull requests.
+            (
+                "pull request, pull_requests off",
+                DEFAULT,
+                pull_request(PullRequestAction::Opened, Some(PR), A),
+                Trigger::Webhook,
+                Expect::Ignored("pull_requests = false"),
+            ),
+            (
+                "pull request opened",
+                ALL,
+                pull_request(PullRequestAction::Opened, Some(PR), A),
+                Trigger::Webhook,
+                Expect::Jobs(&[(PR, Index, Some(A), None)]),
+            ),
+            (
+                "pull request synchronized",
+                ALL,
+                pull_request(PullRequestAction::Synchronize, Some(PR), B),
+                Trigger::Webhook,
+                Expect::Jobs(&[(PR, Index, Some(B), None)]),
+            ),
+            (
+                "pull request reopened",
+                ALL,
+                pull_request(PullRequestAction::Reopened, Some(PR), A),
+                Trigger::Webhook,
+                Expect::Jobs(&[(PR, Index, Some(A), None)]),
+            ),
+            (
+                "pull request closed",
+                ALL,
+                pull_request(PullRequestAction::Closed, Some(PR), A),
+                Trigger::Webhook,
+                Expect::Jobs(&[(PR, DeleteRef, None, None)]),
+            ),
+            (
+                "pull request merged",
+                ALL,
+                pull_request(PullRequestAction::Merged, Some(PR), A),
+                Trigger::Webhook,
+                Expect::Jobs(&[(PR, DeleteRef, None, None)]),
+            ),
+            (
+                "pull request labelled",
+                ALL,
+                pull_request(PullRequestAction::Other("labeled".into()), Some(PR), A),
+                Trigger::Webhook,
+                Expect::Ignored("action `labeled` changes no code"),
+            ),
+            (
+                "pull request opened, path repo",
+                LOCAL,
+                pull_request(PullRequestAction::Opened, Some(PR), A),
+                Trigger::Webhook,
+                Expect::Jobs(&[(PR, Index, None, None)]),
+            ),
+            (
+                "pull request opened, test delivery",
+                ALL,
+                pull_request(PullRequestAction::Opened, Some(PR), A),
+                Trigger::Test,
+                Expect::Jobs(&[(PR, Index, None, None)]),
+            ),
+            (
+                "pull request without a fetchable head",
+                ALL,
+                pull_request(PullRequestAction::Opened, None, A),
+                Trigger::Webhook,
+                Expect::Ignored("names no fetchable ref"),
+            ),
+            (
+                "pull request with an invalid head ref",
+                ALL,
+                pull_request(PullRequestAction::Opened, Some("refs/pull/7/head~1"), A),
+                Trigger::Webhook,
+                Expect::Invalid("head ref is not a valid git ref name"),
+            ),
+            (
+                "pull request with a bad head sha",
+                ALL,
+                pull_request(PullRequestAction::Opened, Some(PR), "not-a-sha"),
+                Trigger::Webhook,
+                Expect::Invalid("`head sha` is not a full commit id"),
+            ),
+            (
+                "pull request event without a pull request",
+                ALL,
+                event(EventKind::PullRequest(PullRequestAction::Opened)),
+                Trigger::Webhook,
+                Expect::Invalid("without a pull request"),
+            ),
+        ];
+        for (name, options, event, trigger, expect) in cases {
+            let planned = plan_jobs(&repo(options), &event, trigger);
+            match (expect, planned) {
+                (Expect::Jobs(want), Ok(jobs)) => {
+                    let owned = |s: Option<&str>| s.map(str::to_string);
+                    let want: Vec<_> = want
+                        .iter()
+                        .map(|(r, kind, commit, before)| {
+                            (r.to_string(), *kind, owned(*commit), owned(*before))
+                        })
+                        .collect();
+                    let got: Vec<_> = jobs
+                        .iter()
+                        .map(|job| {
+                            assert_eq!(job.repo, "r", "{name}");
+                            assert_eq!(job.trigger, trigger, "{name}");
+                            assert_eq!(job.provider.as_deref(), Some("github"), "{name}");
+                            let (commit, before) = (job.commit.clone(), job.before.clone());
+                            (job.git_ref.clone(), job.kind, commit, before)
+                        })
+                        .collect();
+                    assert_eq!(got, want, "{name}");
+                }
+                (Expect::Ignored(text), Err(Rejection::Ignored(reason))) => {
+                    assert!(reason.contains(text), "{name}: {reason}");
+                }
+                (Expect::Invalid(text), Err(Rejection::Invalid(message))) => {
+                    assert!(message.contains(text), "{name}: {message}");
+                }
+                (_, got) => panic!("{name}: unexpected plan {got:?}"),
+            }
+        }
+    }
+
+    /// A delivery that plans several jobs gives each its own dedupe key, so a redelivery is
+    /// recognised job by job and no two jobs share a key.
+    #[test]
+    fn several_jobs_of_one_delivery_get_distinct_dedupe_keys() {
+        let event = push(
+            EventKind::Push,
+            &[("refs/heads/main", A, B), ("refs/heads/dev", A, B)],
+        );
+        let jobs = plan_jobs(&repo(ALL), &event, Trigger::Webhook).expect("two jobs");
+        let keys: Vec<_> = jobs.iter().map(|j| j.dedupe_key.as_deref()).collect();
+        assert_eq!(keys, [Some("github:d1"), Some("github:d1#1")]);
+        assert!(jobs.iter().all(|j| j.delivery_id.as_deref() == Some("d1")));
+    }
+}

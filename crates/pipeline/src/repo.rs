@@ -1,0 +1,75 @@
+//! What the pipeline needs to know about a repo: where it lives and what of it is indexed.
+
+use std::path::PathBuf;
+
+use indexer::IndexerConfig;
+
+use crate::redact::redact_url;
+
+/// Where a repo's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoLocation {
+    /// Fetched with git into a bare mirror under the data dir.
+    Url(String),
+    /// A local directory indexed in place.
+    Path(PathBuf),
+}
+
+impl RepoLocation {
+    /// The location safe to show: a URL's user info (credentials) removed.
+    pub fn display(&self) -> String {
+        match self {
+            RepoLocation::Url(url) => redact_url(url),
+            RepoLocation::Path(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// One repo as the pipeline sees it: no secrets, no provider, nothing of HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSpec {
+    /// The repo's name: the key of its jobs and of its index.
+    pub name: String,
+    /// Where its content comes from.
+    pub location: RepoLocation,
+    /// Branch names indexed (`*` for every branch).
+    pub branches: Vec<String>,
+    /// Whether pull request heads are indexed.
+    pub pull_requests: bool,
+    /// Whether tags are indexed.
+    pub tags: bool,
+    /// Globs of paths to index (empty: every path).
+    pub include: Vec<String>,
+    /// Globs of paths never indexed.
+    pub exclude: Vec<String>,
+    /// Files larger than this are skipped.
+    pub max_file_bytes: u64,
+}
+
+impl RepoSpec {
+    /// Whether `git_ref` (a full ref) is one of the configured branches.
+    pub fn tracks_branch(&self, git_ref: &str) -> bool {
+        match git_ref.strip_prefix("refs/heads/") {
+            Some(branch) => self.branches.iter().any(|b| b == branch || b == "*"),
+            None => false,
+        }
+    }
+
+    /// The configured branches as full refs (`*` names none).
+    pub fn branch_refs(&self) -> impl Iterator<Item = String> + '_ {
+        self.branches
+            .iter()
+            .filter(|b| *b != "*")
+            .map(|b| format!("refs/heads/{b}"))
+    }
+
+    /// The indexer settings of this repo.
+    pub fn indexer_config(&self) -> IndexerConfig {
+        IndexerConfig {
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+            max_file_bytes: self.max_file_bytes,
+            ..IndexerConfig::default()
+        }
+    }
+}

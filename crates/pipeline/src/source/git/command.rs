@@ -1,0 +1,195 @@
+//! The git command runner: no shell, a timeout, the child killed when its future is dropped,
+//! and git's complaints redacted and sorted into [`SourceError`] kinds.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::redact::redact_text;
+use crate::source::SourceError;
+
+/// Runs git with a timeout; on failure the message is the last line git wrote to stderr, with
+/// credentials redacted (`url`'s own userinfo and any other URL's).
+pub(crate) async fn run_git(
+    command: Command,
+    timeout: Duration,
+    url: &str,
+) -> Result<Vec<u8>, SourceError> {
+    run_git_with_input(command, None, timeout, url).await
+}
+
+/// [`run_git`] with `input` written to git's stdin (for the `--batch` commands).
+pub(crate) async fn run_git_with_input(
+    mut command: Command,
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+    url: &str,
+) -> Result<Vec<u8>, SourceError> {
+    use tokio::io::AsyncWriteExt;
+    command
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // A cancelled job or a shutdown drops the future: git must not outlive it.
+        .kill_on_drop(true);
+    let verb = describe(&command);
+    let started = std::time::Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|source| SourceError::GitMissing { source })?;
+    let mut stdin = child.stdin.take();
+    let run = async move {
+        if let (Some(pipe), Some(input)) = (stdin.as_mut(), input) {
+            // A git that exits early closes its end; its status then tells what happened.
+            let _ = pipe.write_all(&input).await;
+        }
+        drop(stdin);
+        child.wait_with_output().await
+    };
+    let output = tokio::time::timeout(timeout, run).await;
+    tracing::debug!(git = %verb, elapsed_us = started.elapsed().as_micros() as u64, "git ran");
+    let output = match output {
+        Ok(Ok(output)) => output,
+        Ok(Err(source)) => return Err(SourceError::GitInterrupted { verb, source }),
+        Err(_) => {
+            return Err(SourceError::Timeout {
+                verb,
+                after: timeout,
+            });
+        }
+    };
+    if output.status.success() {
+        return Ok(output.stdout);
+    }
+    let stderr = redact_text(&String::from_utf8_lossy(&output.stderr), url);
+    Err(classify(verb, output.status.code(), &stderr))
+}
+
+/// The kind of a git failure, from what git wrote to stderr.
+fn classify(verb: String, status: Option<i32>, stderr: &str) -> SourceError {
+    let detail = stderr
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let detail = if detail.is_empty() {
+        "no output".to_string()
+    } else {
+        detail.to_string()
+    };
+    let lower = stderr.to_ascii_lowercase();
+    let mentions = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    if mentions(&["index.lock", "unable to create"]) {
+        SourceError::LockHeld { verb, detail }
+    } else if mentions(&[
+        "could not resolve host",
+        "connection refused",
+        "connection timed out",
+        "connection reset",
+        "unable to access",
+        "temporary failure",
+        "early eof",
+        "the remote end hung up",
+    ]) {
+        SourceError::RemoteUnavailable { verb, detail }
+    } else {
+        SourceError::Git {
+            verb,
+            status,
+            detail,
+        }
+    }
+}
+
+/// The git verb (`fetch`, `read-tree`, ...) for messages; paths and URLs stay out of them.
+fn describe(command: &Command) -> String {
+    let mut args = command
+        .as_std()
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            // Global options that take a value: skip the value too.
+            "--git-dir" | "--work-tree" | "-C" | "-c" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            verb => return verb.to_string(),
+        }
+    }
+    "command".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_sorted_into_kinds() {
+        let remote = classify(
+            "fetch".into(),
+            Some(128),
+            "fatal: unable to access 'https://***@h/x/': Could not resolve host: h\n",
+        );
+        assert!(
+            matches!(remote, SourceError::RemoteUnavailable { .. }),
+            "{remote:?}"
+        );
+        assert!(remote.is_transient());
+        let lock = classify(
+            "read-tree".into(),
+            Some(128),
+            "fatal: Unable to create '/d/x.index.lock': File exists.\n",
+        );
+        assert!(matches!(lock, SourceError::LockHeld { .. }), "{lock:?}");
+        assert!(lock.is_transient());
+        let other = classify(
+            "fetch".into(),
+            Some(128),
+            "fatal: couldn't find remote ref refs/heads/x\n\n",
+        );
+        assert!(!other.is_transient());
+        assert_eq!(
+            other.to_string(),
+            "git fetch failed: fatal: couldn't find remote ref refs/heads/x"
+        );
+        let silent = classify("fetch".into(), Some(1), "");
+        assert_eq!(silent.to_string(), "git fetch failed: no output");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_git_times_out_as_a_transient_error() {
+        // A shell alias that sleeps stands in for a fetch from a silent remote.
+        let mut sleeper = Command::new("git");
+        sleeper.args(["-c", "alias.nap=!sleep 5", "nap"]);
+        let error = run_git(sleeper, Duration::from_millis(200), "")
+            .await
+            .expect_err("times out");
+        assert!(matches!(error, SourceError::Timeout { .. }), "{error:?}");
+        assert!(error.is_transient());
+        assert_eq!(error.to_string(), "git nap timed out after 0s");
+    }
+
+    #[tokio::test]
+    async fn git_failures_carry_no_credentials() {
+        let url = "https://bob:s3cret@127.0.0.1:1/x.git";
+        let mut command = Command::new("git");
+        command.args(["ls-remote", "--", url]);
+        let error = run_git(command, Duration::from_secs(30), url)
+            .await
+            .expect_err("nothing listens on port 1");
+        let message = error.to_string();
+        assert!(
+            !message.contains("s3cret") && !message.contains("bob"),
+            "{message}"
+        );
+        assert!(error.is_transient(), "{error:?}");
+    }
+}

@@ -1,0 +1,140 @@
+//! Bare mirrors: one per url repo under `<data>/mirrors`, built aside and renamed into place,
+//! with the locks a killed git left behind cleared on a process's first use.
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+use super::GitSource;
+use super::command::{run_git, run_git_with_input};
+use crate::repo::RepoSpec;
+use crate::source::{SourceError, off_runtime};
+
+impl GitSource {
+    pub(super) fn mirror(&self, repo: &RepoSpec) -> PathBuf {
+        self.mirrors.join(format!("{}.git", repo.name))
+    }
+
+    /// Makes `mirror` a bare repo whose `origin` is `url`, creating it when missing.
+    pub(super) async fn ensure_mirror(&self, mirror: &Path, url: &str) -> Result<(), SourceError> {
+        let first_use = self.first_use(mirror);
+        if first_use {
+            // Walks the mirror's directories: off the async runtime.
+            let (staging, mirror) = (self.init_dir(mirror), mirror.to_path_buf());
+            off_runtime(move || {
+                remove_interrupted_init(&staging);
+                if mirror.join("HEAD").exists() {
+                    remove_stale_locks(&mirror);
+                }
+            })
+            .await;
+        }
+        if !mirror.join("config").exists() {
+            // Built aside and renamed into place, so a crash (or a cancelled job killing git)
+            // never leaves a half-made mirror where the next job would trip over it.
+            std::fs::create_dir_all(&self.mirrors).map_err(|source| SourceError::CreateDir {
+                path: self.mirrors.clone(),
+                source,
+            })?;
+            let staging = self.init_dir(mirror);
+            let leftover = staging.clone();
+            off_runtime(move || std::fs::remove_dir_all(leftover))
+                .await
+                .ok();
+            let mut init = Command::new("git");
+            init.args(["init", "--quiet", "--bare", "--"]).arg(&staging);
+            run_git(init, self.timeout, url).await?;
+            self.git(&staging, &["config", "remote.origin.url", url], url)
+                .await?;
+            let damaged = mirror.to_path_buf();
+            off_runtime(move || std::fs::remove_dir_all(damaged))
+                .await
+                .ok();
+            std::fs::rename(&staging, mirror).map_err(|source| SourceError::Io {
+                action: "move the new mirror into place at",
+                path: mirror.to_path_buf(),
+                source,
+            })?;
+        }
+        // The URL in the config file may have changed since the mirror was made; the config is
+        // read once at start, so setting it on a process's first use of the mirror is enough
+        // (a git process per push saved).
+        if first_use {
+            self.git(mirror, &["config", "remote.origin.url", url], url)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// True the first time this process touches `mirror`.
+    fn first_use(&self, mirror: &Path) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(mirror.to_path_buf())
+    }
+
+    /// Where a mirror is built before it is renamed into place.
+    fn init_dir(&self, mirror: &Path) -> PathBuf {
+        let name = mirror
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.mirrors.join(format!(".{name}.init"))
+    }
+
+    /// Which of `ids` name commits present in the mirror, asked of one `git cat-file
+    /// --batch-check` (one process, however many ids).
+    pub(super) async fn commits_present(
+        &self,
+        mirror: &Path,
+        ids: &[&str],
+        url: &str,
+    ) -> Vec<bool> {
+        let mut command = Command::new("git");
+        command
+            .arg("--git-dir")
+            .arg(mirror)
+            .args(["cat-file", "--batch-check=%(objecttype)"]);
+        let input: String = ids.iter().map(|id| format!("{id}^{{commit}}\n")).collect();
+        match run_git_with_input(command, Some(input.into_bytes()), self.timeout, url).await {
+            Ok(out) => {
+                let answers: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
+                (0..ids.len())
+                    .map(|i| answers.get(i).is_some_and(|a| *a == b"commit"))
+                    .collect()
+            }
+            Err(_) => vec![false; ids.len()],
+        }
+    }
+}
+
+/// Removes a mirror whose creation a crash interrupted (see [`GitSource::ensure_mirror`]).
+fn remove_interrupted_init(staging: &Path) {
+    if staging.exists() {
+        tracing::warn!(path = %staging.display(), "removing a mirror whose creation was interrupted");
+        let _ = std::fs::remove_dir_all(staging);
+    }
+}
+
+/// Removes `*.lock` files a killed git left in a mirror. Only called under the repo's lock, before this process runs git there, and only
+/// one process owns a data dir, so no live git holds them.
+fn remove_stale_locks(mirror: &Path) {
+    let mut dirs = vec![mirror.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            // objects/ holds no lock files and is by far the largest part: skip it.
+            if kind.is_dir() && entry.file_name() != "objects" {
+                dirs.push(path);
+            } else if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+                tracing::warn!(path = %path.display(), "removing a lock file left by an interrupted git");
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
