@@ -16,7 +16,11 @@ use crate::skip::SkipReason;
 
 /// Bump whenever chunking rules or the manifest's meaning change: a manifest of another
 /// version is not trusted for anything but the list of paths the sink holds.
-pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2: secret files are skipped and chunks holding secrets withheld, so a manifest of
+/// version 1 (whose sink may hold both) makes the next run re-read every file, which removes
+/// them from the sink.
+pub const MANIFEST_SCHEMA_VERSION: u32 = 2;
 
 /// The stat data the cache compares, as `git` does in its index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
