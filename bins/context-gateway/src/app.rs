@@ -134,6 +134,7 @@ pub fn indexer_config(repo: &RepoConfig) -> IndexerConfig {
         include: repo.include.clone(),
         exclude: repo.exclude.clone(),
         max_file_bytes: repo.max_file_bytes,
+        index_secret_files: repo.index_secret_files,
         ..IndexerConfig::default()
     }
 }

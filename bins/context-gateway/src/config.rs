@@ -74,6 +74,8 @@ pub struct RepoConfig {
     pub exclude: Vec<String>,
     pub max_file_bytes: u64,
     pub allow_sha1: bool,
+    /// Index well-known secret files (`.env`, keys, ...) instead of skipping them.
+    pub index_secret_files: bool,
 }
 
 impl fmt::Debug for RepoConfig {
@@ -238,6 +240,8 @@ struct RawRepo {
     max_file_bytes: Option<u64>,
     #[serde(default)]
     allow_sha1: bool,
+    #[serde(default)]
+    index_secret_files: bool,
 }
 
 /// Default values, used when neither file, environment nor flags say otherwise.
@@ -586,6 +590,7 @@ fn validate_repo(
         exclude: raw.exclude,
         max_file_bytes,
         allow_sha1: raw.allow_sha1,
+        index_secret_files: raw.index_secret_files,
     })
 }
 

@@ -904,6 +904,7 @@ mod tests {
             exclude: Vec::new(),
             max_file_bytes: 1 << 20,
             allow_sha1: false,
+            index_secret_files: false,
         };
         let source = GitSource::new(&temp.path().join("data"), Duration::from_secs(60));
         let prepare = |commit: String, base: Option<String>| {
