@@ -278,6 +278,8 @@ fn index_secret_files_indexes_them_but_still_withholds_secrets() {
     let commit = repo.commit("seed secrets");
     let config = config_for(&repo.url(), "github", "index_secret_files = true");
     let gw = Gateway::start(tmp.path(), &config);
+    let shown = gw.manage("GET", "/webhooks/config", b"").json();
+    assert_eq!(shown["repos"][0]["index_secret_files"], true, "{shown}");
     let body = github_push("refs/heads/main", ZEROS, &commit, false);
     let headers = signed_headers("github", "push", "secrets-2", &body, SECRET);
     let answer = post_webhook(&gw, "github", "demo", &headers, &body);

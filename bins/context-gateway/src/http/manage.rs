@@ -95,6 +95,7 @@ fn repo_json(repo: &RepoConfig) -> Value {
         "include": repo.include,
         "exclude": repo.exclude,
         "max_file_bytes": repo.max_file_bytes,
+        "index_secret_files": repo.index_secret_files,
         "secrets_configured": repo.secrets.len(),
     })
 }
