@@ -53,8 +53,8 @@
 //! * **Stat cache**: size, mtime (ns), inode and mode unchanged means not read, except for
 //!   git's *racily clean* case: a file whose mtime is in or after the second the previous run
 //!   started is re-hashed. Files skipped for their content are remembered the same way.
-//! * **Manifest**: per (repo, ref), with a schema version, the hash algorithm, chunk sizes and
-//!   skip thresholds. When those differ from the indexer's, every file is re-read and re-chunked
+//! * **Manifest**: per (repo, ref), with a schema version, the hash algorithm, chunk sizes,
+//!   skip thresholds and the secret-files switch. When those differ from the indexer's, every file is re-read and re-chunked
 //!   (a full re-index), while the old paths are still used to delete what disappeared.
 //!   [`FsManifestStore`] keeps it as a checksummed binary snapshot plus a journal of
 //!   path-hint updates, so a one-file change reads one block and appends one record. Full runs

@@ -64,6 +64,10 @@ pub struct Manifest {
     pub(crate) chunking: ChunkConfig,
     pub(crate) max_file_bytes: u64,
     pub(crate) max_avg_line_len: usize,
+    /// Whether secret files were indexed (schema 2 on): a change re-reads the tree, so that
+    /// files the new setting skips leave the sink and files it admits are read.
+    #[serde(default)]
+    pub(crate) index_secret_files: bool,
     pub(crate) commit: Option<String>,
     /// When the manifest was written (ns since the epoch), for the racily-clean rule.
     pub(crate) written_at_ns: i128,
@@ -85,6 +89,7 @@ impl Manifest {
             chunking: config.chunking,
             max_file_bytes: config.max_file_bytes,
             max_avg_line_len: config.max_avg_line_len,
+            index_secret_files: config.index_secret_files,
             commit,
             written_at_ns: 0,
             files,
@@ -137,6 +142,7 @@ impl Manifest {
             && self.chunking == config.chunking
             && self.max_file_bytes == config.max_file_bytes
             && self.max_avg_line_len == config.max_avg_line_len
+            && self.index_secret_files == config.index_secret_files
     }
 
     pub(crate) fn files(&self) -> &BTreeMap<String, ManifestEntry> {
@@ -165,6 +171,7 @@ impl Manifest {
             chunking: self.chunking,
             max_file_bytes: self.max_file_bytes,
             max_avg_line_len: self.max_avg_line_len,
+            index_secret_files: self.index_secret_files,
             commit: self.commit.clone(),
             written_at_ns: self.written_at_ns,
             files,

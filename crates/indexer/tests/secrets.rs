@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use common::*;
 use indexer::{
-    ChangeStatus, Indexer, IndexerConfig, ManifestStore, MemoryManifestStore, MemorySink,
-    PathChange, Scope, SkipReason,
+    ChangeStatus, FsManifestStore, Indexer, IndexerConfig, ManifestStore, MemoryManifestStore,
+    MemorySink, PathChange, Scope, SkipReason,
 };
 use proptest::prelude::*;
 
@@ -97,6 +97,59 @@ fn secret_files_are_skipped_and_counted_unless_configured() {
     assert_eq!(summary.progress.files_deleted, 5);
     assert!(!sink.files(&key()).contains_key(".env"));
     assert!(!all_text(&sink).contains("hunter2"));
+}
+
+#[test]
+fn switching_index_secret_files_applies_to_the_whole_tree_even_on_a_path_hint_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store_dir = tempfile::tempdir().unwrap();
+    write(root, "a.rs", "fn a() {}\n");
+    write(root, ".env", "envfile_marker=1\n");
+    age_tree(root);
+    let sink = MemorySink::new();
+    let manifests = FsManifestStore::new(store_dir.path()).unwrap();
+    let nothing_changed = || Scope::Paths(Vec::new());
+    run(&indexer_with(false), root, Scope::Full, &sink, &manifests).unwrap();
+    assert!(!sink.files(&key()).contains_key(".env"));
+
+    // A push that touched nothing, under the new setting: the manifest was made with the
+    // other one, so the run reads the tree again.
+    let summary = run(
+        &indexer_with(true),
+        root,
+        nothing_changed(),
+        &sink,
+        &manifests,
+    )
+    .unwrap();
+    assert_eq!(summary.files_read, 2, "{summary:?}");
+    assert_eq!(
+        summary.progress.files_changed, 1,
+        "only .env is new: {summary:?}"
+    );
+    assert!(sink.files(&key()).contains_key(".env"));
+    let summary = run(
+        &indexer_with(true),
+        root,
+        nothing_changed(),
+        &sink,
+        &manifests,
+    )
+    .unwrap();
+    assert_eq!(summary.files_read, 0, "settled: {summary:?}");
+
+    let summary = run(
+        &indexer_with(false),
+        root,
+        nothing_changed(),
+        &sink,
+        &manifests,
+    )
+    .unwrap();
+    assert_eq!(summary.progress.files_deleted, 1, "{summary:?}");
+    assert!(!sink.files(&key()).contains_key(".env"));
+    assert!(sink.files(&key()).contains_key("a.rs"));
 }
 
 #[test]
