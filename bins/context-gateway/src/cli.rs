@@ -348,6 +348,7 @@ fn index(
             serde_json::json!({
                 "files_seen": p.files_seen, "files_changed": p.files_changed, "files_deleted": p.files_deleted,
                 "chunks_added": p.chunks_added, "chunks_removed": p.chunks_removed, "elapsed_ms": elapsed_ms,
+                "chunks_withheld": p.chunks_withheld, "files_skipped_secret": p.files_skipped_secret,
             })
         );
     } else {
@@ -359,6 +360,9 @@ fn index(
             "  files: {} seen, {} changed, {} deleted; chunks: {} added, {} removed",
             p.files_seen, p.files_changed, p.files_deleted, p.chunks_added, p.chunks_removed
         );
+        if p.chunks_withheld > 0 {
+            println!("  withheld: {} chunks holding secrets", p.chunks_withheld);
+        }
         let skipped: Vec<String> = summary
             .skipped
             .iter()

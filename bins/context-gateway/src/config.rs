@@ -185,6 +185,8 @@ struct RawRepo {
     max_file_bytes: Option<u64>,
     #[serde(default)]
     allow_sha1: bool,
+    #[serde(default)]
+    index_secret_files: bool,
 }
 
 /// Default values, used when neither file, environment nor flags say otherwise.
@@ -531,6 +533,7 @@ fn validate_repo(
             include: raw.include,
             exclude: raw.exclude,
             max_file_bytes,
+            index_secret_files: raw.index_secret_files,
         },
         provider,
         secrets,

@@ -133,6 +133,9 @@ impl Reconciler {
             }
             Probe::Skipped { reason, remember } => {
                 self.progress.files_seen += 1;
+                if reason == SkipReason::SecretFile {
+                    self.progress.files_skipped_secret += 1;
+                }
                 *self.skipped.entry(reason).or_default() += 1;
                 if let Some(stat) = remember.filter(|_| reason.is_content_based()) {
                     let entry = SkippedEntry { stat, reason };
@@ -177,6 +180,7 @@ impl Reconciler {
                 hash,
                 size,
                 chunks,
+                withheld,
             } => {
                 self.progress.files_seen += 1;
                 self.previous_seen += usize::from(prev.is_some());
@@ -186,6 +190,7 @@ impl Reconciler {
                     self.restatted += 1;
                 } else {
                     self.progress.files_changed += 1;
+                    self.progress.chunks_withheld += withheld;
                     let before = prev.map(|p| p.chunks.as_slice()).unwrap_or_default();
                     self.record_delta(before, &ids);
                     self.batch_text_bytes += chunks.iter().map(|c| c.text.len()).sum::<usize>();

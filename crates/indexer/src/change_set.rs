@@ -91,4 +91,11 @@ pub struct Progress {
     pub chunks_added: u64,
     /// Chunk ids removed.
     pub chunks_removed: u64,
+    /// Chunks of changed files withheld from the sink because they hold a secret (see
+    /// [`find_secrets`](crate::find_secrets)); their files are still tracked.
+    #[serde(default)]
+    pub chunks_withheld: u64,
+    /// Files skipped as well-known secret files ([`SkipReason::SecretFile`](crate::SkipReason)).
+    #[serde(default)]
+    pub files_skipped_secret: u64,
 }

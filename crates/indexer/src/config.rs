@@ -118,6 +118,10 @@ pub struct IndexerConfig {
     pub threads: usize,
     /// A batch is sent to the sink once it holds about this much chunk text (default 8 MiB).
     pub batch_bytes: usize,
+    /// Index well-known secret files (see [`is_secret_path`](crate::is_secret_path)) instead
+    /// of skipping them (default false). Chunks holding a high-confidence secret are withheld
+    /// either way.
+    pub index_secret_files: bool,
 }
 
 impl Default for IndexerConfig {
@@ -131,6 +135,7 @@ impl Default for IndexerConfig {
             chunking: ChunkConfig::default(),
             threads: 0,
             batch_bytes: 8 * 1024 * 1024,
+            index_secret_files: false,
         }
     }
 }

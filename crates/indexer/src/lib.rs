@@ -39,13 +39,18 @@
 //!   `linguist-generated` / `linguist-vendored` in the root `.gitattributes` (the supported
 //!   subset is documented on the parser), symlinks out of the tree, loops, non-files. Text that
 //!   is not UTF-8 is indexed lossily.
+//! * **Secrets**: well-known secret files (`.env`, `*.pem`, `id_rsa`, `credentials`, keystores;
+//!   see [`is_secret_path`]) are skipped by name unless `index_secret_files` is set, and every
+//!   chunk that overlaps a high-confidence secret ([`find_secrets`]: private keys, cloud keys,
+//!   prefixed tokens) is withheld from the sink while its file stays in the manifest; both are
+//!   counted in [`Progress`].
 //! * **Symlinks**: never followed out of the tree; a link to a regular file inside the tree is
 //!   indexed under the link's path; files are opened with `O_NOFOLLOW`.
 //! * **Stat cache**: size, mtime (ns), inode and mode unchanged means not read, except for
 //!   git's *racily clean* case: a file whose mtime is in or after the second the previous run
 //!   started is re-hashed. Files skipped for their content are remembered the same way.
-//! * **Manifest**: per (repo, ref), with a schema version, the hash algorithm, chunk sizes and
-//!   skip thresholds. When those differ from the indexer's, every file is re-read and re-chunked
+//! * **Manifest**: per (repo, ref), with a schema version, the hash algorithm, chunk sizes,
+//!   skip thresholds and the secret-files switch. When those differ from the indexer's, every file is re-read and re-chunked
 //!   (a full re-index), while the old paths are still used to delete what disappeared.
 //!   [`FsManifestStore`] keeps it as a checksummed binary snapshot plus a journal of
 //!   path-hint updates, so a one-file change reads one block and appends one record. Full runs
@@ -88,6 +93,7 @@ mod name_status;
 mod path_filter;
 mod probe;
 mod run;
+mod secrets;
 mod sink;
 mod skip;
 mod walk;
@@ -104,5 +110,6 @@ pub use manifest_fs::FsManifestStore;
 pub use manifest_view::ManifestView;
 pub use name_status::{ChangeStatus, PathChange, Scope};
 pub use run::{Indexer, RunRequest, RunSummary};
+pub use secrets::{SecretFinding, find_secrets, is_secret_path};
 pub use sink::{IndexSink, MemorySink, SinkError};
 pub use skip::SkipReason;

@@ -16,7 +16,11 @@ use crate::skip::SkipReason;
 
 /// Bump whenever chunking rules or the manifest's meaning change: a manifest of another
 /// version is not trusted for anything but the list of paths the sink holds.
-pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2: secret files are skipped and chunks holding secrets withheld, so a manifest of
+/// version 1 (whose sink may hold both) makes the next run re-read every file, which removes
+/// them from the sink.
+pub const MANIFEST_SCHEMA_VERSION: u32 = 2;
 
 /// The stat data the cache compares, as `git` does in its index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +64,10 @@ pub struct Manifest {
     pub(crate) chunking: ChunkConfig,
     pub(crate) max_file_bytes: u64,
     pub(crate) max_avg_line_len: usize,
+    /// Whether secret files were indexed (schema 2 on): a change re-reads the tree, so that
+    /// files the new setting skips leave the sink and files it admits are read.
+    #[serde(default)]
+    pub(crate) index_secret_files: bool,
     pub(crate) commit: Option<String>,
     /// When the manifest was written (ns since the epoch), for the racily-clean rule.
     pub(crate) written_at_ns: i128,
@@ -81,6 +89,7 @@ impl Manifest {
             chunking: config.chunking,
             max_file_bytes: config.max_file_bytes,
             max_avg_line_len: config.max_avg_line_len,
+            index_secret_files: config.index_secret_files,
             commit,
             written_at_ns: 0,
             files,
@@ -133,6 +142,7 @@ impl Manifest {
             && self.chunking == config.chunking
             && self.max_file_bytes == config.max_file_bytes
             && self.max_avg_line_len == config.max_avg_line_len
+            && self.index_secret_files == config.index_secret_files
     }
 
     pub(crate) fn files(&self) -> &BTreeMap<String, ManifestEntry> {
@@ -161,6 +171,7 @@ impl Manifest {
             chunking: self.chunking,
             max_file_bytes: self.max_file_bytes,
             max_avg_line_len: self.max_avg_line_len,
+            index_secret_files: self.index_secret_files,
             commit: self.commit.clone(),
             written_at_ns: self.written_at_ns,
             files,

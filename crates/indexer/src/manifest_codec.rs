@@ -429,6 +429,7 @@ pub(crate) struct Header {
     pub(crate) chunking: ChunkConfig,
     pub(crate) max_file_bytes: u64,
     pub(crate) max_avg_line_len: usize,
+    pub(crate) index_secret_files: bool,
     pub(crate) commit: Option<String>,
     pub(crate) written_at_ns: i128,
 }
@@ -442,6 +443,7 @@ impl Header {
             chunking: m.chunking,
             max_file_bytes: m.max_file_bytes,
             max_avg_line_len: m.max_avg_line_len,
+            index_secret_files: m.index_secret_files,
             commit: m.commit.clone(),
             written_at_ns: m.written_at_ns,
         }
@@ -458,6 +460,7 @@ impl Header {
             chunking: self.chunking,
             max_file_bytes: self.max_file_bytes,
             max_avg_line_len: self.max_avg_line_len,
+            index_secret_files: self.index_secret_files,
             commit: self.commit,
             written_at_ns: self.written_at_ns,
             files,
@@ -484,6 +487,11 @@ fn put_header(out: &mut Vec<u8>, m: &Manifest) {
     put_u64(out, m.max_avg_line_len as u64);
     put_opt_str(out, m.commit.as_deref());
     put_i128(out, m.written_at_ns);
+    // Schema 1 headers end above; they stay readable, so an old manifest still lists the
+    // paths to delete when its settings no longer match.
+    if m.schema >= 2 {
+        out.push(u8::from(m.index_secret_files));
+    }
 }
 
 fn get_header(reader: &mut Reader<'_>) -> Result<Header, DecodeError> {
@@ -499,14 +507,23 @@ fn get_header(reader: &mut Reader<'_>) -> Result<Header, DecodeError> {
         max_lines: reader.usize()?,
         max_bytes: reader.usize()?,
     };
+    let max_file_bytes = reader.u64()?;
+    let max_avg_line_len = reader.usize()?;
+    let commit = reader.opt_string()?;
+    let written_at_ns = reader.i128()?;
+    let index_secret_files = match schema {
+        0 | 1 => false,
+        _ => reader.flag()?,
+    };
     Ok(Header {
         schema,
         hash,
         chunking,
-        max_file_bytes: reader.u64()?,
-        max_avg_line_len: reader.usize()?,
-        commit: reader.opt_string()?,
-        written_at_ns: reader.i128()?,
+        max_file_bytes,
+        max_avg_line_len,
+        index_secret_files,
+        commit,
+        written_at_ns,
     })
 }
 
@@ -759,5 +776,60 @@ impl<'a> Reader<'a> {
             1 => self.string(),
             other => Err(format!("bad id tag {other}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IndexerConfig;
+    use crate::manifest::MANIFEST_SCHEMA_VERSION;
+
+    fn manifest(schema: u32, index_secret_files: bool) -> Manifest {
+        let config = IndexerConfig {
+            index_secret_files,
+            ..IndexerConfig::default()
+        };
+        let entry = ManifestEntry {
+            stat: FileStat {
+                size: 3,
+                mtime_ns: 7,
+                inode: 11,
+                mode: 0o100644,
+            },
+            hash: "ab".repeat(32),
+            chunks: vec![ChunkId("cd".repeat(32))],
+        };
+        let files = [(".env".to_string(), entry)].into_iter().collect();
+        let mut manifest = Manifest::new(&config, None, files, BTreeMap::new());
+        manifest.schema = schema;
+        manifest
+    }
+
+    fn round_trip(manifest: &Manifest) -> Manifest {
+        let bytes = encode_snapshot(manifest, 1);
+        let index = SnapshotIndex::parse(&bytes).unwrap();
+        index
+            .decode_all(&bytes[index.blocks_start as usize..])
+            .unwrap()
+    }
+
+    #[test]
+    fn the_secret_files_setting_round_trips() {
+        for setting in [false, true] {
+            let manifest = manifest(MANIFEST_SCHEMA_VERSION, setting);
+            assert_eq!(round_trip(&manifest), manifest);
+        }
+    }
+
+    /// A manifest from before secrets were withheld still lists its paths (so the next run
+    /// can delete what it no longer indexes) and never matches (so every file is re-read).
+    #[test]
+    fn a_schema_1_manifest_decodes_and_is_not_trusted() {
+        let old = manifest(1, false);
+        let decoded = round_trip(&old);
+        assert_eq!(decoded, old);
+        assert_eq!(decoded.paths().collect::<Vec<_>>(), [".env"]);
+        assert!(!decoded.matches(&IndexerConfig::default()));
     }
 }

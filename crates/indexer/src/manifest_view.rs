@@ -372,6 +372,7 @@ impl ManifestView {
             && h.chunking == config.chunking
             && h.max_file_bytes == config.max_file_bytes
             && h.max_avg_line_len == config.max_avg_line_len
+            && h.index_secret_files == config.index_secret_files
     }
 
     /// The whole manifest, decoded.

@@ -54,7 +54,10 @@ pub(crate) enum Probe {
         stat: FileStat,
         hash: String,
         size: u64,
+        /// The chunks for the sink: those holding a secret are already withheld.
         chunks: Vec<Chunk>,
+        /// How many chunks were withheld.
+        withheld: u64,
     },
 }
 
@@ -109,6 +112,9 @@ impl Prober {
     pub(crate) fn look<'p>(&self, rel: &str, abs: &'p Path) -> Look<'p> {
         if let Some(reason) = self.attributes.classify(rel) {
             return Look::Done(skipped(reason));
+        }
+        if !self.config.index_secret_files && crate::secrets::is_secret_path(rel) {
+            return Look::Done(skipped(SkipReason::SecretFile));
         }
         let link = match fs::symlink_metadata(abs).map(|meta| LinkStat::of(&meta)) {
             Ok(link) => link,
@@ -221,12 +227,17 @@ impl Prober {
             return Probe::Unchanged { stat };
         }
         let text = String::from_utf8_lossy(&bytes);
-        let chunks = chunk_text(&text, &self.config.chunking, self.config.hash);
+        let mut chunks = chunk_text(&text, &self.config.chunking, self.config.hash);
+        let withheld = crate::secrets::withhold(&text, &mut chunks);
+        if withheld > 0 {
+            tracing::debug!(path = rel, withheld, "chunks holding secrets withheld");
+        }
         Probe::Read {
             stat,
             hash,
             size: bytes.len() as u64,
             chunks,
+            withheld,
         }
     }
 

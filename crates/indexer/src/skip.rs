@@ -28,6 +28,10 @@ pub enum SkipReason {
     NotAFile,
     /// Could not be opened or read (permissions, an I/O error).
     Unreadable,
+    /// A well-known secret file (`.env`, `*.pem`, `id_rsa`, ...; see
+    /// [`is_secret_path`](crate::is_secret_path)), decided from its name, never read; indexed
+    /// only when `index_secret_files` is set.
+    SecretFile,
 }
 
 impl SkipReason {
@@ -44,6 +48,7 @@ impl SkipReason {
             SkipReason::SymlinkLoop => "symlink_loop",
             SkipReason::NotAFile => "not_a_file",
             SkipReason::Unreadable => "unreadable",
+            SkipReason::SecretFile => "secret_file",
         }
     }
 

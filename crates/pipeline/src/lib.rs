@@ -25,6 +25,7 @@
 //!     include: Vec::new(),
 //!     exclude: Vec::new(),
 //!     max_file_bytes: 1 << 20,
+//!     index_secret_files: false,
 //! };
 //! let body = br#"{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000",
 //!     "after":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":{"full_name":"o/demo"}}"#;

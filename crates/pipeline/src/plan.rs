@@ -215,6 +215,7 @@ mod tests {
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: 1 << 20,
+            index_secret_files: false,
         }
     }
 

@@ -44,6 +44,8 @@ pub struct RepoSpec {
     pub exclude: Vec<String>,
     /// Files larger than this are skipped.
     pub max_file_bytes: u64,
+    /// Index well-known secret files (`.env`, keys, ...) instead of skipping them.
+    pub index_secret_files: bool,
 }
 
 impl RepoSpec {
@@ -69,6 +71,7 @@ impl RepoSpec {
             include: self.include.clone(),
             exclude: self.exclude.clone(),
             max_file_bytes: self.max_file_bytes,
+            index_secret_files: self.index_secret_files,
             ..IndexerConfig::default()
         }
     }

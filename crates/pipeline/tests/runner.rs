@@ -20,6 +20,7 @@ fn spec(name: &str, path: &std::path::Path) -> RepoSpec {
         include: Vec::new(),
         exclude: Vec::new(),
         max_file_bytes: 1 << 20,
+        index_secret_files: false,
     }
 }
 

@@ -96,6 +96,7 @@ fn repo_json(repo: &RepoConfig) -> Value {
         "include": spec.include,
         "exclude": spec.exclude,
         "max_file_bytes": spec.max_file_bytes,
+        "index_secret_files": spec.index_secret_files,
         "secrets_configured": repo.secrets.len(),
     })
 }

@@ -372,6 +372,7 @@ mod tests {
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: 1 << 20,
+            index_secret_files: false,
         };
         let source = GitSource::new(&temp.path().join("data"), Duration::from_secs(60));
         let prepare = |commit: String, base: Option<String>| {
