@@ -894,7 +894,7 @@ mod tests {
         let c1 = commit_all(&origin, "c1");
         let repo = RepoConfig {
             name: "r".into(),
-            provider: "github".into(),
+            provider: webhook_core::ProviderId::GitHub,
             location: RepoLocation::Url(format!("file://{}", origin.display())),
             branches: vec!["main".into()],
             secrets: Vec::new(),

@@ -8,7 +8,7 @@
 //! servers or async runtimes, so it fits in any service.
 //!
 //! ```
-//! use webhook_core::{sign, Delivery, EventKind, Headers, Registry, Secret, Verified, VerifyOptions};
+//! use webhook_core::{Delivery, EventKind, Headers, ProviderId, Registry, Secret, Verified, VerifyOptions};
 //!
 //! let body = br#"{"ref":"refs/heads/main","before":"1111111111111111111111111111111111111111",
 //!   "after":"2222222222222222222222222222222222222222","created":false,"deleted":false,
@@ -16,17 +16,18 @@
 //!   "head_commit":{"id":"2222222222222222222222222222222222222222"},
 //!   "repository":{"full_name":"acme/hello","name":"hello",
 //!   "clone_url":"https://github.com/acme/hello.git","html_url":"https://github.com/acme/hello"}}"#;
-//! let secret = Secret::from("s3cret");
+//! let secret = Secret::new("s3cret")?;
 //!
 //! // What GitHub would send (the gateway's `sign` subcommand prints the same).
-//! let mut headers: Headers = sign("github", &secret, body, std::time::SystemTime::now())?
+//! let mut headers: Headers = ProviderId::GitHub
+//!     .sign(&secret, body, std::time::SystemTime::now())?
 //!     .into_iter()
 //!     .collect();
 //! headers.insert("X-GitHub-Event", b"push");
 //! headers.insert("X-GitHub-Delivery", b"72d3162e-cc78-11e3-81ab-4c9367dc0958");
 //!
 //! let registry = Registry::with_builtins();
-//! let github = registry.get("github").expect("built in");
+//! let github = registry.get(ProviderId::GitHub).expect("built in");
 //! let delivery = Delivery { headers: &headers, body };
 //! let how = github.verify(&delivery, &[secret], &VerifyOptions::default())?;
 //! assert_eq!(how, Verified::Signature);
@@ -56,6 +57,7 @@ mod json_path;
 mod path_union;
 mod payload;
 mod provider;
+mod provider_id;
 mod providers;
 mod secret;
 mod signature;
@@ -64,11 +66,12 @@ mod signing;
 pub use delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 pub use error::Error;
 pub use event::{
-    ChangedPaths, Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository,
+    ChangedPaths, Event, EventKind, PullRequest, PullRequestAction, PullRequestFetch,
+    PullRequestRef, PullRequestRefKind, RefUpdate, Repository, Unfetchable,
 };
 pub use headers::Headers;
 pub use provider::{Provider, Registry};
+pub use provider_id::ProviderId;
 pub use providers::{AzureDevOps, Bitbucket, GitHub, GitLab, Gitea};
 pub use secret::Secret;
 pub use signature::constant_time_eq;
-pub use signing::sign;

@@ -15,7 +15,7 @@ use jobstore::{EnqueueOutcome, JobKind, NewJob, Trigger};
 use serde::Serialize;
 use serde_json::json;
 use webhook_core::{
-    Delivery, Event, EventKind, Headers, ParseOptions, PullRequestAction, VerifyOptions,
+    Delivery, Event, EventKind, Headers, ParseOptions, ProviderId, PullRequestAction, VerifyOptions,
 };
 
 use super::respond::{self, Body};
@@ -52,7 +52,11 @@ pub async fn receive(
             SHUTDOWN_RETRY,
         );
     }
-    let Some(verifier) = app.registry.get(provider) else {
+    let Some((provider, verifier)) = provider
+        .parse::<ProviderId>()
+        .ok()
+        .and_then(|id| Some((id, app.registry.get(id)?)))
+    else {
         return respond::not_found(
             "unknown provider: use github, gitlab, gitea, bitbucket or azure-devops",
         );
@@ -317,7 +321,7 @@ fn plan_jobs(repo: &RepoConfig, event: &Event, trigger: Trigger) -> Result<Vec<N
                 before: before.filter(|_| ids_apply).map(str::to_string),
                 full: false,
                 trigger,
-                provider: Some(event.provider.clone()),
+                provider: Some(event.provider.to_string()),
                 delivery_id: event.delivery_id.clone(),
                 dedupe_key: event.dedupe_key.as_ref().map(|key| {
                     if index == 0 {
@@ -415,17 +419,30 @@ fn plan_jobs(repo: &RepoConfig, event: &Event, trigger: Trigger) -> Result<Vec<N
                     "pull request event without a pull request".into(),
                 ));
             };
-            let Some(git_ref) = pr.head_git_ref.as_deref() else {
-                return Err(Rejection::Ignored(
-                    "this provider names no fetchable ref for pull request heads".into(),
-                ));
+            let pr_ref = match pr.fetchable() {
+                Ok(pr_ref) => pr_ref,
+                Err(why) => {
+                    return Err(Rejection::Ignored(format!(
+                        "pull request {} cannot be indexed: {why}",
+                        pr.number
+                    )));
+                }
             };
+            // Fetching one ref and indexing it under another name is the pipeline's to
+            // add (issue 22); until then only refs indexed under their own name are.
+            if pr_ref.fetch_ref != pr_ref.index_ref {
+                return Err(Rejection::Ignored(format!(
+                    "pull request {}: {} is fetchable, but this gateway cannot yet index it as {}",
+                    pr.number, pr_ref.fetch_ref, pr_ref.index_ref
+                )));
+            }
+            let git_ref = pr_ref.index_ref.as_str();
             if !valid_ref_name(git_ref) {
                 return Err(Rejection::Invalid(
                     "the pull request head ref is not a valid git ref name".into(),
                 ));
             }
-            let head = check_id(pr.head_sha.as_deref(), "head sha")?;
+            let head = check_id(pr_ref.commit.as_deref(), "head sha")?;
             match action {
                 PullRequestAction::Opened
                 | PullRequestAction::Synchronize
