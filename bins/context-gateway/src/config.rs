@@ -710,6 +710,33 @@ mod tests {
     }
 
     #[test]
+    fn empty_secrets_are_mistakes_that_name_their_key() {
+        // An empty secret would be counted as configured and then verify nothing.
+        let text = "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = [\"ok\", \"\"]\n\n[[repos]]\nname = \"b\"\nprovider = \"gitlab\"\nurl = \"file:///b\"\n";
+        let overrides = Overrides {
+            default_secret: Some(String::new()),
+            ..Overrides::default()
+        };
+        let ConfigError::Invalid { problems, .. } =
+            Config::from_str_with(text, Path::new("t"), &overrides).unwrap_err()
+        else {
+            panic!()
+        };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert!(keys.contains(&("repos[0].secret", Some(5))), "{keys:?}");
+        let default = problems
+            .iter()
+            .find(|p| p.key == "repos[1].secret")
+            .expect("the empty WEBHOOK_SECRET is reported for the repo that falls back on it");
+        assert!(
+            default.message.contains("WEBHOOK_SECRET"),
+            "{}",
+            default.message
+        );
+        assert_eq!(problems.len(), 2, "{keys:?}");
+    }
+
+    #[test]
     fn url_credentials_are_redacted() {
         assert_eq!(
             redact_url("https://user:tok@host/x.git"),

@@ -500,6 +500,82 @@ fn gitlab_sign_round_trips_both_modes() {
 }
 
 #[test]
+fn a_gitlab_signing_secret_sent_as_a_plain_token_does_not_verify() {
+    // Someone who learned the signing secret (from a leaked config, say) must still sign.
+    let as_token = headers(&[("X-Gitlab-Token", SW_SECRET)]);
+    let err = verify("gitlab", &as_token, SW_BODY, &[SW_SECRET]).unwrap_err();
+    assert_eq!(err.code(), "invalid_signature");
+    assert!(
+        err.to_string().contains("only whsec_ signing secrets"),
+        "{err}"
+    );
+    // Beside a real token it counts for nothing either: only the token matches.
+    assert_eq!(
+        code(verify(
+            "gitlab",
+            &as_token,
+            SW_BODY,
+            &["plain-token", SW_SECRET]
+        )),
+        "invalid_signature"
+    );
+    let plain = headers(&[("X-Gitlab-Token", "plain-token")]);
+    assert_eq!(
+        verify("gitlab", &plain, SW_BODY, &["plain-token", SW_SECRET]).unwrap(),
+        Verified::Token
+    );
+}
+
+#[test]
+fn gitlab_standard_webhooks_deliveries_dedupe_on_the_signed_id() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let body = br#"{"object_kind":"push","ref":"refs/heads/main","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","project":{"path_with_namespace":"a/b"}}"#;
+    let mut h: Headers = sign("gitlab", &secret(SW_SECRET), body, now)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let signed_id = h.get("webhook-id").unwrap().to_owned();
+    h.insert("X-Gitlab-Event", b"Push Hook");
+    // Unsigned headers a replayer can set to anything: they must not make a new delivery.
+    h.insert("Idempotency-Key", b"replayed-under-a-new-key");
+    h.insert("X-Gitlab-Event-UUID", b"another-new-uuid");
+    let opts = VerifyOptions {
+        now,
+        ..VerifyOptions::default()
+    };
+    assert_eq!(
+        verify_with("gitlab", &h, body, &[SW_SECRET], &opts).unwrap(),
+        Verified::Signature
+    );
+    let event = provider("gitlab")
+        .parse(&Delivery { headers: &h, body })
+        .unwrap();
+    assert_eq!(event.delivery_id.as_deref(), Some(signed_id.as_str()));
+    assert_eq!(
+        event.dedupe_key,
+        Some(format!("gitlab:{signed_id}")),
+        "the signed webhook-id decides"
+    );
+    // A token delivery signs nothing: Idempotency-Key (stable across retries) is used.
+    let token: Headers = [
+        ("X-Gitlab-Token", "tok"),
+        ("X-Gitlab-Event", "Push Hook"),
+        ("Idempotency-Key", "key-1"),
+        ("X-Gitlab-Event-UUID", "uuid-1"),
+        ("webhook-id", "not-signed-here"),
+    ]
+    .into_iter()
+    .collect();
+    let event = provider("gitlab")
+        .parse(&Delivery {
+            headers: &token,
+            body,
+        })
+        .unwrap();
+    assert_eq!(event.dedupe_key.as_deref(), Some("gitlab:key-1"));
+}
+
+#[test]
 fn gitea_family_headers() {
     let body = br#"{"ref":"refs/heads/main"}"#;
     let signed = sign("gitea", &secret("k"), body, SystemTime::now()).unwrap();
