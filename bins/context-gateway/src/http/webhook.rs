@@ -357,7 +357,11 @@ fn plan_jobs(repo: &RepoConfig, event: &Event, trigger: Trigger) -> Result<Vec<N
                         "the pushed ref is not a valid git ref name".into(),
                     ));
                 }
-                let after = check_id(update.after.as_deref(), "after")?;
+                // An annotated tag's `after` is the tag object: index the commit it names.
+                let after = check_id(
+                    update.peeled.as_deref().or(update.after.as_deref()),
+                    "after",
+                )?;
                 let before = check_id(update.before.as_deref(), "before")?;
                 let wanted = repo.tracks_branch(&update.git_ref)
                     || (repo.tags && update.git_ref.starts_with("refs/tags/"));
