@@ -46,6 +46,32 @@
 //! [`Provider::parse_with`] and [`ParseOptions`]`{ changed_paths: false }`, which halves
 //! the parse of a typical push.
 
+//!
+//! # Which data is trusted
+//!
+//! A [`Secret`] is never empty, and a `whsec_` signing secret is only ever used as an HMAC
+//! key (Standard Webhooks), never compared with a token a sender presents.
+//!
+//! [`Event::dedupe_key`] comes from signed data wherever a host signs any; a host that
+//! signs only the body (which holds no delivery id) leaves the key to unsigned headers:
+//!
+//! | provider | dedupe key | signed? |
+//! |---|---|---|
+//! | gitlab, Standard Webhooks | `gitlab:<webhook-id>`; `Idempotency-Key` and `X-Gitlab-Event-UUID` are ignored | yes: the signature covers `webhook-id`, and the timestamp bounds a replay to the tolerance |
+//! | gitlab, `X-Gitlab-Token` | `gitlab:<Idempotency-Key>`, else `gitlab:<X-Gitlab-Event-UUID>` | no: the token is the whole credential |
+//! | github | `github:<X-GitHub-Hook-ID>:<X-GitHub-Delivery>` | no: only the body is signed |
+//! | gitea | `gitea:<X-Forgejo/Gitea/Gogs-Delivery>` | no: only the body is signed |
+//! | bitbucket | `bitbucket:<X-Hook-UUID>:<X-Request-UUID>` (Cloud), `bitbucket:<X-Request-Id>` (Server) | no: only the body is signed |
+//! | azure-devops | `azure-devops:<subscriptionId>:<id>`, both from the body | no: Basic credentials authenticate the request, nothing is signed |
+//!
+//! Where the key is unsigned, a captured delivery replayed under a fresh id is accepted
+//! again. It can only ask for the same ref once more: a receiver that indexes the ref's
+//! real tip after fetching (as the gateway does) gains nothing from it and loses nothing.
+//!
+//! Commit ids in a payload are hints, never the truth: [`RefUpdate::peeled`],
+//! [`Event::release_commit`] and [`PullRequestRef::commit`] hold full ids only, and are
+//! `None` where the host sends a short id or none; the receiver resolves refs after a fetch.
+
 #![deny(missing_docs)]
 
 mod commits;
