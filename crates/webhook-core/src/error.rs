@@ -41,7 +41,10 @@ pub enum Error {
         event: String,
     },
     /// No provider has this name, or none is registered under this id.
-    #[error("unknown provider {provider:?}")]
+    #[error(
+        "unknown provider {provider:?}: use one of {}",
+        crate::ProviderId::names()
+    )]
     UnknownProvider {
         /// The name asked for.
         provider: String,

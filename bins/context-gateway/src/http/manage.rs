@@ -363,9 +363,10 @@ pub async fn test_delivery(
     query: &HashMap<String, String>,
 ) -> Response<Body> {
     let Ok(provider) = provider.parse::<ProviderId>() else {
-        return respond::not_found(
-            "unknown provider: use github, gitlab, gitea, bitbucket or azure-devops",
-        );
+        return respond::not_found(&format!(
+            "unknown provider: use one of {}",
+            ProviderId::names()
+        ));
     };
     let kind = match query.get("event").map(String::as_str) {
         None => SampleKind::Push,

@@ -57,9 +57,10 @@ pub async fn receive(
         .ok()
         .and_then(|id| Some((id, app.registry.get(id)?)))
     else {
-        return respond::not_found(
-            "unknown provider: use github, gitlab, gitea, bitbucket or azure-devops",
-        );
+        return respond::not_found(&format!(
+            "unknown provider: use one of {}",
+            ProviderId::names()
+        ));
     };
     let Some(repo) = app
         .config
