@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ring::hmac;
 use serde_json::json;
-use webhook_core::{Delivery, Headers, ParseOptions, Registry, Secret, VerifyOptions, sign};
+use webhook_core::{Delivery, Headers, ParseOptions, ProviderId, Registry, Secret, VerifyOptions};
 
 const SECRET: &str = "bench-secret-of-a-typical-length-32b";
 
@@ -60,12 +60,13 @@ fn github_push(commits: usize, paths: usize) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let registry = Registry::with_builtins();
-    let github = registry.get("github").expect("built in").clone();
-    let secrets = [Secret::from(SECRET)];
+    let github = registry.get(ProviderId::GitHub).expect("built in").clone();
+    let secrets = [Secret::new(SECRET).expect("not empty")];
     let opts = VerifyOptions::default();
 
     for (label, body) in [("7KB", github_push(6, 6)), ("1MB", github_push(1100, 12))] {
-        let mut headers: Headers = sign("github", &secrets[0], &body, SystemTime::now())
+        let mut headers: Headers = ProviderId::GitHub
+            .sign(&secrets[0], &body, SystemTime::now())
             .expect("sign")
             .into_iter()
             .collect();

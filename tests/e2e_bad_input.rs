@@ -238,13 +238,13 @@ fn hostile_requests_get_the_right_answer_and_lose_nothing() {
     );
     assert_eq!(answer.status, 401, "{}", answer.text());
     let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    let stale = webhook_core::sign(
-        "gitlab",
-        &webhook_core::Secret::from(LAB_SIGNING),
-        &lab_body,
-        an_hour_ago,
-    )
-    .unwrap();
+    let stale = webhook_core::ProviderId::GitLab
+        .sign(
+            &webhook_core::Secret::new(LAB_SIGNING).unwrap(),
+            &lab_body,
+            an_hour_ago,
+        )
+        .unwrap();
     let answer = m.post("gitlab", "lab", &lab(stale), &lab_body);
     assert_eq!(answer.status, 401, "{}", answer.text());
     assert_eq!(
@@ -253,13 +253,13 @@ fn hostile_requests_get_the_right_answer_and_lose_nothing() {
         "{}",
         answer.text()
     );
-    let fresh = webhook_core::sign(
-        "gitlab",
-        &webhook_core::Secret::from(LAB_SIGNING),
-        &lab_body,
-        SystemTime::now(),
-    )
-    .unwrap();
+    let fresh = webhook_core::ProviderId::GitLab
+        .sign(
+            &webhook_core::Secret::new(LAB_SIGNING).unwrap(),
+            &lab_body,
+            SystemTime::now(),
+        )
+        .unwrap();
     let answer = m.post("gitlab", "lab", &lab(fresh.clone()), &lab_body);
     assert_eq!(
         answer.status,

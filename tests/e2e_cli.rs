@@ -145,12 +145,27 @@ fn sign_prints_the_published_github_vector() {
         "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     );
     let out = gateway()
-        .args(["sign", "--provider", "nope", "--secret", "s"])
+        .args(["sign", "--provider", "nope", "--secret", "s3cr3t-value"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("s\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cr3t-value"), "{stderr}");
+    assert!(
+        stderr.contains("github, gitlab, gitea, bitbucket, azure-devops"),
+        "{stderr}"
+    );
+    // An empty secret signs nothing: an empty HMAC key would let anyone sign.
+    let out = gateway()
+        .args(["sign", "--provider", "github", "--secret", ""])
+        .env_remove("WEBHOOK_SECRET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must not be empty"), "{stderr}");
 }
 
 #[test]

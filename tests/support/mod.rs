@@ -251,13 +251,15 @@ pub fn signed_headers(
     body: &[u8],
     secret: &str,
 ) -> Vec<(String, String)> {
-    let mut headers: Vec<(String, String)> = webhook_core::sign(
-        provider,
-        &webhook_core::Secret::from(secret),
-        body,
-        SystemTime::now(),
-    )
-    .unwrap();
+    let mut headers: Vec<(String, String)> = provider
+        .parse::<webhook_core::ProviderId>()
+        .unwrap()
+        .sign(
+            &webhook_core::Secret::new(secret).unwrap(),
+            body,
+            SystemTime::now(),
+        )
+        .unwrap();
     let mut add = |k: &str, v: &str| headers.push((k.to_string(), v.to_string()));
     match provider {
         "github" => {

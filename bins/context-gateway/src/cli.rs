@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime};
 use clap::{Parser, Subcommand, ValueEnum};
 use indexer::{FsManifestStore, Indexer, IndexerConfig, RefKey, RunRequest, Scope};
 use search::SearchIndex;
+use webhook_core::ProviderId;
 
 use crate::app::App;
 use crate::config::{Config, Overrides, valid_repo_name};
@@ -97,8 +98,9 @@ enum Command {
     },
     /// Print the headers a provider would send for the body on stdin.
     Sign {
+        /// github, gitlab, gitea, bitbucket or azure-devops.
         #[arg(long)]
-        provider: String,
+        provider: ProviderId,
         /// The secret (HMAC key, token, whsec_ signing secret or user:password).
         #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
         secret: String,
@@ -151,7 +153,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             };
             search_cli(&query, &data_dir, json)
         }
-        Command::Sign { provider, secret } => sign(&provider, &secret),
+        Command::Sign { provider, secret } => sign(provider, secret),
         Command::CheckConfig { config } => check_config(config),
     }
 }
@@ -425,11 +427,11 @@ fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn sign(provider: &str, secret: &str) -> Result<ExitCode, CliError> {
+fn sign(provider: ProviderId, secret: String) -> Result<ExitCode, CliError> {
+    let secret = webhook_core::Secret::try_from(secret)?;
     let mut body = Vec::new();
     std::io::stdin().read_to_end(&mut body)?;
-    let secret = webhook_core::Secret::from(secret);
-    let headers = webhook_core::sign(provider, &secret, &body, SystemTime::now())?;
+    let headers = provider.sign(&secret, &body, SystemTime::now())?;
     for (name, value) in headers {
         println!("{name}: {value}");
     }

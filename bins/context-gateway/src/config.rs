@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use pipeline::{RepoLocation, RepoSpec};
 use serde::Deserialize;
-use webhook_core::Secret;
-
-/// Providers a repo may name, as in CONTRACT.md.
-pub const PROVIDERS: [&str; 5] = ["github", "gitlab", "gitea", "bitbucket", "azure-devops"];
+use webhook_core::{ProviderId, Secret};
 
 /// The fully resolved configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -57,7 +54,7 @@ impl Default for RateLimitConfig {
 #[derive(Clone)]
 pub struct RepoConfig {
     pub spec: RepoSpec,
-    pub provider: String,
+    pub provider: ProviderId,
     pub secrets: Vec<Secret>,
     pub allow_sha1: bool,
 }
@@ -428,16 +425,17 @@ fn validate_repo(
             format!("`{name}` is not a valid name: use 1 to 100 of A-Z a-z 0-9 . _ - (and not `.` or `..`)"),
         );
     }
-    let provider = raw.provider.unwrap_or_default();
-    if !PROVIDERS.contains(&provider.as_str()) {
-        let what = if provider.is_empty() {
+    let provider_name = raw.provider.unwrap_or_default();
+    let provider = provider_name.parse::<ProviderId>().ok();
+    if provider.is_none() {
+        let what = if provider_name.is_empty() {
             "missing".to_string()
         } else {
-            format!("`{provider}` is unknown")
+            format!("`{provider_name}` is unknown")
         };
         at.push(
             "provider",
-            format!("{what}: use one of {}", PROVIDERS.join(", ")),
+            format!("{what}: use one of {}", ProviderId::names()),
         );
     }
     let location = match (raw.url, raw.path) {
@@ -472,32 +470,10 @@ fn validate_repo(
             at.push("branches", format!("`{branch}` is not a valid branch name"));
         }
     }
-    let mut secrets: Vec<Secret> = raw
-        .secret
-        .map(OneOrMany::into_vec)
-        .unwrap_or_default()
-        .into_iter()
-        .map(Secret::from)
-        .collect();
-    for var in raw.secret_env.map(OneOrMany::into_vec).unwrap_or_default() {
-        match std::env::var(&var) {
-            Ok(value) if !value.is_empty() => secrets.push(Secret::from(value)),
-            _ => at.push(
-                "secret_env",
-                format!("environment variable `{var}` is not set or empty"),
-            ),
-        }
-    }
-    if secrets.is_empty() {
-        if let Some(default) = overrides
-            .default_secret
-            .as_deref()
-            .filter(|s| !s.is_empty())
-        {
-            secrets.push(Secret::from(default));
-        }
-    }
-    if provider == "azure-devops" && secrets.iter().any(|s| !s.expose().contains(&b':')) {
+    let secrets = repo_secrets(raw.secret, raw.secret_env, overrides, at);
+    if provider == Some(ProviderId::AzureDevOps)
+        && secrets.iter().any(|s| !s.expose().contains(&b':'))
+    {
         at.push(
             "secret",
             "azure-devops secrets are `user:password` for HTTP Basic auth".into(),
@@ -535,10 +511,55 @@ fn validate_repo(
             max_file_bytes,
             index_secret_files: raw.index_secret_files,
         },
-        provider,
+        provider: provider?,
         secrets,
         allow_sha1: raw.allow_sha1,
     })
+}
+
+/// A repo's secrets: `secret` and the variables `secret_env` names, else `WEBHOOK_SECRET`.
+/// An empty one is a mistake that names its key: it could never verify a delivery.
+fn repo_secrets(
+    secret: Option<OneOrMany>,
+    secret_env: Option<OneOrMany>,
+    overrides: &Overrides,
+    at: &mut RepoProblems<'_>,
+) -> Vec<Secret> {
+    let mut secrets = Vec::new();
+    for text in secret.map(OneOrMany::into_vec).unwrap_or_default() {
+        match Secret::try_from(text) {
+            Ok(secret) => secrets.push(secret),
+            Err(_) => at.push(
+                "secret",
+                "an empty secret can never verify a delivery".into(),
+            ),
+        }
+    }
+    for var in secret_env.map(OneOrMany::into_vec).unwrap_or_default() {
+        match std::env::var(&var).map(Secret::try_from) {
+            Ok(Ok(secret)) => secrets.push(secret),
+            Ok(Err(_)) => at.push(
+                "secret_env",
+                format!("environment variable `{var}` is empty"),
+            ),
+            Err(_) => at.push(
+                "secret_env",
+                format!("environment variable `{var}` is not set"),
+            ),
+        }
+    }
+    if secrets.is_empty() {
+        if let Some(default) = overrides.default_secret.as_deref() {
+            match Secret::try_from(default) {
+                Ok(secret) => secrets.push(secret),
+                Err(_) => at.push(
+                    "secret",
+                    "none given, and the default from WEBHOOK_SECRET is empty".into(),
+                ),
+            }
+        }
+    }
+    secrets
 }
 
 /// `[A-Za-z0-9._-]`, 1..=100 characters, and not a path component of its own (`.`, `..`).
@@ -638,5 +659,32 @@ mod tests {
         assert_eq!(config.repos[0].secrets.len(), 2);
         assert_eq!(config.repos[1].secrets[0].expose(), b"fallback");
         assert!(!format!("{:?}", config.repos[0]).contains("one"));
+    }
+
+    #[test]
+    fn empty_secrets_are_mistakes_that_name_their_key() {
+        // An empty secret would be counted as configured and then verify nothing.
+        let text = "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = [\"ok\", \"\"]\n\n[[repos]]\nname = \"b\"\nprovider = \"gitlab\"\nurl = \"file:///b\"\n";
+        let overrides = Overrides {
+            default_secret: Some(String::new()),
+            ..Overrides::default()
+        };
+        let ConfigError::Invalid { problems, .. } =
+            Config::from_str_with(text, Path::new("t"), &overrides).unwrap_err()
+        else {
+            panic!()
+        };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert!(keys.contains(&("repos[0].secret", Some(5))), "{keys:?}");
+        let default = problems
+            .iter()
+            .find(|p| p.key == "repos[1].secret")
+            .expect("the empty WEBHOOK_SECRET is reported for the repo that falls back on it");
+        assert!(
+            default.message.contains("WEBHOOK_SECRET"),
+            "{}",
+            default.message
+        );
+        assert_eq!(problems.len(), 2, "{keys:?}");
     }
 }

@@ -39,7 +39,7 @@ pub fn plan_jobs(
                 before: before.filter(|_| ids_apply).map(str::to_string),
                 full: false,
                 trigger,
-                provider: Some(event.provider.clone()),
+                provider: Some(event.provider.to_string()),
                 delivery_id: event.delivery_id.clone(),
                 dedupe_key: event.dedupe_key.as_ref().map(|key| {
                     if index == 0 {
@@ -75,7 +75,11 @@ pub fn plan_jobs(
                         "the pushed ref is not a valid git ref name".into(),
                     ));
                 }
-                let after = check_id(update.after.as_deref(), "after")?;
+                // An annotated tag's `after` is the tag object: index the commit it names.
+                let after = check_id(
+                    update.peeled.as_deref().or(update.after.as_deref()),
+                    "after",
+                )?;
                 let before = check_id(update.before.as_deref(), "before")?;
                 let wanted = repo.tracks_branch(&update.git_ref)
                     || (repo.tags && update.git_ref.starts_with("refs/tags/"));
@@ -137,17 +141,30 @@ pub fn plan_jobs(
                     "pull request event without a pull request".into(),
                 ));
             };
-            let Some(git_ref) = pr.head_git_ref.as_deref() else {
-                return Err(Rejection::Ignored(
-                    "this provider names no fetchable ref for pull request heads".into(),
-                ));
+            let pr_ref = match pr.fetchable() {
+                Ok(pr_ref) => pr_ref,
+                Err(why) => {
+                    return Err(Rejection::Ignored(format!(
+                        "pull request {} cannot be indexed: {why}",
+                        pr.number
+                    )));
+                }
             };
+            // Fetching one ref and indexing it under another name is not done yet: only refs
+            // indexed under their own name are.
+            if pr_ref.fetch_ref != pr_ref.index_ref {
+                return Err(Rejection::Ignored(format!(
+                    "pull request {}: {} is fetchable, but this gateway cannot yet index it as {}",
+                    pr.number, pr_ref.fetch_ref, pr_ref.index_ref
+                )));
+            }
+            let git_ref = pr_ref.index_ref.as_str();
             if !valid_ref_name(git_ref) {
                 return Err(Rejection::Invalid(
                     "the pull request head ref is not a valid git ref name".into(),
                 ));
             }
-            let head = check_id(pr.head_sha.as_deref(), "head sha")?;
+            let head = check_id(pr_ref.commit.as_deref(), "head sha")?;
             match action {
                 PullRequestAction::Opened
                 | PullRequestAction::Synchronize
@@ -171,7 +188,10 @@ pub fn plan_jobs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use webhook_core::{ChangedPaths, PullRequest, RefUpdate, Repository};
+    use webhook_core::{
+        ChangedPaths, ProviderId, PullRequest, PullRequestFetch, PullRequestRef, PullRequestRefKind,
+        RefUpdate, Repository, Unfetchable,
+    };
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -221,7 +241,7 @@ mod tests {
 
     fn event(kind: EventKind) -> Event {
         Event {
-            provider: "github".into(),
+            provider: ProviderId::GitHub,
             kind,
             delivery_id: Some("d1".into()),
             dedupe_key: Some("github:d1".into()),
@@ -230,6 +250,7 @@ mod tests {
             head_commit: None,
             pull_request: None,
             release_tag: None,
+            release_commit: None,
             changed_paths: ChangedPaths::default(),
         }
     }
@@ -239,6 +260,7 @@ mod tests {
             git_ref: git_ref.into(),
             before: Some(before.into()),
             after: Some(after.into()),
+            peeled: None,
             created: before == ZERO,
             deleted: after == ZERO,
             forced: false,
@@ -261,7 +283,15 @@ mod tests {
             head_sha: Some(sha.into()),
             head_ref: Some("feature".into()),
             base_ref: Some("main".into()),
-            head_git_ref: head_git_ref.map(str::to_string),
+            fetch: match head_git_ref {
+                Some(git_ref) => PullRequestFetch::Fetchable(PullRequestRef {
+                    fetch_ref: git_ref.to_string(),
+                    index_ref: git_ref.to_string(),
+                    kind: PullRequestRefKind::Head,
+                    commit: Some(sha.into()),
+                }),
+                None => PullRequestFetch::Unfetchable(Unfetchable::SourceUnknown),
+            },
         });
         event
     }
@@ -515,7 +545,7 @@ mod tests {
                 ALL,
                 pull_request(PullRequestAction::Opened, None, A),
                 Trigger::Webhook,
-                Expect::Ignored("names no fetchable ref"),
+                Expect::Ignored("does not name the source branch"),
             ),
             (
                 "pull request with an invalid head ref",

@@ -40,12 +40,18 @@ pub enum Error {
         /// What was found (or not found) where the event type should be.
         event: String,
     },
-    /// No provider is registered under this id.
-    #[error("unknown provider {provider:?}")]
+    /// No provider has this name, or none is registered under this id.
+    #[error(
+        "unknown provider {provider:?}: use one of {}",
+        crate::ProviderId::names()
+    )]
     UnknownProvider {
-        /// The id asked for.
+        /// The name asked for.
         provider: String,
     },
+    /// A secret was empty: an empty key would let anyone sign, so it cannot be made.
+    #[error("a secret must not be empty")]
+    EmptySecret,
 }
 
 impl Error {
@@ -58,6 +64,7 @@ impl Error {
             Error::MalformedPayload { .. } => "malformed_payload",
             Error::UnsupportedEvent { .. } => "unsupported_event",
             Error::UnknownProvider { .. } => "unknown_provider",
+            Error::EmptySecret => "empty_secret",
         }
     }
 

@@ -1,4 +1,4 @@
-//! The [`Provider`] trait and the [`Registry`] that maps provider ids to implementations.
+//! The [`Provider`] trait and the [`Registry`] that maps [`ProviderId`]s to implementations.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -6,16 +6,18 @@ use std::sync::Arc;
 use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::Event;
+use crate::provider_id::ProviderId;
 use crate::providers::{AzureDevOps, Bitbucket, GitHub, GitLab, Gitea};
 use crate::secret::Secret;
 
 /// A Git host's webhook dialect: how its deliveries are authenticated and what they mean.
 ///
-/// Implement it to support a host this crate does not know, and [`Registry::register`]
-/// the implementation; nothing else needs to change.
+/// The hosts are one closed list, [`ProviderId`]; an implementation of this trait
+/// [`Registry::register`]ed under a built-in id replaces the crate's own (to adapt to a
+/// host's variant, say).
 pub trait Provider: Send + Sync + std::fmt::Debug {
-    /// The id used in URLs and config (`github`, `gitlab`, ...).
-    fn id(&self) -> &str;
+    /// Which host this is.
+    fn id(&self) -> ProviderId;
 
     /// Authenticates the raw delivery; any one of `secrets` may verify it.
     fn verify(
@@ -39,7 +41,7 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 /// Providers by id.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    providers: BTreeMap<String, Arc<dyn Provider>>,
+    providers: BTreeMap<ProviderId, Arc<dyn Provider>>,
 }
 
 impl Registry {
@@ -62,23 +64,23 @@ impl Registry {
 
     /// Adds `provider`, replacing any provider with the same id.
     pub fn register(&mut self, provider: Arc<dyn Provider>) {
-        self.providers.insert(provider.id().to_owned(), provider);
+        self.providers.insert(provider.id(), provider);
     }
 
     /// The provider registered under `id`.
-    pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
-        self.providers.get(id)
+    pub fn get(&self, id: ProviderId) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(&id)
     }
 
     /// The provider registered under `id`, or [`Error::UnknownProvider`].
-    pub fn require(&self, id: &str) -> Result<&Arc<dyn Provider>, Error> {
+    pub fn require(&self, id: ProviderId) -> Result<&Arc<dyn Provider>, Error> {
         self.get(id).ok_or_else(|| Error::UnknownProvider {
-            provider: id.to_owned(),
+            provider: id.to_string(),
         })
     }
 
-    /// Registered ids, sorted.
-    pub fn ids(&self) -> Vec<&str> {
-        self.providers.keys().map(String::as_str).collect()
+    /// Registered ids, in [`ProviderId::ALL`] order.
+    pub fn ids(&self) -> Vec<ProviderId> {
+        self.providers.keys().copied().collect()
     }
 }

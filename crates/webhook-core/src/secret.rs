@@ -2,28 +2,48 @@
 
 use std::fmt;
 
+use crate::error::Error;
+use crate::signature::WHSEC_PREFIX;
+
 /// A webhook secret: an HMAC key, a GitLab token, a `whsec_` signing secret or an
 /// Azure DevOps `user:password` pair.
+///
+/// A secret is never empty: an empty key would let anyone sign, so [`Secret::new`] refuses
+/// it with [`Error::EmptySecret`] and no verification can ever run with one.
 ///
 /// `Debug` prints `Secret(<redacted>)` so a secret inside a config struct cannot leak
 /// through `{:?}`. There is deliberately no `PartialEq`: comparisons against presented
 /// credentials go through the constant-time checks of this crate.
+///
+/// ```
+/// use webhook_core::Secret;
+/// assert!(Secret::new("s3cret").is_ok());
+/// assert_eq!(Secret::new("").unwrap_err().code(), "empty_secret");
+/// ```
 #[derive(Clone)]
 pub struct Secret {
     bytes: Vec<u8>,
 }
 
 impl Secret {
-    /// Wraps raw secret bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self {
-            bytes: bytes.into(),
+    /// Wraps raw secret bytes; [`Error::EmptySecret`] when there are none.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, Error> {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            return Err(Error::EmptySecret);
         }
+        Ok(Self { bytes })
     }
 
     /// The raw secret bytes (for signing and verification only).
     pub fn expose(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Whether this is a Standard Webhooks signing secret (`whsec_…`): such a secret is
+    /// only ever used as an HMAC key, never compared with a token a sender presents.
+    pub fn is_signing_key(&self) -> bool {
+        self.bytes.starts_with(WHSEC_PREFIX.as_bytes())
     }
 }
 
@@ -33,14 +53,18 @@ impl fmt::Debug for Secret {
     }
 }
 
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
+impl TryFrom<&str> for Secret {
+    type Error = Error;
+
+    fn try_from(value: &str) -> Result<Self, Error> {
         Self::new(value.as_bytes())
     }
 }
 
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
+impl TryFrom<String> for Secret {
+    type Error = Error;
+
+    fn try_from(value: String) -> Result<Self, Error> {
         Self::new(value.into_bytes())
     }
 }
@@ -51,8 +75,24 @@ mod tests {
 
     #[test]
     fn debug_is_redacted() {
-        let secret = Secret::from("hunter2");
+        let secret = Secret::try_from("hunter2").unwrap();
         assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
         assert_eq!(secret.expose(), b"hunter2");
+    }
+
+    #[test]
+    fn empty_secrets_cannot_be_made() {
+        assert!(matches!(Secret::new(""), Err(Error::EmptySecret)));
+        assert!(matches!(
+            Secret::try_from(String::new()),
+            Err(Error::EmptySecret)
+        ));
+        assert!(Secret::new(" ").is_ok(), "only the empty string is refused");
+    }
+
+    #[test]
+    fn whsec_secrets_are_signing_keys() {
+        assert!(Secret::new("whsec_AAEC").unwrap().is_signing_key());
+        assert!(!Secret::new("plain-token").unwrap().is_signing_key());
     }
 }

@@ -16,13 +16,18 @@ use crate::secret::Secret;
 /// Prefix of Standard Webhooks signing secrets; the rest is the base64 HMAC key.
 pub(crate) const WHSEC_PREFIX: &str = "whsec_";
 
-/// Secrets that can verify anything. An empty secret would let anyone sign, so it never
-/// counts.
+/// The secrets to try, or the error for a receiver that configured none. [`Secret`]s are
+/// never empty, so every one listed is a real key.
 fn usable(secrets: &[Secret]) -> Result<impl Iterator<Item = &[u8]>, Error> {
-    if secrets.iter().all(|s| s.expose().is_empty()) {
+    Ok(configured(secrets)?.iter().map(Secret::expose))
+}
+
+/// `secrets`, or the error for a receiver that configured none.
+fn configured(secrets: &[Secret]) -> Result<&[Secret], Error> {
+    if secrets.is_empty() {
         return Err(Error::invalid("no secret is configured to verify it with"));
     }
-    Ok(secrets.iter().map(Secret::expose).filter(|s| !s.is_empty()))
+    Ok(secrets)
 }
 
 /// A single-valued credential header, or the error its absence/ambiguity deserves.
@@ -162,16 +167,28 @@ pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
     hmac::verify(&key, presented, expected_tag.as_ref()).is_ok()
 }
 
-/// Checks a shared token (GitLab's `X-Gitlab-Token`) against every secret.
+/// Checks a shared token (GitLab's `X-Gitlab-Token`) against every secret that is not a
+/// signing key: a `whsec_` secret is an HMAC key, and a sender who presents it as a plain
+/// token has proved nothing the key is for.
 pub(crate) fn verify_token(
     header: &str,
     token: &str,
     secrets: &[Secret],
 ) -> Result<Verified, Error> {
-    // Check every secret, without stopping early, so timing does not reveal which matched.
+    let tokens: Vec<&[u8]> = configured(secrets)?
+        .iter()
+        .filter(|secret| !secret.is_signing_key())
+        .map(Secret::expose)
+        .collect();
+    if tokens.is_empty() {
+        return Err(Error::invalid(format!(
+            "header {header} needs a secret token and only whsec_ signing secrets are configured"
+        )));
+    }
+    // Check every token, without stopping early, so timing does not reveal which matched.
     let mut matched = false;
-    for secret in usable(secrets)? {
-        matched |= constant_time_eq(token.as_bytes(), secret);
+    for expected in tokens {
+        matched |= constant_time_eq(token.as_bytes(), expected);
     }
     if matched {
         Ok(Verified::Token)

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use webhook_core::{
-    Delivery, Error, Headers, Provider, Registry, Secret, Verified, VerifyOptions, sign,
+    Delivery, Error, Headers, Provider, ProviderId, Registry, Secret, Verified, VerifyOptions,
 };
 
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
@@ -13,9 +13,23 @@ const GITHUB_SIGNATURE: &str =
 
 fn provider(id: &str) -> std::sync::Arc<dyn Provider> {
     Registry::with_builtins()
-        .get(id)
+        .get(id.parse().expect("a provider name"))
         .expect("built-in provider")
         .clone()
+}
+
+/// The headers the provider named `id` would send.
+fn sign(
+    id: &str,
+    secret: &Secret,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Vec<(String, String)>, Error> {
+    id.parse::<ProviderId>()?.sign(secret, body, now)
+}
+
+fn secret(text: &str) -> Secret {
+    Secret::new(text).expect("a test secret is not empty")
 }
 
 fn headers(pairs: &[(&str, &str)]) -> Headers {
@@ -33,7 +47,7 @@ fn verify_with(
     secrets: &[&str],
     opts: &VerifyOptions,
 ) -> Result<Verified, Error> {
-    let secrets: Vec<Secret> = secrets.iter().map(|s| Secret::from(*s)).collect();
+    let secrets: Vec<Secret> = secrets.iter().map(|s| secret(s)).collect();
     provider(id).verify(&Delivery { headers, body }, &secrets, opts)
 }
 
@@ -53,7 +67,7 @@ fn github_published_vector_verifies_and_sign_reproduces_it() {
     );
     let signed = sign(
         "github",
-        &Secret::from(GITHUB_SECRET),
+        &secret(GITHUB_SECRET),
         GITHUB_BODY,
         SystemTime::now(),
     )
@@ -208,10 +222,8 @@ fn any_of_several_secrets_verifies_and_none_configured_fails() {
         code(verify("github", &h, GITHUB_BODY, &[])),
         "invalid_signature"
     );
-    assert_eq!(
-        code(verify("github", &h, GITHUB_BODY, &[""])),
-        "invalid_signature"
-    );
+    // An empty secret cannot even be made, so it can never verify anything.
+    assert_eq!(Secret::new("").unwrap_err().code(), "empty_secret");
 }
 
 #[test]
@@ -441,12 +453,12 @@ fn standard_webhooks_rejects_replays_tampering_and_plain_tokens() {
 #[test]
 fn gitlab_sign_round_trips_both_modes() {
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let signed: Headers = sign("gitlab", &Secret::from(SW_SECRET), b"{}", now)
+    let signed: Headers = sign("gitlab", &secret(SW_SECRET), b"{}", now)
         .unwrap()
         .into_iter()
         .collect();
     assert_eq!(signed.get("webhook-timestamp"), Some("1700000000"));
-    let again: Headers = sign("gitlab", &Secret::from(SW_SECRET), b"{}", now)
+    let again: Headers = sign("gitlab", &secret(SW_SECRET), b"{}", now)
         .unwrap()
         .into_iter()
         .collect();
@@ -464,7 +476,7 @@ fn gitlab_sign_round_trips_both_modes() {
         Verified::Signature
     );
 
-    let token: Headers = sign("gitlab", &Secret::from("tok"), b"{}", now)
+    let token: Headers = sign("gitlab", &secret("tok"), b"{}", now)
         .unwrap()
         .into_iter()
         .collect();
@@ -484,13 +496,89 @@ fn gitlab_sign_round_trips_both_modes() {
         code(verify("gitlab", &Headers::new(), b"{}", &["tok"])),
         "missing_signature"
     );
-    assert!(sign("gitlab", &Secret::from("whsec_!!!"), b"{}", now).is_err());
+    assert!(sign("gitlab", &secret("whsec_!!!"), b"{}", now).is_err());
+}
+
+#[test]
+fn a_gitlab_signing_secret_sent_as_a_plain_token_does_not_verify() {
+    // Someone who learned the signing secret (from a leaked config, say) must still sign.
+    let as_token = headers(&[("X-Gitlab-Token", SW_SECRET)]);
+    let err = verify("gitlab", &as_token, SW_BODY, &[SW_SECRET]).unwrap_err();
+    assert_eq!(err.code(), "invalid_signature");
+    assert!(
+        err.to_string().contains("only whsec_ signing secrets"),
+        "{err}"
+    );
+    // Beside a real token it counts for nothing either: only the token matches.
+    assert_eq!(
+        code(verify(
+            "gitlab",
+            &as_token,
+            SW_BODY,
+            &["plain-token", SW_SECRET]
+        )),
+        "invalid_signature"
+    );
+    let plain = headers(&[("X-Gitlab-Token", "plain-token")]);
+    assert_eq!(
+        verify("gitlab", &plain, SW_BODY, &["plain-token", SW_SECRET]).unwrap(),
+        Verified::Token
+    );
+}
+
+#[test]
+fn gitlab_standard_webhooks_deliveries_dedupe_on_the_signed_id() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let body = br#"{"object_kind":"push","ref":"refs/heads/main","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","project":{"path_with_namespace":"a/b"}}"#;
+    let mut h: Headers = sign("gitlab", &secret(SW_SECRET), body, now)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let signed_id = h.get("webhook-id").unwrap().to_owned();
+    h.insert("X-Gitlab-Event", b"Push Hook");
+    // Unsigned headers a replayer can set to anything: they must not make a new delivery.
+    h.insert("Idempotency-Key", b"replayed-under-a-new-key");
+    h.insert("X-Gitlab-Event-UUID", b"another-new-uuid");
+    let opts = VerifyOptions {
+        now,
+        ..VerifyOptions::default()
+    };
+    assert_eq!(
+        verify_with("gitlab", &h, body, &[SW_SECRET], &opts).unwrap(),
+        Verified::Signature
+    );
+    let event = provider("gitlab")
+        .parse(&Delivery { headers: &h, body })
+        .unwrap();
+    assert_eq!(event.delivery_id.as_deref(), Some(signed_id.as_str()));
+    assert_eq!(
+        event.dedupe_key,
+        Some(format!("gitlab:{signed_id}")),
+        "the signed webhook-id decides"
+    );
+    // A token delivery signs nothing: Idempotency-Key (stable across retries) is used.
+    let token: Headers = [
+        ("X-Gitlab-Token", "tok"),
+        ("X-Gitlab-Event", "Push Hook"),
+        ("Idempotency-Key", "key-1"),
+        ("X-Gitlab-Event-UUID", "uuid-1"),
+        ("webhook-id", "not-signed-here"),
+    ]
+    .into_iter()
+    .collect();
+    let event = provider("gitlab")
+        .parse(&Delivery {
+            headers: &token,
+            body,
+        })
+        .unwrap();
+    assert_eq!(event.dedupe_key.as_deref(), Some("gitlab:key-1"));
 }
 
 #[test]
 fn gitea_family_headers() {
     let body = br#"{"ref":"refs/heads/main"}"#;
-    let signed = sign("gitea", &Secret::from("k"), body, SystemTime::now()).unwrap();
+    let signed = sign("gitea", &secret("k"), body, SystemTime::now()).unwrap();
     let hex = signed[0].1.clone();
     for name in [
         "X-Gitea-Signature",
@@ -527,7 +615,7 @@ fn gitea_family_headers() {
 #[test]
 fn bitbucket_algorithm_comes_from_the_prefix() {
     let body = br#"{"push":{"changes":[]}}"#;
-    let signed: Headers = sign("bitbucket", &Secret::from("k"), body, SystemTime::now())
+    let signed: Headers = sign("bitbucket", &secret("k"), body, SystemTime::now())
         .unwrap()
         .into_iter()
         .collect();
@@ -557,15 +645,10 @@ fn bitbucket_algorithm_comes_from_the_prefix() {
 #[test]
 fn azure_devops_basic_credentials() {
     let body = br#"{"eventType":"git.push"}"#;
-    let signed: Headers = sign(
-        "azure-devops",
-        &Secret::from("hook:pw"),
-        body,
-        SystemTime::now(),
-    )
-    .unwrap()
-    .into_iter()
-    .collect();
+    let signed: Headers = sign("azure-devops", &secret("hook:pw"), body, SystemTime::now())
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(signed.get("Authorization"), Some("Basic aG9vazpwdw=="));
     assert_eq!(
         verify("azure-devops", &signed, body, &["other:x", "hook:pw"]).unwrap(),
@@ -597,7 +680,7 @@ fn azure_devops_basic_credentials() {
 #[test]
 fn empty_and_non_utf8_bodies_verify_as_bytes_then_fail_to_parse_cleanly() {
     for body in [&b""[..], &[0xff, 0xfe, 0x7b, 0x00][..]] {
-        let signed: Headers = sign("github", &Secret::from("k"), body, SystemTime::now())
+        let signed: Headers = sign("github", &secret("k"), body, SystemTime::now())
             .unwrap()
             .into_iter()
             .collect();
@@ -617,7 +700,7 @@ fn empty_and_non_utf8_bodies_verify_as_bytes_then_fail_to_parse_cleanly() {
 
 #[test]
 fn sign_rejects_unknown_providers() {
-    let err = sign("sourcehut", &Secret::from("k"), b"", SystemTime::now()).unwrap_err();
+    let err = sign("sourcehut", &secret("k"), b"", SystemTime::now()).unwrap_err();
     assert_eq!(err.code(), "unknown_provider");
     assert!(err.to_string().contains("sourcehut"));
 }

@@ -10,11 +10,12 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use jobstore::{EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobState, NewJob, Trigger};
 use serde_json::{Value, json};
-use webhook_core::{Delivery, Headers, VerifyOptions};
+use webhook_core::{Delivery, Headers, ProviderId, VerifyOptions};
 
 use super::respond::{self, Body};
 use crate::app::App;
-use crate::config::{PROVIDERS, RepoConfig};
+use crate::config::RepoConfig;
+use crate::sample::{self, SampleKind};
 use pipeline::valid_ref_name;
 
 pub fn healthz() -> Response<Body> {
@@ -354,19 +355,34 @@ pub async fn cleanup(app: &App, query: &HashMap<String, String>) -> Response<Bod
     }
 }
 
-/// Builds a sample push for `provider`, signs it with the repo's first secret and sends it
-/// through the same verify → parse → enqueue path a real delivery takes.
+/// Builds a sample delivery of `?event=` (default push) for `provider`, signs it with the
+/// repo's first secret and sends it through the same verify → parse → enqueue path a real
+/// delivery takes.
 pub async fn test_delivery(
     app: &App,
     _peer: SocketAddr,
     provider: &str,
     query: &HashMap<String, String>,
 ) -> Response<Body> {
-    if !PROVIDERS.contains(&provider) {
-        return respond::not_found(
-            "unknown provider: use github, gitlab, gitea, bitbucket or azure-devops",
-        );
-    }
+    let Ok(provider) = provider.parse::<ProviderId>() else {
+        return respond::not_found(&format!(
+            "unknown provider: use one of {}",
+            ProviderId::names()
+        ));
+    };
+    let kind = match query.get("event").map(String::as_str) {
+        None => SampleKind::Push,
+        Some(name) => match SampleKind::from_name(name) {
+            Some(kind) => kind,
+            None => {
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_event",
+                    format!("`event` must be one of {}", SampleKind::names()),
+                );
+            }
+        },
+    };
     let repo = match query.get("repo") {
         Some(name) => app.config.repo(name).filter(|r| r.provider == provider),
         None => app.config.repos.iter().find(|r| r.provider == provider),
@@ -383,21 +399,42 @@ pub async fn test_delivery(
             "the repo has no secret to sign the sample with",
         );
     };
-    let Some(git_ref) = repo.spec.branch_refs().next() else {
-        return respond::error(
-            StatusCode::CONFLICT,
-            "missing_ref",
-            "the repo has no configured branch to push to",
-        );
+    let git_ref = match sample_ref(repo, kind, query) {
+        Ok(git_ref) => git_ref,
+        Err(response) => return *response,
+    };
+    let number = match query.get("number").map(|n| n.parse::<u64>()) {
+        None => 1,
+        Some(Ok(number)) if number > 0 => number,
+        Some(_) => {
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                "bad_number",
+                "`number` must be a pull request number (a whole number above 0)",
+            );
+        }
     };
     let delivery_id = app.next_id("test");
-    let (event_headers, body) =
-        crate::sample::push(provider, &repo.spec.name, &git_ref, &delivery_id);
+    let target = sample::Target {
+        repo: &repo.spec.name,
+        git_ref: &git_ref,
+        number,
+        delivery_id: &delivery_id,
+    };
+    let sample::SampleDelivery {
+        headers: event_headers,
+        body,
+    } = match sample::build(provider, kind, &target) {
+        Ok(sample) => sample,
+        Err(message) => {
+            return respond::error(StatusCode::BAD_REQUEST, "unsupported_event", message);
+        }
+    };
     let mut headers: Headers = event_headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_bytes()))
         .collect();
-    match webhook_core::sign(provider, secret, &body, SystemTime::now()) {
+    match provider.sign(secret, &body, SystemTime::now()) {
         Ok(signed) => {
             for (name, value) in signed {
                 headers.insert(&name, value.as_bytes());
@@ -429,6 +466,52 @@ pub async fn test_delivery(
         Ok(event) => super::webhook::accept(app, repo, &event, Trigger::Test).await,
         Err(error) => respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string()),
     }
+}
+
+/// The ref a sample is about: `?ref=` (a short name or a full ref), else the repo's first
+/// branch; tag samples need `?ref=`, since no tag is configured by name.
+fn sample_ref(
+    repo: &RepoConfig,
+    kind: SampleKind,
+    query: &HashMap<String, String>,
+) -> Result<String, Box<Response<Body>>> {
+    let prefix = if kind.needs_tag() {
+        "refs/tags/"
+    } else {
+        "refs/heads/"
+    };
+    let git_ref = match query.get("ref").filter(|r| !r.is_empty()) {
+        Some(name) if name.starts_with("refs/") => name.clone(),
+        Some(name) => format!("{prefix}{name}"),
+        None if kind.needs_tag() => {
+            return Err(Box::new(respond::error(
+                StatusCode::BAD_REQUEST,
+                "missing_ref",
+                format!(
+                    "a `{}` sample needs the tag as `ref` (v1.0 or refs/tags/v1.0)",
+                    kind.name()
+                ),
+            )));
+        }
+        None => repo.spec.branch_refs().next().ok_or_else(|| {
+            Box::new(respond::error(
+                StatusCode::CONFLICT,
+                "missing_ref",
+                "the repo has no configured branch to push to",
+            ))
+        })?,
+    };
+    if !git_ref.starts_with(prefix) || !valid_ref_name(&git_ref) {
+        return Err(Box::new(respond::error(
+            StatusCode::BAD_REQUEST,
+            "bad_ref",
+            format!(
+                "`ref` must name a {} ({prefix}…)",
+                if kind.needs_tag() { "tag" } else { "branch" }
+            ),
+        )));
+    }
+    Ok(git_ref)
 }
 
 pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body> {

@@ -15,7 +15,7 @@ use jobstore::{EnqueueOutcome, Trigger};
 use pipeline::{Rejection, plan_jobs};
 use serde::Serialize;
 use serde_json::json;
-use webhook_core::{Delivery, Event, Headers, ParseOptions, VerifyOptions};
+use webhook_core::{Delivery, Event, Headers, ParseOptions, ProviderId, VerifyOptions};
 
 use super::respond::{self, Body};
 use crate::app::App;
@@ -50,10 +50,15 @@ pub async fn receive(
             SHUTDOWN_RETRY,
         );
     }
-    let Some(verifier) = app.registry.get(provider) else {
-        return respond::not_found(
-            "unknown provider: use github, gitlab, gitea, bitbucket or azure-devops",
-        );
+    let Some((provider, verifier)) = provider
+        .parse::<ProviderId>()
+        .ok()
+        .and_then(|id| Some((id, app.registry.get(id)?)))
+    else {
+        return respond::not_found(&format!(
+            "unknown provider: use one of {}",
+            ProviderId::names()
+        ));
     };
     let Some(repo) = app
         .config

@@ -4,10 +4,13 @@ use serde::Deserialize;
 
 use crate::delivery::{Delivery, Verified, VerifyOptions};
 use crate::error::Error;
-use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
+use crate::event::{
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
+};
 use crate::payload::{Text, from_body, owned, require};
 use crate::provider::Provider;
-use crate::providers::{dedupe_key, event, is_zero_id, push_urls, short_branch};
+use crate::provider_id::ProviderId;
+use crate::providers::{dedupe_key, event, is_zero_id, push_urls, same_ref, short_branch};
 use crate::secret::Secret;
 use crate::signature::{required, verify_basic};
 
@@ -49,6 +52,9 @@ struct Resource<'a> {
     target_ref_name: Option<Text<'a>>,
     #[serde(borrow)]
     last_merge_source_commit: Option<AzCommit<'a>>,
+    /// The preview merge `refs/pull/N/merge` points at.
+    #[serde(borrow)]
+    last_merge_commit: Option<AzCommit<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,8 +119,8 @@ impl AzRepository<'_> {
 }
 
 impl Provider for AzureDevOps {
-    fn id(&self) -> &str {
-        "azure-devops"
+    fn id(&self) -> ProviderId {
+        ProviderId::AzureDevOps
     }
 
     fn verify(
@@ -194,7 +200,16 @@ impl Provider for AzureDevOps {
                     head_sha,
                     head_ref: branch(&resource.source_ref_name),
                     base_ref: branch(&resource.target_ref_name),
-                    head_git_ref: None,
+                    // Azure keeps the preview merge, not the head, under a pull ref.
+                    fetch: same_ref(
+                        format!("refs/pull/{number}/merge"),
+                        PullRequestRefKind::Merge,
+                        resource
+                            .last_merge_commit
+                            .as_ref()
+                            .and_then(|c| c.commit_id.as_ref())
+                            .map(Text::as_str),
+                    ),
                 });
                 Ok(out)
             }
@@ -218,6 +233,8 @@ fn ref_updates(raw: &[AzRefUpdate<'_>]) -> Result<Vec<RefUpdate>, Error> {
             deleted: after.as_deref().is_some_and(is_zero_id),
             before,
             after,
+            // Azure sends the ref's raw object id only: a tag is peeled after the fetch.
+            peeled: None,
             forced: false,
         });
     }

@@ -5,10 +5,16 @@ use serde::Deserialize;
 
 use crate::delivery::{Delivery, Verified, VerifyOptions};
 use crate::error::Error;
-use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
+use crate::event::{
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestFetch, PullRequestRef,
+    PullRequestRefKind, RefUpdate, Repository, Unfetchable,
+};
 use crate::payload::{Text, from_body, owned, require};
 use crate::provider::Provider;
-use crate::providers::{ZERO_ID, dedupe_key, event, is_zero_id, push_urls, short_branch};
+use crate::provider_id::ProviderId;
+use crate::providers::{
+    ZERO_ID, dedupe_key, event, full_commit, is_zero_id, push_urls, same_ref, short_branch,
+};
 use crate::secret::Secret;
 use crate::signature::{required, verify_prefixed_hex};
 
@@ -211,6 +217,29 @@ struct CloudPullEnd<'a> {
     branch: Option<CloudBranch<'a>>,
     #[serde(borrow)]
     commit: Option<CloudCommit<'a>>,
+    #[serde(borrow)]
+    repository: Option<CloudPullRepo<'a>>,
+}
+
+/// Which repository one end of a Cloud pull request lives in.
+#[derive(Debug, Deserialize)]
+struct CloudPullRepo<'a> {
+    #[serde(borrow)]
+    full_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    uuid: Option<Text<'a>>,
+}
+
+impl CloudPullRepo<'_> {
+    /// Whether both name the same repository: by uuid when both have one (a rename keeps
+    /// it), else by full name; `None` when they cannot be compared.
+    fn same_as(&self, other: &CloudPullRepo<'_>) -> Option<bool> {
+        let text = |t: &Option<Text<'_>>| t.as_ref().map(|t| t.as_str().to_ascii_lowercase());
+        match (text(&self.uuid), text(&other.uuid)) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => Some(text(&self.full_name)? == text(&other.full_name)?),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,8 +283,8 @@ struct Anything<'a> {
 }
 
 impl Provider for Bitbucket {
-    fn id(&self) -> &str {
-        "bitbucket"
+    fn id(&self) -> ProviderId {
+        ProviderId::Bitbucket
     }
 
     fn verify(
@@ -310,7 +339,7 @@ impl Provider for Bitbucket {
                     .as_ref()
                     .map(Repo::to_repository)
                     .unwrap_or_default();
-                Ok(event("bitbucket", kind, ids.0, ids.1, repository))
+                Ok(event(ProviderId::Bitbucket, kind, ids.0, ids.1, repository))
             }
         }
     }
@@ -330,7 +359,7 @@ fn push(ids: Ids, body: &[u8]) -> Result<Event, Error> {
         Some(update) if update.git_ref.starts_with("refs/tags/") => EventKind::TagPush,
         _ => EventKind::Push,
     };
-    let mut out = event("bitbucket", kind, ids.0, ids.1, repository);
+    let mut out = event(ProviderId::Bitbucket, kind, ids.0, ids.1, repository);
     out.head_commit = updates
         .first()
         .and_then(|u| u.after.clone())
@@ -361,11 +390,14 @@ fn cloud_updates(changes: &[CloudChange<'_>]) -> Result<Vec<RefUpdate>, Error> {
         };
         let created = change.created.unwrap_or(change.old.is_none());
         let deleted = change.closed.unwrap_or(change.new.is_none());
+        let after = hash(&change.new);
         // Cloud sends null for the missing side; keep the all-zeros convention instead.
         updates.push(RefUpdate {
             git_ref: format!("{prefix}{}", name.as_str()),
             before: hash(&change.old).or_else(|| created.then(|| ZERO_ID.to_owned())),
-            after: hash(&change.new).or_else(|| deleted.then(|| ZERO_ID.to_owned())),
+            // Cloud's `target` is the commit, for annotated tags too.
+            peeled: after.as_deref().and_then(full_commit),
+            after: after.or_else(|| deleted.then(|| ZERO_ID.to_owned())),
             created,
             deleted,
             forced: change.forced.unwrap_or(false),
@@ -389,6 +421,8 @@ fn server_updates(changes: &[ServerChange<'_>]) -> Result<Vec<RefUpdate>, Error>
             deleted: kind == Some("DELETE") || after.as_deref().is_some_and(is_zero_id),
             before,
             after,
+            // Server sends the ref's raw object id only: a tag is peeled after the fetch.
+            peeled: None,
             // Server does not say whether an update rewrote history.
             forced: false,
         });
@@ -422,22 +456,44 @@ fn cloud_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
         .and_then(|s| s.commit.as_ref())
         .and_then(|c| owned(&c.hash));
     let mut out = event(
-        "bitbucket",
+        ProviderId::Bitbucket,
         EventKind::PullRequest(action),
         ids.0,
         ids.1,
         repository,
     );
     out.head_commit = head_sha.clone();
+    let head_ref = branch(&pr.source);
     out.pull_request = Some(PullRequest {
         number,
         head_sha,
-        head_ref: branch(&pr.source),
+        fetch: cloud_fetch(pr, number, head_ref.as_deref()),
+        head_ref,
         base_ref: branch(&pr.destination),
-        // Cloud keeps no fetchable pull request ref.
-        head_git_ref: None,
     });
     Ok(out)
+}
+
+/// Cloud keeps no pull request refs: a source branch in the same repository is fetched by
+/// name and indexed under Server's name for a pull request's head; a fork's is out of reach.
+/// Cloud's commit ids are 12-character hashes, so the commit is resolved after the fetch.
+fn cloud_fetch(pr: &CloudPull<'_>, number: u64, source_branch: Option<&str>) -> PullRequestFetch {
+    let source = pr.source.as_ref().and_then(|e| e.repository.as_ref());
+    let destination = pr.destination.as_ref().and_then(|e| e.repository.as_ref());
+    let same = match (source, destination) {
+        (Some(source), Some(destination)) => source.same_as(destination),
+        _ => None,
+    };
+    match (same, source_branch) {
+        (Some(true), Some(branch)) => PullRequestFetch::Fetchable(PullRequestRef {
+            fetch_ref: format!("refs/heads/{branch}"),
+            index_ref: format!("refs/pull-requests/{number}/from"),
+            kind: PullRequestRefKind::SourceBranch,
+            commit: None,
+        }),
+        (Some(false), _) => PullRequestFetch::Unfetchable(Unfetchable::ForkBranch),
+        _ => PullRequestFetch::Unfetchable(Unfetchable::SourceUnknown),
+    }
 }
 
 fn server_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
@@ -463,7 +519,7 @@ fn server_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
     };
     let head_sha = pr.from_ref.as_ref().and_then(|r| owned(&r.latest_commit));
     let mut out = event(
-        "bitbucket",
+        ProviderId::Bitbucket,
         EventKind::PullRequest(action),
         ids.0,
         ids.1,
@@ -472,10 +528,15 @@ fn server_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
     out.head_commit = head_sha.clone();
     out.pull_request = Some(PullRequest {
         number,
+        // Server keeps the head of every pull request, forks' included, under this ref.
+        fetch: same_ref(
+            format!("refs/pull-requests/{number}/from"),
+            PullRequestRefKind::Head,
+            head_sha.as_deref(),
+        ),
         head_sha,
         head_ref: branch(&pr.from_ref),
         base_ref: branch(&pr.to_ref),
-        head_git_ref: Some(format!("refs/pull-requests/{number}/from")),
     });
     Ok(out)
 }

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::headers::HeaderValue;
 use crate::provider::Provider;
+use crate::provider_id::ProviderId;
 use crate::providers::dedupe_key;
 use crate::providers::github_like::{self, DeliveryIds};
 use crate::secret::Secret;
@@ -41,8 +42,8 @@ const DELIVERY_HEADERS: [&str; 4] = [
 pub struct Gitea;
 
 impl Provider for Gitea {
-    fn id(&self) -> &str {
-        "gitea"
+    fn id(&self) -> ProviderId {
+        ProviderId::Gitea
     }
 
     fn verify(

@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::headers::HeaderValue;
 use crate::provider::Provider;
+use crate::provider_id::ProviderId;
 use crate::providers::dedupe_key;
 use crate::providers::github_like::{self, DeliveryIds};
 use crate::secret::Secret;
@@ -23,8 +24,8 @@ const SIGNATURE_SHA1: &str = "X-Hub-Signature";
 pub struct GitHub;
 
 impl Provider for GitHub {
-    fn id(&self) -> &str {
-        "github"
+    fn id(&self) -> ProviderId {
+        ProviderId::GitHub
     }
 
     fn verify(

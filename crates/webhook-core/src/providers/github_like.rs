@@ -6,9 +6,12 @@ use serde::Deserialize;
 use crate::commits::CommitFiles;
 use crate::delivery::ParseOptions;
 use crate::error::Error;
-use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
+use crate::event::{
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
+};
 use crate::payload::{Text, from_body, owned, require};
-use crate::providers::{event, is_zero_id, push_urls};
+use crate::provider_id::ProviderId;
+use crate::providers::{event, full_commit, is_zero_id, push_urls, same_ref};
 
 /// GitHub stops listing commits at 2048 in a push payload.
 const GITHUB_MAX_COMMITS: usize = 2048;
@@ -120,6 +123,9 @@ struct ReleaseEvent<'a> {
 struct Release<'a> {
     #[serde(borrow)]
     tag_name: Option<Text<'a>>,
+    /// A branch name or a commit id.
+    #[serde(borrow)]
+    target_commitish: Option<Text<'a>>,
 }
 
 /// Any other event: only the repository is worth reading.
@@ -137,7 +143,7 @@ pub(crate) struct DeliveryIds {
 
 /// Parses a GitHub-shaped payload for the event named `name`.
 pub(crate) fn parse(
-    provider: &str,
+    provider: ProviderId,
     name: &str,
     body: &[u8],
     ids: DeliveryIds,
@@ -150,7 +156,11 @@ pub(crate) fn parse(
     }
 }
 
-fn push<const PATHS: bool>(provider: &str, body: &[u8], ids: DeliveryIds) -> Result<Event, Error> {
+fn push<const PATHS: bool>(
+    provider: ProviderId,
+    body: &[u8],
+    ids: DeliveryIds,
+) -> Result<Event, Error> {
     let mut push: Push<'_, PATHS> = from_body(body)?;
     let commits = push.commits.take();
     let repository = require(push.repository.as_ref(), "$.repository")?.to_repository();
@@ -166,7 +176,12 @@ fn push<const PATHS: bool>(provider: &str, body: &[u8], ids: DeliveryIds) -> Res
 }
 
 /// Every event but a push.
-fn not_push(provider: &str, name: &str, body: &[u8], ids: DeliveryIds) -> Result<Event, Error> {
+fn not_push(
+    provider: ProviderId,
+    name: &str,
+    body: &[u8],
+    ids: DeliveryIds,
+) -> Result<Event, Error> {
     let new = |kind, repository| event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
     match name {
         "pull_request" => {
@@ -189,10 +204,14 @@ fn not_push(provider: &str, name: &str, body: &[u8], ids: DeliveryIds) -> Result
             out.head_commit = head_sha.clone();
             out.pull_request = Some(PullRequest {
                 number,
+                fetch: same_ref(
+                    format!("refs/pull/{number}/head"),
+                    PullRequestRefKind::Head,
+                    head_sha.as_deref(),
+                ),
                 head_sha,
                 head_ref: pr.head.as_ref().and_then(|h| owned(&h.git_ref)),
                 base_ref: pr.base.as_ref().and_then(|b| owned(&b.git_ref)),
-                head_git_ref: Some(format!("refs/pull/{number}/head")),
             });
             Ok(out)
         }
@@ -206,7 +225,13 @@ fn not_push(provider: &str, name: &str, body: &[u8], ids: DeliveryIds) -> Result
                 _ => EventKind::Release,
             };
             let mut out = new(kind, repository);
-            out.release_tag = release.release.as_ref().and_then(|r| owned(&r.tag_name));
+            let release = release.release.as_ref();
+            out.release_tag = release.and_then(|r| owned(&r.tag_name));
+            // Only a full commit id counts: a branch name moves on.
+            out.release_commit = release
+                .and_then(|r| r.target_commitish.as_ref())
+                .and_then(|c| full_commit(c.as_str()));
+            out.head_commit = out.release_commit.clone();
             if out.kind == EventKind::Release && out.release_tag.is_none() {
                 return Err(Error::missing_field("$.release.tag_name"));
             }
@@ -241,19 +266,21 @@ fn fill_push<const PATHS: bool>(
     let created = push.created.unwrap_or_else(|| is_zero_id(before));
     let deleted = push.deleted.unwrap_or_else(|| is_zero_id(after));
     let forced = push.forced.unwrap_or(false);
+    let head_commit = push.head_commit.as_ref().and_then(|c| owned(&c.id));
     out.updates.push(RefUpdate {
         git_ref: git_ref.to_owned(),
         before: Some(before.to_owned()),
         after: Some(after.to_owned()),
+        // The commit `after` resolves to: the tagged commit for an annotated tag.
+        peeled: head_commit
+            .as_deref()
+            .filter(|_| !deleted)
+            .and_then(full_commit),
         created,
         deleted,
         forced,
     });
-    out.head_commit = push
-        .head_commit
-        .as_ref()
-        .and_then(|c| owned(&c.id))
-        .or_else(|| (!is_zero_id(after)).then(|| after.to_owned()));
+    out.head_commit = head_commit.or_else(|| (!is_zero_id(after)).then(|| after.to_owned()));
 
     let sent = commits.is_some();
     let commits = commits.unwrap_or_default();

@@ -5,11 +5,14 @@ use serde::Deserialize;
 use crate::commits::CommitFiles;
 use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
-use crate::event::{Event, EventKind, PullRequest, PullRequestAction, RefUpdate, Repository};
-use crate::headers::HeaderValue;
+use crate::event::{
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
+};
+use crate::headers::{HeaderValue, Headers};
 use crate::payload::{Text, from_body, owned, require};
 use crate::provider::Provider;
-use crate::providers::{dedupe_key, event, is_zero_id, push_urls};
+use crate::provider_id::ProviderId;
+use crate::providers::{dedupe_key, event, full_commit, is_zero_id, push_urls, same_ref};
 use crate::secret::Secret;
 use crate::signature::{header_problem, verify_standard_webhooks, verify_token};
 
@@ -20,7 +23,8 @@ const TOKEN: &str = "X-Gitlab-Token";
 /// When `webhook-signature` is present the delivery is verified as Standard Webhooks
 /// (HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed by the base64
 /// after `whsec_`, timestamp within the tolerance either way) and only that way;
-/// otherwise `X-Gitlab-Token` is compared with the secrets in constant time.
+/// otherwise `X-Gitlab-Token` is compared in constant time with the secrets that are not
+/// `whsec_` signing secrets (a signing secret is a key, never a token to present).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GitLab;
 
@@ -131,6 +135,9 @@ struct LastCommit<'a> {
 struct ReleaseHook<'a> {
     #[serde(borrow)]
     tag: Option<Text<'a>>,
+    /// The commit the release's tag points at.
+    #[serde(borrow)]
+    commit: Option<LastCommit<'a>>,
     #[serde(borrow)]
     action: Option<Text<'a>>,
     #[serde(borrow)]
@@ -151,8 +158,8 @@ struct Anything<'a> {
 }
 
 impl Provider for GitLab {
-    fn id(&self) -> &str {
-        "gitlab"
+    fn id(&self) -> ProviderId {
+        ProviderId::GitLab
     }
 
     fn verify(
@@ -181,11 +188,7 @@ impl Provider for GitLab {
         let name = headers.text("X-Gitlab-Event").ok_or_else(|| {
             Error::unsupported("header X-Gitlab-Event is missing, empty or not UTF-8")
         })?;
-        // Idempotency-Key stays the same across retries; the event UUID is the older id.
-        let delivery_id = headers
-            .text("Idempotency-Key")
-            .or_else(|| headers.text("X-Gitlab-Event-UUID"))
-            .or_else(|| headers.text("webhook-id"));
+        let delivery_id = delivery_id(headers);
         let ids = (
             delivery_id.map(str::to_owned),
             dedupe_key(self.id(), None, delivery_id),
@@ -211,7 +214,7 @@ impl Provider for GitLab {
                     }
                     ("System Hook", Some("merge_request")) => merge_request(ids, body),
                     _ => Ok(event(
-                        "gitlab",
+                        ProviderId::GitLab,
                         EventKind::Other(name.to_owned()),
                         ids.0,
                         ids.1,
@@ -224,6 +227,20 @@ impl Provider for GitLab {
 }
 
 type Ids = (Option<String>, Option<String>);
+
+/// The id to dedupe on, signed data first. A Standard Webhooks delivery (verified by its
+/// `webhook-signature`, see [`GitLab`]) signs `webhook-id`, which stays the same across
+/// retries: nothing unsigned may override it, or a captured delivery replayed under a
+/// fresh `Idempotency-Key` would count as new. A token delivery signs nothing; there
+/// `Idempotency-Key` (the same across retries) wins over the older `X-Gitlab-Event-UUID`.
+fn delivery_id(headers: &Headers) -> Option<&str> {
+    if headers.single("webhook-signature") != HeaderValue::Absent {
+        return headers.text("webhook-id");
+    }
+    headers
+        .text("Idempotency-Key")
+        .or_else(|| headers.text("X-Gitlab-Event-UUID"))
+}
 
 fn push(ids: Ids, body: &[u8], kind: EventKind, options: &ParseOptions) -> Result<Event, Error> {
     if options.changed_paths {
@@ -249,7 +266,7 @@ fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<
         kind
     };
     let mut out = event(
-        "gitlab",
+        ProviderId::GitLab,
         kind,
         ids.0,
         ids.1,
@@ -261,6 +278,12 @@ fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<
         git_ref: git_ref.to_owned(),
         before: Some(before.to_owned()),
         after: Some(after.to_owned()),
+        // `after` of an annotated tag is the tag object; checkout_sha is its commit.
+        peeled: push
+            .checkout_sha
+            .as_ref()
+            .filter(|_| !deleted)
+            .and_then(|sha| full_commit(sha.as_str())),
         created,
         deleted,
         // GitLab does not say whether a push was forced.
@@ -305,7 +328,7 @@ fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
     };
     let head_sha = attrs.last_commit.as_ref().and_then(|c| owned(&c.id));
     let mut out = event(
-        "gitlab",
+        ProviderId::GitLab,
         EventKind::PullRequest(action),
         ids.0,
         ids.1,
@@ -314,10 +337,14 @@ fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
     out.head_commit = head_sha.clone();
     out.pull_request = Some(PullRequest {
         number,
+        fetch: same_ref(
+            format!("refs/merge-requests/{number}/head"),
+            PullRequestRefKind::Head,
+            head_sha.as_deref(),
+        ),
         head_sha,
         head_ref: owned(&attrs.source_branch),
         base_ref: owned(&attrs.target_branch),
-        head_git_ref: Some(format!("refs/merge-requests/{number}/head")),
     });
     Ok(out)
 }
@@ -331,12 +358,18 @@ fn release(ids: Ids, body: &[u8]) -> Result<Event, Error> {
         EventKind::Release
     };
     let mut out = event(
-        "gitlab",
+        ProviderId::GitLab,
         kind,
         ids.0,
         ids.1,
         repository(hook.project.as_ref(), None),
     );
     out.release_tag = Some(require(owned(&hook.tag), "$.tag")?);
+    out.release_commit = hook
+        .commit
+        .as_ref()
+        .and_then(|c| c.id.as_ref())
+        .and_then(|id| full_commit(id.as_str()));
+    out.head_commit = out.release_commit.clone();
     Ok(out)
 }

@@ -13,8 +13,12 @@ pub use gitea::Gitea;
 pub use github::GitHub;
 pub use gitlab::GitLab;
 
-use crate::event::{ChangedPaths, Event, EventKind, Repository};
+use crate::event::{
+    ChangedPaths, Event, EventKind, PullRequestFetch, PullRequestRef, PullRequestRefKind,
+    Repository,
+};
 use crate::payload::Text;
+use crate::provider_id::ProviderId;
 
 /// The object id providers use for "no commit" (created or deleted refs).
 pub(crate) const ZERO_ID: &str = "0000000000000000000000000000000000000000";
@@ -24,6 +28,27 @@ pub(crate) fn is_zero_id(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b == b'0')
 }
 
+/// `id` when it is a full commit id (40 or 64 hex digits): short ids and branch names are
+/// no commit ids a receiver can rely on.
+pub(crate) fn full_commit(id: &str) -> Option<String> {
+    let full = matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit());
+    (full && !is_zero_id(id)).then(|| id.to_ascii_lowercase())
+}
+
+/// A pull request ref fetched and indexed under the same name.
+pub(crate) fn same_ref(
+    git_ref: String,
+    kind: PullRequestRefKind,
+    commit: Option<&str>,
+) -> PullRequestFetch {
+    PullRequestFetch::Fetchable(PullRequestRef {
+        fetch_ref: git_ref.clone(),
+        index_ref: git_ref,
+        kind,
+        commit: commit.and_then(full_commit),
+    })
+}
+
 /// `refs/heads/x` -> `x`; anything else unchanged.
 pub(crate) fn short_branch(git_ref: &str) -> &str {
     git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref)
@@ -31,14 +56,14 @@ pub(crate) fn short_branch(git_ref: &str) -> &str {
 
 /// An event with the fields every kind has; the provider fills in the rest.
 pub(crate) fn event(
-    provider: &str,
+    provider: ProviderId,
     kind: EventKind,
     delivery_id: Option<String>,
     dedupe_key: Option<String>,
     repository: Repository,
 ) -> Event {
     Event {
-        provider: provider.to_owned(),
+        provider,
         kind,
         delivery_id,
         dedupe_key,
@@ -47,6 +72,7 @@ pub(crate) fn event(
         head_commit: None,
         pull_request: None,
         release_tag: None,
+        release_commit: None,
         changed_paths: ChangedPaths::default(),
     }
 }
@@ -66,7 +92,7 @@ pub(crate) fn push_urls<'t>(
 
 /// `provider:part:part`, leaving out absent parts; `None` without a delivery id.
 pub(crate) fn dedupe_key(
-    provider: &str,
+    provider: ProviderId,
     scope: Option<&str>,
     delivery: Option<&str>,
 ) -> Option<String> {
