@@ -14,7 +14,7 @@
 //! ```
 //! use jobstore::{JobKind, Trigger};
 //! use pipeline::{RepoLocation, RepoSpec, plan_jobs};
-//! use webhook_core::{Delivery, Headers, Provider as _, Registry};
+//! use webhook_core::{Delivery, Headers, Provider as _, ProviderId, Registry};
 //!
 //! let repo = RepoSpec {
 //!     name: "demo".into(),
@@ -31,7 +31,7 @@
 //!     "after":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":{"full_name":"o/demo"}}"#;
 //! let headers: Headers = [("X-GitHub-Event", &b"push"[..])].into_iter().collect();
 //! let event = Registry::with_builtins()
-//!     .get("github")
+//!     .get(ProviderId::GitHub)
 //!     .expect("built in")
 //!     .parse(&Delivery { headers: &headers, body })?;
 //! let jobs = plan_jobs(&repo, &event, Trigger::Webhook).expect("main is tracked");
