@@ -69,7 +69,7 @@ async fn work(app: &Arc<App>, name: &str) {
         let started = Instant::now();
         let completion = tracing::Instrument::instrument(run(app, &claimed), span.clone()).await;
         let outcome = match &completion {
-            Completion::Succeeded => "succeeded",
+            Completion::Succeeded { .. } => "succeeded",
             Completion::Failed {
                 retryable: true, ..
             } => "retrying",
@@ -84,7 +84,7 @@ async fn work(app: &Arc<App>, name: &str) {
                 "job ended"
             )
         });
-        if matches!(completion, Completion::Succeeded) {
+        if matches!(completion, Completion::Succeeded { .. }) {
             app.metrics
                 .index_fresh(&claimed.job.repo, &claimed.job.git_ref, SystemTime::now());
         }
@@ -133,7 +133,7 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
             };
         }
         return match source.remove_ref(repo, &job.git_ref).await {
-            Ok(()) => Completion::Succeeded,
+            Ok(()) => Completion::succeeded(),
             Err(error) => Completion::Failed {
                 error: error.message,
                 retryable: error.retryable,
@@ -236,7 +236,7 @@ async fn run(app: &Arc<App>, claimed: &Claimed) -> Completion {
                 index_ms = summary.elapsed.as_millis() as u64,
                 "indexed"
             );
-            Completion::Succeeded
+            Completion::succeeded()
         }
         Ok(Err(indexer::Error::Cancelled)) => {
             let _ = app.jobs.heartbeat(&job.id, final_progress).await;

@@ -30,9 +30,6 @@
 //! on disk for the retention period, a record of fewer than [`MERGE_BELOW`] live entries is
 //! merged into the next write's record: its live entries are written again there and it is
 //! removed.
-//!
-//! Stores written before the attempt log hold `c/<write>` records of claims only (see
-//! `claim_log`); they are applied on open and removed with the first write.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
