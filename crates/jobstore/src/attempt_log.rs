@@ -272,8 +272,7 @@ pub(crate) struct AttemptLog {
     next_write: u64,
     /// Attempt records on disk → how many of their entries are live.
     live: BTreeMap<u64, usize>,
-    /// Records found on open that hold nothing live (and every claim record of older
-    /// versions): removed by the first write.
+    /// Records found on open that hold nothing live: removed by the first write.
     stale: Vec<Vec<u8>>,
     tail: Option<Tail>,
 }
