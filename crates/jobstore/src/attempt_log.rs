@@ -30,9 +30,6 @@
 //! on disk for the retention period, a record of fewer than [`MERGE_BELOW`] live entries is
 //! merged into the next write's record: its live entries are written again there and it is
 //! removed.
-//!
-//! Stores written before the attempt log hold `c/<write>` records of claims only (see
-//! `claim_log`); they are applied on open and removed with the first write.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
@@ -275,8 +272,7 @@ pub(crate) struct AttemptLog {
     next_write: u64,
     /// Attempt records on disk → how many of their entries are live.
     live: BTreeMap<u64, usize>,
-    /// Records found on open that hold nothing live (and every claim record of older
-    /// versions): removed by the first write.
+    /// Records found on open that hold nothing live: removed by the first write.
     stale: Vec<Vec<u8>>,
     tail: Option<Tail>,
 }

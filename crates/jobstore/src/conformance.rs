@@ -110,6 +110,7 @@ pub async fn run_all(make: &MakeStore) {
     next_waits_for_work(make).await;
     producers_and_consumers(make).await;
     complete_and_claim(make).await;
+    success_records_commit_and_note(make).await;
 }
 
 /// A job goes queued → running → succeeded, with its request fields, attempts, timestamps
@@ -153,7 +154,7 @@ pub async fn lifecycle(make: &MakeStore) {
     assert_eq!(must_get(store, &job.id).await.progress, progress);
 
     let done = store
-        .complete(&job.id, Completion::Succeeded)
+        .complete(&job.id, Completion::succeeded())
         .await
         .expect("complete");
     assert_eq!(done.state, JobState::Succeeded);
@@ -165,13 +166,13 @@ pub async fn lifecycle(make: &MakeStore) {
         Err(Error::NotRunning { state, .. }) => assert_eq!(state, JobState::Succeeded),
         other => panic!("heartbeat on a finished job must fail with NotRunning, got {other:?}"),
     }
-    match store.complete(&job.id, Completion::Succeeded).await {
+    match store.complete(&job.id, Completion::succeeded()).await {
         Err(Error::NotRunning { .. }) => {}
         other => panic!("completing a finished job must fail with NotRunning, got {other:?}"),
     }
     let unknown: JobId = "00000000ffffffff".parse().expect("well-formed id");
     assert!(store.get(&unknown).await.expect("get").is_none());
-    match store.complete(&unknown, Completion::Succeeded).await {
+    match store.complete(&unknown, Completion::succeeded()).await {
         Err(Error::NotFound(id)) => assert_eq!(id, unknown),
         other => panic!("completing an unknown job must fail with NotFound, got {other:?}"),
     }
@@ -302,7 +303,7 @@ pub async fn follow_up_while_running(make: &MakeStore) {
     .await;
 
     store
-        .complete(&first.id, Completion::Succeeded)
+        .complete(&first.id, Completion::succeeded())
         .await
         .expect("complete");
     let next = must_claim(store, "w1").await;
@@ -383,7 +384,7 @@ pub async fn dedupe(make: &MakeStore) {
     let job = queued_job(enqueued(store, request.clone()).await);
     let claimed = must_claim(store, "w").await;
     store
-        .complete(&claimed.job.id, Completion::Succeeded)
+        .complete(&claimed.job.id, Completion::succeeded())
         .await
         .expect("complete");
     match enqueued(store, request.clone()).await {
@@ -523,7 +524,7 @@ pub async fn lease_expiry(make: &MakeStore) {
     assert!(hung.cancel.is_cancelled(), "the hung worker's token flips");
     assert!(!rescued.cancel.is_cancelled());
     store
-        .complete(&job.id, Completion::Succeeded)
+        .complete(&job.id, Completion::succeeded())
         .await
         .expect("complete");
 }
@@ -638,7 +639,7 @@ pub async fn list_and_counts(make: &MakeStore) {
     let claimed = must_claim(store, "w").await;
     assert_eq!(claimed.job.id, ids[0]);
     store
-        .complete(&ids[0], Completion::Succeeded)
+        .complete(&ids[0], Completion::succeeded())
         .await
         .expect("complete");
     must_claim(store, "w").await;
@@ -727,7 +728,7 @@ pub async fn cleanup(make: &MakeStore) {
         let job = queued_job(enqueued(store, request).await);
         must_claim(store, "w").await;
         store
-            .complete(&job.id, Completion::Succeeded)
+            .complete(&job.id, Completion::succeeded())
             .await
             .expect("complete");
         finished.push(job.id);
@@ -793,7 +794,7 @@ pub async fn next_waits_for_work(make: &MakeStore) {
     };
     tokio::task::yield_now().await;
     store
-        .complete(&job.id, Completion::Succeeded)
+        .complete(&job.id, Completion::succeeded())
         .await
         .expect("complete");
     let claimed = within("next after the key is freed", waiting)
@@ -840,7 +841,7 @@ pub async fn producers_and_consumers(make: &MakeStore) {
                 let claimed = store.next(&worker).await.expect("next");
                 if claimed.job.repo == "stop" {
                     store
-                        .complete(&claimed.job.id, Completion::Succeeded)
+                        .complete(&claimed.job.id, Completion::succeeded())
                         .await
                         .expect("complete");
                     return ran;
@@ -854,7 +855,7 @@ pub async fn producers_and_consumers(make: &MakeStore) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 running_keys.lock().expect("lock").remove(&key);
                 store
-                    .complete(&claimed.job.id, Completion::Succeeded)
+                    .complete(&claimed.job.id, Completion::succeeded())
                     .await
                     .expect("complete");
                 ran.push(claimed.job.id);
@@ -944,7 +945,7 @@ pub async fn complete_and_claim(make: &MakeStore) {
     let other = queued_job(enqueued(store, push("b", "refs/heads/main", "c1", "c0")).await);
 
     let (done, next) = store
-        .complete_and_claim(&first.id, Completion::Succeeded, "w")
+        .complete_and_claim(&first.id, Completion::succeeded(), "w")
         .await
         .expect("complete_and_claim");
     assert_eq!(
@@ -981,7 +982,7 @@ pub async fn complete_and_claim(make: &MakeStore) {
 
     // Nothing claimable: the completion still happens, the claim is `None`.
     let (done, none) = store
-        .complete_and_claim(&other.id, Completion::Succeeded, "w")
+        .complete_and_claim(&other.id, Completion::succeeded(), "w")
         .await
         .expect("complete_and_claim");
     assert_eq!(done.state, JobState::Succeeded);
@@ -990,7 +991,7 @@ pub async fn complete_and_claim(make: &MakeStore) {
     // A completion that fails claims nothing, even with work waiting.
     let waiting = queued_job(enqueued(store, push("c", "refs/heads/main", "c1", "c0")).await);
     match store
-        .complete_and_claim(&other.id, Completion::Succeeded, "w")
+        .complete_and_claim(&other.id, Completion::succeeded(), "w")
         .await
     {
         Err(Error::NotRunning { state, .. }) => assert_eq!(state, JobState::Succeeded),
@@ -1011,4 +1012,93 @@ pub async fn complete_and_claim(make: &MakeStore) {
         ),
         (0, 2, 1, 1)
     );
+}
+
+/// A success may name the commit the worker actually indexed and leave a note: the job then
+/// shows that commit instead of the requested one, and the note. Without them the job keeps
+/// its requested commit and has no note; other outcomes never set a note.
+pub async fn success_records_commit_and_note(make: &MakeStore) {
+    let store = make(StoreConfig::default());
+    let store = store.as_ref();
+
+    // The payload said c1; the ref's real tip was c3.
+    let id = queued_job(enqueued(store, push("r", "refs/heads/main", "c1", "c0")).await).id;
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(claimed.job.id, id);
+    let indexed = Completion::Succeeded {
+        commit: Some("c3".to_owned()),
+        note: None,
+    };
+    let done = store.complete(&id, indexed).await.expect("complete");
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(
+        done.commit.as_deref(),
+        Some("c3"),
+        "the commit actually indexed"
+    );
+    assert_eq!(
+        done.before.as_deref(),
+        Some("c0"),
+        "the request's before stays"
+    );
+    assert_eq!(done.note, None);
+    assert_eq!(must_get(store, &id).await, done);
+
+    // A late delivery for an older commit: nothing to index, said in a note.
+    let id = queued_job(enqueued(store, push("r", "refs/heads/main", "c2", "c1")).await).id;
+    must_claim(store, "w").await;
+    let nothing = Completion::Succeeded {
+        commit: Some("c3".to_owned()),
+        note: Some("already at c3: nothing to index".to_owned()),
+    };
+    let (done, next) = store
+        .complete_and_claim(&id, nothing, "w")
+        .await
+        .expect("complete_and_claim");
+    assert!(next.is_none());
+    assert_eq!(done.commit.as_deref(), Some("c3"));
+    assert_eq!(
+        done.note.as_deref(),
+        Some("already at c3: nothing to index")
+    );
+    assert_eq!(must_get(store, &id).await, done);
+
+    // Plain success: the requested commit stays, no note.
+    let id = queued_job(enqueued(store, push("r", "refs/heads/dev", "d1", "d0")).await).id;
+    must_claim(store, "w").await;
+    let done = store
+        .complete(&id, Completion::succeeded())
+        .await
+        .expect("complete");
+    assert_eq!(
+        (done.commit.as_deref(), done.note.as_deref()),
+        (Some("d1"), None)
+    );
+
+    // A request without a commit ("the tip when it runs") learns which one that was.
+    let id =
+        queued_job(enqueued(store, NewJob::index("r", "refs/heads/tip", Trigger::Manual)).await).id;
+    must_claim(store, "w").await;
+    let done = store
+        .complete(
+            &id,
+            Completion::Succeeded {
+                commit: Some("t9".to_owned()),
+                note: None,
+            },
+        )
+        .await
+        .expect("complete");
+    assert_eq!(done.commit.as_deref(), Some("t9"));
+
+    // Failures carry errors, not notes.
+    let id = queued_job(enqueued(store, push("r", "refs/heads/x", "x1", "x0")).await).id;
+    must_claim(store, "w").await;
+    let failed = Completion::Failed {
+        error: "boom".to_owned(),
+        retryable: false,
+    };
+    let done = store.complete(&id, failed).await.expect("complete");
+    assert_eq!((done.state, done.note), (JobState::Failed, None));
+    assert_eq!(done.commit.as_deref(), Some("x1"));
 }

@@ -163,8 +163,6 @@ pub(crate) struct DedupeIndex {
     recent: RecentMap,
     /// Sorted by digest, oldest run first; a digest is in at most one live entry.
     runs: Vec<Run>,
-    /// Keys read from per-key records of older stores: each expiry removes a record.
-    legacy: HashMap<DedupeDigest, DedupeEntry, BuildHasherDefault<DigestHasher>>,
 }
 
 impl DedupeIndex {
@@ -175,12 +173,10 @@ impl DedupeIndex {
             return Some(job);
         }
         // Newest first: a key accepted again after it expired has its newer entry later.
-        for run in self.runs.iter().rev() {
-            if let Some(job) = run.get(digest).and_then(live) {
-                return Some(job);
-            }
-        }
-        self.legacy.get(digest).and_then(live)
+        self.runs
+            .iter()
+            .rev()
+            .find_map(|run| run.get(digest).and_then(live))
     }
 
     /// Remembers an accepted key (it was not live in the index).
@@ -218,10 +214,6 @@ impl DedupeIndex {
         }
     }
 
-    pub(crate) fn load_legacy(&mut self, digest: DedupeDigest, entry: DedupeEntry) {
-        self.legacy.insert(digest, entry);
-    }
-
     /// Moves the recent keys into a run and merges runs while the newest is at least half
     /// the size of the one before it.
     pub(crate) fn seal(&mut self, now: u64) {
@@ -254,17 +246,9 @@ impl DedupeIndex {
         }
     }
 
-    /// Drops every key expired at `now`; the digests of expired legacy keys (whose records
-    /// must be removed) go to `removed_legacy`.
-    pub(crate) fn remove_expired(&mut self, now: u64, removed_legacy: &mut Vec<DedupeDigest>) {
+    /// Drops every key expired at `now`.
+    pub(crate) fn remove_expired(&mut self, now: u64) {
         self.recent.retain(|_, e| e.expires_micros > now);
-        self.legacy.retain(|digest, e| {
-            let keep = e.expires_micros > now;
-            if !keep {
-                removed_legacy.push(*digest);
-            }
-            keep
-        });
         for run in &mut self.runs {
             if run.slots.iter().any(|s| s.entry.expires_micros <= now) {
                 *run = Run::new(
@@ -281,7 +265,7 @@ impl DedupeIndex {
 
     /// Keys held, expired or not.
     pub(crate) fn len(&self) -> usize {
-        self.recent.len() + self.legacy.len() + self.runs.iter().map(|r| r.len()).sum::<usize>()
+        self.recent.len() + self.runs.iter().map(|r| r.len()).sum::<usize>()
     }
 }
 
@@ -414,13 +398,10 @@ mod tests {
             let expires = if k % 2 == 0 { 100 } else { 1_000 };
             index.insert(digest(k), entry(k, expires), 10);
         }
-        index.load_legacy(digest(u64::MAX), entry(9, 100));
         assert_eq!(index.get(&digest(0), 99), Some(0));
         assert_eq!(index.get(&digest(0), 100), None);
         assert_eq!(index.get(&digest(1), 100), Some(1));
-        let mut removed = Vec::new();
-        index.remove_expired(100, &mut removed);
-        assert_eq!(removed, vec![digest(u64::MAX)]);
+        index.remove_expired(100);
         assert_eq!(index.len(), RECENT_CAPACITY);
         assert_eq!(index.get(&digest(3), 100), Some(3));
     }

@@ -26,6 +26,21 @@ pub enum Error {
         /// What was found to be wrong.
         detail: String,
     },
+    /// The store was written in an on-disk format this build does not read.
+    #[error(
+        "the job store at {} is format {found}, this build reads format {reads}: move the \
+         directory away to start with an empty queue (its jobs and delivery keys are then \
+         forgotten), or run the release that wrote it",
+        path.display()
+    )]
+    UnsupportedFormat {
+        /// The sled directory.
+        path: PathBuf,
+        /// The format version found (0: written before format versions were recorded).
+        found: u32,
+        /// The format version this build reads and writes.
+        reads: u32,
+    },
     /// The database could not be opened for another reason (permissions, not a directory, ...).
     #[error("cannot open the job database at {}: {source}", path.display())]
     Open {

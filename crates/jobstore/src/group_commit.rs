@@ -3,8 +3,9 @@
 //! The *writer* takes every queued operation off a channel, applies them all to the
 //! in-memory queue under one lock, writes the records they touched as one atomic sled batch,
 //! answers operations that do not wait for the disk, and hands the replies of durable
-//! operations to the *flusher*. The flusher takes every reply waiting for it, calls `flush`
-//! once (one fsync for all of them) and only then answers. While it flushes, the writer keeps
+//! operations to the *flusher*. The flusher takes every reply waiting for it, calls sled's
+//! `flush` and then `fdatasync` once for all of them (see `disk_sync`) and only then
+//! answers. While it flushes, the writer keeps
 //! applying the next operations, so throughput grows with the number of concurrent callers
 //! instead of being one fsync per request.
 //!
@@ -22,6 +23,7 @@ use std::thread::JoinHandle;
 use tokio::sync::Notify;
 
 use crate::attempt_log::AttemptLog;
+use crate::disk_sync::DiskSync;
 use crate::error::Error;
 use crate::queue::{Changes, Clock, Queue};
 use crate::records;
@@ -44,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) queue: Mutex<Queue>,
     pub(crate) notify: Notify,
     pub(crate) path: PathBuf,
+    /// Syncs what sled wrote to stable storage.
+    pub(crate) disk: DiskSync,
 }
 
 impl Shared {
@@ -96,16 +100,16 @@ fn join_stage(handle: Option<JoinHandle<()>>, name: &str) {
 }
 
 fn run_writer(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     db: sled::Db,
     tree: sled::Tree,
     log: &mut AttemptLog,
     commands: &Receiver<Command>,
 ) {
     let (to_flusher, flusher_inbox) = channel::<Vec<Deliver>>();
-    let path = shared.path.clone();
+    let for_flusher = Arc::clone(shared);
     let flusher = spawn_stage("jobstore-flusher", move || {
-        run_flusher(&db, &path, &flusher_inbox);
+        run_flusher(&db, &for_flusher, &flusher_inbox);
     });
     let flusher_sender = flusher.as_ref().map(|_| &to_flusher);
 
@@ -118,7 +122,7 @@ fn run_writer(
             }
         }
         let round = run_round(shared, log, batch);
-        apply_round(&tree, &shared.path, round, flusher_sender);
+        apply_round(&tree, shared, round, flusher_sender);
     }
     // Closing the channel lets the flusher answer what it has and stop.
     drop(to_flusher);
@@ -155,7 +159,7 @@ fn run_round(shared: &Shared, log: &mut AttemptLog, batch: Vec<Command>) -> Roun
 /// rest to the flusher (or flushes here when there is none).
 fn apply_round(
     tree: &sled::Tree,
-    path: &Path,
+    shared: &Shared,
     round: Round,
     to_flusher: Option<&Sender<Vec<Deliver>>>,
 ) {
@@ -165,7 +169,7 @@ fn apply_round(
         let mut batch = sled::Batch::default();
         round.writes.add_to(&mut batch);
         tree.apply_batch(batch).map_err(|source| Error::Storage {
-            path: path.to_owned(),
+            path: shared.path.clone(),
             action: "writing jobs",
             source,
         })
@@ -189,35 +193,45 @@ fn apply_round(
     match to_flusher {
         Some(sender) => {
             if let Err(unsent) = sender.send(delivers) {
-                flush_and_answer(tree, path, unsent.0);
+                flush_and_answer(tree, shared, unsent.0);
             }
         }
-        None => flush_and_answer(tree, path, delivers),
+        None => flush_and_answer(tree, shared, delivers),
     }
 }
 
-fn run_flusher(db: &sled::Db, path: &Path, inbox: &Receiver<Vec<Deliver>>) {
+fn run_flusher(db: &sled::Db, shared: &Shared, inbox: &Receiver<Vec<Deliver>>) {
     while let Ok(mut waiting) = inbox.recv() {
         // Everything that queued up during the previous flush shares this one.
         while let Ok(more) = inbox.try_recv() {
             waiting.extend(more);
         }
-        flush_and_answer(db, path, waiting);
+        flush_and_answer(db, shared, waiting);
     }
 }
 
-fn flush_and_answer(tree: &sled::Tree, path: &Path, waiting: Vec<Deliver>) {
-    let result = tree.flush().map(drop).map_err(|source| Error::Storage {
-        path: path.to_owned(),
-        action: "flushing to disk",
-        source,
-    });
+/// Makes everything written so far durable, then answers `waiting`.
+fn flush_and_answer(tree: &sled::Tree, shared: &Shared, waiting: Vec<Deliver>) {
+    let result = flush_and_sync(tree, &shared.disk, &shared.path);
     if let Err(e) = &result {
         tracing::error!(error = %e, "job store flush failed");
     }
     for deliver in waiting {
         deliver(result.clone());
     }
+}
+
+/// sled's flush (written and `sync_file_range`d), then `fdatasync` of what it wrote.
+pub(crate) fn flush_and_sync(tree: &sled::Tree, disk: &DiskSync, path: &Path) -> Result<(), Error> {
+    let storage = |action, source| Error::Storage {
+        path: path.to_owned(),
+        action,
+        source,
+    };
+    tree.flush()
+        .map_err(|source| storage("flushing to disk", source))?;
+    disk.sync()
+        .map_err(|e| storage("syncing to stable storage", sled::Error::Io(e)))
 }
 
 /// Sends `command` to the writer.

@@ -4,15 +4,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
 use crate::cancel::CancelToken;
 use crate::error::Error;
 
 /// A job's id: 16 lowercase hex digits of a per-store counter, so ids sort by creation order
 /// and double as list cursors.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub String);
 
 impl JobId {
@@ -66,8 +63,7 @@ impl FromStr for JobId {
 }
 
 /// Where a job is in its life. `Succeeded`, `Failed`, `Cancelled` and `Superseded` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobState {
     /// Waiting for a worker (possibly until `not_before`, or until the running job of its key ends).
     Queued,
@@ -130,8 +126,7 @@ impl FromStr for JobState {
 }
 
 /// What asked for the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Trigger {
     /// A provider's webhook delivery.
     Webhook,
@@ -141,9 +136,19 @@ pub enum Trigger {
     Test,
 }
 
+impl Trigger {
+    /// The snake_case name (`webhook`, `manual`, `test`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Trigger::Webhook => "webhook",
+            Trigger::Manual => "manual",
+            Trigger::Test => "test",
+        }
+    }
+}
+
 /// What the job does to the index of its ref.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
     /// Bring the ref's index up to `commit`.
     Index,
@@ -151,8 +156,18 @@ pub enum JobKind {
     DeleteRef,
 }
 
+impl JobKind {
+    /// The snake_case name (`index`, `delete_ref`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobKind::Index => "index",
+            JobKind::DeleteRef => "delete_ref",
+        }
+    }
+}
+
 /// Counters a worker reports with heartbeats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Files looked at.
     pub files_seen: u64,
@@ -212,19 +227,19 @@ impl NewJob {
     }
 }
 
-/// A job as stored. Serializes in the shape the HTTP API shows (`ref`, RFC 3339 timestamps).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// Its id.
     pub id: JobId,
     /// Configured repository name.
     pub repo: String,
     /// Full ref name.
-    #[serde(rename = "ref")]
     pub git_ref: String,
     /// What it does.
     pub kind: JobKind,
-    /// Target commit (`None`: the ref's tip when it runs).
+    /// Target commit (`None`: the ref's tip when it runs). Once the job succeeded with
+    /// [`Completion::succeeded()`]`{ commit: Some(..), .. }`, the commit it actually indexed.
     pub commit: Option<String>,
     /// Commit the ref was at before the oldest folded push.
     pub before: Option<String>,
@@ -243,21 +258,20 @@ pub struct Job {
     /// How many later requests were folded into it.
     pub coalesced: u32,
     /// When it was created.
-    #[serde(with = "crate::rfc3339")]
     pub created_at: SystemTime,
     /// When the current or last attempt started.
-    #[serde(with = "crate::rfc3339::option")]
     pub started_at: Option<SystemTime>,
     /// When it reached a final state.
-    #[serde(with = "crate::rfc3339::option")]
     pub finished_at: Option<SystemTime>,
     /// Retry backoff: not claimed before this time.
-    #[serde(with = "crate::rfc3339::option")]
     pub not_before: Option<SystemTime>,
     /// Last reported progress.
     pub progress: Progress,
     /// Last error (kept when retrying, and when the job finally failed).
     pub error: Option<String>,
+    /// A short note the worker left with its success (for example "already at 1a2b3c4:
+    /// nothing to index").
+    pub note: Option<String>,
 }
 
 /// What [`JobStore::enqueue`](crate::JobStore::enqueue) did with a request.
@@ -294,7 +308,14 @@ pub struct Claimed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
     /// The work is done.
-    Succeeded,
+    Succeeded {
+        /// The commit the worker actually indexed, when it knows it (it may differ from the
+        /// requested one: the ref's real tip, an annotated tag peeled). Replaces the job's
+        /// `commit`; `None` keeps it.
+        commit: Option<String>,
+        /// A short note for humans, kept with the job.
+        note: Option<String>,
+    },
     /// The attempt failed. Retryable failures are queued again with backoff while attempts
     /// remain; the rest end the job as `Failed` with the error kept.
     Failed {
@@ -307,6 +328,16 @@ pub enum Completion {
     Cancelled,
     /// The worker is shutting down: the job goes back to the queue and the attempt is not counted.
     Released,
+}
+
+impl Completion {
+    /// [`Completion::succeeded()`] with nothing to add: the job keeps its commit.
+    pub fn succeeded() -> Completion {
+        Completion::Succeeded {
+            commit: None,
+            note: None,
+        }
+    }
 }
 
 /// Which jobs [`JobStore::list`](crate::JobStore::list) returns.
@@ -328,7 +359,7 @@ pub struct JobPage {
 }
 
 /// How many jobs are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateCounts {
     /// Queued jobs.
     pub queued: u64,

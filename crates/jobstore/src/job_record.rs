@@ -3,15 +3,15 @@
 //! Every claim, completion and folded delivery rewrites its job's record, so its size and
 //! encoding cost are paid on the hot path (JSON with RFC 3339 timestamps was the writer
 //! thread's largest item of our own code, and sled keeps more in memory the more it writes).
-//! Layout, version 1, all integers little-endian:
+//! Layout, all integers little-endian:
 //!
-//! `0x01`, id, repo, ref (strings), kind (u8), commit, before (optional strings), full (u8),
-//! trigger (u8), provider, delivery id (optional strings), state (u8), attempts, coalesced
-//! (u32), created (time), started, finished, not before (optional times), the five progress
-//! counters (u64), error (optional string), cancel requested (u8).
-//!
-//! Version 2 is version 1 with the version byte `0x02` and one more field at the end: the
-//! sequence number (u64) of the group-commit write that wrote it. Claims and completions are
+//! `0x03` (the record version), id, repo, ref (strings), kind (u8), commit, before (optional
+//! strings), full (u8), trigger (u8), provider, delivery id (optional strings), state (u8),
+//! attempts, coalesced (u32), created (time), started, finished, not before (optional
+//! times), the five progress counters (u64), error (optional string), cancel requested (u8),
+//! note (optional string), and the sequence number (u64) of the group-commit write that
+//! wrote it. Only this version is read (the store's format version, in `records`, says
+//! which layouts a store holds). Claims and completions are
 //! not written into job records but as entries in per-write attempt records (see
 //! `attempt_log`); on open, an entry applies to a job only if it came from a later write than
 //! the job's record. So a job record's run-state fields (state, attempts, times, progress,
@@ -19,27 +19,26 @@
 //! job's state.
 //!
 //! A string is a u32 length and UTF-8 bytes; an optional value is a `0` byte, or `1` and the
-//! value; a time is u64 seconds and u32 nanoseconds since the Unix epoch. Records written as
-//! JSON by older versions start with `{` and are still read.
+//! value; a time is u64 seconds and u32 nanoseconds since the Unix epoch.
 
 use std::time::{Duration, SystemTime};
 
 use crate::job::{Job, JobId, JobKind, JobState, Progress, Trigger};
 use crate::queue::StoredJob;
 
-const VERSION_1: u8 = 1;
-const VERSION_2: u8 = 2;
+/// The record version byte.
+const VERSION: u8 = 3;
 
-/// Encodes `record` in the current version, as written by the write numbered `written_in`.
+/// Encodes `record`, as written by the write numbered `written_in`.
 pub(crate) fn encode(record: &StoredJob, written_in: u64) -> Vec<u8> {
     let mut out = Writer(Vec::with_capacity(256));
-    out.u8(VERSION_2);
-    encode_v1_fields(&mut out, record);
+    out.u8(VERSION);
+    encode_fields(&mut out, record);
     out.u64(written_in);
     out.0
 }
 
-fn encode_v1_fields(out: &mut Writer, record: &StoredJob) {
+fn encode_fields(out: &mut Writer, record: &StoredJob) {
     let job = &record.job;
     out.str(job.id.as_str());
     out.str(&job.repo);
@@ -70,41 +69,29 @@ fn encode_v1_fields(out: &mut Writer, record: &StoredJob) {
     }
     out.opt_str(job.error.as_deref());
     out.u8(u8::from(record.cancel_requested));
+    out.opt_str(job.note.as_deref());
 }
 
-/// Decodes a record of any version, with the number of the write that wrote it (0 for
-/// versions before 2); the error says what is wrong with it.
+/// Decodes a record, with the number of the write that wrote it; the error says what is
+/// wrong with it.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(StoredJob, u64), String> {
-    match bytes.first() {
-        Some(b'{') => serde_json::from_slice(bytes)
-            .map(|record| (record, 0))
-            .map_err(|e| e.to_string()),
-        Some(&VERSION_1) => {
-            let mut r = Reader(bytes.get(1..).unwrap_or_default());
-            let record = decode_v1(&mut r).ok_or("a version-1 record is truncated or invalid")?;
-            if r.0.is_empty() {
-                Ok((record, 0))
-            } else {
-                Err("a version-1 record has trailing bytes".to_owned())
-            }
-        }
-        Some(&VERSION_2) => {
-            let mut r = Reader(bytes.get(1..).unwrap_or_default());
-            let decoded = decode_v1(&mut r).zip(r.u64());
-            let (record, written_in) =
-                decoded.ok_or("a version-2 record is truncated or invalid")?;
+    match bytes.split_first() {
+        Some((&VERSION, body)) => {
+            let mut r = Reader(body);
+            let decoded = decode_fields(&mut r).zip(r.u64());
+            let (record, written_in) = decoded.ok_or("the record is truncated or invalid")?;
             if r.0.is_empty() {
                 Ok((record, written_in))
             } else {
-                Err("a version-2 record has trailing bytes".to_owned())
+                Err("the record has trailing bytes".to_owned())
             }
         }
-        Some(other) => Err(format!("unknown record version {other}")),
+        Some((other, _)) => Err(format!("unknown record version {other}")),
         None => Err("the record is empty".to_owned()),
     }
 }
 
-fn decode_v1(r: &mut Reader<'_>) -> Option<StoredJob> {
+fn decode_fields(r: &mut Reader<'_>) -> Option<StoredJob> {
     let job = Job {
         id: JobId(r.str()?),
         repo: r.str()?,
@@ -131,8 +118,13 @@ fn decode_v1(r: &mut Reader<'_>) -> Option<StoredJob> {
             chunks_removed: r.u64()?,
         },
         error: r.opt_str()?,
+        note: None,
     };
     let cancel_requested = r.flag()?;
+    let job = Job {
+        note: r.opt_str()?,
+        ..job
+    };
     Some(StoredJob {
         job,
         cancel_requested,
@@ -332,6 +324,7 @@ mod tests {
                     chunks_removed: u64::MAX,
                 },
                 error: Some("lease expired: ünïcode".to_owned()),
+                note: Some("already at 9fceb02: nothing to index".to_owned()),
             },
             cancel_requested: true,
             logged_in: 0,
@@ -348,23 +341,14 @@ mod tests {
     }
 
     #[test]
-    fn reads_version_1_records() {
-        let record = sample();
-        let mut out = Writer(Vec::new());
-        out.u8(VERSION_1);
-        encode_v1_fields(&mut out, &record);
-        let (decoded, written_in) = decode(&out.0).expect("decodes");
-        assert_eq!(decoded.job, record.job);
-        assert_eq!(written_in, 0, "version 1 predates write numbers");
-    }
-
-    #[test]
-    fn reads_json_records_of_older_versions() {
-        let record = sample();
-        let json = serde_json::to_vec(&record).expect("json");
-        let (decoded, _) = decode(&json).expect("decodes");
-        assert_eq!(decoded.job.id, record.job.id);
-        assert_eq!(decoded.job.error, record.job.error);
+    fn refuses_other_versions_and_json() {
+        let mut bytes = encode(&sample(), 1);
+        bytes[0] = 2;
+        assert_eq!(
+            decode(&bytes).map(|_| ()),
+            Err("unknown record version 2".to_owned())
+        );
+        assert!(decode(br#"{"job":{}}"#).is_err());
     }
 
     #[test]
@@ -376,7 +360,6 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode(&longer).is_err(), "trailing bytes");
-        assert!(decode(b"not json").is_err());
         // Find the state byte as the one byte that differs between two states.
         let mut queued = sample();
         queued.job.state = JobState::Queued;

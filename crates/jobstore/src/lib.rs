@@ -1,11 +1,12 @@
 //! A durable, coalescing job queue on [sled] that never loses an acknowledged request.
 //!
 //! Built for "webhook accepted" → "index updated": [`JobStore::enqueue`] returns only once the
-//! job is on disk (concurrent enqueues share one flush), requests for the same repository and
-//! ref fold into one queued job, a key never runs twice at once, and workers get leases,
-//! heartbeats, retries with backoff and cancellation tokens. [`SledJobStore`] is the durable
-//! backend, [`MemoryJobStore`] the in-memory one; both pass the [`conformance`] suite that any
-//! other backend (PostgreSQL, NATS JetStream, ...) must pass too.
+//! job is on stable storage (concurrent enqueues share one flush and one `fdatasync`),
+//! requests for the same repository and ref fold into one queued job, a key never runs twice
+//! at once, and workers get leases, heartbeats, retries with backoff and cancellation tokens.
+//! [`SledJobStore`] is the durable backend, [`MemoryJobStore`] the in-memory one; both pass
+//! the conformance suite (`jobstore::conformance`, behind the cargo feature `conformance`)
+//! that any other backend (PostgreSQL, NATS JetStream, ...) must pass too.
 //!
 //! ```
 //! use jobstore::{Completion, EnqueueOutcome, JobStore, NewJob, SledJobStore, StoreConfig, Trigger};
@@ -30,9 +31,10 @@
 //! let claimed = store.next("worker-1").await?;
 //! assert!(!claimed.cancel.is_cancelled());
 //! let (done, next) = store
-//!     .complete_and_claim(&claimed.job.id, Completion::Succeeded, "worker-1")
+//!     .complete_and_claim(&claimed.job.id, Completion::succeeded(), "worker-1")
 //!     .await?;
 //! assert_eq!(done.state.as_str(), "succeeded");
+//! assert_eq!(done.commit.as_deref(), Some("c1"));
 //! assert!(next.is_none());
 //! # Ok(())
 //! # }
@@ -50,11 +52,20 @@
 //!   flips the old worker's token. Opening a [`SledJobStore`] requeues every job left running.
 //!   When a requeued job's key already has a queued follow-up, the follow-up absorbs it (it
 //!   takes the older `before`) and the requeued job ends `Superseded`.
+//! - **Success**: `Completion::Succeeded { commit, note }` may name the commit the worker
+//!   actually indexed (it replaces the job's `commit`) and leave a short note for humans.
 //! - **Retries**: `Completion::Failed { retryable: true, .. }` requeues with exponential backoff
 //!   and full jitter until `max_attempts` claims were made, then the job fails with its error.
 //! - **Durability** (sled): `enqueue`, `claim` (when it claims), `complete`,
-//!   `complete_and_claim`, `cancel` and `cleanup` return after a flush covering their writes;
-//!   a job and its dedupe key are written in one atomic batch. A claim is durable so that the
+//!   `complete_and_claim`, `cancel` and `cleanup` return after sled's flush *and* an
+//!   `fdatasync` of the files it wrote, both covering their writes; one flush and one sync
+//!   serve every operation of a group commit ([`SledJobStore::disk_syncs`] counts them). So
+//!   an acknowledged write survives a crash of the process, of the kernel, and a power loss,
+//!   as far as the disk honours flush requests (a drive that acknowledges cache flushes it
+//!   has not done can still lose it). sled's own `flush` alone only calls
+//!   `sync_file_range`, which leaves the data in the drive's volatile cache and the file's
+//!   size unwritten; see `disk_sync.rs`. A job and its dedupe key are written in one atomic
+//!   batch. A claim is durable so that the
 //!   attempt count survives a crash: a job left running is requeued on open with its attempts
 //!   kept, and one that was on its last attempt fails instead, so a job that kills the process
 //!   every time still ends `Failed`. (Claims, completions, retries and heartbeats are written
@@ -68,6 +79,8 @@
 //!   flips when the lease expires, so a worker that checks the token stops instead.
 //! - A job becomes visible to `get` and claimable a moment before its enqueue is durable;
 //!   only the acknowledgement waits for the flush.
+//! - A store written in another on-disk format (an older or newer release) is refused at open
+//!   with [`Error::UnsupportedFormat`], which says what to do; nothing is converted.
 //! - Every job is indexed in memory (a few hundred bytes each); retention cleanup bounds that.
 //!   Accepted delivery keys are kept in memory for `dedupe_retention` too, at about 34.5
 //!   bytes each (a 16-byte digest, the job counter and the expiry in sorted runs without
@@ -77,10 +90,11 @@
 
 mod attempt_log;
 mod cancel;
-mod claim_log;
 mod config;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod dedupe_index;
+mod disk_sync;
 mod error;
 mod group_commit;
 mod job;
@@ -88,7 +102,6 @@ mod job_record;
 mod memory;
 mod queue;
 mod records;
-mod rfc3339;
 mod sled_store;
 mod store;
 

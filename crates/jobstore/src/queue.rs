@@ -6,8 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
-
 use crate::cancel::CancelToken;
 use crate::config::StoreConfig;
 use crate::dedupe_index::DedupeIndex;
@@ -21,16 +19,14 @@ use crate::job::{
 const CLEANUP_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// The persisted form of a job: the public record plus what only the store needs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct StoredJob {
     pub(crate) job: Job,
     /// Set by cancelling a running job; survives a crash so the job is not run again.
-    #[serde(default)]
     pub(crate) cancel_requested: bool,
     /// The sled backend's write whose attempt record holds this job's live run-state entry;
     /// 0 when its job record says it all (see `attempt_log`). Kept here rather than in a map
     /// of its own: a week of finished jobs may hold entries.
-    #[serde(skip)]
     pub(crate) logged_in: u64,
 }
 
@@ -60,6 +56,7 @@ impl StoredJob {
                 not_before: None,
                 progress: Progress::default(),
                 error: None,
+                note: None,
             },
             cancel_requested: false,
             logged_in: 0,
@@ -78,15 +75,6 @@ pub(crate) fn dedupe_digest(key: &str) -> DedupeDigest {
     let mut digest = [0u8; 16];
     digest.copy_from_slice(&hash.as_bytes()[..16]);
     digest
-}
-
-/// An accepted delivery key and the job that does its work, as older stores wrote it (one
-/// JSON record per delivery); still read on open.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct DedupeRecord {
-    pub(crate) job: JobId,
-    #[serde(with = "crate::rfc3339")]
-    pub(crate) expires_at: SystemTime,
 }
 
 /// What the store remembers of an accepted delivery key: 16 bytes, because a week of
@@ -137,8 +125,6 @@ pub(crate) struct Changes {
     pub(crate) removed_jobs: Vec<(JobId, u64)>,
     /// Delivery keys accepted by these mutations: written together as one batch record.
     pub(crate) dedupe: DedupeBatch,
-    /// Expired keys that older stores kept as one record each.
-    pub(crate) removed_dedupe: Vec<DedupeDigest>,
     /// Expired batch records of delivery keys.
     pub(crate) removed_dedupe_batches: Vec<u64>,
     pub(crate) next_id: bool,
@@ -155,7 +141,6 @@ impl Changes {
             && self.runs.is_empty()
             && self.removed_jobs.is_empty()
             && self.dedupe.is_empty()
-            && self.removed_dedupe.is_empty()
             && self.removed_dedupe_batches.is_empty()
             && !self.next_id
     }
@@ -264,7 +249,6 @@ impl Queue {
     pub(crate) fn restore(
         config: StoreConfig,
         stored: Vec<StoredJob>,
-        legacy_dedupe: Vec<(DedupeDigest, DedupeEntry)>,
         dedupe_batches: Vec<(u64, DedupeBatch)>,
         next_id: u64,
         clock: Clock,
@@ -280,9 +264,6 @@ impl Queue {
             queue.next_id = queue.next_id.max(n.saturating_add(1));
             *queue.counts.slot(record.job.state) += 1;
             queue.jobs.insert(n, record);
-        }
-        for (digest, entry) in legacy_dedupe {
-            queue.dedupe.load_legacy(digest, entry);
         }
         for (seq, entries) in &dedupe_batches {
             let latest = entries.iter().map(|(_, e)| e.expires_micros).max();
@@ -554,6 +535,7 @@ impl Queue {
             not_before: None,
             progress: Progress::default(),
             error: None,
+            note: None,
         };
         self.counts.queued += 1;
         self.jobs.insert(
@@ -671,7 +653,20 @@ impl Queue {
         let record = &self.jobs[&n];
         let (attempts, cancel_requested) = (record.job.attempts, record.cancel_requested);
         match completion {
-            Completion::Succeeded => self.finish_running(n, JobState::Succeeded, None, clock, ch),
+            Completion::Succeeded { commit, note } => {
+                // The commit and the note are request-side fields of the job record, so a
+                // success that sets them rewrites the record instead of logging an entry.
+                let job = self.job_mut(n);
+                if commit.is_some() && commit != job.commit {
+                    job.commit = commit;
+                    ch.jobs.insert(n);
+                }
+                if note.is_some() {
+                    job.note = note;
+                    ch.jobs.insert(n);
+                }
+                self.finish_running(n, JobState::Succeeded, None, clock, ch);
+            }
             Completion::Cancelled => self.finish_running(n, JobState::Cancelled, None, clock, ch),
             Completion::Failed { error, retryable } => {
                 if retryable && attempts < self.config.max_attempts && !cancel_requested {
@@ -910,7 +905,7 @@ impl Queue {
             ch.removed_jobs.push((record.job.id, record.logged_in));
         }
         let now = unix_micros(clock.now);
-        self.dedupe.remove_expired(now, &mut ch.removed_dedupe);
+        self.dedupe.remove_expired(now);
         self.dedupe_batches.retain(|seq, latest| {
             let keep = *latest > now;
             if !keep {

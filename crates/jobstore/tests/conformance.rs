@@ -12,7 +12,8 @@ macro_rules! suite {
                 lifecycle, job_ids, coalescing, follow_up_while_running, kinds_supersede,
                 per_key_exclusivity, dedupe, retries_with_backoff, retries_run_out,
                 lease_expiry, cancel_queued, cancel_running, release, list_and_counts,
-                cleanup, next_waits_for_work, producers_and_consumers, complete_and_claim);
+                cleanup, next_waits_for_work, producers_and_consumers, complete_and_claim,
+                success_records_commit_and_note);
         }
     };
     (@tests $make:expr; $($check:ident),*) => {

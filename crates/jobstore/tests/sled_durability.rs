@@ -253,7 +253,7 @@ async fn dedupe_and_jobs_survive_reopen() {
             .expect("enqueue");
         let claimed = store.claim("w").await.expect("claim").expect("a job");
         store
-            .complete(&claimed.job.id, Completion::Succeeded)
+            .complete(&claimed.job.id, Completion::succeeded())
             .await
             .expect("complete");
         let queued = store
@@ -379,13 +379,8 @@ async fn second_open_is_refused_with_a_clear_error() {
 async fn damaged_records_are_reported_as_corrupt() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("jobs");
-    {
-        let db = sled::open(&path).expect("sled");
-        let tree = db.open_tree("jobstore.v1").expect("tree");
-        tree.insert("j/0000000000000001", "not json")
-            .expect("insert");
-        db.flush().expect("flush");
-    }
+    drop(open(&path));
+    write_raw(&path, &[("j/0000000000000001", b"not a job record")]);
     let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("corrupt");
     assert!(matches!(err, Error::Corrupt { .. }), "got {err:?}");
     let message = err.to_string();
@@ -405,53 +400,169 @@ async fn a_file_in_place_of_the_directory_names_the_path() {
     );
 }
 
+/// Writes `records` into the store's sled tree directly, as another release would have.
+fn write_raw(path: &Path, records: &[(&str, &[u8])]) {
+    let db = open_raw(path);
+    let tree = db.open_tree("jobstore.v1").expect("tree");
+    for (key, value) in records {
+        tree.insert(key, *value).expect("insert");
+    }
+    db.flush().expect("flush");
+}
+
 #[tokio::test]
-async fn delivery_keys_written_one_per_record_by_older_versions_still_dedupe() {
+async fn a_store_of_another_format_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
-    {
-        let db = sled::open(&path).expect("sled");
-        let tree = db.open_tree("jobstore.v1").expect("tree");
-        // Before digests: the key itself; after: 32 hex digits of its digest. Both expire
-        // far in the future.
-        for (key, job) in [
-            ("d/github:old-style", "0000000000000007"),
-            ("d/00112233445566778899aabbccddeeff", "0000000000000008"),
-        ] {
-            let value = format!(r#"{{"job":"{job}","expires_at":"2999-01-01T00:00:00Z"}}"#);
-            tree.insert(key, value.as_bytes()).expect("insert");
+    // Records without a format version: a store written before versions were recorded.
+    let unversioned = dir.path().join("unversioned");
+    write_raw(&unversioned, &[("m/next_id", &2u64.to_be_bytes())]);
+    // A newer release's store.
+    let newer = dir.path().join("newer");
+    drop(open(&newer));
+    write_raw(&newer, &[("m/format", &7u32.to_le_bytes())]);
+    for (path, found) in [(&unversioned, 0), (&newer, 7)] {
+        let err = SledJobStore::open(path, StoreConfig::default()).expect_err("refused");
+        match &err {
+            Error::UnsupportedFormat {
+                path: at,
+                found: f,
+                reads,
+            } => {
+                assert_eq!((at, *f), (path, found));
+                assert!(*reads >= 1 && *reads != found, "{err}");
+            }
+            other => panic!("expected UnsupportedFormat, got {other:?}"),
         }
-        db.flush().expect("flush");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains(&format!("format {found}, this build reads format")),
+            "{message}"
+        );
+        assert!(message.contains("move the directory away"), "{message}");
     }
-    let store = open(&path);
-    match store
-        .enqueue(request("x", "c1", "github:old-style"))
-        .await
-        .expect("enqueue")
-    {
-        EnqueueOutcome::Duplicate(id) => assert_eq!(id.as_str(), "0000000000000007"),
-        other => panic!("an old per-key record was not read: {other:?}"),
-    }
-    let fresh = store
-        .enqueue(request("x", "c1", "github:new-style"))
+    // Refusing changed nothing: the newer store still says it is newer.
+    let err = SledJobStore::open(&newer, StoreConfig::default()).expect_err("refused again");
+    assert!(
+        matches!(err, Error::UnsupportedFormat { found: 7, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn durable_operations_wait_for_a_disk_sync() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir.path().join("jobs"));
+    let at_open = store.disk_syncs();
+    assert!(at_open >= 1, "open syncs what it created");
+
+    let before = store.disk_syncs();
+    let queued = store
+        .enqueue(request("r", "c1", "d-1"))
         .await
         .expect("enqueue");
-    assert!(matches!(fresh, EnqueueOutcome::Queued(_)), "{fresh:?}");
+    let after_enqueue = store.disk_syncs();
+    assert!(after_enqueue > before, "enqueue returned before a sync");
+
+    let claimed = store.claim("w").await.expect("claim").expect("a job");
+    assert_eq!(&claimed.job.id, queued.job_id());
+    let after_claim = store.disk_syncs();
+    assert!(after_claim > after_enqueue, "claim returned before a sync");
+
+    store
+        .complete(&claimed.job.id, Completion::succeeded())
+        .await
+        .expect("complete");
+    assert!(
+        store.disk_syncs() > after_claim,
+        "complete returned before a sync"
+    );
+
+    // Claiming nothing writes nothing and waits for no sync of its own.
+    let idle = store.disk_syncs();
+    assert!(store.claim("w").await.expect("claim").is_none());
+    assert_eq!(store.disk_syncs(), idle);
+}
+
+#[tokio::test]
+async fn the_indexed_commit_and_note_survive_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    let store = open(&path);
+    let mut ids = Vec::new();
+    for (git_ref, commit, note) in [
+        (
+            "refs/heads/a",
+            Some("c3"),
+            Some("already at c3: nothing to index"),
+        ),
+        ("refs/heads/b", Some("c1"), None),
+        ("refs/heads/c", None, None),
+    ] {
+        let mut request = request("r", "c1", &format!("d-{git_ref}"));
+        request.git_ref = git_ref.to_owned();
+        store.enqueue(request).await.expect("enqueue");
+        let claimed = store.claim("w").await.expect("claim").expect("a job");
+        let completion = Completion::Succeeded {
+            commit: commit.map(str::to_owned),
+            note: note.map(str::to_owned),
+        };
+        let done = store
+            .complete(&claimed.job.id, completion)
+            .await
+            .expect("complete");
+        ids.push((done.id.clone(), done));
+    }
     drop(store);
     let store = open(&path);
-    for (key, id) in [
-        ("github:old-style", "0000000000000007"),
-        ("github:new-style", fresh.job_id().as_str()),
-    ] {
-        match store
-            .enqueue(request("y", "c2", key))
-            .await
-            .expect("enqueue")
-        {
-            EnqueueOutcome::Duplicate(dup) => assert_eq!(dup.as_str(), id),
-            other => panic!("delivery key {key} forgotten after reopen: {other:?}"),
-        }
+    for (id, done) in ids {
+        let job = store.get(&id).await.expect("get").expect("job");
+        assert_eq!(job, done, "job {id} after reopen");
     }
+    let a = store
+        .get(&"0000000000000001".parse::<JobId>().expect("id"))
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(
+        (a.commit.as_deref(), a.note.as_deref()),
+        (Some("c3"), Some("already at c3: nothing to index"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_enqueues_share_syncs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(open(&dir.path().join("jobs")));
+    let before = store.disk_syncs();
+    let tasks: Vec<_> = (0..64)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    let key = format!("d-{t}-{i}");
+                    store
+                        .enqueue(request(&format!("r{t}"), "c1", &key))
+                        .await
+                        .expect("enqueue");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("producer");
+    }
+    let syncs = store.disk_syncs() - before;
+    // Every enqueue waited for a sync, and while one sync runs the next group gathers, so
+    // 64 producers need far fewer than one sync each (a sync per request would be 1,280).
+    assert!(
+        syncs >= 20,
+        "each producer's 20 enqueues waited for a sync each: {syncs}"
+    );
+    assert!(
+        syncs < 1_280,
+        "no group commit: {syncs} syncs for 1,280 enqueues"
+    );
 }
 
 #[tokio::test]
@@ -521,7 +632,7 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
         }
         let done = store.claim("w").await.expect("claim").expect("a job");
         let (_, next) = store
-            .complete_and_claim(&done.job.id, Completion::Succeeded, "w")
+            .complete_and_claim(&done.job.id, Completion::succeeded(), "w")
             .await
             .expect("complete_and_claim");
         let failed = next.expect("a second job");
@@ -579,7 +690,7 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
     let store = open(&path);
     while let Some(claimed) = store.claim("w").await.expect("claim") {
         store
-            .complete(&claimed.job.id, Completion::Succeeded)
+            .complete(&claimed.job.id, Completion::succeeded())
             .await
             .expect("complete");
     }
@@ -621,7 +732,7 @@ async fn a_trickle_of_jobs_does_not_leave_a_record_per_job() {
         let mut next = store.claim("w").await.expect("claim");
         while let Some(claimed) = next {
             next = store
-                .complete_and_claim(&claimed.job.id, Completion::Succeeded, "w")
+                .complete_and_claim(&claimed.job.id, Completion::succeeded(), "w")
                 .await
                 .expect("complete_and_claim")
                 .1;
@@ -665,7 +776,7 @@ fn worker_child() {
                             retryable: true,
                         }
                     } else {
-                        Completion::Succeeded
+                        Completion::succeeded()
                     };
                     let (job, claimed) = store
                         .complete_and_claim(&claimed.job.id, completion, &worker)

@@ -51,7 +51,7 @@ impl Outcome {
     /// What the job store records for this outcome.
     pub fn completion(&self) -> Completion {
         match self {
-            Outcome::Indexed(_) | Outcome::Dropped => Completion::Succeeded,
+            Outcome::Indexed(_) | Outcome::Dropped => Completion::succeeded(),
             Outcome::Failed(error) => Completion::Failed {
                 error: error.to_string(),
                 retryable: error.is_transient(),

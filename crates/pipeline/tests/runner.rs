@@ -80,7 +80,7 @@ async fn a_job_is_indexed_then_dropped() {
         panic!("{outcome:?}");
     };
     assert_eq!(summary.progress.files_changed, 1);
-    assert_eq!(outcome.completion(), Completion::Succeeded);
+    assert_eq!(outcome.completion(), Completion::succeeded());
     assert!(f.sink.files(&key).contains_key("lib.rs"));
 
     let mut drop = NewJob::index("here", REF, Trigger::Manual);

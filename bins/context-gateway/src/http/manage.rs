@@ -8,10 +8,11 @@ use std::time::{Duration, Instant, SystemTime};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use jobstore::{EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobState, NewJob, Trigger};
+use jobstore::{EnqueueOutcome, JobFilter, JobId, JobKind, JobState, NewJob, Trigger};
 use serde_json::{Value, json};
 use webhook_core::{Delivery, Headers, ProviderId, VerifyOptions};
 
+use super::job_json::{CountsJson, job_json};
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::RepoConfig;
@@ -49,7 +50,7 @@ pub async fn metrics(app: &App) -> Response<Body> {
 
 pub async fn status(app: &App) -> Response<Body> {
     let counts = match app.jobs.counts().await {
-        Ok(counts) => serde_json::to_value(counts).unwrap_or(Value::Null),
+        Ok(counts) => serde_json::to_value(CountsJson::from(&counts)).unwrap_or(Value::Null),
         Err(error) => {
             tracing::error!(%error, "job store unavailable");
             Value::Null
@@ -99,30 +100,6 @@ fn repo_json(repo: &RepoConfig) -> Value {
         "max_file_bytes": spec.max_file_bytes,
         "index_secret_files": spec.index_secret_files,
         "secrets_configured": repo.secrets.len(),
-    })
-}
-
-/// A job as CONTRACT.md shows it, plus `kind`, `coalesced` and `full`.
-pub fn job_json(job: &Job) -> Value {
-    let time = |t: Option<SystemTime>| t.map(|t| humantime::format_rfc3339_millis(t).to_string());
-    json!({
-        "id": job.id.to_string(),
-        "repo": job.repo,
-        "ref": job.git_ref,
-        "commit": job.commit,
-        "kind": job.kind,
-        "trigger": job.trigger,
-        "provider": job.provider,
-        "delivery_id": job.delivery_id,
-        "state": job.state,
-        "attempts": job.attempts,
-        "coalesced": job.coalesced,
-        "full": job.full,
-        "created_at": time(Some(job.created_at)),
-        "started_at": time(job.started_at),
-        "finished_at": time(job.finished_at),
-        "progress": job.progress,
-        "error": job.error,
     })
 }
 

@@ -5,6 +5,7 @@
 //! [`access_log`] writes the one line per answered request.
 
 pub mod access_log;
+pub mod job_json;
 pub mod manage;
 pub mod respond;
 pub mod router;
