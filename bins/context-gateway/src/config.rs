@@ -466,8 +466,13 @@ fn validate_repo(
     };
     let branches = raw.branches.unwrap_or_else(|| vec!["main".to_string()]);
     for branch in &branches {
-        if branch != "*" && !pipeline::valid_ref_name(&format!("refs/heads/{branch}")) {
+        // A glob or exclusion is checked as a glob; a plain name must be a valid ref name.
+        if pipeline::is_literal_branch(branch)
+            && !pipeline::valid_ref_name(&format!("refs/heads/{branch}"))
+        {
             at.push("branches", format!("`{branch}` is not a valid branch name"));
+        } else if let Err(e) = pipeline::BranchFilter::new(std::slice::from_ref(branch)) {
+            at.push("branches", e.to_string());
         }
     }
     let secrets = repo_secrets(raw.secret, raw.secret_env, overrides, at);
@@ -646,6 +651,28 @@ mod tests {
         assert!(keys.contains(&("repos[0].provider", Some(3))), "{keys:?}");
         assert!(keys.contains(&("repos[1].name", Some(7))), "{keys:?}");
         assert!(keys.contains(&("repos[1].branches", Some(10))), "{keys:?}");
+    }
+
+    #[test]
+    fn branch_globs_and_exclusions_are_accepted_and_bad_globs_refused() {
+        let good = "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = \"s\"\nbranches = [\"main\", \"release/*\", \"!release/old*\"]\n";
+        let config = parse(good).unwrap();
+        assert!(config.repos[0].spec.tracks_branch("refs/heads/release/2"));
+        assert!(
+            !config.repos[0]
+                .spec
+                .tracks_branch("refs/heads/release/old-1")
+        );
+        let bad = good.replace("!release/old*", "release/[");
+        let ConfigError::Invalid { problems, .. } = parse(&bad).unwrap_err() else {
+            panic!()
+        };
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == "repos[0].branches" && p.message.contains("release/[")),
+            "{problems:?}"
+        );
     }
 
     #[test]
