@@ -139,6 +139,8 @@ pub enum Trigger {
     Manual,
     /// A signed sample event sent through the real pipeline.
     Test,
+    /// The periodic reconcile found the remote ahead of the index (a missed webhook).
+    Reconcile,
 }
 
 /// What the job does to the index of its ref.

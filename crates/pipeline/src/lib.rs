@@ -6,6 +6,8 @@
 //!   and commit id on the way, or says why it asks for none ([`Rejection`]).
 //! * [`BranchFilter`]: branch globs (`release/*`) and exclusions (`!wip/*`) of a repo's
 //!   `branches`.
+//! * [`reconcile`]: heals missed webhooks by comparing remote heads with indexed commits
+//!   ([`plan_reconcile`], [`reconcile_repo`]).
 //! * [`source`]: the [`RepoSource`] trait with a git mirror source (`git/`: ref names and ids,
 //!   the command runner with timeouts and redaction, mirrors, worktrees) and a local-path
 //!   source; failures are [`SourceError`] kinds that say whether a retry can help.
@@ -52,6 +54,7 @@
 #![deny(missing_docs)]
 
 pub mod plan;
+pub mod reconcile;
 mod redact;
 mod ref_filter;
 mod repo;
@@ -60,6 +63,7 @@ mod shutdown;
 pub mod source;
 
 pub use plan::{Rejection, plan_jobs};
+pub use reconcile::{MissedRef, ReconcileError, plan_reconcile, reconcile_repo};
 pub use redact::{redact_text, redact_url};
 pub use ref_filter::{BranchFilter, BranchGlobError, is_literal_branch};
 pub use repo::{RepoLocation, RepoSpec};
