@@ -57,6 +57,8 @@ pub struct RepoConfig {
     pub provider: ProviderId,
     pub secrets: Vec<Secret>,
     pub allow_sha1: bool,
+    /// How often the remote is compared with the index (`None`: never).
+    pub reconcile_interval: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for RepoConfig {
@@ -184,6 +186,7 @@ struct RawRepo {
     allow_sha1: bool,
     #[serde(default)]
     index_secret_files: bool,
+    reconcile_interval_secs: Option<u64>,
 }
 
 /// Default values, used when neither file, environment nor flags say otherwise.
@@ -197,6 +200,7 @@ pub mod defaults {
     pub const JOB_RETENTION_SECS: u64 = 7 * 24 * 3600;
     pub const MAX_ATTEMPTS: u32 = 5;
     pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+    pub const RECONCILE_INTERVAL_SECS: u64 = 300;
 }
 
 impl Config {
@@ -519,6 +523,13 @@ fn validate_repo(
         provider: provider?,
         secrets,
         allow_sha1: raw.allow_sha1,
+        reconcile_interval: match raw
+            .reconcile_interval_secs
+            .unwrap_or(defaults::RECONCILE_INTERVAL_SECS)
+        {
+            0 => None,
+            secs => Some(std::time::Duration::from_secs(secs)),
+        },
     })
 }
 

@@ -63,7 +63,7 @@ mod shutdown;
 pub mod source;
 
 pub use plan::{Rejection, plan_jobs};
-pub use reconcile::{MissedRef, ReconcileError, plan_reconcile, reconcile_repo};
+pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};
 pub use redact::{redact_text, redact_url};
 pub use ref_filter::{BranchFilter, BranchGlobError, is_literal_branch};
 pub use repo::{RepoLocation, RepoSpec};

@@ -102,6 +102,17 @@ pub fn plan_reconcile(
     missed
 }
 
+/// Queues a rescan of a path repo: one index job per configured branch with trigger
+/// `reconcile` (the stat cache keeps it cheap when nothing changed; not a missed webhook).
+pub async fn enqueue_rescan(jobs: &dyn JobStore, repo: &RepoSpec) {
+    for git_ref in repo.branch_refs() {
+        let job = NewJob::index(repo.name.clone(), git_ref, Trigger::Reconcile);
+        if let Err(error) = jobs.enqueue(job).await {
+            tracing::warn!(%error, repo = %repo.name, "could not queue the rescan job");
+        }
+    }
+}
+
 /// Why a reconcile pass of a repo did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
