@@ -47,6 +47,8 @@ pub struct App {
     pub search: Arc<SearchIndex>,
     /// Runs the jobs: sources, the search index as the sink, the manifests.
     pub runner: Runner,
+    /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
+    pub reconcile_git: pipeline::GitSource,
     pub metrics: Metrics,
     pub ip_limits: RateLimiter,
     pub repo_limits: RateLimiter,
@@ -94,6 +96,7 @@ impl App {
             jobs,
             search,
             runner,
+            reconcile_git: pipeline::GitSource::new(&data, config.git_timeout),
             metrics: Metrics::default(),
             ip_limits: RateLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             repo_limits: RateLimiter::new(rl.per_repo_per_sec, rl.per_repo_burst),

@@ -245,6 +245,7 @@ fn serve(
         crate::worker::enqueue_catch_up(&app).await;
         let workers = crate::worker::spawn(app.clone());
         let cleanup = crate::worker::spawn_cleanup(app.clone());
+        let reconcile = crate::worker::spawn_reconcile(app.clone());
         // Scripts and tests read this line to learn the port when listening on :0.
         println!("listening on http://{local}");
         tracing::info!(%local, repos = app.config.repos.len(), workers = app.config.workers, "context-gateway serving");
@@ -257,6 +258,9 @@ fn serve(
             let _ = worker.await;
         }
         let _ = cleanup.await;
+        for task in reconcile {
+            let _ = task.await;
+        }
         app.jobs.flush().await?;
         tracing::info!("storage flushed; bye");
         Ok::<_, CliError>(())

@@ -57,6 +57,8 @@ pub struct RepoConfig {
     pub provider: ProviderId,
     pub secrets: Vec<Secret>,
     pub allow_sha1: bool,
+    /// How often the remote is compared with the index (`None`: never).
+    pub reconcile_interval: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for RepoConfig {
@@ -184,6 +186,7 @@ struct RawRepo {
     allow_sha1: bool,
     #[serde(default)]
     index_secret_files: bool,
+    reconcile_interval_secs: Option<u64>,
 }
 
 /// Default values, used when neither file, environment nor flags say otherwise.
@@ -197,6 +200,7 @@ pub mod defaults {
     pub const JOB_RETENTION_SECS: u64 = 7 * 24 * 3600;
     pub const MAX_ATTEMPTS: u32 = 5;
     pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+    pub const RECONCILE_INTERVAL_SECS: u64 = 300;
 }
 
 impl Config {
@@ -466,8 +470,13 @@ fn validate_repo(
     };
     let branches = raw.branches.unwrap_or_else(|| vec!["main".to_string()]);
     for branch in &branches {
-        if branch != "*" && !pipeline::valid_ref_name(&format!("refs/heads/{branch}")) {
+        // A glob or exclusion is checked as a glob; a plain name must be a valid ref name.
+        if pipeline::is_literal_branch(branch)
+            && !pipeline::valid_ref_name(&format!("refs/heads/{branch}"))
+        {
             at.push("branches", format!("`{branch}` is not a valid branch name"));
+        } else if let Err(e) = pipeline::BranchFilter::new(std::slice::from_ref(branch)) {
+            at.push("branches", e.to_string());
         }
     }
     let secrets = repo_secrets(raw.secret, raw.secret_env, overrides, at);
@@ -514,6 +523,13 @@ fn validate_repo(
         provider: provider?,
         secrets,
         allow_sha1: raw.allow_sha1,
+        reconcile_interval: match raw
+            .reconcile_interval_secs
+            .unwrap_or(defaults::RECONCILE_INTERVAL_SECS)
+        {
+            0 => None,
+            secs => Some(std::time::Duration::from_secs(secs)),
+        },
     })
 }
 
@@ -646,6 +662,28 @@ mod tests {
         assert!(keys.contains(&("repos[0].provider", Some(3))), "{keys:?}");
         assert!(keys.contains(&("repos[1].name", Some(7))), "{keys:?}");
         assert!(keys.contains(&("repos[1].branches", Some(10))), "{keys:?}");
+    }
+
+    #[test]
+    fn branch_globs_and_exclusions_are_accepted_and_bad_globs_refused() {
+        let good = "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = \"s\"\nbranches = [\"main\", \"release/*\", \"!release/old*\"]\n";
+        let config = parse(good).unwrap();
+        assert!(config.repos[0].spec.tracks_branch("refs/heads/release/2"));
+        assert!(
+            !config.repos[0]
+                .spec
+                .tracks_branch("refs/heads/release/old-1")
+        );
+        let bad = good.replace("!release/old*", "release/[");
+        let ConfigError::Invalid { problems, .. } = parse(&bad).unwrap_err() else {
+            panic!()
+        };
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == "repos[0].branches" && p.message.contains("release/[")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The worker pool: `config.workers` tasks running the pipeline's [`Runner`](pipeline::Runner),
-//! the start-up catch-up jobs and the periodic cleanup, with the gateway's metrics attached.
+//! the start-up catch-up jobs, the periodic reconcile and cleanup, with the gateway's metrics attached.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -45,4 +45,52 @@ pub fn spawn_cleanup(app: Arc<App>) -> JoinHandle<()> {
         let shutdown = app.runner.shutdown.clone();
         pipeline::clean_up_until_shutdown(&*app.jobs, app.config.job_retention, &shutdown).await
     })
+}
+
+/// One task per repo with a reconcile interval: every interval, a url repo's remote heads
+/// are compared with the index ([`pipeline::reconcile_repo`]) and a path repo is rescanned
+/// (an index job per configured branch; the stat cache keeps it cheap). Passes of one repo
+/// never overlap: each task runs them one after another.
+pub fn spawn_reconcile(app: Arc<App>) -> Vec<JoinHandle<()>> {
+    app.config
+        .repos
+        .iter()
+        .filter_map(|repo| Some((repo.spec.clone(), repo.reconcile_interval?)))
+        .map(|(spec, every)| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let shutdown = app.runner.shutdown.clone();
+                // The start-up catch-up jobs cover the first interval.
+                let mut ticker =
+                    tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = shutdown.started() => return,
+                    }
+                    reconcile_once(&app, &spec).await;
+                }
+            })
+        })
+        .collect()
+}
+
+async fn reconcile_once(app: &App, spec: &pipeline::RepoSpec) {
+    if let pipeline::RepoLocation::Path(_) = spec.location {
+        pipeline::enqueue_rescan(&*app.jobs, spec).await;
+        return;
+    }
+    let on_missed = |_: &str, _: &pipeline::MissedRef| {};
+    let result = pipeline::reconcile_repo(
+        spec,
+        &app.reconcile_git,
+        app.runner.manifests.clone(),
+        &*app.jobs,
+        &on_missed,
+    )
+    .await;
+    if let Err(error) = result {
+        tracing::warn!(%error, repo = %spec.name, "reconcile could not list the remote");
+    }
 }

@@ -134,15 +134,18 @@ pub enum Trigger {
     Manual,
     /// A signed sample event sent through the real pipeline.
     Test,
+    /// The periodic reconcile found the remote ahead of the index (a missed webhook).
+    Reconcile,
 }
 
 impl Trigger {
-    /// The snake_case name (`webhook`, `manual`, `test`).
+    /// The snake_case name (`webhook`, `manual`, `test`, `reconcile`).
     pub fn as_str(&self) -> &'static str {
         match self {
             Trigger::Webhook => "webhook",
             Trigger::Manual => "manual",
             Trigger::Test => "test",
+            Trigger::Reconcile => "reconcile",
         }
     }
 }

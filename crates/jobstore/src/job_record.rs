@@ -150,13 +150,19 @@ fn trigger_code(trigger: Trigger) -> u8 {
         Trigger::Webhook => 0,
         Trigger::Manual => 1,
         Trigger::Test => 2,
+        Trigger::Reconcile => 3,
     }
 }
 
 fn trigger_from(code: u8) -> Option<Trigger> {
-    [Trigger::Webhook, Trigger::Manual, Trigger::Test]
-        .into_iter()
-        .find(|t| trigger_code(*t) == code)
+    [
+        Trigger::Webhook,
+        Trigger::Manual,
+        Trigger::Test,
+        Trigger::Reconcile,
+    ]
+    .into_iter()
+    .find(|t| trigger_code(*t) == code)
 }
 
 pub(crate) fn state_code(state: JobState) -> u8 {

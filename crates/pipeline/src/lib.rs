@@ -4,6 +4,10 @@
 //! * [`plan`]: [`plan_jobs`] turns a verified [`webhook_core::Event`] into
 //!   [`jobstore::NewJob`]s for one repo's settings ([`RepoSpec`]), validating every ref name
 //!   and commit id on the way, or says why it asks for none ([`Rejection`]).
+//! * [`BranchFilter`]: branch globs (`release/*`) and exclusions (`!wip/*`) of a repo's
+//!   `branches`.
+//! * [`reconcile`]: heals missed webhooks by comparing remote heads with indexed commits
+//!   ([`plan_reconcile`], [`reconcile_repo`]).
 //! * [`source`]: the [`RepoSource`] trait with a git mirror source (`git/`: ref names and ids,
 //!   the command runner with timeouts and redaction, mirrors, worktrees) and a local-path
 //!   source; failures are [`SourceError`] kinds that say whether a retry can help.
@@ -50,14 +54,18 @@
 #![deny(missing_docs)]
 
 pub mod plan;
+pub mod reconcile;
 mod redact;
+mod ref_filter;
 mod repo;
 pub mod runner;
 mod shutdown;
 pub mod source;
 
 pub use plan::{Rejection, plan_jobs};
+pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};
 pub use redact::{redact_text, redact_url};
+pub use ref_filter::{BranchFilter, BranchGlobError, is_literal_branch};
 pub use repo::{RepoLocation, RepoSpec};
 pub use runner::{
     JobError, Outcome, RepoLookup, Runner, clean_up_until_shutdown, enqueue_catch_up,

@@ -189,8 +189,8 @@ pub fn plan_jobs(
 mod tests {
     use super::*;
     use webhook_core::{
-        ChangedPaths, ProviderId, PullRequest, PullRequestFetch, PullRequestRef, PullRequestRefKind,
-        RefUpdate, Repository, Unfetchable,
+        ChangedPaths, ProviderId, PullRequest, PullRequestFetch, PullRequestRef,
+        PullRequestRefKind, RefUpdate, Repository, Unfetchable,
     };
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -220,6 +220,10 @@ mod tests {
         url: true,
     };
     const LOCAL: Options = Options { url: false, ..ALL };
+    const RELEASES: Options = Options {
+        branches: &["main", "release/*", "!release/old*"],
+        ..DEFAULT
+    };
 
     fn repo(options: Options) -> RepoSpec {
         RepoSpec {
@@ -351,6 +355,34 @@ mod tests {
                 push(EventKind::Push, &[("refs/heads/dev", A, B)]),
                 Trigger::Webhook,
                 Expect::Ignored("ref refs/heads/dev is not configured"),
+            ),
+            (
+                "push to a branch matching a glob",
+                RELEASES,
+                push(EventKind::Push, &[("refs/heads/release/2.0", A, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/release/2.0", Index, Some(B), Some(A))]),
+            ),
+            (
+                "push to a branch the glob does not cover",
+                RELEASES,
+                push(EventKind::Push, &[("refs/heads/feature/x", A, B)]),
+                Trigger::Webhook,
+                Expect::Ignored("ref refs/heads/feature/x is not configured"),
+            ),
+            (
+                "push to an excluded branch",
+                RELEASES,
+                push(EventKind::Push, &[("refs/heads/release/old-1", A, B)]),
+                Trigger::Webhook,
+                Expect::Ignored("ref refs/heads/release/old-1 is not configured"),
+            ),
+            (
+                "deleting a branch matching a glob",
+                RELEASES,
+                push(EventKind::Push, &[("refs/heads/release/2.0", A, ZERO)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/release/2.0", DeleteRef, None, None)]),
             ),
             (
                 "push with branches = *",

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use indexer::IndexerConfig;
 
 use crate::redact::redact_url;
+use crate::ref_filter::{BranchFilter, is_literal_branch};
 
 /// Where a repo's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +33,8 @@ pub struct RepoSpec {
     pub name: String,
     /// Where its content comes from.
     pub location: RepoLocation,
-    /// Branch names indexed (`*` for every branch).
+    /// Branches indexed: names, globs (`release/*`, `*` for every branch) and exclusions
+    /// (`!wip/*`); see [`BranchFilter`].
     pub branches: Vec<String>,
     /// Whether pull request heads are indexed.
     pub pull_requests: bool,
@@ -52,16 +54,18 @@ impl RepoSpec {
     /// Whether `git_ref` (a full ref) is one of the configured branches.
     pub fn tracks_branch(&self, git_ref: &str) -> bool {
         match git_ref.strip_prefix("refs/heads/") {
-            Some(branch) => self.branches.iter().any(|b| b == branch || b == "*"),
+            // The config refuses invalid globs, so a failure here only means "not tracked".
+            Some(branch) => BranchFilter::new(&self.branches).is_ok_and(|f| f.matches(branch)),
             None => false,
         }
     }
 
-    /// The configured branches as full refs (`*` names none).
+    /// The configured branches that name exactly one branch, as full refs (globs and
+    /// exclusions name none).
     pub fn branch_refs(&self) -> impl Iterator<Item = String> + '_ {
         self.branches
             .iter()
-            .filter(|b| *b != "*")
+            .filter(|b| is_literal_branch(b))
             .map(|b| format!("refs/heads/{b}"))
     }
 

@@ -1,0 +1,84 @@
+//! End to end: the periodic reconcile heals what no webhook announced. The real binary on
+//! 127.0.0.1, a real upstream git repo over file://, a 1 s reconcile interval, no deliveries.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+fn reconcile_jobs(gw: &Gateway) -> Vec<Value> {
+    gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|job| job["trigger"] == "reconcile")
+        .collect()
+}
+
+fn search_hits(gw: &Gateway, query: &str) -> usize {
+    gw.manage("GET", &format!("/search?q={query}"), b"").json()["hits"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::new(&tmp.path().join("src"));
+    repo.write("a.rs", &source_file("alpha_first", 3));
+    repo.commit("one");
+    repo.git(&["branch", "feature"]);
+    let config = format!(
+        "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\", \"feature\"]\nsecret = \"{SECRET}\"\nreconcile_interval_secs = 1\n",
+        repo.url()
+    );
+    let gw = Gateway::start(tmp.path(), &config);
+    // The start-up catch-up indexes both branches.
+    let deadline = Instant::now() + PATIENCE;
+    while search_hits(&gw, "alpha_first") < 2 {
+        assert!(Instant::now() < deadline, "{}", gw.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Upstream moves on with no webhook: a new commit on main, feature deleted.
+    repo.write("b.rs", &source_file("bravo_missed", 3));
+    let second = repo.commit("two");
+    repo.git(&["branch", "-D", "feature"]);
+
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let jobs = reconcile_jobs(&gw);
+        let done = |git_ref: &str, kind: &str| {
+            jobs.iter().any(|job| {
+                job["ref"] == git_ref && job["kind"] == kind && job["state"] == "succeeded"
+            })
+        };
+        if done("refs/heads/main", "index") && done("refs/heads/feature", "delete_ref") {
+            let main = jobs
+                .iter()
+                .find(|job| job["ref"] == "refs/heads/main")
+                .unwrap();
+            assert_eq!(main["commit"], second.as_str(), "{main}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reconcile never healed: {jobs:?}\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(search_hits(&gw, "bravo_missed"), 1);
+    // The feature branch's copy of alpha is gone; main's stays.
+    assert_eq!(search_hits(&gw, "alpha_first"), 1);
+    let log = gw.log_text();
+    assert!(log.contains("reconcile found a missed webhook"), "{log}");
+    // Once healed, nothing more is missed: the number of reconcile jobs stays put.
+    let healed = reconcile_jobs(&gw).len();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(reconcile_jobs(&gw).len(), healed);
+    gw.stop();
+}
