@@ -181,7 +181,7 @@ def main():
         os.makedirs(tiny)
         with open(os.path.join(tiny, "lib.rs"), "w") as f:
             f.write("pub fn tiny() -> u32 { 1 }\n")
-        config = (f'workers = 1\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n'
+        config = (f'workers = 1\n[rate_limit]\nper_ip_per_sec = 0\n\n'
                   f'[[repos]]\nname = "bench"\nprovider = "github"\npath = "{tiny}"\n'
                   f'branches = ["main"]\nsecret = "{common.SECRET}"\n')
         gw = common.Gateway(args.binary, work, config).start()
