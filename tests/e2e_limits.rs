@@ -21,8 +21,11 @@ fn default_config(url: &str) -> String {
     )
 }
 
+/// A delivery's headers and body.
+type Signed = (Vec<(String, String)>, Vec<u8>);
+
 /// Sends `delivery` and returns (status, `status` field of the JSON answer).
-fn deliver(gw: &Gateway, delivery: &(Vec<(String, String)>, Vec<u8>)) -> (u16, String) {
+fn deliver(gw: &Gateway, delivery: &Signed) -> (u16, String) {
     let answer = post_webhook(gw, "github", "demo", &delivery.0, &delivery.1);
     let status = answer.json()["status"].as_str().unwrap_or("").to_string();
     (answer.status, status)
@@ -63,7 +66,7 @@ fn every_signed_push_is_accepted_under_an_unsigned_flood_and_after_a_crash() {
     repo.write("lib.rs", &source_file("flooded", 1));
     let c1 = repo.commit("base");
     let gw = Gateway::start(tmp.path(), &default_config(&repo.url()));
-    let deliveries: Vec<(Vec<(String, String)>, Vec<u8>)> = (0..2000)
+    let deliveries: Vec<Signed> = (0..2000)
         .map(|i| {
             let body = github_push("refs/heads/main", ZEROS, &c1, false);
             let headers = signed_headers("github", "push", &format!("flood-{i}"), &body, SECRET);
@@ -71,8 +74,10 @@ fn every_signed_push_is_accepted_under_an_unsigned_flood_and_after_a_crash() {
         })
         .collect();
 
-    // One client floods the same repo URL with unsigned requests the whole time.
+    // One client floods the same repo URL with unsigned requests the whole time; the signed
+    // pushes start once the flood has spent its address's failure budget (first 429).
     let done = AtomicBool::new(false);
+    let limited = AtomicBool::new(false);
     let (answers, flood) = std::thread::scope(|scope| {
         let flood = scope.spawn(|| {
             let body = github_push("refs/heads/main", ZEROS, &c1, false);
@@ -82,13 +87,20 @@ fn every_signed_push_is_accepted_under_an_unsigned_flood_and_after_a_crash() {
                     ("X-GitHub-Event", "push"),
                     ("Content-Type", "application/json"),
                 ];
-                statuses.push(
-                    gw.request("POST", "/webhooks/github/demo", &headers, &body)
-                        .status,
-                );
+                let status = gw
+                    .request("POST", "/webhooks/github/demo", &headers, &body)
+                    .status;
+                if status == 429 {
+                    limited.store(true, Ordering::Relaxed);
+                }
+                statuses.push(status);
             }
             statuses
         });
+        let deadline = Instant::now() + PATIENCE;
+        while !limited.load(Ordering::Relaxed) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let answers = in_parallel(64, &deliveries, |d| deliver(&gw, d));
         done.store(true, Ordering::Relaxed);
         (answers, flood.join().unwrap())

@@ -23,7 +23,7 @@ pub fn authorize<B>(
     app: &App,
     peer: SocketAddr,
     request: &Request<B>,
-) -> Result<(), hyper::Response<Body>> {
+) -> Result<(), Box<hyper::Response<Body>>> {
     let refusal = match &app.token {
         None => {
             let proxied = PROXY_HEADERS
@@ -57,13 +57,8 @@ pub fn authorize<B>(
             }
         }
     };
-    Err(refuse(
-        app,
-        peer,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        refusal,
-    ))
+    let response = refuse(app, peer, StatusCode::UNAUTHORIZED, "unauthorized", refusal);
+    Err(Box::new(response))
 }
 
 /// Charges `peer` one failure and answers `status`, or 429 once its budget is spent.

@@ -200,7 +200,7 @@ async fn dispatch(
     };
     if route.access == Access::Management {
         if let Err(response) = auth::authorize(&app, peer, &request) {
-            return (route.template, response);
+            return (route.template, *response);
         }
     }
     let param = |name: &str| matched.params.get(name).unwrap_or("").to_string();
