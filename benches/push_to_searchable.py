@@ -146,7 +146,7 @@ def main():
         config = os.path.join(work, "gateway.toml")
         with open(config, "w") as f:
             f.write(
-                f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n'
+                f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
                 f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
                 f'branches = ["main"]\nsecret = "{SECRET}"\n'
             )

@@ -204,7 +204,7 @@ fn git_failures_end_as_clear_job_errors_or_correct_reindexes() {
         )
     };
     let config = format!(
-        "workers = 2\nmax_attempts = 2\ngit_timeout_secs = 2\n\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n{}{}{}{}{}",
+        "workers = 2\nmax_attempts = 2\ngit_timeout_secs = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n{}{}{}{}{}",
         repo_entry(
             "unreachable",
             "file:///nonexistent/nowhere.git",

@@ -329,8 +329,7 @@ fn every_provider_delivers_a_signed_push() {
     repo.write("lib.rs", &source_file("shared_base", 1));
     let c1 = repo.commit("base");
     let url = repo.url();
-    let mut config =
-        String::from("workers = 2\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n");
+    let mut config = String::from("workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n");
     for provider in ["github", "gitlab", "gitea", "bitbucket", "azure-devops"] {
         let secret = if provider == "azure-devops" {
             format!("bot:{SECRET}")
@@ -564,38 +563,45 @@ fn trigger_cancel_and_cleanup() {
 }
 
 #[test]
-fn rate_limits_answer_429_with_retry_after() {
+fn only_failures_are_rate_limited_and_signed_deliveries_never_are() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = Repo::new(&tmp.path().join("src"));
     repo.write("x.rs", "fn x() {}\n");
     let c1 = repo.commit("x");
     let config = config_for(&repo.url(), "github", "").replace(
-        "[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0",
-        "[rate_limit]\nper_ip_per_sec = 0.5\nper_ip_burst = 3\nper_repo_per_sec = 0",
+        "[rate_limit]\nper_ip_per_sec = 0",
+        "[rate_limit]\nper_ip_per_sec = 0.5\nper_ip_burst = 3",
     );
     let gw = Gateway::start(tmp.path(), &config);
+    let body = github_push("refs/heads/main", &c1, &c1, false);
+    // Unsigned deliveries: three 401s, then 429 with Retry-After.
     let mut statuses = Vec::new();
     for i in 0..6 {
-        let body = github_push("refs/heads/main", &c1, &c1, false);
-        let headers = signed_headers("github", "push", &format!("rl-{i}"), &body, SECRET);
+        let mut headers = signed_headers("github", "push", &format!("bad-{i}"), &body, "wrong");
+        headers.retain(|(k, _)| !k.starts_with("X-Hub-Signature"));
         let answer = post_webhook(&gw, "github", "demo", &headers, &body);
         if answer.status == 429 {
-            assert!(
-                answer
-                    .header("Retry-After")
-                    .unwrap()
-                    .parse::<u64>()
-                    .unwrap()
-                    >= 1
-            );
+            let wait: u64 = answer.header("Retry-After").unwrap().parse().unwrap();
+            assert!(wait >= 1);
         }
         statuses.push(answer.status);
     }
-    assert!(
-        statuses[..3].iter().all(|s| *s == 202 || *s == 200),
-        "{statuses:?}"
-    );
-    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    assert_eq!(&statuses[..3], &[401, 401, 401], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Unknown repos are charged to the same budget.
+    let unknown = post_webhook(&gw, "github", "nope", &[], b"{}");
+    assert_eq!(unknown.status, 429);
+    // The same address with valid signatures: every one accepted.
+    for i in 0..6 {
+        let headers = signed_headers("github", "push", &format!("ok-{i}"), &body, SECRET);
+        let answer = post_webhook(&gw, "github", "demo", &headers, &body);
+        assert!(
+            answer.status == 202 || answer.status == 200,
+            "{} {}",
+            answer.status,
+            answer.text()
+        );
+    }
 }
 
 #[test]

@@ -85,7 +85,7 @@ def main():
     try:
         repo = os.path.join(work, "repo")
         make_repo(repo, args.files)
-        config = (f'workers = {args.workers}\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n'
+        config = (f'workers = {args.workers}\n[rate_limit]\nper_ip_per_sec = 0\n\n'
                   f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
                   f'branches = ["main"]\nsecret = "{common.SECRET}"\n')
         gw = common.Gateway(args.binary, work, config).start()

@@ -372,7 +372,7 @@ impl Repo {
 /// A config with one repo fetched over file://.
 pub fn config_for(repo_url: &str, provider: &str, extra: &str) -> String {
     format!(
-        "workers = 2\nmax_attempts = 2\n\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"{provider}\"\nurl = \"{repo_url}\"\nbranches = [\"main\"]\nsecret = [\"old-rotated-secret\", \"{SECRET}\"]\n{extra}\n"
+        "workers = 2\nmax_attempts = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"{provider}\"\nurl = \"{repo_url}\"\nbranches = [\"main\"]\nsecret = [\"old-rotated-secret\", \"{SECRET}\"]\n{extra}\n"
     )
 }
 

@@ -12,11 +12,12 @@ use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
 use pipeline::{RepoSpec, Runner, Shutdown, Sources};
 use search::SearchIndex;
+use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::FailureLimiter;
 
 /// Why the gateway could not start, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,33 @@ pub enum StartError {
         "refusing to listen on {0} without GATEWAY_TOKEN: the management API would be open to the network. Set GATEWAY_TOKEN or listen on a loopback address"
     )]
     OpenManagement(std::net::SocketAddr),
+    #[error(
+        "GATEWAY_TOKEN is set but empty: give it a value, or unset it to serve management to direct loopback clients only"
+    )]
+    EmptyToken,
+    #[error(
+        "GATEWAY_TOKEN has whitespace at its start or end, which no client sends back: remove it"
+    )]
+    TokenWhitespace,
+    #[error("GATEWAY_TOKEN is not valid UTF-8")]
+    TokenNotUtf8,
+}
+
+/// `GATEWAY_TOKEN` as read from the environment: unset is `None` (management for direct
+/// loopback clients only); empty, padded with whitespace or not UTF-8 is an error, since such a
+/// token could never match what a client sends.
+pub fn gateway_token(value: Option<std::ffi::OsString>) -> Result<Option<String>, StartError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let token = value.into_string().map_err(|_| StartError::TokenNotUtf8)?;
+    if token.is_empty() {
+        return Err(StartError::EmptyToken);
+    }
+    if token.trim() != token {
+        return Err(StartError::TokenWhitespace);
+    }
+    Ok(Some(token))
 }
 
 /// Everything a request handler or a worker needs.
@@ -50,9 +78,11 @@ pub struct App {
     /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
     pub reconcile_git: pipeline::GitSource,
     pub metrics: Metrics,
-    pub ip_limits: RateLimiter,
-    pub repo_limits: RateLimiter,
-    /// `GATEWAY_TOKEN`; `None` means management is open on loopback only.
+    /// Failed and unauthenticated requests per client IP (valid deliveries are never charged).
+    pub failures: FailureLimiter,
+    /// Requests being answered now; one permit each, `max_in_flight` in all.
+    pub in_flight: Arc<Semaphore>,
+    /// `GATEWAY_TOKEN`; `None` means management is open to direct loopback clients only.
     pub token: Option<Vec<u8>>,
     /// Flips once when shutdown starts; the runner holds a clone.
     shutdown: Shutdown,
@@ -98,9 +128,9 @@ impl App {
             runner,
             reconcile_git: pipeline::GitSource::new(&data, config.git_timeout),
             metrics: Metrics::default(),
-            ip_limits: RateLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
-            repo_limits: RateLimiter::new(rl.per_repo_per_sec, rl.per_repo_burst),
-            token: token.filter(|t| !t.is_empty()).map(String::into_bytes),
+            failures: FailureLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            token: token.map(String::into_bytes),
             shutdown,
             workers_up: AtomicUsize::new(0),
             started: Instant::now(),

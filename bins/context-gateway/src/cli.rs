@@ -169,11 +169,6 @@ fn init_logging(format: LogFormat, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    // The access line is written beside the subscriber, in the same layout.
-    crate::http::access_log::init(match format {
-        LogFormat::Human => crate::http::access_log::Style::Human { ansi },
-        LogFormat::Json => crate::http::access_log::Style::Json,
-    });
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder
@@ -211,22 +206,19 @@ fn serve(
     listen: Option<String>,
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
-    if let Some(error) = crate::malloc_tuning::restart_tuned() {
-        tracing::warn!(
-            %error,
-            "could not restart with glibc's malloc trim threshold set, so memory is given back \
-             more slowly; set GLIBC_TUNABLES={} in the environment to apply it from the start",
-            crate::malloc_tuning::TUNABLE
-        );
-    }
     let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
-    let token = std::env::var("GATEWAY_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
+    let token = crate::app::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
     if token.is_none() && !config.listen.ip().is_loopback() {
         return Err(Box::new(crate::app::StartError::OpenManagement(
             config.listen,
         )));
+    }
+    if token.is_none() {
+        tracing::warn!(
+            "GATEWAY_TOKEN is not set: the management API, /search and /metrics are OPEN to \
+             every local client (any user or process on this host); requests that came \
+             through a proxy are refused. Set GATEWAY_TOKEN to require a bearer token"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -21,7 +21,11 @@ pub struct Config {
     pub workers: usize,
     pub max_body_bytes: u64,
     pub max_connections: usize,
+    /// Requests being answered at once; more get 503 + `Retry-After`.
+    pub max_in_flight: usize,
     pub header_read_timeout: Duration,
+    /// How long an answer may wait for the client to read it before the connection closes.
+    pub write_timeout: Duration,
     pub git_timeout: Duration,
     pub job_retention: Duration,
     pub max_attempts: u32,
@@ -29,22 +33,18 @@ pub struct Config {
     pub repos: Vec<RepoConfig>,
 }
 
-/// Token-bucket limits; a rate of 0 turns that limit off.
+/// Failed or unauthenticated requests allowed per client IP; a rate of 0 turns it off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimitConfig {
     pub per_ip_per_sec: f64,
     pub per_ip_burst: f64,
-    pub per_repo_per_sec: f64,
-    pub per_repo_burst: f64,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            per_ip_per_sec: 200.0,
-            per_ip_burst: 400.0,
-            per_repo_per_sec: 100.0,
-            per_repo_burst: 200.0,
+            per_ip_per_sec: 10.0,
+            per_ip_burst: 100.0,
         }
     }
 }
@@ -129,7 +129,9 @@ struct RawConfig {
     workers: Option<usize>,
     max_body_bytes: Option<u64>,
     max_connections: Option<usize>,
+    max_in_flight: Option<usize>,
     header_read_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
     git_timeout_secs: Option<u64>,
     job_retention_secs: Option<u64>,
     max_attempts: Option<u32>,
@@ -143,8 +145,6 @@ struct RawConfig {
 struct RawRateLimit {
     per_ip_per_sec: Option<f64>,
     per_ip_burst: Option<f64>,
-    per_repo_per_sec: Option<f64>,
-    per_repo_burst: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,7 +195,9 @@ pub mod defaults {
     pub const DATA_DIR: &str = "data";
     pub const MAX_BODY_BYTES: u64 = 25 * 1024 * 1024;
     pub const MAX_CONNECTIONS: usize = 1024;
+    pub const MAX_IN_FLIGHT: usize = 512;
     pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    pub const WRITE_TIMEOUT_SECS: u64 = 15;
     pub const GIT_TIMEOUT_SECS: u64 = 300;
     pub const JOB_RETENTION_SECS: u64 = 7 * 24 * 3600;
     pub const MAX_ATTEMPTS: u32 = 5;
@@ -282,6 +284,12 @@ impl Config {
             .max_connections
             .unwrap_or(defaults::MAX_CONNECTIONS)
             .max(1);
+        let max_in_flight = raw.max_in_flight.unwrap_or(defaults::MAX_IN_FLIGHT).max(1);
+        let write_timeout = Duration::from_secs(
+            raw.write_timeout_secs
+                .unwrap_or(defaults::WRITE_TIMEOUT_SECS)
+                .max(1),
+        );
         let header_read_timeout = Duration::from_secs(
             raw.header_read_timeout_secs
                 .unwrap_or(defaults::HEADER_READ_TIMEOUT_SECS)
@@ -309,16 +317,6 @@ impl Config {
                     "rate_limit.per_ip_burst",
                     r.per_ip_burst,
                     &mut rate_limit.per_ip_burst,
-                ),
-                (
-                    "rate_limit.per_repo_per_sec",
-                    r.per_repo_per_sec,
-                    &mut rate_limit.per_repo_per_sec,
-                ),
-                (
-                    "rate_limit.per_repo_burst",
-                    r.per_repo_burst,
-                    &mut rate_limit.per_repo_burst,
                 ),
             ];
             for (key, value, slot) in fields {
@@ -371,7 +369,9 @@ impl Config {
             workers,
             max_body_bytes,
             max_connections,
+            max_in_flight,
             header_read_timeout,
+            write_timeout,
             git_timeout,
             job_retention,
             max_attempts,

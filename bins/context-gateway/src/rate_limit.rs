@@ -1,94 +1,206 @@
-//! Token buckets per client IP and per repo; a request that finds a bucket empty gets 429.
+//! Per-client limits on what fails: deliveries that do not verify, unknown repos or providers,
+//! and management requests without a valid token.
+//!
+//! Valid work is never charged: a delivery whose signature verifies is accepted whatever its
+//! address sent before (behind a reverse proxy every sender shares the proxy's address). The
+//! limiter is `governor`'s keyed GCRA; its memory is bounded by [`MAX_TRACKED_CLIENTS`]:
+//! clients whose state has fully refilled are forgotten on a timer ([`FailureLimiter::sweep`])
+//! and, when that is not enough, new clients share one overflow budget until the next sweep.
+//! No client's state is ever cleared while it still counts.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Buckets beyond this many are dropped (the least recently used first) so that a flood of
-/// distinct addresses cannot grow memory without bound.
-const MAX_BUCKETS: usize = 50_000;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 
+/// The most clients tracked at once; about 100 bytes each.
+pub const MAX_TRACKED_CLIENTS: usize = 65_536;
+
+/// How often forgotten (fully refilled) clients are dropped from the map.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// The key a client is counted under: its address, or its /64 for IPv6 (one host usually
+/// holds a whole /64, so counting single addresses there would limit nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    Addr(IpAddr),
+    /// Shared by every new client while the map is full.
+    Overflow,
+}
+
+impl ClientKey {
+    pub fn of(ip: IpAddr) -> ClientKey {
+        match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                ClientKey::Addr(IpAddr::from(octets))
+            }
+            IpAddr::V6(v6) => ClientKey::Addr(IpAddr::V4(
+                v6.to_ipv4_mapped()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            )),
+            v4 => ClientKey::Addr(v4),
+        }
+    }
+}
+
+/// Failures allowed per client: `per_sec` on average with bursts of `burst`.
 #[derive(Debug)]
-pub struct RateLimiter {
-    per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+pub struct FailureLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    /// Milliseconds since `started` of the last sweep (so a full map sweeps at most once a
+    /// second from the request path).
+    last_sweep_ms: AtomicU64,
+    started: Instant,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateLimiter {
+impl FailureLimiter {
     /// `per_sec == 0` turns the limiter off.
-    pub fn new(per_sec: f64, burst: f64) -> Self {
-        RateLimiter {
-            per_sec,
-            burst: burst.max(1.0),
-            buckets: Mutex::new(HashMap::new()),
+    pub fn new(per_sec: f64, burst: f64) -> FailureLimiter {
+        let limiter = quota(per_sec, burst).map(governor::RateLimiter::keyed);
+        FailureLimiter {
+            limiter,
+            last_sweep_ms: AtomicU64::new(0),
+            started: Instant::now(),
         }
     }
 
-    /// Takes one token for `key`, or says how long until one is available.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        if self.per_sec <= 0.0 {
+    /// Counts one failure of `ip`; `Err(wait)` when its budget is spent (answer 429).
+    pub fn charge(&self, ip: IpAddr) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
             return Ok(());
-        }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
-            let full = self.burst;
-            let per_sec = self.per_sec;
-            // Buckets that have refilled are indistinguishable from absent ones: drop them.
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec < full
-            });
-            if buckets.len() >= MAX_BUCKETS {
-                buckets.clear();
+        };
+        let mut key = ClientKey::of(ip);
+        if limiter.len() >= MAX_TRACKED_CLIENTS {
+            self.sweep_now_and_then(limiter);
+            if limiter.len() >= MAX_TRACKED_CLIENTS {
+                key = ClientKey::Overflow;
             }
         }
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: self.burst,
-            last: now,
-        });
-        let refill = now.duration_since(bucket.last).as_secs_f64() * self.per_sec;
-        bucket.tokens = (bucket.tokens + refill).min(self.burst);
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / self.per_sec,
-            ))
+        limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Forgets clients whose budget is full again (they are indistinguishable from new ones).
+    pub fn sweep(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
     }
+
+    /// How many clients are tracked now.
+    #[cfg(test)]
+    pub fn tracked(&self) -> usize {
+        self.limiter.as_ref().map_or(0, |l| l.len())
+    }
+
+    fn sweep_now_and_then(&self, limiter: &DefaultKeyedRateLimiter<ClientKey>) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 1000
+            && self
+                .last_sweep_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            limiter.retain_recent();
+        }
+    }
+}
+
+fn quota(per_sec: f64, burst: f64) -> Option<Quota> {
+    if per_sec <= 0.0 || !per_sec.is_finite() {
+        return None;
+    }
+    let period = Duration::from_secs_f64(1.0 / per_sec).max(Duration::from_nanos(1));
+    let burst =
+        NonZeroU32::new(burst.max(1.0).min(f64::from(u32::MAX)) as u32).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(period).map(|q| q.allow_burst(burst))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn burst_then_refuse_then_refill_by_time() {
-        let limiter = RateLimiter::new(1000.0, 3.0);
+        let limiter = FailureLimiter::new(1000.0, 3.0);
         for _ in 0..3 {
-            assert!(limiter.check("a").is_ok());
+            assert!(limiter.charge(ip("10.0.0.1")).is_ok());
         }
-        let wait = limiter.check("a").unwrap_err();
-        assert!(wait <= Duration::from_millis(2));
-        assert!(limiter.check("b").is_ok(), "keys are independent");
+        let wait = limiter.charge(ip("10.0.0.1")).unwrap_err();
+        assert!(wait <= Duration::from_millis(2), "{wait:?}");
+        assert!(
+            limiter.charge(ip("10.0.0.2")).is_ok(),
+            "clients are independent"
+        );
         std::thread::sleep(Duration::from_millis(5));
-        assert!(limiter.check("a").is_ok());
+        assert!(limiter.charge(ip("10.0.0.1")).is_ok());
     }
 
     #[test]
     fn zero_rate_is_off() {
-        let limiter = RateLimiter::new(0.0, 0.0);
+        let limiter = FailureLimiter::new(0.0, 0.0);
         for _ in 0..10_000 {
-            assert!(limiter.check("a").is_ok());
+            assert!(limiter.charge(ip("10.0.0.1")).is_ok());
         }
+        assert_eq!(limiter.tracked(), 0);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64() {
+        let limiter = FailureLimiter::new(0.001, 2.0);
+        assert!(limiter.charge(ip("2001:db8::1")).is_ok());
+        assert!(limiter.charge(ip("2001:db8::2")).is_ok());
+        assert!(limiter.charge(ip("2001:db8::ffff:3")).is_err());
+        assert!(limiter.charge(ip("2001:db8:0:1::1")).is_ok());
+        assert_eq!(
+            ClientKey::of(ip("::ffff:127.0.0.1")),
+            ClientKey::Addr(ip("127.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_full_map_keeps_every_counted_client() {
+        let limiter = FailureLimiter::new(0.001, 1.0);
+        let addr = |n: usize| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n as u32));
+        for n in 0..MAX_TRACKED_CLIENTS + 500 {
+            let _ = limiter.charge(addr(n));
+        }
+        // One overflow key past the cap, never more.
+        assert!(
+            limiter.tracked() <= MAX_TRACKED_CLIENTS + 1,
+            "{}",
+            limiter.tracked()
+        );
+        // The first client still has its spent budget: nothing was cleared wholesale.
+        assert!(limiter.charge(addr(0)).is_err());
+        limiter.sweep();
+        assert!(
+            limiter.charge(addr(1)).is_err(),
+            "a sweep keeps clients that still count"
+        );
+    }
+
+    #[test]
+    fn a_sweep_forgets_clients_that_have_refilled() {
+        let limiter = FailureLimiter::new(1000.0, 1.0);
+        for n in 0..100u32 {
+            let _ = limiter.charge(IpAddr::from(std::net::Ipv4Addr::from(n)));
+        }
+        assert_eq!(limiter.tracked(), 100);
+        std::thread::sleep(Duration::from_millis(20));
+        limiter.sweep();
+        assert_eq!(limiter.tracked(), 0);
     }
 }

@@ -137,6 +137,11 @@ pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<B
                 &json!({"jobs": jobs, "next_cursor": page.next_cursor}),
             )
         }
+        Err(jobstore::Error::InvalidCursor(_)) => respond::error(
+            StatusCode::BAD_REQUEST,
+            "bad_cursor",
+            "cursor must be a next_cursor from a previous page",
+        ),
         Err(error) => store_error(error),
     }
 }

@@ -1,15 +1,17 @@
 //! The HTTP side over raw hyper 1.x: accept loop, connection cap, timeouts, graceful shutdown.
 //!
-//! Routing is a plain match in [`router`]; webhook deliveries are handled in [`webhook`], the
-//! management API and search in [`manage`]; [`respond`] builds every JSON answer, and
-//! [`access_log`] writes the one line per answered request.
+//! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
+//! use management; webhook deliveries are handled in [`webhook`], the management API and
+//! search in [`manage`]; [`respond`] builds every JSON answer; [`write_deadline`] frees the
+//! slots of clients that do not read.
 
-pub mod access_log;
+pub mod auth;
 pub mod job_json;
 pub mod manage;
 pub mod respond;
 pub mod router;
 pub mod webhook;
+pub mod write_deadline;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,6 +30,10 @@ use crate::app::App;
 /// How long in-flight requests get to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The kernel's send buffer per connection: with hyper's own buffer (64 KiB), the most answer
+/// bytes a client that does not read can leave waiting.
+const SEND_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Serves until shutdown starts (see [`App::begin_shutdown`]), then drains connections.
 pub async fn serve(app: Arc<App>, listener: TcpListener) {
     let limit = Arc::new(Semaphore::new(app.config.max_connections));
@@ -38,6 +44,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         .header_read_timeout(app.config.header_read_timeout)
         .max_buf_size(64 * 1024)
         .keep_alive(true);
+    let sweeper = tokio::spawn(sweep_failures(app.clone()));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -62,7 +69,11 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(stream);
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
+        let io = TokioIo::new(write_deadline::WriteDeadline::new(
+            stream,
+            app.config.write_timeout,
+        ));
         let handler_app = app.clone();
         let service = service_fn(move |request| {
             let app = handler_app.clone();
@@ -78,9 +89,20 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         });
     }
     drop(listener);
+    sweeper.abort();
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections drained"),
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {}s; closing them", DRAIN_TIMEOUT.as_secs()),
+    }
+}
+
+/// Forgets, now and then, the clients whose failure budget has refilled.
+async fn sweep_failures(app: Arc<App>) {
+    let mut every = tokio::time::interval(crate::rate_limit::SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        app.failures.sweep();
     }
 }
 

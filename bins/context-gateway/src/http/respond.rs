@@ -65,3 +65,23 @@ pub fn metrics_text(text: String) -> Response<Body> {
 pub fn not_found(what: &str) -> Response<Body> {
     error(StatusCode::NOT_FOUND, "not_found", what)
 }
+
+/// The answer when `max_in_flight` requests are already being answered.
+pub fn overloaded() -> Response<Body> {
+    retry_after(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "too many requests in flight; retry shortly",
+        Duration::from_secs(1),
+    )
+}
+
+/// The answer to a client whose failed or unauthenticated requests are over its budget.
+pub fn rate_limited(wait: Duration) -> Response<Body> {
+    retry_after(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many failed or unauthenticated requests from this address",
+        wait,
+    )
+}

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 use webhook_core::{Delivery, Event, Headers, ParseOptions, ProviderId, VerifyOptions};
 
+use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::RepoConfig;
@@ -50,39 +51,34 @@ pub async fn receive(
             SHUTDOWN_RETRY,
         );
     }
+    // Only what fails is charged to the sender's address, and before the body is read:
+    // a delivery that verifies is never limited.
     let Some((provider, verifier)) = provider
         .parse::<ProviderId>()
         .ok()
         .and_then(|id| Some((id, app.registry.get(id)?)))
     else {
-        return respond::not_found(&format!(
-            "unknown provider: use one of {}",
-            ProviderId::names()
-        ));
+        return refuse(
+            app,
+            peer,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("unknown provider: use one of {}", ProviderId::names()),
+        );
     };
     let Some(repo) = app
         .config
         .repo(repo_name)
         .filter(|r| r.provider == provider)
     else {
-        return respond::not_found("no repo with this name is configured for this provider");
+        return refuse(
+            app,
+            peer,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no repo with this name is configured for this provider",
+        );
     };
-    if let Err(wait) = app.ip_limits.check(&peer.ip().to_string()) {
-        return respond::retry_after(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests from this address",
-            wait,
-        );
-    }
-    if let Err(wait) = app.repo_limits.check(&repo.spec.name) {
-        return respond::retry_after(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many deliveries for this repo",
-            wait,
-        );
-    }
     let (parts, body) = request.into_parts();
     let limit = app.config.max_body_bytes;
     let announced = parts
@@ -125,7 +121,9 @@ pub async fn receive(
     };
     if repo.secrets.is_empty() {
         app.metrics.verify_failure("no_secret_configured");
-        return respond::error(
+        return refuse(
+            app,
+            peer,
             StatusCode::UNAUTHORIZED,
             "missing_signature",
             "no webhook secret is configured for this repo, so no delivery can be verified",
@@ -140,7 +138,7 @@ pub async fn receive(
         app.metrics.verify_failure(code);
         // The access line carries the code (`error`); this one adds the repo at debug level.
         tracing::debug!(repo = %repo.spec.name, reason = code, "webhook rejected");
-        return respond::error(StatusCode::UNAUTHORIZED, code, error.to_string());
+        return refuse(app, peer, StatusCode::UNAUTHORIZED, code, error.to_string());
     }
     // The worker diffs with git (authoritative, never truncated), so the payload's commit
     // file lists are skipped unread: a push parses in about half the time.
