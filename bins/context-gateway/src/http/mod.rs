@@ -1,13 +1,14 @@
 //! The HTTP side over raw hyper 1.x: accept loop, connection cap, timeouts, graceful shutdown.
 //!
 //! Routing is a plain match in [`router`]; webhook deliveries are handled in [`webhook`], the
-//! management API and search in [`manage`]; [`respond`] builds every JSON answer, and
+//! management API in [`manage`], search in [`search`]; [`respond`] builds every JSON answer, and
 //! [`access_log`] writes the one line per answered request.
 
 pub mod access_log;
 pub mod manage;
 pub mod respond;
 pub mod router;
+pub mod search;
 pub mod webhook;
 
 use std::convert::Infallible;
