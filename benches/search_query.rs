@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey};
-use search::{Query, SearchIndex};
+use search::{Mode, Query, SearchIndex};
 
 const DEFAULT_CORPUS: &str = "/root/.pyenv/versions/3.11.7/lib/python3.11";
 const LINES_PER_CHUNK: usize = 8;
@@ -334,6 +334,42 @@ fn main() {
                 ..Query::new("assertEqual")
             },
         ),
+        (
+            "words_ranked",
+            Query::new("parse the header of a tar archive"),
+        ),
+        (
+            "literal",
+            Query {
+                mode: Mode::Literal,
+                case_sensitive: true,
+                ..Query::new("self.assertEqual(")
+            },
+        ),
+        (
+            "literal_ignore_case",
+            Query {
+                mode: Mode::Literal,
+                case_sensitive: false,
+                ..Query::new("httpconnection(")
+            },
+        ),
+        (
+            "regex",
+            Query {
+                mode: Mode::Regex,
+                case_sensitive: true,
+                ..Query::new(r"def test_\w+_error\(")
+            },
+        ),
+        (
+            "regex_rare",
+            Query {
+                mode: Mode::Regex,
+                case_sensitive: true,
+                ..Query::new(r"class \w+HTTPHandler\b")
+            },
+        ),
     ];
     let rg = tool("rg");
     let rg_pattern = |name: &str| match name {
@@ -341,6 +377,13 @@ fn main() {
         "identifier_camel" => vec!["-w", "-F", "HTTPConnection"],
         "phrase" => vec!["-F", "return self"],
         "filtered_repo_ref_prefix" => vec!["-i", "decode.?header"],
+        "words_ranked" => vec![
+            "-i", "-e", "tar", "-e", "header", "-e", "archive", "-e", "pars",
+        ],
+        "literal" => vec!["-F", "self.assertEqual("],
+        "literal_ignore_case" => vec!["-i", "-F", "httpconnection("],
+        "regex" => vec![r"def test_\w+_error\("],
+        "regex_rare" => vec![r"class \w+HTTPHandler\b"],
         _ => vec!["-g", "**/test_*.py", "-F", "assertEqual"],
     };
     for (name, query) in &queries {

@@ -541,6 +541,7 @@ fn search_queries_never_panic_and_respect_the_limit() {
                 git_ref,
                 path,
                 limit,
+                ..Query::default()
             };
             if let Ok(results) = index.search(&query) {
                 prop_assert!(results.hits.len() <= query.effective_limit());

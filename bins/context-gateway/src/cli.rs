@@ -88,6 +88,15 @@ enum Command {
         path: Option<String>,
         #[arg(long, default_value_t = 10)]
         limit: usize,
+        /// One hit per file, with the file's other matching chunks attached.
+        #[arg(long)]
+        group_by_file: bool,
+        /// How QUERY is matched: ranked words, a literal substring, or a regex.
+        #[arg(long, value_enum, default_value_t = SearchMode::Lexical)]
+        mode: SearchMode,
+        /// Literal and regex modes: ignore case.
+        #[arg(long, short = 'i')]
+        ignore_case: bool,
         #[arg(long, env = "CONTEXT_GATEWAY_DATA_DIR")]
         data_dir: Option<PathBuf>,
         #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
@@ -139,6 +148,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             git_ref,
             path,
             limit,
+            group_by_file,
+            mode,
+            ignore_case,
             data_dir,
             config,
             json,
@@ -150,6 +162,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 git_ref,
                 path,
                 limit,
+                group: if group_by_file {
+                    search::Grouping::File
+                } else {
+                    search::Grouping::Chunk
+                },
+                mode: match mode {
+                    SearchMode::Lexical => search::Mode::Lexical,
+                    SearchMode::Literal => search::Mode::Literal,
+                    SearchMode::Regex => search::Mode::Regex,
+                },
+                case_sensitive: !ignore_case,
+                budget: None,
             };
             search_cli(&query, &data_dir, json)
         }
@@ -387,6 +411,14 @@ fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `search --mode`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SearchMode {
+    Lexical,
+    Literal,
+    Regex,
+}
+
 fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<ExitCode, CliError> {
     let dir = data_dir.join("search");
     if !dir.exists() {
@@ -405,11 +437,15 @@ fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<Exit
         Err(error) => return Err(error.into()),
     };
     if json {
-        println!("{}", serde_json::to_string(&results.hits)?);
+        let hits = crate::http::search::hits_json(&results, query);
+        println!("{}", serde_json::to_string(&hits)?);
         return Ok(ExitCode::SUCCESS);
     }
     if results.hits.is_empty() {
         println!("no hits");
+    }
+    if results.partial {
+        println!("(partial: the query ran out of time; these are the hits found until then)");
     }
     for hit in &results.hits {
         println!(

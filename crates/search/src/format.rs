@@ -30,8 +30,9 @@ use crate::schema::{stored_line, stored_text};
 use crate::sink::chunk_document;
 
 /// The format this build writes and reads. 1: before formats were recorded (no payload);
-/// 2: joined identifier tokens (`~parsehttprequest`).
-pub const INDEX_FORMAT: u32 = 2;
+/// 2: joined identifier tokens (`~parsehttprequest`); 3: identifier parts indexed by their
+/// English stem (`parsing` as `pars`).
+pub const INDEX_FORMAT: u32 = 3;
 
 /// Commit payloads read `search-index-format N`.
 const PAYLOAD_PREFIX: &str = "search-index-format ";

@@ -1,14 +1,13 @@
-//! What a search returns.
+//! What a search returns (plain data: the binary decides how it looks as JSON).
 
-use serde::Serialize;
+use crate::exact::MatchRange;
 
 /// One matching chunk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Hit {
     /// Repository name.
     pub repo: String,
     /// Full ref name.
-    #[serde(rename = "ref")]
     pub git_ref: String,
     /// The commit of the run that last wrote this file, when known.
     pub commit: Option<String>,
@@ -22,11 +21,43 @@ pub struct Hit {
     pub score: f32,
     /// The best-matching lines, each as `LINE: text`, joined by `\n`.
     pub snippet: String,
+    /// Grouped by file ([`crate::Grouping::File`]): the file's other matching chunks, best
+    /// first (at most five); empty otherwise.
+    pub others: Vec<ChunkHit>,
+    /// Literal and regex modes: where the pattern matched (at most 100 ranges); empty for
+    /// ranked words.
+    pub matches: Vec<MatchRange>,
+}
+
+/// Another matching chunk of a hit's file.
+#[derive(Debug, Clone)]
+pub struct ChunkHit {
+    /// First line of the chunk (1-based).
+    pub start_line: u32,
+    /// Last line of the chunk (inclusive).
+    pub end_line: u32,
+    /// Relevance, comparable with the hits' scores of the same list.
+    pub score: f32,
+    /// The best-matching lines, each as `LINE: text`, joined by `\n`.
+    pub snippet: String,
+}
+
+impl From<Hit> for ChunkHit {
+    fn from(hit: Hit) -> Self {
+        ChunkHit {
+            start_line: hit.start_line,
+            end_line: hit.end_line,
+            score: hit.score,
+            snippet: hit.snippet,
+        }
+    }
 }
 
 /// The hits of one query, best first; ties ordered by repo, ref, path, start line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SearchResults {
     /// Ranked hits.
     pub hits: Vec<Hit>,
+    /// The query ran out of its time budget: these are the hits found until then.
+    pub partial: bool,
 }

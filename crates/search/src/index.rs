@@ -5,30 +5,46 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::directory::error::{LockError, OpenDirectoryError};
-use tantivy::query::BooleanQuery;
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Query as TantivyQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument,
-    TantivyError,
+    DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TERMINATED,
+    TantivyDocument, TantivyError, Term,
 };
 
 use indexer::RefKey;
 
+use crate::coverage;
 use crate::error::Error;
+use crate::exact::{Deadline, Matcher, Mode};
 use crate::format::{self, INDEX_FORMAT, Verdict};
-use crate::hit::{Hit, SearchResults};
+use crate::grams::{GRAM_TOKENIZER, GramTokenizer};
+use crate::hit::{ChunkHit, Hit, SearchResults};
 use crate::path_filter::{PathFilter, PathFilterCache};
-use crate::query::{self, IdentifierMatch, ParsedText, Query, build_text_query, parse_text};
+use crate::query::{
+    self, DEFAULT_BUDGET, Grouping, IdentifierMatch, ParsedText, Query, TextQuery,
+    build_text_query, parse_text,
+};
 use crate::schema::{self, Fields};
-use crate::snippet::snippet;
+use crate::snippet::{self, snippet};
 use crate::staging::{StagedRun, StagingDir};
 use crate::tokenizer::{CODE_TOKENIZER, CodeTokenizer};
 
 /// Extra candidates fetched beyond `limit`, so that hits tied in score at the cut are
 /// ordered by repo/ref/path/line rather than by the engine's internal doc order.
 const TIE_SLACK: usize = 32;
+/// Grouped by file, chunks fetched per file asked for.
+const GROUP_FANOUT: usize = 4;
+/// Grouped by file, other chunks attached to a file's best one at most.
+const MAX_GROUPED_CHUNKS: usize = 5;
+/// Exact modes: match ranges kept per hit at most.
+const MAX_RANGES_PER_HIT: usize = 100;
+/// Exact modes: the deadline is checked once per this many verified chunks.
+const DEADLINE_CHECK_EVERY: usize = 32;
+/// Exact modes: decompressed doc store blocks kept per segment while verifying.
+const STORE_CACHE_BLOCKS: usize = 8;
 /// Indexing memory per writer thread; tantivy flushes a segment when it is full.
 const WRITER_MEMORY_PER_THREAD: usize = 48 * 1024 * 1024;
 /// Indexing threads at most (the work is CPU-bound; more only contends with serving).
@@ -255,31 +271,45 @@ impl SearchIndex {
     /// Fails with [`Error::BadQuery`] for empty, over-long or unparseable text, or an
     /// invalid path glob.
     pub fn search(&self, query: &Query) -> Result<SearchResults, Error> {
-        let parsed = parse_text(&query.text)?;
+        let deadline = Deadline::new(Some(query.budget.unwrap_or(DEFAULT_BUDGET)));
+        let (paths, text) = query::take_filters(&query.text, query.mode)?;
+        if query.mode != Mode::Lexical {
+            return self.search_exact(query, &text, &paths, &deadline);
+        }
+        let parsed = parse_text(&text)?;
         let limit = query.effective_limit();
+        // Grouped by file, a file's other chunks come from the same ranked list: fetch
+        // more chunks than places asked for.
+        let wanted = match query.group {
+            Grouping::Chunk => limit,
+            Grouping::File => limit * GROUP_FANOUT,
+        };
         let searcher = self.reader.searcher();
         let mut candidates = self.ranked(
             &searcher,
-            query,
+            (query, &paths),
             &parsed,
             IdentifierMatch::Joined,
-            limit,
+            wanted,
             &HashSet::new(),
         )?;
-        candidates.truncate(limit);
-        if candidates.len() < limit && parsed.has_joined_identifier() {
+        candidates.truncate(wanted);
+        let mut partial = false;
+        if candidates.len() < wanted && parsed.has_joined_identifier() && deadline.passed() {
+            partial = true;
+        } else if candidates.len() < wanted && parsed.has_joined_identifier() {
             // Few exact identifier matches: fill up with the looser matches (the phrase of
             // the identifier's parts), which also find the exact ones again: skip those.
             let seen: HashSet<DocAddress> = candidates.iter().map(|c| c.address).collect();
             let mut more = self.ranked(
                 &searcher,
-                query,
+                (query, &paths),
                 &parsed,
                 IdentifierMatch::Parts,
-                limit,
+                wanted,
                 &seen,
             )?;
-            more.truncate(limit - candidates.len());
+            more.truncate(wanted - candidates.len());
             candidates.extend(more);
         }
         let terms: HashSet<&str> = parsed.terms().collect();
@@ -290,7 +320,141 @@ impl SearchIndex {
                 hit
             })
             .collect();
-        Ok(SearchResults { hits })
+        Ok(SearchResults {
+            hits: match query.group {
+                Grouping::Chunk => hits,
+                Grouping::File => group_by_file(hits, limit),
+            },
+            partial,
+        })
+    }
+
+    /// The filters of `query` (repo, ref, path) plus the `lang:`/`file:` ones of its text,
+    /// as required clauses that add nothing to the score.
+    fn filter_clauses(&self, query: &Query, paths: &[String]) -> Result<query::Clauses, Error> {
+        let f = &self.fields;
+        let mut clauses = Vec::new();
+        if let Some(repo) = query.repo.as_deref().filter(|s| !s.is_empty()) {
+            clauses.push(query::filter(query::exact(f.repo, repo)));
+        }
+        if let Some(git_ref) = query.git_ref.as_deref().filter(|s| !s.is_empty()) {
+            clauses.push(query::filter(query::ref_filter(f.git_ref, git_ref)));
+        }
+        let patterns = query
+            .path
+            .iter()
+            .filter(|s| !s.is_empty())
+            .chain(paths.iter());
+        for pattern in patterns {
+            let filter = PathFilter::new(f.path, pattern, Arc::clone(&self.path_filters))?;
+            clauses.push(query::filter(Box::new(filter)));
+        }
+        Ok(clauses)
+    }
+
+    /// Literal and regex queries: candidates by trigram, verified line by line (see the
+    /// `exact` module). The first matching chunks found, in location order.
+    fn search_exact(
+        &self,
+        query: &Query,
+        pattern: &str,
+        paths: &[String],
+        deadline: &Deadline,
+    ) -> Result<SearchResults, Error> {
+        let f = &self.fields;
+        let matcher = Matcher::new(pattern, query.mode, query.case_sensitive)?;
+        let limit = query.effective_limit();
+        let wanted = match query.group {
+            Grouping::Chunk => limit,
+            Grouping::File => limit * GROUP_FANOUT,
+        };
+        let mut clauses = self.filter_clauses(query, paths)?;
+        for gram in matcher.trigrams() {
+            clauses.push(query::filter(Box::new(TermQuery::new(
+                Term::from_field_text(f.grams, &gram),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        let candidates: Box<dyn TantivyQuery> = if clauses.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let searcher = self.reader.searcher();
+        let weight = candidates.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        let mut hits = Vec::new();
+        let mut partial = false;
+        'segments: for segment in searcher.segment_readers() {
+            let mut docs = weight.scorer(segment, 1.0)?;
+            let alive = segment.alive_bitset();
+            let store = segment
+                .get_store_reader(STORE_CACHE_BLOCKS)
+                .map_err(|source| Error::Io {
+                    path: self.location.path(),
+                    source,
+                })?;
+            let mut doc = docs.doc();
+            let mut checked = 0usize;
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    checked += 1;
+                    if checked % DEADLINE_CHECK_EVERY == 0 && deadline.passed() {
+                        partial = true;
+                        break 'segments;
+                    }
+                    let stored: TantivyDocument = store.get(doc)?;
+                    let start_line = schema::stored_line(&stored, f.start_line);
+                    let text = schema::stored_text(&stored, f.text);
+                    let mut matches = matcher.matches(&text, start_line);
+                    if !matches.is_empty() {
+                        let mut hit = self.hit_of(&stored, matches.len() as f32);
+                        hit.snippet = snippet::matched_lines(&text, start_line, &matches);
+                        matches.truncate(MAX_RANGES_PER_HIT);
+                        hit.matches = matches;
+                        hits.push(hit);
+                        if hits.len() >= wanted {
+                            break 'segments;
+                        }
+                    }
+                }
+                doc = docs.advance();
+            }
+        }
+        hits.sort_by(|a, b| {
+            (&a.repo, &a.git_ref, &a.path, a.start_line).cmp(&(
+                &b.repo,
+                &b.git_ref,
+                &b.path,
+                b.start_line,
+            ))
+        });
+        Ok(SearchResults {
+            hits: match query.group {
+                Grouping::Chunk => hits,
+                Grouping::File => group_by_file(hits, limit),
+            },
+            partial,
+        })
+    }
+
+    /// A hit for a stored chunk document, without its snippet.
+    fn hit_of(&self, doc: &TantivyDocument, score: f32) -> Hit {
+        let f = &self.fields;
+        let text_of = |field| schema::stored_text(doc, field);
+        let line_of = |field| schema::stored_line(doc, field);
+        let commit = text_of(f.commit);
+        Hit {
+            repo: text_of(f.repo),
+            git_ref: text_of(f.git_ref),
+            commit: (!commit.is_empty()).then_some(commit),
+            path: text_of(f.path),
+            start_line: line_of(f.start_line),
+            end_line: line_of(f.end_line),
+            score,
+            snippet: String::new(),
+            others: Vec::new(),
+            matches: Vec::new(),
+        }
     }
 
     /// The best hits of `query` matched `how`, leaving out the documents in `skip`, sorted
@@ -298,27 +462,23 @@ impl SearchIndex {
     fn ranked(
         &self,
         searcher: &Searcher,
-        query: &Query,
+        (query, paths): (&Query, &[String]),
         parsed: &ParsedText,
         how: IdentifierMatch,
         limit: usize,
         skip: &HashSet<DocAddress>,
     ) -> Result<Vec<Candidate>, Error> {
         let f = &self.fields;
-        let mut clauses = build_text_query(f, parsed, how);
-        if let Some(repo) = query.repo.as_deref().filter(|s| !s.is_empty()) {
-            clauses.push(query::filter(query::exact(f.repo, repo)));
-        }
-        if let Some(git_ref) = query.git_ref.as_deref().filter(|s| !s.is_empty()) {
-            clauses.push(query::filter(query::ref_filter(f.git_ref, git_ref)));
-        }
-        if let Some(pattern) = query.path.as_deref().filter(|s| !s.is_empty()) {
-            let filter = PathFilter::new(f.path, pattern, Arc::clone(&self.path_filters))?;
-            clauses.push(query::filter(Box::new(filter)));
-        }
-        let top = searcher.search(
+        let TextQuery {
+            mut clauses,
+            positive,
+        } = build_text_query(f, parsed, how);
+        clauses.extend(self.filter_clauses(query, paths)?);
+        let top = coverage::top_docs(
+            searcher,
             &BooleanQuery::new(clauses),
-            &TopDocs::with_limit(limit + TIE_SLACK + skip.len()),
+            &positive,
+            limit + TIE_SLACK + skip.len(),
         )?;
 
         let mut candidates = Vec::with_capacity(top.len());
@@ -327,22 +487,9 @@ impl SearchIndex {
                 continue;
             }
             let doc: TantivyDocument = searcher.doc(address)?;
-            let text_of = |field| schema::stored_text(&doc, field);
-            let line_of = |field| schema::stored_line(&doc, field);
-            let commit = text_of(f.commit);
-            let hit = Hit {
-                repo: text_of(f.repo),
-                git_ref: text_of(f.git_ref),
-                commit: (!commit.is_empty()).then_some(commit),
-                path: text_of(f.path),
-                start_line: line_of(f.start_line),
-                end_line: line_of(f.end_line),
-                score,
-                snippet: String::new(),
-            };
             candidates.push(Candidate {
-                hit,
-                text: text_of(f.text),
+                hit: self.hit_of(&doc, score),
+                text: schema::stored_text(&doc, f.text),
                 address,
             });
         }
@@ -370,6 +517,30 @@ impl SearchIndex {
     }
 }
 
+/// Folds ranked chunk hits into one hit per file (its best chunk, in the order of the best
+/// chunks), the file's other chunks attached best first; at most `limit` files.
+fn group_by_file(hits: Vec<Hit>, limit: usize) -> Vec<Hit> {
+    let mut files: Vec<Hit> = Vec::new();
+    let mut slot: HashMap<(String, String, String), usize> = HashMap::new();
+    for hit in hits {
+        let key = (hit.repo.clone(), hit.git_ref.clone(), hit.path.clone());
+        match slot.get(&key) {
+            Some(&i) => {
+                let best = &mut files[i];
+                if best.others.len() < MAX_GROUPED_CHUNKS {
+                    best.others.push(ChunkHit::from(hit));
+                }
+            }
+            None if files.len() < limit => {
+                slot.insert(key, files.len());
+                files.push(hit);
+            }
+            None => {}
+        }
+    }
+    files
+}
+
 /// A hit before its snippet is made.
 struct Candidate {
     hit: Hit,
@@ -385,6 +556,9 @@ fn prepare(index: &mut Index) -> Result<(), Error> {
     index
         .tokenizers()
         .register(CODE_TOKENIZER, CodeTokenizer::default());
+    index
+        .tokenizers()
+        .register(GRAM_TOKENIZER, GramTokenizer::default());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_SEARCH_THREADS);

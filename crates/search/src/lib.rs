@@ -3,8 +3,10 @@
 //! A [`SearchIndex`] receives the indexer's change sets as an [`indexer::IndexSink`] (one
 //! document per chunk) and answers [`Query`]s: words and `"quoted phrases"` matched the way
 //! code is read (`parseHttpRequest`, `parse_http_request` and `ParseHTTPRequest` all match
-//! `parse http request`), ranked by BM25 with boosts for declarations and paths, filtered by
-//! repo, ref and path prefix or glob, each hit with a line-numbered snippet. A bare
+//! `parse http request`; `parsing` matches `parse`), ranked by BM25 times the share of the
+//! query's words a chunk has, with boosts for declarations and paths (a query answers
+//! nothing only when none of its words occurs), filtered by repo, ref and path prefix or
+//! glob, each hit with a line-numbered snippet, optionally grouped by file. A bare
 //! identifier such as `assertEqual` is looked up as one term (its parts joined, the same for
 //! every naming style) and only falls back to the phrase of its parts when that finds fewer
 //! hits than asked for. The on-disk format is versioned ([`INDEX_FORMAT`]); an index in an
@@ -43,9 +45,12 @@
 
 #![deny(missing_docs)]
 
+mod coverage;
 mod declarations;
 mod error;
+mod exact;
 mod format;
+mod grams;
 mod hit;
 mod index;
 mod path_filter;
@@ -57,8 +62,11 @@ mod staging;
 mod tokenizer;
 
 pub use error::Error;
+pub use exact::{MatchRange, Mode};
 pub use format::INDEX_FORMAT;
-pub use hit::{Hit, SearchResults};
+pub use hit::{ChunkHit, Hit, SearchResults};
 pub use index::SearchIndex;
-pub use query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_BYTES, MAX_QUERY_CLAUSES, Query};
+pub use query::{
+    DEFAULT_BUDGET, DEFAULT_LIMIT, Grouping, MAX_LIMIT, MAX_QUERY_BYTES, MAX_QUERY_CLAUSES, Query,
+};
 pub use tokenizer::{CodeTokenStream, CodeTokenizer, index_terms};

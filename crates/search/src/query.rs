@@ -7,9 +7,12 @@ use tantivy::query::{
 };
 use tantivy::schema::{Field, IndexRecordOption};
 
+use std::time::Duration;
+
 use crate::error::Error;
+use crate::exact::Mode;
 use crate::schema::Fields;
-use crate::tokenizer::{CodeToken, TokenKind, code_tokens};
+use crate::tokenizer::{CodeToken, TokenKind, code_tokens, push_token_text};
 
 /// Queries longer than this are refused: nobody types them, and each word costs a clause.
 pub const MAX_QUERY_BYTES: usize = 1024;
@@ -29,8 +32,13 @@ const WHOLE_IDENTIFIER_BOOST: f32 = 1.5;
 
 /// A search request.
 ///
-/// `text` holds bare words and `"quoted phrases"`; every word must match (in the text, the
-/// path or a declared name), and a phrase matches its words in order.
+/// `text` holds bare words and `"quoted phrases"`, each matched in the text (comments and
+/// docstrings included), the path or a declared name; a phrase matches its words in order.
+/// Results are ranked, not filtered: chunks with every word first, then those with most of
+/// them (BM25 times a coverage factor), so a query answers nothing only when none of its
+/// words occurs anywhere. `+word` (or `+"a phrase"`) is required, `-word` excluded; common
+/// English words (`the`, `of`, `how`) are left out of the ranking unless nothing else is
+/// left.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     /// Words and quoted phrases.
@@ -45,6 +53,125 @@ pub struct Query {
     pub path: Option<String>,
     /// How many hits: 0 means 10, more than 100 means 100.
     pub limit: usize,
+    /// One hit per chunk (the default), or per file.
+    pub group: Grouping,
+    /// Ranked words (the default), a literal substring, or a regex.
+    pub mode: Mode,
+    /// Literal and regex modes: match case exactly (`true`) or not.
+    pub case_sensitive: bool,
+    /// How long the query may run; past it, the hits found so far are answered with
+    /// [`crate::SearchResults::partial`] set. `None`: [`DEFAULT_BUDGET`].
+    pub budget: Option<Duration>,
+}
+
+/// The time budget of a query that sets none.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(2);
+
+/// Languages `lang:` knows, with the file name globs of each.
+const LANGUAGES: &[(&[&str], &str)] = &[
+    (&["rust", "rs"], "**/*.rs"),
+    (&["python", "py"], "**/*.{py,pyi}"),
+    (&["go", "golang"], "**/*.go"),
+    (&["javascript", "js"], "**/*.{js,mjs,cjs,jsx}"),
+    (&["typescript", "ts"], "**/*.{ts,tsx,mts,cts}"),
+    (&["java"], "**/*.java"),
+    (&["kotlin", "kt"], "**/*.{kt,kts}"),
+    (&["c"], "**/*.{c,h}"),
+    (&["cpp", "c++", "cxx"], "**/*.{cc,cpp,cxx,hpp,hh,hxx,h}"),
+    (&["csharp", "cs", "c#"], "**/*.cs"),
+    (&["ruby", "rb"], "**/*.rb"),
+    (&["php"], "**/*.php"),
+    (&["swift"], "**/*.swift"),
+    (&["scala"], "**/*.{scala,sc}"),
+    (&["shell", "sh", "bash"], "**/*.{sh,bash}"),
+    (&["sql"], "**/*.sql"),
+    (&["markdown", "md"], "**/*.{md,markdown}"),
+    (&["toml"], "**/*.toml"),
+    (&["yaml", "yml"], "**/*.{yml,yaml}"),
+    (&["json"], "**/*.json"),
+    (&["html"], "**/*.{html,htm}"),
+    (&["css"], "**/*.{css,scss}"),
+];
+
+/// The path filters a query's text states (`lang:rust`, `file:src/` or `path:**/*.py`), and
+/// the text without them. Lexical queries may place them anywhere (outside phrases); in
+/// literal and regex queries only leading ones count, the rest is the pattern.
+pub(crate) fn take_filters(text: &str, mode: Mode) -> Result<(Vec<String>, String), Error> {
+    let mut paths = Vec::new();
+    let mut rest = Vec::new();
+    let mut leading = true;
+    let mut remainder = text;
+    for (i, piece) in text.split('"').enumerate() {
+        if i % 2 == 1 {
+            rest.push(format!("\"{piece}\""));
+            continue;
+        }
+        let mut kept = String::new();
+        for word in piece.split_inclusive(char::is_whitespace) {
+            let bare = word.trim_end();
+            let filter = if leading || mode == Mode::Lexical {
+                filter_of(bare)?
+            } else {
+                None
+            };
+            match filter {
+                Some(path) => {
+                    paths.push(path);
+                    if mode != Mode::Lexical {
+                        remainder = remainder[word.len()..].trim_start();
+                    }
+                }
+                None => {
+                    if !bare.is_empty() {
+                        leading = false;
+                    }
+                    kept.push_str(word);
+                }
+            }
+        }
+        rest.push(kept);
+    }
+    if mode != Mode::Lexical {
+        return Ok((paths, remainder.to_owned()));
+    }
+    Ok((paths, rest.concat()))
+}
+
+/// The path filter `word` states, if it is a `lang:`, `file:` or `path:` filter.
+fn filter_of(word: &str) -> Result<Option<String>, Error> {
+    if let Some(lang) = word.strip_prefix("lang:") {
+        let lower = lang.to_ascii_lowercase();
+        return match LANGUAGES
+            .iter()
+            .find(|(names, _)| names.contains(&lower.as_str()))
+        {
+            Some((_, glob)) => Ok(Some((*glob).to_owned())),
+            None => Err(Error::bad_query(format!(
+                "unknown language `{lang}` in `lang:`; known: {}",
+                LANGUAGES
+                    .iter()
+                    .map(|(names, _)| names[0])
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        };
+    }
+    Ok(word
+        .strip_prefix("file:")
+        .or_else(|| word.strip_prefix("path:"))
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned))
+}
+
+/// How hits are grouped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Grouping {
+    /// Every matching chunk is a hit.
+    #[default]
+    Chunk,
+    /// One hit per file: its best chunk, with the file's other matching chunks attached
+    /// ([`crate::Hit::others`]), so that ten hits are ten places.
+    File,
 }
 
 impl Query {
@@ -65,14 +192,38 @@ impl Query {
     }
 }
 
-/// One required clause of a parsed query.
-#[derive(Debug, Clone)]
-pub(crate) enum Clause {
+/// Whether a clause must, may or must not match (`+word`, `word`, `-word`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Ranks documents that have it higher (a bare word or phrase).
+    Should,
+    /// Required (`+word`).
+    Must,
+    /// Excluded (`-word`).
+    MustNot,
+}
+
+/// What a clause looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClauseKind {
     /// A bare word: its tokens (a multi-part identifier's whole and joined tokens first).
-    Word(Vec<CodeToken>),
+    Word,
     /// A quoted phrase: its identifier parts, in order (whole identifiers dropped so that
     /// the phrase matches every naming style).
-    Phrase(Vec<CodeToken>),
+    Phrase,
+}
+
+/// One word or phrase of a parsed query.
+#[derive(Debug, Clone)]
+pub(crate) struct Clause {
+    pub kind: ClauseKind,
+    pub tokens: Vec<CodeToken>,
+    pub need: Need,
+    /// `sym:NAME`: matched in declared names only.
+    pub symbol: bool,
+    /// A one-part word also matches identifiers that join it from parts (`filename`
+    /// finds `file_name` and `fileName`): its joined token.
+    pub alias: Option<String>,
 }
 
 /// The text of a query, checked and tokenized.
@@ -84,13 +235,101 @@ pub(crate) struct ParsedText {
 impl ParsedText {
     /// Every term the query looks for (for snippet line selection).
     pub fn terms(&self) -> impl Iterator<Item = &str> {
-        self.clauses.iter().flat_map(|c| match c {
-            Clause::Word(t) | Clause::Phrase(t) => t.iter().map(|t| t.text.as_str()),
-        })
+        self.clauses
+            .iter()
+            .filter(|c| c.need != Need::MustNot)
+            .flat_map(|c| c.tokens.iter().map(|t| t.text.as_str()))
     }
 }
 
-/// Splits `text` into words and quoted phrases and tokenizes them as code.
+/// English words too common in questions and prose to tell code apart; dropped from a
+/// query's ranked words (never from phrases, and never when nothing else is left).
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "its", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with", "which", "when", "where", "how", "what", "who",
+    "from", "can", "do", "does", "should", "would", "has", "have", "been", "we", "you", "i", "all",
+    "any", "some", "so", "than", "also", "only", "given",
+];
+
+/// `+piece` or `-piece`: the need it states and the rest of the piece.
+fn split_need(piece: &str) -> (Need, &str) {
+    match piece.as_bytes() {
+        [b'+', _, ..] => (Need::Must, &piece[1..]),
+        [b'-', _, ..] => (Need::MustNot, &piece[1..]),
+        _ => (Need::Should, piece),
+    }
+}
+
+/// The clauses of one bare piece of text (no quotes): `foo.bar` or `a::b` are several
+/// identifiers, each its own word.
+fn word_clauses(word: &str, need: Need, clauses: &mut Vec<Clause>) {
+    if let Some(name) = word.strip_prefix("sym:").filter(|n| !n.is_empty()) {
+        // One declared name: its tokens as one word, required unless excluded.
+        let tokens = code_tokens(name);
+        if !tokens.is_empty() {
+            clauses.push(Clause {
+                kind: ClauseKind::Word,
+                tokens,
+                need: if need == Need::MustNot {
+                    need
+                } else {
+                    Need::Must
+                },
+                symbol: true,
+                alias: None,
+            });
+        }
+        return;
+    }
+    let mut current: Vec<CodeToken> = Vec::new();
+    let close = |tokens: Vec<CodeToken>, clauses: &mut Vec<Clause>| {
+        let alias = match &tokens[..] {
+            [only] if only.kind == TokenKind::Part => {
+                let mut joined = String::new();
+                push_token_text(&mut joined, &word[only.from..only.to], TokenKind::Joined);
+                Some(joined)
+            }
+            _ => None,
+        };
+        clauses.push(Clause {
+            kind: ClauseKind::Word,
+            tokens,
+            need,
+            symbol: false,
+            alias,
+        });
+    };
+    for t in code_tokens(word) {
+        // A whole token opens an identifier (its joined token and parts follow); parts
+        // apart in the text (not joined by `_`) are separate.
+        let starts_new_identifier = current.last().is_some_and(|last| {
+            t.kind == TokenKind::Whole
+                || (t.kind == TokenKind::Part
+                    && last.kind == TokenKind::Part
+                    && t.from != last.to
+                    && !word[last.to..t.from].chars().all(|c| c == '_'))
+        });
+        if starts_new_identifier {
+            close(std::mem::take(&mut current), clauses);
+        }
+        current.push(t);
+    }
+    if !current.is_empty() {
+        close(current, clauses);
+    }
+}
+
+/// True if `clause` is one common English word (see [`STOP_WORDS`]), as written in `text`.
+fn is_stop_word(clause: &Clause) -> bool {
+    clause.kind == ClauseKind::Word
+        && clause.need == Need::Should
+        && matches!(&clause.tokens[..], [only] if only.kind == TokenKind::Part
+            && STOP_WORDS.contains(&only.text.as_str()))
+}
+
+/// Splits `text` into words and quoted phrases (each optionally `+`required or
+/// `-`excluded) and tokenizes them as code.
 pub(crate) fn parse_text(text: &str) -> Result<ParsedText, Error> {
     if text.len() > MAX_QUERY_BYTES {
         return Err(Error::bad_query(format!(
@@ -111,49 +350,51 @@ pub(crate) fn parse_text(text: &str) -> Result<ParsedText, Error> {
         )));
     }
     let mut clauses = Vec::new();
+    // The need of the next phrase: a `+` or `-` right before its opening quote.
+    let mut phrase_need = Need::Should;
     for (i, piece) in text.split('"').enumerate() {
         let in_phrase = i % 2 == 1;
         if in_phrase {
-            let parts: Vec<CodeToken> = code_tokens(piece)
+            let tokens: Vec<CodeToken> = code_tokens(piece)
                 .into_iter()
                 .filter(|t| t.kind == TokenKind::Part)
                 .collect();
-            if !parts.is_empty() {
-                clauses.push(Clause::Phrase(parts));
+            if !tokens.is_empty() {
+                clauses.push(Clause {
+                    kind: ClauseKind::Phrase,
+                    tokens,
+                    need: phrase_need,
+                    symbol: false,
+                    alias: None,
+                });
             }
-        } else {
-            for word in piece.split_whitespace() {
-                let tokens = code_tokens(word);
-                if tokens.is_empty() {
-                    continue;
-                }
-                // `foo.bar` or `a::b` are several identifiers: each is its own word.
-                let mut current: Vec<CodeToken> = Vec::new();
-                for t in tokens {
-                    // A whole token opens an identifier (its joined token and parts
-                    // follow); parts apart in the text (not joined by `_`) are separate.
-                    let starts_new_identifier = current.last().is_some_and(|last| {
-                        t.kind == TokenKind::Whole
-                            || (t.kind == TokenKind::Part
-                                && last.kind == TokenKind::Part
-                                && t.from != last.to
-                                && !word[last.to..t.from].chars().all(|c| c == '_'))
-                    });
-                    if starts_new_identifier {
-                        clauses.push(Clause::Word(std::mem::take(&mut current)));
-                    }
-                    current.push(t);
-                }
-                if !current.is_empty() {
-                    clauses.push(Clause::Word(current));
-                }
-            }
+            continue;
         }
+        phrase_need = match piece.rsplit(char::is_whitespace).next() {
+            Some("+") => Need::Must,
+            Some("-") => Need::MustNot,
+            _ => Need::Should,
+        };
+        for word in piece.split_whitespace() {
+            let (need, word) = split_need(word);
+            word_clauses(word, need, &mut clauses);
+        }
+    }
+    if clauses
+        .iter()
+        .any(|c| !is_stop_word(c) && c.need != Need::MustNot)
+    {
+        clauses.retain(|c| !is_stop_word(c));
     }
     if clauses.is_empty() {
         return Err(Error::bad_query(
             "the query has no searchable words (only punctuation or quotes): search for \
              identifiers or words made of letters and digits",
+        ));
+    }
+    if clauses.iter().all(|c| c.need == Need::MustNot) {
+        return Err(Error::bad_query(
+            "the query only excludes words (`-word`): give at least one word to search for",
         ));
     }
     if clauses.len() > MAX_QUERY_CLAUSES {
@@ -204,9 +445,8 @@ impl ParsedText {
     /// True if some bare word is a multi-part identifier, i.e. if matching by
     /// [`IdentifierMatch::Parts`] can find more than [`IdentifierMatch::Joined`].
     pub fn has_joined_identifier(&self) -> bool {
-        self.clauses.iter().any(|c| match c {
-            Clause::Word(t) => t.iter().any(|t| t.kind == TokenKind::Joined),
-            Clause::Phrase(_) => false,
+        self.clauses.iter().any(|c| {
+            c.kind == ClauseKind::Word && c.tokens.iter().any(|t| t.kind == TokenKind::Joined)
         })
     }
 }
@@ -214,10 +454,7 @@ impl ParsedText {
 /// A clause in one field: the joined identifier or the parts in order, plus the whole
 /// identifier as a bonus.
 fn clause_in_field(field: Field, clause: &Clause, how: IdentifierMatch) -> Box<dyn TantivyQuery> {
-    let (tokens, is_word) = match clause {
-        Clause::Word(t) => (t, true),
-        Clause::Phrase(t) => (t, false),
-    };
+    let (tokens, is_word) = (&clause.tokens, clause.kind == ClauseKind::Word);
     let parts: Vec<&CodeToken> = tokens
         .iter()
         .filter(|t| t.kind == TokenKind::Part)
@@ -239,6 +476,12 @@ fn clause_in_field(field: Field, clause: &Clause, how: IdentifierMatch) -> Box<d
     } else {
         parts_query(field, &parts)
     };
+    if let Some(alias) = &clause.alias {
+        q = Box::new(BooleanQuery::new(vec![
+            (Occur::Should, q),
+            (Occur::Should, term_query(field, alias)),
+        ]));
+    }
     if let Some(whole) = whole {
         let bonus = Box::new(BoostQuery::new(
             term_query(field, &whole.text),
@@ -252,32 +495,78 @@ fn clause_in_field(field: Field, clause: &Clause, how: IdentifierMatch) -> Box<d
     q
 }
 
-/// The scoring part of the query: every clause must match in at least one field.
+/// Clauses of a boolean query.
+pub(crate) type Clauses = Vec<(Occur, Box<dyn TantivyQuery>)>;
+
+/// The text part of a query, built for the engine.
+pub(crate) struct TextQuery {
+    /// Clauses for the top-level boolean query: the ranked words (required as a group
+    /// unless a `+word` is), the required and the excluded ones.
+    pub clauses: Clauses,
+    /// One query per word or phrase that counts towards coverage (all but the excluded),
+    /// with the terms of its text tokens (the rarest of them says how telling the word is).
+    pub positive: Vec<(Box<dyn TantivyQuery>, Vec<Term>)>,
+}
+
+/// Builds the text part of the query: each clause matches in the text, the path or a
+/// declared name; the ranked ones are OR'ed (scores add up), `+` ones are required and
+/// `-` ones excluded.
 pub(crate) fn build_text_query(
     fields: &Fields,
     parsed: &ParsedText,
     how: IdentifierMatch,
-) -> Vec<(Occur, Box<dyn TantivyQuery>)> {
-    parsed
-        .clauses
-        .iter()
-        .map(|clause| {
-            let per_field: Vec<(Occur, Box<dyn TantivyQuery>)> = [
-                (fields.text, 1.0),
-                (fields.path_text, PATH_BOOST),
-                (fields.symbols, SYMBOLS_BOOST),
-            ]
-            .into_iter()
+) -> TextQuery {
+    let mut ranked = Vec::new();
+    let mut clauses = Vec::new();
+    let mut positive = Vec::new();
+    for clause in &parsed.clauses {
+        let all_fields = [
+            (fields.text, 1.0),
+            (fields.path_text, PATH_BOOST),
+            (fields.symbols, SYMBOLS_BOOST),
+        ];
+        let in_fields = if clause.symbol {
+            &all_fields[2..]
+        } else {
+            &all_fields[..]
+        };
+        let per_field: Vec<(Occur, Box<dyn TantivyQuery>)> = in_fields
+            .iter()
+            .copied()
             .map(|(field, boost)| {
                 let q: Box<dyn TantivyQuery> =
                     Box::new(BoostQuery::new(clause_in_field(field, clause, how), boost));
                 (Occur::Should, q)
             })
             .collect();
-            let q: Box<dyn TantivyQuery> = Box::new(BooleanQuery::new(per_field));
-            (Occur::Must, q)
-        })
-        .collect()
+        let q: Box<dyn TantivyQuery> = Box::new(BooleanQuery::new(per_field));
+        let terms = || {
+            clause
+                .tokens
+                .iter()
+                .filter(|t| t.kind == TokenKind::Part)
+                .map(|t| Term::from_field_text(fields.text, &t.text))
+                .collect()
+        };
+        match clause.need {
+            Need::Should => {
+                positive.push((q.box_clone(), terms()));
+                ranked.push((Occur::Should, q));
+            }
+            Need::Must => {
+                positive.push((q.box_clone(), terms()));
+                clauses.push((Occur::Must, q));
+            }
+            Need::MustNot => clauses.push((Occur::MustNot, q)),
+        }
+    }
+    let required = clauses.iter().any(|(occur, _)| *occur == Occur::Must);
+    if required {
+        clauses.extend(ranked);
+    } else if !ranked.is_empty() {
+        clauses.push((Occur::Must, Box::new(BooleanQuery::new(ranked))));
+    }
+    TextQuery { clauses, positive }
 }
 
 /// A filter clause: required, contributing nothing to the score.
@@ -320,9 +609,11 @@ mod tests {
             .expect("parses")
             .clauses
             .into_iter()
-            .map(|c| match c {
-                Clause::Word(t) => (false, t.into_iter().map(|t| t.text).collect()),
-                Clause::Phrase(t) => (true, t.into_iter().map(|t| t.text).collect()),
+            .map(|c| {
+                (
+                    c.kind == ClauseKind::Phrase,
+                    c.tokens.into_iter().map(|t| t.text).collect(),
+                )
             })
             .collect()
     }
@@ -337,12 +628,12 @@ mod tests {
                     vec![
                         "parsehttprequest".into(),
                         "~parsehttprequest".into(),
-                        "parse".into(),
+                        "pars".into(),
                         "http".into(),
                         "request".into()
                     ]
                 ),
-                (true, vec!["read".into(), "the".into(), "body".into()]),
+                (true, vec!["read".into(), "the".into(), "bodi".into()]),
             ]
         );
         assert_eq!(

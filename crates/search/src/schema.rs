@@ -6,6 +6,7 @@ use tantivy::schema::{
     TextOptions, Value,
 };
 
+use crate::grams::GRAM_TOKENIZER;
 use crate::tokenizer::CODE_TOKENIZER;
 
 /// Separates the parts of composite keys; it cannot occur in repo names, refs or paths
@@ -37,6 +38,9 @@ pub(crate) struct Fields {
     pub start_line: Field,
     /// Last line (stored).
     pub end_line: Field,
+    /// Chunk text as its case-folded trigrams (doc ids only), the candidates of literal and
+    /// regex queries. The sink writes the chunk text here as it does to `text`.
+    pub grams: Field,
     /// Content hash of the chunk (stored only: nothing looks chunks up by id, and indexing
     /// one unique term per chunk made the term dictionary the largest cost of indexing).
     pub chunk_id: Field,
@@ -69,6 +73,14 @@ pub(crate) fn build() -> (Schema, Fields) {
         start_line: b.add_u64_field("start_line", NumericOptions::default().set_stored()),
         end_line: b.add_u64_field("end_line", NumericOptions::default().set_stored()),
         chunk_id: b.add_text_field("chunk_id", STORED),
+        grams: b.add_text_field(
+            "grams",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(GRAM_TOKENIZER)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        ),
     };
     (b.build(), fields)
 }

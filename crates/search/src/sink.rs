@@ -56,6 +56,7 @@ pub(crate) fn chunk_document(
     doc.add_text(f.path, path);
     doc.add_text(f.path_text, path);
     doc.add_text(f.text, &chunk.text);
+    doc.add_text(f.grams, &chunk.text);
     let symbols = declared_names(&chunk.text);
     if !symbols.is_empty() {
         doc.add_text(f.symbols, symbols);

@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 
-use crate::tokenizer::{TokenKind, for_each_code_token};
+use crate::exact::MatchRange;
+use crate::tokenizer::{TokenKind, for_each_code_token, push_token_text};
 
 /// At most this many lines per snippet.
 pub(crate) const MAX_SNIPPET_LINES: usize = 3;
@@ -34,7 +35,7 @@ pub(crate) fn snippet(text: &str, start_line: u32, terms: &HashSet<&str>) -> Str
                 return;
             }
             lowered.clear();
-            lowered.extend(raw.chars().flat_map(char::to_lowercase));
+            push_token_text(&mut lowered, raw, kind);
             if let Some(&t) = terms.get(lowered.as_str()) {
                 total += 1;
                 if !distinct.contains(&t) {
@@ -72,6 +73,26 @@ pub(crate) fn snippet(text: &str, start_line: u32, terms: &HashSet<&str>) -> Str
         .join("\n")
 }
 
+/// The snippet of an exact match: the first matching lines of the chunk (from `matches`,
+/// in line order), as `LINE: text`.
+pub(crate) fn matched_lines(text: &str, start_line: u32, matches: &[MatchRange]) -> String {
+    let mut numbers: Vec<u32> = matches.iter().map(|m| m.line).collect();
+    numbers.dedup();
+    numbers.truncate(MAX_SNIPPET_LINES);
+    let lines: Vec<&str> = text.lines().collect();
+    numbers
+        .iter()
+        .filter_map(|&n| {
+            let line = lines.get(usize::try_from(n.checked_sub(start_line)?).ok()?)?;
+            Some(format!(
+                "{n}: {}",
+                truncate_chars(line, MAX_LINE_CHARS).trim_end()
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,7 +100,7 @@ mod tests {
     #[test]
     fn picks_matching_lines_with_numbers() {
         let text = "import os\n\ndef parse_http_request(raw):\n    return raw\n# parse it\n";
-        let terms: HashSet<&str> = ["parse", "http", "request"].into_iter().collect();
+        let terms: HashSet<&str> = ["pars", "http", "request"].into_iter().collect();
         assert_eq!(
             snippet(text, 10, &terms),
             "12: def parse_http_request(raw):\n14: # parse it"

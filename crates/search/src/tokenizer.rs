@@ -12,7 +12,14 @@
 //!   (one posting list to score) instead of a phrase over its parts. The marker
 //!   keeps it distinct from the whole token of a camelCase identifier (`parsehttprequest`),
 //!   which would otherwise match every style and erase the exact-style bonus.
+//!
+//! Parts are indexed by their English stem (`parsing`, `parses` and `parse` are all `pars`),
+//! so that a question in words (`parsing headers`) finds code and comments written in
+//! another inflection (`parse_header`); whole and joined identifiers stay as written.
 
+use std::sync::LazyLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 /// The name under which [`CodeTokenizer`] is registered with tantivy.
@@ -109,10 +116,30 @@ fn push_joined(out: &mut String, ident: &str) {
     }
 }
 
+static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+
+/// Appends the English stem of `part` lowercased (the part itself if it has digits, or is
+/// too short for a suffix).
+fn push_stem(out: &mut String, part: &str) {
+    let start = out.len();
+    push_lowercase(out, part);
+    let lowered = &out[start..];
+    if lowered.len() <= 3 || !lowered.chars().all(char::is_alphabetic) {
+        return;
+    }
+    let stem = ENGLISH.stem(lowered);
+    if stem.as_ref() != lowered {
+        let stem = stem.into_owned();
+        out.truncate(start);
+        out.push_str(&stem);
+    }
+}
+
 /// Appends the indexed text of a token emitted by [`for_each_code_token`] as `raw`.
 pub(crate) fn push_token_text(out: &mut String, raw: &str, kind: TokenKind) {
     match kind {
-        TokenKind::Part | TokenKind::Whole => push_lowercase(out, raw),
+        TokenKind::Part => push_stem(out, raw),
+        TokenKind::Whole => push_lowercase(out, raw),
         TokenKind::Joined => push_joined(out, raw),
     }
 }
@@ -248,16 +275,17 @@ pub(crate) fn code_tokens(text: &str) -> Vec<CodeToken> {
 
 /// The terms `text` is indexed under, lowercased and in order: what a query for `text`
 /// looks for. Useful to see how an identifier will be matched: a multi-part identifier is
-/// indexed as written, joined behind `~` (the same for every naming style), and by part.
+/// indexed as written, joined behind `~` (the same for every naming style), and by the
+/// English stem of each part.
 ///
 /// ```
 /// assert_eq!(
 ///     search::index_terms("parse_http_request"),
-///     ["parse_http_request", "~parsehttprequest", "parse", "http", "request"]
+///     ["parse_http_request", "~parsehttprequest", "pars", "http", "request"]
 /// );
 /// assert_eq!(
-///     search::index_terms("ParseHTTPRequest"),
-///     ["parsehttprequest", "~parsehttprequest", "parse", "http", "request"]
+///     search::index_terms("ParseHTTPRequests"),
+///     ["parsehttprequests", "~parsehttprequests", "pars", "http", "request"]
 /// );
 /// ```
 pub fn index_terms(text: &str) -> Vec<String> {
@@ -355,7 +383,7 @@ mod tests {
             "ParseHTTPRequest",
             "PARSE_HTTP_REQUEST",
         ] {
-            assert_eq!(parts(s), ["parse", "http", "request"], "{s}");
+            assert_eq!(parts(s), ["pars", "http", "request"], "{s}");
         }
         assert_eq!(
             parts("XMLHttpRequest2Go"),
@@ -363,6 +391,11 @@ mod tests {
         );
         assert_eq!(parts("sha256sum"), ["sha", "256", "sum"]);
         assert_eq!(parts("__init__"), ["init"]);
+        // Parts are stemmed; digits and short parts are kept as they are.
+        assert_eq!(
+            parts("parsing headers parses utf8"),
+            ["pars", "header", "pars", "utf", "8"]
+        );
     }
 
     #[test]

@@ -22,6 +22,11 @@ fn write_with_other_format(dir: &Path, payload: Option<&str>) {
             .filter(LowerCaser)
             .build(),
     );
+    // No trigrams at all: the rebuild must add them.
+    index.tokenizers().register(
+        "grams",
+        TextAnalyzer::builder(SimpleTokenizer::default()).build(),
+    );
     let schema = index.schema();
     let field = |name: &str| schema.get_field(name).expect(name);
     let text = "# http helpers\n\nrequest = parseHttpRequest(raw)\nhandle(request)";
@@ -71,6 +76,12 @@ fn older_format_is_refused_read_only_and_rebuilt_read_write() {
     ] {
         assert_eq!(hits(&index, q(query)), ["src/http.py:3"], "{query}");
     }
+    // Literal search needs the trigrams, which the old build never wrote.
+    let literal = search::Query {
+        mode: search::Mode::Literal,
+        ..q("HttpReq")
+    };
+    assert_eq!(hits(&index, literal), ["src/http.py:3"]);
     let hit = &index.search(&q("parseHttpRequest")).expect("search").hits[0];
     assert_eq!(
         (

@@ -214,6 +214,7 @@ fn filters_by_repo_ref_prefix_and_glob() {
                 git_ref: git_ref.map(Into::into),
                 path: path.map(Into::into),
                 limit: 50,
+                ..Query::default()
             })
             .expect("search");
         let mut v: Vec<String> = found

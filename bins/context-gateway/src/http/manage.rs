@@ -1,9 +1,9 @@
-//! Health, metrics, the management API and search (everything but webhook deliveries).
+//! Health, metrics and the management API (everything but webhook deliveries and search).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -497,49 +497,5 @@ fn sample_ref(
 }
 
 pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body> {
-    let Some(text) = query.get("q").filter(|q| !q.trim().is_empty()) else {
-        return respond::error(
-            StatusCode::BAD_REQUEST,
-            "missing_query",
-            "give the query as ?q=...",
-        );
-    };
-    let limit = match parse_limit(query.get("limit"), 10, 100) {
-        Ok(limit) => limit,
-        Err(response) => return *response,
-    };
-    let non_empty = |key: &str| query.get(key).filter(|v| !v.is_empty()).cloned();
-    let request = search::Query {
-        text: text.clone(),
-        repo: non_empty("repo"),
-        git_ref: non_empty("ref"),
-        path: non_empty("path"),
-        limit,
-    };
-    let started = Instant::now();
-    let index = app.search.clone();
-    let result = tokio::task::spawn_blocking(move || index.search(&request)).await;
-    let took_ms = started.elapsed().as_millis() as u64;
-    match result {
-        Ok(Ok(results)) => respond::json(
-            StatusCode::OK,
-            &json!({"hits": results.hits, "took_ms": took_ms}),
-        ),
-        Ok(Err(search::Error::BadQuery { reason })) => {
-            respond::error(StatusCode::BAD_REQUEST, "bad_query", reason)
-        }
-        Ok(Err(error)) => {
-            tracing::error!(%error, "search failed");
-            respond::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "search_failed",
-                "the search could not be run; see the server log",
-            )
-        }
-        Err(_) => respond::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "search_failed",
-            "the search was interrupted",
-        ),
-    }
+    super::search::answer(app, query).await
 }

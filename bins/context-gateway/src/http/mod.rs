@@ -1,15 +1,16 @@
 //! The HTTP side over raw hyper 1.x: accept loop, connection cap, timeouts, graceful shutdown.
 //!
 //! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
-//! use management; webhook deliveries are handled in [`webhook`], the management API and
-//! search in [`manage`]; [`respond`] builds every JSON answer; [`write_deadline`] frees the
-//! slots of clients that do not read.
+//! use management; webhook deliveries are handled in [`webhook`], the management API in
+//! [`manage`], search in [`search`]; [`respond`] builds every JSON answer; [`write_deadline`]
+//! frees the slots of clients that do not read.
 
 pub mod auth;
 pub mod job_json;
 pub mod manage;
 pub mod respond;
 pub mod router;
+pub mod search;
 pub mod webhook;
 pub mod write_deadline;
 
