@@ -6,7 +6,8 @@
 //!
 //! The sink is the in-memory `MemorySink` and the manifest store the in-memory one, so these
 //! measure the indexer's own work plus an in-memory copy of the results. The whole-process
-//! comparison with `b3sum` and `git status` lives in docs/bench/indexer.md.
+//! comparison with `b3sum` and `git status` is `benches/load/tree_index.py`, reported in
+//! docs/BENCHMARKS.md.
 
 use std::fs;
 use std::path::Path;

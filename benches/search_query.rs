@@ -1,11 +1,11 @@
 //! Search: query latency on an index of >= 100,000 chunks, beside `rg` over the same files,
 //! and the time of a full index of the CPython standard library beside `b3sum`.
 //!
-//! Corpus: the CPython stdlib on the machine (`SEARCH_BENCH_CORPUS` overrides; default the
-//! pyenv 3.11 `lib/python3.11` without `site-packages`), cut into 8-line chunks by this bench
-//! so that it holds >= 100,000 chunks. The bench skips, saying why, if the corpus is missing;
-//! the `rg` and `b3sum` peers are skipped if the tools are not found (PATH or
-//! `/work/targets/tools/bin`).
+//! Corpus: the standard library of the machine's `python3` (`SEARCH_BENCH_CORPUS` overrides),
+//! without `site-packages`, cut into 8-line chunks by this bench so that it holds >= 100,000
+//! chunks. The bench skips, saying why, if the corpus is missing; the `rg` and `b3sum` peers
+//! are skipped if the tools are not found (`PATH`, else `$BENCH_TOOLS/bin`, as `run.sh`
+//! installs them).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,6 @@ use criterion::Criterion;
 use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey};
 use search::{Mode, Query, SearchIndex};
 
-const DEFAULT_CORPUS: &str = "/root/.pyenv/versions/3.11.7/lib/python3.11";
 const LINES_PER_CHUNK: usize = 8;
 const FILES_PER_BATCH: usize = 200;
 const PERCENTILE_RUNS: usize = 300;
@@ -124,17 +123,35 @@ fn index_tree(index: &SearchIndex, root: &Path, paths: &[PathBuf], key: &RefKey)
     chunks
 }
 
-fn tool(name: &str) -> Option<PathBuf> {
-    let local = PathBuf::from("/work/targets/tools/bin").join(name);
-    if local.is_file() {
-        return Some(local);
-    }
-    Command::new(name)
-        .arg("--version")
+/// The standard library directory of the `python3` on `PATH` (empty if there is none).
+fn python_stdlib() -> String {
+    Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|_| PathBuf::from(name))
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A peer tool: on `PATH`, else in `$BENCH_TOOLS/bin`.
+fn tool(name: &str) -> Option<PathBuf> {
+    let runs = |path: &Path| {
+        Command::new(path)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs(Path::new(name)) {
+        return Some(PathBuf::from(name));
+    }
+    let local = PathBuf::from(std::env::var_os("BENCH_TOOLS")?)
+        .join("bin")
+        .join(name);
+    runs(&local).then_some(local)
 }
 
 /// The process's peak resident set (`VmHWM`), where the OS reports it.
@@ -167,9 +184,8 @@ fn percentiles(index: &SearchIndex, query: &Query) -> (Duration, Duration, usize
 }
 
 fn main() {
-    let root = PathBuf::from(
-        std::env::var("SEARCH_BENCH_CORPUS").unwrap_or_else(|_| DEFAULT_CORPUS.into()),
-    );
+    let root =
+        PathBuf::from(std::env::var("SEARCH_BENCH_CORPUS").unwrap_or_else(|_| python_stdlib()));
     let mut paths = Vec::new();
     walk(&root, &mut paths);
     if paths.is_empty() {

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `index`, `search`, `sign`, `check-config` (CONTRACT.md).
+//! The command line: `serve`, `index`, `search`, `sign`, `check-config` (docs/API.md).
 //!
 //! Precedence: flags > environment > config file > defaults.
 

@@ -218,7 +218,7 @@ fn too_large(limit: u64) -> Response<Body> {
     )
 }
 
-/// Turns a verified event into jobs and answers as CONTRACT.md says.
+/// Turns a verified event into jobs and answers as docs/API.md says.
 pub async fn accept(
     app: &App,
     repo: &RepoConfig,
@@ -287,7 +287,7 @@ pub async fn accept(
     }
 }
 
-/// The 202 body (CONTRACT.md); fields in the order a JSON map would sort them.
+/// The 202 body (docs/API.md); fields in the order a JSON map would sort them.
 #[derive(Serialize)]
 struct QueuedAnswer<'a> {
     delivery_id: Option<&'a str>,
