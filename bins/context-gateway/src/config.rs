@@ -163,6 +163,25 @@ impl OneOrMany {
     }
 }
 
+/// `tags = true | false | ["v*", "!v0.*"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TagsSetting {
+    All(bool),
+    Globs(Vec<String>),
+}
+
+impl TagsSetting {
+    /// The globs: `true` is every tag, `false` none.
+    fn into_globs(self) -> Vec<String> {
+        match self {
+            TagsSetting::All(true) => vec!["*".to_string()],
+            TagsSetting::All(false) => Vec::new(),
+            TagsSetting::Globs(globs) => globs,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRepo {
@@ -175,8 +194,8 @@ struct RawRepo {
     secret_env: Option<OneOrMany>,
     #[serde(default)]
     pull_requests: bool,
-    #[serde(default)]
-    tags: bool,
+    tags: Option<TagsSetting>,
+    events: Option<Vec<String>>,
     #[serde(default)]
     include: Vec<String>,
     #[serde(default)]
@@ -479,6 +498,29 @@ fn validate_repo(
             at.push("branches", e.to_string());
         }
     }
+    let tags = raw.tags.map(TagsSetting::into_globs).unwrap_or_default();
+    for tag in &tags {
+        if pipeline::is_literal_branch(tag)
+            && !pipeline::valid_ref_name(&format!("refs/tags/{tag}"))
+        {
+            at.push("tags", format!("`{tag}` is not a valid tag name"));
+        } else if let Err(e) = pipeline::BranchFilter::new(std::slice::from_ref(tag)) {
+            at.push("tags", e.to_string());
+        }
+    }
+    let events = match raw.events {
+        None => None,
+        Some(names) => {
+            let mut kinds = Vec::new();
+            for name in names {
+                match name.parse::<pipeline::EventName>() {
+                    Ok(kind) => kinds.push(kind),
+                    Err(e) => at.push("events", e.to_string()),
+                }
+            }
+            Some(kinds)
+        }
+    };
     let secrets = repo_secrets(raw.secret, raw.secret_env, overrides, at);
     if provider == Some(ProviderId::AzureDevOps)
         && secrets.iter().any(|s| !s.expose().contains(&b':'))
@@ -514,11 +556,12 @@ fn validate_repo(
             location: location?,
             branches,
             pull_requests: raw.pull_requests,
-            tags: raw.tags,
+            tags,
             include: raw.include,
             exclude: raw.exclude,
             max_file_bytes,
             index_secret_files: raw.index_secret_files,
+            events,
         },
         provider: provider?,
         secrets,
@@ -687,6 +730,42 @@ mod tests {
     }
 
     #[test]
+    fn tags_take_a_bool_or_globs_and_events_name_kinds() {
+        let base =
+            "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = \"s\"\n";
+        let spec = |extra: &str| {
+            parse(&format!("{base}{extra}")).unwrap().repos[0]
+                .spec
+                .clone()
+        };
+        assert!(spec("").tags.is_empty());
+        assert!(spec("tags = true\n").tracks_tag("refs/tags/anything"));
+        assert!(!spec("tags = false\n").tracks_tag("refs/tags/v1"));
+        let globs = spec("tags = [\"v*\", \"!v0.*\"]\n");
+        assert!(globs.tracks_tag("refs/tags/v1.2"));
+        assert!(!globs.tracks_tag("refs/tags/v0.3"));
+        assert_eq!(spec("").events, None);
+        assert_eq!(
+            spec("events = [\"push\", \"release\"]\n").events,
+            Some(vec![
+                pipeline::EventName::Push,
+                pipeline::EventName::Release
+            ])
+        );
+        let bad = format!("{base}tags = [\"v[\"]\nevents = [\"push\", \"issues\"]\n");
+        let ConfigError::Invalid { problems, .. } = parse(&bad).unwrap_err() else {
+            panic!()
+        };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert!(keys.contains(&("repos[0].tags", Some(6))), "{keys:?}");
+        assert!(keys.contains(&("repos[0].events", Some(7))), "{keys:?}");
+        assert!(
+            problems.iter().any(|p| p.message.contains("`issues`")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn secrets_from_list_and_default() {
         let overrides = Overrides {
             default_secret: Some("fallback".into()),
@@ -696,7 +775,8 @@ mod tests {
         let config = Config::from_str_with(text, Path::new("t"), &overrides).unwrap();
         assert_eq!(config.repos[0].secrets.len(), 2);
         assert_eq!(config.repos[1].secrets[0].expose(), b"fallback");
-        assert!(!format!("{:?}", config.repos[0]).contains("one"));
+        // Quoted: `None` in the debug text contains the letters "one" too.
+        assert!(!format!("{:?}", config.repos[0]).contains("\"one\""));
     }
 
     #[test]

@@ -90,7 +90,13 @@ async fn reconcile_once(app: &App, spec: &pipeline::RepoSpec) {
         &on_missed,
     )
     .await;
-    if let Err(error) = result {
-        tracing::warn!(%error, repo = %spec.name, "reconcile could not list the remote");
+    match result {
+        Ok(_) => {}
+        Err(pipeline::ReconcileError::Busy) => {
+            tracing::debug!(repo = %spec.name, "a reconcile pass of this repo is still running")
+        }
+        Err(error) => {
+            tracing::warn!(%error, repo = %spec.name, "reconcile could not list the remote")
+        }
     }
 }

@@ -95,6 +95,11 @@ fn repo_json(repo: &RepoConfig) -> Value {
         "branches": spec.branches,
         "pull_requests": spec.pull_requests,
         "tags": spec.tags,
+        "events": pipeline::EventName::ALL
+            .into_iter()
+            .filter(|kind| spec.takes_event(*kind))
+            .map(pipeline::EventName::as_str)
+            .collect::<Vec<_>>(),
         "include": spec.include,
         "exclude": spec.exclude,
         "max_file_bytes": spec.max_file_bytes,

@@ -25,9 +25,15 @@ use crate::config::RepoConfig;
 /// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
 const BODY_IDLE_ROUNDS: u32 = 6;
 
-/// What the answer path parses: no changed-path hints (see [`receive`]).
+/// What the answer path parses for most repos: no changed-path hints (see [`receive`]).
 const PARSE_OPTIONS: ParseOptions = ParseOptions {
     changed_paths: false,
+};
+
+/// What it parses for a repo with include/exclude globs: the commits' file lists too, so a
+/// push that changes only paths outside the globs is answered `ignored`.
+const PARSE_PATHS: ParseOptions = ParseOptions {
+    changed_paths: true,
 };
 
 /// The most a body's announced length reserves up front; longer bodies grow as they arrive.
@@ -141,8 +147,14 @@ pub async fn receive(
         return refuse(app, peer, StatusCode::UNAUTHORIZED, code, error.to_string());
     }
     // The worker diffs with git (authoritative, never truncated), so the payload's commit
-    // file lists are skipped unread: a push parses in about half the time.
-    let event = match verifier.parse_with(&delivery, &PARSE_OPTIONS) {
+    // file lists are skipped unread (a push parses in about half the time), unless the repo
+    // has path globs: then they can show that a push changes nothing it indexes.
+    let options = if repo.spec.include.is_empty() && repo.spec.exclude.is_empty() {
+        &PARSE_OPTIONS
+    } else {
+        &PARSE_PATHS
+    };
+    let event = match verifier.parse_with(&delivery, options) {
         Ok(event) => event,
         Err(error) => {
             return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
