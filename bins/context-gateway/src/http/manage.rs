@@ -73,7 +73,33 @@ pub async fn status(app: &App) -> Response<Body> {
 }
 
 pub fn config(app: &App) -> Response<Body> {
-    let repos: Vec<Value> = app.config.repos.iter().map(repo_json).collect();
+    let mut repos: Vec<Value> = app.config.repos.iter().map(repo_json).collect();
+    for found in app.repos.discovered.all() {
+        if let Some(repo) = app.repos.get(&found.name) {
+            let mut json = repo_json(&repo);
+            json["discovered"] = json!({"owner": found.owner, "full_name": found.full_name});
+            repos.push(json);
+        }
+    }
+    let orgs: Vec<Value> = app
+        .config
+        .orgs
+        .iter()
+        .map(|org| {
+            let mut json = repo_json(&org.repo);
+            if let Some(fields) = json.as_object_mut() {
+                fields.remove("name");
+                // The template itself: credentials, if any, redacted like a location's.
+                fields.insert(
+                    "location".into(),
+                    json!(pipeline::redact_url(&org.url_template)),
+                );
+                fields.insert("owner".into(), json!(org.owner));
+                fields.insert("repos".into(), json!(org.repos));
+            }
+            json
+        })
+        .collect();
     respond::json(
         StatusCode::OK,
         &json!({
@@ -82,6 +108,7 @@ pub fn config(app: &App) -> Response<Body> {
             "max_body_bytes": app.config.max_body_bytes,
             "workers": app.config.workers,
             "repos": repos,
+            "orgs": orgs,
         }),
     )
 }
@@ -222,7 +249,7 @@ pub async fn cancel_job(app: &App, id: &str) -> Response<Body> {
 }
 
 pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> Response<Body> {
-    let Some(repo) = app.config.repo(repo_name) else {
+    let Some(repo) = app.repos.get(repo_name) else {
         return respond::not_found("no repo with this name is configured");
     };
     // Bounded in time as well as size: a body that never ends must not hold the connection.
