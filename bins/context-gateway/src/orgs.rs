@@ -273,6 +273,10 @@ impl Repos {
                 taken_by: "a configured repo has".into(),
             });
         }
+        // A template that starts with `{name}` must not make something git reads as an option.
+        if expand_url(&org.url_template, full_name, owner, name).starts_with('-') {
+            return Err(DiscoverError::BadName(full_name.into()));
+        }
         let found = DiscoveredRepo {
             name: gateway_name,
             provider: org.provider,

@@ -57,6 +57,7 @@ use std::sync::Arc;
 use indexer::{ManifestStore, RefKey};
 use jobstore::{JobKind, JobStore, NewJob, Trigger};
 
+use crate::ref_filter::BranchFilter;
 use crate::repo::{RepoLocation, RepoSpec};
 use crate::source::{GitSource, SourceError};
 
@@ -95,11 +96,23 @@ pub fn plan_reconcile(
     indexed: &BTreeMap<String, Option<String>>,
 ) -> Vec<MissedRef> {
     let listed: BTreeSet<&str> = remote.iter().map(|(git_ref, _)| git_ref.as_str()).collect();
+    // Compiled once: a remote can list thousands of tags and pull request refs. The config
+    // refuses invalid globs, so one that fails here tracks nothing.
+    let compile = |globs: &[String]| BranchFilter::new(globs).ok();
+    let (branches, tags) = (compile(&repo.branches), compile(&repo.tags));
+    let tracked = |git_ref: &str| {
+        let matches = |filter: &Option<BranchFilter>, prefix: &str| {
+            git_ref
+                .strip_prefix(prefix)
+                .zip(filter.as_ref())
+                .is_some_and(|(name, filter)| filter.matches(name))
+        };
+        matches(&branches, "refs/heads/") || matches(&tags, "refs/tags/")
+    };
     let mut missed = Vec::new();
     for (git_ref, commit) in remote {
         let have = indexed.get(git_ref).cloned().flatten();
-        let wanted = repo.tracks_branch(git_ref)
-            || repo.tracks_tag(git_ref)
+        let wanted = tracked(git_ref)
             || (repo.pull_requests && tracks_pull_request(git_ref, &listed, have.is_some()));
         if !wanted {
             continue;
@@ -114,9 +127,7 @@ pub fn plan_reconcile(
     }
     for (git_ref, have) in indexed {
         let Some(have) = have else { continue };
-        let ours = repo.tracks_branch(git_ref)
-            || repo.tracks_tag(git_ref)
-            || (repo.pull_requests && pull_request_ref(git_ref).is_some());
+        let ours = tracked(git_ref) || (repo.pull_requests && pull_request_ref(git_ref).is_some());
         if ours && !listed.contains(git_ref.as_str()) {
             missed.push(MissedRef {
                 git_ref: git_ref.clone(),

@@ -398,8 +398,13 @@ pub async fn test_delivery(
         },
     };
     let repo = match query.get("repo") {
-        Some(name) => app.config.repo(name).filter(|r| r.provider == provider),
-        None => app.config.repos.iter().find(|r| r.provider == provider),
+        Some(name) => app.repos.get(name).filter(|r| r.provider == provider),
+        None => app
+            .config
+            .repos
+            .iter()
+            .find(|r| r.provider == provider)
+            .map(std::borrow::Cow::Borrowed),
     };
     let Some(repo) = repo else {
         return respond::not_found(
@@ -413,7 +418,7 @@ pub async fn test_delivery(
             "the repo has no secret to sign the sample with",
         );
     };
-    let git_ref = match sample_ref(repo, kind, query) {
+    let git_ref = match sample_ref(&repo, kind, query) {
         Ok(git_ref) => git_ref,
         Err(response) => return *response,
     };
@@ -477,7 +482,7 @@ pub async fn test_delivery(
         return respond::error(StatusCode::UNAUTHORIZED, error.code(), error.to_string());
     }
     match verifier.parse(&delivery) {
-        Ok(event) => super::webhook::accept(app, repo, &event, Trigger::Test).await,
+        Ok(event) => super::webhook::accept(app, &repo, &event, Trigger::Test).await,
         Err(error) => respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string()),
     }
 }
