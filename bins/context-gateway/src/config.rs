@@ -498,11 +498,6 @@ impl Config {
             orgs,
         })
     }
-
-    /// The repo with this name.
-    pub fn repo(&self, name: &str) -> Option<&RepoConfig> {
-        self.repos.iter().find(|r| r.spec.name == name)
-    }
 }
 
 fn default_workers() -> usize {
