@@ -242,6 +242,35 @@ async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
     );
     assert_eq!(source.remote_listings(), listings + 2);
 
+    // A push whose webhook job is still queued when reconcile sees it: the reconcile job
+    // folds into the webhook's (the store merges by repo and ref), nothing runs twice.
+    let third = commit(up, "c.rs", "fn third() {}\n");
+    let mut webhook = jobstore::NewJob::index("up", "refs/heads/main", Trigger::Webhook);
+    webhook.commit = Some(third.clone());
+    let queued_before = runner
+        .jobs
+        .list(&Default::default(), 100, None)
+        .await
+        .unwrap()
+        .jobs;
+    runner.jobs.enqueue(webhook).await.expect("webhook job");
+    let missed = pass().await.expect("with a webhook job queued");
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    let jobs = runner
+        .jobs
+        .list(&Default::default(), 100, None)
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(jobs.len(), queued_before.len() + 1, "{jobs:?}");
+    let folded = jobs
+        .iter()
+        .find(|j| j.state == jobstore::JobState::Queued)
+        .expect("one queued job");
+    assert_eq!((folded.trigger, folded.coalesced), (Trigger::Webhook, 1));
+    assert_eq!(folded.commit.as_deref(), Some(third.as_str()));
+    drain(&runner).await;
+
     // The tag and the pull request head are deleted upstream: both refs are dropped.
     git(up, &["tag", "-d", "v1.0"]);
     git(up, &["update-ref", "-d", "refs/pull/7/head"]);
