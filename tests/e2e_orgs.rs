@@ -191,3 +191,46 @@ fn an_org_hook_indexes_new_repos_keeps_them_across_a_restart_and_refuses_what_is
     assert!(matches!(direct.status, 200 | 202), "{}", direct.text());
     gw.stop();
 }
+
+#[test]
+fn a_discovered_repo_is_reconciled_like_a_configured_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = tmp.path().join("hosts");
+    let (one, first) = upstream(&hosts, "acme/one", "oscar_first");
+    let config = format!(
+        "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n\
+         [[orgs]]\nprovider = \"github\"\nowner = \"acme\"\nsecret = \"{SECRET}\"\nurl = \"file://{}/{{full_name}}\"\nreconcile_interval_secs = 1\n",
+        hosts.display()
+    );
+    let gw = Gateway::start(tmp.path(), &config);
+    let answer = org_delivery(&gw, "d1", &push_for("acme/one", ZEROS, &first), SECRET);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
+    assert_eq!(job["state"], "succeeded", "{job}");
+
+    // A push upstream with no webhook: the reconcile task started for the new repo finds it.
+    one.write("later.rs", &source_file("oscar_missed", 2));
+    let second = one.commit("missed");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let jobs = gw
+            .manage("GET", "/webhooks/jobs?repo=github-acme-one", b"")
+            .json();
+        let healed = jobs["jobs"].as_array().unwrap().iter().any(|job| {
+            job["trigger"] == "reconcile"
+                && job["commit"] == second.as_str()
+                && job["state"] == "succeeded"
+        });
+        if healed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{jobs}\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(search_hits(&gw, "oscar_missed").len(), 1);
+    gw.stop();
+}
