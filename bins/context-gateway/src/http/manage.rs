@@ -124,7 +124,7 @@ fn repo_json(repo: &RepoConfig) -> Value {
         "tags": spec.tags,
         "events": pipeline::EventName::ALL
             .into_iter()
-            .filter(|kind| spec.takes_event(*kind))
+            .filter(|kind| spec.takes_event(*kind) && enabled(spec, *kind))
             .map(pipeline::EventName::as_str)
             .collect::<Vec<_>>(),
         "include": spec.include,
@@ -133,6 +133,15 @@ fn repo_json(repo: &RepoConfig) -> Value {
         "index_secret_files": spec.index_secret_files,
         "secrets_configured": repo.secrets.len(),
     })
+}
+
+/// Whether the other options let events of `kind` make jobs (tags, pull requests).
+fn enabled(spec: &pipeline::RepoSpec, kind: pipeline::EventName) -> bool {
+    match kind {
+        pipeline::EventName::Push => true,
+        pipeline::EventName::TagPush | pipeline::EventName::Release => spec.indexes_tags(),
+        pipeline::EventName::PullRequest => spec.pull_requests,
+    }
 }
 
 pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<Body> {
