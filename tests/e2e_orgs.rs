@@ -234,3 +234,53 @@ fn a_discovered_repo_is_reconciled_like_a_configured_one() {
     assert_eq!(search_hits(&gw, "oscar_missed").len(), 1);
     gw.stop();
 }
+
+/// A GitLab group hook: repositories of the group and of its subgroups are taken, each under
+/// its own name; a group whose name merely starts with the same letters is refused.
+#[test]
+fn a_gitlab_group_hook_takes_its_subgroups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = tmp.path().join("hosts");
+    let (_top, top_head) = upstream(&hosts, "group/top", "golf_top");
+    let (_deep, deep_head) = upstream(&hosts, "group/sub/deep", "delta_deep");
+    let config = format!(
+        "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n\
+         [[orgs]]\nprovider = \"gitlab\"\nowner = \"group\"\nsecret = \"{SECRET}\"\nurl = \"file://{0}/{{full_name}}\"\nreconcile_interval_secs = 0\n",
+        hosts.display()
+    );
+    let gw = Gateway::start(tmp.path(), &config);
+    let gitlab_push = |full_name: &str, head: &str, id: &str| {
+        let body = serde_json::to_vec(&json!({
+            "object_kind": "push", "ref": "refs/heads/main", "before": ZEROS, "after": head,
+            "checkout_sha": head,
+            "project": {"name": full_name.rsplit('/').next().unwrap(), "path_with_namespace": full_name},
+            "commits": [], "total_commits_count": 0
+        }))
+        .unwrap();
+        let headers = signed_headers("gitlab", "Push Hook", id, &body, SECRET);
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        gw.request("POST", "/webhooks/gitlab", &refs, &body)
+    };
+    for (full_name, head, name, ident) in [
+        ("group/top", &top_head, "gitlab-group-top", "golf_top"),
+        (
+            "group/sub/deep",
+            &deep_head,
+            "gitlab-group_sub-deep",
+            "delta_deep",
+        ),
+    ] {
+        let answer = gitlab_push(full_name, head, name);
+        assert_eq!(answer.status, 202, "{full_name}: {}", answer.text());
+        let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
+        assert_eq!(job["state"], "succeeded", "{job}\n{}", gw.log_text());
+        assert_eq!(job["repo"], name);
+        assert_eq!(search_hits(&gw, ident).len(), 1);
+    }
+    let sibling = gitlab_push("groupie/x", &top_head, "sibling");
+    assert_eq!(sibling.status, 403, "{}", sibling.text());
+    gw.stop();
+}

@@ -57,10 +57,16 @@ impl OrgConfig {
         pipeline::BranchFilter::new(&self.repos).is_ok_and(|f| f.matches(name))
     }
 
-    /// Whether `owner` (from a payload) is this org's, compared as the hosts do: without
+    /// Whether `owner` (from a payload) is this org's or one of its subgroups (`group/sub`
+    /// under `group`, as a GitLab group hook covers them), compared as the hosts do: without
     /// regard to ASCII case.
     pub fn owns(&self, owner: &str) -> bool {
-        self.owner.eq_ignore_ascii_case(owner)
+        let ours = self.owner.len();
+        owner.eq_ignore_ascii_case(&self.owner)
+            || (owner.len() > ours
+                && owner.is_char_boundary(ours)
+                && owner[..ours].eq_ignore_ascii_case(&self.owner)
+                && owner.as_bytes()[ours] == b'/')
     }
 }
 
@@ -977,6 +983,8 @@ mod tests {
             (ProviderId::GitHub, "acme")
         );
         assert!(org.allows("api") && !org.allows("archive-old"));
+        assert!(org.owns("acme") && org.owns("ACME") && org.owns("acme/sub"));
+        assert!(!org.owns("acme-evil") && !org.owns("acm") && !org.owns("evil/acme"));
         assert!(org.repo.spec.tracks_tag("refs/tags/v1"));
         let bad = "[[orgs]]\nprovider = \"github\"\nsecret = \"\"\nurl = \"https://github.com/{repo}.git\"\nevents = [\"pushes\"]\nrepos = [\"[\"]\n\n[[orgs]]\nprovider = \"gitlab\"\nowner = \"../up\"\nsecret = \"s\"\nurl = \"https://gitlab.com/group.git\"\n";
         let ConfigError::Invalid { problems, .. } = parse(bad).unwrap_err() else {

@@ -244,9 +244,9 @@ impl Repos {
     }
 
     fn org_of(&self, found: &DiscoveredRepo) -> Option<&OrgConfig> {
-        self.orgs
-            .iter()
-            .find(|org| org.provider == found.provider && org.owns(&found.owner))
+        self.orgs.iter().find(|org| {
+            org.provider == found.provider && org.owner.eq_ignore_ascii_case(&found.owner)
+        })
     }
 
     /// The repo a verified delivery to `org` names, registered (and saved) on first sight.

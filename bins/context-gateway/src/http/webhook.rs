@@ -291,7 +291,9 @@ pub async fn receive_org(
         };
         return respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string());
     };
-    let Some(org) = verified.into_iter().find(|org| org.owns(owner)) else {
+    // The most specific owner wins (`group/sub` over `group`).
+    let owning = verified.into_iter().filter(|org| org.owns(owner));
+    let Some(org) = owning.max_by_key(|org| org.owner.len()) else {
         let error = DiscoverError::OtherOwner(full_name.unwrap_or_default().to_string());
         return respond::error(StatusCode::FORBIDDEN, "wrong_owner", error.to_string());
     };
