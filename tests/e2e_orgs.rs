@@ -236,7 +236,8 @@ fn a_discovered_repo_is_reconciled_like_a_configured_one() {
 }
 
 /// A GitLab group hook: repositories of the group and of its subgroups are taken, each under
-/// its own name; a group whose name merely starts with the same letters is refused.
+/// its own name, except where a subgroup has an org of its own (the most specific org wins);
+/// a group whose name merely starts with the same letters is refused.
 #[test]
 fn a_gitlab_group_hook_takes_its_subgroups() {
     let tmp = tempfile::tempdir().unwrap();
@@ -245,7 +246,8 @@ fn a_gitlab_group_hook_takes_its_subgroups() {
     let (_deep, deep_head) = upstream(&hosts, "group/sub/deep", "delta_deep");
     let config = format!(
         "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n\
-         [[orgs]]\nprovider = \"gitlab\"\nowner = \"group\"\nsecret = \"{SECRET}\"\nurl = \"file://{0}/{{full_name}}\"\nreconcile_interval_secs = 0\n",
+         [[orgs]]\nprovider = \"gitlab\"\nowner = \"group\"\nsecret = \"{SECRET}\"\nurl = \"file://{0}/{{full_name}}\"\nreconcile_interval_secs = 0\n\n\
+         [[orgs]]\nprovider = \"gitlab\"\nowner = \"group/pinned\"\nsecret = \"{SECRET}\"\nurl = \"file://{0}/{{full_name}}\"\nbranches = [\"dev\"]\nreconcile_interval_secs = 0\n",
         hosts.display()
     );
     let gw = Gateway::start(tmp.path(), &config);
@@ -280,6 +282,17 @@ fn a_gitlab_group_hook_takes_its_subgroups() {
         assert_eq!(job["repo"], name);
         assert_eq!(search_hits(&gw, ident).len(), 1);
     }
+    // A subgroup with an org of its own: that org's options apply (it indexes only `dev`).
+    let pinned = gitlab_push("group/pinned/x", &top_head, "pinned");
+    assert_eq!(pinned.status, 200, "{}", pinned.text());
+    assert!(
+        pinned.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not configured"),
+        "{}",
+        pinned.text()
+    );
     let sibling = gitlab_push("groupie/x", &top_head, "sibling");
     assert_eq!(sibling.status, 403, "{}", sibling.text());
     gw.stop();
