@@ -82,3 +82,75 @@ fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
     assert_eq!(reconcile_jobs(&gw).len(), healed);
     gw.stop();
 }
+
+#[test]
+fn a_tag_and_an_open_pull_request_head_made_upstream_without_webhooks_are_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::new(&tmp.path().join("src"));
+    repo.write("a.rs", &source_file("alpha_base", 2));
+    repo.commit("one");
+    let config = format!(
+        "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\"]\ntags = [\"v*\"]\npull_requests = true\nsecret = \"{SECRET}\"\nreconcile_interval_secs = 1\n",
+        repo.url()
+    );
+    let gw = Gateway::start(tmp.path(), &config);
+    let deadline = Instant::now() + PATIENCE;
+    while search_hits(&gw, "alpha_base") < 1 {
+        assert!(Instant::now() < deadline, "{}", gw.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Upstream, no webhook: an annotated tag on a new commit, and a pull request whose head
+    // and merge refs the host keeps (as GitHub does for an open one).
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("t.rs", &source_file("tango_tagged", 2));
+    let tagged = repo.commit("tagged");
+    repo.git(&["tag", "-a", "v2", "-m", "two"]);
+    repo.write("p.rs", &source_file("papa_pull", 2));
+    let head = repo.commit("pull request");
+    repo.git(&["update-ref", "refs/pull/5/head", &head]);
+    repo.git(&["update-ref", "refs/pull/5/merge", &head]);
+    repo.git(&["checkout", "-q", "main"]);
+
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let jobs = reconcile_jobs(&gw);
+        let done = |git_ref: &str, commit: &str| {
+            jobs.iter().any(|job| {
+                job["ref"] == git_ref && job["commit"] == commit && job["state"] == "succeeded"
+            })
+        };
+        if done("refs/tags/v2", &tagged) && done("refs/pull/5/head", &head) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reconcile never indexed the tag and the pull request: {jobs:?}\n{}",
+            gw.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(search_hits(&gw, "tango_tagged") >= 1);
+    assert_eq!(search_hits(&gw, "papa_pull"), 1);
+    let log = gw.log_text();
+    assert!(log.contains("refs/tags/v2") && log.contains("reconcile found a missed webhook"));
+
+    // The pull request's refs disappear upstream: its index is dropped.
+    repo.git(&["update-ref", "-d", "refs/pull/5/head"]);
+    repo.git(&["update-ref", "-d", "refs/pull/5/merge"]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let dropped = reconcile_jobs(&gw).iter().any(|job| {
+            job["ref"] == "refs/pull/5/head"
+                && job["kind"] == "delete_ref"
+                && job["state"] == "succeeded"
+        });
+        if dropped {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", gw.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(search_hits(&gw, "papa_pull"), 0);
+    gw.stop();
+}

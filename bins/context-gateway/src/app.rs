@@ -1,7 +1,8 @@
 //! The shared state of a running gateway and the one place that opens its storage.
 //!
 //! Data dir layout: `jobs/` (sled job queue), `manifests/` (indexer state per ref),
-//! `search/` (tantivy index), `mirrors/` (bare git mirrors), `worktrees/` (materialised refs).
+//! `search/` (tantivy index), `mirrors/` (bare git mirrors), `worktrees/` (materialised refs),
+//! `discovered-repos.json` (repos found through `[[orgs]]` hooks).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,13 +11,14 @@ use std::time::Instant;
 
 use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
-use pipeline::{RepoSpec, Runner, Shutdown, Sources};
+use pipeline::{Runner, Shutdown, Sources};
 use search::SearchIndex;
 use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::orgs::{Discovered, Repos};
 use crate::rate_limit::FailureLimiter;
 
 /// Why the gateway could not start, worded for the operator.
@@ -33,6 +35,11 @@ pub enum StartError {
     Search(#[from] search::Error),
     #[error("manifests: {0}")]
     Manifests(#[from] indexer::Error),
+    #[error("discovered repos list {path}: {source}")]
+    Discovered {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "refusing to listen on {0} without GATEWAY_TOKEN: the management API would be open to the network. Set GATEWAY_TOKEN or listen on a loopback address"
     )]
@@ -73,6 +80,11 @@ pub struct App {
     pub registry: Registry,
     pub jobs: Arc<dyn JobStore>,
     pub search: Arc<SearchIndex>,
+    /// Configured repos and the ones `[[orgs]]` hooks discovered.
+    pub repos: Arc<Repos>,
+    /// Names of repos discovered while running, for the task that starts their reconcile.
+    pub discoveries: tokio::sync::mpsc::UnboundedSender<String>,
+    discoveries_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
     /// Runs the jobs: sources, the search index as the sink, the manifests.
     pub runner: Runner,
     /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
@@ -111,13 +123,18 @@ impl App {
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
-        let specs: Vec<RepoSpec> = config.repos.iter().map(|r| r.spec.clone()).collect();
+        let discovered = Discovered::open(&data).map_err(|source| StartError::Discovered {
+            path: data.join(crate::orgs::DISCOVERED_FILE),
+            source,
+        })?;
+        let repos = Arc::new(Repos::new(&config, Arc::new(discovered)));
+        let (discoveries, discoveries_rx) = tokio::sync::mpsc::unbounded_channel();
         let runner = Runner {
             jobs: jobs.clone(),
             sources: Arc::new(Sources::new(&data, config.git_timeout)),
             sink: search.clone(),
             manifests,
-            repos: Arc::new(specs),
+            repos: repos.clone(),
             shutdown: shutdown.clone(),
         };
         let rl = config.rate_limit;
@@ -125,6 +142,9 @@ impl App {
             registry: Registry::with_builtins(),
             jobs,
             search,
+            repos,
+            discoveries,
+            discoveries_rx: std::sync::Mutex::new(Some(discoveries_rx)),
             runner,
             reconcile_git: pipeline::GitSource::new(&data, config.git_timeout),
             metrics: Metrics::default(),
@@ -147,6 +167,14 @@ impl App {
             .unwrap_or_default()
             .as_micros();
         format!("{prefix}-{t:x}-{n:x}")
+    }
+
+    /// The receiving end of [`App::discoveries`]; `None` after the first call.
+    pub fn take_discoveries(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        self.discoveries_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     pub fn is_shutting_down(&self) -> bool {

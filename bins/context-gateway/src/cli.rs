@@ -253,6 +253,11 @@ fn serve(
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let local = listener.local_addr()?;
         let app = Arc::new(App::open(config, token)?);
+        for org in &app.config.orgs {
+            if org.repo.secrets.is_empty() {
+                tracing::warn!(owner = %org.owner, provider = %org.provider, "no webhook secret configured for this org: every delivery to its hook will be rejected");
+            }
+        }
         for repo in &app.config.repos {
             if repo.secrets.is_empty() {
                 tracing::warn!(repo = %repo.spec.name, "no webhook secret configured: every delivery for this repo will be rejected (set secret, secret_env or WEBHOOK_SECRET)");
@@ -497,6 +502,16 @@ fn check_config(path: Option<PathBuf>) -> Result<ExitCode, CliError> {
                     repo.provider,
                     repo.spec.location.display(),
                     repo.spec.branches.join(", ")
+                );
+            }
+            for org in &config.orgs {
+                println!(
+                    "  org {} ({}) {} repos [{}], {} secret(s)",
+                    org.owner,
+                    org.provider,
+                    pipeline::redact_url(&org.url_template),
+                    org.repos.join(", "),
+                    org.repo.secrets.len()
                 );
             }
             Ok(ExitCode::SUCCESS)

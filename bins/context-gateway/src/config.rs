@@ -31,6 +31,54 @@ pub struct Config {
     pub max_attempts: u32,
     pub rate_limit: RateLimitConfig,
     pub repos: Vec<RepoConfig>,
+    /// `[[orgs]]`: one hook per owner; their repos are discovered on their first push.
+    pub orgs: Vec<OrgConfig>,
+}
+
+/// One `[[orgs]]` entry, validated: who sends (provider, owner, secrets), where a discovered
+/// repo is fetched from, which repos are taken, and the indexing options every repo gets.
+#[derive(Clone)]
+pub struct OrgConfig {
+    pub provider: ProviderId,
+    /// The owner as configured (user, organization, group, workspace or project).
+    pub owner: String,
+    /// `https://github.com/{full_name}.git`: `{full_name}`, `{owner}` and `{name}` are
+    /// replaced with the repository's.
+    pub url_template: String,
+    /// Allow and deny globs (`!x`) on a repository's short name.
+    pub repos: Vec<String>,
+    /// Everything a discovered repo gets: its name and location are filled in per repo.
+    pub repo: RepoConfig,
+}
+
+impl OrgConfig {
+    /// Whether the repository's short `name` passes the org's `repos` globs.
+    pub fn allows(&self, name: &str) -> bool {
+        pipeline::BranchFilter::new(&self.repos).is_ok_and(|f| f.matches(name))
+    }
+
+    /// Whether `owner` (from a payload) is this org's or one of its subgroups (`group/sub`
+    /// under `group`, as a GitLab group hook covers them), compared as the hosts do: without
+    /// regard to ASCII case.
+    pub fn owns(&self, owner: &str) -> bool {
+        let ours = self.owner.len();
+        owner.eq_ignore_ascii_case(&self.owner)
+            || (owner.len() > ours
+                && owner.is_char_boundary(ours)
+                && owner[..ours].eq_ignore_ascii_case(&self.owner)
+                && owner.as_bytes()[ours] == b'/')
+    }
+}
+
+impl fmt::Debug for OrgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrgConfig")
+            .field("provider", &self.provider)
+            .field("owner", &self.owner)
+            .field("repos", &self.repos)
+            .field("repo", &self.repo)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Failed or unauthenticated requests allowed per client IP; a rate of 0 turns it off.
@@ -138,6 +186,34 @@ struct RawConfig {
     rate_limit: Option<RawRateLimit>,
     #[serde(default)]
     repos: Vec<toml::Spanned<RawRepo>>,
+    #[serde(default)]
+    orgs: Vec<toml::Spanned<RawOrg>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrg {
+    provider: Option<String>,
+    owner: Option<String>,
+    url: Option<String>,
+    repos: Option<Vec<String>>,
+    branches: Option<Vec<String>>,
+    secret: Option<OneOrMany>,
+    secret_env: Option<OneOrMany>,
+    #[serde(default)]
+    pull_requests: bool,
+    tags: Option<TagsSetting>,
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    max_file_bytes: Option<u64>,
+    #[serde(default)]
+    allow_sha1: bool,
+    #[serde(default)]
+    index_secret_files: bool,
+    reconcile_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +239,25 @@ impl OneOrMany {
     }
 }
 
+/// `tags = true | false | ["v*", "!v0.*"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TagsSetting {
+    All(bool),
+    Globs(Vec<String>),
+}
+
+impl TagsSetting {
+    /// The globs: `true` is every tag, `false` none.
+    fn into_globs(self) -> Vec<String> {
+        match self {
+            TagsSetting::All(true) => vec!["*".to_string()],
+            TagsSetting::All(false) => Vec::new(),
+            TagsSetting::Globs(globs) => globs,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRepo {
@@ -175,8 +270,8 @@ struct RawRepo {
     secret_env: Option<OneOrMany>,
     #[serde(default)]
     pull_requests: bool,
-    #[serde(default)]
-    tags: bool,
+    tags: Option<TagsSetting>,
+    events: Option<Vec<String>>,
     #[serde(default)]
     include: Vec<String>,
     #[serde(default)]
@@ -342,6 +437,7 @@ impl Config {
             let mut at = RepoProblems {
                 text,
                 span,
+                section: "repos",
                 index,
                 problems: &mut problems,
             };
@@ -356,6 +452,34 @@ impl Config {
                     );
                 } else {
                     repos.push(repo);
+                }
+            }
+        }
+
+        let mut orgs: Vec<OrgConfig> = Vec::new();
+        for (index, spanned) in raw.orgs.into_iter().enumerate() {
+            let span = spanned.span();
+            let mut at = RepoProblems {
+                text,
+                span,
+                section: "orgs",
+                index,
+                problems: &mut problems,
+            };
+            if let Some(org) = validate_org(spanned.into_inner(), &mut at, overrides) {
+                let same = orgs.iter().any(|o| {
+                    o.provider == org.provider && o.owner.eq_ignore_ascii_case(&org.owner)
+                });
+                if same {
+                    at.push(
+                        "owner",
+                        format!(
+                            "`{}` of {} is configured by an earlier org",
+                            org.owner, org.provider
+                        ),
+                    );
+                } else {
+                    orgs.push(org);
                 }
             }
         }
@@ -377,12 +501,8 @@ impl Config {
             max_attempts,
             rate_limit,
             repos,
+            orgs,
         })
-    }
-
-    /// The repo with this name.
-    pub fn repo(&self, name: &str) -> Option<&RepoConfig> {
-        self.repos.iter().find(|r| r.spec.name == name)
     }
 }
 
@@ -395,6 +515,8 @@ fn default_workers() -> usize {
 struct RepoProblems<'a> {
     text: &'a str,
     span: std::ops::Range<usize>,
+    /// `repos` or `orgs`.
+    section: &'static str,
     index: usize,
     problems: &'a mut Vec<Problem>,
 }
@@ -405,7 +527,7 @@ impl RepoProblems<'_> {
             .or_else(|| Some(line_of(self.text, self.span.start)));
         self.problems.push(Problem {
             line,
-            key: format!("repos[{}].{key}", self.index),
+            key: format!("{}[{}].{key}", self.section, self.index),
             message,
         });
     }
@@ -479,6 +601,29 @@ fn validate_repo(
             at.push("branches", e.to_string());
         }
     }
+    let tags = raw.tags.map(TagsSetting::into_globs).unwrap_or_default();
+    for tag in &tags {
+        if pipeline::is_literal_branch(tag)
+            && !pipeline::valid_ref_name(&format!("refs/tags/{tag}"))
+        {
+            at.push("tags", format!("`{tag}` is not a valid tag name"));
+        } else if let Err(e) = pipeline::BranchFilter::new(std::slice::from_ref(tag)) {
+            at.push("tags", e.to_string());
+        }
+    }
+    let events = match raw.events {
+        None => None,
+        Some(names) => {
+            let mut kinds = Vec::new();
+            for name in names {
+                match name.parse::<pipeline::EventName>() {
+                    Ok(kind) => kinds.push(kind),
+                    Err(e) => at.push("events", e.to_string()),
+                }
+            }
+            Some(kinds)
+        }
+    };
     let secrets = repo_secrets(raw.secret, raw.secret_env, overrides, at);
     if provider == Some(ProviderId::AzureDevOps)
         && secrets.iter().any(|s| !s.expose().contains(&b':'))
@@ -514,11 +659,12 @@ fn validate_repo(
             location: location?,
             branches,
             pull_requests: raw.pull_requests,
-            tags: raw.tags,
+            tags,
             include: raw.include,
             exclude: raw.exclude,
             max_file_bytes,
             index_secret_files: raw.index_secret_files,
+            events,
         },
         provider: provider?,
         secrets,
@@ -531,6 +677,111 @@ fn validate_repo(
             secs => Some(std::time::Duration::from_secs(secs)),
         },
     })
+}
+
+/// An `[[orgs]]` entry: its indexing options and secrets checked as a repo's are (under
+/// `orgs[i].…`), plus the owner, the url template and the `repos` globs.
+fn validate_org(
+    raw: RawOrg,
+    at: &mut RepoProblems<'_>,
+    overrides: &Overrides,
+) -> Option<OrgConfig> {
+    let before = at.problems.len();
+    let owner = raw.owner.unwrap_or_default();
+    if owner.is_empty() {
+        at.push(
+            "owner",
+            "missing: the user, organization, group, workspace or project whose hook this is"
+                .into(),
+        );
+    } else if !valid_owner(&owner) {
+        at.push(
+            "owner",
+            format!(
+                "`{owner}` is not an owner: use segments of A-Z a-z 0-9 . _ - separated by `/`"
+            ),
+        );
+    }
+    let url_template = raw.url.clone().unwrap_or_default();
+    if url_template.is_empty() {
+        at.push(
+            "url",
+            "missing: a url template such as https://github.com/{full_name}.git".into(),
+        );
+    } else if let Err(message) = check_url_template(&url_template) {
+        at.push("url", message);
+    }
+    let repos = raw.repos.unwrap_or_else(|| vec!["*".to_string()]);
+    for pattern in &repos {
+        if let Err(e) = pipeline::BranchFilter::new(std::slice::from_ref(pattern)) {
+            at.push("repos", e.to_string());
+        }
+    }
+    let as_repo = RawRepo {
+        // Replaced per discovered repo; valid so that it passes the repo checks.
+        name: Some("org".into()),
+        provider: raw.provider,
+        url: raw.url,
+        path: None,
+        branches: raw.branches,
+        secret: raw.secret,
+        secret_env: raw.secret_env,
+        pull_requests: raw.pull_requests,
+        tags: raw.tags,
+        events: raw.events,
+        include: raw.include,
+        exclude: raw.exclude,
+        max_file_bytes: raw.max_file_bytes,
+        allow_sha1: raw.allow_sha1,
+        index_secret_files: raw.index_secret_files,
+        reconcile_interval_secs: raw.reconcile_interval_secs,
+    };
+    let repo = validate_repo(as_repo, at, overrides);
+    if at.problems.len() > before {
+        return None;
+    }
+    let repo = repo?;
+    Some(OrgConfig {
+        provider: repo.provider,
+        owner,
+        url_template,
+        repos,
+        repo,
+    })
+}
+
+/// Segments of `[A-Za-z0-9._-]` (not `.` or `..`) separated by `/` (GitLab subgroups).
+pub fn valid_owner(owner: &str) -> bool {
+    owner.len() <= 200 && owner.split('/').all(valid_repo_name)
+}
+
+/// A url template names the repository with `{full_name}` or `{name}`, and uses no other
+/// placeholder.
+fn check_url_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    let mut names_repo = false;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("`{template}` has a `{{` that is never closed"));
+        };
+        match &after[..close] {
+            "full_name" | "name" => names_repo = true,
+            "owner" => {}
+            other => {
+                return Err(format!(
+                    "`{{{other}}}` is not a placeholder: use {{full_name}}, {{owner}} or {{name}}"
+                ));
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    if !names_repo {
+        return Err(format!(
+            "`{template}` does not name the repository: put {{full_name}} or {{name}} in it"
+        ));
+    }
+    Ok(())
 }
 
 /// A repo's secrets: `secret` and the variables `secret_env` names, else `WEBHOOK_SECRET`.
@@ -687,6 +938,81 @@ mod tests {
     }
 
     #[test]
+    fn tags_take_a_bool_or_globs_and_events_name_kinds() {
+        let base =
+            "[[repos]]\nname = \"a\"\nprovider = \"github\"\nurl = \"file:///a\"\nsecret = \"s\"\n";
+        let spec = |extra: &str| {
+            parse(&format!("{base}{extra}")).unwrap().repos[0]
+                .spec
+                .clone()
+        };
+        assert!(spec("").tags.is_empty());
+        assert!(spec("tags = true\n").tracks_tag("refs/tags/anything"));
+        assert!(!spec("tags = false\n").tracks_tag("refs/tags/v1"));
+        let globs = spec("tags = [\"v*\", \"!v0.*\"]\n");
+        assert!(globs.tracks_tag("refs/tags/v1.2"));
+        assert!(!globs.tracks_tag("refs/tags/v0.3"));
+        assert_eq!(spec("").events, None);
+        assert_eq!(
+            spec("events = [\"push\", \"release\"]\n").events,
+            Some(vec![
+                pipeline::EventName::Push,
+                pipeline::EventName::Release
+            ])
+        );
+        let bad = format!("{base}tags = [\"v[\"]\nevents = [\"push\", \"issues\"]\n");
+        let ConfigError::Invalid { problems, .. } = parse(&bad).unwrap_err() else {
+            panic!()
+        };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert!(keys.contains(&("repos[0].tags", Some(6))), "{keys:?}");
+        assert!(keys.contains(&("repos[0].events", Some(7))), "{keys:?}");
+        assert!(
+            problems.iter().any(|p| p.message.contains("`issues`")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn orgs_are_checked_like_repos_and_name_their_keys() {
+        let good = "[[orgs]]\nprovider = \"github\"\nowner = \"acme\"\nsecret = \"s\"\nurl = \"https://github.com/{full_name}.git\"\nrepos = [\"*\", \"!archive-*\"]\ntags = [\"v*\"]\n";
+        let config = parse(good).unwrap();
+        let org = &config.orgs[0];
+        assert_eq!(
+            (org.provider, org.owner.as_str()),
+            (ProviderId::GitHub, "acme")
+        );
+        assert!(org.allows("api") && !org.allows("archive-old"));
+        assert!(org.owns("acme") && org.owns("ACME") && org.owns("acme/sub"));
+        assert!(!org.owns("acme-evil") && !org.owns("acm") && !org.owns("evil/acme"));
+        assert!(org.repo.spec.tracks_tag("refs/tags/v1"));
+        let bad = "[[orgs]]\nprovider = \"github\"\nsecret = \"\"\nurl = \"https://github.com/{repo}.git\"\nevents = [\"pushes\"]\nrepos = [\"[\"]\n\n[[orgs]]\nprovider = \"gitlab\"\nowner = \"../up\"\nsecret = \"s\"\nurl = \"https://gitlab.com/group.git\"\n";
+        let ConfigError::Invalid { problems, .. } = parse(bad).unwrap_err() else {
+            panic!()
+        };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        for want in [
+            ("orgs[0].owner", Some(1)),
+            ("orgs[0].secret", Some(3)),
+            ("orgs[0].url", Some(4)),
+            ("orgs[0].events", Some(5)),
+            ("orgs[0].repos", Some(6)),
+            ("orgs[1].owner", Some(10)),
+            ("orgs[1].url", Some(12)),
+        ] {
+            assert!(keys.contains(&want), "{want:?} in {keys:?}");
+        }
+        let twice = format!("{good}\n{}", good.replace("acme", "ACME"));
+        let ConfigError::Invalid { problems, .. } = parse(&twice).unwrap_err() else {
+            panic!()
+        };
+        assert!(
+            problems.iter().any(|p| p.key == "orgs[1].owner"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn secrets_from_list_and_default() {
         let overrides = Overrides {
             default_secret: Some("fallback".into()),
@@ -696,7 +1022,8 @@ mod tests {
         let config = Config::from_str_with(text, Path::new("t"), &overrides).unwrap();
         assert_eq!(config.repos[0].secrets.len(), 2);
         assert_eq!(config.repos[1].secrets[0].expose(), b"fallback");
-        assert!(!format!("{:?}", config.repos[0]).contains("one"));
+        // Quoted: `None` in the debug text contains the letters "one" too.
+        assert!(!format!("{:?}", config.repos[0]).contains("\"one\""));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod http;
 mod metrics;
+mod orgs;
 mod rate_limit;
 mod sample;
 mod worker;

@@ -35,7 +35,14 @@ pub fn spawn(app: Arc<App>) -> Vec<JoinHandle<()>> {
 /// At start, queue one catch-up job per configured branch (see
 /// [`pipeline::enqueue_catch_up`]).
 pub async fn enqueue_catch_up(app: &App) {
-    let specs: Vec<_> = app.config.repos.iter().map(|r| r.spec.clone()).collect();
+    let specs: Vec<_> = app
+        .config
+        .repos
+        .iter()
+        .cloned()
+        .chain(app.repos.discovered_configs())
+        .map(|r| r.spec)
+        .collect();
     pipeline::enqueue_catch_up(&*app.jobs, &specs).await;
 }
 
@@ -47,33 +54,62 @@ pub fn spawn_cleanup(app: Arc<App>) -> JoinHandle<()> {
     })
 }
 
-/// One task per repo with a reconcile interval: every interval, a url repo's remote heads
-/// are compared with the index ([`pipeline::reconcile_repo`]) and a path repo is rescanned
-/// (an index job per configured branch; the stat cache keeps it cheap). Passes of one repo
-/// never overlap: each task runs them one after another.
+/// One task per repo with a reconcile interval (configured, discovered before this start,
+/// and discovered while running): every interval, a url repo's remote refs are compared with
+/// the index ([`pipeline::reconcile_repo`]) and a path repo is rescanned (an index job per
+/// configured branch; the stat cache keeps it cheap). Passes of one repo never overlap: each
+/// task runs them one after another, and the source refuses a second pass of a repo while
+/// one runs.
 pub fn spawn_reconcile(app: Arc<App>) -> Vec<JoinHandle<()>> {
-    app.config
+    let mut tasks: Vec<JoinHandle<()>> = app
+        .config
         .repos
         .iter()
-        .filter_map(|repo| Some((repo.spec.clone(), repo.reconcile_interval?)))
-        .map(|(spec, every)| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let shutdown = app.runner.shutdown.clone();
-                // The start-up catch-up jobs cover the first interval.
-                let mut ticker =
-                    tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = ticker.tick() => {}
-                        _ = shutdown.started() => return,
-                    }
-                    reconcile_once(&app, &spec).await;
+        .cloned()
+        .chain(app.repos.discovered_configs())
+        .filter_map(|repo| reconcile_loop(&app, &repo))
+        .collect();
+    if let Some(mut discoveries) = app.take_discoveries() {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = app.runner.shutdown.clone();
+            let mut started = Vec::new();
+            loop {
+                let name = tokio::select! {
+                    name = discoveries.recv() => name,
+                    _ = shutdown.started() => None,
+                };
+                let Some(name) = name else { break };
+                if let Some(task) = app.repos.get(&name).and_then(|r| reconcile_loop(&app, &r)) {
+                    started.push(task);
                 }
-            })
-        })
-        .collect()
+            }
+            for task in started {
+                let _ = task.await;
+            }
+        }));
+    }
+    tasks
+}
+
+/// The reconcile task of one repo, or `None` when its interval is 0.
+fn reconcile_loop(app: &Arc<App>, repo: &crate::config::RepoConfig) -> Option<JoinHandle<()>> {
+    let every = repo.reconcile_interval?;
+    let spec = repo.spec.clone();
+    let app = app.clone();
+    Some(tokio::spawn(async move {
+        let shutdown = app.runner.shutdown.clone();
+        // The start-up catch-up jobs (or the first push) cover the first interval.
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.started() => return,
+            }
+            reconcile_once(&app, &spec).await;
+        }
+    }))
 }
 
 async fn reconcile_once(app: &App, spec: &pipeline::RepoSpec) {
@@ -90,7 +126,13 @@ async fn reconcile_once(app: &App, spec: &pipeline::RepoSpec) {
         &on_missed,
     )
     .await;
-    if let Err(error) = result {
-        tracing::warn!(%error, repo = %spec.name, "reconcile could not list the remote");
+    match result {
+        Ok(_) => {}
+        Err(pipeline::ReconcileError::Busy) => {
+            tracing::debug!(repo = %spec.name, "a reconcile pass of this repo is still running")
+        }
+        Err(error) => {
+            tracing::warn!(%error, repo = %spec.name, "reconcile could not list the remote")
+        }
     }
 }

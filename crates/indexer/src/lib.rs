@@ -109,6 +109,7 @@ pub use manifest::{
 pub use manifest_fs::FsManifestStore;
 pub use manifest_view::ManifestView;
 pub use name_status::{ChangeStatus, PathChange, Scope};
+pub use path_filter::{PathFilter, is_control_file};
 pub use run::{Indexer, RunRequest, RunSummary};
 pub use secrets::{SecretFinding, find_secrets, is_secret_path};
 pub use sink::{IndexSink, MemorySink, SinkError};

@@ -10,13 +10,14 @@ use crate::error::Error;
 /// crossing `/` and `**` crossing any number of directories. A glob without `/` matches a name
 /// at any depth, as in `.gitignore`; a leading `/` anchors it at the root.
 #[derive(Debug, Clone)]
-pub(crate) struct PathFilter {
+pub struct PathFilter {
     include: Option<GlobSet>,
     exclude: GlobSet,
 }
 
 impl PathFilter {
-    pub(crate) fn new(include: &[String], exclude: &[String]) -> Result<Self, Error> {
+    /// Compiles the globs; one that is not valid is an [`Error::Glob`] naming it.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Self, Error> {
         let include = if include.is_empty() {
             None
         } else {
@@ -30,7 +31,7 @@ impl PathFilter {
 
     /// A file is indexed only if it matches an include glob (when there are any) and neither it
     /// nor any directory above it matches an exclude glob.
-    pub(crate) fn accepts_file(&self, rel: &str) -> bool {
+    pub fn accepts_file(&self, rel: &str) -> bool {
         self.include.as_ref().is_none_or(|set| set.is_match(rel))
             && !self.excludes(rel)
             && !ancestors(rel).any(|dir| self.excludes(dir))
@@ -45,6 +46,12 @@ impl PathFilter {
     pub(crate) fn excludes(&self, rel: &str) -> bool {
         !self.exclude.is_empty() && self.exclude.is_match(rel)
     }
+}
+
+/// Whether a file named `name` steers what else is indexed (an ignore file the walker reads,
+/// or `.gitattributes`): a change to it matters wherever it is, whatever the globs say.
+pub fn is_control_file(name: &str) -> bool {
+    crate::ignore_rules::IGNORE_FILE_NAMES.contains(&name) || name == ".gitattributes"
 }
 
 /// The directories above `rel`, shallowest first (`a`, `a/b` for `a/b/c`).

@@ -4,8 +4,8 @@
 //! * [`plan`]: [`plan_jobs`] turns a verified [`webhook_core::Event`] into
 //!   [`jobstore::NewJob`]s for one repo's settings ([`RepoSpec`]), validating every ref name
 //!   and commit id on the way, or says why it asks for none ([`Rejection`]).
-//! * [`BranchFilter`]: branch globs (`release/*`) and exclusions (`!wip/*`) of a repo's
-//!   `branches`.
+//! * [`BranchFilter`]: globs (`release/*`, `v*`) and exclusions (`!wip/*`) of a repo's
+//!   `branches` and `tags`; [`EventName`]: the kinds a repo's `events` lists.
 //! * [`reconcile`]: heals missed webhooks by comparing remote heads with indexed commits
 //!   ([`plan_reconcile`], [`reconcile_repo`]).
 //! * [`source`]: the [`RepoSource`] trait with a git mirror source (`git/`: ref names and ids,
@@ -25,11 +25,12 @@
 //!     location: RepoLocation::Url("https://git.example/demo.git".into()),
 //!     branches: vec!["main".into()],
 //!     pull_requests: false,
-//!     tags: false,
+//!     tags: Vec::new(),
 //!     include: Vec::new(),
 //!     exclude: Vec::new(),
 //!     max_file_bytes: 1 << 20,
 //!     index_secret_files: false,
+//!     events: None,
 //! };
 //! let body = br#"{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000",
 //!     "after":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":{"full_name":"o/demo"}}"#;
@@ -53,6 +54,7 @@
 
 #![deny(missing_docs)]
 
+mod events;
 pub mod plan;
 pub mod reconcile;
 mod redact;
@@ -62,6 +64,7 @@ pub mod runner;
 mod shutdown;
 pub mod source;
 
+pub use events::{EventName, UnknownEventName};
 pub use plan::{Rejection, plan_jobs};
 pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};
 pub use redact::{redact_text, redact_url};

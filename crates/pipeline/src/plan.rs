@@ -3,6 +3,7 @@
 use jobstore::{JobKind, NewJob, Trigger};
 use webhook_core::{Event, EventKind, PullRequestAction};
 
+use crate::events::EventName;
 use crate::repo::{RepoLocation, RepoSpec};
 use crate::source::git::refname::{is_zero_id, valid_object_id, valid_ref_name};
 
@@ -17,7 +18,9 @@ pub enum Rejection {
 
 /// Which jobs an event asks for, given what the repo is configured to index.
 ///
-/// Every ref name and commit id is validated here, so nothing from a payload reaches git
+/// An event of a kind the repo's `events` leaves out asks for nothing, and so does a push
+/// whose changed paths the host lists completely when every one of them is outside the
+/// repo's include/exclude globs (an ignore or attributes file always counts as inside). Every ref name and commit id is validated here, so nothing from a payload reaches git
 /// unchecked. A `Trigger::Test` delivery carries made-up commit ids: its jobs index the
 /// ref's tip. A local-path repo is indexed as it is on disk, so ids never apply to it.
 pub fn plan_jobs(
@@ -60,6 +63,13 @@ pub fn plan_jobs(
             ))),
         }
     };
+    if let Some(name) = EventName::of(&event.kind) {
+        if !repo.takes_event(name) {
+            return Err(Rejection::Ignored(format!(
+                "`{name}` events are not in this repo's `events`"
+            )));
+        }
+    }
     let mut jobs = Vec::new();
     match &event.kind {
         EventKind::Ping => return Err(Rejection::Ignored("ping".into())),
@@ -81,8 +91,8 @@ pub fn plan_jobs(
                     "after",
                 )?;
                 let before = check_id(update.before.as_deref(), "before")?;
-                let wanted = repo.tracks_branch(&update.git_ref)
-                    || (repo.tags && update.git_ref.starts_with("refs/tags/"));
+                let wanted =
+                    repo.tracks_branch(&update.git_ref) || repo.tracks_tag(&update.git_ref);
                 if !wanted {
                     continue;
                 }
@@ -112,9 +122,12 @@ pub fn plan_jobs(
                     refs.join(", ")
                 )));
             }
+            if let Some(reason) = paths_all_outside(repo, event, &jobs) {
+                return Err(Rejection::Ignored(reason));
+            }
         }
         EventKind::Release => {
-            if !repo.tags {
+            if !repo.indexes_tags() {
                 return Err(Rejection::Ignored(
                     "tags are not indexed for this repo (tags = false)".into(),
                 ));
@@ -127,6 +140,11 @@ pub fn plan_jobs(
                 return Err(Rejection::Invalid(
                     "the release tag is not a valid git ref name".into(),
                 ));
+            }
+            if !repo.tracks_tag(&git_ref) {
+                return Err(Rejection::Ignored(format!(
+                    "ref {git_ref} is not configured for indexing"
+                )));
             }
             jobs.push(new_job(&git_ref, JobKind::Index, None, None, 0));
         }
@@ -185,6 +203,33 @@ pub fn plan_jobs(
     Ok(jobs)
 }
 
+/// The reason to ignore a branch push whose every changed path is outside the repo's
+/// include/exclude globs, or `None` when the push may change what is indexed: no globs set,
+/// the host's path lists are not complete, or a job drops a ref.
+fn paths_all_outside(repo: &RepoSpec, event: &Event, jobs: &[NewJob]) -> Option<String> {
+    let paths = &event.changed_paths;
+    if (repo.include.is_empty() && repo.exclude.is_empty())
+        || !paths.complete
+        || !matches!(event.kind, EventKind::Push)
+        || jobs.iter().any(|job| job.kind != JobKind::Index)
+    {
+        return None;
+    }
+    let all = paths
+        .added
+        .iter()
+        .chain(&paths.modified)
+        .chain(&paths.removed)
+        .map(String::as_str);
+    if repo.any_path_matters(all.clone()) {
+        return None;
+    }
+    Some(format!(
+        "all {} changed path(s) are outside this repo's include/exclude globs",
+        all.count()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,22 +247,44 @@ mod tests {
     #[derive(Clone, Copy)]
     struct Options {
         branches: &'static [&'static str],
-        tags: bool,
+        tags: &'static [&'static str],
         pull_requests: bool,
         url: bool,
+        events: Option<&'static [EventName]>,
+        include: &'static [&'static str],
+        exclude: &'static [&'static str],
     }
 
     const DEFAULT: Options = Options {
         branches: &["main"],
-        tags: false,
+        tags: &[],
         pull_requests: false,
         url: true,
+        events: None,
+        include: &[],
+        exclude: &[],
     };
     const ALL: Options = Options {
         branches: &["*"],
-        tags: true,
+        tags: &["*"],
         pull_requests: true,
         url: true,
+        events: None,
+        include: &[],
+        exclude: &[],
+    };
+    const VERSIONS: Options = Options {
+        tags: &["v*", "!v0.*"],
+        ..ALL
+    };
+    const PUSH_ONLY: Options = Options {
+        events: Some(&[EventName::Push]),
+        ..ALL
+    };
+    const SOURCES: Options = Options {
+        include: &["src/**"],
+        exclude: &["src/generated/**"],
+        ..ALL
     };
     const LOCAL: Options = Options { url: false, ..ALL };
     const RELEASES: Options = Options {
@@ -233,14 +300,31 @@ mod tests {
             } else {
                 RepoLocation::Path("/srv/r".into())
             },
-            branches: options.branches.iter().map(|b| b.to_string()).collect(),
+            branches: strings(options.branches),
             pull_requests: options.pull_requests,
-            tags: options.tags,
-            include: Vec::new(),
-            exclude: Vec::new(),
+            tags: strings(options.tags),
+            include: strings(options.include),
+            exclude: strings(options.exclude),
             max_file_bytes: 1 << 20,
             index_secret_files: false,
+            events: options.events.map(<[EventName]>::to_vec),
         }
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A branch push whose host lists `paths` as the complete change.
+    fn push_changing(paths: &[&str], complete: bool) -> Event {
+        let mut event = push(EventKind::Push, &[("refs/heads/main", A, B)]);
+        event.changed_paths = ChangedPaths {
+            added: Vec::new(),
+            modified: strings(paths),
+            removed: Vec::new(),
+            complete,
+        };
+        event
     }
 
     fn event(kind: EventKind) -> Event {
@@ -479,7 +563,107 @@ mod tests {
                 Trigger::Webhook,
                 Expect::Jobs(&[("refs/tags/v1", DeleteRef, None, None)]),
             ),
+            (
+                "tag push matching a glob",
+                VERSIONS,
+                push(EventKind::TagPush, &[("refs/tags/v1.2", ZERO, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/tags/v1.2", Index, Some(B), None)]),
+            ),
+            (
+                "tag push excluded by `!v0.*`",
+                VERSIONS,
+                push(EventKind::TagPush, &[("refs/tags/v0.9", ZERO, B)]),
+                Trigger::Webhook,
+                Expect::Ignored("ref refs/tags/v0.9 is not configured"),
+            ),
+            (
+                "tag push the globs do not cover",
+                VERSIONS,
+                push(EventKind::TagPush, &[("refs/tags/nightly", ZERO, B)]),
+                Trigger::Webhook,
+                Expect::Ignored("ref refs/tags/nightly is not configured"),
+            ),
+            // The `events` list.
+            (
+                "push, events = [push]",
+                PUSH_ONLY,
+                push(EventKind::Push, &[("refs/heads/main", A, B)]),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(B), Some(A))]),
+            ),
+            (
+                "tag push, events = [push]",
+                PUSH_ONLY,
+                push(EventKind::TagPush, &[("refs/tags/v1", ZERO, B)]),
+                Trigger::Webhook,
+                Expect::Ignored("`tag_push` events are not in this repo's `events`"),
+            ),
+            (
+                "pull request, events = [push]",
+                PUSH_ONLY,
+                pull_request(PullRequestAction::Opened, Some(PR), A),
+                Trigger::Webhook,
+                Expect::Ignored("`pull_request` events are not in this repo's `events`"),
+            ),
+            (
+                "release, events = [push]",
+                PUSH_ONLY,
+                release(Some("v1")),
+                Trigger::Webhook,
+                Expect::Ignored("`release` events are not in this repo's `events`"),
+            ),
+            (
+                "ping, events = [push]",
+                PUSH_ONLY,
+                event(EventKind::Ping),
+                Trigger::Webhook,
+                Expect::Ignored("ping"),
+            ),
+            // Changed paths against include/exclude.
+            (
+                "push changing only paths outside the globs",
+                SOURCES,
+                push_changing(&["docs/a.md", "src/generated/x.rs"], true),
+                Trigger::Webhook,
+                Expect::Ignored("all 2 changed path(s) are outside"),
+            ),
+            (
+                "push changing one included path",
+                SOURCES,
+                push_changing(&["docs/a.md", "src/lib.rs"], true),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(B), Some(A))]),
+            ),
+            (
+                "push changing an ignore file outside the globs",
+                SOURCES,
+                push_changing(&["docs/a.md", ".gitignore"], true),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(B), Some(A))]),
+            ),
+            (
+                "push whose path lists are not complete",
+                SOURCES,
+                push_changing(&["docs/a.md"], false),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(B), Some(A))]),
+            ),
+            (
+                "push outside the globs of a repo without globs",
+                ALL,
+                push_changing(&["docs/a.md"], true),
+                Trigger::Webhook,
+                Expect::Jobs(&[("refs/heads/main", Index, Some(B), Some(A))]),
+            ),
             // Releases.
+            (
+                "release of an excluded tag",
+                VERSIONS,
+                release(Some("v0.1")),
+                Trigger::Webhook,
+                Expect::Ignored("ref refs/tags/v0.1 is not configured"),
+            ),
             (
                 "release, tags off",
                 DEFAULT,

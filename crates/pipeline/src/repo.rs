@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use indexer::IndexerConfig;
 
+use crate::events::EventName;
 use crate::redact::redact_url;
 use crate::ref_filter::{BranchFilter, is_literal_branch};
 
@@ -38,8 +39,9 @@ pub struct RepoSpec {
     pub branches: Vec<String>,
     /// Whether pull request heads are indexed.
     pub pull_requests: bool,
-    /// Whether tags are indexed.
-    pub tags: bool,
+    /// Tags indexed: names, globs (`v*`, `*` for every tag) and exclusions (`!v0.*`), matched
+    /// like `branches`; empty: no tags.
+    pub tags: Vec<String>,
     /// Globs of paths to index (empty: every path).
     pub include: Vec<String>,
     /// Globs of paths never indexed.
@@ -48,6 +50,8 @@ pub struct RepoSpec {
     pub max_file_bytes: u64,
     /// Index well-known secret files (`.env`, keys, ...) instead of skipping them.
     pub index_secret_files: bool,
+    /// The event kinds that make jobs; `None`: every kind the other options enable.
+    pub events: Option<Vec<EventName>>,
 }
 
 impl RepoSpec {
@@ -58,6 +62,37 @@ impl RepoSpec {
             Some(branch) => BranchFilter::new(&self.branches).is_ok_and(|f| f.matches(branch)),
             None => false,
         }
+    }
+
+    /// Whether `git_ref` (a full ref) is one of the configured tags.
+    pub fn tracks_tag(&self, git_ref: &str) -> bool {
+        match git_ref.strip_prefix("refs/tags/") {
+            Some(tag) => BranchFilter::new(&self.tags).is_ok_and(|f| f.matches(tag)),
+            None => false,
+        }
+    }
+
+    /// Whether any tag is indexed.
+    pub fn indexes_tags(&self) -> bool {
+        self.tags.iter().any(|t| !t.starts_with('!'))
+    }
+
+    /// Whether events of kind `name` make jobs for this repo.
+    pub fn takes_event(&self, name: EventName) -> bool {
+        self.events.as_ref().is_none_or(|list| list.contains(&name))
+    }
+
+    /// Whether a change to any of `paths` (relative to the tree root) can change what is
+    /// indexed: one passes the include/exclude globs, or is an ignore or attributes file.
+    /// Globs that do not compile (the config refuses them) count as "it can".
+    pub fn any_path_matters<'a>(&self, mut paths: impl Iterator<Item = &'a str>) -> bool {
+        let Ok(filter) = indexer::PathFilter::new(&self.include, &self.exclude) else {
+            return true;
+        };
+        paths.any(|path| {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            indexer::is_control_file(name) || filter.accepts_file(path)
+        })
     }
 
     /// The configured branches that name exactly one branch, as full refs (globs and

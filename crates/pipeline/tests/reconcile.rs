@@ -58,11 +58,12 @@ async fn missed_pushes_and_deletions_are_healed() {
         location: RepoLocation::Url(format!("file://{}", upstream.path().display())),
         branches: vec!["main".into(), "dev".into()],
         pull_requests: false,
-        tags: false,
+        tags: Vec::new(),
         include: Vec::new(),
         exclude: Vec::new(),
         max_file_bytes: 1 << 20,
         index_secret_files: false,
+        events: None,
     };
     let manifests = Arc::new(MemoryManifestStore::new());
     let runner = Runner {
@@ -137,4 +138,158 @@ async fn missed_pushes_and_deletions_are_healed() {
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 4);
     assert!(seen.iter().all(|(name, _)| name == "up"));
+}
+
+/// Tags (an annotated one by its commit) and an open pull request's head made upstream with
+/// no webhook are indexed; a pass with nothing changed costs exactly one ls-remote and queues
+/// nothing; a second pass of the same repo while one runs does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
+    let upstream = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let up = upstream.path();
+    git(up, &["init", "-q", "-b", "main"]);
+    let first = commit(up, "a.rs", "fn first() {}\n");
+    let repo = RepoSpec {
+        name: "up".into(),
+        location: RepoLocation::Url(format!("file://{}", up.display())),
+        branches: vec!["main".into()],
+        pull_requests: true,
+        tags: vec!["v*".into(), "!v0.*".into()],
+        include: Vec::new(),
+        exclude: Vec::new(),
+        max_file_bytes: 1 << 20,
+        index_secret_files: false,
+        events: None,
+    };
+    let manifests = Arc::new(MemoryManifestStore::new());
+    let runner = Runner {
+        jobs: Arc::new(MemoryJobStore::new(StoreConfig::default())),
+        sources: Arc::new(Sources::new(data.path(), Duration::from_secs(30))),
+        sink: Arc::new(MemorySink::new()),
+        manifests: manifests.clone(),
+        repos: Arc::new(vec![repo.clone()]),
+        shutdown: Shutdown::new(),
+    };
+    // The same data dir as the runner's source: reconcile sees the mirror it fetched into.
+    let source = GitSource::new(data.path(), Duration::from_secs(30));
+    let on_missed = |_: &str, _: &MissedRef| {};
+    let pass = || reconcile_repo(&repo, &source, manifests.clone(), &*runner.jobs, &on_missed);
+    let indexed = |git_ref: &str| {
+        use indexer::ManifestStore as _;
+        manifests
+            .load(&RefKey::new("up", git_ref))
+            .unwrap()
+            .and_then(|m| m.commit().map(str::to_string))
+    };
+    assert_eq!(pass().await.expect("first pass").len(), 1);
+    drain(&runner).await;
+
+    // Upstream, with no webhook: an annotated tag, an excluded tag, an open pull request
+    // (head and merge refs, as GitHub keeps them) and a closed one (head only).
+    let second = commit(up, "b.rs", "fn second() {}\n");
+    git(up, &["tag", "-a", "v1.0", "-m", "one"]);
+    git(up, &["tag", "v0.9"]);
+    git(up, &["update-ref", "refs/pull/7/head", &second]);
+    git(up, &["update-ref", "refs/pull/7/merge", &second]);
+    git(up, &["update-ref", "refs/pull/3/head", &first]);
+    let mut missed: Vec<String> = pass()
+        .await
+        .expect("second pass")
+        .into_iter()
+        .map(|m| m.git_ref)
+        .collect();
+    missed.sort();
+    assert_eq!(
+        missed,
+        ["refs/heads/main", "refs/pull/7/head", "refs/tags/v1.0"]
+    );
+    drain(&runner).await;
+    assert_eq!(indexed("refs/tags/v1.0").as_deref(), Some(second.as_str()));
+    assert_eq!(
+        indexed("refs/pull/7/head").as_deref(),
+        Some(second.as_str())
+    );
+    assert_eq!(indexed("refs/tags/v0.9"), None);
+    assert_eq!(indexed("refs/pull/3/head"), None);
+
+    // Nothing changed: one ls-remote, no job.
+    let listings = source.remote_listings();
+    let queued = runner
+        .jobs
+        .list(&Default::default(), 100, None)
+        .await
+        .unwrap()
+        .jobs
+        .len();
+    assert!(pass().await.expect("in step").is_empty());
+    assert_eq!(source.remote_listings(), listings + 1);
+    let after = runner
+        .jobs
+        .list(&Default::default(), 100, None)
+        .await
+        .unwrap()
+        .jobs
+        .len();
+    assert_eq!(after, queued);
+
+    // Two passes at once: the second finds the first running and does nothing.
+    let (one, two) = tokio::join!(pass(), pass());
+    assert!(one.expect("the first pass runs").is_empty());
+    assert!(
+        matches!(two, Err(pipeline::ReconcileError::Busy)),
+        "{two:?}"
+    );
+    assert_eq!(source.remote_listings(), listings + 2);
+
+    // A push whose webhook job is still queued when reconcile sees it: the reconcile job
+    // folds into the webhook's (the store merges by repo and ref), nothing runs twice.
+    let third = commit(up, "c.rs", "fn third() {}\n");
+    let mut webhook = jobstore::NewJob::index("up", "refs/heads/main", Trigger::Webhook);
+    webhook.commit = Some(third.clone());
+    let queued_before = runner
+        .jobs
+        .list(&Default::default(), 100, None)
+        .await
+        .unwrap()
+        .jobs;
+    runner.jobs.enqueue(webhook).await.expect("webhook job");
+    let missed = pass().await.expect("with a webhook job queued");
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    let jobs = runner
+        .jobs
+        .list(&Default::default(), 100, None)
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(jobs.len(), queued_before.len() + 1, "{jobs:?}");
+    let folded = jobs
+        .iter()
+        .find(|j| j.state == jobstore::JobState::Queued)
+        .expect("one queued job");
+    assert_eq!((folded.trigger, folded.coalesced), (Trigger::Webhook, 1));
+    assert_eq!(folded.commit.as_deref(), Some(third.as_str()));
+    drain(&runner).await;
+
+    // The tag and the pull request head are deleted upstream: both refs are dropped.
+    git(up, &["tag", "-d", "v1.0"]);
+    git(up, &["update-ref", "-d", "refs/pull/7/head"]);
+    git(up, &["update-ref", "-d", "refs/pull/7/merge"]);
+    let mut dropped: Vec<(String, Option<String>)> = pass()
+        .await
+        .expect("after the deletions")
+        .into_iter()
+        .map(|m| (m.git_ref, m.remote))
+        .collect();
+    dropped.sort();
+    assert_eq!(
+        dropped,
+        [
+            ("refs/pull/7/head".to_string(), None),
+            ("refs/tags/v1.0".to_string(), None)
+        ]
+    );
+    drain(&runner).await;
+    assert_eq!(indexed("refs/tags/v1.0"), None);
+    assert_eq!(indexed("refs/pull/7/head"), None);
 }

@@ -16,11 +16,12 @@ fn spec(name: &str, path: &std::path::Path) -> RepoSpec {
         location: RepoLocation::Path(path.to_path_buf()),
         branches: vec!["main".into()],
         pull_requests: false,
-        tags: false,
+        tags: Vec::new(),
         include: Vec::new(),
         exclude: Vec::new(),
         max_file_bytes: 1 << 20,
         index_secret_files: false,
+        events: None,
     }
 }
 

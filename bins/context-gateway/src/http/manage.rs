@@ -73,7 +73,33 @@ pub async fn status(app: &App) -> Response<Body> {
 }
 
 pub fn config(app: &App) -> Response<Body> {
-    let repos: Vec<Value> = app.config.repos.iter().map(repo_json).collect();
+    let mut repos: Vec<Value> = app.config.repos.iter().map(repo_json).collect();
+    for found in app.repos.discovered.all() {
+        if let Some(repo) = app.repos.get(&found.name) {
+            let mut json = repo_json(&repo);
+            json["discovered"] = json!({"owner": found.owner, "full_name": found.full_name});
+            repos.push(json);
+        }
+    }
+    let orgs: Vec<Value> = app
+        .config
+        .orgs
+        .iter()
+        .map(|org| {
+            let mut json = repo_json(&org.repo);
+            if let Some(fields) = json.as_object_mut() {
+                fields.remove("name");
+                // The template itself: credentials, if any, redacted like a location's.
+                fields.insert(
+                    "location".into(),
+                    json!(pipeline::redact_url(&org.url_template)),
+                );
+                fields.insert("owner".into(), json!(org.owner));
+                fields.insert("repos".into(), json!(org.repos));
+            }
+            json
+        })
+        .collect();
     respond::json(
         StatusCode::OK,
         &json!({
@@ -82,6 +108,7 @@ pub fn config(app: &App) -> Response<Body> {
             "max_body_bytes": app.config.max_body_bytes,
             "workers": app.config.workers,
             "repos": repos,
+            "orgs": orgs,
         }),
     )
 }
@@ -95,12 +122,26 @@ fn repo_json(repo: &RepoConfig) -> Value {
         "branches": spec.branches,
         "pull_requests": spec.pull_requests,
         "tags": spec.tags,
+        "events": pipeline::EventName::ALL
+            .into_iter()
+            .filter(|kind| spec.takes_event(*kind) && enabled(spec, *kind))
+            .map(pipeline::EventName::as_str)
+            .collect::<Vec<_>>(),
         "include": spec.include,
         "exclude": spec.exclude,
         "max_file_bytes": spec.max_file_bytes,
         "index_secret_files": spec.index_secret_files,
         "secrets_configured": repo.secrets.len(),
     })
+}
+
+/// Whether the other options let events of `kind` make jobs (tags, pull requests).
+fn enabled(spec: &pipeline::RepoSpec, kind: pipeline::EventName) -> bool {
+    match kind {
+        pipeline::EventName::Push => true,
+        pipeline::EventName::TagPush | pipeline::EventName::Release => spec.indexes_tags(),
+        pipeline::EventName::PullRequest => spec.pull_requests,
+    }
 }
 
 pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<Body> {
@@ -217,7 +258,7 @@ pub async fn cancel_job(app: &App, id: &str) -> Response<Body> {
 }
 
 pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> Response<Body> {
-    let Some(repo) = app.config.repo(repo_name) else {
+    let Some(repo) = app.repos.get(repo_name) else {
         return respond::not_found("no repo with this name is configured");
     };
     // Bounded in time as well as size: a body that never ends must not hold the connection.
@@ -366,8 +407,13 @@ pub async fn test_delivery(
         },
     };
     let repo = match query.get("repo") {
-        Some(name) => app.config.repo(name).filter(|r| r.provider == provider),
-        None => app.config.repos.iter().find(|r| r.provider == provider),
+        Some(name) => app.repos.get(name).filter(|r| r.provider == provider),
+        None => app
+            .config
+            .repos
+            .iter()
+            .find(|r| r.provider == provider)
+            .map(std::borrow::Cow::Borrowed),
     };
     let Some(repo) = repo else {
         return respond::not_found(
@@ -381,7 +427,7 @@ pub async fn test_delivery(
             "the repo has no secret to sign the sample with",
         );
     };
-    let git_ref = match sample_ref(repo, kind, query) {
+    let git_ref = match sample_ref(&repo, kind, query) {
         Ok(git_ref) => git_ref,
         Err(response) => return *response,
     };
@@ -445,7 +491,7 @@ pub async fn test_delivery(
         return respond::error(StatusCode::UNAUTHORIZED, error.code(), error.to_string());
     }
     match verifier.parse(&delivery) {
-        Ok(event) => super::webhook::accept(app, repo, &event, Trigger::Test).await,
+        Ok(event) => super::webhook::accept(app, &repo, &event, Trigger::Test).await,
         Err(error) => respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string()),
     }
 }

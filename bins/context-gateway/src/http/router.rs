@@ -41,6 +41,7 @@ enum Endpoint {
     TestDelivery,
     Search,
     Webhook,
+    OrgWebhook,
 }
 
 #[derive(Debug)]
@@ -111,6 +112,12 @@ const ROUTES: &[Route] = &[
     entry(
         Endpoint::Webhook,
         "/webhooks/{provider}/{repo}",
+        &[Method::POST],
+        Access::Open,
+    ),
+    entry(
+        Endpoint::OrgWebhook,
+        "/webhooks/{provider}",
         &[Method::POST],
         Access::Open,
     ),
@@ -234,6 +241,7 @@ async fn dispatch(
         Endpoint::Webhook => {
             webhook::receive(&app, peer, &param("provider"), &param("repo"), request).await
         }
+        Endpoint::OrgWebhook => webhook::receive_org(&app, peer, &param("provider"), request).await,
     };
     (route.template, response)
 }
@@ -316,6 +324,15 @@ mod tests {
         assert_eq!(
             TABLE.at("/webhooks/github/demo").unwrap().value.endpoint,
             Endpoint::Webhook
+        );
+        assert_eq!(
+            TABLE.at("/webhooks/github").unwrap().value.endpoint,
+            Endpoint::OrgWebhook
+        );
+        // Static segments win over the org hook's parameter too.
+        assert_eq!(
+            TABLE.at("/webhooks/status").unwrap().value.endpoint,
+            Endpoint::Status
         );
         assert!(TABLE.at("/webhooks/a/b/c").is_err());
     }

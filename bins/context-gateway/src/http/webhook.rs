@@ -1,7 +1,9 @@
-//! `POST /webhooks/{provider}/{repo}`: verify → parse → durable enqueue → answer.
+//! `POST /webhooks/{provider}/{repo}` and the org hook `POST /webhooks/{provider}`:
+//! verify → parse → durable enqueue → answer.
 //!
 //! Nothing else happens on this path: no git, no indexing, no disk reads. The 202 is sent only
-//! after the job store has flushed the job and its delivery key.
+//! after the job store has flushed the job and its delivery key (and, for a repo an org hook
+//! names for the first time, after the list of discovered repos is saved).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,14 +22,21 @@ use webhook_core::{Delivery, Event, Headers, ParseOptions, ProviderId, VerifyOpt
 use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
-use crate::config::RepoConfig;
+use crate::config::{OrgConfig, RepoConfig};
+use crate::orgs::{DiscoverError, DiscoveredRepo, discovered_name, split_full_name};
 
 /// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
 const BODY_IDLE_ROUNDS: u32 = 6;
 
-/// What the answer path parses: no changed-path hints (see [`receive`]).
+/// What the answer path parses for most repos: no changed-path hints (see [`receive`]).
 const PARSE_OPTIONS: ParseOptions = ParseOptions {
     changed_paths: false,
+};
+
+/// What it parses for a repo with include/exclude globs: the commits' file lists too, so a
+/// push that changes only paths outside the globs is answered `ignored`.
+const PARSE_PATHS: ParseOptions = ParseOptions {
+    changed_paths: true,
 };
 
 /// The most a body's announced length reserves up front; longer bodies grow as they arrive.
@@ -66,11 +75,7 @@ pub async fn receive(
             format!("unknown provider: use one of {}", ProviderId::names()),
         );
     };
-    let Some(repo) = app
-        .config
-        .repo(repo_name)
-        .filter(|r| r.provider == provider)
-    else {
+    let Some(repo) = app.repos.get(repo_name).filter(|r| r.provider == provider) else {
         return refuse(
             app,
             peer,
@@ -80,35 +85,9 @@ pub async fn receive(
         );
     };
     let (parts, body) = request.into_parts();
-    let limit = app.config.max_body_bytes;
-    let announced = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit) {
-        linger(body);
-        return too_large(limit);
-    }
-    // One allocation of the announced size (bounded, so a lying header costs nothing).
-    let capacity = announced.map_or(0, |n| n.min(limit).min(READ_RESERVE_MAX) as usize);
-    let body = match read_limited(body, capacity, limit, app.config.header_read_timeout).await {
+    let body = match read_body(app, &parts, body).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return too_large(limit),
-        Err(BodyError::Stalled) => {
-            return respond::error(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body stopped arriving before it was complete",
-            );
-        }
-        Err(BodyError::Broken) => {
-            return respond::error(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                "the request body could not be read completely",
-            );
-        }
+        Err(response) => return *response,
     };
     let headers: Headers = parts
         .headers
@@ -141,14 +120,231 @@ pub async fn receive(
         return refuse(app, peer, StatusCode::UNAUTHORIZED, code, error.to_string());
     }
     // The worker diffs with git (authoritative, never truncated), so the payload's commit
-    // file lists are skipped unread: a push parses in about half the time.
-    let event = match verifier.parse_with(&delivery, &PARSE_OPTIONS) {
+    // file lists are skipped unread (a push parses in about half the time), unless the repo
+    // has path globs: then they can show that a push changes nothing it indexes.
+    let options = if repo.spec.include.is_empty() && repo.spec.exclude.is_empty() {
+        &PARSE_OPTIONS
+    } else {
+        &PARSE_PATHS
+    };
+    let event = match verifier.parse_with(&delivery, options) {
         Ok(event) => event,
         Err(error) => {
             return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
         }
     };
-    accept(app, repo, &event, Trigger::Webhook).await
+    accept(app, &repo, &event, Trigger::Webhook).await
+}
+
+/// The whole body within the size and time limits, or the answer that says why not.
+async fn read_body(
+    app: &App,
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+) -> Result<Bytes, Box<Response<Body>>> {
+    let limit = app.config.max_body_bytes;
+    let announced = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        linger(body);
+        return Err(Box::new(too_large(limit)));
+    }
+    // One allocation of the announced size (bounded, so a lying header costs nothing).
+    let capacity = announced.map_or(0, |n| n.min(limit).min(READ_RESERVE_MAX) as usize);
+    match read_limited(body, capacity, limit, app.config.header_read_timeout).await {
+        Ok(body) => Ok(body),
+        Err(BodyError::TooLarge) => Err(Box::new(too_large(limit))),
+        Err(BodyError::Stalled) => Err(Box::new(respond::error(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body stopped arriving before it was complete",
+        ))),
+        Err(BodyError::Broken) => Err(Box::new(respond::error(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            "the request body could not be read completely",
+        ))),
+    }
+}
+
+/// `POST /webhooks/{provider}`: an org (or group) hook. The delivery must verify with the
+/// secret of an `[[orgs]]` entry of this provider; its `repository.full_name` must belong to
+/// the owner of such an org and pass the org's `repos` globs. A repo met for the first time
+/// with something to index is registered (and saved) under a name derived from the full
+/// name, then the delivery is handled as one to that repo.
+pub async fn receive_org(
+    app: &App,
+    peer: SocketAddr,
+    provider: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    if app.is_shutting_down() {
+        return respond::retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the gateway is shutting down; retry shortly",
+            SHUTDOWN_RETRY,
+        );
+    }
+    let Some((provider, verifier)) = provider
+        .parse::<ProviderId>()
+        .ok()
+        .and_then(|id| Some((id, app.registry.get(id)?)))
+    else {
+        return refuse(
+            app,
+            peer,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("unknown provider: use one of {}", ProviderId::names()),
+        );
+    };
+    let orgs: Vec<&OrgConfig> = app
+        .config
+        .orgs
+        .iter()
+        .filter(|org| org.provider == provider)
+        .collect();
+    if orgs.is_empty() {
+        return refuse(
+            app,
+            peer,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no org is configured for this provider",
+        );
+    }
+    let (parts, body) = request.into_parts();
+    let body = match read_body(app, &parts, body).await {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let headers: Headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    let delivery = Delivery {
+        headers: &headers,
+        body: &body,
+    };
+    // Every org of this provider whose secret verifies the delivery: the payload then says
+    // which of them owns the repository.
+    let mut verified = Vec::new();
+    let mut failure = None;
+    for org in orgs {
+        let options = VerifyOptions {
+            allow_sha1: org.repo.allow_sha1,
+            ..VerifyOptions::default()
+        };
+        if org.repo.secrets.is_empty() {
+            continue;
+        }
+        match verifier.verify(&delivery, &org.repo.secrets, &options) {
+            Ok(_) => verified.push(org),
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if verified.is_empty() {
+        let (code, message) = match failure {
+            Some(error) => (error.code(), error.to_string()),
+            None => (
+                "missing_signature",
+                "no org of this provider has a webhook secret, so no delivery can be verified"
+                    .to_string(),
+            ),
+        };
+        app.metrics.verify_failure(code);
+        return refuse(app, peer, StatusCode::UNAUTHORIZED, code, message);
+    }
+    let wants_paths = verified
+        .iter()
+        .any(|org| !org.repo.spec.include.is_empty() || !org.repo.spec.exclude.is_empty());
+    let options = if wants_paths {
+        &PARSE_PATHS
+    } else {
+        &PARSE_OPTIONS
+    };
+    let event = match verifier.parse_with(&delivery, options) {
+        Ok(event) => event,
+        Err(error) => {
+            return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
+        }
+    };
+    if matches!(event.kind, webhook_core::EventKind::Ping) {
+        app.metrics.delivery("ignored");
+        return respond::json(
+            StatusCode::OK,
+            &json!({"status": "ignored", "reason": "ping"}),
+        );
+    }
+    let full_name = event.repository.full_name.as_deref();
+    let Some((owner, name)) = full_name.and_then(split_full_name) else {
+        let error = match full_name {
+            None => DiscoverError::NoRepository,
+            Some(full_name) => DiscoverError::BadName(full_name.to_string()),
+        };
+        return respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string());
+    };
+    // The most specific owner wins (`group/sub` over `group`).
+    let owning = verified.into_iter().filter(|org| org.owns(owner));
+    let Some(org) = owning.max_by_key(|org| org.owner.len()) else {
+        let error = DiscoverError::OtherOwner(full_name.unwrap_or_default().to_string());
+        return respond::error(StatusCode::FORBIDDEN, "wrong_owner", error.to_string());
+    };
+    if !org.allows(name) {
+        app.metrics.delivery("ignored");
+        return respond::json(
+            StatusCode::OK,
+            &json!({
+                "status": "ignored",
+                "reason": format!("repository `{name}` is not taken by the org's `repos` globs"),
+            }),
+        );
+    }
+    // What the repo would be: an event that asks for nothing registers nothing.
+    let tentative = org.repo_config(&DiscoveredRepo {
+        name: discovered_name(provider, owner, name),
+        provider,
+        owner: org.owner.clone(),
+        full_name: full_name.unwrap_or_default().to_string(),
+    });
+    if !matches!(plan_jobs(&tentative.spec, &event, Trigger::Webhook), Ok(jobs) if !jobs.is_empty())
+    {
+        return accept(app, &tentative, &event, Trigger::Webhook).await;
+    }
+    match app.repos.discover(org, full_name).await {
+        Ok((repo, new)) => {
+            if new {
+                tracing::info!(
+                    repo = %repo.spec.name,
+                    full_name = full_name.unwrap_or_default(),
+                    owner = %org.owner,
+                    "org hook discovered a repo"
+                );
+                let _ = app.discoveries.send(repo.spec.name.clone());
+            }
+            accept(app, &repo, &event, Trigger::Webhook).await
+        }
+        Err(DiscoverError::Save(error)) => {
+            tracing::error!(%error, "could not save the discovered repos");
+            respond::retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the new repo could not be saved durably; retry shortly",
+                Duration::from_secs(5),
+            )
+        }
+        Err(error @ DiscoverError::Collision { .. }) => {
+            respond::error(StatusCode::CONFLICT, "name_conflict", error.to_string())
+        }
+        Err(error) => respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string()),
+    }
 }
 
 enum BodyError {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use indexer::Scope;
 
 pub use error::SourceError;
-pub use git::GitSource;
+pub use git::{GitSource, ReconcileSlot};
 pub use local::LocalSource;
 
 use crate::repo::{RepoLocation, RepoSpec};

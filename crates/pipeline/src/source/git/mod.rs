@@ -37,27 +37,91 @@ pub struct GitSource {
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Mirrors already checked for stale lock files since this process started.
     seen: std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+    /// How many `git ls-remote` this source has run (what a reconcile pass costs).
+    listings: std::sync::atomic::AtomicU64,
+    /// Repos with a reconcile pass running now (see [`GitSource::reconcile_slot`]).
+    reconciling: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// A repo's reconcile slot: while it lives, no other pass of that repo can start.
+#[derive(Debug)]
+pub struct ReconcileSlot {
+    repo: String,
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl Drop for ReconcileSlot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(&self.repo);
+    }
 }
 
 impl GitSource {
     /// The remote's branch heads, `(ref, commit)` in git's order, asked with one
-    /// `git ls-remote --heads` (no mirror needed): the seam a reconcile loop compares with
-    /// what the index holds.
+    /// `git ls-remote` (no mirror needed).
     pub async fn remote_heads(
         &self,
         repo: &RepoSpec,
+    ) -> Result<Vec<(String, String)>, SourceError> {
+        self.remote_refs(repo, &["refs/heads/*"]).await
+    }
+
+    /// The remote's refs matching `patterns` (ls-remote globs such as `refs/tags/*`),
+    /// `(ref, commit)` in git's order, asked with one `git ls-remote`. An annotated tag is
+    /// listed with the commit it names (git's peeled `^{}` line), not the tag object.
+    pub async fn remote_refs(
+        &self,
+        repo: &RepoSpec,
+        patterns: &[&str],
     ) -> Result<Vec<(String, String)>, SourceError> {
         let RepoLocation::Url(url) = &repo.location else {
             return Err(SourceError::WrongLocation { expected: "url" });
         };
         let mut command = Command::new("git");
-        command.args(["ls-remote", "--heads", "--", url]);
+        command.args(["ls-remote", "--", url]).args(patterns);
+        self.listings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = run_git(command, self.timeout, url).await?;
+        Ok(parse_ls_remote(&String::from_utf8_lossy(&out)))
+    }
+
+    /// How many `git ls-remote` this source has run since it was made.
+    pub fn remote_listings(&self) -> u64 {
+        self.listings.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Claims the reconcile slot of `repo`, or `None` while another pass of it holds it.
+    pub fn reconcile_slot(&self, repo: &str) -> Option<ReconcileSlot> {
+        let mut running = self.reconciling.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(repo.to_string()).then(|| ReconcileSlot {
+            repo: repo.to_string(),
+            running: self.reconciling.clone(),
+        })
+    }
+
+    /// The mirror's refs under `prefixes` (`git for-each-ref`, local and cheap): the tags and
+    /// pull request refs fetched so far, which a reconcile pass checks against the remote.
+    /// No mirror yet: none.
+    pub async fn mirror_refs(
+        &self,
+        repo: &RepoSpec,
+        prefixes: &[&str],
+    ) -> Result<Vec<String>, SourceError> {
+        let RepoLocation::Url(url) = &repo.location else {
+            return Err(SourceError::WrongLocation { expected: "url" });
+        };
+        let mirror = self.mirror(repo);
+        if !mirror.join("HEAD").exists() || prefixes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["for-each-ref", "--format=%(refname)", "--"];
+        args.extend_from_slice(prefixes);
+        let out = self.git(&mirror, &args, url).await?;
         Ok(String::from_utf8_lossy(&out)
             .lines()
-            .filter_map(|line| line.split_once('\t'))
-            .filter(|(id, git_ref)| valid_object_id(id) && valid_ref_name(git_ref))
-            .map(|(id, git_ref)| (git_ref.to_string(), id.to_string()))
+            .filter(|git_ref| valid_ref_name(git_ref))
+            .map(str::to_string)
             .collect())
     }
 
@@ -92,6 +156,8 @@ impl GitSource {
             timeout,
             locks: Default::default(),
             seen: Default::default(),
+            listings: Default::default(),
+            reconciling: Default::default(),
         }
     }
 
@@ -221,6 +287,15 @@ impl RepoSource for GitSource {
                 url,
             )
             .await?;
+        } else if let Some(commit) = request.commit {
+            // No fetch needed, but the mirror still records the ref: its refs are the list of
+            // refs fetched for indexing that a reconcile pass checks against the remote.
+            self.git(
+                &mirror,
+                &["update-ref", "--no-deref", request.git_ref, commit],
+                url,
+            )
+            .await?;
         }
         let target = match request.commit {
             Some(commit) => {
@@ -304,6 +379,31 @@ impl RepoSource for GitSource {
     }
 }
 
+/// `ls-remote` output as `(ref, commit)`: a peeled `ref^{}` line replaces the tag object id
+/// of its ref; lines with an invalid id or ref name are dropped.
+fn parse_ls_remote(out: &str) -> Vec<(String, String)> {
+    let mut refs: Vec<(String, String)> = Vec::new();
+    let mut peeled = std::collections::HashMap::new();
+    for (id, git_ref) in out.lines().filter_map(|line| line.split_once('\t')) {
+        if !valid_object_id(id) {
+            continue;
+        }
+        match git_ref.strip_suffix("^{}") {
+            Some(tag) => {
+                peeled.insert(tag.to_string(), id.to_string());
+            }
+            None if valid_ref_name(git_ref) => refs.push((git_ref.to_string(), id.to_string())),
+            None => {}
+        }
+    }
+    for (git_ref, id) in &mut refs {
+        if let Some(commit) = peeled.remove(git_ref.as_str()) {
+            *id = commit;
+        }
+    }
+    refs
+}
+
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
@@ -368,11 +468,12 @@ mod tests {
             location: RepoLocation::Url(format!("file://{}", origin.display())),
             branches: vec!["main".into()],
             pull_requests: false,
-            tags: false,
+            tags: Vec::new(),
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: 1 << 20,
             index_secret_files: false,
+            events: None,
         };
         let source = GitSource::new(&temp.path().join("data"), Duration::from_secs(60));
         let prepare = |commit: String, base: Option<String>| {
@@ -470,5 +571,21 @@ mod tests {
         std::fs::remove_dir_all(&fourth.path).unwrap();
         let again = prepare(c4.clone(), Some(c4.clone())).await;
         assert_eq!(tree_files(&again.path), expected(&[("d.txt", "d\n")]));
+    }
+
+    #[test]
+    fn ls_remote_lines_peel_annotated_tags_and_drop_bad_ones() {
+        let (a, b, c) = ("a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let out = format!(
+            "{a}\trefs/heads/main\n{b}\trefs/tags/v1\n{a}\trefs/tags/v1^{{}}\n{c}\trefs/tags/v2\nxyz\trefs/heads/bad\n{c}\trefs/heads/a..b\n"
+        );
+        assert_eq!(
+            parse_ls_remote(&out),
+            vec![
+                ("refs/heads/main".to_string(), a.clone()),
+                ("refs/tags/v1".to_string(), a.clone()),
+                ("refs/tags/v2".to_string(), c.clone()),
+            ]
+        );
     }
 }
