@@ -33,6 +33,7 @@ pub fn plan_jobs(
             NewJob {
                 repo: repo.name.clone(),
                 git_ref: git_ref.to_string(),
+                fetch_ref: None,
                 kind,
                 // A test delivery carries made-up commit ids: index the branch tip instead.
                 commit: commit.filter(|_| ids_apply).map(str::to_string),
