@@ -403,6 +403,8 @@ fn index(
 
 fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git")
+        .env("LC_ALL", "C")
+        .env_remove("LANGUAGE")
         .arg("-C")
         .arg(dir)
         .args(args)
