@@ -197,7 +197,7 @@ fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(path).map_err(fail)?;
+    crate::data_dir::ensure_private_logged(path).map_err(fail)?;
     // Creating the dir can succeed on a read-only mount that already has it: probe a write.
     let probe = path.join(".write-probe");
     std::fs::write(&probe, b"ok").map_err(fail)?;

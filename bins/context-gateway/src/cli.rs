@@ -230,6 +230,9 @@ fn serve(
     listen: Option<String>,
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
+    // Before any thread starts and any file is made: everything under the data dir is the
+    // operator's alone.
+    crate::data_dir::restrict_umask();
     let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
     let token = crate::app::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
     if token.is_none() && !config.listen.ip().is_loopback() {
@@ -350,7 +353,8 @@ fn index(
     }
     let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"])
         .filter(|c| pipeline::valid_object_id(c));
-    std::fs::create_dir_all(data_dir)
+    crate::data_dir::restrict_umask();
+    crate::data_dir::ensure_private_logged(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let sink = SearchIndex::open(&data_dir.join("search"))?;
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
@@ -404,6 +408,8 @@ fn index(
 
 fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git")
+        .env("LC_ALL", "C")
+        .env_remove("LANGUAGE")
         .arg("-C")
         .arg(dir)
         .args(args)

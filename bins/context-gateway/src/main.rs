@@ -8,6 +8,7 @@
 mod app;
 mod cli;
 mod config;
+mod data_dir;
 mod http;
 mod metrics;
 mod orgs;

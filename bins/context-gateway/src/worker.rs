@@ -19,7 +19,10 @@ pub fn spawn(app: Arc<App>) -> Vec<JoinHandle<()>> {
                 let name = format!("worker-{n}");
                 app.workers_up.fetch_add(1, Ordering::SeqCst);
                 let on_end = |job: &jobstore::Job, outcome: &Outcome, elapsed| {
-                    if matches!(outcome, Outcome::Indexed(_) | Outcome::Dropped) {
+                    if matches!(
+                        outcome,
+                        Outcome::Indexed { .. } | Outcome::Unchanged { .. } | Outcome::Dropped
+                    ) {
                         app.metrics
                             .index_fresh(&job.repo, &job.git_ref, SystemTime::now());
                     }

@@ -111,6 +111,7 @@ pub async fn run_all(make: &MakeStore) {
     producers_and_consumers(make).await;
     complete_and_claim(make).await;
     success_records_commit_and_note(make).await;
+    fetch_ref_is_kept_and_folded(make).await;
 }
 
 /// A job goes queued → running → succeeded, with its request fields, attempts, timestamps
@@ -1012,6 +1013,43 @@ pub async fn complete_and_claim(make: &MakeStore) {
         ),
         (0, 2, 1, 1)
     );
+}
+
+/// A job that fetches another ref than it indexes keeps that ref through folding (the
+/// newest request's wins) and its whole life; jobs without one have none.
+pub async fn fetch_ref_is_kept_and_folded(make: &MakeStore) {
+    let store = make(StoreConfig::default());
+    let store = store.as_ref();
+    let pr = |fetch: &str| {
+        let mut job = NewJob::index("r", "refs/pull-requests/5/from", Trigger::Webhook);
+        job.fetch_ref = Some(fetch.to_owned());
+        job
+    };
+    let first = queued_job(enqueued(store, pr("refs/heads/feature")).await);
+    assert_eq!(first.fetch_ref.as_deref(), Some("refs/heads/feature"));
+    match enqueued(store, pr("refs/heads/feature-renamed")).await {
+        EnqueueOutcome::Coalesced(job) => {
+            assert_eq!(job.id, first.id);
+            assert_eq!(job.fetch_ref.as_deref(), Some("refs/heads/feature-renamed"));
+        }
+        other => panic!("expected the request folded, got {other:?}"),
+    }
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(
+        claimed.job.fetch_ref.as_deref(),
+        Some("refs/heads/feature-renamed")
+    );
+    let done = store
+        .complete(&claimed.job.id, Completion::succeeded())
+        .await
+        .expect("complete");
+    assert_eq!(
+        done.fetch_ref.as_deref(),
+        Some("refs/heads/feature-renamed")
+    );
+    assert_eq!(must_get(store, &done.id).await, done);
+    let plain = queued_job(enqueued(store, push("r", "refs/heads/main", "c1", "c0")).await);
+    assert_eq!(plain.fetch_ref, None);
 }
 
 /// A success may name the commit the worker actually indexed and leave a note: the job then

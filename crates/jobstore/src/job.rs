@@ -189,8 +189,12 @@ pub struct Progress {
 pub struct NewJob {
     /// Configured repository name.
     pub repo: String,
-    /// Full ref name, e.g. `refs/heads/main`.
+    /// Full ref name, e.g. `refs/heads/main`: the name the ref is indexed and kept under.
     pub git_ref: String,
+    /// The ref to fetch when it differs from `git_ref` (a Bitbucket Cloud pull request's
+    /// source branch, kept and indexed as `refs/pull-requests/N/from`). The newest request
+    /// wins when requests are folded together.
+    pub fetch_ref: Option<String>,
     /// What to do.
     pub kind: JobKind,
     /// Target commit; `None` means "the ref's tip when the job runs". The newest request wins
@@ -218,6 +222,7 @@ impl NewJob {
         NewJob {
             repo: repo.into(),
             git_ref: git_ref.into(),
+            fetch_ref: None,
             kind: JobKind::Index,
             commit: None,
             before: None,
@@ -239,6 +244,8 @@ pub struct Job {
     pub repo: String,
     /// Full ref name.
     pub git_ref: String,
+    /// The ref fetched when it differs from `git_ref`.
+    pub fetch_ref: Option<String>,
     /// What it does.
     pub kind: JobKind,
     /// Target commit (`None`: the ref's tip when it runs). Once the job succeeded with

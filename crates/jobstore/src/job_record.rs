@@ -5,11 +5,11 @@
 //! thread's largest item of our own code, and sled keeps more in memory the more it writes).
 //! Layout, all integers little-endian:
 //!
-//! `0x03` (the record version), id, repo, ref (strings), kind (u8), commit, before (optional
+//! `0x04` (the record version), id, repo, ref (strings), kind (u8), commit, before (optional
 //! strings), full (u8), trigger (u8), provider, delivery id (optional strings), state (u8),
 //! attempts, coalesced (u32), created (time), started, finished, not before (optional
 //! times), the five progress counters (u64), error (optional string), cancel requested (u8),
-//! note (optional string), and the sequence number (u64) of the group-commit write that
+//! note (optional string), fetch ref (optional string), and the sequence number (u64) of the group-commit write that
 //! wrote it. Only this version is read (the store's format version, in `records`, says
 //! which layouts a store holds). Claims and completions are
 //! not written into job records but as entries in per-write attempt records (see
@@ -27,7 +27,7 @@ use crate::job::{Job, JobId, JobKind, JobState, Progress, Trigger};
 use crate::queue::StoredJob;
 
 /// The record version byte.
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 
 /// Encodes `record`, as written by the write numbered `written_in`.
 pub(crate) fn encode(record: &StoredJob, written_in: u64) -> Vec<u8> {
@@ -70,6 +70,7 @@ fn encode_fields(out: &mut Writer, record: &StoredJob) {
     out.opt_str(job.error.as_deref());
     out.u8(u8::from(record.cancel_requested));
     out.opt_str(job.note.as_deref());
+    out.opt_str(job.fetch_ref.as_deref());
 }
 
 /// Decodes a record, with the number of the write that wrote it; the error says what is
@@ -119,10 +120,12 @@ fn decode_fields(r: &mut Reader<'_>) -> Option<StoredJob> {
         },
         error: r.opt_str()?,
         note: None,
+        fetch_ref: None,
     };
     let cancel_requested = r.flag()?;
     let job = Job {
         note: r.opt_str()?,
+        fetch_ref: r.opt_str()?,
         ..job
     };
     Some(StoredJob {
@@ -315,6 +318,7 @@ mod tests {
                 trigger: Trigger::Manual,
                 provider: Some("gitlab".to_owned()),
                 delivery_id: None,
+                fetch_ref: Some("refs/heads/feature".to_owned()),
                 state: JobState::Failed,
                 attempts: 5,
                 coalesced: 7,

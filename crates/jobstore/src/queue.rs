@@ -47,6 +47,7 @@ impl StoredJob {
                 trigger: crate::job::Trigger::Test,
                 provider: None,
                 delivery_id: None,
+                fetch_ref: None,
                 state: JobState::Queued,
                 attempts: 0,
                 coalesced: 0,
@@ -455,6 +456,9 @@ impl Queue {
         let newer = self.job(newer).clone();
         let job = self.job_mut(older);
         job.commit = newer.commit;
+        if newer.fetch_ref.is_some() {
+            job.fetch_ref = newer.fetch_ref;
+        }
         job.full |= newer.full;
         job.coalesced += newer.coalesced + 1;
     }
@@ -491,6 +495,9 @@ impl Queue {
                 let job = self.job_mut(qid);
                 // `None` means "the tip when it runs", which is at least as new as any commit.
                 job.commit = request.commit;
+                if request.fetch_ref.is_some() {
+                    job.fetch_ref = request.fetch_ref;
+                }
                 job.full |= request.full;
                 job.coalesced += 1;
                 let job = job.clone();
@@ -526,6 +533,7 @@ impl Queue {
             trigger: request.trigger,
             provider: request.provider,
             delivery_id: request.delivery_id,
+            fetch_ref: request.fetch_ref,
             state: JobState::Queued,
             attempts: 0,
             coalesced: 0,

@@ -33,7 +33,7 @@ use crate::queue::{Changes, DedupeBatch, DedupeDigest, DedupeEntry, Queue, Store
 
 /// The on-disk format this build reads and writes. Bump it with any change to a record's
 /// layout; a store of another version is refused at open.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 pub(crate) const JOB_PREFIX: &[u8] = b"j/";
 pub(crate) const DEDUPE_BATCH_PREFIX: &[u8] = b"e/";

@@ -9,8 +9,10 @@
 //! * [`reconcile`]: heals missed webhooks by comparing remote heads with indexed commits
 //!   ([`plan_reconcile`], [`reconcile_repo`]).
 //! * [`source`]: the [`RepoSource`] trait with a git mirror source (`git/`: ref names and ids,
-//!   the command runner with timeouts and redaction, mirrors, worktrees) and a local-path
-//!   source; failures are [`SourceError`] kinds that say whether a retry can help.
+//!   the command runner with timeouts, `LC_ALL=C` and redaction, remote credentials passed
+//!   per command, mirrors, worktrees) and a local-path source; failures are [`SourceError`]
+//!   kinds that say whether a retry can help. A git job always fetches its ref and indexes
+//!   the ref's tip: a job's commit is a hint, so a late delivery never rolls the index back.
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
 //!   trees, runs the [`indexer`] into an [`indexer::IndexSink`] on the blocking pool, and
 //!   records each attempt's [`Outcome`].

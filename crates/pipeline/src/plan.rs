@@ -36,6 +36,7 @@ pub fn plan_jobs(
             NewJob {
                 repo: repo.name.clone(),
                 git_ref: git_ref.to_string(),
+                fetch_ref: None,
                 kind,
                 // A test delivery carries made-up commit ids: index the branch tip instead.
                 commit: commit.filter(|_| ids_apply).map(str::to_string),
@@ -146,7 +147,12 @@ pub fn plan_jobs(
                     "ref {git_ref} is not configured for indexing"
                 )));
             }
-            jobs.push(new_job(&git_ref, JobKind::Index, None, None, 0));
+            // The commit the release names is a hint; the job indexes the tag's peeled tip.
+            let commit = event
+                .release_commit
+                .as_deref()
+                .filter(|id| valid_object_id(id) && !is_zero_id(id));
+            jobs.push(new_job(&git_ref, JobKind::Index, commit, None, 0));
         }
         EventKind::PullRequest(action) => {
             if !repo.pull_requests {
@@ -168,26 +174,25 @@ pub fn plan_jobs(
                     )));
                 }
             };
-            // Fetching one ref and indexing it under another name is not done yet: only refs
-            // indexed under their own name are.
-            if pr_ref.fetch_ref != pr_ref.index_ref {
-                return Err(Rejection::Ignored(format!(
-                    "pull request {}: {} is fetchable, but this gateway cannot yet index it as {}",
-                    pr.number, pr_ref.fetch_ref, pr_ref.index_ref
-                )));
-            }
             let git_ref = pr_ref.index_ref.as_str();
-            if !valid_ref_name(git_ref) {
+            if !valid_ref_name(git_ref) || !valid_ref_name(&pr_ref.fetch_ref) {
                 return Err(Rejection::Invalid(
                     "the pull request head ref is not a valid git ref name".into(),
                 ));
             }
+            // A ref fetched under another name (Bitbucket Cloud: the source branch, kept and
+            // indexed as `refs/pull-requests/N/from`). A local-path repo has nothing to fetch.
+            let fetch_ref = (pr_ref.fetch_ref != pr_ref.index_ref
+                && matches!(repo.location, RepoLocation::Url(_)))
+            .then(|| pr_ref.fetch_ref.clone());
             let head = check_id(pr_ref.commit.as_deref(), "head sha")?;
             match action {
                 PullRequestAction::Opened
                 | PullRequestAction::Synchronize
                 | PullRequestAction::Reopened => {
-                    jobs.push(new_job(git_ref, JobKind::Index, head.as_deref(), None, 0));
+                    let mut job = new_job(git_ref, JobKind::Index, head.as_deref(), None, 0);
+                    job.fetch_ref = fetch_ref;
+                    jobs.push(job);
                 }
                 PullRequestAction::Closed | PullRequestAction::Merged => {
                     jobs.push(new_job(git_ref, JobKind::DeleteRef, None, None, 0));
@@ -831,5 +836,51 @@ mod tests {
         let keys: Vec<_> = jobs.iter().map(|j| j.dedupe_key.as_deref()).collect();
         assert_eq!(keys, [Some("github:d1"), Some("github:d1#1")]);
         assert!(jobs.iter().all(|j| j.delivery_id.as_deref() == Some("d1")));
+    }
+
+    /// A pull request whose code is fetched from another ref (Bitbucket Cloud's source
+    /// branch) becomes a job that fetches that ref and indexes it under the pull request's
+    /// name; closing it drops that name. A release names its commit as the job's hint.
+    #[test]
+    fn refs_fetched_under_another_name_and_release_commits() {
+        let mut event = pull_request(PullRequestAction::Opened, Some(PR), A);
+        let from = "refs/pull-requests/7/from";
+        if let Some(pr) = event.pull_request.as_mut() {
+            pr.fetch = PullRequestFetch::Fetchable(PullRequestRef {
+                fetch_ref: "refs/heads/feature".into(),
+                index_ref: from.into(),
+                kind: PullRequestRefKind::SourceBranch,
+                commit: None,
+            });
+        }
+        let jobs = plan_jobs(&repo(ALL), &event, Trigger::Webhook).expect("a job");
+        let got: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.git_ref.as_str(),
+                    j.fetch_ref.as_deref(),
+                    j.kind,
+                    j.commit.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(got, [(from, Some("refs/heads/feature"), Index, None)]);
+        // A path repo has nothing to fetch: the name alone.
+        let jobs = plan_jobs(&repo(LOCAL), &event, Trigger::Webhook).expect("a job");
+        assert_eq!(jobs[0].fetch_ref, None);
+
+        event.kind = EventKind::PullRequest(PullRequestAction::Closed);
+        let jobs = plan_jobs(&repo(ALL), &event, Trigger::Webhook).expect("a job");
+        let got: Vec<_> = jobs
+            .iter()
+            .map(|j| (j.git_ref.as_str(), j.fetch_ref.as_deref(), j.kind))
+            .collect();
+        assert_eq!(got, [(from, None, DeleteRef)]);
+
+        let mut release = release(Some("v1"));
+        release.release_commit = Some(B.into());
+        let jobs = plan_jobs(&repo(ALL), &release, Trigger::Webhook).expect("a job");
+        assert_eq!(jobs[0].commit.as_deref(), Some(B));
     }
 }

@@ -36,7 +36,23 @@ impl RepoLookup for Vec<RepoSpec> {
 #[derive(Debug)]
 pub enum Outcome {
     /// The ref's tree is indexed and searchable.
-    Indexed(RunSummary),
+    Indexed {
+        /// What the indexer did.
+        summary: RunSummary,
+        /// The commit indexed (the ref's tip after the fetch), when the tree has one.
+        commit: Option<String>,
+        /// Set when the indexed commit is not the one the request named.
+        note: Option<String>,
+    },
+    /// The index already held the ref's tip: nothing was indexed (a late or replayed
+    /// delivery for an older commit ends here instead of moving the index back).
+    Unchanged {
+        /// The tip, which the index holds.
+        commit: String,
+        /// `already at <short>: nothing to index`, with why when the request named another
+        /// commit.
+        note: String,
+    },
     /// The ref's index and kept tree are gone.
     Dropped,
     /// The attempt failed; [`JobError::is_transient`] says whether to try again.
@@ -51,7 +67,15 @@ impl Outcome {
     /// What the job store records for this outcome.
     pub fn completion(&self) -> Completion {
         match self {
-            Outcome::Indexed(_) | Outcome::Dropped => Completion::succeeded(),
+            Outcome::Indexed { commit, note, .. } => Completion::Succeeded {
+                commit: commit.clone(),
+                note: note.clone(),
+            },
+            Outcome::Unchanged { commit, note } => Completion::Succeeded {
+                commit: Some(commit.clone()),
+                note: Some(note.clone()),
+            },
+            Outcome::Dropped => Completion::succeeded(),
             Outcome::Failed(error) => Completion::Failed {
                 error: error.to_string(),
                 retryable: error.is_transient(),
@@ -65,7 +89,7 @@ impl Outcome {
     /// `released`.
     pub fn label(&self) -> &'static str {
         match self {
-            Outcome::Indexed(_) | Outcome::Dropped => "succeeded",
+            Outcome::Indexed { .. } | Outcome::Unchanged { .. } | Outcome::Dropped => "succeeded",
             Outcome::Failed(error) if error.is_transient() => "retrying",
             Outcome::Failed(_) => "failed",
             Outcome::Cancelled => "cancelled",
@@ -228,6 +252,7 @@ impl Runner {
         .unwrap_or(None);
         let request = TreeRequest {
             git_ref: &job.git_ref,
+            fetch_ref: job.fetch_ref.as_deref(),
             commit: job.commit.as_deref(),
             indexed_commit: indexed_commit.as_deref(),
             full: job.full,
@@ -246,6 +271,14 @@ impl Runner {
             Err(error) => return Outcome::Failed(error.into()),
         };
         let prepare_ms = prepare_started.elapsed().as_millis() as u64;
+        if tree.unchanged {
+            if let Some(commit) = tree.commit {
+                let note = tree.note.unwrap_or_default();
+                tracing::info!(%commit, note = %note, prepare_ms, "already indexed at the tip");
+                return Outcome::Unchanged { commit, note };
+            }
+        }
+        let (indexed_commit, note) = (tree.commit.clone(), tree.note.clone());
 
         let latest = Arc::new(Mutex::new(Progress::default()));
         let blocking = {
@@ -299,7 +332,14 @@ impl Runner {
                     index_ms = summary.elapsed.as_millis() as u64,
                     "indexed"
                 );
-                Outcome::Indexed(summary)
+                if let Some(note) = &note {
+                    tracing::info!(note = %note, "indexed the tip, not the pushed commit");
+                }
+                Outcome::Indexed {
+                    summary,
+                    commit: indexed_commit,
+                    note,
+                }
             }
             Ok(Err(indexer::Error::Cancelled)) => {
                 let _ = self.jobs.heartbeat(&job.id, final_progress).await;

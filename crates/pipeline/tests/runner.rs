@@ -77,7 +77,7 @@ async fn a_job_is_indexed_then_dropped() {
     let f = fixture();
     let key = RefKey::new("here", REF);
     let outcome = run_one(&f.runner, NewJob::index("here", REF, Trigger::Manual)).await;
-    let Outcome::Indexed(summary) = &outcome else {
+    let Outcome::Indexed { summary, .. } = &outcome else {
         panic!("{outcome:?}");
     };
     assert_eq!(summary.progress.files_changed, 1);

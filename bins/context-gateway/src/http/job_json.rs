@@ -20,6 +20,10 @@ pub struct JobJson<'a> {
     created_at: String,
     delivery_id: Option<&'a str>,
     error: Option<&'a str>,
+    /// Only on jobs that fetch another ref than the one they index (a Bitbucket Cloud pull
+    /// request's source branch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fetch_ref: Option<&'a str>,
     finished_at: Option<String>,
     full: bool,
     id: &'a str,
@@ -46,6 +50,7 @@ impl<'a> JobJson<'a> {
             created_at: rfc3339(job.created_at),
             delivery_id: job.delivery_id.as_deref(),
             error: job.error.as_deref(),
+            fetch_ref: job.fetch_ref.as_deref(),
             finished_at: job.finished_at.map(rfc3339),
             full: job.full,
             id: job.id.as_str(),
@@ -154,6 +159,7 @@ mod tests {
             id: "000000000000002a".parse().expect("id"),
             repo: "hello".to_owned(),
             git_ref: "refs/heads/main".to_owned(),
+            fetch_ref: None,
             kind: jobstore::JobKind::DeleteRef,
             commit: Some("c3".to_owned()),
             before: Some("c0".to_owned()),

@@ -331,6 +331,7 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
     let job = NewJob {
         repo: repo.spec.name.clone(),
         git_ref,
+        fetch_ref: None,
         kind: JobKind::Index,
         commit: None,
         before: None,

@@ -32,6 +32,14 @@ pub enum SourceError {
         /// git's last line on stderr, redacted.
         detail: String,
     },
+    /// The remote has no such ref (deleted, or never pushed).
+    #[error("git {verb} failed: {detail}")]
+    NoSuchRef {
+        /// The git verb.
+        verb: String,
+        /// git's last line on stderr, redacted.
+        detail: String,
+    },
     /// git exited with an error this crate has no better kind for.
     #[error("git {verb} failed: {detail}")]
     Git {
@@ -56,15 +64,13 @@ pub enum SourceError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// The commit asked for is not in the remote's ref after a fetch.
-    #[error("commit {commit} not found in {remote} after fetching {git_ref}")]
-    NotFound {
-        /// The commit asked for (abbreviated).
-        commit: String,
-        /// The remote, credentials redacted.
-        remote: String,
+    /// The fetched ref names no commit in the mirror (the remote answered, but without it).
+    #[error("{git_ref} names no commit in {remote} after the fetch")]
+    RefMissing {
         /// The ref fetched.
         git_ref: String,
+        /// The remote, credentials redacted.
+        remote: String,
     },
     /// The ref name does not pass `git check-ref-format`.
     #[error("`{git_ref}` is not a valid ref name")]
@@ -112,7 +118,7 @@ pub enum SourceError {
 
 impl SourceError {
     /// Whether another attempt may succeed: network trouble, a held lock, a timeout or a
-    /// file-system hiccup may pass; a bad ref, a missing commit or a missing git will not.
+    /// file-system hiccup may pass; a bad ref, a missing ref or a missing git will not.
     pub fn is_transient(&self) -> bool {
         match self {
             SourceError::Timeout { .. }
@@ -122,7 +128,8 @@ impl SourceError {
             | SourceError::Io { .. } => true,
             SourceError::Git { .. }
             | SourceError::GitMissing { .. }
-            | SourceError::NotFound { .. }
+            | SourceError::RefMissing { .. }
+            | SourceError::NoSuchRef { .. }
             | SourceError::InvalidRef { .. }
             | SourceError::InvalidCommit { .. }
             | SourceError::WrongLocation { .. }

@@ -50,6 +50,9 @@ impl RepoSource for LocalSource {
             path: path.clone(),
             commit,
             scope: Scope::Full,
+            // The files on disk may have changed under the same HEAD: always indexed.
+            unchanged: false,
+            note: None,
         })
     }
 

@@ -26,14 +26,24 @@ pub struct PreparedTree {
     pub commit: Option<String>,
     /// What the indexer must look at: the paths that changed, or everything.
     pub scope: Scope,
+    /// The index already holds exactly this commit of the ref (and no full run was asked
+    /// for): there is nothing to index, and the tree may not have been written.
+    pub unchanged: bool,
+    /// A short note for the job when what was indexed is not what the request named (the
+    /// pushed commit is behind the tip, or gone from the ref).
+    pub note: Option<String>,
 }
 
 /// What a runner asks a source for.
 #[derive(Debug, Clone)]
 pub struct TreeRequest<'a> {
-    /// The full ref name (`refs/heads/main`).
+    /// The full ref name (`refs/heads/main`), the name the ref is indexed and kept under.
     pub git_ref: &'a str,
-    /// The commit to index; `None` means the ref's current tip.
+    /// The ref to fetch from the remote when it differs from `git_ref` (a pull request's
+    /// source branch, kept in the mirror under `git_ref`).
+    pub fetch_ref: Option<&'a str>,
+    /// The commit the request expects (a push's `after`): a hint only. The ref's real tip
+    /// after the fetch is what gets indexed; the hint is compared with it for the note.
     pub commit: Option<&'a str>,
     /// The commit the index holds now (from the manifest), the base of the diff.
     pub indexed_commit: Option<&'a str>,
@@ -47,7 +57,8 @@ pub struct TreeRequest<'a> {
 /// file-system work that can take long (removing a tree, walking a mirror) off the runtime.
 #[async_trait]
 pub trait RepoSource: Send + Sync + std::fmt::Debug {
-    /// Fetch (if needed) and materialise `request.git_ref` at `request.commit`.
+    /// Fetch `request.git_ref` and materialise its tip (the source's newest state, never an
+    /// older commit a late request names).
     async fn prepare(
         &self,
         repo: &RepoSpec,

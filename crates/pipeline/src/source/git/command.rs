@@ -30,6 +30,9 @@ pub(crate) async fn run_git_with_input(
     command
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_OPTIONAL_LOCKS", "0")
+        // git's messages in English whatever the host's locale: [`classify`] reads them.
+        .env("LC_ALL", "C")
+        .env_remove("LANGUAGE")
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
@@ -88,6 +91,8 @@ fn classify(verb: String, status: Option<i32>, stderr: &str) -> SourceError {
     let mentions = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
     if mentions(&["index.lock", "unable to create"]) {
         SourceError::LockHeld { verb, detail }
+    } else if mentions(&["couldn't find remote ref", "could not find remote ref"]) {
+        SourceError::NoSuchRef { verb, detail }
     } else if mentions(&[
         "could not resolve host",
         "connection refused",
@@ -155,6 +160,7 @@ mod tests {
             Some(128),
             "fatal: couldn't find remote ref refs/heads/x\n\n",
         );
+        assert!(matches!(other, SourceError::NoSuchRef { .. }), "{other:?}");
         assert!(!other.is_transient());
         assert_eq!(
             other.to_string(),
@@ -175,6 +181,55 @@ mod tests {
         assert!(matches!(error, SourceError::Timeout { .. }), "{error:?}");
         assert!(error.is_transient());
         assert_eq!(error.to_string(), "git nap timed out after 0s");
+    }
+
+    /// git's messages are read in English whatever the operator's locale: every child runs
+    /// with `LC_ALL=C` and without `LANGUAGE` (which gettext honours before `LC_ALL`).
+    ///
+    /// Where a German locale and git's German messages are installed, the fetch below would
+    /// fail with a German message without the fix and be misread as an unknown failure.
+    /// Where the locale is not installed (most CI images: git then falls back to English),
+    /// the environment check is what fails without the fix: the child would see the German
+    /// settings.
+    #[tokio::test]
+    async fn git_runs_in_the_c_locale_whatever_the_callers() {
+        let german = |command: &mut Command| {
+            command
+                .env("LANG", "de_DE.UTF-8")
+                .env("LC_ALL", "de_DE.UTF-8")
+                .env("LC_MESSAGES", "de_DE.UTF-8")
+                .env("LANGUAGE", "de");
+        };
+        let mut show_env = Command::new("git");
+        show_env.args(["-c", "alias.show-env=!env", "show-env"]);
+        german(&mut show_env);
+        let env = run_git(show_env, Duration::from_secs(30), "")
+            .await
+            .expect("env runs");
+        let env = String::from_utf8_lossy(&env);
+        assert!(env.lines().any(|l| l == "LC_ALL=C"), "{env}");
+        assert!(!env.lines().any(|l| l.starts_with("LANGUAGE=")), "{env}");
+
+        let temp = tempfile::tempdir().expect("temp dir");
+        let origin = temp.path().join("origin");
+        let status = std::process::Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .arg(&origin)
+            .status()
+            .expect("git init");
+        assert!(status.success());
+        let mut fetch = Command::new("git");
+        fetch
+            .arg("--git-dir")
+            .arg(&origin)
+            .args(["fetch", "--quiet", "--"])
+            .arg(&origin)
+            .arg("+refs/heads/gone:refs/heads/gone");
+        german(&mut fetch);
+        let error = run_git(fetch, Duration::from_secs(30), "")
+            .await
+            .expect_err("the ref does not exist");
+        assert!(matches!(error, SourceError::NoSuchRef { .. }), "{error:?}");
     }
 
     #[tokio::test]

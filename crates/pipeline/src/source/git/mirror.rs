@@ -7,6 +7,8 @@ use tokio::process::Command;
 
 use super::GitSource;
 use super::command::{run_git, run_git_with_input};
+use super::refname::valid_object_id;
+use super::remote::Remote;
 use crate::repo::RepoSpec;
 use crate::source::{SourceError, off_runtime};
 
@@ -15,7 +17,9 @@ impl GitSource {
         self.mirrors.join(format!("{}.git", repo.name))
     }
 
-    /// Makes `mirror` a bare repo whose `origin` is `url`, creating it when missing.
+    /// Makes `mirror` a bare repo whose `origin` is `url` without its credentials, creating it
+    /// when missing. A mirror made by an older version with the credential in its config has
+    /// it rewritten on this process's first use.
     pub(super) async fn ensure_mirror(&self, mirror: &Path, url: &str) -> Result<(), SourceError> {
         let first_use = self.first_use(mirror);
         if first_use {
@@ -44,8 +48,12 @@ impl GitSource {
             let mut init = Command::new("git");
             init.args(["init", "--quiet", "--bare", "--"]).arg(&staging);
             run_git(init, self.timeout, url).await?;
-            self.git(&staging, &["config", "remote.origin.url", url], url)
-                .await?;
+            self.git(
+                &staging,
+                &["config", "remote.origin.url", &Remote::parse(url).url],
+                url,
+            )
+            .await?;
             let damaged = mirror.to_path_buf();
             off_runtime(move || std::fs::remove_dir_all(damaged))
                 .await
@@ -60,8 +68,12 @@ impl GitSource {
         // read once at start, so setting it on a process's first use of the mirror is enough
         // (a git process per push saved).
         if first_use {
-            self.git(mirror, &["config", "remote.origin.url", url], url)
-                .await?;
+            self.git(
+                mirror,
+                &["config", "remote.origin.url", &Remote::parse(url).url],
+                url,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -79,6 +91,51 @@ impl GitSource {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         self.mirrors.join(format!(".{name}.init"))
+    }
+
+    /// The full commit id each of `specs` names in the mirror (`<spec>^{commit}`: annotated
+    /// tags peeled, abbreviated ids expanded), `None` for one that names no commit; asked of
+    /// one `git cat-file --batch-check` however many specs there are.
+    pub(super) async fn resolve_commits(
+        &self,
+        mirror: &Path,
+        specs: &[&str],
+        url: &str,
+    ) -> Result<Vec<Option<String>>, SourceError> {
+        let mut command = Command::new("git");
+        command
+            .arg("--git-dir")
+            .arg(mirror)
+            .args(["cat-file", "--batch-check=%(objectname) %(objecttype)"]);
+        let input: String = specs.iter().map(|s| format!("{s}^{{commit}}\n")).collect();
+        let out = run_git_with_input(command, Some(input.into_bytes()), self.timeout, url).await?;
+        let text = String::from_utf8_lossy(&out);
+        let mut lines = text.lines();
+        Ok(specs
+            .iter()
+            .map(|_| {
+                let line = lines.next()?;
+                let (id, kind) = line.split_once(' ')?;
+                (kind == "commit" && valid_object_id(id)).then(|| id.to_string())
+            })
+            .collect())
+    }
+
+    /// Whether `ancestor` is reachable from `descendant` (`git merge-base --is-ancestor`).
+    pub(super) async fn is_ancestor(
+        &self,
+        mirror: &Path,
+        ancestor: &str,
+        descendant: &str,
+        url: &str,
+    ) -> bool {
+        self.git(
+            mirror,
+            &["merge-base", "--is-ancestor", ancestor, descendant],
+            url,
+        )
+        .await
+        .is_ok()
     }
 
     /// Which of `ids` name commits present in the mirror, asked of one `git cat-file

@@ -7,6 +7,7 @@
 mod command;
 mod mirror;
 pub mod refname;
+mod remote;
 mod worktree;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use tokio::process::Command;
 
 pub(crate) use command::run_git;
 use refname::{is_zero_id, valid_object_id, valid_ref_name};
+use remote::Remote;
 use worktree::IndexState;
 
 use crate::redact::redact_url;
@@ -78,8 +80,12 @@ impl GitSource {
         let RepoLocation::Url(url) = &repo.location else {
             return Err(SourceError::WrongLocation { expected: "url" });
         };
+        let remote = Remote::parse(url);
         let mut command = Command::new("git");
-        command.args(["ls-remote", "--", url]).args(patterns);
+        command
+            .args(["ls-remote", "--", &remote.url])
+            .args(patterns);
+        remote.authorize(&mut command);
         self.listings
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = run_git(command, self.timeout, url).await?;
@@ -166,6 +172,23 @@ impl GitSource {
         locks.entry(repo.to_string()).or_default().clone()
     }
 
+    /// `git fetch origin <refspec>`, with the remote's credential (if any) passed in git's
+    /// environment.
+    async fn fetch(&self, mirror: &Path, refspec: &str, url: &str) -> Result<(), SourceError> {
+        let mut command = Command::new("git");
+        command.arg("--git-dir").arg(mirror).args([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            "origin",
+            refspec,
+        ]);
+        Remote::parse(url).authorize(&mut command);
+        run_git(command, self.timeout, url).await.map(|_| ())
+    }
+
     async fn git(&self, mirror: &Path, args: &[&str], url: &str) -> Result<Vec<u8>, SourceError> {
         let mut command = Command::new("git");
         command.arg("--git-dir").arg(mirror).args(args);
@@ -243,13 +266,15 @@ impl RepoSource for GitSource {
         let RepoLocation::Url(url) = &repo.location else {
             return Err(SourceError::WrongLocation { expected: "url" });
         };
-        if !valid_ref_name(request.git_ref) {
-            return Err(SourceError::InvalidRef {
-                git_ref: request.git_ref.to_string(),
-            });
+        for git_ref in std::iter::once(request.git_ref).chain(request.fetch_ref) {
+            if !valid_ref_name(git_ref) {
+                return Err(SourceError::InvalidRef {
+                    git_ref: git_ref.to_string(),
+                });
+            }
         }
         if let Some(commit) = request.commit {
-            if !valid_object_id(commit) {
+            if !valid_commit_hint(commit) {
                 return Err(SourceError::InvalidCommit {
                     id: commit.to_string(),
                 });
@@ -259,63 +284,66 @@ impl RepoSource for GitSource {
         let _guard = lock.lock().await;
         let mirror = self.mirror(repo);
         self.ensure_mirror(&mirror, url).await?;
-        let refspec = format!("+{0}:{0}", request.git_ref);
+        // The ref's real tip, always fetched: a payload's commit is only a hint, and a late or
+        // replayed delivery for an older commit must not take the index back to it. A force
+        // push that moved the ref backwards upstream is followed, since the tip is what the
+        // source says.
+        let fetch_ref = request.fetch_ref.unwrap_or(request.git_ref);
+        let refspec = format!("+{fetch_ref}:{}", request.git_ref);
+        self.fetch(&mirror, &refspec, url).await?;
         let base = request
             .indexed_commit
             .filter(|b| valid_object_id(b) && !is_zero_id(b));
-        // One process answers for the target and the diff's base; a fetch changes the answer
-        // for the target only (it never removes objects).
-        let (mut have_target, mut base_present) = (false, None);
-        if let Some(commit) = request.commit {
-            let ids: Vec<&str> = std::iter::once(commit).chain(base).collect();
-            let present = self.commits_present(&mirror, &ids, url).await;
-            have_target = present[0];
-            base_present = present.get(1).copied();
-        }
-        if !have_target {
-            self.git(
-                &mirror,
-                &[
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    "--",
-                    "origin",
-                    &refspec,
-                ],
-                url,
-            )
-            .await?;
-        } else if let Some(commit) = request.commit {
-            // No fetch needed, but the mirror still records the ref: its refs are the list of
-            // refs fetched for indexing that a reconcile pass checks against the remote.
-            self.git(
-                &mirror,
-                &["update-ref", "--no-deref", request.git_ref, commit],
-                url,
-            )
-            .await?;
-        }
-        let target = match request.commit {
-            Some(commit) => {
-                if !have_target && !self.commits_present(&mirror, &[commit], url).await[0] {
-                    return Err(SourceError::NotFound {
-                        commit: short(commit).to_string(),
-                        remote: redact_url(url),
-                        git_ref: request.git_ref.to_string(),
-                    });
-                }
-                commit.to_string()
-            }
-            None => {
-                let spec = format!("{}^{{commit}}", request.git_ref);
-                let out = self
-                    .git(&mirror, &["rev-parse", "--verify", "--quiet", &spec], url)
-                    .await?;
-                String::from_utf8_lossy(&out).trim().to_string()
-            }
+        // One process resolves the tip (annotated tags peeled), the hint (abbreviated ids
+        // expanded) and the diff's base.
+        let specs: Vec<&str> = [Some(request.git_ref), request.commit, base]
+            .into_iter()
+            .flatten()
+            .collect();
+        let resolved = self.resolve_commits(&mirror, &specs, url).await?;
+        let Some(target) = resolved[0].clone() else {
+            return Err(SourceError::RefMissing {
+                git_ref: fetch_ref.to_string(),
+                remote: redact_url(url),
+            });
         };
+        let hint = request.commit.map(|_| resolved[1].clone());
+        let base_present = base.map(|_| resolved[resolved.len() - 1].is_some());
+        let mut note = match (request.commit, hint) {
+            (Some(pushed), Some(Some(pushed_full))) if pushed_full != target => {
+                let relation = if self.is_ancestor(&mirror, &pushed_full, &target, url).await {
+                    "is behind the tip"
+                } else {
+                    "is no longer on the ref"
+                };
+                Some(format!(
+                    "pushed {} {relation}; indexed {}",
+                    short(pushed),
+                    short(&target)
+                ))
+            }
+            (Some(pushed), Some(None)) => Some(format!(
+                "pushed {} is not in {} after the fetch; indexed {}",
+                short(pushed),
+                request.git_ref,
+                short(&target)
+            )),
+            _ => None,
+        };
+        if !request.full && base == Some(target.as_str()) {
+            let already = format!("already at {}: nothing to index", short(&target));
+            note = Some(match note {
+                Some(detail) => format!("{already} ({detail})"),
+                None => already,
+            });
+            return Ok(PreparedTree {
+                path: self.tree_dir(repo, request.git_ref).0,
+                commit: Some(target),
+                scope: Scope::Paths(Vec::new()),
+                unchanged: true,
+                note,
+            });
+        }
         let scope = self
             .scope(&mirror, &request, &target, base_present, url)
             .await;
@@ -345,6 +373,8 @@ impl RepoSource for GitSource {
             path: tree,
             commit: Some(target),
             scope,
+            unchanged: false,
+            note,
         })
     }
 
@@ -404,8 +434,19 @@ fn parse_ls_remote(out: &str) -> Vec<(String, String)> {
     refs
 }
 
+/// The 7-digit form git itself shows.
 fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
+    &commit[..commit.len().min(7)]
+}
+
+/// A commit a request may name: a full id, or the 12-digit (or longer) abbreviation some
+/// hosts send (Bitbucket Cloud), expanded after the fetch.
+fn valid_commit_hint(id: &str) -> bool {
+    valid_object_id(id)
+        || ((12..40).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 #[cfg(test)]
@@ -482,6 +523,7 @@ mod tests {
             async move {
                 let request = TreeRequest {
                     git_ref: "refs/heads/main",
+                    fetch_ref: None,
                     commit: Some(&commit),
                     indexed_commit: base.as_deref(),
                     full: false,
@@ -567,9 +609,18 @@ mod tests {
         assert_eq!(tree_files(&fourth.path), expected(&[("d.txt", "d\n")]));
         assert_eq!(IndexState::read(&index).as_deref(), Some(c4.as_str()));
 
+        // Already indexed at the tip: nothing to do, said in a note.
+        let same = prepare(c4.clone(), Some(c4.clone())).await;
+        assert!(same.unchanged, "{same:?}");
+        assert_eq!(same.commit.as_deref(), Some(c4.as_str()));
+        assert_eq!(
+            same.note.as_deref(),
+            Some(format!("already at {}: nothing to index", &c4[..7]).as_str())
+        );
+
         // The tree removed by hand while the index and its record stay: written whole again.
         std::fs::remove_dir_all(&fourth.path).unwrap();
-        let again = prepare(c4.clone(), Some(c4.clone())).await;
+        let again = prepare(c4.clone(), Some(c3.clone())).await;
         assert_eq!(tree_files(&again.path), expected(&[("d.txt", "d\n")]));
     }
 
@@ -586,6 +637,152 @@ mod tests {
                 ("refs/tags/v1".to_string(), a.clone()),
                 ("refs/tags/v2".to_string(), c.clone()),
             ]
+        );
+    }
+
+    fn url_repo(url: String) -> RepoSpec {
+        RepoSpec {
+            name: "r".into(),
+            location: RepoLocation::Url(url),
+            branches: vec!["main".into()],
+            pull_requests: false,
+            tags: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_file_bytes: 1 << 20,
+            index_secret_files: false,
+            events: None,
+        }
+    }
+
+    fn request<'a>(commit: Option<&'a str>, indexed: Option<&'a str>) -> TreeRequest<'a> {
+        TreeRequest {
+            git_ref: "refs/heads/main",
+            fetch_ref: None,
+            commit,
+            indexed_commit: indexed,
+            full: false,
+        }
+    }
+
+    /// A late delivery for an older commit indexes the tip, never the older commit; once
+    /// the tip is indexed it is a no-op that says so. A ref moved back upstream is followed.
+    #[tokio::test]
+    async fn the_tip_is_indexed_whatever_commit_the_request_names() {
+        let temp = tempfile::tempdir().unwrap();
+        let origin = temp.path().join("origin");
+        std::fs::create_dir_all(&origin).unwrap();
+        sh_git(&origin, &["init", "-q", "-b", "main"]);
+        std::fs::write(origin.join("a.txt"), "one\n").unwrap();
+        let c1 = commit_all(&origin, "c1");
+        std::fs::write(origin.join("a.txt"), "two\n").unwrap();
+        let c2 = commit_all(&origin, "c2");
+        let repo = url_repo(format!("file://{}", origin.display()));
+        let source = GitSource::new(&temp.path().join("data"), Duration::from_secs(60));
+
+        let late = source
+            .prepare(&repo, request(Some(&c1), None))
+            .await
+            .unwrap();
+        assert_eq!(late.commit.as_deref(), Some(c2.as_str()));
+        assert!(!late.unchanged);
+        assert_eq!(
+            late.note,
+            Some(format!(
+                "pushed {} is behind the tip; indexed {}",
+                &c1[..7],
+                &c2[..7]
+            ))
+        );
+        assert_eq!(tree_files(&late.path), [("a.txt".into(), "two\n".into())]);
+
+        let replay = source
+            .prepare(&repo, request(Some(&c1), Some(&c2)))
+            .await
+            .unwrap();
+        assert!(replay.unchanged);
+        assert_eq!(replay.commit.as_deref(), Some(c2.as_str()));
+        assert_eq!(
+            replay.note,
+            Some(format!(
+                "already at {}: nothing to index (pushed {} is behind the tip; indexed {})",
+                &c2[..7],
+                &c1[..7],
+                &c2[..7]
+            ))
+        );
+
+        // The source itself moves main back: followed.
+        sh_git(&origin, &["reset", "-q", "--hard", &c1]);
+        let back = source
+            .prepare(&repo, request(Some(&c1), Some(&c2)))
+            .await
+            .unwrap();
+        assert_eq!(back.commit.as_deref(), Some(c1.as_str()));
+        assert_eq!((back.unchanged, back.note), (false, None));
+        assert_eq!(tree_files(&back.path), [("a.txt".into(), "one\n".into())]);
+    }
+
+    /// A credential in the repo URL reaches the remote as a header in git's environment, and
+    /// never the mirror's config: a real HTTP listener records what git sends.
+    #[tokio::test]
+    async fn credentials_go_to_the_remote_and_into_no_file() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push(line.trim_end().to_string());
+            }
+            let mut stream = stream;
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            head
+        });
+        let temp = tempfile::tempdir().unwrap();
+        let data = temp.path().join("data");
+        let url = format!("http://robot:t0ken-s3cret@127.0.0.1:{port}/r.git");
+        let repo = url_repo(url);
+        // A mirror made by an older version, with the credential in its config.
+        let mirror = data.join("mirrors/r.git");
+        std::fs::create_dir_all(&mirror).unwrap();
+        sh_git(&mirror, &["init", "-q", "--bare"]);
+        let old = format!("http://robot:t0ken-s3cret@127.0.0.1:{port}/r.git");
+        sh_git(&mirror, &["config", "remote.origin.url", &old]);
+
+        let source = GitSource::new(&data, Duration::from_secs(60));
+        let error = source
+            .prepare(&repo, request(None, None))
+            .await
+            .expect_err("the listener has no repository");
+        let head = server.join().unwrap();
+        assert!(
+            head[0].starts_with("GET /r.git/info/refs"),
+            "{head:?} (no userinfo in the request line)"
+        );
+        // base64("robot:t0ken-s3cret")
+        assert!(
+            head.iter()
+                .any(|h| h == "Authorization: Basic cm9ib3Q6dDBrZW4tczNjcmV0"),
+            "{head:?}"
+        );
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+        let config = std::fs::read_to_string(mirror.join("config")).unwrap();
+        assert!(
+            !config.contains("s3cret") && !config.contains("robot"),
+            "{config}"
+        );
+        assert!(
+            config.contains(&format!("url = http://127.0.0.1:{port}/r.git")),
+            "{config}"
         );
     }
 }
