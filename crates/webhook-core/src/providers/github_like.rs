@@ -11,7 +11,10 @@ use crate::event::{
 };
 use crate::payload::{Text, from_body, owned, require};
 use crate::provider_id::ProviderId;
-use crate::providers::{event, full_commit, is_zero_id, push_urls, same_ref};
+use crate::providers::{
+    DeliveryIds, event, full_commit, is_zero_id, ping_or_other, pull_request_event, push_urls,
+    same_ref,
+};
 
 /// GitHub stops listing commits at 2048 in a push payload.
 const GITHUB_MAX_COMMITS: usize = 2048;
@@ -135,12 +138,6 @@ struct Anything<'a> {
     repository: Option<Repo<'a>>,
 }
 
-/// Identity of one delivery, read from headers by the calling provider.
-pub(crate) struct DeliveryIds {
-    pub(crate) delivery_id: Option<String>,
-    pub(crate) dedupe_key: Option<String>,
-}
-
 /// Parses a GitHub-shaped payload for the event named `name`.
 pub(crate) fn parse(
     provider: ProviderId,
@@ -170,7 +167,7 @@ fn push<const PATHS: bool>(
     } else {
         EventKind::Push
     };
-    let mut out = event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
+    let mut out = event(provider, kind, ids, repository);
     fill_push(&mut out, &push, git_ref, commits)?;
     Ok(out)
 }
@@ -182,7 +179,6 @@ fn not_push(
     body: &[u8],
     ids: DeliveryIds,
 ) -> Result<Event, Error> {
-    let new = |kind, repository| event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
     match name {
         "pull_request" => {
             let pull: PullEvent<'_> = from_body(body)?;
@@ -200,9 +196,7 @@ fn not_push(
                 other => PullRequestAction::Other(other.to_owned()),
             };
             let head_sha = pr.head.as_ref().and_then(|h| owned(&h.sha));
-            let mut out = new(EventKind::PullRequest(action), repository);
-            out.head_commit = head_sha.clone();
-            out.pull_request = Some(PullRequest {
+            let pull_request = PullRequest {
                 number,
                 fetch: same_ref(
                     format!("refs/pull/{number}/head"),
@@ -212,8 +206,14 @@ fn not_push(
                 head_sha,
                 head_ref: pr.head.as_ref().and_then(|h| owned(&h.git_ref)),
                 base_ref: pr.base.as_ref().and_then(|b| owned(&b.git_ref)),
-            });
-            Ok(out)
+            };
+            Ok(pull_request_event(
+                provider,
+                action,
+                ids,
+                repository,
+                pull_request,
+            ))
         }
         "release" => {
             let release: ReleaseEvent<'_> = from_body(body)?;
@@ -224,7 +224,7 @@ fn not_push(
                 "deleted" | "unpublished" => EventKind::Other(format!("release:{action}")),
                 _ => EventKind::Release,
             };
-            let mut out = new(kind, repository);
+            let mut out = event(provider, kind, ids, repository);
             let release = release.release.as_ref();
             out.release_tag = release.and_then(|r| owned(&r.tag_name));
             // Only a full commit id counts: a branch name moves on.
@@ -244,12 +244,12 @@ fn not_push(
                 .as_ref()
                 .map(Repo::to_repository)
                 .unwrap_or_default();
-            let kind = if other == "ping" {
-                EventKind::Ping
-            } else {
-                EventKind::Other(other.to_owned())
-            };
-            Ok(new(kind, repository))
+            Ok(event(
+                provider,
+                ping_or_other(other, "ping"),
+                ids,
+                repository,
+            ))
         }
     }
 }

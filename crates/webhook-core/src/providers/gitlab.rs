@@ -12,7 +12,10 @@ use crate::headers::{HeaderValue, Headers};
 use crate::payload::{Text, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
-use crate::providers::{dedupe_key, event, full_commit, is_zero_id, push_urls, same_ref};
+use crate::providers::{
+    DeliveryIds, event, event_name, full_commit, is_zero_id, pull_request_event, push_urls,
+    same_ref,
+};
 use crate::secret::Secret;
 use crate::signature::{header_problem, verify_standard_webhooks, verify_token};
 
@@ -185,14 +188,8 @@ impl Provider for GitLab {
 
     fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
-        let name = headers.text("X-Gitlab-Event").ok_or_else(|| {
-            Error::unsupported("header X-Gitlab-Event is missing, empty or not UTF-8")
-        })?;
-        let delivery_id = delivery_id(headers);
-        let ids = (
-            delivery_id.map(str::to_owned),
-            dedupe_key(self.id(), None, delivery_id),
-        );
+        let name = event_name(headers, "X-Gitlab-Event", &[])?;
+        let ids = DeliveryIds::new(self.id(), None, delivery_id(headers));
         let body = delivery.body;
         match name {
             "Push Hook" => push(ids, body, EventKind::Push, options),
@@ -216,8 +213,7 @@ impl Provider for GitLab {
                     _ => Ok(event(
                         ProviderId::GitLab,
                         EventKind::Other(name.to_owned()),
-                        ids.0,
-                        ids.1,
+                        ids,
                         repository(anything.project.as_ref(), anything.repository.as_ref()),
                     )),
                 }
@@ -225,8 +221,6 @@ impl Provider for GitLab {
         }
     }
 }
-
-type Ids = (Option<String>, Option<String>);
 
 /// The id to dedupe on, signed data first. A Standard Webhooks delivery (verified by its
 /// `webhook-signature`, see [`GitLab`]) signs `webhook-id`, which stays the same across
@@ -242,7 +236,12 @@ fn delivery_id(headers: &Headers) -> Option<&str> {
         .or_else(|| headers.text("X-Gitlab-Event-UUID"))
 }
 
-fn push(ids: Ids, body: &[u8], kind: EventKind, options: &ParseOptions) -> Result<Event, Error> {
+fn push(
+    ids: DeliveryIds,
+    body: &[u8],
+    kind: EventKind,
+    options: &ParseOptions,
+) -> Result<Event, Error> {
     if options.changed_paths {
         push_as::<true>(ids, body, kind)
     } else {
@@ -250,7 +249,11 @@ fn push(ids: Ids, body: &[u8], kind: EventKind, options: &ParseOptions) -> Resul
     }
 }
 
-fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
+fn push_as<const PATHS: bool>(
+    ids: DeliveryIds,
+    body: &[u8],
+    kind: EventKind,
+) -> Result<Event, Error> {
     let mut push: Push<'_, PATHS> = from_body(body)?;
     let commits = push.commits.take();
     if push.project.is_none() && push.repository.is_none() {
@@ -268,8 +271,7 @@ fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<
     let mut out = event(
         ProviderId::GitLab,
         kind,
-        ids.0,
-        ids.1,
+        ids,
         repository(push.project.as_ref(), push.repository.as_ref()),
     );
     let created = is_zero_id(before);
@@ -305,7 +307,7 @@ fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<
     Ok(out)
 }
 
-fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+fn merge_request(ids: DeliveryIds, body: &[u8]) -> Result<Event, Error> {
     let mr: MergeRequest<'_> = from_body(body)?;
     let attrs = require(mr.object_attributes.as_ref(), "$.object_attributes")?;
     let number = require(attrs.iid, "$.object_attributes.iid")?;
@@ -327,15 +329,7 @@ fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
         other => PullRequestAction::Other(other.to_owned()),
     };
     let head_sha = attrs.last_commit.as_ref().and_then(|c| owned(&c.id));
-    let mut out = event(
-        ProviderId::GitLab,
-        EventKind::PullRequest(action),
-        ids.0,
-        ids.1,
-        repository(mr.project.as_ref(), mr.repository.as_ref()),
-    );
-    out.head_commit = head_sha.clone();
-    out.pull_request = Some(PullRequest {
+    let pull_request = PullRequest {
         number,
         fetch: same_ref(
             format!("refs/merge-requests/{number}/head"),
@@ -345,11 +339,17 @@ fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
         head_sha,
         head_ref: owned(&attrs.source_branch),
         base_ref: owned(&attrs.target_branch),
-    });
-    Ok(out)
+    };
+    Ok(pull_request_event(
+        ProviderId::GitLab,
+        action,
+        ids,
+        repository(mr.project.as_ref(), mr.repository.as_ref()),
+        pull_request,
+    ))
 }
 
-fn release(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+fn release(ids: DeliveryIds, body: &[u8]) -> Result<Event, Error> {
     let hook: ReleaseHook<'_> = from_body(body)?;
     let action = hook.action.as_ref().map_or("", Text::as_str);
     let kind = if action == "delete" {
@@ -360,8 +360,7 @@ fn release(ids: Ids, body: &[u8]) -> Result<Event, Error> {
     let mut out = event(
         ProviderId::GitLab,
         kind,
-        ids.0,
-        ids.1,
+        ids,
         repository(hook.project.as_ref(), None),
     );
     out.release_tag = Some(require(owned(&hook.tag), "$.tag")?);
