@@ -200,6 +200,12 @@ fn incremental_add_edit_delete(hinted: bool) {
             Scope::Full
         }
     };
+    // Rewrites src/client.rs and runs again (hinted: as a modified path).
+    let edit = |text: String| {
+        write(root, "src/client.rs", text);
+        let modified = scope(ChangeStatus::Modified);
+        run(&indexer, root, modified, &sink, &manifests).unwrap()
+    };
     write(root, "src/other.rs", "fn other() {}\n");
     write(root, "src/client.rs", source_with("// no token yet", 60));
     run(&indexer, root, Scope::Full, &sink, &manifests).unwrap();
@@ -208,19 +214,10 @@ fn incremental_add_edit_delete(hinted: bool) {
     age_tree(root);
 
     // A secret is added: its chunk is withheld, the rest of the file is searchable.
-    write(
-        root,
-        "src/client.rs",
-        source_with(&format!("const TOKEN: &str = \"{TOKEN}\";"), 60),
-    );
-    let summary = run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = edit(source_with(
+        &format!("const TOKEN: &str = \"{TOKEN}\";"),
+        60,
+    ));
     assert_eq!(summary.progress.chunks_withheld, 1);
     assert_eq!(summary.progress.files_changed, 1);
     let chunks = &sink.files(&key())["src/client.rs"];
@@ -239,37 +236,15 @@ fn incremental_add_edit_delete(hinted: bool) {
     age_tree(root);
 
     // An unrelated edit elsewhere in the file keeps the secret withheld.
-    write(
-        root,
-        "src/client.rs",
+    let summary = edit(
         source_with(&format!("const TOKEN: &str = \"{TOKEN}\";"), 60).replace("step_0(", "first("),
     );
-    let summary = run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
     assert_eq!(summary.progress.chunks_withheld, 1);
     assert!(!all_text(&sink).contains(TOKEN));
     age_tree(root);
 
     // The secret is edited away: the file is indexed whole again.
-    write(
-        root,
-        "src/client.rs",
-        source_with("// token from the vault", 60),
-    );
-    let summary = run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = edit(source_with("// token from the vault", 60));
     assert_eq!(summary.progress.chunks_withheld, 0);
     let chunks = &sink.files(&key())["src/client.rs"];
     assert_eq!(chunks.len(), clean_chunks);
@@ -281,19 +256,7 @@ fn incremental_add_edit_delete(hinted: bool) {
     age_tree(root);
 
     // The secret comes back, then the file is deleted: a deletion is still a deletion.
-    write(
-        root,
-        "src/client.rs",
-        source_with(&format!("key = {KEY_ID}"), 3),
-    );
-    run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    edit(source_with(&format!("key = {KEY_ID}"), 3));
     assert!(!all_text(&sink).contains(KEY_ID));
     std::fs::remove_file(root.join("src/client.rs")).unwrap();
     let summary = run(
