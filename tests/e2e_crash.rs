@@ -83,15 +83,7 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
         assert_eq!(job.status, 200, "job {job_id} of {delivery} is lost");
     }
     // Every job reaches a final state after the restart.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        if status["jobs"]["queued"] == 0 && status["jobs"]["running"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "jobs never settled: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    gw.wait_settled();
 }
 
 #[test]
@@ -99,12 +91,7 @@ fn queued_and_running_jobs_finish_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = Repo::new(&tmp.path().join("src"));
     // Big enough that indexing takes a noticeable while, so the crash lands mid-run.
-    for i in 0..3000 {
-        repo.write(
-            &format!("d{}/f{i}.rs", i % 30),
-            &source_file(&format!("crash_{i}"), 12),
-        );
-    }
+    repo.write_sources(3000, 30, "crash");
     repo.commit("big");
     let small = Repo::new(&tmp.path().join("small"));
     small.write("s.rs", &source_file("small_repo_symbol", 1));
@@ -172,12 +159,7 @@ fn queued_and_running_jobs_finish_after_a_crash() {
 fn sigterm_parks_running_jobs_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = Repo::new(&tmp.path().join("src"));
-    for i in 0..3000 {
-        repo.write(
-            &format!("d{}/f{i}.rs", i % 30),
-            &source_file(&format!("term_{i}"), 12),
-        );
-    }
+    repo.write_sources(3000, 30, "term");
     repo.commit("big");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     let deadline = Instant::now() + PATIENCE;

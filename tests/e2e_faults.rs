@@ -16,40 +16,9 @@ use support::*;
 
 /// `context-gateway index` of `tree` into a fresh data dir: the from-scratch reference.
 fn reference_chunks(tree: &Path, data_dir: &Path) -> u64 {
-    let out = Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-        .arg("index")
-        .arg(tree)
-        .args(["--name", "demo", "--json", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    summary["chunks_added"].as_u64().unwrap()
-}
-
-fn status(gw: &Gateway) -> Value {
-    gw.manage("GET", "/webhooks/status", b"").json()
-}
-
-fn wait_settled(gw: &Gateway) -> Value {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = status(gw);
-        if status["jobs"]["queued"] == 0 && status["jobs"]["running"] == 0 {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "jobs never settled: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    cli_index(tree, "demo", data_dir)["chunks_added"]
+        .as_u64()
+        .unwrap()
 }
 
 /// Waits until a job runs, lets it run for `after`, then SIGKILLs the gateway. Returns whether
@@ -104,7 +73,7 @@ fn sigkill_during_indexing_and_commit_converges_to_a_from_scratch_index() {
     println!("second kill landed while the job ran: {late}");
 
     let gw = Gateway::start_with(tmp.path(), &config_path);
-    let settled = wait_settled(&gw);
+    let settled = gw.wait_settled();
     let jobs = gw.manage("GET", "/webhooks/jobs?repo=demo", b"").json();
     for job in jobs["jobs"].as_array().unwrap() {
         assert!(
@@ -291,7 +260,7 @@ fn git_failures_end_as_clear_job_errors_or_correct_reindexes() {
         "the last good index stays: {hits}"
     );
 
-    wait_settled(&gw);
+    gw.wait_settled();
     assert!(gw.stop().success());
     drop(held);
 }
@@ -394,7 +363,7 @@ fn a_full_disk_fails_jobs_clearly_and_keeps_serving() {
     let answer = post_webhook(&gw, "github", "demo", &headers, &body);
     // With the disk full the store may refuse (503, retry later) — never a false 202.
     assert!(matches!(answer.status, 202 | 503), "{}", answer.text());
-    let settled = wait_settled(&gw);
+    let settled = gw.wait_settled();
     assert!(
         settled["jobs"]["failed"].as_u64().unwrap_or(0) >= 1,
         "{settled}"
@@ -420,12 +389,7 @@ fn a_full_disk_fails_jobs_clearly_and_keeps_serving() {
 fn sigterm_finishes_in_flight_requests_and_requeues_running_jobs() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = Repo::new(&tmp.path().join("src"));
-    for i in 0..1500 {
-        repo.write(
-            &format!("d{}/f{i}.rs", i % 20),
-            &source_file(&format!("term_{i}"), 12),
-        );
-    }
+    repo.write_sources(1500, 20, "term");
     let c1 = repo.commit("big");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     let addr = gw.addr;
@@ -493,7 +457,7 @@ fn sigterm_finishes_in_flight_requests_and_requeues_running_jobs() {
         let job = gw.manage("GET", &format!("/webhooks/jobs/{job_id}"), b"");
         assert_eq!(job.status, 200, "{delivery}'s job was lost");
     }
-    let settled = wait_settled(&gw);
+    let settled = gw.wait_settled();
     assert_eq!(settled["jobs"]["failed"], 0, "{settled}");
     assert!(gw.stop().success());
 }

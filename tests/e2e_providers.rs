@@ -5,27 +5,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use support::*;
-
-fn wait_idle(gw: &Gateway) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        let jobs = &status["jobs"];
-        if jobs["queued"] == 0 && jobs["running"] == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway never became idle: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn hits(gw: &Gateway, query: &str, git_ref: &str) -> Vec<Value> {
     let body = gw
@@ -75,7 +56,7 @@ fn samples_of_every_kind_reach_real_tags_and_pull_request_refs() {
          [[repos]]\nname = \"bb\"\nprovider = \"bitbucket\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\npull_requests = true\n"
     );
     let gw = Gateway::start(tmp.path(), &config);
-    wait_idle(&gw);
+    gw.wait_settled();
 
     // An annotated tag: the job fetches it and its tree becomes searchable under the tag.
     let (status, body, job) = sample(&gw, "github", "repo=hub&event=tag_push&ref=v1");

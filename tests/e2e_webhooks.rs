@@ -8,23 +8,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
-fn wait_idle(gw: &Gateway) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        let jobs = &status["jobs"];
-        if jobs["queued"] == 0 && jobs["running"] == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway never became idle: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn search(gw: &Gateway, query: &str, extra: &str) -> Vec<Value> {
     let q: String = query.replace(' ', "%20");
     let body = gw
@@ -58,7 +41,7 @@ fn push_is_indexed_incrementally_with_exact_counts_and_becomes_searchable() {
     repo.write("c.rs", &source_file("charlie_stays", 3));
     let c1 = repo.commit("one");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
-    wait_idle(&gw);
+    gw.wait_settled();
     assert_eq!(
         search(&gw, "bravo_doomed", "").len(),
         1,
@@ -121,7 +104,7 @@ fn force_push_and_branch_deletion() {
             "branches = [\"main\", \"feature\"]",
         ),
     );
-    wait_idle(&gw);
+    gw.wait_settled();
 
     // main moves to c2, then is force-pushed to c3, which drops c2's content.
     repo.write("gone.rs", &source_file("rewritten_history", 2));
@@ -184,7 +167,7 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
     repo.write("x.rs", "fn x() {}\n");
     let c1 = repo.commit("x");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
-    wait_idle(&gw);
+    gw.wait_settled();
     let jobs_before = gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"]
         .as_array()
         .unwrap()
@@ -341,7 +324,7 @@ fn every_provider_delivers_a_signed_push() {
         ));
     }
     let gw = Gateway::start(tmp.path(), &config);
-    wait_idle(&gw);
+    gw.wait_settled();
     repo.write("lib.rs", &source_file("provider_pushed", 1));
     let c2 = repo.commit("next");
     let payloads: Vec<(&str, &str, Value)> = vec![
@@ -614,7 +597,7 @@ fn pull_requests_and_tags_are_indexed_when_configured() {
         tmp.path(),
         &config_for(&repo.url(), "github", "pull_requests = true\ntags = true"),
     );
-    wait_idle(&gw);
+    gw.wait_settled();
 
     // A pull request head lives under refs/pull/N/head on the host.
     repo.git(&["checkout", "-q", "-b", "topic"]);
@@ -708,7 +691,7 @@ fn local_path_repos_record_their_commit_only_when_in_git() {
         plain.display()
     );
     let gw = Gateway::start(tmp.path(), &config);
-    wait_idle(&gw);
+    gw.wait_settled();
     for (name, ident, commit) in [
         ("ingit", "in_git_tree", Value::from(head.as_str())),
         ("plain", "plain_tree", Value::Null),
