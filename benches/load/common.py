@@ -1,6 +1,6 @@
-"""Shared parts of the load benchmarks: a realistic signed GitHub push, starting a release
-`context-gateway serve` on 127.0.0.1:0, a tiny HTTP client, percentiles and peak RSS, and
-finding the peer tools.
+"""Shared parts of the load benchmarks (and benches/push_to_searchable.py): a git repository of
+generated Rust files, a realistic signed GitHub push, starting a release `context-gateway serve`
+on 127.0.0.1:0, a tiny HTTP client, percentiles and peak RSS, and finding the peer tools.
 
 Everything here talks to 127.0.0.1 only.
 """
@@ -53,6 +53,38 @@ def find_tool(name, crate=None):
             return path
     hint = f"cargo install --root {bench_tools()} {crate}" if crate else "your package manager"
     sys.exit(f"{name} is not on PATH nor in {local}: install it with {hint} (benches/run.sh does)")
+
+
+def git(repo, *args, **kw):
+    """Runs git in `repo`; returns its stdout (raises if it fails)."""
+    return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, text=True, **kw).stdout
+
+
+def make_repo(path, files, dir_of):
+    """A git repository at `path` (branch main, one commit) of `files` Rust files of 12
+    functions each, file `i` being `<dir_of(i)>/mod<i>.rs`."""
+    os.makedirs(path)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "bench@example.invalid")
+    git(path, "config", "user.name", "bench")
+    for i in range(files):
+        d = os.path.join(path, dir_of(i))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"mod{i}.rs"), "w") as f:
+            for j in range(12):
+                f.write(f"pub fn item_{i}_{j}(value: u64) -> u64 {{\n    value.wrapping_mul({j + 3}) ^ {i}\n}}\n\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+
+
+def write_result(result, json_out=None):
+    """Prints the result as indented JSON to stderr and, with `json_out`, writes it there."""
+    text = json.dumps(result, indent=1)
+    print(text, file=sys.stderr)
+    if json_out:
+        with open(json_out, "w") as f:
+            f.write(text)
+    return text
 
 
 def github_push(repo="bench", ref="refs/heads/main", before="1" * 40, after="2" * 40,
@@ -135,6 +167,17 @@ def get_json(addr, path):
     return json.loads(data)
 
 
+def wait_idle(addr, deadline_s=600):
+    """Waits until the gateway at `addr` has no queued or running job."""
+    end = time.time() + deadline_s
+    while time.time() < end:
+        jobs = get_json(addr, "/webhooks/status").get("jobs") or {}
+        if jobs.get("queued", 0) == 0 and jobs.get("running", 0) == 0:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("gateway never became idle")
+
+
 class Gateway:
     """A `context-gateway serve` child on 127.0.0.1:0 with its own config and data dir."""
 
@@ -173,13 +216,7 @@ class Gateway:
         return self.proc.pid
 
     def wait_idle(self, deadline_s=600):
-        end = time.time() + deadline_s
-        while time.time() < end:
-            jobs = get_json(self.addr, "/webhooks/status").get("jobs") or {}
-            if jobs.get("queued", 0) == 0 and jobs.get("running", 0) == 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("gateway never became idle")
+        wait_idle(self.addr, deadline_s)
 
     def jobs(self, query=""):
         """Every job (all pages), newest first."""
