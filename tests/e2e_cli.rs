@@ -40,11 +40,14 @@ fn index_then_search_from_the_command_line() {
     let again = cli_index(&tree, "cli", &data);
     assert_eq!(again["files_changed"], 0, "{again}");
 
-    let hits = cli_json(
-        gateway_cli()
-            .args(["search", "parse http request", "--json", "--data-dir"])
-            .arg(&data),
-    );
+    let search = |query: &str| {
+        cli_json(
+            gateway_cli()
+                .args(["search", query, "--json", "--data-dir"])
+                .arg(&data),
+        )
+    };
+    let hits = search("parse http request");
     assert_eq!(hits[0]["path"], "src/http.rs", "{hits}");
     assert_eq!(hits[0]["repo"], "cli");
     assert_eq!(hits[0]["start_line"], 1);
@@ -53,11 +56,7 @@ fn index_then_search_from_the_command_line() {
     std::fs::remove_file(tree.join("src/http.rs")).unwrap();
     let after = cli_index(&tree, "cli", &data);
     assert_eq!(after["files_deleted"], 1, "{after}");
-    let hits = cli_json(
-        gateway_cli()
-            .args(["search", "parse_http_request", "--json", "--data-dir"])
-            .arg(&data),
-    );
+    let hits = search("parse_http_request");
     assert_eq!(hits.as_array().unwrap().len(), 0, "{hits}");
 }
 

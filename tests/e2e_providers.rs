@@ -9,13 +9,7 @@ use serde_json::Value;
 use support::*;
 
 fn hits(gw: &Gateway, query: &str, git_ref: &str) -> Vec<Value> {
-    let body = gw
-        .manage("GET", &format!("/search?q={query}&ref={git_ref}"), b"")
-        .json();
-    body["hits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| panic!("no hits array: {body}"))
+    gw.search_hits(&format!("q={query}&ref={git_ref}"))
 }
 
 /// Sends a sample and, when it queued a job, waits for that job to finish.

@@ -9,14 +9,7 @@ use serde_json::Value;
 use support::*;
 
 fn search(gw: &Gateway, query: &str, extra: &str) -> Vec<Value> {
-    let q: String = query.replace(' ', "%20");
-    let body = gw
-        .manage("GET", &format!("/search?q={q}{extra}"), b"")
-        .json();
-    body["hits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| panic!("no hits array: {body}"))
+    gw.search_hits(&format!("q={}{extra}", query.replace(' ', "%20")))
 }
 
 fn push(

@@ -93,6 +93,15 @@ impl Gateway {
         }
     }
 
+    /// The hits of `GET /search?{query}` (the test fails if the answer holds no hit list).
+    pub fn search_hits(&self, query: &str) -> Vec<Value> {
+        let body = self.manage("GET", &format!("/search?{query}"), b"").json();
+        body["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("no hits array: {body}"))
+    }
+
     /// Waits until no job is queued or running and returns `/webhooks/status` then.
     pub fn wait_settled(&self) -> Value {
         let deadline = Instant::now() + PATIENCE;

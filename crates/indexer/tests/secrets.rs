@@ -109,44 +109,27 @@ fn switching_index_secret_files_applies_to_the_whole_tree_even_on_a_path_hint_ru
     age_tree(root);
     let sink = MemorySink::new();
     let manifests = FsManifestStore::new(store_dir.path()).unwrap();
-    let nothing_changed = || Scope::Paths(Vec::new());
+    // A push that touched nothing, indexed with or without secret files.
+    let nothing_changed = |index_secret_files| {
+        let indexer = indexer_with(index_secret_files);
+        run(&indexer, root, Scope::Paths(Vec::new()), &sink, &manifests).unwrap()
+    };
     run(&indexer_with(false), root, Scope::Full, &sink, &manifests).unwrap();
     assert!(!sink.files(&key()).contains_key(".env"));
 
     // A push that touched nothing, under the new setting: the manifest was made with the
     // other one, so the run reads the tree again.
-    let summary = run(
-        &indexer_with(true),
-        root,
-        nothing_changed(),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = nothing_changed(true);
     assert_eq!(summary.files_read, 2, "{summary:?}");
     assert_eq!(
         summary.progress.files_changed, 1,
         "only .env is new: {summary:?}"
     );
     assert!(sink.files(&key()).contains_key(".env"));
-    let summary = run(
-        &indexer_with(true),
-        root,
-        nothing_changed(),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = nothing_changed(true);
     assert_eq!(summary.files_read, 0, "settled: {summary:?}");
 
-    let summary = run(
-        &indexer_with(false),
-        root,
-        nothing_changed(),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = nothing_changed(false);
     assert_eq!(summary.progress.files_deleted, 1, "{summary:?}");
     assert!(!sink.files(&key()).contains_key(".env"));
     assert!(sink.files(&key()).contains_key("a.rs"));
