@@ -115,12 +115,15 @@ fn check_config_names_every_mistake_with_its_line() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("bad.toml");
     std::fs::write(&path, "listen = \"127.0.0.1:8080\"\n\n[[repos]]\nname = \"ok\"\nprovider = \"gitbub\"\nurl = \"file:///x\"\n\n[[repos]]\nname = \"a/b\"\nprovider = \"github\"\npath = \"/srv\"\n").unwrap();
-    let out = gateway_cli()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let check_config = || {
+        gateway_cli()
+            .arg("check-config")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = check_config();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -133,12 +136,7 @@ fn check_config_names_every_mistake_with_its_line() {
     );
 
     std::fs::write(&path, "[[repos]]\nname = \"x\"\nprovider = \"github\"\nurl = \"file:///x\"\nbranchs = [\"main\"]\n").unwrap();
-    let out = gateway_cli()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("branchs") && err.contains("line 5"),
