@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::event::{
     Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
 };
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithName, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
 use crate::providers::{
@@ -90,13 +90,7 @@ struct AzRepository<'a> {
     #[serde(borrow)]
     web_url: Option<Text<'a>>,
     #[serde(borrow)]
-    project: Option<AzProject<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct AzProject<'a> {
-    #[serde(borrow)]
-    name: Option<Text<'a>>,
+    project: Option<WithName<'a>>,
 }
 
 impl AzRepository<'_> {

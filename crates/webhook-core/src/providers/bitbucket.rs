@@ -9,7 +9,7 @@ use crate::event::{
     Event, PullRequest, PullRequestAction, PullRequestFetch, PullRequestRef, PullRequestRefKind,
     RefUpdate, Repository, Unfetchable,
 };
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithId, WithName, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
 use crate::providers::{
@@ -180,19 +180,13 @@ struct ServerChange<'a> {
     #[serde(borrow)]
     ref_id: Option<Text<'a>>,
     #[serde(rename = "ref", borrow)]
-    git_ref: Option<ServerRef<'a>>,
+    git_ref: Option<WithId<'a>>,
     #[serde(borrow)]
     from_hash: Option<Text<'a>>,
     #[serde(borrow)]
     to_hash: Option<Text<'a>>,
     #[serde(rename = "type", borrow)]
     kind: Option<Text<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ServerRef<'a> {
-    #[serde(borrow)]
-    id: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,7 +209,7 @@ struct CloudPull<'a> {
 #[derive(Debug, Deserialize)]
 struct CloudPullEnd<'a> {
     #[serde(borrow)]
-    branch: Option<CloudBranch<'a>>,
+    branch: Option<WithName<'a>>,
     #[serde(borrow)]
     commit: Option<CloudCommit<'a>>,
     #[serde(borrow)]
@@ -241,12 +235,6 @@ impl CloudPullRepo<'_> {
             _ => Some(text(&self.full_name)? == text(&other.full_name)?),
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct CloudBranch<'a> {
-    #[serde(borrow)]
-    name: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]

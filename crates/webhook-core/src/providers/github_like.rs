@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::event::{
     Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
 };
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider_id::ProviderId;
 use crate::providers::{
     DeliveryIds, event, full_commit, is_zero_id, ping_or_other, pull_request_event, push_urls,
@@ -67,7 +67,7 @@ struct Push<'a, const PATHS: bool> {
     #[serde(borrow)]
     commits: Option<CommitFiles<'a, PATHS>>,
     #[serde(borrow)]
-    head_commit: Option<HeadCommit<'a>>,
+    head_commit: Option<WithId<'a>>,
     #[serde(borrow)]
     repository: Option<Repo<'a>>,
     /// Events API and some older payloads: number of commits in the push.
@@ -75,12 +75,6 @@ struct Push<'a, const PATHS: bool> {
     distinct_size: Option<u64>,
     /// Gitea: number of commits pushed, when `commits` was cut short.
     total_commits: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct HeadCommit<'a> {
-    #[serde(borrow)]
-    id: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,7 @@ use crate::event::{
     Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
 };
 use crate::headers::{HeaderValue, Headers};
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
 use crate::providers::{
@@ -125,13 +125,7 @@ struct MergeAttributes<'a> {
     #[serde(borrow)]
     target_branch: Option<Text<'a>>,
     #[serde(borrow)]
-    last_commit: Option<LastCommit<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LastCommit<'a> {
-    #[serde(borrow)]
-    id: Option<Text<'a>>,
+    last_commit: Option<WithId<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,7 +134,7 @@ struct ReleaseHook<'a> {
     tag: Option<Text<'a>>,
     /// The commit the release's tag points at.
     #[serde(borrow)]
-    commit: Option<LastCommit<'a>>,
+    commit: Option<WithId<'a>>,
     #[serde(borrow)]
     action: Option<Text<'a>>,
     #[serde(borrow)]
