@@ -17,15 +17,14 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
-from common import (SECRET, TOKEN, default_gateway, git, make_repo, percentile,  # noqa: E402
-                    push_headers, request, wait_idle)
+from common import (SECRET, Gateway, default_gateway, git, make_repo, percentile,  # noqa: E402
+                    push_headers, request)
 
 
 def dir_of(i):
@@ -95,25 +94,18 @@ def main():
         t0 = time.time()
         make_repo(repo, args.files, dir_of)
         print(f"made a {args.files}-file repo in {time.time() - t0:.1f}s", file=sys.stderr)
-        config = os.path.join(work, "gateway.toml")
-        with open(config, "w") as f:
-            f.write(
-                f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
-                f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
-                f'branches = ["main"]\nsecret = "{SECRET}"\n'
-            )
-        log_path = os.path.join(work, "gateway.log")
-        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG="info,context_gateway::git=debug" if args.phases else "warn",
-                   CONTEXT_GATEWAY_LOG_FORMAT="json")
-        gateway = subprocess.Popen(
-            [args.binary, "serve", "--config", config, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data")],
-            stdout=subprocess.PIPE, stderr=open(log_path, "w"), env=env, text=True,
+        config = (
+            f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
+            f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
+            f'branches = ["main"]\nsecret = "{SECRET}"\n'
         )
-        line = gateway.stdout.readline().strip()
-        host, port = line.removeprefix("listening on http://").rsplit(":", 1)
-        addr = (host, int(port))
+        gateway = Gateway(args.binary, work, config).start({
+            "RUST_LOG": "info,context_gateway::git=debug" if args.phases else "warn",
+            "CONTEXT_GATEWAY_LOG_FORMAT": "json",
+        })
+        addr = gateway.addr
         t0 = time.time()
-        wait_idle(addr)
+        gateway.wait_idle()
         initial_s = time.time() - t0
         print(f"initial index of {args.files} files: {initial_s:.1f}s", file=sys.stderr)
 
@@ -156,7 +148,7 @@ def main():
             "mean_ms": round(statistics.mean(latencies), 1),
         }
         if args.phases:
-            result.update(phases(log_path, args.pushes))
+            result.update(phases(gateway.log_path, args.pushes))
         if args.json:
             print(json.dumps(result))
         else:
@@ -164,11 +156,7 @@ def main():
                 print(f"{k:>16}: {v}")
     finally:
         if gateway:
-            gateway.terminate()
-            try:
-                gateway.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
+            gateway.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -191,13 +191,15 @@ class Gateway:
         self.proc = None
         self.addr = None
 
-    def start(self):
+    def start(self, env_overrides=None):
+        """Starts serve and reads its address; `env_overrides` are set in its environment last."""
         # The serve default log level (info), as in production, unless BENCH_RUST_LOG says otherwise.
         env = dict(os.environ, GATEWAY_TOKEN=TOKEN)
         env.pop("RUST_LOG", None)
         if os.environ.get("BENCH_RUST_LOG"):
             env["RUST_LOG"] = os.environ["BENCH_RUST_LOG"]
         env.pop("WEBHOOK_SECRET", None)
+        env.update(env_overrides or {})
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--config", self.config, "--listen", "127.0.0.1:0",
