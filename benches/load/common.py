@@ -246,42 +246,35 @@ class Gateway:
                 self.proc.wait()
 
 
-def peak_rss_kb(pid):
-    """VmHWM of a process (peak resident set), in kB; 0 if it is gone."""
+def status_kb(pid, keys):
+    """The `keys` of /proc/<pid>/status that are present (all in kB), as a dict; empty if the
+    process is gone."""
+    found = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
+                key = line.split(":")[0]
+                if key in keys:
+                    found[key] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return found
+
+
+def peak_rss_kb(pid):
+    """VmHWM of a process (peak resident set), in kB; 0 if it is gone."""
+    return status_kb(pid, ("VmHWM",)).get("VmHWM", 0)
 
 
 def rss_parts_kb(pid):
     """RssAnon (heap, stacks) and RssFile (mapped files: the binary, tantivy's and sled's
     mapped files) of a process, in kB; the page cache can drop file pages at will."""
-    parts = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key = line.split(":")[0]
-                if key in ("RssAnon", "RssFile", "RssShmem"):
-                    parts[key] = int(line.split()[1])
-    except OSError:
-        pass
-    return parts
+    return status_kb(pid, ("RssAnon", "RssFile", "RssShmem"))
 
 
 def rss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    """VmRSS of a process (resident set now), in kB; 0 if it is gone."""
+    return status_kb(pid, ("VmRSS",)).get("VmRSS", 0)
 
 
 def cpu_seconds(pid):
