@@ -11,9 +11,11 @@ use support::*;
 #[test]
 fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("a.rs", &source_file("burst_target", 2));
-    let c1 = repo.commit("one");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "a.rs",
+        &source_file("burst_target", 2),
+    );
     let config = config_for(&repo.url(), "github", "")
         .replace("branches = [\"main\"]", "branches = [\"*\"]");
     let gw = Gateway::start(tmp.path(), &config);
@@ -93,9 +95,11 @@ fn queued_and_running_jobs_finish_after_a_crash() {
     // Big enough that indexing takes a noticeable while, so the crash lands mid-run.
     repo.write_sources(3000, 30, "crash");
     repo.commit("big");
-    let small = Repo::new(&tmp.path().join("small"));
-    small.write("s.rs", &source_file("small_repo_symbol", 1));
-    small.commit("small");
+    let (small, _) = Repo::with_file(
+        &tmp.path().join("small"),
+        "s.rs",
+        &source_file("small_repo_symbol", 1),
+    );
     let config = format!(
         "workers = 1\n\n[[repos]]\nname = \"big\"\nprovider = \"github\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\n\n[[repos]]\nname = \"small\"\nprovider = \"github\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
         repo.url(),

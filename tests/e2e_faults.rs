@@ -138,17 +138,23 @@ fn trigger(gw: &Gateway, repo: &str) -> String {
 #[test]
 fn git_failures_end_as_clear_job_errors_or_correct_reindexes() {
     let tmp = tempfile::tempdir().unwrap();
-    let forced = Repo::new(&tmp.path().join("forced"));
-    forced.write("a.rs", &source_file("force_base", 1));
-    let c1 = forced.commit("one");
+    let (forced, c1) = Repo::with_file(
+        &tmp.path().join("forced"),
+        "a.rs",
+        &source_file("force_base", 1),
+    );
     forced.write("b.rs", &source_file("force_dropped", 1));
     let c2 = forced.commit("two");
-    let doomed = Repo::new(&tmp.path().join("doomed"));
-    doomed.write("a.rs", &source_file("doomed_symbol", 1));
-    doomed.commit("one");
-    let vanishing = Repo::new(&tmp.path().join("vanishing"));
-    vanishing.write("a.rs", &source_file("vanishing_base", 1));
-    vanishing.commit("one");
+    let (doomed, _) = Repo::with_file(
+        &tmp.path().join("doomed"),
+        "a.rs",
+        &source_file("doomed_symbol", 1),
+    );
+    let (vanishing, _) = Repo::with_file(
+        &tmp.path().join("vanishing"),
+        "a.rs",
+        &source_file("vanishing_base", 1),
+    );
     vanishing.git(&["checkout", "-q", "-b", "gone"]);
     vanishing.write("g.rs", &source_file("vanishing_branch", 1));
     let gone_commit = vanishing.commit("on a branch about to disappear");

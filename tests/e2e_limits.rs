@@ -61,9 +61,11 @@ fn in_parallel<T: Sync, R: Send>(
 #[test]
 fn every_signed_push_is_accepted_under_an_unsigned_flood_and_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("flooded", 1));
-    let c1 = repo.commit("base");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "lib.rs",
+        &source_file("flooded", 1),
+    );
     let gw = Gateway::start(tmp.path(), &default_config(&repo.url()));
     let deliveries: Vec<Signed> = (0..2000)
         .map(|i| {

@@ -28,9 +28,11 @@ fn sample(gw: &Gateway, provider: &str, query: &str) -> (u16, Value, Option<Valu
 #[test]
 fn samples_of_every_kind_reach_real_tags_and_pull_request_refs() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("main.rs", &source_file("on_the_main_branch", 5));
-    repo.commit("main");
+    let (repo, _) = Repo::with_file(
+        &tmp.path().join("src"),
+        "main.rs",
+        &source_file("on_the_main_branch", 5),
+    );
     repo.write("tagged.rs", &source_file("only_in_the_annotated_tag", 5));
     repo.commit("for the tag");
     repo.git(&["tag", "-a", "v1", "-m", "an annotated tag"]);

@@ -87,9 +87,11 @@ fn push_is_indexed_incrementally_with_exact_counts_and_becomes_searchable() {
 #[test]
 fn force_push_and_branch_deletion() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("main.rs", &source_file("base_function", 2));
-    let c1 = repo.commit("base");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "main.rs",
+        &source_file("base_function", 2),
+    );
     let gw = Gateway::start(
         tmp.path(),
         &config_for(&repo.url(), "github", "").replace(
@@ -156,9 +158,7 @@ fn force_push_and_branch_deletion() {
 #[test]
 fn bad_deliveries_get_the_right_status_and_create_no_job() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("x.rs", "fn x() {}\n");
-    let c1 = repo.commit("x");
+    let (repo, c1) = Repo::with_file(&tmp.path().join("src"), "x.rs", "fn x() {}\n");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     gw.wait_settled();
     let jobs_before = gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"]
@@ -301,9 +301,11 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
 #[test]
 fn every_provider_delivers_a_signed_push() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("shared_base", 1));
-    let c1 = repo.commit("base");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "lib.rs",
+        &source_file("shared_base", 1),
+    );
     let url = repo.url();
     let mut config = String::from("workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n");
     for provider in ["github", "gitlab", "gitea", "bitbucket", "azure-devops"] {
@@ -541,9 +543,7 @@ fn trigger_cancel_and_cleanup() {
 #[test]
 fn only_failures_are_rate_limited_and_signed_deliveries_never_are() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("x.rs", "fn x() {}\n");
-    let c1 = repo.commit("x");
+    let (repo, c1) = Repo::with_file(&tmp.path().join("src"), "x.rs", "fn x() {}\n");
     let config = config_for(&repo.url(), "github", "").replace(
         "[rate_limit]\nper_ip_per_sec = 0",
         "[rate_limit]\nper_ip_per_sec = 0.5\nper_ip_burst = 3",
@@ -583,9 +583,11 @@ fn only_failures_are_rate_limited_and_signed_deliveries_never_are() {
 #[test]
 fn pull_requests_and_tags_are_indexed_when_configured() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("mainline_code", 1));
-    repo.commit("base");
+    let (repo, _) = Repo::with_file(
+        &tmp.path().join("src"),
+        "lib.rs",
+        &source_file("mainline_code", 1),
+    );
     let gw = Gateway::start(
         tmp.path(),
         &config_for(&repo.url(), "github", "pull_requests = true\ntags = true"),

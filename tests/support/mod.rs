@@ -407,6 +407,15 @@ impl Repo {
         repo
     }
 
+    /// A repository in `dir` whose one commit holds `path` with `text`; returns it and that
+    /// commit's id.
+    pub fn with_file(dir: &Path, path: &str, text: &str) -> (Repo, String) {
+        let repo = Repo::new(dir);
+        repo.write(path, text);
+        let commit = repo.commit("initial");
+        (repo, commit)
+    }
+
     pub fn url(&self) -> String {
         format!("file://{}", self.dir.display())
     }
