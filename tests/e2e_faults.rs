@@ -58,7 +58,11 @@ fn sigkill_during_indexing_and_commit_converges_to_a_from_scratch_index() {
         );
     }
     let commit = repo.commit("big");
-    let config = config_for(&repo.url(), "github", "").replace("workers = 2", "workers = 1");
+    // Three attempts: both kills may land mid-run on a loaded machine, and a job whose every
+    // attempt was cut short by the process dying is failed once it reaches max_attempts.
+    let config = config_for(&repo.url(), "github", "")
+        .replace("workers = 2", "workers = 1")
+        .replace("max_attempts = 2", "max_attempts = 3");
     let config_path = tmp.path().join("gateway.toml");
     std::fs::write(&config_path, &config).unwrap();
 
