@@ -7,10 +7,11 @@ use crate::commits::CommitFiles;
 use crate::delivery::ParseOptions;
 use crate::error::Error;
 use crate::event::{
-    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, Repository,
 };
 use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider_id::ProviderId;
+use crate::providers::single_ref_push::SingleRefPush;
 use crate::providers::{
     DeliveryIds, event, full_commit, is_zero_id, ping_or_other, pull_request_event, push_urls,
     same_ref,
@@ -248,49 +249,33 @@ fn not_push(
     }
 }
 
-fn fill_push<const PATHS: bool>(
+fn fill_push<'a, const PATHS: bool>(
     out: &mut Event,
     push: &Push<'_, PATHS>,
     git_ref: &str,
-    commits: Option<CommitFiles<'_, PATHS>>,
+    commits: Option<CommitFiles<'a, PATHS>>,
 ) -> Result<(), Error> {
     let before = require(push.before.as_ref(), "$.before")?.as_str();
     let after = require(push.after.as_ref(), "$.after")?.as_str();
-    // Gitea and Gogs do not send the flags; the zero ids say the same thing.
-    let created = push.created.unwrap_or_else(|| is_zero_id(before));
-    let deleted = push.deleted.unwrap_or_else(|| is_zero_id(after));
-    let forced = push.forced.unwrap_or(false);
-    let head_commit = push.head_commit.as_ref().and_then(|c| owned(&c.id));
-    out.updates.push(RefUpdate {
-        git_ref: git_ref.to_owned(),
-        before: Some(before.to_owned()),
-        after: Some(after.to_owned()),
-        // The commit `after` resolves to: the tagged commit for an annotated tag.
-        peeled: head_commit
-            .as_deref()
-            .filter(|_| !deleted)
-            .and_then(full_commit),
-        created,
-        deleted,
-        forced,
+    let pushed = SingleRefPush {
+        git_ref,
+        before,
+        after,
+        head: push.head_commit.as_ref().and_then(|c| owned(&c.id)),
+        // Gitea and Gogs do not send the flags; the zero ids say the same thing.
+        created: push.created.unwrap_or_else(|| is_zero_id(before)),
+        deleted: push.deleted.unwrap_or_else(|| is_zero_id(after)),
+        forced: push.forced.unwrap_or(false),
+    };
+    pushed.fill(out, commits, |commits| {
+        let listed = commits.listed as u64;
+        commits.listed < GITHUB_MAX_COMMITS
+            && commits.max_files_in_a_commit < GITHUB_MAX_FILES_PER_COMMIT
+            && push.size.is_none_or(|size| size == listed)
+            && push
+                .distinct_size
+                .is_none_or(|d| push.size.is_none_or(|s| s == d))
+            && push.total_commits.is_none_or(|total| total <= listed)
     });
-    out.head_commit = head_commit.or_else(|| (!is_zero_id(after)).then(|| after.to_owned()));
-
-    let sent = commits.is_some();
-    let commits = commits.unwrap_or_default();
-    let listed = commits.listed as u64;
-    // Skipped file lists (`PATHS` false) say nothing, so nothing is complete.
-    let complete = PATHS
-        && sent
-        && !(created || deleted || forced)
-        && (listed > 0 || before == after)
-        && commits.listed < GITHUB_MAX_COMMITS
-        && commits.max_files_in_a_commit < GITHUB_MAX_FILES_PER_COMMIT
-        && push.size.is_none_or(|size| size == listed)
-        && push
-            .distinct_size
-            .is_none_or(|d| push.size.is_none_or(|s| s == d))
-        && push.total_commits.is_none_or(|total| total <= listed);
-    out.changed_paths = commits.paths.finish(complete);
     Ok(())
 }

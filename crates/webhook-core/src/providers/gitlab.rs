@@ -6,12 +6,13 @@ use crate::commits::CommitFiles;
 use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::{
-    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, Repository,
 };
 use crate::headers::{HeaderValue, Headers};
 use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
+use crate::providers::single_ref_push::SingleRefPush;
 use crate::providers::{
     DeliveryIds, event, event_name, full_commit, is_zero_id, pull_request_event, push_urls,
     same_ref,
@@ -268,36 +269,22 @@ fn push_as<const PATHS: bool>(
         ids,
         repository(push.project.as_ref(), push.repository.as_ref()),
     );
-    let created = is_zero_id(before);
-    let deleted = is_zero_id(after);
-    out.updates.push(RefUpdate {
-        git_ref: git_ref.to_owned(),
-        before: Some(before.to_owned()),
-        after: Some(after.to_owned()),
+    let pushed = SingleRefPush {
+        git_ref,
+        before,
+        after,
         // `after` of an annotated tag is the tag object; checkout_sha is its commit.
-        peeled: push
-            .checkout_sha
-            .as_ref()
-            .filter(|_| !deleted)
-            .and_then(|sha| full_commit(sha.as_str())),
-        created,
-        deleted,
+        head: owned(&push.checkout_sha),
+        created: is_zero_id(before),
+        deleted: is_zero_id(after),
         // GitLab does not say whether a push was forced.
         forced: false,
-    });
-    out.head_commit = owned(&push.checkout_sha).or_else(|| (!deleted).then(|| after.to_owned()));
-
-    let sent = commits.is_some();
-    let commits = commits.unwrap_or_default();
-    let listed = commits.listed as u64;
+    };
     // GitLab lists the newest 20 commits and counts them all in total_commits_count.
-    // Skipped file lists (`PATHS` false) say nothing, so nothing is complete.
-    let complete = PATHS
-        && sent
-        && !(created || deleted)
-        && (listed > 0 || before == after)
-        && push.total_commits_count.is_none_or(|total| total <= listed);
-    out.changed_paths = commits.paths.finish(complete);
+    pushed.fill(&mut out, commits, |commits| {
+        push.total_commits_count
+            .is_none_or(|total| total <= commits.listed as u64)
+    });
     Ok(out)
 }
 

@@ -6,6 +6,7 @@ mod gitea;
 mod github;
 mod github_like;
 mod gitlab;
+mod single_ref_push;
 
 pub use azure_devops::AzureDevOps;
 pub use bitbucket::Bitbucket;
