@@ -166,20 +166,7 @@ fn sigterm_parks_running_jobs_and_exits_zero() {
     repo.write_sources(3000, 30, "term");
     repo.commit("big");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
-    let deadline = Instant::now() + PATIENCE;
-    let running_id = loop {
-        let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json();
-        let running = running["jobs"].as_array().unwrap();
-        if let Some(job) = running.first() {
-            break job["id"].as_str().unwrap().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job never started:\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let running_id = gw.wait_running_job()["id"].as_str().unwrap().to_string();
     let log = gw.log.clone();
     let status = gw.stop();
     assert!(

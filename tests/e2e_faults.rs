@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
@@ -31,15 +31,7 @@ fn kill_after_start(gw: Gateway, after: Duration) -> bool {
             .unwrap()
             .is_empty()
     };
-    let deadline = Instant::now() + PATIENCE;
-    while !running(&gw) {
-        assert!(
-            Instant::now() < deadline,
-            "no job ever ran:\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    gw.wait_running_job();
     std::thread::sleep(after);
     let still_running = running(&gw);
     gw.kill9();
@@ -404,15 +396,7 @@ fn sigterm_finishes_in_flight_requests_and_requeues_running_jobs() {
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     let addr = gw.addr;
     // The catch-up job of main runs; deliveries for main fold into one queued job behind it.
-    let deadline = Instant::now() + PATIENCE;
-    while gw.manage("GET", "/webhooks/jobs?state=running", b"").json()["jobs"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "no job ever ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    gw.wait_running_job();
     let answers: Arc<Mutex<Vec<(String, u16, String)>>> = Arc::default();
     let senders: Vec<_> = (0..3)
         .map(|t| {

@@ -102,6 +102,26 @@ impl Gateway {
             .unwrap_or_else(|| panic!("no hits array: {body}"))
     }
 
+    /// Waits until some job is running and returns it (polled every 5 ms, so a test can
+    /// time what it does next from the job's start).
+    pub fn wait_running_job(&self) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let running = self
+                .manage("GET", "/webhooks/jobs?state=running", b"")
+                .json();
+            if let Some(job) = running["jobs"].as_array().and_then(|jobs| jobs.first()) {
+                return job.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no job ever ran:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Waits until no job is queued or running and returns `/webhooks/status` then.
     pub fn wait_settled(&self) -> Value {
         let deadline = Instant::now() + PATIENCE;
