@@ -91,10 +91,8 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
 #[test]
 fn queued_and_running_jobs_finish_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
     // Big enough that indexing takes a noticeable while, so the crash lands mid-run.
-    repo.write_sources(3000, 30, "crash");
-    repo.commit("big");
+    let (repo, _) = Repo::with_sources(&tmp.path().join("src"), 3000, 30, "crash");
     let (small, _) = Repo::with_file(
         &tmp.path().join("small"),
         "s.rs",
@@ -162,9 +160,7 @@ fn queued_and_running_jobs_finish_after_a_crash() {
 #[test]
 fn sigterm_parks_running_jobs_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write_sources(3000, 30, "term");
-    repo.commit("big");
+    let (repo, _) = Repo::with_sources(&tmp.path().join("src"), 3000, 30, "term");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     let running_id = gw.wait_running_job()["id"].as_str().unwrap().to_string();
     let log = gw.log.clone();

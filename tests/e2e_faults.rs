@@ -390,9 +390,7 @@ fn a_full_disk_fails_jobs_clearly_and_keeps_serving() {
 #[test]
 fn sigterm_finishes_in_flight_requests_and_requeues_running_jobs() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write_sources(1500, 20, "term");
-    let c1 = repo.commit("big");
+    let (repo, c1) = Repo::with_sources(&tmp.path().join("src"), 1500, 20, "term");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     let addr = gw.addr;
     // The catch-up job of main runs; deliveries for main fold into one queued job behind it.

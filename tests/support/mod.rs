@@ -472,16 +472,20 @@ impl Repo {
         self.git(&["rev-parse", "HEAD"])
     }
 
-    /// Writes `files` source files of 12 helpers each, spread over `dirs` directories
-    /// (`d{i % dirs}/f{i}.rs`), each holding the identifier `{prefix}_{i}`: a tree big
-    /// enough that indexing it takes a while.
-    pub fn write_sources(&self, files: usize, dirs: usize, prefix: &str) {
+    /// A repository in `dir` whose one commit holds `files` source files of 12 helpers each,
+    /// spread over `dirs` directories (`d{i % dirs}/f{i}.rs`), each with the identifier
+    /// `{prefix}_{i}`: a tree big enough that indexing it takes a while. Returns it and that
+    /// commit's id.
+    pub fn with_sources(dir: &Path, files: usize, dirs: usize, prefix: &str) -> (Repo, String) {
+        let repo = Repo::new(dir);
         for i in 0..files {
-            self.write(
+            repo.write(
                 &format!("d{}/f{i}.rs", i % dirs),
                 &source_file(&format!("{prefix}_{i}"), 12),
             );
         }
+        let commit = repo.commit("big");
+        (repo, commit)
     }
 }
 
