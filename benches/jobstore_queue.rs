@@ -17,13 +17,14 @@ static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 fn request() -> NewJob {
     let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-    let mut job = NewJob::index(format!("repo-{n}"), "refs/heads/main", Trigger::Webhook);
-    job.commit = Some("9fceb02d0ae598e95dc970b74767f19372d61af8".to_owned());
-    job.before = Some("0000000000000000000000000000000000000000".to_owned());
-    job.provider = Some("github".to_owned());
-    job.delivery_id = Some(format!("72d3162e-cc78-11e3-81ab-{n:012}"));
-    job.dedupe_key = Some(format!("github:72d3162e-cc78-11e3-81ab-{n:012}"));
-    job
+    NewJob {
+        commit: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".to_owned()),
+        before: Some("0000000000000000000000000000000000000000".to_owned()),
+        provider: Some("github".to_owned()),
+        delivery_id: Some(format!("72d3162e-cc78-11e3-81ab-{n:012}")),
+        dedupe_key: Some(format!("github:72d3162e-cc78-11e3-81ab-{n:012}")),
+        ..NewJob::index(format!("repo-{n}"), "refs/heads/main", Trigger::Webhook)
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -34,23 +35,32 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Runs `total` enqueues split over `producers` concurrent tasks; returns the wall time.
-async fn enqueue_concurrently(store: &Arc<dyn JobStore>, producers: u64, total: u64) -> Duration {
+/// Runs `task(store, i)` for each `i` in `0..n` as concurrent tasks; returns the wall time
+/// until all of them are done.
+async fn timed_concurrently<Task, Done>(store: &Arc<dyn JobStore>, n: u64, task: Task) -> Duration
+where
+    Task: Fn(Arc<dyn JobStore>, u64) -> Done,
+    Done: std::future::Future<Output = ()> + Send + 'static,
+{
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for p in 0..producers {
-        let share = total / producers + u64::from(p < total % producers);
-        let store = Arc::clone(store);
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..share {
-                store.enqueue(request()).await.expect("enqueue");
-            }
-        }));
-    }
+    let tasks: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(task(Arc::clone(store), i)))
+        .collect();
     for task in tasks {
-        task.await.expect("producer");
+        task.await.expect("task");
     }
     start.elapsed()
+}
+
+/// Runs `total` enqueues split over `producers` concurrent tasks; returns the wall time.
+async fn enqueue_concurrently(store: &Arc<dyn JobStore>, producers: u64, total: u64) -> Duration {
+    timed_concurrently(store, producers, |store, p| async move {
+        let share = total / producers + u64::from(p < total % producers);
+        for _ in 0..share {
+            store.enqueue(request()).await.expect("enqueue");
+        }
+    })
+    .await
 }
 
 fn durable_enqueue(c: &mut Criterion) {
@@ -107,37 +117,29 @@ enum Loop {
 
 /// Claims and completes every pre-queued job with `workers` concurrent workers.
 async fn drain(store: &Arc<dyn JobStore>, workers: usize, how: Loop) -> Duration {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..workers {
-        let store = Arc::clone(store);
-        tasks.push(tokio::spawn(async move {
-            let worker = format!("worker-{w}");
-            let mut next = store.claim(&worker).await.expect("claim");
-            while let Some(claimed) = next {
-                next = match how {
-                    Loop::Separate => {
-                        store
-                            .complete(&claimed.job.id, Completion::succeeded())
-                            .await
-                            .expect("complete");
-                        store.claim(&worker).await.expect("claim")
-                    }
-                    Loop::Combined => {
-                        store
-                            .complete_and_claim(&claimed.job.id, Completion::succeeded(), &worker)
-                            .await
-                            .expect("complete_and_claim")
-                            .1
-                    }
-                };
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("worker");
-    }
-    start.elapsed()
+    timed_concurrently(store, workers as u64, |store, w| async move {
+        let worker = format!("worker-{w}");
+        let mut next = store.claim(&worker).await.expect("claim");
+        while let Some(claimed) = next {
+            next = match how {
+                Loop::Separate => {
+                    store
+                        .complete(&claimed.job.id, Completion::succeeded())
+                        .await
+                        .expect("complete");
+                    store.claim(&worker).await.expect("claim")
+                }
+                Loop::Combined => {
+                    store
+                        .complete_and_claim(&claimed.job.id, Completion::succeeded(), &worker)
+                        .await
+                        .expect("complete_and_claim")
+                        .1
+                }
+            };
+        }
+    })
+    .await
 }
 
 fn claim_complete(c: &mut Criterion) {

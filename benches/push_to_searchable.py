@@ -13,68 +13,27 @@ Only loopback traffic; bounded by --pushes and a per-push deadline.
 """
 
 import argparse
-import hashlib
-import hmac
-import http.client
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 
-SECRET = "bench-secret"
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKEN = "bench-token"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
+from common import (SECRET, Gateway, default_gateway, git, make_repo, percentile,  # noqa: E402
+                    push_headers, request)
 
 
-def git(repo, *args):
-    subprocess.run(["git", "-C", repo, *args], check=True, stdout=subprocess.DEVNULL)
-
-
-def make_repo(path, files):
-    os.makedirs(path)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "bench@example.invalid")
-    git(path, "config", "user.name", "bench")
-    for i in range(files):
-        d = os.path.join(path, f"pkg{i % 100:03}")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, f"mod{i}.rs"), "w") as f:
-            for j in range(12):
-                f.write(f"pub fn item_{i}_{j}(value: u64) -> u64 {{\n    value.wrapping_mul({j + 3}) ^ {i}\n}}\n\n")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
+def dir_of(i):
+    """The directory of generated file `i` (100 of them)."""
+    return f"pkg{i % 100:03}"
 
 
 def head(repo):
-    return subprocess.check_output(["git", "-C", repo, "rev-parse", "HEAD"], text=True).strip()
-
-
-def request(addr, method, path, body=b"", headers=None):
-    host, port = addr
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    hdrs = {"Authorization": f"Bearer {TOKEN}"}
-    hdrs.update(headers or {})
-    conn.request(method, path, body=body, headers=hdrs)
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    return resp.status, data
-
-
-def wait_idle(addr, deadline_s=600):
-    end = time.time() + deadline_s
-    while time.time() < end:
-        status, data = request(addr, "GET", "/webhooks/status")
-        jobs = json.loads(data).get("jobs") or {}
-        if status == 200 and jobs.get("queued") == 0 and jobs.get("running") == 0:
-            return
-        time.sleep(0.2)
-    raise SystemExit("gateway never became idle")
+    return git(repo, "rev-parse", "HEAD").strip()
 
 
 def fresh_token(n):
@@ -91,13 +50,6 @@ def is_hit(data, token, commit):
     """True if a search answer holds the pushed content itself, not a near miss."""
     hits = json.loads(data).get("hits") or []
     return any(h.get("commit") == commit or token in h.get("snippet", "") for h in hits)
-
-
-def percentile(values, p):
-    values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def phases(log_path, pushes):
@@ -126,8 +78,7 @@ def phases(log_path, pushes):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target")
-    ap.add_argument("--binary", default=os.path.join(target, "release", "context-gateway"),
+    ap.add_argument("--binary", default=default_gateway(),
                     help="default: the release build in $CARGO_TARGET_DIR, else target/")
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--pushes", type=int, default=50)
@@ -141,27 +92,20 @@ def main():
     try:
         repo = os.path.join(work, "repo")
         t0 = time.time()
-        make_repo(repo, args.files)
+        make_repo(repo, args.files, dir_of)
         print(f"made a {args.files}-file repo in {time.time() - t0:.1f}s", file=sys.stderr)
-        config = os.path.join(work, "gateway.toml")
-        with open(config, "w") as f:
-            f.write(
-                f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
-                f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
-                f'branches = ["main"]\nsecret = "{SECRET}"\n'
-            )
-        log_path = os.path.join(work, "gateway.log")
-        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG="info,context_gateway::git=debug" if args.phases else "warn",
-                   CONTEXT_GATEWAY_LOG_FORMAT="json")
-        gateway = subprocess.Popen(
-            [args.binary, "serve", "--config", config, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data")],
-            stdout=subprocess.PIPE, stderr=open(log_path, "w"), env=env, text=True,
+        config = (
+            f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
+            f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
+            f'branches = ["main"]\nsecret = "{SECRET}"\n'
         )
-        line = gateway.stdout.readline().strip()
-        host, port = line.removeprefix("listening on http://").rsplit(":", 1)
-        addr = (host, int(port))
+        gateway = Gateway(args.binary, work, config).start({
+            "RUST_LOG": "info,context_gateway::git=debug" if args.phases else "warn",
+            "CONTEXT_GATEWAY_LOG_FORMAT": "json",
+        })
+        addr = gateway.addr
         t0 = time.time()
-        wait_idle(addr)
+        gateway.wait_idle()
         initial_s = time.time() - t0
         print(f"initial index of {args.files} files: {initial_s:.1f}s", file=sys.stderr)
 
@@ -169,7 +113,7 @@ def main():
         before = head(repo)
         for n in range(args.pushes):
             token = fresh_token(n)
-            target = os.path.join(repo, f"pkg{n % 100:03}", f"mod{n}.rs")
+            target = os.path.join(repo, dir_of(n), f"mod{n}.rs")
             with open(target, "a") as f:
                 f.write(f"\npub fn {token}() -> u64 {{ {n} }}\n")
             git(repo, "commit", "-q", "-am", f"push {n}")
@@ -180,9 +124,7 @@ def main():
                 "repository": {"name": "bench", "full_name": "bench/bench"},
                 "commits": [{"id": after, "added": [], "removed": [], "modified": [os.path.relpath(target, repo)]}],
             }).encode()
-            sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-            headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": f"p2s-{n}-{os.getpid()}",
-                       "X-Hub-Signature-256": sig, "Content-Type": "application/json"}
+            headers = push_headers(body, f"p2s-{n}-{os.getpid()}")
             q = "/search?" + urllib.parse.urlencode({"q": token, "repo": "bench", "limit": 1})
             start = time.perf_counter()
             status, data = request(addr, "POST", "/webhooks/github/bench", body, headers)
@@ -206,7 +148,7 @@ def main():
             "mean_ms": round(statistics.mean(latencies), 1),
         }
         if args.phases:
-            result.update(phases(log_path, args.pushes))
+            result.update(phases(gateway.log_path, args.pushes))
         if args.json:
             print(json.dumps(result))
         else:
@@ -214,11 +156,7 @@ def main():
                 print(f"{k:>16}: {v}")
     finally:
         if gateway:
-            gateway.terminate()
-            try:
-                gateway.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
+            gateway.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -105,9 +105,11 @@ fn raw_exchange(gw: &Gateway, head: &str, body_start: &[u8]) -> Option<Response>
 #[test]
 fn hostile_requests_get_the_right_answer_and_lose_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("a.rs", &source_file("bad_input_baseline", 1));
-    let c1 = repo.commit("one");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "a.rs",
+        &source_file("bad_input_baseline", 1),
+    );
     // Top-level keys come before the first table; the GitLab repo takes a plain token and a
     // Standard Webhooks signing secret.
     let config = format!(

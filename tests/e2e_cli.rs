@@ -3,33 +3,9 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use support::*;
-
-fn gateway() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_context-gateway"));
-    command
-        .env_remove("WEBHOOK_SECRET")
-        .env_remove("GATEWAY_TOKEN")
-        .env_remove("CONTEXT_GATEWAY_CONFIG");
-    command
-}
-
-/// The address a `serve` child prints on its first line of stdout.
-fn listening_addr(child: &mut std::process::Child) -> std::net::SocketAddr {
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    line.trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn index_then_search_from_the_command_line() {
@@ -45,19 +21,7 @@ fn index_then_search_from_the_command_line() {
     std::fs::write(tree.join("blob.bin"), [0u8, 1, 2, 3, 0, 9]).unwrap();
     let data = tmp.path().join("data");
 
-    let out = gateway()
-        .arg("index")
-        .arg(&tree)
-        .args(["--name", "cli", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = cli_index(&tree, "cli", &data);
     assert_eq!(summary["files_changed"], 2, "{summary}");
     assert_eq!(summary["files_deleted"], 0);
     assert!(summary["chunks_added"].as_u64().unwrap() >= 2);
@@ -73,54 +37,32 @@ fn index_then_search_from_the_command_line() {
     }
 
     // Unchanged tree: nothing to do.
-    let out = gateway()
-        .arg("index")
-        .arg(&tree)
-        .args(["--name", "cli", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let again = cli_index(&tree, "cli", &data);
     assert_eq!(again["files_changed"], 0, "{again}");
 
-    let out = gateway()
-        .args(["search", "parse http request", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let search = |query: &str| {
+        cli_json(
+            gateway_cli()
+                .args(["search", query, "--json", "--data-dir"])
+                .arg(&data),
+        )
+    };
+    let hits = search("parse http request");
     assert_eq!(hits[0]["path"], "src/http.rs", "{hits}");
     assert_eq!(hits[0]["repo"], "cli");
     assert_eq!(hits[0]["start_line"], 1);
 
     // A deleted file stops matching after the next index run.
     std::fs::remove_file(tree.join("src/http.rs")).unwrap();
-    let out = gateway()
-        .arg("index")
-        .arg(&tree)
-        .args(["--name", "cli", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let after = cli_index(&tree, "cli", &data);
     assert_eq!(after["files_deleted"], 1, "{after}");
-    let out = gateway()
-        .args(["search", "parse_http_request", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hits = search("parse_http_request");
     assert_eq!(hits.as_array().unwrap().len(), 0, "{hits}");
 }
 
 #[test]
 fn sign_prints_the_published_github_vector() {
-    let mut child = gateway()
+    let mut child = gateway_cli()
         .args([
             "sign",
             "--provider",
@@ -144,7 +86,7 @@ fn sign_prints_the_published_github_vector() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     );
-    let out = gateway()
+    let out = gateway_cli()
         .args(["sign", "--provider", "nope", "--secret", "s3cr3t-value"])
         .stdin(Stdio::null())
         .output()
@@ -157,7 +99,7 @@ fn sign_prints_the_published_github_vector() {
         "{stderr}"
     );
     // An empty secret signs nothing: an empty HMAC key would let anyone sign.
-    let out = gateway()
+    let out = gateway_cli()
         .args(["sign", "--provider", "github", "--secret", ""])
         .env_remove("WEBHOOK_SECRET")
         .stdin(Stdio::null())
@@ -173,12 +115,15 @@ fn check_config_names_every_mistake_with_its_line() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("bad.toml");
     std::fs::write(&path, "listen = \"127.0.0.1:8080\"\n\n[[repos]]\nname = \"ok\"\nprovider = \"gitbub\"\nurl = \"file:///x\"\n\n[[repos]]\nname = \"a/b\"\nprovider = \"github\"\npath = \"/srv\"\n").unwrap();
-    let out = gateway()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let check_config = || {
+        gateway_cli()
+            .arg("check-config")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = check_config();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -191,19 +136,14 @@ fn check_config_names_every_mistake_with_its_line() {
     );
 
     std::fs::write(&path, "[[repos]]\nname = \"x\"\nprovider = \"github\"\nurl = \"file:///x\"\nbranchs = [\"main\"]\n").unwrap();
-    let out = gateway()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("branchs") && err.contains("line 5"),
         "{err}"
     );
 
-    let out = gateway()
+    let out = gateway_cli()
         .arg("check-config")
         .arg("--config")
         .arg("examples/gateway.toml")
@@ -220,14 +160,15 @@ fn check_config_names_every_mistake_with_its_line() {
 #[test]
 fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = gateway()
+    let log = tmp.path().join("serve.log");
+    let mut child = gateway_cli()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(tmp.path().join("data"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let addr = listening_addr(&mut child);
+    let addr = listening_addr(&mut child, &log);
     let health = http(addr, "GET", "/healthz", &[], b"");
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
@@ -236,7 +177,7 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
     let _ = child.kill();
     let _ = child.wait();
 
-    let out = gateway()
+    let out = gateway_cli()
         .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
         .arg(tmp.path().join("data2"))
         .output()
@@ -247,7 +188,7 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
     // A data dir that cannot be written is a clear start-up error.
     let file = tmp.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
-    let out = gateway()
+    let out = gateway_cli()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&file)
         .output()
@@ -264,7 +205,7 @@ fn serve_without_config_is_an_empty_gateway_and_refuses_open_management() {
 /// answer, and returns what it wrote to stderr.
 fn serve_log(data: &std::path::Path, rust_log: &str) -> String {
     let log = data.with_extension("log");
-    let mut child = gateway()
+    let mut child = gateway_cli()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .env("RUST_LOG", rust_log)
@@ -272,7 +213,7 @@ fn serve_log(data: &std::path::Path, rust_log: &str) -> String {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let addr = listening_addr(&mut child);
+    let addr = listening_addr(&mut child, &log);
     assert_eq!(http(addr, "GET", "/healthz", &[], b"").status, 200);
     // The access line is written before the answer leaves.
     let _ = child.kill();

@@ -11,9 +11,11 @@ use support::*;
 #[test]
 fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("a.rs", &source_file("burst_target", 2));
-    let c1 = repo.commit("one");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "a.rs",
+        &source_file("burst_target", 2),
+    );
     let config = config_for(&repo.url(), "github", "")
         .replace("branches = [\"main\"]", "branches = [\"*\"]");
     let gw = Gateway::start(tmp.path(), &config);
@@ -83,32 +85,19 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
         assert_eq!(job.status, 200, "job {job_id} of {delivery} is lost");
     }
     // Every job reaches a final state after the restart.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        if status["jobs"]["queued"] == 0 && status["jobs"]["running"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "jobs never settled: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    gw.wait_settled();
 }
 
 #[test]
 fn queued_and_running_jobs_finish_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
     // Big enough that indexing takes a noticeable while, so the crash lands mid-run.
-    for i in 0..3000 {
-        repo.write(
-            &format!("d{}/f{i}.rs", i % 30),
-            &source_file(&format!("crash_{i}"), 12),
-        );
-    }
-    repo.commit("big");
-    let small = Repo::new(&tmp.path().join("small"));
-    small.write("s.rs", &source_file("small_repo_symbol", 1));
-    small.commit("small");
+    let (repo, _) = Repo::with_sources(&tmp.path().join("src"), 3000, 30, "crash");
+    let (small, _) = Repo::with_file(
+        &tmp.path().join("small"),
+        "s.rs",
+        &source_file("small_repo_symbol", 1),
+    );
     let config = format!(
         "workers = 1\n\n[[repos]]\nname = \"big\"\nprovider = \"github\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\n\n[[repos]]\nname = \"small\"\nprovider = \"github\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
         repo.url(),
@@ -171,29 +160,9 @@ fn queued_and_running_jobs_finish_after_a_crash() {
 #[test]
 fn sigterm_parks_running_jobs_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    for i in 0..3000 {
-        repo.write(
-            &format!("d{}/f{i}.rs", i % 30),
-            &source_file(&format!("term_{i}"), 12),
-        );
-    }
-    repo.commit("big");
+    let (repo, _) = Repo::with_sources(&tmp.path().join("src"), 3000, 30, "term");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
-    let deadline = Instant::now() + PATIENCE;
-    let running_id = loop {
-        let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json();
-        let running = running["jobs"].as_array().unwrap();
-        if let Some(job) = running.first() {
-            break job["id"].as_str().unwrap().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job never started:\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let running_id = gw.wait_running_job()["id"].as_str().unwrap().to_string();
     let log = gw.log.clone();
     let status = gw.stop();
     assert!(

@@ -7,7 +7,6 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -62,9 +61,11 @@ fn in_parallel<T: Sync, R: Send>(
 #[test]
 fn every_signed_push_is_accepted_under_an_unsigned_flood_and_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("flooded", 1));
-    let c1 = repo.commit("base");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "lib.rs",
+        &source_file("flooded", 1),
+    );
     let gw = Gateway::start(tmp.path(), &default_config(&repo.url()));
     let deliveries: Vec<Signed> = (0..2000)
         .map(|i| {
@@ -226,24 +227,7 @@ fn requests_over_the_in_flight_bound_get_503_with_retry_after() {
 fn spawn_serve(dir: &Path, token: Option<&str>) -> std::process::Child {
     let config = dir.join("gateway.toml");
     std::fs::write(&config, "").unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_context-gateway"));
-    command
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env_remove("GATEWAY_TOKEN")
-        .env_remove("WEBHOOK_SECRET")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap());
+    let mut command = serve_command(&config, &dir.join("data"), &dir.join("serve.log"));
     if let Some(token) = token {
         command.env("GATEWAY_TOKEN", token);
     }
@@ -254,18 +238,7 @@ fn spawn_serve(dir: &Path, token: Option<&str>) -> std::process::Child {
 fn without_a_token_proxied_loopback_requests_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = spawn_serve(tmp.path(), None);
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = listening_addr(&mut child, &tmp.path().join("serve.log"));
     let gw = Gateway {
         child,
         addr,

@@ -5,36 +5,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use support::*;
 
-fn wait_idle(gw: &Gateway) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        let jobs = &status["jobs"];
-        if jobs["queued"] == 0 && jobs["running"] == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway never became idle: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn hits(gw: &Gateway, query: &str, git_ref: &str) -> Vec<Value> {
-    let body = gw
-        .manage("GET", &format!("/search?q={query}&ref={git_ref}"), b"")
-        .json();
-    body["hits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| panic!("no hits array: {body}"))
+    gw.search_hits(&format!("q={query}&ref={git_ref}"))
 }
 
 /// Sends a sample and, when it queued a job, waits for that job to finish.
@@ -53,9 +28,11 @@ fn sample(gw: &Gateway, provider: &str, query: &str) -> (u16, Value, Option<Valu
 #[test]
 fn samples_of_every_kind_reach_real_tags_and_pull_request_refs() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("main.rs", &source_file("on_the_main_branch", 5));
-    repo.commit("main");
+    let (repo, _) = Repo::with_file(
+        &tmp.path().join("src"),
+        "main.rs",
+        &source_file("on_the_main_branch", 5),
+    );
     repo.write("tagged.rs", &source_file("only_in_the_annotated_tag", 5));
     repo.commit("for the tag");
     repo.git(&["tag", "-a", "v1", "-m", "an annotated tag"]);
@@ -75,7 +52,7 @@ fn samples_of_every_kind_reach_real_tags_and_pull_request_refs() {
          [[repos]]\nname = \"bb\"\nprovider = \"bitbucket\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\npull_requests = true\n"
     );
     let gw = Gateway::start(tmp.path(), &config);
-    wait_idle(&gw);
+    gw.wait_settled();
 
     // An annotated tag: the job fetches it and its tree becomes searchable under the tag.
     let (status, body, job) = sample(&gw, "github", "repo=hub&event=tag_push&ref=v1");

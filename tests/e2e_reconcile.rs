@@ -27,9 +27,11 @@ fn search_hits(gw: &Gateway, query: &str) -> usize {
 #[test]
 fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("a.rs", &source_file("alpha_first", 3));
-    repo.commit("one");
+    let (repo, _) = Repo::with_file(
+        &tmp.path().join("src"),
+        "a.rs",
+        &source_file("alpha_first", 3),
+    );
     repo.git(&["branch", "feature"]);
     let config = format!(
         "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\", \"feature\"]\nsecret = \"{SECRET}\"\nreconcile_interval_secs = 1\n",

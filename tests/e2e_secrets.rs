@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::Value;
 use support::*;
@@ -204,19 +202,7 @@ fn no_search_answer_contains_a_seeded_secret() {
 
     // The `index` command reports what it skipped and withheld.
     let data = tmp.path().join("cli-data");
-    let out = Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-        .arg("index")
-        .arg(&repo.dir)
-        .args(["--name", "demo", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = cli_index(&repo.dir, "demo", &data);
     assert_eq!(summary["files_skipped_secret"], 4, "{summary}");
     assert_eq!(
         summary["chunks_withheld"], 7,

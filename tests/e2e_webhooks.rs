@@ -8,32 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
-fn wait_idle(gw: &Gateway) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        let jobs = &status["jobs"];
-        if jobs["queued"] == 0 && jobs["running"] == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway never became idle: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn search(gw: &Gateway, query: &str, extra: &str) -> Vec<Value> {
-    let q: String = query.replace(' ', "%20");
-    let body = gw
-        .manage("GET", &format!("/search?q={q}{extra}"), b"")
-        .json();
-    body["hits"]
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| panic!("no hits array: {body}"))
+    gw.search_hits(&format!("q={}{extra}", query.replace(' ', "%20")))
 }
 
 fn push(
@@ -58,7 +34,7 @@ fn push_is_indexed_incrementally_with_exact_counts_and_becomes_searchable() {
     repo.write("c.rs", &source_file("charlie_stays", 3));
     let c1 = repo.commit("one");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
-    wait_idle(&gw);
+    gw.wait_settled();
     assert_eq!(
         search(&gw, "bravo_doomed", "").len(),
         1,
@@ -111,9 +87,11 @@ fn push_is_indexed_incrementally_with_exact_counts_and_becomes_searchable() {
 #[test]
 fn force_push_and_branch_deletion() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("main.rs", &source_file("base_function", 2));
-    let c1 = repo.commit("base");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "main.rs",
+        &source_file("base_function", 2),
+    );
     let gw = Gateway::start(
         tmp.path(),
         &config_for(&repo.url(), "github", "").replace(
@@ -121,7 +99,7 @@ fn force_push_and_branch_deletion() {
             "branches = [\"main\", \"feature\"]",
         ),
     );
-    wait_idle(&gw);
+    gw.wait_settled();
 
     // main moves to c2, then is force-pushed to c3, which drops c2's content.
     repo.write("gone.rs", &source_file("rewritten_history", 2));
@@ -180,11 +158,9 @@ fn force_push_and_branch_deletion() {
 #[test]
 fn bad_deliveries_get_the_right_status_and_create_no_job() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("x.rs", "fn x() {}\n");
-    let c1 = repo.commit("x");
+    let (repo, c1) = Repo::with_file(&tmp.path().join("src"), "x.rs", "fn x() {}\n");
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
-    wait_idle(&gw);
+    gw.wait_settled();
     let jobs_before = gw.manage("GET", "/webhooks/jobs", b"").json()["jobs"]
         .as_array()
         .unwrap()
@@ -325,9 +301,11 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
 #[test]
 fn every_provider_delivers_a_signed_push() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("shared_base", 1));
-    let c1 = repo.commit("base");
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "lib.rs",
+        &source_file("shared_base", 1),
+    );
     let url = repo.url();
     let mut config = String::from("workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n");
     for provider in ["github", "gitlab", "gitea", "bitbucket", "azure-devops"] {
@@ -341,7 +319,7 @@ fn every_provider_delivers_a_signed_push() {
         ));
     }
     let gw = Gateway::start(tmp.path(), &config);
-    wait_idle(&gw);
+    gw.wait_settled();
     repo.write("lib.rs", &source_file("provider_pushed", 1));
     let c2 = repo.commit("next");
     let payloads: Vec<(&str, &str, Value)> = vec![
@@ -565,9 +543,7 @@ fn trigger_cancel_and_cleanup() {
 #[test]
 fn only_failures_are_rate_limited_and_signed_deliveries_never_are() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("x.rs", "fn x() {}\n");
-    let c1 = repo.commit("x");
+    let (repo, c1) = Repo::with_file(&tmp.path().join("src"), "x.rs", "fn x() {}\n");
     let config = config_for(&repo.url(), "github", "").replace(
         "[rate_limit]\nper_ip_per_sec = 0",
         "[rate_limit]\nper_ip_per_sec = 0.5\nper_ip_burst = 3",
@@ -607,14 +583,16 @@ fn only_failures_are_rate_limited_and_signed_deliveries_never_are() {
 #[test]
 fn pull_requests_and_tags_are_indexed_when_configured() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("mainline_code", 1));
-    repo.commit("base");
+    let (repo, _) = Repo::with_file(
+        &tmp.path().join("src"),
+        "lib.rs",
+        &source_file("mainline_code", 1),
+    );
     let gw = Gateway::start(
         tmp.path(),
         &config_for(&repo.url(), "github", "pull_requests = true\ntags = true"),
     );
-    wait_idle(&gw);
+    gw.wait_settled();
 
     // A pull request head lives under refs/pull/N/head on the host.
     repo.git(&["checkout", "-q", "-b", "topic"]);
@@ -708,7 +686,7 @@ fn local_path_repos_record_their_commit_only_when_in_git() {
         plain.display()
     );
     let gw = Gateway::start(tmp.path(), &config);
-    wait_idle(&gw);
+    gw.wait_settled();
     for (name, ident, commit) in [
         ("ingit", "in_git_tree", Value::from(head.as_str())),
         ("plain", "plain_tree", Value::Null),

@@ -13,30 +13,27 @@
 #[path = "../bins/context-gateway/src/config.rs"]
 mod config;
 
+// The checks the fuzz targets in `fuzz/` make too, one copy for both.
+#[path = "checks/chunks.rs"]
+mod chunk_checks;
+#[path = "checks/config.rs"]
+mod config_checks;
+#[path = "checks/search.rs"]
+mod search_checks;
+#[path = "checks/webhooks.rs"]
+mod webhook_checks;
+
 use std::path::Path;
 use std::time::SystemTime;
 
-use indexer::{ChangeSet, ChunkConfig, ChunkDelta, FileUpdate, HashAlgo, RefKey, chunk_text};
+use chunk_checks::check_chunks;
+use indexer::ChunkConfig;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use search::{Query, SearchIndex};
-use webhook_core::{Delivery, Headers, ProviderId, Registry, Secret, VerifyOptions};
-
-const PROVIDERS: [&str; 5] = ["github", "gitlab", "gitea", "bitbucket", "azure-devops"];
-
-/// The headers the provider named `provider` would send.
-fn sign(
-    provider: &str,
-    secret: &Secret,
-    body: &[u8],
-    now: SystemTime,
-) -> Result<Vec<(String, String)>, webhook_core::Error> {
-    provider.parse::<ProviderId>()?.sign(secret, body, now)
-}
-
-fn secret(text: &str) -> Secret {
-    Secret::new(text).unwrap()
-}
+use search_checks::{check_results, index_of};
+use webhook_checks::{PROVIDER_IDS, assert_event_within_body, fixture_secrets};
+use webhook_core::{Delivery, Headers, ProviderId, Registry, VerifyOptions};
 
 /// Every header name a provider reads, plus one it ignores.
 const HEADER_NAMES: [&str; 26] = [
@@ -76,27 +73,16 @@ fn cases(n: u32) -> RunnerConfig {
     }
 }
 
-fn secrets_for(provider: &str) -> Vec<Secret> {
-    match provider {
-        "gitlab" => vec![
-            secret("fixture-token"),
-            secret("whsec_c2lnbmluZy1rZXktZm9yLXByb3BzLXRlc3Q="),
-        ],
-        "azure-devops" => vec![secret("gateway:fixture-password")],
-        _ => vec![secret("fixture-secret")],
-    }
-}
-
 /// One fixture: provider, the headers its case file names, and the body.
-type Fixture = (String, Vec<(String, String)>, Vec<u8>);
+type Fixture = (ProviderId, Vec<(String, String)>, Vec<u8>);
 
 /// Every fixture body with the headers its case file names.
 fn fixtures() -> Vec<Fixture> {
     let root =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/webhook-core/tests/fixtures");
     let mut out = Vec::new();
-    for provider in PROVIDERS {
-        let mut names: Vec<_> = std::fs::read_dir(root.join(provider))
+    for provider in PROVIDER_IDS {
+        let mut names: Vec<_> = std::fs::read_dir(root.join(provider.as_str()))
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.to_string_lossy().ends_with(".case.json"))
@@ -112,38 +98,24 @@ fn fixtures() -> Vec<Fixture> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
                 .collect();
-            out.push((
-                provider.to_string(),
-                headers,
-                std::fs::read(body_path).unwrap(),
-            ));
+            out.push((provider, headers, std::fs::read(body_path).unwrap()));
         }
     }
     out
 }
 
 /// Runs verify and parse; neither may panic, and an event may not be bigger than its body.
-fn verify_and_parse(provider: &str, headers: &Headers, body: &[u8]) {
+fn verify_and_parse(provider: ProviderId, headers: &Headers, body: &[u8]) {
     let registry = Registry::with_builtins();
-    let implementation = registry.get(provider.parse().unwrap()).unwrap();
+    let implementation = registry.get(provider).unwrap();
     let delivery = Delivery { headers, body };
-    let _ = implementation.verify(&delivery, &secrets_for(provider), &VerifyOptions::default());
+    let _ = implementation.verify(
+        &delivery,
+        &fixture_secrets(provider),
+        &VerifyOptions::default(),
+    );
     if let Ok(event) = implementation.parse(&delivery) {
-        let paths = &event.changed_paths;
-        let path_bytes: usize = paths
-            .added
-            .iter()
-            .chain(&paths.modified)
-            .chain(&paths.removed)
-            .map(String::len)
-            .sum();
-        // Normalizing may not amplify: everything in the event came out of the body.
-        assert!(
-            path_bytes <= body.len(),
-            "{path_bytes} bytes of paths from {}",
-            body.len()
-        );
-        assert!(event.updates.len() <= body.len());
+        assert_event_within_body(&event, body);
     }
 }
 
@@ -163,7 +135,7 @@ fn headers_strategy() -> impl Strategy<Value = Vec<(usize, Vec<u8>)>> {
 fn verify_and_parse_never_panic_on_arbitrary_headers_and_bytes() {
     let mut runner = TestRunner::new(cases(400));
     let strategy = (
-        0..PROVIDERS.len(),
+        0..PROVIDER_IDS.len(),
         headers_strategy(),
         proptest::collection::vec(any::<u8>(), 0..400),
     );
@@ -173,7 +145,7 @@ fn verify_and_parse_never_panic_on_arbitrary_headers_and_bytes() {
                 .iter()
                 .map(|(n, v)| (HEADER_NAMES[*n], v.as_slice()))
                 .collect();
-            verify_and_parse(PROVIDERS[p], &headers, &body);
+            verify_and_parse(PROVIDER_IDS[p], &headers, &body);
             Ok(())
         })
         .unwrap();
@@ -241,9 +213,9 @@ fn signed_mutated_fixtures_verify_and_parse_without_panic() {
             let mut doc: serde_json::Value = serde_json::from_slice(body).unwrap();
             splice(&mut doc, pick, value);
             let body = serde_json::to_vec(&doc).unwrap();
-            let secret = secrets_for(provider).remove(0);
+            let secret = fixture_secrets(*provider).remove(0);
             let mut headers: Headers = case_headers.iter().map(|(k, v)| (k, v)).collect();
-            for (k, v) in sign(provider, &secret, &body, SystemTime::now()).unwrap() {
+            for (k, v) in provider.sign(&secret, &body, SystemTime::now()).unwrap() {
                 headers.insert(&k, v.as_bytes());
             }
             let registry = Registry::with_builtins();
@@ -254,12 +226,12 @@ fn signed_mutated_fixtures_verify_and_parse_without_panic() {
             // Signed with a configured secret: verification must succeed whatever the JSON says.
             prop_assert!(
                 registry
-                    .get(provider.parse().unwrap())
+                    .get(*provider)
                     .unwrap()
                     .verify(&delivery, &[secret], &VerifyOptions::default())
                     .is_ok()
             );
-            verify_and_parse(provider, &headers, &body);
+            verify_and_parse(*provider, &headers, &body);
             Ok(())
         })
         .unwrap();
@@ -273,16 +245,13 @@ fn deeply_nested_and_huge_number_payloads_are_errors_not_crashes() {
         "{{\"ref\":\"refs/heads/main\",\"before\":1{zeros},\"after\":-1e99999999,\"repository\":{{}}}}",
         zeros = "0".repeat(100_000)
     );
-    for provider in PROVIDERS {
+    for provider in PROVIDER_IDS {
         for body in [&deep_arrays, &deep_objects, &huge_number] {
             let mut headers = Headers::new();
-            for (k, v) in sign(
-                provider,
-                &secrets_for(provider)[0],
-                body.as_bytes(),
-                SystemTime::now(),
-            )
-            .unwrap()
+            let secret = &fixture_secrets(provider)[0];
+            for (k, v) in provider
+                .sign(secret, body.as_bytes(), SystemTime::now())
+                .unwrap()
             {
                 headers.insert(&k, v.as_bytes());
             }
@@ -322,7 +291,7 @@ fn many_signature_entries_cost_one_pass_over_the_body() {
             headers: &headers,
             body: &body,
         },
-        &secrets_for("gitlab"),
+        &fixture_secrets(ProviderId::GitLab),
         &VerifyOptions::default(),
     );
     assert!(result.is_err());
@@ -386,51 +355,11 @@ fn config_parser_never_panics_and_names_real_lines() {
         .run(&strategy, |lines| {
             let text = lines.join("\n");
             let overrides = config::Overrides::default();
-            match config::Config::from_str_with(&text, Path::new("props.toml"), &overrides) {
-                Ok(config) => {
-                    for repo in &config.repos {
-                        prop_assert!(config::valid_repo_name(&repo.spec.name));
-                    }
-                }
-                Err(config::ConfigError::Invalid { problems, .. }) => {
-                    prop_assert!(!problems.is_empty());
-                    let line_count = text.lines().count().max(1);
-                    for problem in &problems {
-                        if let Some(line) = problem.line {
-                            prop_assert!(
-                                line >= 1 && line <= line_count + 1,
-                                "{problem} in {text:?}"
-                            );
-                        }
-                    }
-                }
-                Err(other) => prop_assert!(false, "unexpected error {other}"),
-            }
+            let parsed = config::Config::from_str_with(&text, Path::new("props.toml"), &overrides);
+            config_checks::check_parsed(&text, parsed);
             Ok(())
         })
         .unwrap();
-}
-
-fn check_chunks(text: &str, config: &ChunkConfig) {
-    let chunks = chunk_text(text, config, HashAlgo::Blake3);
-    // Chunks cover the text exactly, in order: output size equals input size.
-    let joined: String = chunks.iter().map(|c| c.text.as_str()).collect();
-    assert_eq!(joined, text);
-    let lines = text.lines().count().max(text.matches('\n').count());
-    assert!(chunks.len() <= lines.max(1));
-    let mut next_line = 1;
-    for chunk in &chunks {
-        assert_eq!(chunk.start_line, next_line);
-        assert!(chunk.end_line >= chunk.start_line);
-        let line_count = (chunk.end_line - chunk.start_line + 1) as usize;
-        assert!(line_count <= config.max_lines.max(1));
-        assert!(
-            line_count == 1 || chunk.text.len() <= config.max_bytes,
-            "a multi-line chunk of {} bytes",
-            chunk.text.len()
-        );
-        next_line = chunk.end_line + 1;
-    }
 }
 
 #[test]
@@ -476,42 +405,26 @@ fn chunker_is_linear_on_pathological_text() {
 }
 
 fn small_index() -> SearchIndex {
-    let index = SearchIndex::open_in_memory().unwrap();
-    let key = RefKey::new("demo", "refs/heads/main");
-    let texts = [
+    index_of(&[
         (
+            "demo",
+            "refs/heads/main",
             "src/http.rs",
             "fn parse_http_request(raw: &[u8]) -> Request {\n    decode(raw)\n}\n",
         ),
         (
+            "demo",
+            "refs/heads/main",
             "src/lib.rs",
             "pub struct SignatureVerifier;\nimpl SignatureVerifier { fn verify() {} }\n",
         ),
         (
+            "demo",
+            "refs/heads/main",
             "README.md",
             "Context \"Gateway\": search [code] with *globs* and ?marks\n",
         ),
-    ];
-    let upserts = texts
-        .iter()
-        .map(|(path, text)| FileUpdate {
-            path: path.to_string(),
-            hash: path.to_string(),
-            size: text.len() as u64,
-            chunks: chunk_text(text, &ChunkConfig::default(), HashAlgo::Blake3),
-        })
-        .collect();
-    index
-        .stage(&ChangeSet {
-            key: key.clone(),
-            commit: Some("c0ffee".into()),
-            upserts,
-            deletes: vec![],
-            delta: ChunkDelta::default(),
-        })
-        .unwrap();
-    index.commit_ref(&key).unwrap();
-    index
+    ])
 }
 
 #[test]
@@ -544,7 +457,7 @@ fn search_queries_never_panic_and_respect_the_limit() {
                 ..Query::default()
             };
             if let Ok(results) = index.search(&query) {
-                prop_assert!(results.hits.len() <= query.effective_limit());
+                check_results(&query, &results);
             }
             Ok(())
         })

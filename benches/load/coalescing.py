@@ -29,28 +29,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 
-def git(repo, *args, **kw):
-    return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, text=True, **kw).stdout
-
-
-def make_repo(path, files):
-    os.makedirs(path)
-    git(path, "init", "-q", "-b", "main")
-    git(path, "config", "user.email", "bench@example.invalid")
-    git(path, "config", "user.name", "bench")
-    for i in range(files):
-        d = os.path.join(path, f"pkg{i % 50:02}")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, f"mod{i}.rs"), "w") as f:
-            for j in range(12):
-                f.write(f"pub fn item_{i}_{j}(value: u64) -> u64 {{\n    value.wrapping_mul({j + 3}) ^ {i}\n}}\n\n")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
-
-
 def add_commits(repo, n, token):
     """N commits on main, each rewriting src/burst.rs; only the last mentions `token`."""
-    tip = git(repo, "rev-parse", "main").strip()
+    tip = common.git(repo, "rev-parse", "main").strip()
     lines = []
     t = int(time.time())
     for i in range(n):
@@ -66,8 +47,8 @@ def add_commits(repo, n, token):
         lines.append(f"M 100644 inline src/burst.rs\ndata {len(data)}\n".encode() + data + b"\n")
     subprocess.run(["git", "-C", repo, "fast-import", "--quiet"], input=b"".join(lines), check=True)
     # fast-import updates the ref, not the worktree; keep the worktree consistent for humans.
-    git(repo, "reset", "-q", "--hard", "main")
-    return tip, git(repo, "rev-list", "--reverse", f"{tip}..main").split()
+    common.git(repo, "reset", "-q", "--hard", "main")
+    return tip, common.git(repo, "rev-list", "--reverse", f"{tip}..main").split()
 
 
 def main():
@@ -84,7 +65,7 @@ def main():
     gw = None
     try:
         repo = os.path.join(work, "repo")
-        make_repo(repo, args.files)
+        common.make_repo(repo, args.files, lambda i: f"pkg{i % 50:02}")
         config = (f'workers = {args.workers}\n[rate_limit]\nper_ip_per_sec = 0\n\n'
                   f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
                   f'branches = ["main"]\nsecret = "{common.SECRET}"\n')
@@ -159,11 +140,7 @@ def main():
             "burst_start_to_searchable_ms": round((found - start) * 1000, 1),
             "last_answer": json.loads(answer),
         }
-        text = json.dumps(result, indent=1)
-        print(text, file=sys.stderr)
-        if args.json_out:
-            with open(args.json_out, "w") as f:
-                f.write(text)
+        common.write_result(result, args.json_out)
     finally:
         if gw:
             gw.stop()

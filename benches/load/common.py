@@ -1,6 +1,6 @@
-"""Shared parts of the load benchmarks: a realistic signed GitHub push, starting a release
-`context-gateway serve` on 127.0.0.1:0, a tiny HTTP client, percentiles and peak RSS, and
-finding the peer tools.
+"""Shared parts of the load benchmarks (and benches/push_to_searchable.py): a git repository of
+generated Rust files, a realistic signed GitHub push, starting a release `context-gateway serve`
+on 127.0.0.1:0, a tiny HTTP client, percentiles and peak RSS, and finding the peer tools.
 
 Everything here talks to 127.0.0.1 only.
 """
@@ -53,6 +53,38 @@ def find_tool(name, crate=None):
             return path
     hint = f"cargo install --root {bench_tools()} {crate}" if crate else "your package manager"
     sys.exit(f"{name} is not on PATH nor in {local}: install it with {hint} (benches/run.sh does)")
+
+
+def git(repo, *args, **kw):
+    """Runs git in `repo`; returns its stdout (raises if it fails)."""
+    return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, text=True, **kw).stdout
+
+
+def make_repo(path, files, dir_of):
+    """A git repository at `path` (branch main, one commit) of `files` Rust files of 12
+    functions each, file `i` being `<dir_of(i)>/mod<i>.rs`."""
+    os.makedirs(path)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "bench@example.invalid")
+    git(path, "config", "user.name", "bench")
+    for i in range(files):
+        d = os.path.join(path, dir_of(i))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"mod{i}.rs"), "w") as f:
+            for j in range(12):
+                f.write(f"pub fn item_{i}_{j}(value: u64) -> u64 {{\n    value.wrapping_mul({j + 3}) ^ {i}\n}}\n\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+
+
+def write_result(result, json_out=None):
+    """Prints the result as indented JSON to stderr and, with `json_out`, writes it there."""
+    text = json.dumps(result, indent=1)
+    print(text, file=sys.stderr)
+    if json_out:
+        with open(json_out, "w") as f:
+            f.write(text)
+    return text
 
 
 def github_push(repo="bench", ref="refs/heads/main", before="1" * 40, after="2" * 40,
@@ -135,6 +167,17 @@ def get_json(addr, path):
     return json.loads(data)
 
 
+def wait_idle(addr, deadline_s=600):
+    """Waits until the gateway at `addr` has no queued or running job."""
+    end = time.time() + deadline_s
+    while time.time() < end:
+        jobs = get_json(addr, "/webhooks/status").get("jobs") or {}
+        if jobs.get("queued", 0) == 0 and jobs.get("running", 0) == 0:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("gateway never became idle")
+
+
 class Gateway:
     """A `context-gateway serve` child on 127.0.0.1:0 with its own config and data dir."""
 
@@ -148,13 +191,15 @@ class Gateway:
         self.proc = None
         self.addr = None
 
-    def start(self):
+    def start(self, env_overrides=None):
+        """Starts serve and reads its address; `env_overrides` are set in its environment last."""
         # The serve default log level (info), as in production, unless BENCH_RUST_LOG says otherwise.
         env = dict(os.environ, GATEWAY_TOKEN=TOKEN)
         env.pop("RUST_LOG", None)
         if os.environ.get("BENCH_RUST_LOG"):
             env["RUST_LOG"] = os.environ["BENCH_RUST_LOG"]
         env.pop("WEBHOOK_SECRET", None)
+        env.update(env_overrides or {})
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--config", self.config, "--listen", "127.0.0.1:0",
@@ -173,13 +218,7 @@ class Gateway:
         return self.proc.pid
 
     def wait_idle(self, deadline_s=600):
-        end = time.time() + deadline_s
-        while time.time() < end:
-            jobs = get_json(self.addr, "/webhooks/status").get("jobs") or {}
-            if jobs.get("queued", 0) == 0 and jobs.get("running", 0) == 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("gateway never became idle")
+        wait_idle(self.addr, deadline_s)
 
     def jobs(self, query=""):
         """Every job (all pages), newest first."""
@@ -207,42 +246,35 @@ class Gateway:
                 self.proc.wait()
 
 
-def peak_rss_kb(pid):
-    """VmHWM of a process (peak resident set), in kB; 0 if it is gone."""
+def status_kb(pid, keys):
+    """The `keys` of /proc/<pid>/status that are present (all in kB), as a dict; empty if the
+    process is gone."""
+    found = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
+                key = line.split(":")[0]
+                if key in keys:
+                    found[key] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return found
+
+
+def peak_rss_kb(pid):
+    """VmHWM of a process (peak resident set), in kB; 0 if it is gone."""
+    return status_kb(pid, ("VmHWM",)).get("VmHWM", 0)
 
 
 def rss_parts_kb(pid):
     """RssAnon (heap, stacks) and RssFile (mapped files: the binary, tantivy's and sled's
     mapped files) of a process, in kB; the page cache can drop file pages at will."""
-    parts = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key = line.split(":")[0]
-                if key in ("RssAnon", "RssFile", "RssShmem"):
-                    parts[key] = int(line.split()[1])
-    except OSError:
-        pass
-    return parts
+    return status_kb(pid, ("RssAnon", "RssFile", "RssShmem"))
 
 
 def rss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    """VmRSS of a process (resident set now), in kB; 0 if it is gone."""
+    return status_kb(pid, ("VmRSS",)).get("VmRSS", 0)
 
 
 def cpu_seconds(pid):

@@ -126,11 +126,7 @@ def main():
         size = sum(os.path.getsize(p) for p in open(files, "rb").read().decode().split("\0") if p)
         result = {"tree": args.tree, "files": n_files, "bytes": size, "reps": args.reps,
                   "summary": summary, "outputs": {k: v.strip()[-600:] for k, v in last.items()}}
-        text = json.dumps(result, indent=1)
-        print(text, file=sys.stderr)
-        if args.json_out:
-            with open(args.json_out, "w") as f:
-                f.write(text)
+        common.write_result(result, args.json_out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -14,6 +14,10 @@
 #[path = "../../bins/context-gateway/src/config.rs"]
 mod config;
 
+// The checks tests/props.rs makes too, one copy for both.
+#[path = "../../tests/checks/config.rs"]
+mod config_checks;
+
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
@@ -30,25 +34,6 @@ fuzz_target!(|data: &[u8]| {
             .map(str::to_owned),
         ..config::Overrides::default()
     };
-    match config::Config::from_str_with(text, Path::new("fuzz.toml"), &overrides) {
-        Ok(config) => {
-            for repo in &config.repos {
-                assert!(
-                    config::valid_repo_name(&repo.spec.name),
-                    "{:?} accepted",
-                    repo.spec.name
-                );
-            }
-        }
-        Err(config::ConfigError::Invalid { problems, .. }) => {
-            assert!(!problems.is_empty());
-            let line_count = text.lines().count().max(1);
-            for problem in &problems {
-                if let Some(line) = problem.line {
-                    assert!(line >= 1 && line <= line_count + 1, "{problem} in {text:?}");
-                }
-            }
-        }
-        Err(other) => panic!("unexpected error {other}"),
-    }
+    let parsed = config::Config::from_str_with(text, Path::new("fuzz.toml"), &overrides);
+    config_checks::check_parsed(text, parsed);
 });

@@ -6,19 +6,24 @@
 //! snake_case names, quotes, tantivy syntax characters and non-ASCII text, so that queries
 //! hit, snippets are cut and filters select. Structured input (`arbitrary`).
 //!
-//! Checks (as in tests/props.rs, plus the filters): no panic; never more hits than the
-//! effective limit; every hit is in the requested repository (an empty filter means none);
-//! every hit's line range is well formed.
+//! Checks (shared with tests/props.rs through tests/checks/search.rs): no panic; never more
+//! hits than the effective limit; every hit is in the requested repository (an empty filter
+//! means none); every hit's line range is well formed.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use indexer::{ChangeSet, ChunkConfig, ChunkDelta, FileUpdate, HashAlgo, RefKey, chunk_text};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use search::{Query, SearchIndex};
 
-const DOCS: [(&str, &str, &str, &str); 6] = [
+// The index builder and answer checks tests/props.rs uses too, one copy for both.
+#[path = "../../tests/checks/search.rs"]
+mod search_checks;
+
+use search_checks::{Doc, check_results, index_of};
+
+const DOCS: [Doc; 6] = [
     (
         "demo",
         "refs/heads/main",
@@ -62,39 +67,7 @@ const DOCS: [(&str, &str, &str, &str); 6] = [
 
 fn index() -> &'static SearchIndex {
     static INDEX: OnceLock<SearchIndex> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        let index = SearchIndex::open_in_memory().expect("in-memory index");
-        let mut keys: Vec<RefKey> = Vec::new();
-        for (repo, git_ref, _, _) in DOCS {
-            let key = RefKey::new(repo, git_ref);
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-        for key in keys {
-            let upserts = DOCS
-                .iter()
-                .filter(|(repo, git_ref, _, _)| RefKey::new(*repo, *git_ref) == key)
-                .map(|(_, _, path, text)| FileUpdate {
-                    path: path.to_string(),
-                    hash: path.to_string(),
-                    size: text.len() as u64,
-                    chunks: chunk_text(text, &ChunkConfig::default(), HashAlgo::Blake3),
-                })
-                .collect();
-            index
-                .stage(&ChangeSet {
-                    key: key.clone(),
-                    commit: Some("c0ffee".into()),
-                    upserts,
-                    deletes: vec![],
-                    delta: ChunkDelta::default(),
-                })
-                .expect("stage");
-            index.commit_ref(&key).expect("commit");
-        }
-        index
-    })
+    INDEX.get_or_init(|| index_of(&DOCS))
 }
 
 #[derive(Debug, Arbitrary)]
@@ -113,18 +86,9 @@ fuzz_target!(|input: Input| {
         git_ref: input.git_ref,
         path: input.path,
         limit: usize::from(input.limit),
+        ..Query::default()
     };
     if let Ok(results) = index().search(&query) {
-        assert!(results.hits.len() <= query.effective_limit());
-        for hit in &results.hits {
-            // An empty filter is no filter (as `?repo=` is for the HTTP API).
-            if let Some(repo) = query.repo.as_deref().filter(|r| !r.is_empty()) {
-                assert_eq!(&hit.repo, repo);
-            }
-            assert!(
-                hit.start_line >= 1 && hit.end_line >= hit.start_line,
-                "{hit:?}"
-            );
-        }
+        check_results(&query, &results);
     }
 });

@@ -19,15 +19,13 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use webhook_core::{Delivery, Headers, ProviderId, Registry, Secret, VerifyOptions};
 
-/// Providers in the order the seeds pick them by: azure-devops, bitbucket, gitea, github,
-/// gitlab.
-const IDS: [ProviderId; 5] = [
-    ProviderId::AzureDevOps,
-    ProviderId::Bitbucket,
-    ProviderId::Gitea,
-    ProviderId::GitHub,
-    ProviderId::GitLab,
-];
+// The providers and fixture secrets tests/props.rs uses too (the event check is for
+// verify_parse).
+#[allow(dead_code)]
+#[path = "../../tests/checks/webhooks.rs"]
+mod webhook_checks;
+
+use webhook_checks::{PROVIDER_IDS as IDS, fixture_secrets};
 
 const NOW_SECS: u64 = 1_700_000_000;
 
@@ -100,19 +98,13 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Registry::with_builtins)
 }
 
+/// The fixture secrets, plus a rotated second HMAC secret for the providers that sign with one.
 fn secrets_for(provider: ProviderId) -> Vec<Secret> {
-    let secret = |text: &str| Secret::new(text).expect("not empty");
-    match provider {
-        ProviderId::GitLab => vec![
-            secret("fixture-token"),
-            secret("whsec_c2lnbmluZy1rZXktZm9yLXByb3BzLXRlc3Q="),
-        ],
-        ProviderId::AzureDevOps => vec![secret("gateway:fixture-password")],
-        _ => vec![
-            secret("fixture-secret"),
-            secret("rotated-secret"),
-        ],
+    let mut secrets = fixture_secrets(provider);
+    if !matches!(provider, ProviderId::GitLab | ProviderId::AzureDevOps) {
+        secrets.push(Secret::new("rotated-secret").expect("not empty"));
     }
+    secrets
 }
 
 fn encode(encoding: &Encoding, bytes: &[u8]) -> Vec<u8> {

@@ -17,17 +17,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use webhook_core::{Delivery, Headers, ProviderId, Registry, Secret, VerifyOptions};
+use webhook_core::{Delivery, Headers, Registry, VerifyOptions};
 
-/// Providers in the order the seeds pick them by: azure-devops, bitbucket, gitea, github,
-/// gitlab.
-const IDS: [ProviderId; 5] = [
-    ProviderId::AzureDevOps,
-    ProviderId::Bitbucket,
-    ProviderId::Gitea,
-    ProviderId::GitHub,
-    ProviderId::GitLab,
-];
+// The checks tests/props.rs makes too, one copy for both.
+#[path = "../../tests/checks/webhooks.rs"]
+mod webhook_checks;
+
+use webhook_checks::{PROVIDER_IDS as IDS, assert_event_within_body, fixture_secrets};
 
 /// A fixed clock, so a run is reproducible; seeds that carry a `webhook-timestamp` use it.
 const NOW_SECS: u64 = 1_700_000_000;
@@ -35,18 +31,6 @@ const NOW_SECS: u64 = 1_700_000_000;
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(Registry::with_builtins)
-}
-
-fn secrets_for(provider: ProviderId) -> Vec<Secret> {
-    let secret = |text: &str| Secret::new(text).expect("not empty");
-    match provider {
-        ProviderId::GitLab => vec![
-            secret("fixture-token"),
-            secret("whsec_c2lnbmluZy1rZXktZm9yLXByb3BzLXRlc3Q="),
-        ],
-        ProviderId::AzureDevOps => vec![secret("gateway:fixture-password")],
-        _ => vec![secret("fixture-secret")],
-    }
 }
 
 /// Every header that carries a signature, token or credentials.
@@ -96,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
     let registry = registry();
     let id = IDS[usize::from(first & 0x3f) % IDS.len()];
     let provider = registry.get(id).expect("built in");
-    let secrets = secrets_for(id);
+    let secrets = fixture_secrets(id);
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS);
     let options = VerifyOptions {
         now,
@@ -130,19 +114,6 @@ fuzz_target!(|data: &[u8]| {
     assert!(provider.verify(&delivery, &[], &options).is_err());
 
     if let Ok(event) = provider.parse(&delivery) {
-        let paths = &event.changed_paths;
-        let path_bytes: usize = paths
-            .added
-            .iter()
-            .chain(&paths.modified)
-            .chain(&paths.removed)
-            .map(String::len)
-            .sum();
-        assert!(
-            path_bytes <= body.len(),
-            "{path_bytes} path bytes from {}",
-            body.len()
-        );
-        assert!(event.updates.len() <= body.len());
+        assert_event_within_body(&event, body);
     }
 });

@@ -43,40 +43,11 @@ impl Gateway {
     pub fn start_with_data(dir: &Path, config: &Path, data_dir: &Path) -> Gateway {
         let data_dir = data_dir.to_path_buf();
         let log = dir.join(format!("gateway-{}.log", now_nanos()));
-        let log_file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--config",
-            ])
-            .arg(config)
-            .arg("--data-dir")
-            .arg(&data_dir)
+        let mut child = serve_command(config, &data_dir, &log)
             .env("GATEWAY_TOKEN", TOKEN)
-            .env("RUST_LOG", "info")
-            .env_remove("WEBHOOK_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(log_file)
             .spawn()
             .expect("the context-gateway binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {line:?}; log: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .parse()
-            .unwrap();
+        let addr = listening_addr(&mut child, &log);
         Gateway {
             child,
             addr,
@@ -122,6 +93,53 @@ impl Gateway {
         }
     }
 
+    /// The hits of `GET /search?{query}` (the test fails if the answer holds no hit list).
+    pub fn search_hits(&self, query: &str) -> Vec<Value> {
+        let body = self.manage("GET", &format!("/search?{query}"), b"").json();
+        body["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("no hits array: {body}"))
+    }
+
+    /// Waits until some job is running and returns it (polled every 5 ms, so a test can
+    /// time what it does next from the job's start).
+    pub fn wait_running_job(&self) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let running = self
+                .manage("GET", "/webhooks/jobs?state=running", b"")
+                .json();
+            if let Some(job) = running["jobs"].as_array().and_then(|jobs| jobs.first()) {
+                return job.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no job ever ran:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until no job is queued or running and returns `/webhooks/status` then.
+    pub fn wait_settled(&self) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let status = self.manage("GET", "/webhooks/status", b"").json();
+            let jobs = &status["jobs"];
+            if jobs["queued"] == 0 && jobs["running"] == 0 {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "jobs never settled: {status}\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn wait_finished(&self, id: &str) -> Value {
         self.wait_job(id, &["succeeded", "failed", "cancelled", "superseded"])
     }
@@ -151,6 +169,83 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `context-gateway serve` on 127.0.0.1:0 with JSON logs at `info` into `log`, stdout piped
+/// (it prints the address first), and neither `GATEWAY_TOKEN` nor `WEBHOOK_SECRET` taken from
+/// the test's environment.
+pub fn serve_command(config: &Path, data_dir: &Path, log: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_context-gateway"));
+    command
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("GATEWAY_TOKEN")
+        .env_remove("WEBHOOK_SECRET")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
+    command
+}
+
+/// The address a `serve` child prints on its first line of stdout (the test fails with the
+/// child's `log` when the line is anything else).
+pub fn listening_addr(child: &mut Child, log: &Path) -> SocketAddr {
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line {line:?}; log: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .parse()
+        .unwrap()
+}
+
+/// The binary for a one-shot command, with no secret, token or config path taken from the
+/// test's environment.
+pub fn gateway_cli() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_context-gateway"));
+    command
+        .env_remove("WEBHOOK_SECRET")
+        .env_remove("GATEWAY_TOKEN")
+        .env_remove("CONTEXT_GATEWAY_CONFIG");
+    command
+}
+
+/// Runs a `--json` command to the end, fails the test with its stderr unless it succeeded,
+/// and returns what it printed.
+pub fn cli_json(command: &mut Command) -> Value {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `context-gateway index TREE --name NAME --json --data-dir DATA_DIR`: the run's summary.
+pub fn cli_index(tree: &Path, name: &str, data_dir: &Path) -> Value {
+    cli_json(
+        gateway_cli()
+            .arg("index")
+            .arg(tree)
+            .args(["--name", name, "--json", "--data-dir"])
+            .arg(data_dir),
+    )
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -332,6 +427,15 @@ impl Repo {
         repo
     }
 
+    /// A repository in `dir` whose one commit holds `path` with `text`; returns it and that
+    /// commit's id.
+    pub fn with_file(dir: &Path, path: &str, text: &str) -> (Repo, String) {
+        let repo = Repo::new(dir);
+        repo.write(path, text);
+        let commit = repo.commit("initial");
+        (repo, commit)
+    }
+
     pub fn url(&self) -> String {
         format!("file://{}", self.dir.display())
     }
@@ -366,6 +470,22 @@ impl Repo {
 
     pub fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A repository in `dir` whose one commit holds `files` source files of 12 helpers each,
+    /// spread over `dirs` directories (`d{i % dirs}/f{i}.rs`), each with the identifier
+    /// `{prefix}_{i}`: a tree big enough that indexing it takes a while. Returns it and that
+    /// commit's id.
+    pub fn with_sources(dir: &Path, files: usize, dirs: usize, prefix: &str) -> (Repo, String) {
+        let repo = Repo::new(dir);
+        for i in 0..files {
+            repo.write(
+                &format!("d{}/f{i}.rs", i % dirs),
+                &source_file(&format!("{prefix}_{i}"), 12),
+            );
+        }
+        let commit = repo.commit("big");
+        (repo, commit)
     }
 }
 

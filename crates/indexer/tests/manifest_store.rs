@@ -49,6 +49,24 @@ fn from_scratch(dir: &std::path::Path) -> Manifest {
     store.load(&key()).unwrap().unwrap()
 }
 
+/// The manifest `store` holds is the one a from-scratch run over `dir` makes.
+fn assert_like_from_scratch(store: &dyn ManifestStore, dir: &std::path::Path) {
+    let loaded = store.load(&key()).unwrap().unwrap();
+    assert_eq!(view(&loaded), view(&from_scratch(dir)));
+}
+
+/// A file manifest store in a temp dir (the returned guard keeps it), a memory sink, and a
+/// first full run over `dir` into both.
+fn indexed_into_fs_store(
+    dir: &std::path::Path,
+) -> (tempfile::TempDir, FsManifestStore, MemorySink) {
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = FsManifestStore::new(store_dir.path()).unwrap();
+    let sink = MemorySink::new();
+    run(&indexer(), dir, Scope::Full, &sink, &store).unwrap();
+    (store_dir, store, sink)
+}
+
 #[test]
 fn snapshot_round_trips_whole_and_by_path() {
     let dir = tree();
@@ -95,10 +113,7 @@ fn snapshot_round_trips_whole_and_by_path() {
 #[test]
 fn a_hint_run_appends_to_the_journal_and_loads_like_a_full_index() {
     let dir = tree();
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = FsManifestStore::new(store_dir.path()).unwrap();
-    let sink = MemorySink::new();
-    run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
+    let (_store_dir, store, sink) = indexed_into_fs_store(dir.path());
     let snapshot = fs::read(store.path_for(&key())).unwrap();
 
     write_aged(dir.path(), "src/m5.rs", "fn changed() {}\n");
@@ -114,26 +129,19 @@ fn a_hint_run_appends_to_the_journal_and_loads_like_a_full_index() {
         "the snapshot is not rewritten for a hint run"
     );
     assert!(store.journal_path_for(&key()).exists());
-    let loaded = store.load(&key()).unwrap().unwrap();
-    assert_eq!(view(&loaded), view(&from_scratch(dir.path())));
+    assert_like_from_scratch(&store, dir.path());
 
     // A full run with a change folds the journal into a new snapshot.
     write_aged(dir.path(), "src/m7.rs", "fn again() {}\n");
     run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
     assert!(!store.journal_path_for(&key()).exists());
-    assert_eq!(
-        view(&store.load(&key()).unwrap().unwrap()),
-        view(&from_scratch(dir.path()))
-    );
+    assert_like_from_scratch(&store, dir.path());
 }
 
 #[test]
 fn a_damaged_snapshot_is_an_error_and_the_run_reindexes() {
     let dir = tree();
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = FsManifestStore::new(store_dir.path()).unwrap();
-    let sink = MemorySink::new();
-    run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
+    let (_store_dir, store, sink) = indexed_into_fs_store(dir.path());
     let path = store.path_for(&key());
     let good = fs::read(&path).unwrap();
 
@@ -172,10 +180,7 @@ fn a_damaged_snapshot_is_an_error_and_the_run_reindexes() {
 #[test]
 fn a_torn_journal_record_is_ignored_and_cut_off_by_the_next_update() {
     let dir = tree();
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = FsManifestStore::new(store_dir.path()).unwrap();
-    let sink = MemorySink::new();
-    run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
+    let (_store_dir, store, sink) = indexed_into_fs_store(dir.path());
     let before = store.load(&key()).unwrap().unwrap();
 
     write_aged(dir.path(), "src/m2.rs", "fn two() {}\n");
@@ -212,10 +217,7 @@ fn a_torn_journal_record_is_ignored_and_cut_off_by_the_next_update() {
     ]);
     let summary = run(&indexer(), dir.path(), changes, &sink, &store).unwrap();
     assert_eq!(summary.progress.files_changed, 2);
-    assert_eq!(
-        view(&store.load(&key()).unwrap().unwrap()),
-        view(&from_scratch(dir.path()))
-    );
+    assert_like_from_scratch(&store, dir.path());
 
     // Garbage after valid records (a torn append of another kind) is ignored the same way.
     let mut longer = fs::read(&journal).unwrap();
@@ -228,10 +230,7 @@ fn a_torn_journal_record_is_ignored_and_cut_off_by_the_next_update() {
 #[test]
 fn a_journal_of_an_older_snapshot_is_ignored() {
     let dir = tree();
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = FsManifestStore::new(store_dir.path()).unwrap();
-    let sink = MemorySink::new();
-    run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
+    let (_store_dir, store, sink) = indexed_into_fs_store(dir.path());
     write_aged(dir.path(), "src/m2.rs", "fn two() {}\n");
     run(&indexer(), dir.path(), hint("src/m2.rs"), &sink, &store).unwrap();
     let old_journal = fs::read(store.journal_path_for(&key())).unwrap();
@@ -313,20 +312,14 @@ fn a_crash_between_sink_commit_and_manifest_save_is_redone() {
             summary.progress.files_changed, 1,
             "the lost change is redone"
         );
-        assert_eq!(
-            view(&store.load(&key()).unwrap().unwrap()),
-            view(&from_scratch(dir.path()))
-        );
+        assert_like_from_scratch(&store, dir.path());
     }
 }
 
 #[test]
 fn the_view_of_a_snapshot_and_journal_is_the_manifest_and_a_rescan_reads_nothing() {
     let dir = tree();
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = FsManifestStore::new(store_dir.path()).unwrap();
-    let sink = MemorySink::new();
-    run(&indexer(), dir.path(), Scope::Full, &sink, &store).unwrap();
+    let (_store_dir, store, sink) = indexed_into_fs_store(dir.path());
 
     // Journal records of every kind: an edit, a deletion, a new file, a skipped file that
     // turned into text and a text file that turned binary.

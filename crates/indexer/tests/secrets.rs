@@ -109,44 +109,27 @@ fn switching_index_secret_files_applies_to_the_whole_tree_even_on_a_path_hint_ru
     age_tree(root);
     let sink = MemorySink::new();
     let manifests = FsManifestStore::new(store_dir.path()).unwrap();
-    let nothing_changed = || Scope::Paths(Vec::new());
+    // A push that touched nothing, indexed with or without secret files.
+    let nothing_changed = |index_secret_files| {
+        let indexer = indexer_with(index_secret_files);
+        run(&indexer, root, Scope::Paths(Vec::new()), &sink, &manifests).unwrap()
+    };
     run(&indexer_with(false), root, Scope::Full, &sink, &manifests).unwrap();
     assert!(!sink.files(&key()).contains_key(".env"));
 
     // A push that touched nothing, under the new setting: the manifest was made with the
     // other one, so the run reads the tree again.
-    let summary = run(
-        &indexer_with(true),
-        root,
-        nothing_changed(),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = nothing_changed(true);
     assert_eq!(summary.files_read, 2, "{summary:?}");
     assert_eq!(
         summary.progress.files_changed, 1,
         "only .env is new: {summary:?}"
     );
     assert!(sink.files(&key()).contains_key(".env"));
-    let summary = run(
-        &indexer_with(true),
-        root,
-        nothing_changed(),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = nothing_changed(true);
     assert_eq!(summary.files_read, 0, "settled: {summary:?}");
 
-    let summary = run(
-        &indexer_with(false),
-        root,
-        nothing_changed(),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = nothing_changed(false);
     assert_eq!(summary.progress.files_deleted, 1, "{summary:?}");
     assert!(!sink.files(&key()).contains_key(".env"));
     assert!(sink.files(&key()).contains_key("a.rs"));
@@ -200,6 +183,12 @@ fn incremental_add_edit_delete(hinted: bool) {
             Scope::Full
         }
     };
+    // Rewrites src/client.rs and runs again (hinted: as a modified path).
+    let edit = |text: String| {
+        write(root, "src/client.rs", text);
+        let modified = scope(ChangeStatus::Modified);
+        run(&indexer, root, modified, &sink, &manifests).unwrap()
+    };
     write(root, "src/other.rs", "fn other() {}\n");
     write(root, "src/client.rs", source_with("// no token yet", 60));
     run(&indexer, root, Scope::Full, &sink, &manifests).unwrap();
@@ -208,19 +197,10 @@ fn incremental_add_edit_delete(hinted: bool) {
     age_tree(root);
 
     // A secret is added: its chunk is withheld, the rest of the file is searchable.
-    write(
-        root,
-        "src/client.rs",
-        source_with(&format!("const TOKEN: &str = \"{TOKEN}\";"), 60),
-    );
-    let summary = run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = edit(source_with(
+        &format!("const TOKEN: &str = \"{TOKEN}\";"),
+        60,
+    ));
     assert_eq!(summary.progress.chunks_withheld, 1);
     assert_eq!(summary.progress.files_changed, 1);
     let chunks = &sink.files(&key())["src/client.rs"];
@@ -239,37 +219,15 @@ fn incremental_add_edit_delete(hinted: bool) {
     age_tree(root);
 
     // An unrelated edit elsewhere in the file keeps the secret withheld.
-    write(
-        root,
-        "src/client.rs",
+    let summary = edit(
         source_with(&format!("const TOKEN: &str = \"{TOKEN}\";"), 60).replace("step_0(", "first("),
     );
-    let summary = run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
     assert_eq!(summary.progress.chunks_withheld, 1);
     assert!(!all_text(&sink).contains(TOKEN));
     age_tree(root);
 
     // The secret is edited away: the file is indexed whole again.
-    write(
-        root,
-        "src/client.rs",
-        source_with("// token from the vault", 60),
-    );
-    let summary = run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = edit(source_with("// token from the vault", 60));
     assert_eq!(summary.progress.chunks_withheld, 0);
     let chunks = &sink.files(&key())["src/client.rs"];
     assert_eq!(chunks.len(), clean_chunks);
@@ -281,19 +239,7 @@ fn incremental_add_edit_delete(hinted: bool) {
     age_tree(root);
 
     // The secret comes back, then the file is deleted: a deletion is still a deletion.
-    write(
-        root,
-        "src/client.rs",
-        source_with(&format!("key = {KEY_ID}"), 3),
-    );
-    run(
-        &indexer,
-        root,
-        scope(ChangeStatus::Modified),
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    edit(source_with(&format!("key = {KEY_ID}"), 3));
     assert!(!all_text(&sink).contains(KEY_ID));
     std::fs::remove_file(root.join("src/client.rs")).unwrap();
     let summary = run(

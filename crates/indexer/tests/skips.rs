@@ -133,37 +133,23 @@ fn size_and_minified_thresholds_come_from_the_config() {
     let root = dir.path();
     write(root, "small.txt", "a\n".repeat(10));
     write(root, "wide.txt", format!("{}\n", "w".repeat(50)));
-    let config = IndexerConfig {
-        max_file_bytes: 30,
-        max_avg_line_len: 40,
-        ..IndexerConfig::default()
-    };
     let (sink, manifests) = (MemorySink::new(), MemoryManifestStore::new());
-    let summary = run(
-        &Indexer::new(config).unwrap(),
-        root,
-        Scope::Full,
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let run_with = |max_file_bytes| {
+        let config = IndexerConfig {
+            max_file_bytes,
+            max_avg_line_len: 40,
+            ..IndexerConfig::default()
+        };
+        let indexer = Indexer::new(config).unwrap();
+        run(&indexer, root, Scope::Full, &sink, &manifests).unwrap()
+    };
+    let summary = run_with(30);
     assert_eq!(summary.skipped.get(&SkipReason::TooLarge), Some(&1));
     assert_eq!(
         summary.skipped.get(&SkipReason::Minified),
         None,
         "51 bytes > 30: too large is decided first"
     );
-    let config = IndexerConfig {
-        max_avg_line_len: 40,
-        ..IndexerConfig::default()
-    };
-    let summary = run(
-        &Indexer::new(config).unwrap(),
-        root,
-        Scope::Full,
-        &sink,
-        &manifests,
-    )
-    .unwrap();
+    let summary = run_with(IndexerConfig::default().max_file_bytes);
     assert_eq!(summary.skipped.get(&SkipReason::Minified), Some(&1));
 }

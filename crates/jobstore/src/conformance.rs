@@ -44,17 +44,16 @@ async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 }
 
 fn push(repo: &str, git_ref: &str, commit: &str, before: &str) -> NewJob {
-    let mut job = NewJob::index(repo, git_ref, Trigger::Webhook);
-    job.commit = Some(commit.to_owned());
-    job.before = Some(before.to_owned());
-    job.provider = Some("github".to_owned());
-    job
+    NewJob {
+        commit: Some(commit.to_owned()),
+        before: Some(before.to_owned()),
+        provider: Some("github".to_owned()),
+        ..NewJob::index(repo, git_ref, Trigger::Webhook)
+    }
 }
 
 fn delete(repo: &str, git_ref: &str) -> NewJob {
-    let mut job = NewJob::index(repo, git_ref, Trigger::Webhook);
-    job.kind = JobKind::DeleteRef;
-    job
+    NewJob::delete_ref(repo, git_ref, Trigger::Webhook)
 }
 
 async fn enqueued(store: &dyn JobStore, job: NewJob) -> EnqueueOutcome {

@@ -233,6 +233,31 @@ impl NewJob {
             dedupe_key: None,
         }
     }
+
+    /// A request to drop `repo`/`git_ref` from the index, every optional field empty.
+    ///
+    /// The other fields are set with struct update syntax, as for [`NewJob::index`]:
+    ///
+    /// ```
+    /// use jobstore::{JobKind, NewJob, Trigger};
+    ///
+    /// let job = NewJob {
+    ///     provider: Some("github".to_owned()),
+    ///     ..NewJob::delete_ref("demo", "refs/heads/gone", Trigger::Webhook)
+    /// };
+    /// assert_eq!(job.kind, JobKind::DeleteRef);
+    /// assert_eq!(job.commit, None);
+    /// ```
+    pub fn delete_ref(
+        repo: impl Into<String>,
+        git_ref: impl Into<String>,
+        trigger: Trigger,
+    ) -> NewJob {
+        NewJob {
+            kind: JobKind::DeleteRef,
+            ..NewJob::index(repo, git_ref, trigger)
+        }
+    }
 }
 
 /// A job as stored.

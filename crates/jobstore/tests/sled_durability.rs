@@ -62,6 +62,20 @@ fn spawn_child(
     (child, stdout)
 }
 
+/// SIGKILLs the child and returns what it had written to stdout that was not read yet.
+fn kill_and_drain(
+    child: &mut std::process::Child,
+    stdout: &mut BufReader<std::process::ChildStdout>,
+) -> String {
+    child.kill().expect("SIGKILL child");
+    child.wait().expect("reap child");
+    let mut rest = String::new();
+    stdout
+        .read_to_string(&mut rest)
+        .expect("drain child stdout");
+    rest
+}
+
 /// The body of an ignored child test: opens the store in the directory the parent passed in
 /// `env`, runs `work` on it, then waits to be killed (bounded, so a broken parent leaves no
 /// stray process). Without `env` (a plain `--ignored` run) it does nothing.
@@ -75,6 +89,21 @@ fn run_child<F: std::future::Future<Output = ()>>(
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(work(Arc::new(open(Path::new(&dir)))));
     std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Runs `task(store, i)` for each `i` in `0..n` as concurrent tasks and waits for all of
+/// them; `what` names them if one panics.
+async fn concurrently<Task, Done>(store: &Arc<SledJobStore>, n: u64, what: &str, task: Task)
+where
+    Task: Fn(Arc<SledJobStore>, u64) -> Done,
+    Done: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(task(Arc::clone(store), i)))
+        .collect();
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
 }
 
 fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
@@ -92,24 +121,18 @@ fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
 fn crash_child() {
     run_child(CHILD_DIR_ENV, |store| async move {
         let tag = std::process::id();
-        let mut tasks = Vec::new();
-        for t in 0..8 {
-            let store = Arc::clone(&store);
-            tasks.push(tokio::spawn(async move {
-                for n in 0u64.. {
-                    let key = format!("{tag}-{t}-{n}");
-                    let outcome = store
-                        .enqueue(request(&format!("repo-{key}"), "c1", &key))
-                        .await
-                        .expect("enqueue");
-                    // Printed only after enqueue returned: this line is the acknowledgement.
-                    println!("ACK {} {key}", outcome.job_id());
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("producer");
-        }
+        concurrently(&store, 8, "producer", |store, t| async move {
+            for n in 0u64.. {
+                let key = format!("{tag}-{t}-{n}");
+                let outcome = store
+                    .enqueue(request(&format!("repo-{key}"), "c1", &key))
+                    .await
+                    .expect("enqueue");
+                // Printed only after enqueue returned: this line is the acknowledgement.
+                println!("ACK {} {key}", outcome.job_id());
+            }
+        })
+        .await;
     });
 }
 
@@ -140,13 +163,8 @@ async fn crash_loses_no_acknowledged_job() {
                 acked.push(ack.trim().to_owned());
             }
         }
-        child.kill().expect("SIGKILL child");
-        child.wait().expect("reap child");
         // Lines already in the pipe were acknowledged before the kill, too.
-        let mut rest = String::new();
-        stdout
-            .read_to_string(&mut rest)
-            .expect("drain child stdout");
+        let rest = kill_and_drain(&mut child, &mut stdout);
         acked.extend(
             rest.lines()
                 .filter_map(|l| l.strip_prefix("ACK "))
@@ -535,23 +553,16 @@ async fn concurrent_enqueues_share_syncs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(open(&dir.path().join("jobs")));
     let before = store.disk_syncs();
-    let tasks: Vec<_> = (0..64)
-        .map(|t| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for i in 0..20 {
-                    let key = format!("d-{t}-{i}");
-                    store
-                        .enqueue(request(&format!("r{t}"), "c1", &key))
-                        .await
-                        .expect("enqueue");
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("producer");
-    }
+    concurrently(&store, 64, "producer", |store, t| async move {
+        for i in 0..20 {
+            let key = format!("d-{t}-{i}");
+            store
+                .enqueue(request(&format!("r{t}"), "c1", &key))
+                .await
+                .expect("enqueue");
+        }
+    })
+    .await;
     let syncs = store.disk_syncs() - before;
     // Every enqueue waited for a sync, and while one sync runs the next group gathers, so
     // 64 producers need far fewer than one sync each (a sync per request would be 1,280).
@@ -757,42 +768,36 @@ const WORKER_CHILD_DIR_ENV: &str = "JOBSTORE_WORKER_CHILD_DIR";
 #[ignore = "run as a child process by crash_loses_no_acknowledged_completion"]
 fn worker_child() {
     run_child(WORKER_CHILD_DIR_ENV, |store| async move {
-        let mut tasks = Vec::new();
-        for w in 0..8 {
-            let store = Arc::clone(&store);
-            tasks.push(tokio::spawn(async move {
-                let worker = format!("w{w}");
-                let mut next = store.claim(&worker).await.expect("claim");
-                while let Some(claimed) = next {
-                    let counter = u64::from_str_radix(claimed.job.id.as_str(), 16).expect("id");
-                    let completion = if counter % 5 == 0 {
-                        Completion::Failed {
-                            error: format!("boom {counter}"),
-                            retryable: false,
-                        }
-                    } else if counter % 7 == 0 {
-                        Completion::Failed {
-                            error: "flaky".to_owned(),
-                            retryable: true,
-                        }
-                    } else {
-                        Completion::succeeded()
-                    };
-                    let (job, claimed) = store
-                        .complete_and_claim(&claimed.job.id, completion, &worker)
-                        .await
-                        .expect("complete_and_claim");
-                    if job.state.is_finished() {
-                        // Printed only after the completion returned: the acknowledgement.
-                        println!("DONE {} {}", job.id, job.state);
+        concurrently(&store, 8, "worker", |store, w| async move {
+            let worker = format!("w{w}");
+            let mut next = store.claim(&worker).await.expect("claim");
+            while let Some(claimed) = next {
+                let counter = u64::from_str_radix(claimed.job.id.as_str(), 16).expect("id");
+                let completion = if counter % 5 == 0 {
+                    Completion::Failed {
+                        error: format!("boom {counter}"),
+                        retryable: false,
                     }
-                    next = claimed;
+                } else if counter % 7 == 0 {
+                    Completion::Failed {
+                        error: "flaky".to_owned(),
+                        retryable: true,
+                    }
+                } else {
+                    Completion::succeeded()
+                };
+                let (job, claimed) = store
+                    .complete_and_claim(&claimed.job.id, completion, &worker)
+                    .await
+                    .expect("complete_and_claim");
+                if job.state.is_finished() {
+                    // Printed only after the completion returned: the acknowledgement.
+                    println!("DONE {} {}", job.id, job.state);
                 }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("worker");
-        }
+                next = claimed;
+            }
+        })
+        .await;
     });
 }
 
@@ -802,21 +807,15 @@ async fn crash_loses_no_acknowledged_completion() {
     let path = dir.path().join("jobs");
     {
         let store = Arc::new(open(&path));
-        let mut tasks = Vec::new();
-        for p in 0..16 {
-            let store = Arc::clone(&store);
-            tasks.push(tokio::spawn(async move {
-                for n in 0..100 {
-                    store
-                        .enqueue(request(&format!("repo-{p}-{n}"), "c1", &format!("{p}-{n}")))
-                        .await
-                        .expect("enqueue");
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("producer");
-        }
+        concurrently(&store, 16, "producer", |store, p| async move {
+            for n in 0..100 {
+                store
+                    .enqueue(request(&format!("repo-{p}-{n}"), "c1", &format!("{p}-{n}")))
+                    .await
+                    .expect("enqueue");
+            }
+        })
+        .await;
     }
     let stderr_path = dir.path().join("child.stderr");
     let mut acked: Vec<(JobId, JobState)> = Vec::new();
@@ -848,12 +847,7 @@ async fn crash_loses_no_acknowledged_completion() {
                 this_round += 1;
             }
         }
-        child.kill().expect("SIGKILL child");
-        child.wait().expect("reap child");
-        let mut rest = String::new();
-        stdout
-            .read_to_string(&mut rest)
-            .expect("drain child stdout");
+        let rest = kill_and_drain(&mut child, &mut stdout);
         acked.extend(rest.lines().filter_map(parse));
 
         let store = open(&path);

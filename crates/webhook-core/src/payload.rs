@@ -21,6 +21,22 @@ impl Text<'_> {
     }
 }
 
+/// An object of which only `id` is read: a commit (GitHub's `head_commit`, GitLab's
+/// `last_commit`) or a ref (Bitbucket Server's `ref`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct WithId<'a> {
+    #[serde(borrow)]
+    pub(crate) id: Option<Text<'a>>,
+}
+
+/// An object of which only `name` is read: Bitbucket Cloud's `branch`, Azure DevOps'
+/// `project`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WithName<'a> {
+    #[serde(borrow)]
+    pub(crate) name: Option<Text<'a>>,
+}
+
 /// `Some(owned string)` for a present, non-empty text.
 pub(crate) fn owned(text: &Option<Text<'_>>) -> Option<String> {
     text.as_ref()

@@ -7,10 +7,13 @@ use crate::error::Error;
 use crate::event::{
     Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
 };
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithName, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
-use crate::providers::{dedupe_key, event, is_zero_id, push_urls, same_ref, short_branch};
+use crate::providers::{
+    DeliveryIds, event, pull_request_event, push_urls, raw_id_update, ref_updates_event, same_ref,
+    short_branch,
+};
 use crate::secret::Secret;
 use crate::signature::{required, verify_basic};
 
@@ -87,13 +90,7 @@ struct AzRepository<'a> {
     #[serde(borrow)]
     web_url: Option<Text<'a>>,
     #[serde(borrow)]
-    project: Option<AzProject<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct AzProject<'a> {
-    #[serde(borrow)]
-    name: Option<Text<'a>>,
+    project: Option<WithName<'a>>,
 }
 
 impl AzRepository<'_> {
@@ -140,19 +137,21 @@ impl Provider for AzureDevOps {
             .map(Text::as_str)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::unsupported("body field eventType is missing or empty"))?;
-        let delivery_id = owned(&envelope.id);
         // The same event id reaches every subscription; the subscription scopes it.
-        let dedupe = dedupe_key(
+        let ids = DeliveryIds::new(
             self.id(),
             envelope.subscription_id.as_ref().map(Text::as_str),
-            delivery_id.as_deref(),
+            envelope
+                .id
+                .as_ref()
+                .map(Text::as_str)
+                .filter(|id| !id.is_empty()),
         );
         let resource = envelope.resource.as_ref();
         let repository = resource
             .and_then(|r| r.repository.as_ref())
             .map(AzRepository::to_repository)
             .unwrap_or_default();
-        let new = |kind| event(self.id(), kind, delivery_id, dedupe, repository);
         match event_type {
             "git.push" => {
                 let resource = require(resource, "$.resource")?;
@@ -161,17 +160,7 @@ impl Provider for AzureDevOps {
                     resource.ref_updates.as_deref(),
                     "$.resource.refUpdates",
                 )?)?;
-                let kind = match updates.first() {
-                    Some(u) if u.git_ref.starts_with("refs/tags/") => EventKind::TagPush,
-                    _ => EventKind::Push,
-                };
-                let mut out = new(kind);
-                out.head_commit = updates
-                    .first()
-                    .and_then(|u| u.after.clone())
-                    .filter(|after| !is_zero_id(after));
-                out.updates = updates;
-                Ok(out)
+                Ok(ref_updates_event(self.id(), ids, repository, updates))
             }
             "git.pullrequest.created" | "git.pullrequest.updated" | "git.pullrequest.merged" => {
                 let resource = require(resource, "$.resource")?;
@@ -193,9 +182,7 @@ impl Provider for AzureDevOps {
                     .and_then(|c| owned(&c.commit_id));
                 let branch =
                     |r: &Option<Text<'_>>| r.as_ref().map(|r| short_branch(r.as_str()).to_owned());
-                let mut out = new(EventKind::PullRequest(action));
-                out.head_commit = head_sha.clone();
-                out.pull_request = Some(PullRequest {
+                let pull_request = PullRequest {
                     number,
                     head_sha,
                     head_ref: branch(&resource.source_ref_name),
@@ -210,10 +197,21 @@ impl Provider for AzureDevOps {
                             .and_then(|c| c.commit_id.as_ref())
                             .map(Text::as_str),
                     ),
-                });
-                Ok(out)
+                };
+                Ok(pull_request_event(
+                    self.id(),
+                    action,
+                    ids,
+                    repository,
+                    pull_request,
+                ))
             }
-            other => Ok(new(EventKind::Other(other.to_owned()))),
+            other => Ok(event(
+                self.id(),
+                EventKind::Other(other.to_owned()),
+                ids,
+                repository,
+            )),
         }
     }
 }
@@ -225,18 +223,14 @@ fn ref_updates(raw: &[AzRefUpdate<'_>]) -> Result<Vec<RefUpdate>, Error> {
             owned(&update.name),
             &format!("$.resource.refUpdates[{i}].name"),
         )?;
-        let before = owned(&update.old_object_id);
-        let after = owned(&update.new_object_id);
-        updates.push(RefUpdate {
-            git_ref: name,
-            created: before.as_deref().is_some_and(is_zero_id),
-            deleted: after.as_deref().is_some_and(is_zero_id),
-            before,
-            after,
-            // Azure sends the ref's raw object id only: a tag is peeled after the fetch.
-            peeled: None,
-            forced: false,
-        });
+        // Only zero ids say a ref was created or deleted.
+        updates.push(raw_id_update(
+            name,
+            owned(&update.old_object_id),
+            owned(&update.new_object_id),
+            false,
+            false,
+        ));
     }
     Ok(updates)
 }

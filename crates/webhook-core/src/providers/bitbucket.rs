@@ -6,14 +6,15 @@ use serde::Deserialize;
 use crate::delivery::{Delivery, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::{
-    Event, EventKind, PullRequest, PullRequestAction, PullRequestFetch, PullRequestRef,
-    PullRequestRefKind, RefUpdate, Repository, Unfetchable,
+    Event, PullRequest, PullRequestAction, PullRequestFetch, PullRequestRef, PullRequestRefKind,
+    RefUpdate, Repository, Unfetchable,
 };
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithId, WithName, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
 use crate::providers::{
-    ZERO_ID, dedupe_key, event, full_commit, is_zero_id, push_urls, same_ref, short_branch,
+    DeliveryIds, ZERO_ID, event, event_name, full_commit, ping_or_other, pull_request_event,
+    push_urls, raw_id_update, ref_updates_event, same_ref, short_branch,
 };
 use crate::secret::Secret;
 use crate::signature::{required, verify_prefixed_hex};
@@ -179,19 +180,13 @@ struct ServerChange<'a> {
     #[serde(borrow)]
     ref_id: Option<Text<'a>>,
     #[serde(rename = "ref", borrow)]
-    git_ref: Option<ServerRef<'a>>,
+    git_ref: Option<WithId<'a>>,
     #[serde(borrow)]
     from_hash: Option<Text<'a>>,
     #[serde(borrow)]
     to_hash: Option<Text<'a>>,
     #[serde(rename = "type", borrow)]
     kind: Option<Text<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ServerRef<'a> {
-    #[serde(borrow)]
-    id: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,7 +209,7 @@ struct CloudPull<'a> {
 #[derive(Debug, Deserialize)]
 struct CloudPullEnd<'a> {
     #[serde(borrow)]
-    branch: Option<CloudBranch<'a>>,
+    branch: Option<WithName<'a>>,
     #[serde(borrow)]
     commit: Option<CloudCommit<'a>>,
     #[serde(borrow)]
@@ -240,12 +235,6 @@ impl CloudPullRepo<'_> {
             _ => Some(text(&self.full_name)? == text(&other.full_name)?),
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct CloudBranch<'a> {
-    #[serde(borrow)]
-    name: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,17 +295,12 @@ impl Provider for Bitbucket {
 
     fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
         let headers = delivery.headers;
-        let key = headers.text("X-Event-Key").ok_or_else(|| {
-            Error::unsupported("header X-Event-Key is missing, empty or not UTF-8")
-        })?;
+        let key = event_name(headers, "X-Event-Key", &[])?;
         // Cloud: X-Request-UUID (and X-Hook-UUID per hook); Server: X-Request-Id.
         let delivery_id = headers
             .text("X-Request-UUID")
             .or_else(|| headers.text("X-Request-Id"));
-        let ids = (
-            delivery_id.map(str::to_owned),
-            dedupe_key(self.id(), headers.text("X-Hook-UUID"), delivery_id),
-        );
+        let ids = DeliveryIds::new(self.id(), headers.text("X-Hook-UUID"), delivery_id);
         let body = delivery.body;
         match key {
             "repo:push" | "repo:refs_changed" => push(ids, body),
@@ -329,25 +313,19 @@ impl Provider for Bitbucket {
             }
             other => {
                 let anything: Anything<'_> = from_body(body)?;
-                let kind = if other == "diagnostics:ping" {
-                    EventKind::Ping
-                } else {
-                    EventKind::Other(other.to_owned())
-                };
+                let kind = ping_or_other(other, "diagnostics:ping");
                 let repository = anything
                     .repository
                     .as_ref()
                     .map(Repo::to_repository)
                     .unwrap_or_default();
-                Ok(event(ProviderId::Bitbucket, kind, ids.0, ids.1, repository))
+                Ok(event(ProviderId::Bitbucket, kind, ids, repository))
             }
         }
     }
 }
 
-type Ids = (Option<String>, Option<String>);
-
-fn push(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+fn push(ids: DeliveryIds, body: &[u8]) -> Result<Event, Error> {
     let push: Push<'_> = from_body(body)?;
     let repository = require(push.repository.as_ref(), "$.repository")?.to_repository();
     let updates = match (&push.push, &push.changes) {
@@ -355,18 +333,13 @@ fn push(ids: Ids, body: &[u8]) -> Result<Event, Error> {
         (None, Some(changes)) => server_updates(changes)?,
         (None, None) => return Err(Error::missing_field("$.push.changes")),
     };
-    let kind = match updates.first() {
-        Some(update) if update.git_ref.starts_with("refs/tags/") => EventKind::TagPush,
-        _ => EventKind::Push,
-    };
-    let mut out = event(ProviderId::Bitbucket, kind, ids.0, ids.1, repository);
-    out.head_commit = updates
-        .first()
-        .and_then(|u| u.after.clone())
-        .filter(|after| !is_zero_id(after));
-    out.updates = updates;
-    // Neither product sends file lists: complete stays false, lists stay empty.
-    Ok(out)
+    // Neither product sends file lists.
+    Ok(ref_updates_event(
+        ProviderId::Bitbucket,
+        ids,
+        repository,
+        updates,
+    ))
 }
 
 fn cloud_updates(changes: &[CloudChange<'_>]) -> Result<Vec<RefUpdate>, Error> {
@@ -412,34 +385,33 @@ fn server_updates(changes: &[ServerChange<'_>]) -> Result<Vec<RefUpdate>, Error>
         let git_ref = owned(&change.ref_id)
             .or_else(|| change.git_ref.as_ref().and_then(|r| owned(&r.id)))
             .ok_or_else(|| Error::missing_field(format!("$.changes[{i}].refId")))?;
-        let before = owned(&change.from_hash);
-        let after = owned(&change.to_hash);
         let kind = change.kind.as_ref().map(Text::as_str);
-        updates.push(RefUpdate {
+        updates.push(raw_id_update(
             git_ref,
-            created: kind == Some("ADD") || before.as_deref().is_some_and(is_zero_id),
-            deleted: kind == Some("DELETE") || after.as_deref().is_some_and(is_zero_id),
-            before,
-            after,
-            // Server sends the ref's raw object id only: a tag is peeled after the fetch.
-            peeled: None,
-            // Server does not say whether an update rewrote history.
-            forced: false,
-        });
+            owned(&change.from_hash),
+            owned(&change.to_hash),
+            kind == Some("ADD"),
+            kind == Some("DELETE"),
+        ));
     }
     Ok(updates)
 }
 
-fn cloud_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
+/// The action a pull request event key names, either product's (`pullrequest:created`,
+/// `pr:opened`...): everything that is not opened, updated or merged closes it.
+fn pull_action(key: &str) -> PullRequestAction {
+    match key {
+        "pullrequest:created" | "pr:opened" => PullRequestAction::Opened,
+        "pullrequest:updated" | "pr:from_ref_updated" => PullRequestAction::Synchronize,
+        "pullrequest:fulfilled" | "pr:merged" => PullRequestAction::Merged,
+        _ => PullRequestAction::Closed,
+    }
+}
+
+fn cloud_pull(ids: DeliveryIds, body: &[u8], key: &str) -> Result<Event, Error> {
     let pull: CloudPullEvent<'_> = from_body(body)?;
     let pr = require(pull.pullrequest.as_ref(), "$.pullrequest")?;
     let number = require(pr.id, "$.pullrequest.id")?;
-    let action = match key {
-        "pullrequest:created" => PullRequestAction::Opened,
-        "pullrequest:updated" => PullRequestAction::Synchronize,
-        "pullrequest:fulfilled" => PullRequestAction::Merged,
-        _ => PullRequestAction::Closed,
-    };
     let repository = pull
         .repository
         .as_ref()
@@ -455,23 +427,21 @@ fn cloud_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
         .as_ref()
         .and_then(|s| s.commit.as_ref())
         .and_then(|c| owned(&c.hash));
-    let mut out = event(
-        ProviderId::Bitbucket,
-        EventKind::PullRequest(action),
-        ids.0,
-        ids.1,
-        repository,
-    );
-    out.head_commit = head_sha.clone();
     let head_ref = branch(&pr.source);
-    out.pull_request = Some(PullRequest {
+    let pull_request = PullRequest {
         number,
         head_sha,
         fetch: cloud_fetch(pr, number, head_ref.as_deref()),
         head_ref,
         base_ref: branch(&pr.destination),
-    });
-    Ok(out)
+    };
+    Ok(pull_request_event(
+        ProviderId::Bitbucket,
+        pull_action(key),
+        ids,
+        repository,
+        pull_request,
+    ))
 }
 
 /// Cloud keeps no pull request refs: a source branch in the same repository is fetched by
@@ -496,16 +466,10 @@ fn cloud_fetch(pr: &CloudPull<'_>, number: u64, source_branch: Option<&str>) -> 
     }
 }
 
-fn server_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
+fn server_pull(ids: DeliveryIds, body: &[u8], key: &str) -> Result<Event, Error> {
     let pull: ServerPullEvent<'_> = from_body(body)?;
     let pr = require(pull.pull_request.as_ref(), "$.pullRequest")?;
     let number = require(pr.id, "$.pullRequest.id")?;
-    let action = match key {
-        "pr:opened" => PullRequestAction::Opened,
-        "pr:from_ref_updated" => PullRequestAction::Synchronize,
-        "pr:merged" => PullRequestAction::Merged,
-        _ => PullRequestAction::Closed,
-    };
     let repository = pr
         .to_ref
         .as_ref()
@@ -518,15 +482,7 @@ fn server_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
             .map(|id| short_branch(id.as_str()).to_owned())
     };
     let head_sha = pr.from_ref.as_ref().and_then(|r| owned(&r.latest_commit));
-    let mut out = event(
-        ProviderId::Bitbucket,
-        EventKind::PullRequest(action),
-        ids.0,
-        ids.1,
-        repository,
-    );
-    out.head_commit = head_sha.clone();
-    out.pull_request = Some(PullRequest {
+    let pull_request = PullRequest {
         number,
         // Server keeps the head of every pull request, forks' included, under this ref.
         fetch: same_ref(
@@ -537,6 +493,12 @@ fn server_pull(ids: Ids, body: &[u8], key: &str) -> Result<Event, Error> {
         head_sha,
         head_ref: branch(&pr.from_ref),
         base_ref: branch(&pr.to_ref),
-    });
-    Ok(out)
+    };
+    Ok(pull_request_event(
+        ProviderId::Bitbucket,
+        pull_action(key),
+        ids,
+        repository,
+        pull_request,
+    ))
 }

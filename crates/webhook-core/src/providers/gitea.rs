@@ -8,8 +8,8 @@ use crate::event::Event;
 use crate::headers::HeaderValue;
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
-use crate::providers::dedupe_key;
-use crate::providers::github_like::{self, DeliveryIds};
+use crate::providers::github_like;
+use crate::providers::{DeliveryIds, event_name};
 use crate::secret::Secret;
 use crate::signature::{header_problem, verify_hex, verify_prefixed_hex};
 
@@ -20,12 +20,9 @@ const SIGNATURE_HEADERS: [&str; 3] = [
     "X-Gitea-Signature",
     "X-Gogs-Signature",
 ];
-const EVENT_HEADERS: [&str; 4] = [
-    "X-Forgejo-Event",
-    "X-Gitea-Event",
-    "X-Gogs-Event",
-    "X-GitHub-Event",
-];
+/// The event headers, read in this order (Forgejo's first, as for the signature).
+const EVENT_HEADER: &str = "X-Forgejo-Event";
+const OTHER_EVENT_HEADERS: [&str; 3] = ["X-Gitea-Event", "X-Gogs-Event", "X-GitHub-Event"];
 const DELIVERY_HEADERS: [&str; 4] = [
     "X-Forgejo-Delivery",
     "X-Gitea-Delivery",
@@ -84,19 +81,11 @@ impl Provider for Gitea {
 
     fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
-        let name = EVENT_HEADERS
-            .iter()
-            .find_map(|header| headers.text(header))
-            .ok_or_else(|| {
-                Error::unsupported("header X-Gitea-Event (or X-Forgejo-Event, X-Gogs-Event, X-GitHub-Event) is missing, empty or not UTF-8")
-            })?;
+        let name = event_name(headers, EVENT_HEADER, &OTHER_EVENT_HEADERS)?;
         let delivery_id = DELIVERY_HEADERS
             .iter()
             .find_map(|header| headers.text(header));
-        let ids = DeliveryIds {
-            delivery_id: delivery_id.map(str::to_owned),
-            dedupe_key: dedupe_key(self.id(), None, delivery_id),
-        };
+        let ids = DeliveryIds::new(self.id(), None, delivery_id);
         github_like::parse(self.id(), name, delivery.body, ids, options)
     }
 }

@@ -6,8 +6,8 @@ use crate::event::Event;
 use crate::headers::HeaderValue;
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
-use crate::providers::dedupe_key;
-use crate::providers::github_like::{self, DeliveryIds};
+use crate::providers::github_like;
+use crate::providers::{DeliveryIds, event_name};
 use crate::secret::Secret;
 use crate::signature::{header_problem, verify_prefixed_hex};
 
@@ -72,14 +72,12 @@ impl Provider for GitHub {
 
     fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
-        let name = headers.text("X-GitHub-Event").ok_or_else(|| {
-            Error::unsupported("header X-GitHub-Event is missing, empty or not UTF-8")
-        })?;
-        let delivery_id = headers.text("X-GitHub-Delivery");
-        let ids = DeliveryIds {
-            delivery_id: delivery_id.map(str::to_owned),
-            dedupe_key: dedupe_key(self.id(), headers.text("X-GitHub-Hook-ID"), delivery_id),
-        };
+        let name = event_name(headers, "X-GitHub-Event", &[])?;
+        let ids = DeliveryIds::new(
+            self.id(),
+            headers.text("X-GitHub-Hook-ID"),
+            headers.text("X-GitHub-Delivery"),
+        );
         github_like::parse(self.id(), name, delivery.body, ids, options)
     }
 }

@@ -7,11 +7,15 @@ use crate::commits::CommitFiles;
 use crate::delivery::ParseOptions;
 use crate::error::Error;
 use crate::event::{
-    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, Repository,
 };
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider_id::ProviderId;
-use crate::providers::{event, full_commit, is_zero_id, push_urls, same_ref};
+use crate::providers::single_ref_push::SingleRefPush;
+use crate::providers::{
+    DeliveryIds, event, full_commit, is_zero_id, ping_or_other, pull_request_event, push_urls,
+    same_ref,
+};
 
 /// GitHub stops listing commits at 2048 in a push payload.
 const GITHUB_MAX_COMMITS: usize = 2048;
@@ -64,7 +68,7 @@ struct Push<'a, const PATHS: bool> {
     #[serde(borrow)]
     commits: Option<CommitFiles<'a, PATHS>>,
     #[serde(borrow)]
-    head_commit: Option<HeadCommit<'a>>,
+    head_commit: Option<WithId<'a>>,
     #[serde(borrow)]
     repository: Option<Repo<'a>>,
     /// Events API and some older payloads: number of commits in the push.
@@ -72,12 +76,6 @@ struct Push<'a, const PATHS: bool> {
     distinct_size: Option<u64>,
     /// Gitea: number of commits pushed, when `commits` was cut short.
     total_commits: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct HeadCommit<'a> {
-    #[serde(borrow)]
-    id: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,12 +133,6 @@ struct Anything<'a> {
     repository: Option<Repo<'a>>,
 }
 
-/// Identity of one delivery, read from headers by the calling provider.
-pub(crate) struct DeliveryIds {
-    pub(crate) delivery_id: Option<String>,
-    pub(crate) dedupe_key: Option<String>,
-}
-
 /// Parses a GitHub-shaped payload for the event named `name`.
 pub(crate) fn parse(
     provider: ProviderId,
@@ -170,7 +162,7 @@ fn push<const PATHS: bool>(
     } else {
         EventKind::Push
     };
-    let mut out = event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
+    let mut out = event(provider, kind, ids, repository);
     fill_push(&mut out, &push, git_ref, commits)?;
     Ok(out)
 }
@@ -182,7 +174,6 @@ fn not_push(
     body: &[u8],
     ids: DeliveryIds,
 ) -> Result<Event, Error> {
-    let new = |kind, repository| event(provider, kind, ids.delivery_id, ids.dedupe_key, repository);
     match name {
         "pull_request" => {
             let pull: PullEvent<'_> = from_body(body)?;
@@ -200,9 +191,7 @@ fn not_push(
                 other => PullRequestAction::Other(other.to_owned()),
             };
             let head_sha = pr.head.as_ref().and_then(|h| owned(&h.sha));
-            let mut out = new(EventKind::PullRequest(action), repository);
-            out.head_commit = head_sha.clone();
-            out.pull_request = Some(PullRequest {
+            let pull_request = PullRequest {
                 number,
                 fetch: same_ref(
                     format!("refs/pull/{number}/head"),
@@ -212,8 +201,14 @@ fn not_push(
                 head_sha,
                 head_ref: pr.head.as_ref().and_then(|h| owned(&h.git_ref)),
                 base_ref: pr.base.as_ref().and_then(|b| owned(&b.git_ref)),
-            });
-            Ok(out)
+            };
+            Ok(pull_request_event(
+                provider,
+                action,
+                ids,
+                repository,
+                pull_request,
+            ))
         }
         "release" => {
             let release: ReleaseEvent<'_> = from_body(body)?;
@@ -224,7 +219,7 @@ fn not_push(
                 "deleted" | "unpublished" => EventKind::Other(format!("release:{action}")),
                 _ => EventKind::Release,
             };
-            let mut out = new(kind, repository);
+            let mut out = event(provider, kind, ids, repository);
             let release = release.release.as_ref();
             out.release_tag = release.and_then(|r| owned(&r.tag_name));
             // Only a full commit id counts: a branch name moves on.
@@ -244,59 +239,43 @@ fn not_push(
                 .as_ref()
                 .map(Repo::to_repository)
                 .unwrap_or_default();
-            let kind = if other == "ping" {
-                EventKind::Ping
-            } else {
-                EventKind::Other(other.to_owned())
-            };
-            Ok(new(kind, repository))
+            Ok(event(
+                provider,
+                ping_or_other(other, "ping"),
+                ids,
+                repository,
+            ))
         }
     }
 }
 
-fn fill_push<const PATHS: bool>(
+fn fill_push<'a, const PATHS: bool>(
     out: &mut Event,
     push: &Push<'_, PATHS>,
     git_ref: &str,
-    commits: Option<CommitFiles<'_, PATHS>>,
+    commits: Option<CommitFiles<'a, PATHS>>,
 ) -> Result<(), Error> {
     let before = require(push.before.as_ref(), "$.before")?.as_str();
     let after = require(push.after.as_ref(), "$.after")?.as_str();
-    // Gitea and Gogs do not send the flags; the zero ids say the same thing.
-    let created = push.created.unwrap_or_else(|| is_zero_id(before));
-    let deleted = push.deleted.unwrap_or_else(|| is_zero_id(after));
-    let forced = push.forced.unwrap_or(false);
-    let head_commit = push.head_commit.as_ref().and_then(|c| owned(&c.id));
-    out.updates.push(RefUpdate {
-        git_ref: git_ref.to_owned(),
-        before: Some(before.to_owned()),
-        after: Some(after.to_owned()),
-        // The commit `after` resolves to: the tagged commit for an annotated tag.
-        peeled: head_commit
-            .as_deref()
-            .filter(|_| !deleted)
-            .and_then(full_commit),
-        created,
-        deleted,
-        forced,
+    let pushed = SingleRefPush {
+        git_ref,
+        before,
+        after,
+        head: push.head_commit.as_ref().and_then(|c| owned(&c.id)),
+        // Gitea and Gogs do not send the flags; the zero ids say the same thing.
+        created: push.created.unwrap_or_else(|| is_zero_id(before)),
+        deleted: push.deleted.unwrap_or_else(|| is_zero_id(after)),
+        forced: push.forced.unwrap_or(false),
+    };
+    pushed.fill(out, commits, |commits| {
+        let listed = commits.listed as u64;
+        commits.listed < GITHUB_MAX_COMMITS
+            && commits.max_files_in_a_commit < GITHUB_MAX_FILES_PER_COMMIT
+            && push.size.is_none_or(|size| size == listed)
+            && push
+                .distinct_size
+                .is_none_or(|d| push.size.is_none_or(|s| s == d))
+            && push.total_commits.is_none_or(|total| total <= listed)
     });
-    out.head_commit = head_commit.or_else(|| (!is_zero_id(after)).then(|| after.to_owned()));
-
-    let sent = commits.is_some();
-    let commits = commits.unwrap_or_default();
-    let listed = commits.listed as u64;
-    // Skipped file lists (`PATHS` false) say nothing, so nothing is complete.
-    let complete = PATHS
-        && sent
-        && !(created || deleted || forced)
-        && (listed > 0 || before == after)
-        && commits.listed < GITHUB_MAX_COMMITS
-        && commits.max_files_in_a_commit < GITHUB_MAX_FILES_PER_COMMIT
-        && push.size.is_none_or(|size| size == listed)
-        && push
-            .distinct_size
-            .is_none_or(|d| push.size.is_none_or(|s| s == d))
-        && push.total_commits.is_none_or(|total| total <= listed);
-    out.changed_paths = commits.paths.finish(complete);
     Ok(())
 }

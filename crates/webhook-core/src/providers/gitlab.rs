@@ -6,13 +6,17 @@ use crate::commits::CommitFiles;
 use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
 use crate::error::Error;
 use crate::event::{
-    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, Repository,
 };
 use crate::headers::{HeaderValue, Headers};
-use crate::payload::{Text, from_body, owned, require};
+use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
-use crate::providers::{dedupe_key, event, full_commit, is_zero_id, push_urls, same_ref};
+use crate::providers::single_ref_push::SingleRefPush;
+use crate::providers::{
+    DeliveryIds, event, event_name, full_commit, is_zero_id, pull_request_event, push_urls,
+    same_ref,
+};
 use crate::secret::Secret;
 use crate::signature::{header_problem, verify_standard_webhooks, verify_token};
 
@@ -122,13 +126,7 @@ struct MergeAttributes<'a> {
     #[serde(borrow)]
     target_branch: Option<Text<'a>>,
     #[serde(borrow)]
-    last_commit: Option<LastCommit<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LastCommit<'a> {
-    #[serde(borrow)]
-    id: Option<Text<'a>>,
+    last_commit: Option<WithId<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +135,7 @@ struct ReleaseHook<'a> {
     tag: Option<Text<'a>>,
     /// The commit the release's tag points at.
     #[serde(borrow)]
-    commit: Option<LastCommit<'a>>,
+    commit: Option<WithId<'a>>,
     #[serde(borrow)]
     action: Option<Text<'a>>,
     #[serde(borrow)]
@@ -185,14 +183,8 @@ impl Provider for GitLab {
 
     fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
-        let name = headers.text("X-Gitlab-Event").ok_or_else(|| {
-            Error::unsupported("header X-Gitlab-Event is missing, empty or not UTF-8")
-        })?;
-        let delivery_id = delivery_id(headers);
-        let ids = (
-            delivery_id.map(str::to_owned),
-            dedupe_key(self.id(), None, delivery_id),
-        );
+        let name = event_name(headers, "X-Gitlab-Event", &[])?;
+        let ids = DeliveryIds::new(self.id(), None, delivery_id(headers));
         let body = delivery.body;
         match name {
             "Push Hook" => push(ids, body, EventKind::Push, options),
@@ -216,8 +208,7 @@ impl Provider for GitLab {
                     _ => Ok(event(
                         ProviderId::GitLab,
                         EventKind::Other(name.to_owned()),
-                        ids.0,
-                        ids.1,
+                        ids,
                         repository(anything.project.as_ref(), anything.repository.as_ref()),
                     )),
                 }
@@ -225,8 +216,6 @@ impl Provider for GitLab {
         }
     }
 }
-
-type Ids = (Option<String>, Option<String>);
 
 /// The id to dedupe on, signed data first. A Standard Webhooks delivery (verified by its
 /// `webhook-signature`, see [`GitLab`]) signs `webhook-id`, which stays the same across
@@ -242,7 +231,12 @@ fn delivery_id(headers: &Headers) -> Option<&str> {
         .or_else(|| headers.text("X-Gitlab-Event-UUID"))
 }
 
-fn push(ids: Ids, body: &[u8], kind: EventKind, options: &ParseOptions) -> Result<Event, Error> {
+fn push(
+    ids: DeliveryIds,
+    body: &[u8],
+    kind: EventKind,
+    options: &ParseOptions,
+) -> Result<Event, Error> {
     if options.changed_paths {
         push_as::<true>(ids, body, kind)
     } else {
@@ -250,7 +244,11 @@ fn push(ids: Ids, body: &[u8], kind: EventKind, options: &ParseOptions) -> Resul
     }
 }
 
-fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<Event, Error> {
+fn push_as<const PATHS: bool>(
+    ids: DeliveryIds,
+    body: &[u8],
+    kind: EventKind,
+) -> Result<Event, Error> {
     let mut push: Push<'_, PATHS> = from_body(body)?;
     let commits = push.commits.take();
     if push.project.is_none() && push.repository.is_none() {
@@ -268,44 +266,29 @@ fn push_as<const PATHS: bool>(ids: Ids, body: &[u8], kind: EventKind) -> Result<
     let mut out = event(
         ProviderId::GitLab,
         kind,
-        ids.0,
-        ids.1,
+        ids,
         repository(push.project.as_ref(), push.repository.as_ref()),
     );
-    let created = is_zero_id(before);
-    let deleted = is_zero_id(after);
-    out.updates.push(RefUpdate {
-        git_ref: git_ref.to_owned(),
-        before: Some(before.to_owned()),
-        after: Some(after.to_owned()),
+    let pushed = SingleRefPush {
+        git_ref,
+        before,
+        after,
         // `after` of an annotated tag is the tag object; checkout_sha is its commit.
-        peeled: push
-            .checkout_sha
-            .as_ref()
-            .filter(|_| !deleted)
-            .and_then(|sha| full_commit(sha.as_str())),
-        created,
-        deleted,
+        head: owned(&push.checkout_sha),
+        created: is_zero_id(before),
+        deleted: is_zero_id(after),
         // GitLab does not say whether a push was forced.
         forced: false,
-    });
-    out.head_commit = owned(&push.checkout_sha).or_else(|| (!deleted).then(|| after.to_owned()));
-
-    let sent = commits.is_some();
-    let commits = commits.unwrap_or_default();
-    let listed = commits.listed as u64;
+    };
     // GitLab lists the newest 20 commits and counts them all in total_commits_count.
-    // Skipped file lists (`PATHS` false) say nothing, so nothing is complete.
-    let complete = PATHS
-        && sent
-        && !(created || deleted)
-        && (listed > 0 || before == after)
-        && push.total_commits_count.is_none_or(|total| total <= listed);
-    out.changed_paths = commits.paths.finish(complete);
+    pushed.fill(&mut out, commits, |commits| {
+        push.total_commits_count
+            .is_none_or(|total| total <= commits.listed as u64)
+    });
     Ok(out)
 }
 
-fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+fn merge_request(ids: DeliveryIds, body: &[u8]) -> Result<Event, Error> {
     let mr: MergeRequest<'_> = from_body(body)?;
     let attrs = require(mr.object_attributes.as_ref(), "$.object_attributes")?;
     let number = require(attrs.iid, "$.object_attributes.iid")?;
@@ -327,15 +310,7 @@ fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
         other => PullRequestAction::Other(other.to_owned()),
     };
     let head_sha = attrs.last_commit.as_ref().and_then(|c| owned(&c.id));
-    let mut out = event(
-        ProviderId::GitLab,
-        EventKind::PullRequest(action),
-        ids.0,
-        ids.1,
-        repository(mr.project.as_ref(), mr.repository.as_ref()),
-    );
-    out.head_commit = head_sha.clone();
-    out.pull_request = Some(PullRequest {
+    let pull_request = PullRequest {
         number,
         fetch: same_ref(
             format!("refs/merge-requests/{number}/head"),
@@ -345,11 +320,17 @@ fn merge_request(ids: Ids, body: &[u8]) -> Result<Event, Error> {
         head_sha,
         head_ref: owned(&attrs.source_branch),
         base_ref: owned(&attrs.target_branch),
-    });
-    Ok(out)
+    };
+    Ok(pull_request_event(
+        ProviderId::GitLab,
+        action,
+        ids,
+        repository(mr.project.as_ref(), mr.repository.as_ref()),
+        pull_request,
+    ))
 }
 
-fn release(ids: Ids, body: &[u8]) -> Result<Event, Error> {
+fn release(ids: DeliveryIds, body: &[u8]) -> Result<Event, Error> {
     let hook: ReleaseHook<'_> = from_body(body)?;
     let action = hook.action.as_ref().map_or("", Text::as_str);
     let kind = if action == "delete" {
@@ -360,8 +341,7 @@ fn release(ids: Ids, body: &[u8]) -> Result<Event, Error> {
     let mut out = event(
         ProviderId::GitLab,
         kind,
-        ids.0,
-        ids.1,
+        ids,
         repository(hook.project.as_ref(), None),
     );
     out.release_tag = Some(require(owned(&hook.tag), "$.tag")?);
