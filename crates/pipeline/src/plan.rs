@@ -34,15 +34,10 @@ pub fn plan_jobs(
     let new_job =
         |git_ref: &str, kind: JobKind, commit: Option<&str>, before: Option<&str>, index: usize| {
             NewJob {
-                repo: repo.name.clone(),
-                git_ref: git_ref.to_string(),
-                fetch_ref: None,
                 kind,
                 // A test delivery carries made-up commit ids: index the branch tip instead.
                 commit: commit.filter(|_| ids_apply).map(str::to_string),
                 before: before.filter(|_| ids_apply).map(str::to_string),
-                full: false,
-                trigger,
                 provider: Some(event.provider.to_string()),
                 delivery_id: event.delivery_id.clone(),
                 dedupe_key: event.dedupe_key.as_ref().map(|key| {
@@ -52,6 +47,7 @@ pub fn plan_jobs(
                         format!("{key}#{index}")
                     }
                 }),
+                ..NewJob::index(repo.name.clone(), git_ref, trigger)
             }
         };
     let check_id = |id: Option<&str>, what: &str| -> Result<Option<String>, Rejection> {

@@ -55,7 +55,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use indexer::{ManifestStore, RefKey};
-use jobstore::{JobKind, JobStore, NewJob, Trigger};
+use jobstore::{JobStore, NewJob, Trigger};
 
 use crate::ref_filter::BranchFilter;
 use crate::repo::{RepoLocation, RepoSpec};
@@ -75,12 +75,13 @@ pub struct MissedRef {
 impl MissedRef {
     /// The job that heals it: index the remote commit, or drop a ref gone upstream.
     pub fn job(&self, repo: &str) -> NewJob {
-        let mut job = NewJob::index(repo, self.git_ref.clone(), Trigger::Reconcile);
         match &self.remote {
-            Some(commit) => job.commit = Some(commit.clone()),
-            None => job.kind = JobKind::DeleteRef,
+            Some(commit) => NewJob {
+                commit: Some(commit.clone()),
+                ..NewJob::index(repo, self.git_ref.clone(), Trigger::Reconcile)
+            },
+            None => NewJob::delete_ref(repo, self.git_ref.clone(), Trigger::Reconcile),
         }
-        job
     }
 }
 
@@ -283,6 +284,7 @@ pub async fn reconcile_repo(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jobstore::JobKind;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -97,12 +97,14 @@ impl Matcher {
         out
     }
 
-    /// The matches in `text` (a chunk starting at line `start_line`), line by line; lines that
-    /// match only with empty matches give one empty range at the first.
-    pub(crate) fn matches(&self, text: &str, start_line: u32) -> Vec<MatchRange> {
+    /// The matches in `text` (a chunk of lines `start_line..=end_line`), line by line; lines
+    /// that match only with empty matches give one empty range at the first. The line count
+    /// comes from the range, so a chunk of empty lines keeps every one of them whether or not
+    /// its text ends with a newline.
+    pub(crate) fn matches(&self, text: &str, start_line: u32, end_line: u32) -> Vec<MatchRange> {
         let mut out = Vec::new();
-        let body = text.strip_suffix('\n').unwrap_or(text);
-        for (i, line) in body.split('\n').enumerate() {
+        let count = end_line.saturating_sub(start_line) as usize + 1;
+        for (i, line) in text.split('\n').take(count).enumerate() {
             let number = start_line.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
             let before = out.len();
             for m in self.regex.find_iter(line) {
@@ -284,12 +286,12 @@ mod tests {
     fn matches_are_line_oriented_with_ranges() {
         let m = Matcher::new("b+", Mode::Regex, true).expect("compiles");
         assert_eq!(
-            m.matches("abba\nxx\nb\n", 10),
+            m.matches("abba\nxx\nb\n", 10, 12),
             [range(10, 1, 3), range(12, 0, 1)]
         );
         let lit = Matcher::new("A.b", Mode::Literal, false).expect("compiles");
         assert_eq!(
-            lit.matches("xa.B a.b\nab", 1),
+            lit.matches("xa.B a.b\nab", 1, 2),
             [range(1, 1, 4), range(1, 5, 8)]
         );
     }

@@ -404,8 +404,9 @@ impl SearchIndex {
                     }
                     let stored: TantivyDocument = store.get(doc)?;
                     let start_line = schema::stored_line(&stored, f.start_line);
+                    let end_line = schema::stored_line(&stored, f.end_line);
                     let text = schema::stored_text(&stored, f.text);
-                    let mut matches = matcher.matches(&text, start_line);
+                    let mut matches = matcher.matches(&text, start_line, end_line);
                     if !matches.is_empty() {
                         let mut hit = self.hit_of(&stored, matches.len() as f32);
                         hit.snippet = snippet::matched_lines(&text, start_line, &matches);

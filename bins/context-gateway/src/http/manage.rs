@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use jobstore::{EnqueueOutcome, JobFilter, JobId, JobKind, JobState, NewJob, Trigger};
+use jobstore::{EnqueueOutcome, JobFilter, JobId, JobState, NewJob, Trigger};
 use serde_json::{Value, json};
 use webhook_core::{Delivery, Headers, ProviderId, VerifyOptions};
 
@@ -329,17 +329,8 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
         );
     }
     let job = NewJob {
-        repo: repo.spec.name.clone(),
-        git_ref,
-        fetch_ref: None,
-        kind: JobKind::Index,
-        commit: None,
-        before: None,
         full: parsed.full,
-        trigger: Trigger::Manual,
-        provider: None,
-        delivery_id: None,
-        dedupe_key: None,
+        ..NewJob::index(repo.spec.name.clone(), git_ref, Trigger::Manual)
     };
     match app.jobs.enqueue(job).await {
         Ok(outcome) => {
