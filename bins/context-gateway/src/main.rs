@@ -13,7 +13,6 @@ mod http;
 mod metrics;
 mod orgs;
 mod rate_limit;
-mod sample;
 mod worker;
 
 use std::process::ExitCode;

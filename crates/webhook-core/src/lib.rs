@@ -85,6 +85,7 @@ mod payload;
 mod provider;
 mod provider_id;
 mod providers;
+pub mod sample;
 mod secret;
 mod signature;
 mod signing;

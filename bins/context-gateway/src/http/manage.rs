@@ -16,8 +16,8 @@ use super::job_json::{CountsJson, job_json};
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::RepoConfig;
-use crate::sample::{self, SampleKind};
 use pipeline::valid_ref_name;
+use webhook_core::sample::{self, SampleKind};
 
 pub fn healthz() -> Response<Body> {
     respond::json(StatusCode::OK, &json!({"status": "ok"}))
@@ -446,8 +446,12 @@ pub async fn test_delivery(
         body,
     } = match sample::build(provider, kind, &target) {
         Ok(sample) => sample,
-        Err(message) => {
-            return respond::error(StatusCode::BAD_REQUEST, "unsupported_event", message);
+        Err(unsupported) => {
+            return respond::error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_event",
+                unsupported.to_string(),
+            );
         }
     };
     let mut headers: Headers = event_headers

@@ -1,12 +1,25 @@
-//! Sample deliveries of every event kind, for `POST /webhooks/test/{provider}?event=…`.
+//! Sample deliveries of every event kind, the bodies a gateway's test endpoint sends.
 //!
 //! Each carries the provider's event headers and a body shaped like the host's documented
-//! payload; the caller signs it with the repo's secret and sends it through the real verify,
-//! parse and plan code. Test deliveries index the refs' real tips, so the commit ids in
-//! these bodies are stand-ins.
+//! payload; the caller signs it ([`ProviderId::sign`]) with the repo's secret and sends it
+//! through the real verify, parse and plan code. The commit ids in these bodies are
+//! stand-ins: whoever acts on a sample must index the refs' real tips.
+//!
+//! ```
+//! use webhook_core::ProviderId;
+//! use webhook_core::sample::{self, SampleKind, Target};
+//!
+//! let target = Target { repo: "demo", git_ref: "refs/heads/main", number: 1, delivery_id: "t-1" };
+//! let push = sample::build(ProviderId::GitHub, SampleKind::Push, &target).unwrap();
+//! assert!(push.headers.iter().any(|(name, value)| name == "X-GitHub-Event" && value == "push"));
+//! // Bitbucket has no release events.
+//! let refused = sample::build(ProviderId::Bitbucket, SampleKind::Release, &target).unwrap_err();
+//! assert_eq!(refused.to_string(), "bitbucket sends no `release` events");
+//! ```
 
 use serde_json::{Value, json};
-use webhook_core::ProviderId;
+
+use crate::ProviderId;
 
 /// A stand-in commit id.
 const SAMPLE_COMMIT: &str = "1111111111111111111111111111111111111111";
@@ -16,18 +29,25 @@ const ZEROS: &str = "0000000000000000000000000000000000000000";
 /// The source branch of a sample pull request.
 const SAMPLE_BRANCH: &str = "sample-branch";
 
-/// The event kinds a test delivery can carry (`?event=`).
+/// The event kinds a sample can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SampleKind {
+    /// A branch push.
     Push,
+    /// An annotated tag push.
     TagPush,
+    /// A pull request opened.
     PullRequest,
+    /// A pull request closed (merged or not).
     PullRequestClosed,
+    /// A release published.
     Release,
+    /// The host's ping sent when a hook is created.
     Ping,
 }
 
 impl SampleKind {
+    /// Every kind, in the order messages list them.
     pub const ALL: [SampleKind; 6] = [
         SampleKind::Push,
         SampleKind::TagPush,
@@ -37,6 +57,8 @@ impl SampleKind {
         SampleKind::Ping,
     ];
 
+    /// The kind's name: `push`, `tag_push`, `pull_request`, `pull_request_closed`,
+    /// `release`, `ping`.
     pub fn name(self) -> &'static str {
         match self {
             SampleKind::Push => "push",
@@ -48,6 +70,7 @@ impl SampleKind {
         }
     }
 
+    /// The kind named `name`, if any.
     pub fn from_name(name: &str) -> Option<SampleKind> {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
     }
@@ -64,12 +87,15 @@ impl SampleKind {
 }
 
 /// What a sample is about.
+#[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
+    /// The repository's name.
     pub repo: &'a str,
     /// The pushed branch or tag (full ref), or a pull request's target branch.
     pub git_ref: &'a str,
     /// The pull request number.
     pub number: u64,
+    /// The delivery id the sample's headers carry.
     pub delivery_id: &'a str,
 }
 
@@ -78,22 +104,33 @@ pub struct Target<'a> {
 pub struct SampleDelivery {
     /// The provider's event and delivery headers.
     pub headers: Vec<(String, String)>,
+    /// The JSON body.
     pub body: Vec<u8>,
 }
 
-/// A `kind` sample from `provider`, or why the host sends no such event.
+/// A provider that sends no events of the asked kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{provider} sends no `{}` events", kind.name())]
+pub struct Unsupported {
+    /// The provider asked for.
+    pub provider: ProviderId,
+    /// The kind it does not send.
+    pub kind: SampleKind,
+}
+
+/// A `kind` sample from `provider`, or [`Unsupported`] when the host sends no such event.
 pub fn build(
     provider: ProviderId,
     kind: SampleKind,
     target: &Target<'_>,
-) -> Result<SampleDelivery, String> {
+) -> Result<SampleDelivery, Unsupported> {
     let (headers, body) = match provider {
         ProviderId::GitHub | ProviderId::Gitea => github_like(provider, kind, target),
         ProviderId::GitLab => gitlab(kind, target),
         ProviderId::Bitbucket => bitbucket(kind, target),
         ProviderId::AzureDevOps => azure_devops(kind, target),
     }
-    .ok_or_else(|| format!("{provider} sends no `{}` events", kind.name()))?;
+    .ok_or(Unsupported { provider, kind })?;
     let headers = headers
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -294,7 +331,7 @@ fn azure_devops(kind: SampleKind, target: &Target<'_>) -> Option<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use webhook_core::{Delivery, EventKind, Headers, Registry, Secret, VerifyOptions};
+    use crate::{Delivery, EventKind, Headers, Registry, Secret, VerifyOptions};
 
     /// Every sample a provider can send verifies and parses to the kind it claims to be.
     #[test]
@@ -346,10 +383,10 @@ mod tests {
                     | (SampleKind::Release, EventKind::Release)
                     | (SampleKind::Ping, EventKind::Ping) => true,
                     (SampleKind::PullRequest, EventKind::PullRequest(action)) => {
-                        *action == webhook_core::PullRequestAction::Opened
+                        *action == crate::PullRequestAction::Opened
                     }
                     (SampleKind::PullRequestClosed, EventKind::PullRequest(action)) => {
-                        *action == webhook_core::PullRequestAction::Closed
+                        *action == crate::PullRequestAction::Closed
                     }
                     _ => false,
                 };
@@ -370,7 +407,7 @@ mod tests {
             delivery_id: "d",
         };
         let err = build(ProviderId::Bitbucket, SampleKind::Release, &target).unwrap_err();
-        assert_eq!(err, "bitbucket sends no `release` events");
+        assert_eq!(err.to_string(), "bitbucket sends no `release` events");
         assert!(build(ProviderId::AzureDevOps, SampleKind::Ping, &target).is_err());
         assert_eq!(SampleKind::from_name("tag_push"), Some(SampleKind::TagPush));
         assert_eq!(SampleKind::from_name("tag-push"), None);
