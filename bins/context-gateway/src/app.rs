@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TimedJobStore};
 use crate::rate_limit::FailureLimiter;
 
 /// Why the gateway could not start, worded for the operator.
@@ -77,7 +77,7 @@ pub struct App {
     pub runner: Runner,
     /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
     pub reconcile_git: pipeline::GitSource,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Failed and unauthenticated requests per client IP (valid deliveries are never charged).
     pub failures: FailureLimiter,
     /// Requests being answered now; one permit each, `max_in_flight` in all.
@@ -106,15 +106,19 @@ impl App {
             max_attempts: config.max_attempts,
             ..StoreConfig::default()
         };
-        let jobs: Arc<dyn JobStore> =
+        let metrics = Arc::new(Metrics::new());
+        let sled: Arc<dyn JobStore> =
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
+        let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(sled, metrics.clone()));
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
         let specs: Vec<RepoSpec> = config.repos.iter().map(|r| r.spec.clone()).collect();
         let runner = Runner {
             jobs: jobs.clone(),
-            sources: Arc::new(Sources::new(&data, config.git_timeout)),
+            sources: Arc::new(
+                Sources::new(&data, config.git_timeout).with_observer(metrics.clone()),
+            ),
             sink: search.clone(),
             manifests,
             repos: Arc::new(specs),
@@ -126,8 +130,9 @@ impl App {
             jobs,
             search,
             runner,
-            reconcile_git: pipeline::GitSource::new(&data, config.git_timeout),
-            metrics: Metrics::default(),
+            reconcile_git: pipeline::GitSource::new(&data, config.git_timeout)
+                .with_observer(metrics.clone()),
+            metrics,
             failures: FailureLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             token: token.map(String::into_bytes),

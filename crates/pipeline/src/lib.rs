@@ -10,7 +10,8 @@
 //!   ([`plan_reconcile`], [`reconcile_repo`]).
 //! * [`source`]: the [`RepoSource`] trait with a git mirror source (`git/`: ref names and ids,
 //!   the command runner with timeouts and redaction, mirrors, worktrees) and a local-path
-//!   source; failures are [`SourceError`] kinds that say whether a retry can help.
+//!   source; failures are [`SourceError`] kinds that say whether a retry can help, and a
+//!   [`GitObserver`] sees every git command's verb, duration and failure kind.
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
 //!   trees, runs the [`indexer`] into an [`indexer::IndexSink`] on the blocking pool, and
 //!   records each attempt's [`Outcome`].
@@ -53,6 +54,7 @@
 
 #![deny(missing_docs)]
 
+mod observer;
 pub mod plan;
 pub mod reconcile;
 mod redact;
@@ -62,6 +64,7 @@ pub mod runner;
 mod shutdown;
 pub mod source;
 
+pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};
 pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};
 pub use redact::{redact_text, redact_url};

@@ -43,7 +43,7 @@ impl GitSource {
                 .ok();
             let mut init = Command::new("git");
             init.args(["init", "--quiet", "--bare", "--"]).arg(&staging);
-            run_git(init, self.timeout, url).await?;
+            run_git(init, self.timeout, url, &*self.observer).await?;
             self.git(&staging, &["config", "remote.origin.url", url], url)
                 .await?;
             let damaged = mirror.to_path_buf();
@@ -95,7 +95,15 @@ impl GitSource {
             .arg(mirror)
             .args(["cat-file", "--batch-check=%(objecttype)"]);
         let input: String = ids.iter().map(|id| format!("{id}^{{commit}}\n")).collect();
-        match run_git_with_input(command, Some(input.into_bytes()), self.timeout, url).await {
+        match run_git_with_input(
+            command,
+            Some(input.into_bytes()),
+            self.timeout,
+            url,
+            &*self.observer,
+        )
+        .await
+        {
             Ok(out) => {
                 let answers: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
                 (0..ids.len())

@@ -10,6 +10,7 @@ pub mod refname;
 mod worktree;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ pub(crate) use command::run_git;
 use refname::{is_zero_id, valid_object_id, valid_ref_name};
 use worktree::IndexState;
 
+use crate::observer::{GitObserver, NoGitObserver};
 use crate::redact::redact_url;
 use crate::repo::{RepoLocation, RepoSpec};
 use crate::source::{PreparedTree, RepoSource, SourceError, TreeRequest, off_runtime};
@@ -32,6 +34,7 @@ pub struct GitSource {
     mirrors: PathBuf,
     worktrees: PathBuf,
     timeout: Duration,
+    observer: Arc<dyn GitObserver>,
     // One fetch or checkout at a time per repo: git's own locks would fail the second one.
     locks:
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
@@ -52,7 +55,7 @@ impl GitSource {
         };
         let mut command = Command::new("git");
         command.args(["ls-remote", "--heads", "--", url]);
-        let out = run_git(command, self.timeout, url).await?;
+        let out = run_git(command, self.timeout, url, &*self.observer).await?;
         Ok(String::from_utf8_lossy(&out)
             .lines()
             .filter_map(|line| line.split_once('\t'))
@@ -90,9 +93,37 @@ impl GitSource {
             mirrors: data_dir.join("mirrors"),
             worktrees: data_dir.join("worktrees"),
             timeout,
+            observer: Arc::new(NoGitObserver),
             locks: Default::default(),
             seen: Default::default(),
         }
+    }
+
+    /// The same source, telling `observer` about every git command it runs.
+    pub fn with_observer(mut self, observer: Arc<dyn GitObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// How many commits `to` has that `from` has not (`git rev-list --count from..to` in the
+    /// mirror); `None` when the mirror lacks either commit (not fetched yet) or has no mirror.
+    pub async fn commits_between(&self, repo: &RepoSpec, from: &str, to: &str) -> Option<u64> {
+        let RepoLocation::Url(url) = &repo.location else {
+            return None;
+        };
+        if !valid_object_id(from) || !valid_object_id(to) {
+            return None;
+        }
+        let mirror = self.mirror(repo);
+        if !mirror.is_dir() {
+            return None;
+        }
+        let range = format!("{from}..{to}");
+        let out = self
+            .git(&mirror, &["rev-list", "--count", &range, "--"], url)
+            .await
+            .ok()?;
+        String::from_utf8_lossy(&out).trim().parse().ok()
     }
 
     fn lock_for(&self, repo: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
@@ -103,7 +134,7 @@ impl GitSource {
     async fn git(&self, mirror: &Path, args: &[&str], url: &str) -> Result<Vec<u8>, SourceError> {
         let mut command = Command::new("git");
         command.arg("--git-dir").arg(mirror).args(args);
-        run_git(command, self.timeout, url).await
+        run_git(command, self.timeout, url, &*self.observer).await
     }
 
     /// What the indexer must look at: the paths that differ between the indexed commit and
