@@ -32,7 +32,7 @@ fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
     repo.commit("one");
     repo.git(&["branch", "feature"]);
     let config = format!(
-        "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\", \"feature\"]\nsecret = \"{SECRET}\"\nreconcile_interval_secs = 1\n",
+        "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\", \"feature\"]\nsecret = \"{SECRET}\"\nreconcile_interval_secs = 1\n",
         repo.url()
     );
     let gw = Gateway::start(tmp.path(), &config);
@@ -80,5 +80,11 @@ fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
     let healed = reconcile_jobs(&gw).len();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(reconcile_jobs(&gw).len(), healed);
+    // Both the push and the deletion count as missed webhooks, and nothing else does.
+    let metrics = gw.manage("GET", "/metrics", b"").text();
+    assert!(
+        metrics.contains("context_gateway_missed_webhooks_total{repo=\"demo\"} 2\n"),
+        "{metrics}"
+    );
     gw.stop();
 }

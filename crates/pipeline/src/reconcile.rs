@@ -124,8 +124,8 @@ pub enum ReconcileError {
     Queue(String),
 }
 
-/// One reconcile pass of a url repo: one ls-remote, then a job per [`MissedRef`], each
-/// logged at WARN and reported to `on_missed`. A path repo is not listed here (its rescan is
+/// One reconcile pass of a url repo: one ls-remote, then a job per [`MissedRef`] whose ref
+/// has no queued or running job, each logged at WARN and reported to `on_missed`. A path repo is not listed here (its rescan is
 /// a normal index job). Returns what was missed.
 pub async fn reconcile_repo(
     repo: &RepoSpec,
@@ -163,7 +163,18 @@ pub async fn reconcile_repo(
     })
     .await
     .unwrap_or_default();
-    let missed = plan_reconcile(repo, &remote, &indexed);
+    // A ref with a queued or running job is that job's to bring up to date (a webhook that
+    // did arrive is not a missed one); the next pass compares it again.
+    let busy: BTreeSet<String> = jobs
+        .pending()
+        .await
+        .map_err(|e| ReconcileError::Queue(e.to_string()))?
+        .into_iter()
+        .filter(|p| p.repo == repo.name)
+        .map(|p| p.git_ref)
+        .collect();
+    let mut missed = plan_reconcile(repo, &remote, &indexed);
+    missed.retain(|miss| !busy.contains(&miss.git_ref));
     for miss in &missed {
         tracing::warn!(
             repo = %repo.name,

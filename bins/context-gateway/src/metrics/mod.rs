@@ -118,83 +118,83 @@ impl Metrics {
         };
         registry.register(
             "webhook_deliveries",
-            "Webhook deliveries by provider, event, outcome (accepted, duplicate, ignored, refused) and refusal cause.",
+            "Webhook deliveries by provider, event, outcome (accepted, duplicate, ignored, refused) and refusal cause",
             m.deliveries.clone(),
         );
         registry.register(
             "http_request_duration_seconds",
-            "Time to answer HTTP requests, by route template and status.",
+            "Time to answer HTTP requests, by route template and status",
             m.http_duration.clone(),
         );
         registry.register(
             "http_in_flight_refusals",
-            "Requests answered 503 because max_in_flight requests were being answered, by route template.",
+            "Requests answered 503 because max_in_flight requests were being answered, by route template",
             m.in_flight_refusals.clone(),
         );
         registry.register(
             "push_to_searchable_seconds",
-            "From the creation of an index job (the arrival of the oldest request folded into it) to its success, when the ref's new state is searchable; by trigger.",
+            "From the creation of an index job (the arrival of the oldest request folded into it) to its success, when the ref's new state is searchable; by trigger",
             m.push_to_searchable.clone(),
         );
         registry.register(
             "job_duration_seconds",
-            "Time from claim to end of job attempts, by outcome.",
+            "Time from claim to end of job attempts, by outcome",
             m.job_duration.clone(),
         );
-        registry.register("jobs", "Jobs in the store, by state.", m.jobs.clone());
+        registry.register("jobs", "Jobs in the store, by state", m.jobs.clone());
         registry.register(
             "queue_oldest_job_age_seconds",
-            "Age of the oldest queued job (0 when none is queued).",
+            "Age of the oldest queued job (0 when none is queued)",
             m.oldest_queued.clone(),
         );
         registry.register(
             "index_lag_seconds",
-            "Per indexed ref: how long the oldest queued or running job of the ref has been waiting (0 when none).",
+            "Per indexed ref: how long the oldest queued or running job of the ref has been waiting (0 when none)",
             m.lag_seconds.clone(),
         );
         registry.register(
             "index_lag_commits",
-            "Per indexed ref: commits on the remote's head that the index does not hold, as of the last reconcile or index job (a lower bound of 1 when the mirror lacks the remote commit).",
+            "Per indexed ref: commits on the remote's head that the index does not hold, as of the last reconcile or index job (a lower bound of 1 when the mirror lacks the remote commit)",
             m.lag_commits.clone(),
         );
         registry.register(
             "index_last_success_timestamp_seconds",
-            "When each ref last finished an index job (Unix time).",
+            "When each ref last finished an index job (Unix time)",
             m.last_success.clone(),
         );
         registry.register(
             "git_duration_seconds",
-            "Wall time of git commands, by operation (git's subcommand).",
+            "Wall time of git commands, by operation (git's subcommand)",
             m.git_duration.clone(),
         );
         registry.register(
             "git_failures",
-            "Failed git commands, by operation and failure kind.",
+            "Failed git commands, by operation and failure kind",
             m.git_failures.clone(),
         );
         registry.register(
             "reconcile_runs",
-            "Periodic reconcile passes, by repo and outcome (in_step, missed, failed, rescan).",
+            "Periodic reconcile passes, by repo and outcome (in_step, missed, failed, rescan)",
             m.reconcile_runs.clone(),
         );
         registry.register(
             "missed_webhooks",
-            "Refs a reconcile pass found out of step with the remote (a webhook that never arrived), by repo.",
+            "Refs a reconcile pass found out of step with the remote (a webhook that never arrived), by repo",
             m.missed_webhooks.clone(),
         );
         registry.register(
             "secret_chunks_withheld",
-            "Chunks withheld from search because they hold a high-confidence secret, counted by the index runs that chunked them, by repo.",
+            "Chunks withheld from search because they hold a high-confidence secret, counted by the index runs that chunked them, by repo",
             m.chunks_withheld.clone(),
         );
         registry.register(
             "secret_files_skipped",
-            "Well-known secret files skipped by index runs, by repo.",
+            "Well-known secret files skipped by index runs, by repo",
             m.secret_files_skipped.clone(),
         );
         registry.register(
             "store_write_duration_seconds",
-            "Durable job store writes, by operation (enqueue, complete, complete_and_claim, cancel, cleanup).",
+            "Durable job store writes, by operation (enqueue, complete, complete_and_claim, cancel, cleanup)",
             m.store_writes.clone(),
         );
         Metrics { registry, ..m }

@@ -118,9 +118,15 @@ impl GitSource {
         if !mirror.is_dir() {
             return None;
         }
-        let range = format!("{from}..{to}");
-        let out = self
-            .git(&mirror, &["rev-list", "--count", &range, "--"], url)
+        // A missing commit is the expected answer here, not a git failure to report.
+        let mut command = Command::new("git");
+        command.arg("--git-dir").arg(&mirror).args([
+            "rev-list",
+            "--count",
+            &format!("{from}..{to}"),
+            "--",
+        ]);
+        let out = run_git(command, self.timeout, url, &NoGitObserver)
             .await
             .ok()?;
         String::from_utf8_lossy(&out).trim().parse().ok()
