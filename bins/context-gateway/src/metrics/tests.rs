@@ -131,3 +131,44 @@ fn git_commands_are_timed_by_operation_and_failures_counted_by_kind() {
         [r#"context_gateway_git_failures_total{operation="ls-remote",kind="timeout"} 1"#]
     );
 }
+
+#[test]
+fn the_documented_alert_rules_are_the_shipped_ones_and_name_real_metrics() {
+    let rules = include_str!("../../../../examples/prometheus/alerts.yml");
+    let operations = include_str!("../../../../docs/OPERATIONS.md");
+    assert!(
+        operations.contains(&format!("```yaml\n{rules}```")),
+        "docs/OPERATIONS.md must show examples/prometheus/alerts.yml as it is"
+    );
+    // A family shows in the exposition once it has a sample: give each one the rules use.
+    let m = Metrics::new();
+    m.delivery("github", "push", DeliveryOutcome::Accepted);
+    let miss = MissedRef {
+        git_ref: "refs/heads/main".into(),
+        indexed: None,
+        remote: Some("a".repeat(40)),
+    };
+    m.missed_webhook("r", &miss, Some(2));
+    let timeout = SourceError::Timeout {
+        verb: "fetch".into(),
+        after: Duration::from_secs(1),
+    };
+    m.git_finished("fetch", Duration::from_secs(1), Some(&timeout));
+    let families = m.render(Some(&StateCounts::default()), Some(&[]));
+    let mut named = 0;
+    for (at, _) in rules.match_indices("context_gateway_") {
+        let name: String = rules[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.starts_with("context_gateway_") && name.len() > "context_gateway_".len() {
+            let family = name.strip_suffix("_total").unwrap_or(&name);
+            assert!(
+                families.contains(&format!("# TYPE {family} ")),
+                "the alert rules name {name}, which /metrics does not have"
+            );
+            named += 1;
+        }
+    }
+    assert!(named >= 6, "{named}");
+}
