@@ -68,7 +68,7 @@ fn samples_of_every_kind_reach_real_tags_and_pull_request_refs() {
     repo.git(&["checkout", "-q", "main"]);
     let url = repo.url();
     let config = format!(
-        "workers = 2\nmax_attempts = 1\n\n[rate_limit]\nper_ip_per_sec = 0\nper_repo_per_sec = 0\n\n\
+        "workers = 2\nmax_attempts = 1\n\n[rate_limit]\nper_ip_per_sec = 0\n\n\
          [[repos]]\nname = \"hub\"\nprovider = \"github\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\ntags = true\npull_requests = true\n\n\
          [[repos]]\nname = \"az\"\nprovider = \"azure-devops\"\nurl = \"{url}\"\nsecret = \"bot:{SECRET}\"\npull_requests = true\n\n\
          [[repos]]\nname = \"lab\"\nprovider = \"gitlab\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\ntags = true\n\n\
