@@ -127,9 +127,16 @@ pub struct TriggerLabels {
     pub trigger: &'static str,
 }
 
+/// A git operation (its subcommand, named by the pipeline's commands).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: String,
+}
+
+/// A job store write: allocation-free, since one is recorded on every delivery's answer path.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    pub operation: &'static str,
 }
 
 /// `operation` (git's verb) and `kind` (a [`pipeline::SourceError::kind`]).

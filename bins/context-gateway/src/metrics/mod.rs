@@ -24,7 +24,7 @@ use prometheus_client::registry::Registry;
 
 use labels::{
     DeliveryLabels, GitFailureLabels, HttpLabels, OperationLabels, OutcomeLabels, RefLabels,
-    RepoLabels, RepoOutcomeLabels, RouteLabels, StateLabels, TriggerLabels,
+    RepoLabels, RepoOutcomeLabels, RouteLabels, StateLabels, StoreLabels, TriggerLabels,
 };
 pub use labels::{DeliveryOutcome, event_label, refusal_cause};
 pub use timed_store::TimedJobStore;
@@ -72,7 +72,7 @@ pub struct Metrics {
     missed_webhooks: Family<RepoLabels, Counter>,
     chunks_withheld: Family<RepoLabels, Counter>,
     secret_files_skipped: Family<RepoLabels, Counter>,
-    store_writes: Histograms<OperationLabels>,
+    store_writes: Histograms<StoreLabels>,
     /// Refs seen indexed or compared since start: each gets a lag of 0 when nothing waits.
     known_refs: Mutex<BTreeSet<RefLabels>>,
     /// One scrape at a time: a scrape rewrites the lag gauges from scratch.
@@ -224,9 +224,7 @@ impl Metrics {
     /// A durable job store write of `operation` that took `elapsed`.
     pub fn store_write(&self, operation: &'static str, elapsed: Duration) {
         self.store_writes
-            .get_or_create(&OperationLabels {
-                operation: operation.to_string(),
-            })
+            .get_or_create(&StoreLabels { operation })
             .observe(elapsed.as_secs_f64());
     }
 
