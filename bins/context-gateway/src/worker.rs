@@ -94,7 +94,7 @@ async fn reconcile_once(app: &App, spec: &pipeline::RepoSpec) {
         Ok(missed) => record_reconcile(app, spec, &missed).await,
         Err(error) => {
             app.metrics.reconcile_run(&spec.name, "failed");
-            tracing::warn!(%error, repo = %spec.name, "reconcile could not list the remote");
+            tracing::warn!(%error, repo = %spec.name, "reconcile pass failed");
         }
     }
 }

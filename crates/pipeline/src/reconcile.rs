@@ -122,6 +122,9 @@ pub enum ReconcileError {
     /// A job could not be queued.
     #[error("could not queue a reconcile job: {0}")]
     Queue(String),
+    /// The job store could not say which refs already have work waiting.
+    #[error("could not list the jobs waiting in the store: {0}")]
+    Store(String),
 }
 
 /// One reconcile pass of a url repo: one ls-remote, then a job per [`MissedRef`] whose ref
@@ -168,7 +171,7 @@ pub async fn reconcile_repo(
     let busy: BTreeSet<String> = jobs
         .pending()
         .await
-        .map_err(|e| ReconcileError::Queue(e.to_string()))?
+        .map_err(|e| ReconcileError::Store(e.to_string()))?
         .into_iter()
         .filter(|p| p.repo == repo.name)
         .map(|p| p.git_ref)
