@@ -82,6 +82,12 @@ fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
     let healed = reconcile_jobs(&gw).len();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(reconcile_jobs(&gw).len(), healed);
+    // Both the push and the deletion count as missed webhooks, and nothing else does.
+    let metrics = gw.manage("GET", "/metrics", b"").text();
+    assert!(
+        metrics.contains("context_gateway_missed_webhooks_total{repo=\"demo\"} 2\n"),
+        "{metrics}"
+    );
     gw.stop();
 }
 

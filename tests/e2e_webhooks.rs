@@ -260,9 +260,7 @@ fn bad_deliveries_get_the_right_status_and_create_no_job() {
     );
     let metrics = gw.manage("GET", "/metrics", b"").text();
     assert!(
-        metrics.contains(
-            "context_gateway_webhook_verification_failures_total{reason=\"invalid_signature\"}"
-        ),
+        metrics.contains("outcome=\"refused\",cause=\"invalid_signature\"}"),
         "{metrics}"
     );
     assert!(

@@ -254,8 +254,11 @@ def main():
 
         # Durability: what the gateway acknowledged must be in the store after SIGKILL.
         status, metrics = common.request(gw.addr, "GET", "/metrics")
-        outcomes = dict(re.findall(r'context_gateway_webhook_deliveries_total\{outcome="(\w+)"\} (\d+)',
-                                   metrics.decode()))
+        outcomes = {}
+        for outcome, n in re.findall(
+                r'context_gateway_webhook_deliveries_total\{[^}]*outcome="(\w+)"[^}]*\} (\d+)',
+                metrics.decode()):
+            outcomes[outcome] = outcomes.get(outcome, 0) + int(n)
         acked_by_wrk = sum(r["ok"] for r in runs if r["server"] == "context-gateway" and r["sig"] == "good")
         gw.kill9()
         gw.start()

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TimedJobStore};
 use crate::orgs::{Discovered, Repos};
 use crate::rate_limit::FailureLimiter;
 
@@ -89,7 +89,7 @@ pub struct App {
     pub runner: Runner,
     /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
     pub reconcile_git: pipeline::GitSource,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Failed and unauthenticated requests per client IP (valid deliveries are never charged).
     pub failures: FailureLimiter,
     /// Requests being answered now; one permit each, `max_in_flight` in all.
@@ -118,8 +118,10 @@ impl App {
             max_attempts: config.max_attempts,
             ..StoreConfig::default()
         };
-        let jobs: Arc<dyn JobStore> =
+        let metrics = Arc::new(Metrics::new());
+        let sled: Arc<dyn JobStore> =
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
+        let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(sled, metrics.clone()));
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
@@ -131,7 +133,9 @@ impl App {
         let (discoveries, discoveries_rx) = tokio::sync::mpsc::unbounded_channel();
         let runner = Runner {
             jobs: jobs.clone(),
-            sources: Arc::new(Sources::new(&data, config.git_timeout)),
+            sources: Arc::new(
+                Sources::new(&data, config.git_timeout).with_observer(metrics.clone()),
+            ),
             sink: search.clone(),
             manifests,
             repos: repos.clone(),
@@ -146,8 +150,9 @@ impl App {
             discoveries,
             discoveries_rx: std::sync::Mutex::new(Some(discoveries_rx)),
             runner,
-            reconcile_git: pipeline::GitSource::new(&data, config.git_timeout),
-            metrics: Metrics::default(),
+            reconcile_git: pipeline::GitSource::new(&data, config.git_timeout)
+                .with_observer(metrics.clone()),
+            metrics,
             failures: FailureLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             token: token.map(String::into_bytes),

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use pipeline::Outcome;
 use tokio::task::JoinHandle;
@@ -19,14 +18,7 @@ pub fn spawn(app: Arc<App>) -> Vec<JoinHandle<()>> {
                 let name = format!("worker-{n}");
                 app.workers_up.fetch_add(1, Ordering::SeqCst);
                 let on_end = |job: &jobstore::Job, outcome: &Outcome, elapsed| {
-                    if matches!(
-                        outcome,
-                        Outcome::Indexed { .. } | Outcome::Unchanged { .. } | Outcome::Dropped
-                    ) {
-                        app.metrics
-                            .index_fresh(&job.repo, &job.git_ref, SystemTime::now());
-                    }
-                    app.metrics.job_finished(outcome.label(), elapsed);
+                    app.metrics.job_finished(job, outcome, elapsed);
                 };
                 app.runner.work(&name, &on_end).await;
                 app.workers_up.fetch_sub(1, Ordering::SeqCst);
@@ -118,9 +110,14 @@ fn reconcile_loop(app: &Arc<App>, repo: &crate::config::RepoConfig) -> Option<Jo
 async fn reconcile_once(app: &App, spec: &pipeline::RepoSpec) {
     if let pipeline::RepoLocation::Path(_) = spec.location {
         pipeline::enqueue_rescan(&*app.jobs, spec).await;
+        app.metrics.reconcile_run(&spec.name, "rescan");
         return;
     }
-    let on_missed = |_: &str, _: &pipeline::MissedRef| {};
+    // `reconcile_repo` logs each miss (ref, indexed and remote commits) at WARN; its count
+    // is known at once, how many commits it is behind once the pass is over.
+    let on_missed = |repo: &str, miss: &pipeline::MissedRef| {
+        app.metrics.missed_webhook(repo, miss, None);
+    };
     let result = pipeline::reconcile_repo(
         spec,
         &app.reconcile_git,
@@ -130,12 +127,45 @@ async fn reconcile_once(app: &App, spec: &pipeline::RepoSpec) {
     )
     .await;
     match result {
-        Ok(_) => {}
+        Ok(missed) => record_reconcile(app, spec, &missed).await,
         Err(pipeline::ReconcileError::Busy) => {
             tracing::debug!(repo = %spec.name, "a reconcile pass of this repo is still running")
         }
         Err(error) => {
-            tracing::warn!(%error, repo = %spec.name, "reconcile could not list the remote")
+            app.metrics.reconcile_run(&spec.name, "failed");
+            tracing::warn!(%error, repo = %spec.name, "reconcile pass failed");
+        }
+    }
+}
+
+/// After a pass: the outcome, lag 0 for the refs found in step, and for each missed ref the
+/// commits the index lacks (`git rev-list --count indexed..remote` in the mirror, when it has
+/// both commits; otherwise the lower bound of 1 `on_missed` set stays).
+async fn record_reconcile(app: &App, spec: &pipeline::RepoSpec, missed: &[pipeline::MissedRef]) {
+    let outcome = if missed.is_empty() {
+        "in_step"
+    } else {
+        "missed"
+    };
+    app.metrics.reconcile_run(&spec.name, outcome);
+    app.metrics.refs_in_step(&spec.name, missed);
+    for miss in missed {
+        let (Some(indexed), Some(remote)) = (&miss.indexed, &miss.remote) else {
+            continue;
+        };
+        if let Some(behind) = app
+            .reconcile_git
+            .commits_between(spec, indexed, remote)
+            .await
+        {
+            app.metrics
+                .missed_webhook_depth(&spec.name, &miss.git_ref, behind);
+            tracing::info!(
+                repo = %spec.name,
+                git_ref = %miss.git_ref,
+                commits_behind = behind,
+                "missed webhook: the index was behind the remote"
+            );
         }
     }
 }

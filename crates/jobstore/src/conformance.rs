@@ -111,6 +111,7 @@ pub async fn run_all(make: &MakeStore) {
     complete_and_claim(make).await;
     success_records_commit_and_note(make).await;
     fetch_ref_is_kept_and_folded(make).await;
+    pending_refs(make).await;
 }
 
 /// A job goes queued → running → succeeded, with its request fields, attempts, timestamps
@@ -1138,4 +1139,52 @@ pub async fn success_records_commit_and_note(make: &MakeStore) {
     let done = store.complete(&id, failed).await.expect("complete");
     assert_eq!((done.state, done.note), (JobState::Failed, None));
     assert_eq!(done.commit.as_deref(), Some("x1"));
+}
+
+/// `pending` lists each (repo, ref) with a queued or running job, with the creation time of the
+/// oldest of them and of the queued one; a ref whose jobs all finished is not listed.
+pub async fn pending_refs(make: &MakeStore) {
+    let store = make(StoreConfig::default());
+    let store = store.as_ref();
+    assert!(store.pending().await.expect("pending").is_empty());
+    let first = queued_job(enqueued(store, push("hello", "refs/heads/main", "c1", "c0")).await);
+    let other = queued_job(enqueued(store, push("hello", "refs/heads/dev", "d1", "d0")).await);
+    let running = must_claim(store, "w1").await;
+    assert_eq!(running.job.id, first.id);
+    let follow_up = queued_job(enqueued(store, push("hello", "refs/heads/main", "c2", "c1")).await);
+    let mut pending = store.pending().await.expect("pending");
+    pending.sort_by(|a, b| a.git_ref.cmp(&b.git_ref));
+    let want = vec![
+        crate::PendingRef {
+            repo: "hello".into(),
+            git_ref: "refs/heads/dev".into(),
+            since: other.created_at,
+            queued_since: Some(other.created_at),
+        },
+        crate::PendingRef {
+            repo: "hello".into(),
+            git_ref: "refs/heads/main".into(),
+            since: first.created_at,
+            queued_since: Some(follow_up.created_at),
+        },
+    ];
+    assert_eq!(pending, want);
+    store
+        .complete(&first.id, Completion::succeeded())
+        .await
+        .expect("complete");
+    let dev = must_claim(store, "w1").await;
+    store
+        .complete(&dev.job.id, Completion::succeeded())
+        .await
+        .expect("complete");
+    let main = must_claim(store, "w1").await;
+    store
+        .complete(&main.job.id, Completion::succeeded())
+        .await
+        .expect("complete");
+    assert!(
+        store.pending().await.expect("pending").is_empty(),
+        "every job finished"
+    );
 }

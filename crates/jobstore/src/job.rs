@@ -393,6 +393,20 @@ pub struct JobPage {
     pub next_cursor: Option<String>,
 }
 
+/// A (repo, ref) with work not yet done: a queued job, a running one, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRef {
+    /// Configured repository name.
+    pub repo: String,
+    /// Full ref name.
+    pub git_ref: String,
+    /// When the oldest of its queued and running jobs was created: the arrival of the oldest
+    /// request (delivery, reconcile, trigger) whose work is not finished.
+    pub since: SystemTime,
+    /// When its queued job was created, if it has one.
+    pub queued_since: Option<SystemTime>,
+}
+
 /// How many jobs are in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StateCounts {

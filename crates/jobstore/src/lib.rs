@@ -110,7 +110,7 @@ pub use config::StoreConfig;
 pub use error::Error;
 pub use job::{
     Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
-    Progress, StateCounts, Trigger,
+    PendingRef, Progress, StateCounts, Trigger,
 };
 pub use memory::MemoryJobStore;
 pub use sled_store::SledJobStore;

@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 use crate::config::StoreConfig;
 use crate::error::Error;
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, Progress,
-    StateCounts,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, PendingRef,
+    Progress, StateCounts,
 };
 use crate::queue::{Changes, Clock, Queue};
 use crate::store::{JobStore, claim_when_ready};
@@ -103,6 +103,10 @@ impl JobStore for MemoryJobStore {
         cursor: Option<&str>,
     ) -> Result<JobPage, Error> {
         self.queue().list(filter, limit, cursor)
+    }
+
+    async fn pending(&self) -> Result<Vec<PendingRef>, Error> {
+        Ok(self.queue().pending())
     }
 
     async fn counts(&self) -> Result<StateCounts, Error> {

@@ -12,7 +12,7 @@ use crate::dedupe_index::DedupeIndex;
 use crate::error::Error;
 use crate::job::{
     Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
-    Progress, StateCounts,
+    PendingRef, Progress, StateCounts,
 };
 
 /// How often mutations also drop finished jobs older than `finished_retention`.
@@ -887,6 +887,26 @@ impl Queue {
 
     pub(crate) fn counts(&self) -> StateCounts {
         self.counts
+    }
+
+    pub(crate) fn pending(&self) -> Vec<PendingRef> {
+        let created = |n: Option<u64>| Some(self.jobs.get(&n?)?.job.created_at);
+        self.keys
+            .iter()
+            .filter_map(|((repo, git_ref), slot)| {
+                let queued_since = created(slot.queued);
+                let since = [queued_since, created(slot.running)]
+                    .into_iter()
+                    .flatten()
+                    .min()?;
+                Some(PendingRef {
+                    repo: repo.clone(),
+                    git_ref: git_ref.clone(),
+                    since,
+                    queued_since,
+                })
+            })
+            .collect()
     }
 
     /// Drops finished jobs that finished at or before `now - older_than`, and expired

@@ -13,8 +13,8 @@ use crate::disk_sync::DiskSync;
 use crate::error::Error;
 use crate::group_commit::{self, Command, Pending, Shared};
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, Progress,
-    StateCounts,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, PendingRef,
+    Progress, StateCounts,
 };
 use crate::queue::{Changes, Clock, Queue};
 use crate::records;
@@ -267,6 +267,10 @@ impl JobStore for SledJobStore {
         cursor: Option<&str>,
     ) -> Result<JobPage, Error> {
         self.shared.queue().list(filter, limit, cursor)
+    }
+
+    async fn pending(&self) -> Result<Vec<PendingRef>, Error> {
+        Ok(self.shared.queue().pending())
     }
 
     async fn counts(&self) -> Result<StateCounts, Error> {

@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, Progress,
-    StateCounts,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, PendingRef,
+    Progress, StateCounts,
 };
 
 /// A durable, coalescing job queue. Every backend passes [`crate::conformance`].
@@ -76,6 +76,10 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
 
     /// How many jobs are in each state.
     async fn counts(&self) -> Result<StateCounts, Error>;
+
+    /// Every (repo, ref) with a queued or running job, with the creation time of its oldest
+    /// such job. Costs one pass over the refs with work (not over all jobs).
+    async fn pending(&self) -> Result<Vec<PendingRef>, Error>;
 
     /// Drops finished jobs that finished at least `older_than` ago, and expired delivery
     /// keys; returns how many jobs were dropped. Also run by the store every 10 minutes of

@@ -13,7 +13,7 @@ macro_rules! suite {
                 per_key_exclusivity, dedupe, retries_with_backoff, retries_run_out,
                 lease_expiry, cancel_queued, cancel_running, release, list_and_counts,
                 cleanup, next_waits_for_work, producers_and_consumers, complete_and_claim,
-                success_records_commit_and_note, fetch_ref_is_kept_and_folded);
+                success_records_commit_and_note, fetch_ref_is_kept_and_folded, pending_refs);
         }
     };
     (@tests $make:expr; $($check:ident),*) => {

@@ -13,6 +13,7 @@
 //!   per command, mirrors, worktrees) and a local-path source; failures are [`SourceError`]
 //!   kinds that say whether a retry can help. A git job always fetches its ref and indexes
 //!   the ref's tip: a job's commit is a hint, so a late delivery never rolls the index back.
+//!   A [`GitObserver`] sees every git command's verb, duration and failure kind.
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
 //!   trees, runs the [`indexer`] into an [`indexer::IndexSink`] on the blocking pool, and
 //!   records each attempt's [`Outcome`].
@@ -57,6 +58,7 @@
 #![deny(missing_docs)]
 
 mod events;
+mod observer;
 pub mod plan;
 pub mod reconcile;
 mod redact;
@@ -67,6 +69,7 @@ mod shutdown;
 pub mod source;
 
 pub use events::{EventName, UnknownEventName};
+pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};
 pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};
 pub use redact::{redact_text, redact_url};

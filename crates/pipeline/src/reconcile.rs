@@ -222,12 +222,16 @@ pub enum ReconcileError {
     /// Another pass of this repo is running; this one did nothing.
     #[error("a reconcile pass of this repo is already running")]
     Busy,
+    /// The job store could not say which refs already have work waiting.
+    #[error("could not list the jobs waiting in the store: {0}")]
+    Store(String),
 }
 
-/// One reconcile pass of a url repo: one ls-remote, then a job per [`MissedRef`], each
-/// logged at INFO (repo, ref, indexed → remote) and reported to `on_missed`. A path repo is
-/// not listed here (its rescan is a normal index job). While a pass of a repo runs, another
-/// one of the same repo returns [`ReconcileError::Busy`] at once. Returns what was missed.
+/// One reconcile pass of a url repo: one ls-remote, then a job per [`MissedRef`] whose ref
+/// has no queued or running job, each logged at INFO (repo, ref, indexed → remote) and
+/// reported to `on_missed`. A path repo is not listed here (its rescan is a normal index
+/// job). While a pass of a repo runs, another one of the same repo returns
+/// [`ReconcileError::Busy`] at once. Returns what was missed.
 pub async fn reconcile_repo(
     repo: &RepoSpec,
     git: &GitSource,
@@ -264,7 +268,18 @@ pub async fn reconcile_repo(
     })
     .await
     .unwrap_or_default();
-    let missed = plan_reconcile(repo, &remote, &indexed);
+    // A ref with a queued or running job is that job's to bring up to date (a webhook that
+    // did arrive is not a missed one); the next pass compares it again.
+    let busy: BTreeSet<String> = jobs
+        .pending()
+        .await
+        .map_err(|e| ReconcileError::Store(e.to_string()))?
+        .into_iter()
+        .filter(|p| p.repo == repo.name)
+        .map(|p| p.git_ref)
+        .collect();
+    let mut missed = plan_reconcile(repo, &remote, &indexed);
+    missed.retain(|miss| !busy.contains(&miss.git_ref));
     for miss in &missed {
         tracing::info!(
             repo = %repo.name,

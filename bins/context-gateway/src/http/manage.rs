@@ -44,8 +44,10 @@ pub async fn readyz(app: &App) -> Response<Body> {
 }
 
 pub async fn metrics(app: &App) -> Response<Body> {
+    // Both read the store's in-memory indexes (no scan of stored jobs).
     let counts = app.jobs.counts().await.ok();
-    respond::metrics_text(app.metrics.render(counts.as_ref()))
+    let pending = app.jobs.pending().await.ok();
+    respond::metrics_text(app.metrics.render(counts.as_ref(), pending.as_deref()))
 }
 
 pub async fn status(app: &App) -> Response<Body> {

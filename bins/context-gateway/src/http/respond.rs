@@ -52,12 +52,12 @@ pub fn retry_after(
     response
 }
 
-/// Plain text (Prometheus exposition format).
+/// OpenMetrics text (what Prometheus scrapes, and what `prometheus-client` encodes).
 pub fn metrics_text(text: String) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(text)));
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     response
 }

@@ -14,6 +14,11 @@ use tracing::Instrument;
 use super::respond::{self, Body};
 use super::{auth, manage, webhook};
 use crate::app::App;
+use crate::metrics::{self, DeliveryOutcome};
+use webhook_core::ProviderId;
+
+/// The templates of webhook deliveries start with this.
+const WEBHOOK_ROUTES: &str = "/webhooks/{provider}";
 
 /// The access line's target (what `RUST_LOG` directives name to turn it off).
 pub const ACCESS_TARGET: &str = "context_gateway::http::router";
@@ -160,11 +165,23 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) 
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();
-    app.metrics.request(template, status);
+    app.metrics.request(template, status, started.elapsed());
     let error = response
         .extensions()
         .get::<respond::ErrorCode>()
         .map_or("", |code| code.0);
+    if template.starts_with(WEBHOOK_ROUTES) && status >= 400 {
+        // Every refused delivery, whichever step refused it; the event is not known (or not
+        // trusted) before verification, so it is never taken from the request.
+        let provider = path
+            .split('/')
+            .nth(2)
+            .and_then(|p| p.parse::<ProviderId>().ok())
+            .map_or("unknown", ProviderId::as_str);
+        let cause = metrics::refusal_cause(status, error);
+        app.metrics
+            .delivery(provider, "unknown", DeliveryOutcome::Refused(cause));
+    }
     let _entered = span.enter();
     tracing::info!(
         target: ACCESS_TARGET,
@@ -203,6 +220,7 @@ async fn dispatch(
         );
     }
     let Ok(_in_flight) = app.in_flight.clone().try_acquire_owned() else {
+        app.metrics.in_flight_refused(route.template);
         return (route.template, respond::overloaded());
     };
     if route.access == Access::Management {

@@ -23,6 +23,7 @@ use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::{OrgConfig, RepoConfig};
+use crate::metrics::{DeliveryOutcome, event_label};
 use crate::orgs::{DiscoverError, DiscoveredRepo, discovered_name, split_full_name};
 
 /// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
@@ -99,7 +100,6 @@ pub async fn receive(
         body: &body,
     };
     if repo.secrets.is_empty() {
-        app.metrics.verify_failure("no_secret_configured");
         return refuse(
             app,
             peer,
@@ -114,7 +114,6 @@ pub async fn receive(
     };
     if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
         let code = error.code();
-        app.metrics.verify_failure(code);
         // The access line carries the code (`error`); this one adds the repo at debug level.
         tracing::debug!(repo = %repo.spec.name, reason = code, "webhook rejected");
         return refuse(app, peer, StatusCode::UNAUTHORIZED, code, error.to_string());
@@ -259,7 +258,7 @@ pub async fn receive_org(
                     .to_string(),
             ),
         };
-        app.metrics.verify_failure(code);
+        // Refusals are counted once, by the router, from the answer's code.
         return refuse(app, peer, StatusCode::UNAUTHORIZED, code, message);
     }
     let wants_paths = verified
@@ -277,7 +276,11 @@ pub async fn receive_org(
         }
     };
     if matches!(event.kind, webhook_core::EventKind::Ping) {
-        app.metrics.delivery("ignored");
+        app.metrics.delivery(
+            event.provider.as_str(),
+            event_label(&event.kind),
+            DeliveryOutcome::Ignored,
+        );
         return respond::json(
             StatusCode::OK,
             &json!({"status": "ignored", "reason": "ping"}),
@@ -298,7 +301,11 @@ pub async fn receive_org(
         return respond::error(StatusCode::FORBIDDEN, "wrong_owner", error.to_string());
     };
     if !org.allows(name) {
-        app.metrics.delivery("ignored");
+        app.metrics.delivery(
+            event.provider.as_str(),
+            event_label(&event.kind),
+            DeliveryOutcome::Ignored,
+        );
         return respond::json(
             StatusCode::OK,
             &json!({
@@ -421,10 +428,18 @@ pub async fn accept(
     event: &Event,
     trigger: Trigger,
 ) -> Response<Body> {
+    // Refusals are counted by the router from the answer; what was accepted is counted here,
+    // where the verified event's kind is known. Test deliveries are not deliveries.
+    let count = |outcome| {
+        if trigger == Trigger::Webhook {
+            app.metrics
+                .delivery(event.provider.as_str(), event_label(&event.kind), outcome);
+        }
+    };
     let plan = match plan_jobs(&repo.spec, event, trigger) {
         Ok(plan) => plan,
         Err(Rejection::Ignored(reason)) => {
-            app.metrics.delivery("ignored");
+            count(DeliveryOutcome::Ignored);
             return respond::json(
                 StatusCode::OK,
                 &json!({"status": "ignored", "reason": reason}),
@@ -438,16 +453,10 @@ pub async fn accept(
     let mut duplicate = None;
     for job in plan {
         match app.jobs.enqueue(job).await {
-            Ok(EnqueueOutcome::Queued(job)) => {
-                app.metrics.delivery("queued");
-                queued.push(job.id.to_string());
-            }
-            Ok(EnqueueOutcome::Coalesced(job)) => {
-                app.metrics.delivery("coalesced");
+            Ok(EnqueueOutcome::Queued(job) | EnqueueOutcome::Coalesced(job)) => {
                 queued.push(job.id.to_string());
             }
             Ok(EnqueueOutcome::Duplicate(id)) => {
-                app.metrics.delivery("duplicate");
                 duplicate.get_or_insert(id.to_string());
             }
             Err(error) => {
@@ -461,6 +470,11 @@ pub async fn accept(
             }
         }
     }
+    count(match (queued.is_empty(), duplicate.is_some()) {
+        (false, _) => DeliveryOutcome::Accepted,
+        (true, true) => DeliveryOutcome::Duplicate,
+        (true, false) => DeliveryOutcome::Ignored,
+    });
     match (queued.first(), duplicate) {
         (Some(first), _) => {
             // Serialized straight from a struct: this is the answer to nearly every delivery.

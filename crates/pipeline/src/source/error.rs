@@ -137,4 +137,26 @@ impl SourceError {
             | SourceError::CreateDir { .. } => false,
         }
     }
+
+    /// The kind as a short stable name for metrics and logs: `timeout`, `remote_unavailable`,
+    /// `lock_held`, `no_such_ref`, `git`, `git_missing`, `interrupted`, `ref_missing`, `invalid_ref`,
+    /// `invalid_commit`, `wrong_location`, `not_a_directory`, `create_dir`, `io`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::Timeout { .. } => "timeout",
+            SourceError::RemoteUnavailable { .. } => "remote_unavailable",
+            SourceError::LockHeld { .. } => "lock_held",
+            SourceError::NoSuchRef { .. } => "no_such_ref",
+            SourceError::Git { .. } => "git",
+            SourceError::GitMissing { .. } => "git_missing",
+            SourceError::GitInterrupted { .. } => "interrupted",
+            SourceError::RefMissing { .. } => "ref_missing",
+            SourceError::InvalidRef { .. } => "invalid_ref",
+            SourceError::InvalidCommit { .. } => "invalid_commit",
+            SourceError::WrongLocation { .. } => "wrong_location",
+            SourceError::NotADirectory { .. } => "not_a_directory",
+            SourceError::CreateDir { .. } => "create_dir",
+            SourceError::Io { .. } => "io",
+        }
+    }
 }

@@ -1,11 +1,13 @@
 //! The local-path source: a directory indexed in place.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use indexer::Scope;
 use tokio::process::Command;
 
+use crate::observer::GitObserver;
 use crate::repo::{RepoLocation, RepoSpec};
 use crate::source::git::refname::valid_object_id;
 use crate::source::git::run_git;
@@ -16,6 +18,7 @@ use crate::source::{PreparedTree, RepoSource, SourceError, TreeRequest};
 #[derive(Debug)]
 pub struct LocalSource {
     pub(crate) git_timeout: Duration,
+    pub(crate) observer: Arc<dyn GitObserver>,
 }
 
 #[async_trait]
@@ -38,7 +41,7 @@ impl RepoSource for LocalSource {
             head.arg("-C")
                 .arg(path)
                 .args(["rev-parse", "--verify", "--quiet", "HEAD"]);
-            run_git(head, self.git_timeout, "")
+            run_git(head, self.git_timeout, "", &*self.observer)
                 .await
                 .ok()
                 .map(|out| String::from_utf8_lossy(&out).trim().to_string())

@@ -6,6 +6,7 @@ pub mod git;
 mod local;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ pub use error::SourceError;
 pub use git::{GitSource, ReconcileSlot};
 pub use local::LocalSource;
 
+use crate::observer::{GitObserver, NoGitObserver};
 use crate::repo::{RepoLocation, RepoSpec};
 
 /// A tree ready for the indexer.
@@ -81,7 +83,21 @@ impl Sources {
     pub fn new(data_dir: &Path, git_timeout: Duration) -> Self {
         Sources {
             git: GitSource::new(data_dir, git_timeout),
-            local: LocalSource { git_timeout },
+            local: LocalSource {
+                git_timeout,
+                observer: Arc::new(NoGitObserver),
+            },
+        }
+    }
+
+    /// The same sources, telling `observer` about every git command they run.
+    pub fn with_observer(self, observer: Arc<dyn GitObserver>) -> Self {
+        Sources {
+            git: self.git.with_observer(observer.clone()),
+            local: LocalSource {
+                git_timeout: self.local.git_timeout,
+                observer,
+            },
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::observer::GitObserver;
 use crate::redact::redact_text;
 use crate::source::SourceError;
 
@@ -15,13 +16,29 @@ pub(crate) async fn run_git(
     command: Command,
     timeout: Duration,
     url: &str,
+    observer: &dyn GitObserver,
 ) -> Result<Vec<u8>, SourceError> {
-    run_git_with_input(command, None, timeout, url).await
+    run_git_with_input(command, None, timeout, url, observer).await
 }
 
 /// [`run_git`] with `input` written to git's stdin (for the `--batch` commands).
 pub(crate) async fn run_git_with_input(
+    command: Command,
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+    url: &str,
+    observer: &dyn GitObserver,
+) -> Result<Vec<u8>, SourceError> {
+    let verb = describe(&command);
+    let started = std::time::Instant::now();
+    let result = run_git_unobserved(command, verb.clone(), input, timeout, url).await;
+    observer.git_finished(&verb, started.elapsed(), result.as_ref().err());
+    result
+}
+
+async fn run_git_unobserved(
     mut command: Command,
+    verb: String,
     input: Option<Vec<u8>>,
     timeout: Duration,
     url: &str,
@@ -42,7 +59,6 @@ pub(crate) async fn run_git_with_input(
         .stderr(Stdio::piped())
         // A cancelled job or a shutdown drops the future: git must not outlive it.
         .kill_on_drop(true);
-    let verb = describe(&command);
     let started = std::time::Instant::now();
     let mut child = command
         .spawn()
@@ -135,6 +151,7 @@ fn describe(command: &Command) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observer::NoGitObserver;
 
     #[test]
     fn failures_are_sorted_into_kinds() {
@@ -175,7 +192,7 @@ mod tests {
         // A shell alias that sleeps stands in for a fetch from a silent remote.
         let mut sleeper = Command::new("git");
         sleeper.args(["-c", "alias.nap=!sleep 5", "nap"]);
-        let error = run_git(sleeper, Duration::from_millis(200), "")
+        let error = run_git(sleeper, Duration::from_millis(200), "", &NoGitObserver)
             .await
             .expect_err("times out");
         assert!(matches!(error, SourceError::Timeout { .. }), "{error:?}");
@@ -203,7 +220,7 @@ mod tests {
         let mut show_env = Command::new("git");
         show_env.args(["-c", "alias.show-env=!env", "show-env"]);
         german(&mut show_env);
-        let env = run_git(show_env, Duration::from_secs(30), "")
+        let env = run_git(show_env, Duration::from_secs(30), "", &NoGitObserver)
             .await
             .expect("env runs");
         let env = String::from_utf8_lossy(&env);
@@ -226,7 +243,7 @@ mod tests {
             .arg(&origin)
             .arg("+refs/heads/gone:refs/heads/gone");
         german(&mut fetch);
-        let error = run_git(fetch, Duration::from_secs(30), "")
+        let error = run_git(fetch, Duration::from_secs(30), "", &NoGitObserver)
             .await
             .expect_err("the ref does not exist");
         assert!(matches!(error, SourceError::NoSuchRef { .. }), "{error:?}");
@@ -237,7 +254,7 @@ mod tests {
         let url = "https://bob:s3cret@127.0.0.1:1/x.git";
         let mut command = Command::new("git");
         command.args(["ls-remote", "--", url]);
-        let error = run_git(command, Duration::from_secs(30), url)
+        let error = run_git(command, Duration::from_secs(30), url, &NoGitObserver)
             .await
             .expect_err("nothing listens on port 1");
         let message = error.to_string();

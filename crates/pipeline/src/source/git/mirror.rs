@@ -47,7 +47,7 @@ impl GitSource {
                 .ok();
             let mut init = Command::new("git");
             init.args(["init", "--quiet", "--bare", "--"]).arg(&staging);
-            run_git(init, self.timeout, url).await?;
+            run_git(init, self.timeout, url, &*self.observer).await?;
             self.git(
                 &staging,
                 &["config", "remote.origin.url", &Remote::parse(url).url],
@@ -108,7 +108,14 @@ impl GitSource {
             .arg(mirror)
             .args(["cat-file", "--batch-check=%(objectname) %(objecttype)"]);
         let input: String = specs.iter().map(|s| format!("{s}^{{commit}}\n")).collect();
-        let out = run_git_with_input(command, Some(input.into_bytes()), self.timeout, url).await?;
+        let out = run_git_with_input(
+            command,
+            Some(input.into_bytes()),
+            self.timeout,
+            url,
+            &*self.observer,
+        )
+        .await?;
         let text = String::from_utf8_lossy(&out);
         let mut lines = text.lines();
         Ok(specs
@@ -152,7 +159,15 @@ impl GitSource {
             .arg(mirror)
             .args(["cat-file", "--batch-check=%(objecttype)"]);
         let input: String = ids.iter().map(|id| format!("{id}^{{commit}}\n")).collect();
-        match run_git_with_input(command, Some(input.into_bytes()), self.timeout, url).await {
+        match run_git_with_input(
+            command,
+            Some(input.into_bytes()),
+            self.timeout,
+            url,
+            &*self.observer,
+        )
+        .await
+        {
             Ok(out) => {
                 let answers: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
                 (0..ids.len())

@@ -11,6 +11,7 @@ mod remote;
 mod worktree;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use refname::{is_zero_id, valid_object_id, valid_ref_name};
 use remote::Remote;
 use worktree::IndexState;
 
+use crate::observer::{GitObserver, NoGitObserver};
 use crate::redact::redact_url;
 use crate::repo::{RepoLocation, RepoSpec};
 use crate::source::{PreparedTree, RepoSource, SourceError, TreeRequest, off_runtime};
@@ -34,6 +36,7 @@ pub struct GitSource {
     mirrors: PathBuf,
     worktrees: PathBuf,
     timeout: Duration,
+    observer: Arc<dyn GitObserver>,
     // One fetch or checkout at a time per repo: git's own locks would fail the second one.
     locks:
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
@@ -88,7 +91,7 @@ impl GitSource {
         remote.authorize(&mut command);
         self.listings
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let out = run_git(command, self.timeout, url).await?;
+        let out = run_git(command, self.timeout, url, &*self.observer).await?;
         Ok(parse_ls_remote(&String::from_utf8_lossy(&out)))
     }
 
@@ -160,11 +163,45 @@ impl GitSource {
             mirrors: data_dir.join("mirrors"),
             worktrees: data_dir.join("worktrees"),
             timeout,
+            observer: Arc::new(NoGitObserver),
             locks: Default::default(),
             seen: Default::default(),
             listings: Default::default(),
             reconciling: Default::default(),
         }
+    }
+
+    /// The same source, telling `observer` about every git command it runs.
+    pub fn with_observer(mut self, observer: Arc<dyn GitObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// How many commits `to` has that `from` has not (`git rev-list --count from..to` in the
+    /// mirror); `None` when the mirror lacks either commit (not fetched yet) or has no mirror.
+    pub async fn commits_between(&self, repo: &RepoSpec, from: &str, to: &str) -> Option<u64> {
+        let RepoLocation::Url(url) = &repo.location else {
+            return None;
+        };
+        if !valid_object_id(from) || !valid_object_id(to) {
+            return None;
+        }
+        let mirror = self.mirror(repo);
+        if !mirror.is_dir() {
+            return None;
+        }
+        // A missing commit is the expected answer here, not a git failure to report.
+        let mut command = Command::new("git");
+        command.arg("--git-dir").arg(&mirror).args([
+            "rev-list",
+            "--count",
+            &format!("{from}..{to}"),
+            "--",
+        ]);
+        let out = run_git(command, self.timeout, url, &NoGitObserver)
+            .await
+            .ok()?;
+        String::from_utf8_lossy(&out).trim().parse().ok()
     }
 
     fn lock_for(&self, repo: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
@@ -186,13 +223,15 @@ impl GitSource {
             refspec,
         ]);
         Remote::parse(url).authorize(&mut command);
-        run_git(command, self.timeout, url).await.map(|_| ())
+        run_git(command, self.timeout, url, &*self.observer)
+            .await
+            .map(|_| ())
     }
 
     async fn git(&self, mirror: &Path, args: &[&str], url: &str) -> Result<Vec<u8>, SourceError> {
         let mut command = Command::new("git");
         command.arg("--git-dir").arg(mirror).args(args);
-        run_git(command, self.timeout, url).await
+        run_git(command, self.timeout, url, &*self.observer).await
     }
 
     /// What the indexer must look at: the paths that differ between the indexed commit and

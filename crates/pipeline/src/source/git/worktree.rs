@@ -54,7 +54,7 @@ impl GitSource {
             Some(held) if held == target => true,
             Some(held) => {
                 let merge = checkout(&["read-tree", "-m", "-u", held, target]);
-                match run_git(merge, self.timeout, url).await {
+                match run_git(merge, self.timeout, url, &*self.observer).await {
                     Ok(_) => true,
                     Err(error) => {
                         tracing::debug!(%error, "two-way read-tree refused; resetting instead");
@@ -66,7 +66,7 @@ impl GitSource {
         };
         if !merged {
             let reset = checkout(&["read-tree", "--reset", "-u", target]);
-            run_git(reset, self.timeout, url).await?;
+            run_git(reset, self.timeout, url, &*self.observer).await?;
         }
         IndexState::record(index, target);
         Ok(())
