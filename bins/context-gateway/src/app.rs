@@ -1,13 +1,14 @@
 //! The shared state of a running gateway and the one place that opens its storage.
 //!
 //! Data dir layout: `jobs/` (sled job queue), `manifests/` (indexer state per ref),
-//! `search/` (tantivy index), `mirrors/` (bare git mirrors), `worktrees/` (materialised refs).
+//! `search/` (tantivy index), `feed/` (sled change feed), `mirrors/` (bare git mirrors), `worktrees/` (materialised refs).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use feed::{FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
 use pipeline::{RepoSpec, Runner, Shutdown, Sources};
@@ -31,6 +32,8 @@ pub enum StartError {
     Jobs(#[from] jobstore::Error),
     #[error("search index: {0}")]
     Search(#[from] search::Error),
+    #[error("change feed: {0}")]
+    Feed(#[from] feed::FeedError),
     #[error("manifests: {0}")]
     Manifests(#[from] indexer::Error),
     #[error(
@@ -73,7 +76,9 @@ pub struct App {
     pub registry: Registry,
     pub jobs: Arc<dyn JobStore>,
     pub search: Arc<SearchIndex>,
-    /// Runs the jobs: sources, the search index as the sink, the manifests.
+    /// The change feed: every run's chunk changes, after the search index committed them.
+    pub feed: Arc<FeedStore>,
+    /// Runs the jobs: sources, the search index then the feed as sinks, the manifests.
     pub runner: Runner,
     /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
     pub reconcile_git: pipeline::GitSource,
@@ -109,13 +114,17 @@ impl App {
         let jobs: Arc<dyn JobStore> =
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
+        let feed = Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
         let specs: Vec<RepoSpec> = config.repos.iter().map(|r| r.spec.clone()).collect();
         let runner = Runner {
             jobs: jobs.clone(),
             sources: Arc::new(Sources::new(&data, config.git_timeout)),
-            sink: search.clone(),
+            sink: Arc::new(Tee {
+                first: search.clone(),
+                second: feed.clone(),
+            }),
             manifests,
             repos: Arc::new(specs),
             shutdown: shutdown.clone(),
@@ -125,6 +134,7 @@ impl App {
             registry: Registry::with_builtins(),
             jobs,
             search,
+            feed,
             runner,
             reconcile_git: pipeline::GitSource::new(&data, config.git_timeout),
             metrics: Metrics::default(),

@@ -54,6 +54,7 @@
 mod context;
 mod entry;
 mod error;
+mod file_text;
 mod keys;
 mod mirror;
 mod sink;
@@ -62,6 +63,7 @@ mod store;
 pub use context::{RunContext, current as current_run, with_run};
 pub use entry::{BadCursor, ChunkRecord, Cursor, Entry, EntryKind, Page, PathChange};
 pub use error::FeedError;
+pub use file_text::{FileText, assemble};
 pub use mirror::Mirror;
 pub use sink::Tee;
 pub use store::{FeedStore, RefRecord, Retention};

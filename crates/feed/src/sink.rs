@@ -1,5 +1,7 @@
 //! The feed as an [`IndexSink`], and [`Tee`]: one run into two sinks.
 
+use std::sync::Arc;
+
 use indexer::{ChangeSet, IndexSink, RefKey, SinkError};
 
 use crate::error::FeedError;
@@ -42,15 +44,20 @@ impl IndexSink for FeedStore {
 /// manifest, so the retry hands both sinks the same changes again: both must take a repeated
 /// run without harm (the search index replaces files whole; the feed computes changes against
 /// its own state and writes nothing twice).
-#[derive(Debug)]
-pub struct Tee<A, B> {
+pub struct Tee {
     /// Committed first.
-    pub first: A,
+    pub first: Arc<dyn IndexSink>,
     /// Committed second.
-    pub second: B,
+    pub second: Arc<dyn IndexSink>,
 }
 
-impl<A: IndexSink, B: IndexSink> IndexSink for Tee<A, B> {
+impl std::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tee").finish_non_exhaustive()
+    }
+}
+
+impl IndexSink for Tee {
     fn apply(&self, changes: &ChangeSet) -> Result<(), SinkError> {
         self.first.apply(changes)?;
         self.second.apply(changes)
