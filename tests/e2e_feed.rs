@@ -371,6 +371,33 @@ fn a_consumer_following_pushes_ends_with_a_fresh_index_and_reads_agree() {
         assert_eq!(gw.manage("GET", missing, b"").status, 404, "{missing}");
     }
 
+    // The CLI talks to the running gateway: `changes` prints the snapshot and live entries as
+    // JSON lines that rebuild the same chunks, `cat` prints a file.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_context-gateway"))
+            .args(args)
+            .args(["--url", &format!("http://{}", gw.addr)])
+            .env("GATEWAY_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut from_cli = Mirror::new();
+    for line in cli(&["changes", "--repo", "demo", "--ref", "main"]).lines() {
+        from_cli.apply(&serde_json::from_str::<Entry>(line).unwrap());
+    }
+    assert_eq!(from_cli.files(), &expected);
+    let printed = cli(&["cat", "demo", &paths[0], "--ref", "main"]);
+    assert_eq!(
+        printed.trim_end(),
+        repo.git(&["show", &format!("{head}:{}", paths[0])])
+    );
+
     // Bad parameters are 400s that name the parameter.
     for (query, name) in [
         ("ref=main", "repo"),
