@@ -323,6 +323,16 @@ fn a_consumer_following_pushes_ends_with_a_fresh_index_and_reads_agree() {
     );
     assert_eq!(gw.manage("GET", "/repos/nope", b"").status, 404);
 
+    // Search answers say how fresh each ref in their hits is.
+    let found = gw.manage("GET", "/search?q=fn", b"").json();
+    assert_eq!(found["freshness"][0]["repo"], "demo", "{found}");
+    assert_eq!(
+        found["freshness"][0]["indexed_commit"],
+        head.as_str(),
+        "{found}"
+    );
+    assert_eq!(found["hits"][0]["commit"], head.as_str(), "{found}");
+
     // /tree lists the indexed paths; /files serves them at the indexed commit.
     let tree = gw.manage("GET", "/tree/demo?ref=main", b"").json();
     let paths: Vec<String> = serde_json::from_value(tree["paths"].clone()).unwrap();

@@ -146,18 +146,42 @@ fn ref_json(key: &RefKey, record: Option<&feed::RefRecord>, jobs: &[Job]) -> Val
     })
 }
 
-async fn repo_json(app: &App, repo: &str, refs: &[(RefKey, feed::RefRecord)]) -> Value {
+/// The newest jobs of `repo` (enough to find each ref's latest job and error).
+async fn recent_jobs(app: &App, repo: &str) -> Vec<Job> {
     let filter = JobFilter {
         state: None,
         repo: Some(repo.to_string()),
     };
-    let jobs = match app.jobs.list(&filter, 200, None).await {
+    match app.jobs.list(&filter, 200, None).await {
         Ok(page) => page.jobs,
         Err(error) => {
             tracing::error!(%error, "job store unavailable");
             Vec::new()
         }
+    }
+}
+
+/// How fresh each of `keys` is (for `/search` answers): the ref's entry of `/repos`.
+pub async fn freshness(app: &App, keys: &[RefKey]) -> Vec<Value> {
+    let Ok(refs) = indexed_refs(app).await else {
+        return Vec::new();
     };
+    let mut out = Vec::new();
+    let mut jobs: BTreeMap<&str, Vec<Job>> = BTreeMap::new();
+    for key in keys {
+        if !jobs.contains_key(key.repo.as_str()) {
+            jobs.insert(&key.repo, recent_jobs(app, &key.repo).await);
+        }
+        let record = refs.iter().find(|(k, _)| k == key).map(|(_, r)| r);
+        let mut value = ref_json(key, record, &jobs[key.repo.as_str()]);
+        value["repo"] = Value::from(key.repo.clone());
+        out.push(value);
+    }
+    out
+}
+
+async fn repo_json(app: &App, repo: &str, refs: &[(RefKey, feed::RefRecord)]) -> Value {
+    let jobs = recent_jobs(app, repo).await;
     let mut keys: BTreeMap<RefKey, Option<&feed::RefRecord>> = refs
         .iter()
         .filter(|(k, _)| k.repo == repo)
