@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode, Uri};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use crate::cli::CliError;
@@ -19,8 +19,15 @@ pub struct Remote {
     token: Option<String>,
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped.
+const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(text: &str) -> String {
-    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(text, ESCAPED).to_string()
 }
 
 impl Remote {
@@ -140,4 +147,15 @@ pub fn cat(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_pass_unescaped_and_the_rest_is_escaped() {
+        assert_eq!(encode("context-gateway_1.0~x"), "context-gateway_1.0~x");
+        assert_eq!(encode("a b/ä&"), "a%20b%2F%C3%A4%26");
+    }
 }
