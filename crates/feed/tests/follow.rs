@@ -157,6 +157,85 @@ fn run(
     .unwrap();
 }
 
+/// Runs `steps`, following the feed with two consumers (one from the start, one from a
+/// snapshot taken at step `late_start`), and checks all end with a fresh full index.
+fn follow_steps(steps: &[Step], limit: usize, late_start: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    let feed = FeedStore::open(&dir.path().join("feed"), Retention::default()).unwrap();
+    let key = RefKey::new("demo", "refs/heads/main");
+    let indexer = Indexer::new(IndexerConfig::default()).unwrap();
+    let mut manifests = MemoryManifestStore::new();
+    let mut history: Vec<Tree> = vec![Tree::new()];
+    let mut tree = Tree::new();
+    let (mut early, mut late) = (Mirror::new(), None::<Mirror>);
+    write_tree(&root, &tree);
+    for (n, step) in steps.iter().enumerate() {
+        let n = n as u32 + 1;
+        match step {
+            Step::Write { file, seed, lines } => {
+                tree.insert(name(*file), text(*seed, *lines));
+            }
+            Step::Prepend { file } => {
+                if let Some(t) = tree.get_mut(&name(*file)) {
+                    t.insert_str(0, "// a new first line\n");
+                }
+            }
+            Step::Delete { file } => {
+                tree.remove(&name(*file));
+            }
+            Step::Rename { from, to } => {
+                if let Some(t) = tree.remove(&name(*from)) {
+                    tree.insert(name(*to), t);
+                }
+            }
+            Step::ForcePush { back } => {
+                let at = history.len().saturating_sub(*back as usize + 1);
+                tree = history[at].clone();
+            }
+            Step::DeleteBranch => {
+                indexer.drop_ref(&key, &feed, &manifests).unwrap();
+                manifests = MemoryManifestStore::new();
+            }
+            Step::Rerun if n > 1 => {
+                let before = feed.newest();
+                run(
+                    &indexer,
+                    &root,
+                    &key,
+                    &feed,
+                    &MemoryManifestStore::new(),
+                    n - 1,
+                );
+                assert_eq!(feed.newest(), before, "a repeated run wrote an entry");
+            }
+            Step::Rerun => {}
+        }
+        write_tree(&root, &tree);
+        run(&indexer, &root, &key, &feed, &manifests, n);
+        history.push(tree.clone());
+        follow(&feed, &key, &mut early, limit);
+        match late.as_mut() {
+            Some(mirror) => follow(&feed, &key, mirror, limit + 1),
+            None if n as usize >= late_start => {
+                let mut mirror = Mirror::new();
+                follow(&feed, &key, &mut mirror, limit + 1);
+                late = Some(mirror);
+            }
+            None => {}
+        }
+    }
+    let expected = fresh_index(&root, &key);
+    assert_eq!(early.files(), &expected);
+    if let Some(late) = late {
+        assert_eq!(late.files(), &expected);
+    }
+    // A consumer starting now, from a snapshot, sees the same.
+    let mut fresh = Mirror::new();
+    follow(&feed, &key, &mut fresh, 3);
+    assert_eq!(fresh.files(), &expected);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -166,74 +245,20 @@ proptest! {
         limit in 1usize..5,
         late_start in 0usize..40,
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("tree");
-        let feed = FeedStore::open(&dir.path().join("feed"), Retention::default()).unwrap();
-        let key = RefKey::new("demo", "refs/heads/main");
-        let indexer = Indexer::new(IndexerConfig::default()).unwrap();
-        let mut manifests = MemoryManifestStore::new();
-        let mut history: Vec<Tree> = vec![Tree::new()];
-        let mut tree = Tree::new();
-        let (mut early, mut late) = (Mirror::new(), None::<Mirror>);
-        write_tree(&root, &tree);
-        for (n, step) in steps.iter().enumerate() {
-            let n = n as u32 + 1;
-            match step {
-                Step::Write { file, seed, lines } => {
-                    tree.insert(name(*file), text(*seed, *lines));
-                }
-                Step::Prepend { file } => {
-                    if let Some(t) = tree.get_mut(&name(*file)) {
-                        t.insert_str(0, "// a new first line\n");
-                    }
-                }
-                Step::Delete { file } => {
-                    tree.remove(&name(*file));
-                }
-                Step::Rename { from, to } => {
-                    if let Some(t) = tree.remove(&name(*from)) {
-                        tree.insert(name(*to), t);
-                    }
-                }
-                Step::ForcePush { back } => {
-                    let at = history.len().saturating_sub(*back as usize + 1);
-                    tree = history[at].clone();
-                }
-                Step::DeleteBranch => {
-                    indexer.drop_ref(&key, &feed, &manifests).unwrap();
-                    manifests = MemoryManifestStore::new();
-                }
-                Step::Rerun if n > 1 => {
-                    let before = feed.newest();
-                    run(&indexer, &root, &key, &feed, &MemoryManifestStore::new(), n - 1);
-                    prop_assert_eq!(feed.newest(), before, "a repeated run wrote an entry");
-                }
-                Step::Rerun => {}
-            }
-            write_tree(&root, &tree);
-            run(&indexer, &root, &key, &feed, &manifests, n);
-            history.push(tree.clone());
-            follow(&feed, &key, &mut early, limit);
-            match late.as_mut() {
-                Some(mirror) => follow(&feed, &key, mirror, limit + 1),
-                None if n as usize >= late_start => {
-                    let mut mirror = Mirror::new();
-                    follow(&feed, &key, &mut mirror, limit + 1);
-                    late = Some(mirror);
-                }
-                None => {}
-            }
-        }
-        let expected = fresh_index(&root, &key);
-        prop_assert_eq!(early.files(), &expected);
-        if let Some(late) = late {
-            prop_assert_eq!(late.files(), &expected);
-        }
-        // A consumer starting now, from a snapshot, sees the same.
-        let mut fresh = Mirror::new();
-        follow(&feed, &key, &mut fresh, 3);
-        prop_assert_eq!(fresh.files(), &expected);
+        follow_steps(&steps, limit, late_start);
     }
+}
+
+/// 200 random pushes in one history (a fixed seed, so the run is repeatable).
+#[test]
+fn a_follower_through_200_pushes_ends_with_the_fresh_index() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let steps = proptest::collection::vec(step(), 200)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
+    follow_steps(&steps, 7, 100);
 }
 
 #[test]
