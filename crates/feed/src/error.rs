@@ -35,6 +35,9 @@ pub enum FeedError {
         /// The cursor to restart from.
         restart: String,
     },
+    /// A read was torn down before it finished (its thread panicked or the runtime stopped).
+    #[error("the feed read was interrupted: {0}")]
+    Interrupted(String),
     /// The cursor is ahead of every entry this feed has written (a feed from another data dir).
     #[error(
         "cursor {cursor} is ahead of this feed (its newest entry is {newest}); restart from cursor 0"

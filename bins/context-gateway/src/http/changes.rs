@@ -1,17 +1,24 @@
-//! `GET /changes`: pages of the change feed as JSON or Server-Sent Events, with long-polling.
+//! `GET /changes`: pages of the change feed as JSON (with long-polling) or an open stream of
+//! Server-Sent Events.
 //!
-//! The wait is on the feed's watch channel (woken by every written entry), never a polling
+//! Waiting is on the feed's watch channel (woken by every written entry), never a polling
 //! loop; each wake re-reads one page on the blocking pool.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::BodyExt;
+use hyper::body::Frame;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{HeaderMap, Response, StatusCode};
 use indexer::RefKey;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::read::{bad_parameter, feed_failed, ref_key};
 use super::respond::{self, Body};
@@ -21,8 +28,6 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 /// The longest long-poll a request may ask for (`wait`).
 const MAX_WAIT_SECS: u64 = 60;
-/// The wait of an event-stream request that names none (an `EventSource` sends no `wait`).
-const SSE_DEFAULT_WAIT_SECS: u64 = 30;
 
 struct ChangesRequest {
     key: RefKey,
@@ -70,8 +75,7 @@ fn parse(
         }
     };
     let limit = number("limit", DEFAULT_LIMIT as u64, MAX_LIMIT as u64)?.max(1) as usize;
-    let default_wait = if sse { SSE_DEFAULT_WAIT_SECS } else { 0 };
-    let wait = Duration::from_secs(number("wait", default_wait, MAX_WAIT_SECS)?);
+    let wait = Duration::from_secs(number("wait", 0, MAX_WAIT_SECS)?);
     Ok(ChangesRequest {
         key,
         cursor,
@@ -81,9 +85,24 @@ fn parse(
     })
 }
 
-/// Answers `GET /changes?repo=&ref=&since=&limit=&wait=`.
-pub async fn answer(
+/// Reads one page on the blocking pool.
+async fn read_page(
     app: &App,
+    key: &RefKey,
+    cursor: &feed::Cursor,
+    limit: usize,
+) -> Result<feed::Page, feed::FeedError> {
+    let (feed, key, cursor) = (app.feed.clone(), key.clone(), cursor.clone());
+    match tokio::task::spawn_blocking(move || feed.read(&key, &cursor, limit)).await {
+        Ok(result) => result,
+        Err(join) => Err(feed::FeedError::Interrupted(join.to_string())),
+    }
+}
+
+/// Answers `GET /changes?repo=&ref=&since=&limit=&wait=`: a JSON page (long-polling up to
+/// `wait`), or with `Accept: text/event-stream` an open stream of events.
+pub async fn answer(
+    app: &Arc<App>,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Response<Body> {
@@ -91,59 +110,145 @@ pub async fn answer(
         Ok(request) => request,
         Err(response) => return *response,
     };
-    let deadline = tokio::time::Instant::now() + request.wait;
-    // Subscribed before the first read, so an entry written between the read and the wait
+    // Subscribed before the first read, so an entry written between a read and the wait
     // still wakes this request.
     let mut written = app.feed.subscribe();
-    let since = request.cursor.to_string();
-    let page = loop {
-        let (feed, key, cursor, limit) = (
-            app.feed.clone(),
-            request.key.clone(),
-            request.cursor.clone(),
-            request.limit,
-        );
-        let page = match tokio::task::spawn_blocking(move || feed.read(&key, &cursor, limit)).await
-        {
-            Ok(Ok(page)) => page,
-            Ok(Err(error)) => return feed_error(error),
-            Err(_) => return feed_failed("the read was interrupted"),
-        };
-        let moved = !page.entries.is_empty() || page.next_cursor != since;
-        if moved || request.wait.is_zero() {
-            break page;
-        }
-        tokio::select! {
-            changed = written.changed() => if changed.is_err() { break page },
-            _ = tokio::time::sleep_until(deadline) => break page,
-            _ = app.shutdown_started() => break page,
-        }
+    let page = match read_page(app, &request.key, &request.cursor, request.limit).await {
+        Ok(page) => page,
+        Err(error) => return feed_error(error),
     };
     if request.sse {
-        event_stream(&page)
-    } else {
-        respond::json(StatusCode::OK, &page)
+        return event_stream(app.clone(), request, page, written);
+    }
+    let deadline = tokio::time::Instant::now() + request.wait;
+    let since = request.cursor.to_string();
+    let mut page = page;
+    while page.entries.is_empty() && page.next_cursor == since && !request.wait.is_zero() {
+        tokio::select! {
+            changed = written.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = app.shutdown_started() => break,
+        }
+        page = match read_page(app, &request.key, &request.cursor, request.limit).await {
+            Ok(page) => page,
+            Err(error) => return feed_error(error),
+        };
+    }
+    respond::json(StatusCode::OK, &page)
+}
+
+/// A body fed by a channel: each message is one or more whole events.
+struct EventBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for EventBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|bytes| bytes.map(|b| Ok(Frame::data(b))))
     }
 }
 
-/// One page as Server-Sent Events: each entry an `entry` event with `id:` = its cursor, then a
-/// `page` event with `id:` = `next_cursor`. The answer ends after the page; an `EventSource`
-/// reconnects (after `retry:` ms) with `Last-Event-ID` and gets the next page.
-fn event_stream(page: &feed::Page) -> Response<Body> {
-    let mut out = String::from("retry: 250\n\n");
-    for entry in &page.entries {
-        let data = serde_json::to_string(entry).unwrap_or_default();
-        out.push_str(&format!(
-            "id: {}\nevent: entry\ndata: {data}\n\n",
-            entry.cursor
-        ));
+/// How often an idle stream sends a comment, so proxies and clients see it is alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn entry_event(entry: &feed::Entry) -> String {
+    let data = serde_json::to_string(entry).unwrap_or_default();
+    format!("id: {}\nevent: entry\ndata: {data}\n\n", entry.cursor)
+}
+
+/// Waits until an entry is written (`true`), or the client, the gateway or the feed goes
+/// (`false`), sending a keep-alive comment while idle.
+async fn wait_for_write(
+    app: &App,
+    written: &mut tokio::sync::watch::Receiver<u64>,
+    tx: &mpsc::Sender<Bytes>,
+) -> bool {
+    loop {
+        tokio::select! {
+            changed = written.changed() => return changed.is_ok(),
+            _ = tokio::time::sleep(KEEP_ALIVE) => {
+                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                    return false;
+                }
+            }
+            _ = app.shutdown_started() => return false,
+            _ = tx.closed() => return false,
+        }
     }
-    let end = json!({"next_cursor": page.next_cursor, "snapshot_end": page.snapshot_end});
-    out.push_str(&format!(
-        "id: {}\nevent: page\ndata: {end}\n\n",
-        page.next_cursor
-    ));
-    let mut response = Response::new(Full::new(Bytes::from(out)));
+}
+
+/// The feed as Server-Sent Events: `entry` events with `id:` = the entry's cursor, a
+/// `snapshot_end` event (its `id:` the cursor live entries continue from) when a snapshot
+/// ends, a comment every 15 s while idle. The stream stays open until the client goes, the
+/// gateway shuts down, or the cursor falls behind retention (an `error` event, then the end).
+/// It holds one `max_in_flight` permit while open.
+fn event_stream(
+    app: Arc<App>,
+    request: ChangesRequest,
+    first: feed::Page,
+    mut written: tokio::sync::watch::Receiver<u64>,
+) -> Response<Body> {
+    let Ok(permit) = app.in_flight.clone().try_acquire_owned() else {
+        return respond::overloaded();
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut cursor = request.cursor;
+        let mut page = first;
+        if tx
+            .send(Bytes::from_static(b"retry: 1000\n\n"))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            let in_snapshot = !matches!(cursor, feed::Cursor::Live(_));
+            let mut out = String::new();
+            for entry in &page.entries {
+                out.push_str(&entry_event(entry));
+            }
+            if in_snapshot && page.snapshot_end {
+                let end = json!({"next_cursor": page.next_cursor});
+                out.push_str(&format!(
+                    "id: {}\nevent: snapshot_end\ndata: {end}\n\n",
+                    page.next_cursor
+                ));
+            }
+            if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
+                return;
+            }
+            let next = feed::Cursor::parse(&page.next_cursor).unwrap_or(cursor.clone());
+            let idle = page.entries.is_empty() && next == cursor;
+            cursor = next;
+            if idle && !wait_for_write(&app, &mut written, &tx).await {
+                return;
+            }
+            page = match read_page(&app, &request.key, &cursor, request.limit).await {
+                Ok(page) => page,
+                Err(error) => {
+                    let code = match error {
+                        feed::FeedError::CursorExpired { .. } => "cursor_expired",
+                        _ => "feed_unavailable",
+                    };
+                    tracing::warn!(%error, "change feed stream ended");
+                    let data = json!({"error": {"code": code, "restart_cursor": "0"}});
+                    let _ = tx
+                        .send(Bytes::from(format!("event: error\ndata: {data}\n\n")))
+                        .await;
+                    return;
+                }
+            };
+        }
+    });
+    let mut response = Response::new(BodyExt::boxed(EventBody(rx)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
