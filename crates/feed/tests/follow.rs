@@ -119,6 +119,14 @@ fn fresh_index(root: &Path, key: &RefKey) -> BTreeMap<String, Vec<ChunkRecord>> 
         .collect()
 }
 
+/// Reads one page of one entry after the mirror's cursor into it.
+fn one_page(feed: &FeedStore, key: &RefKey, mirror: &mut Mirror) {
+    let cursor = Cursor::parse(mirror.cursor().unwrap_or("0")).unwrap();
+    let page = feed.read(key, &cursor, 1).unwrap();
+    page.entries.iter().for_each(|e| mirror.apply(e));
+    mirror.set_cursor(page.next_cursor);
+}
+
 /// Reads every page after the mirror's cursor into it.
 fn follow(feed: &FeedStore, key: &RefKey, mirror: &mut Mirror, limit: usize) {
     loop {
@@ -169,6 +177,8 @@ fn follow_steps(steps: &[Step], limit: usize, late_start: usize) {
     let mut history: Vec<Tree> = vec![Tree::new()];
     let mut tree = Tree::new();
     let (mut early, mut late) = (Mirror::new(), None::<Mirror>);
+    // Reads one page of size 1 per step: its snapshot spans many writes.
+    let mut slow = Mirror::new();
     write_tree(&root, &tree);
     for (n, step) in steps.iter().enumerate() {
         let n = n as u32 + 1;
@@ -215,6 +225,7 @@ fn follow_steps(steps: &[Step], limit: usize, late_start: usize) {
         run(&indexer, &root, &key, &feed, &manifests, n);
         history.push(tree.clone());
         follow(&feed, &key, &mut early, limit);
+        one_page(&feed, &key, &mut slow);
         match late.as_mut() {
             Some(mirror) => follow(&feed, &key, mirror, limit + 1),
             None if n as usize >= late_start => {
@@ -227,6 +238,12 @@ fn follow_steps(steps: &[Step], limit: usize, late_start: usize) {
     }
     let expected = fresh_index(&root, &key);
     assert_eq!(early.files(), &expected);
+    follow(&feed, &key, &mut slow, 1);
+    assert_eq!(
+        slow.files(),
+        &expected,
+        "a snapshot paged while entries were written"
+    );
     if let Some(late) = late {
         assert_eq!(late.files(), &expected);
     }
