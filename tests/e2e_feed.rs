@@ -564,3 +564,30 @@ fn a_consumer_resuming_after_kill9_sees_no_gap_and_no_entry_twice() {
     );
     assert_eq!(consumer.mirror.commit(), Some(head.as_str()));
 }
+
+#[test]
+fn a_data_dir_indexed_before_the_feed_existed_is_reindexed_into_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::new(&tmp.path().join("src"));
+    let head = seed_repo(&repo);
+    let config_path = tmp.path().join("gateway.toml");
+    std::fs::write(&config_path, config(&repo, "")).unwrap();
+    let gw = Gateway::start_with(tmp.path(), &config_path);
+    wait_idle(&gw);
+    let data = gw.data_dir.clone();
+    assert!(gw.stop().success());
+    std::fs::remove_dir_all(data.join("feed")).unwrap();
+
+    let gw = Gateway::start_with(tmp.path(), &config_path);
+    wait_idle(&gw);
+    let expected = fresh_index(&repo, &head, tmp.path());
+    let mut consumer = Consumer::new(50);
+    consumer.follow(&gw);
+    assert_eq!(consumer.mirror.files(), &expected);
+    let tree = gw.manage("GET", "/tree/demo", b"").json();
+    assert_eq!(
+        tree["paths"].as_array().unwrap().len(),
+        expected.len(),
+        "{tree}"
+    );
+}

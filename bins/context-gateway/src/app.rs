@@ -114,6 +114,9 @@ impl App {
         let jobs: Arc<dyn JobStore> =
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
+        if !data.join("feed").exists() {
+            forget_manifests(&data)?;
+        }
         let feed = Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
@@ -172,6 +175,25 @@ impl App {
     pub async fn shutdown_started(&self) {
         self.shutdown.started().await
     }
+}
+
+/// A data dir indexed before it had a change feed (or whose `feed/` was deleted): the feed
+/// must learn every indexed file, not only the next changes, so the manifests go and the
+/// start-up catch-up jobs re-read every ref once (the search index is rewritten file by file
+/// with the same content). Done before the feed is created, so a crash in between repeats it.
+fn forget_manifests(data: &Path) -> Result<(), StartError> {
+    let manifests = data.join("manifests");
+    let has_any = std::fs::read_dir(&manifests).is_ok_and(|mut entries| entries.next().is_some());
+    if !has_any {
+        return Ok(());
+    }
+    tracing::warn!(
+        "the data dir has no change feed yet: every ref is re-indexed once so that the feed holds its chunks"
+    );
+    std::fs::remove_dir_all(&manifests).map_err(|source| StartError::DataDir {
+        path: manifests.clone(),
+        source,
+    })
 }
 
 fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {
