@@ -591,3 +591,50 @@ fn a_data_dir_indexed_before_the_feed_existed_is_reindexed_into_it() {
         "{tree}"
     );
 }
+
+#[test]
+fn secrets_never_reach_the_feed_or_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = Repo::new(&tmp.path().join("src"));
+    let password = format!("pw{}xq", now_nanos());
+    let key_material: String = format!("{:x}", now_nanos()).repeat(8);
+    repo.write(".env", &format!("DATABASE_PASSWORD={password}\n"));
+    let mut keys = source_file("before_the_key", 60);
+    keys.push_str(&format!(
+        "const KEY: &str = \"-----BEGIN RSA PRIVATE KEY-----\n{key_material}\n-----END RSA PRIVATE KEY-----\";\n\n"
+    ));
+    keys.push_str(&source_file("after_the_key", 60));
+    repo.write("src/keys.rs", &keys);
+    repo.commit("secrets");
+    let gw = Gateway::start(tmp.path(), &config(&repo, ""));
+    wait_idle(&gw);
+
+    let all = gw.manage("GET", "/changes?repo=demo&ref=main&since=0&limit=1000", b"");
+    let text = all.text();
+    assert!(
+        text.contains("before_the_key") && text.contains("after_the_key"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&password) && !text.contains(&key_material),
+        "a secret in the feed"
+    );
+    let live = gw
+        .manage("GET", "/changes?repo=demo&ref=main&since=1&limit=1000", b"")
+        .text();
+    assert!(
+        !live.contains(&password) && !live.contains(&key_material),
+        "a secret in the feed"
+    );
+
+    assert_eq!(gw.manage("GET", "/files/demo/.env", b"").status, 404);
+    let file = gw.manage("GET", "/files/demo/src/keys.rs", b"").json();
+    let served = file["text"].as_str().unwrap();
+    assert!(
+        served.contains("before_the_key") && !served.contains(&key_material),
+        "{file}"
+    );
+    assert!(!file["withheld"].as_array().unwrap().is_empty(), "{file}");
+    let tree = gw.manage("GET", "/tree/demo", b"").json();
+    assert_eq!(tree["paths"], serde_json::json!(["src/keys.rs"]), "{tree}");
+}
