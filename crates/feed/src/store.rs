@@ -321,6 +321,7 @@ impl FeedStore {
         else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
         let mut record = self.ref_record(key)?.unwrap_or_default();
         let mut changes = Vec::new();
@@ -392,6 +393,14 @@ impl FeedStore {
         self.prune(key, record)?;
         drop(next);
         self.newest.send_replace(last);
+        tracing::info!(
+            repo = %key.repo,
+            git_ref = %key.git_ref,
+            entries = count,
+            last_cursor = last,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "feed entries written"
+        );
         Ok(())
     }
 
