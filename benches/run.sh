@@ -9,7 +9,7 @@
 #   benches/run.sh --reps 5 --duration 10 ingest
 #   benches/run.sh --no-build p2s      # reuse the release binaries already built
 #
-# Parts: ingest coalescing p2s search indexer jobstore verify
+# Parts: ingest coalescing p2s p2d search indexer jobstore verify
 # Output: $BENCH_OUT (default $CARGO_TARGET_DIR/bench-report, else target/bench-report):
 #   report.md plus the raw JSON and criterion logs it was built from.
 # Peers are taken from PATH, else from $BENCH_TOOLS/bin (default $CARGO_TARGET_DIR/bench-tools).
@@ -32,12 +32,12 @@ while (($#)); do
     --reps) reps=$2; shift ;;
     --duration) duration=$2; shift ;;
     -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
-    ingest|coalescing|p2s|search|indexer|jobstore|verify) parts+=("$1") ;;
+    ingest|coalescing|p2s|p2d|search|indexer|jobstore|verify) parts+=("$1") ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-((${#parts[@]})) || parts=(ingest coalescing p2s search indexer jobstore verify)
+((${#parts[@]})) || parts=(ingest coalescing p2s p2d search indexer jobstore verify)
 if ((quick)); then reps=${reps:-1} duration=${duration:-3}; else reps=${reps:-3} duration=${duration:-10}; fi
 criterion_args=(--warm-up-time 1 --measurement-time 3)
 ((quick)) && criterion_args=(--warm-up-time 1 --measurement-time 1)
@@ -84,11 +84,11 @@ fi
 
 # --- build -------------------------------------------------------------------------------
 gateway=$target/release/context-gateway
-if ((build)) && { want ingest || want coalescing || want p2s || want indexer; }; then
+if ((build)) && { want ingest || want coalescing || want p2s || want p2d || want indexer; }; then
   log "cargo build --release -p context-gateway"
   cargo build --release -q -p context-gateway
 fi
-if { want ingest || want coalescing || want p2s || want indexer; } && [[ ! -x $gateway ]]; then
+if { want ingest || want coalescing || want p2s || want p2d || want indexer; } && [[ ! -x $gateway ]]; then
   echo "$gateway is missing: run without --no-build, or set CARGO_TARGET_DIR" >&2
   exit 1
 fi
@@ -127,6 +127,11 @@ if want p2s; then
   begin "push-to-searchable"
   python3 benches/push_to_searchable.py --binary "$gateway" --json \
     $( ((quick)) && echo "--files 2000 --pushes 10" || echo "--pushes 50") >"$out/p2s.json" || status=1
+fi
+if want p2d; then
+  begin "push-to-delta: a long-polling consumer of /changes"
+  python3 benches/push_to_delta.py --binary "$gateway" --json \
+    $( ((quick)) && echo "--files 2000 --pushes 10" || echo "--pushes 50") >"$out/p2d.json" || status=1
 fi
 if want indexer; then
   begin "indexer whole-process on the CPython stdlib beside b3sum and git status"

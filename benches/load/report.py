@@ -90,6 +90,13 @@ def p2s(d):
             f"{d['p90_ms']} ms | {d['p99_ms']} ms | {d['max_ms']} ms |", ""]
 
 
+def p2d(d):
+    return ["### Push-to-delta (one-file push, a consumer long-polling /changes)", "",
+            "| files | pushes | p50 | p90 | p99 | max | snapshot paging |", "|---|---|---|---|---|---|---|",
+            f"| {d['files']:,} | {d['pushes']} | {d['p50_ms']} ms | {d['p90_ms']} ms | {d['p99_ms']} ms | "
+            f"{d['max_ms']} ms | {d['snapshot_chunks_per_s']:,} chunks/s ({d['snapshot_chunks']:,} chunks) |", ""]
+
+
 def indexer(d):
     s = d["summary"]
     b3 = s["b3sum"]["wall_s"]
@@ -139,7 +146,7 @@ def main():
     except OSError:
         pass
     for name, fn in (("ingest.json", ingest), ("coalescing.json", coalescing), ("p2s.json", p2s),
-                     ("indexer.json", indexer)):
+                     ("p2d.json", p2d), ("indexer.json", indexer)):
         d = load(out, name)
         if d:
             lines += fn(d)

@@ -1,14 +1,16 @@
 //! The shared state of a running gateway and the one place that opens its storage.
 //!
 //! Data dir layout: `jobs/` (sled job queue), `manifests/` (indexer state per ref),
-//! `search/` (tantivy index), `mirrors/` (bare git mirrors), `worktrees/` (materialised refs),
-//! `discovered-repos.json` (repos found through `[[orgs]]` hooks).
+//! `search/` (tantivy index), `feed/` (sled change feed), `mirrors/` (bare git mirrors),
+//! `worktrees/` (materialised refs), `discovered-repos.json` (repos found through `[[orgs]]`
+//! hooks).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use feed::{FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
 use pipeline::{Runner, Shutdown, Sources};
@@ -33,6 +35,8 @@ pub enum StartError {
     Jobs(#[from] jobstore::Error),
     #[error("search index: {0}")]
     Search(#[from] search::Error),
+    #[error("change feed: {0}")]
+    Feed(#[from] feed::FeedError),
     #[error("manifests: {0}")]
     Manifests(#[from] indexer::Error),
     #[error("discovered repos list {path}: {source}")]
@@ -85,7 +89,9 @@ pub struct App {
     /// Names of repos discovered while running, for the task that starts their reconcile.
     pub discoveries: tokio::sync::mpsc::UnboundedSender<String>,
     discoveries_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
-    /// Runs the jobs: sources, the search index as the sink, the manifests.
+    /// The change feed: every run's chunk changes, after the search index committed them.
+    pub feed: Arc<FeedStore>,
+    /// Runs the jobs: sources, the search index then the feed as sinks, the manifests.
     pub runner: Runner,
     /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
     pub reconcile_git: pipeline::GitSource,
@@ -123,6 +129,10 @@ impl App {
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
         let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(sled, metrics.clone()));
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
+        if !data.join("feed").exists() {
+            forget_manifests(&data)?;
+        }
+        let feed = Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
         let discovered = Discovered::open(&data).map_err(|source| StartError::Discovered {
@@ -136,7 +146,10 @@ impl App {
             sources: Arc::new(
                 Sources::new(&data, config.git_timeout).with_observer(metrics.clone()),
             ),
-            sink: search.clone(),
+            sink: Arc::new(Tee {
+                first: search.clone(),
+                second: feed.clone(),
+            }),
             manifests,
             repos: repos.clone(),
             shutdown: shutdown.clone(),
@@ -149,6 +162,7 @@ impl App {
             repos,
             discoveries,
             discoveries_rx: std::sync::Mutex::new(Some(discoveries_rx)),
+            feed,
             runner,
             reconcile_git: pipeline::GitSource::new(&data, config.git_timeout)
                 .with_observer(metrics.clone()),
@@ -195,6 +209,25 @@ impl App {
     pub async fn shutdown_started(&self) {
         self.shutdown.started().await
     }
+}
+
+/// A data dir indexed before it had a change feed (or whose `feed/` was deleted): the feed
+/// must learn every indexed file, not only the next changes, so the manifests go and the
+/// start-up catch-up jobs re-read every ref once (the search index is rewritten file by file
+/// with the same content). Done before the feed is created, so a crash in between repeats it.
+fn forget_manifests(data: &Path) -> Result<(), StartError> {
+    let manifests = data.join("manifests");
+    let has_any = std::fs::read_dir(&manifests).is_ok_and(|mut entries| entries.next().is_some());
+    if !has_any {
+        return Ok(());
+    }
+    tracing::warn!(
+        "the data dir has no change feed yet: every ref is re-indexed once so that the feed holds its chunks"
+    );
+    std::fs::remove_dir_all(&manifests).map_err(|source| StartError::DataDir {
+        path: manifests.clone(),
+        source,
+    })
 }
 
 fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {

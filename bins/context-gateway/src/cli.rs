@@ -1,4 +1,5 @@
-//! The command line: `serve`, `index`, `search`, `sign`, `check-config` (docs/API.md).
+//! The command line: `serve`, `index`, `search`, `changes`, `cat`, `sign`, `check-config`
+//! (docs/API.md).
 //!
 //! Precedence: flags > environment > config file > defaults.
 
@@ -105,6 +106,40 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a ref's change feed from a running gateway as JSON lines (token: GATEWAY_TOKEN).
+    Changes {
+        #[arg(long)]
+        repo: String,
+        /// A branch (`main`) or a full ref name.
+        #[arg(long = "ref")]
+        git_ref: String,
+        /// Start after this cursor; 0 starts with a snapshot of the ref's chunks.
+        #[arg(long, default_value = "0")]
+        since: String,
+        /// Keep waiting for new entries instead of stopping once caught up.
+        #[arg(long)]
+        follow: bool,
+        #[arg(
+            long,
+            env = "CONTEXT_GATEWAY_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        url: String,
+    },
+    /// Print a file at its indexed commit from a running gateway (token: GATEWAY_TOKEN).
+    Cat {
+        repo: String,
+        path: String,
+        /// A branch (`main`) or a full ref name; needed when the repo has several indexed refs.
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+        #[arg(
+            long,
+            env = "CONTEXT_GATEWAY_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        url: String,
+    },
     /// Print the headers a provider would send for the body on stdin.
     Sign {
         /// github, gitlab, gitea, bitbucket or azure-devops.
@@ -177,6 +212,30 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             };
             search_cli(&query, &data_dir, json)
         }
+        Command::Changes {
+            repo,
+            git_ref,
+            since,
+            follow,
+            url,
+        } => crate::remote::changes(
+            &crate::remote::Remote::new(&url)?,
+            &repo,
+            &git_ref,
+            &since,
+            follow,
+        ),
+        Command::Cat {
+            repo,
+            path,
+            git_ref,
+            url,
+        } => crate::remote::cat(
+            &crate::remote::Remote::new(&url)?,
+            &repo,
+            &path,
+            git_ref.as_deref(),
+        ),
         Command::Sign { provider, secret } => sign(provider, secret),
         Command::CheckConfig { config } => check_config(config),
     }
@@ -356,7 +415,13 @@ fn index(
     crate::data_dir::restrict_umask();
     crate::data_dir::ensure_private_logged(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
-    let sink = SearchIndex::open(&data_dir.join("search"))?;
+    let sink = feed::Tee {
+        first: Arc::new(SearchIndex::open(&data_dir.join("search"))?),
+        second: Arc::new(feed::FeedStore::open(
+            &data_dir.join("feed"),
+            feed::Retention::default(),
+        )?),
+    };
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
     let indexer = Indexer::new(IndexerConfig::default())?;
     let started = Instant::now();
@@ -370,7 +435,10 @@ fn index(
         use indexer::ManifestStore;
         manifests.remove(&request.key)?;
     }
-    let summary = indexer.run(request, &sink, &manifests, &|_| {}, &|| false)?;
+    let context = feed::RunContext { job_id: None, full };
+    let summary = feed::with_run(context, || {
+        indexer.run(request, &sink, &manifests, &|_| {}, &|| false)
+    })?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let p = summary.progress;
     if json {

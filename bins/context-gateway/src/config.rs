@@ -30,6 +30,8 @@ pub struct Config {
     pub job_retention: Duration,
     pub max_attempts: u32,
     pub rate_limit: RateLimitConfig,
+    /// How long the change feed keeps entries (`[feed]`).
+    pub feed_retention: feed::Retention,
     pub repos: Vec<RepoConfig>,
     /// `[[orgs]]`: one hook per owner; their repos are discovered on their first push.
     pub orgs: Vec<OrgConfig>,
@@ -184,6 +186,7 @@ struct RawConfig {
     job_retention_secs: Option<u64>,
     max_attempts: Option<u32>,
     rate_limit: Option<RawRateLimit>,
+    feed: Option<RawFeed>,
     #[serde(default)]
     repos: Vec<toml::Spanned<RawRepo>>,
     #[serde(default)]
@@ -221,6 +224,14 @@ struct RawOrg {
 struct RawRateLimit {
     per_ip_per_sec: Option<f64>,
     per_ip_burst: Option<f64>,
+}
+
+/// `[feed]`: retention of the change feed; 0 keeps entries forever on that measure.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    retention_days: Option<u64>,
+    retention_entries_per_ref: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +309,8 @@ pub mod defaults {
     pub const MAX_ATTEMPTS: u32 = 5;
     pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
     pub const RECONCILE_INTERVAL_SECS: u64 = 300;
+    pub const FEED_RETENTION_DAYS: u64 = 7;
+    pub const FEED_RETENTION_ENTRIES_PER_REF: u64 = 100_000;
 }
 
 impl Config {
@@ -429,6 +442,16 @@ impl Config {
             }
         }
 
+        let (days, entries) = raw.feed.map_or((None, None), |f| {
+            (f.retention_days, f.retention_entries_per_ref)
+        });
+        let days = days.unwrap_or(defaults::FEED_RETENTION_DAYS);
+        let entries = entries.unwrap_or(defaults::FEED_RETENTION_ENTRIES_PER_REF);
+        let feed_retention = feed::Retention {
+            max_age: (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400))),
+            max_entries_per_ref: (entries > 0).then_some(entries),
+        };
+
         let mut repos = Vec::new();
         let mut names = BTreeSet::new();
         for (index, spanned) in raw.repos.into_iter().enumerate() {
@@ -500,6 +523,7 @@ impl Config {
             job_retention,
             max_attempts,
             rate_limit,
+            feed_retention,
             repos,
             orgs,
         })

@@ -2,7 +2,8 @@
 //! out, searchable over HTTP and from this CLI.
 //!
 //! This binary is wiring: verification and parsing live in `webhook-core`, the queue in
-//! `jobstore`, change detection and chunking in `indexer`, the full-text engine in `search`.
+//! `jobstore`, change detection and chunking in `indexer`, the full-text engine in `search`,
+//! the change feed in `feed`.
 //! See docs/ARCHITECTURE.md for the map.
 
 mod app;
@@ -13,6 +14,7 @@ mod http;
 mod metrics;
 mod orgs;
 mod rate_limit;
+mod remote;
 mod worker;
 
 use std::process::ExitCode;

@@ -45,8 +45,28 @@ pub async fn enqueue_catch_up(app: &App) {
 pub fn spawn_cleanup(app: Arc<App>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let shutdown = app.runner.shutdown.clone();
-        pipeline::clean_up_until_shutdown(&*app.jobs, app.config.job_retention, &shutdown).await
+        let jobs =
+            pipeline::clean_up_until_shutdown(&*app.jobs, app.config.job_retention, &shutdown);
+        tokio::join!(jobs, prune_feed_until_shutdown(&app, &shutdown));
     })
+}
+
+/// Applies the feed's retention once an hour, so entries age out of refs that get no new
+/// ones (a ref's own writes prune it as they happen).
+async fn prune_feed_until_shutdown(app: &App, shutdown: &pipeline::Shutdown) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.started() => return,
+        }
+        let feed = app.feed.clone();
+        match tokio::task::spawn_blocking(move || feed.prune_all()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "feed retention pass failed"),
+            Err(error) => tracing::warn!(%error, "feed retention pass stopped"),
+        }
+    }
 }
 
 /// One task per repo with a reconcile interval (configured, discovered before this start,

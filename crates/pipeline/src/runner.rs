@@ -235,7 +235,7 @@ impl Runner {
         };
         let key = RefKey::new(&repo.name, &job.git_ref);
         if job.kind == JobKind::DeleteRef {
-            return self.drop_ref(&repo, &indexer, key, &job.git_ref).await;
+            return self.drop_ref(job, &repo, &indexer, key).await;
         }
 
         let manifests = self.manifests.clone();
@@ -288,6 +288,7 @@ impl Runner {
                 claimed.cancel.clone(),
                 self.shutdown.clone(),
             );
+            let run_context = feed_context(job);
             tokio::task::spawn_blocking(move || {
                 let on_progress =
                     move |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = *p;
@@ -298,7 +299,9 @@ impl Runner {
                     commit: tree.commit.clone(),
                     scope: tree.scope,
                 };
-                indexer.run(request, &*sink, &*manifests, &on_progress, &cancelled)
+                feed::with_run(run_context, || {
+                    indexer.run(request, &*sink, &*manifests, &on_progress, &cancelled)
+                })
             })
         };
         tokio::pin!(blocking);
@@ -360,15 +363,19 @@ impl Runner {
     /// The ref is gone: its index and manifest first (on the blocking pool), then the tree.
     async fn drop_ref(
         &self,
+        job: &Job,
         repo: &RepoSpec,
         indexer: &Arc<Indexer>,
         key: RefKey,
-        git_ref: &str,
     ) -> Outcome {
         let dropped = {
             let (sink, manifests, indexer) =
                 (self.sink.clone(), self.manifests.clone(), indexer.clone());
-            tokio::task::spawn_blocking(move || indexer.drop_ref(&key, &*sink, &*manifests)).await
+            let run_context = feed_context(job);
+            tokio::task::spawn_blocking(move || {
+                feed::with_run(run_context, || indexer.drop_ref(&key, &*sink, &*manifests))
+            })
+            .await
         };
         match dropped {
             Ok(Ok(())) => {}
@@ -380,10 +387,23 @@ impl Runner {
                 });
             }
         }
-        match self.sources.for_repo(repo).remove_ref(repo, git_ref).await {
+        match self
+            .sources
+            .for_repo(repo)
+            .remove_ref(repo, &job.git_ref)
+            .await
+        {
             Ok(()) => Outcome::Dropped,
             Err(error) => Outcome::Failed(error.into()),
         }
+    }
+}
+
+/// What the change feed records of the job behind a run (sinks read it at commit).
+fn feed_context(job: &Job) -> feed::RunContext {
+    feed::RunContext {
+        job_id: Some(job.id.0.clone()),
+        full: job.full,
     }
 }
 

@@ -6,8 +6,10 @@
 //! frees the slots of clients that do not read.
 
 pub mod auth;
+pub mod changes;
 pub mod job_json;
 pub mod manage;
+pub mod read;
 pub mod respond;
 pub mod router;
 pub mod search;

@@ -1,5 +1,5 @@
-//! Building answers: every answer is JSON except `/metrics`; every error has one shape,
-//! `{"error": {"code": "...", "message": "..."}}`, and never carries internal details.
+//! Building answers: every answer is JSON except `/metrics` and event streams; every error has
+//! one shape, `{"error": {"code": "...", "message": "..."}}`, and never carries internal details.
 
 use std::time::Duration;
 
@@ -10,12 +10,19 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-pub type Body = Full<Bytes>;
+/// Every answer's body: whole (`full`) or streamed (`/changes` as Server-Sent Events).
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// A body of known bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    Full::new(bytes.into()).boxed()
+}
 
 /// A JSON answer from a `Value` or straight from a serializable struct (the hot 202 body).
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -54,7 +61,7 @@ pub fn retry_after(
 
 /// OpenMetrics text (what Prometheus scrapes, and what `prometheus-client` encodes).
 pub fn metrics_text(text: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(text)));
+    let mut response = Response::new(full(text));
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),

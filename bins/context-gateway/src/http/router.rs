@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::respond::{self, Body};
-use super::{auth, manage, webhook};
+use super::{auth, changes, manage, read, webhook};
 use crate::app::App;
 use crate::metrics::{self, DeliveryOutcome};
 use webhook_core::ProviderId;
@@ -45,6 +45,11 @@ enum Endpoint {
     Cleanup,
     TestDelivery,
     Search,
+    Changes,
+    Repos,
+    Repo,
+    Tree,
+    File,
     Webhook,
     OrgWebhook,
 }
@@ -111,6 +116,36 @@ const ROUTES: &[Route] = &[
     entry(
         Endpoint::Search,
         "/search",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Changes,
+        "/changes",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Repos,
+        "/repos",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Repo,
+        "/repos/{repo}",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Tree,
+        "/tree/{repo}",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::File,
+        "/files/{repo}/{*path}",
         &[Method::GET],
         Access::Management,
     ),
@@ -232,7 +267,13 @@ async fn dispatch(
     // Only the routes that read a query parse one: a webhook's URL query is not ours to judge.
     let reads_query = matches!(
         route.endpoint,
-        Endpoint::Jobs | Endpoint::Cleanup | Endpoint::TestDelivery | Endpoint::Search
+        Endpoint::Jobs
+            | Endpoint::Cleanup
+            | Endpoint::TestDelivery
+            | Endpoint::Search
+            | Endpoint::Changes
+            | Endpoint::Tree
+            | Endpoint::File
     );
     let query = match reads_query.then(|| parse_query(request.uri().query().unwrap_or(""))) {
         None => HashMap::new(),
@@ -256,6 +297,18 @@ async fn dispatch(
             manage::test_delivery(&app, peer, &param("provider"), &query).await
         }
         Endpoint::Search => manage::search(&app, &query).await,
+        Endpoint::Changes => changes::answer(&app, &query, request.headers()).await,
+        Endpoint::Repos => read::repos(&app).await,
+        Endpoint::Repo => read::repo(&app, &param("repo")).await,
+        Endpoint::Tree => read::tree(&app, &param("repo"), &query).await,
+        Endpoint::File => match decode_path(&param("path")) {
+            Some(path) => read::file(&app, &param("repo"), &path, &query).await,
+            None => respond::error(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                "the file path is not valid percent-encoded UTF-8",
+            ),
+        },
         Endpoint::Webhook => {
             webhook::receive(&app, peer, &param("provider"), &param("repo"), request).await
         }
@@ -282,6 +335,11 @@ pub fn parse_query(query: &str) -> Result<HashMap<String, String>, Box<Response<
         map.insert(name, value);
     }
     Ok(map)
+}
+
+/// A path segment's percent-decoding (`+` stays a plus), or `None` for a broken escape.
+fn decode_path(text: &str) -> Option<String> {
+    decode(&text.replace('+', "%2B"))
 }
 
 /// Form decoding (`+` is a space), or `None` for a broken escape or bytes that are not UTF-8.
@@ -330,7 +388,8 @@ mod tests {
                 .template
                 .replace("{id}", "j1")
                 .replace("{repo}", "r")
-                .replace("{provider}", "github");
+                .replace("{provider}", "github")
+                .replace("{*path}", "src/lib.rs");
             let matched = TABLE.at(&path).unwrap();
             assert_eq!(matched.value.template, route.template, "{path}");
         }

@@ -104,6 +104,8 @@ struct Answer<'a> {
     hits: Vec<HitJson<'a>>,
     took_ms: u64,
     partial: bool,
+    /// For each (repo, ref) in the hits: what is indexed and how far behind it is.
+    freshness: Vec<serde_json::Value>,
 }
 
 /// The longest time budget a request may ask for (`timeout_ms`).
@@ -207,14 +209,25 @@ pub async fn answer(app: &App, params: &HashMap<String, String>) -> Response<Bod
     .await;
     let took_ms = started.elapsed().as_millis() as u64;
     match result {
-        Ok((request, Ok(results))) => respond::json(
-            StatusCode::OK,
-            &Answer {
-                hits: hits_json(&results, &request),
-                took_ms,
-                partial: results.partial,
-            },
-        ),
+        Ok((request, Ok(results))) => {
+            let mut keys: Vec<indexer::RefKey> = results
+                .hits
+                .iter()
+                .map(|h| indexer::RefKey::new(&h.repo, &h.git_ref))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let freshness = super::read::freshness(app, &keys).await;
+            respond::json(
+                StatusCode::OK,
+                &Answer {
+                    hits: hits_json(&results, &request),
+                    took_ms,
+                    partial: results.partial,
+                    freshness,
+                },
+            )
+        }
         Ok((_, Err(search::Error::BadQuery { reason }))) => {
             respond::error(StatusCode::BAD_REQUEST, "bad_query", reason)
         }

@@ -1,0 +1,664 @@
+//! The feed on sled: staging a run's batches, writing its entries with the ref's new state in
+//! one atomic batch, reading pages (snapshot, then live), and retention.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indexer::{ChangeSet, Chunk, RefKey};
+use serde::{Deserialize, Serialize};
+
+use crate::context;
+use crate::entry::{ChunkRecord, Cursor, Entry, EntryKind, Page, PathChange};
+use crate::error::FeedError;
+use crate::keys;
+
+/// A commit's changes are split into parts of about this much chunk text, so that one entry
+/// stays small enough to page and to keep in sled's log (not its unsynced blob files).
+const PART_TEXT_BYTES: usize = 64 * 1024;
+
+/// The first cursor ever handed out. Cursor `0` means "start with a snapshot"; a snapshot of
+/// an empty feed continues at this cursor.
+const FIRST_CURSOR: u64 = 2;
+
+/// How long the feed keeps entries. `None` keeps them forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Entries older than this are dropped.
+    pub max_age: Option<Duration>,
+    /// At most this many entries are kept per ref (the oldest go first).
+    pub max_entries_per_ref: Option<u64>,
+}
+
+/// What the feed knows of one ref.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefRecord {
+    /// The commit the ref's chunks are at (none after a deletion, or for a tree without git).
+    pub commit: Option<String>,
+    /// Whether the ref's last entry deleted it.
+    pub deleted: bool,
+    /// The ref's newest entry.
+    pub last_cursor: u64,
+    /// When the newest entry was written, ms since the Unix epoch.
+    pub last_time_ms: u64,
+    /// Entries of the ref still kept.
+    pub entries: u64,
+    /// The highest cursor of the ref that retention dropped (0: none); a reader behind it
+    /// must restart from a snapshot.
+    pub pruned_through: u64,
+    /// Files with at least one chunk.
+    pub files: u64,
+    /// Chunks in all.
+    pub chunks: u64,
+}
+
+#[derive(Debug, Default)]
+struct Staged {
+    commit: Option<String>,
+    /// Path → its whole new chunk list, or `None` for a removed path; later batches win.
+    files: BTreeMap<String, Option<Vec<Chunk>>>,
+}
+
+/// The change feed: a durable, ordered log of chunk-level changes per (repo, ref), with the
+/// current chunks of every ref (for snapshots) and one global cursor.
+///
+/// Every method blocks on sled; call it from a blocking thread in async code.
+#[derive(Debug)]
+pub struct FeedStore {
+    path: PathBuf,
+    tree: sled::Tree,
+    /// Kept to hold the database open and to flush it.
+    _db: sled::Db,
+    /// sled's log file, `fdatasync`ed after each entry's flush.
+    log_file: File,
+    staged: Mutex<HashMap<RefKey, Staged>>,
+    /// The next cursor; the lock also serialises writers.
+    next: Mutex<u64>,
+    retention: Retention,
+    newest: tokio::sync::watch::Sender<u64>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+fn record_of(chunk: &Chunk) -> ChunkRecord {
+    ChunkRecord {
+        id: chunk.id.0.clone(),
+        start_line: chunk.start_line,
+        end_line: chunk.end_line,
+        content_hash: chunk.id.0.clone(),
+        text: chunk.text.clone(),
+    }
+}
+
+/// The change of one path from `old` to `new`, or `None` when nothing moved. Works by id: an
+/// id whose chunks (with their lines) differ is removed and all its new chunks added.
+fn diff(path: &str, old: &[ChunkRecord], new: &[ChunkRecord]) -> Option<PathChange> {
+    type Spots = BTreeMap<String, Vec<(u32, u32)>>;
+    let spots = |chunks: &[ChunkRecord]| {
+        let mut by_id = Spots::new();
+        for c in chunks {
+            by_id
+                .entry(c.id.clone())
+                .or_default()
+                .push((c.start_line, c.end_line));
+        }
+        by_id.values_mut().for_each(|v| v.sort_unstable());
+        by_id
+    };
+    let (before, after) = (spots(old), spots(new));
+    let changed = |id: &String| before.get(id) != after.get(id);
+    let removed: Vec<String> = before.keys().filter(|id| changed(id)).cloned().collect();
+    let added: Vec<ChunkRecord> = new.iter().filter(|c| changed(&c.id)).cloned().collect();
+    (!removed.is_empty() || !added.is_empty()).then(|| PathChange {
+        path: path.to_string(),
+        removed,
+        added,
+    })
+}
+
+/// Splits `changes` into parts of about [`PART_TEXT_BYTES`] of text (at least one path each).
+fn into_parts(changes: Vec<PathChange>) -> Vec<Vec<PathChange>> {
+    let mut parts = vec![Vec::new()];
+    let mut bytes = 0;
+    for change in changes {
+        let size: usize =
+            change.added.iter().map(|c| c.text.len()).sum::<usize>() + change.removed.len() * 64;
+        let current = parts.last_mut().expect("parts is never empty");
+        if !current.is_empty() && bytes + size > PART_TEXT_BYTES {
+            parts.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        parts.last_mut().expect("parts is never empty").push(change);
+    }
+    parts
+}
+
+impl FeedStore {
+    /// Opens (or creates) the feed in the sled directory `path`. A feed written in another
+    /// format is refused with [`FeedError::Format`].
+    pub fn open(path: &Path, retention: Retention) -> Result<FeedStore, FeedError> {
+        let storage = |action| {
+            move |source| FeedError::Storage {
+                path: path.to_owned(),
+                action,
+                source,
+            }
+        };
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(storage("opening"))?;
+        let tree = db.open_tree("feed").map_err(storage("opening"))?;
+        match tree.get(keys::FORMAT_KEY).map_err(storage("reading"))? {
+            None => {
+                tree.insert(keys::FORMAT_KEY, &keys::FORMAT.to_le_bytes())
+                    .map_err(storage("writing the format version"))?;
+            }
+            Some(v) if v.as_ref() == keys::FORMAT.to_le_bytes() => {}
+            Some(v) => {
+                return Err(FeedError::Format {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "stored in feed format {:?}, this build reads format {}; move the directory away (consumers restart from a snapshot)",
+                        v.as_ref(),
+                        keys::FORMAT
+                    ),
+                });
+            }
+        }
+        let next = match tree.get(keys::NEXT_KEY).map_err(storage("reading"))? {
+            Some(v) => {
+                let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| FeedError::Format {
+                    path: path.to_owned(),
+                    reason: "the next-cursor record is damaged; move the directory away".into(),
+                })?;
+                u64::from_be_bytes(bytes)
+            }
+            None => FIRST_CURSOR,
+        };
+        tree.flush().map_err(storage("flushing"))?;
+        let log_file = File::open(path.join("db"))
+            .map_err(|e| storage("opening its log for syncing")(sled::Error::Io(e)))?;
+        let (newest, _) = tokio::sync::watch::channel(next - 1);
+        Ok(FeedStore {
+            path: path.to_owned(),
+            tree,
+            _db: db,
+            log_file,
+            staged: Mutex::new(HashMap::new()),
+            next: Mutex::new(next),
+            retention,
+            newest,
+        })
+    }
+
+    fn storage(&self, action: &'static str) -> impl Fn(sled::Error) -> FeedError + '_ {
+        move |source| FeedError::Storage {
+            path: self.path.clone(),
+            action,
+            source,
+        }
+    }
+
+    fn damaged(&self, what: &str) -> FeedError {
+        FeedError::Format {
+            path: self.path.clone(),
+            reason: format!("{what} is damaged; move the directory away"),
+        }
+    }
+
+    /// The newest cursor written (1 when the feed is empty).
+    pub fn newest(&self) -> u64 {
+        *self.newest.borrow()
+    }
+
+    /// A receiver that changes whenever an entry is written (its value: the newest cursor).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.newest.subscribe()
+    }
+
+    /// Stages one batch of a run; nothing is written until [`FeedStore::commit_ref`].
+    pub fn stage(&self, changes: &ChangeSet) {
+        let mut staged = self.staged.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = staged.entry(changes.key.clone()).or_default();
+        if changes.commit.is_some() {
+            run.commit = changes.commit.clone();
+        }
+        for path in &changes.deletes {
+            run.files.insert(path.clone(), None);
+        }
+        for file in &changes.upserts {
+            run.files
+                .insert(file.path.clone(), Some(file.chunks.clone()));
+        }
+    }
+
+    /// Forgets the staged run of `key`.
+    pub fn abort_ref(&self, key: &RefKey) {
+        self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    /// The record of `key`, if the feed has seen the ref.
+    pub fn ref_record(&self, key: &RefKey) -> Result<Option<RefRecord>, FeedError> {
+        match self
+            .tree
+            .get(keys::ref_record(key))
+            .map_err(self.storage("reading a ref"))?
+        {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|_| self.damaged("a ref record")),
+        }
+    }
+
+    /// Every ref the feed has seen, with its record.
+    pub fn refs(&self) -> Result<Vec<(RefKey, RefRecord)>, FeedError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(b"r") {
+            let (k, v) = item.map_err(self.storage("reading refs"))?;
+            let key = keys::parse_ref_record(&k).ok_or_else(|| self.damaged("a ref key"))?;
+            let record = serde_json::from_slice(&v).map_err(|_| self.damaged("a ref record"))?;
+            out.push((key, record));
+        }
+        Ok(out)
+    }
+
+    /// The current chunks of one path of `key` (empty when the path is not indexed).
+    pub fn file_chunks(&self, key: &RefKey, path: &str) -> Result<Vec<ChunkRecord>, FeedError> {
+        match self
+            .tree
+            .get(keys::state(key, path))
+            .map_err(self.storage("reading a file"))?
+        {
+            None => Ok(Vec::new()),
+            Some(v) => serde_json::from_slice(&v).map_err(|_| self.damaged("a file's chunks")),
+        }
+    }
+
+    /// Indexed paths of `key` starting with `prefix`, in order, at most `limit`.
+    pub fn paths(
+        &self,
+        key: &RefKey,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, FeedError> {
+        let state = keys::state_prefix(key);
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(keys::state(key, prefix)).take(limit) {
+            let (k, _) = item.map_err(self.storage("listing paths"))?;
+            let path =
+                std::str::from_utf8(&k[state.len()..]).map_err(|_| self.damaged("a path key"))?;
+            out.push(path.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Writes the staged run of `key` as entries, with the ref's new state, in one atomic
+    /// and synced write; then applies retention and wakes waiting readers.
+    ///
+    /// Idempotent by content: a run whose changes the feed already holds (the re-run of a job
+    /// whose feed write landed but whose completion did not) writes nothing, because the
+    /// changes are computed against the feed's own state of the ref.
+    pub fn commit_ref(&self, key: &RefKey) -> Result<(), FeedError> {
+        let Some(staged) = self
+            .staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key)
+        else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut record = self.ref_record(key)?.unwrap_or_default();
+        let mut changes = Vec::new();
+        let mut batch = sled::Batch::default();
+        let (mut files, mut chunks) = (record.files as i64, record.chunks as i64);
+        for (path, new) in staged.files {
+            let old = self.file_chunks(key, &path)?;
+            let new: Vec<ChunkRecord> = new.iter().flatten().map(record_of).collect();
+            let Some(change) = diff(&path, &old, &new) else {
+                continue;
+            };
+            files += i64::from(!new.is_empty()) - i64::from(!old.is_empty());
+            chunks += new.len() as i64 - old.len() as i64;
+            if new.is_empty() {
+                batch.remove(keys::state(key, &path));
+            } else {
+                let value = serde_json::to_vec(&new).expect("chunks serialize");
+                batch.insert(keys::state(key, &path), value);
+            }
+            changes.push(change);
+        }
+        let fresh = record.last_cursor == 0 || record.deleted;
+        if changes.is_empty() && staged.commit == record.commit && !fresh {
+            return Ok(());
+        }
+        let run = context::current().unwrap_or_default();
+        let kind = if run.full {
+            EntryKind::Reindex
+        } else {
+            EntryKind::Commit
+        };
+        let time_ms = now_ms();
+        let parts = into_parts(changes);
+        let count = parts.len();
+        for (n, paths) in parts.into_iter().enumerate() {
+            let cursor = *next + n as u64;
+            let entry = Entry {
+                cursor: cursor.to_string(),
+                kind,
+                repo: key.repo.clone(),
+                git_ref: key.git_ref.clone(),
+                commit: staged.commit.clone(),
+                previous_commit: record.commit.clone(),
+                job_id: run.job_id.clone(),
+                time_ms,
+                part: n as u32,
+                last_part: n + 1 == count,
+                paths,
+            };
+            batch.insert(
+                keys::entry(cursor),
+                serde_json::to_vec(&entry).expect("entries serialize"),
+            );
+            batch.insert(keys::index(key, cursor), &time_ms.to_be_bytes());
+        }
+        let last = *next + count as u64 - 1;
+        record = RefRecord {
+            commit: staged.commit,
+            deleted: false,
+            last_cursor: last,
+            last_time_ms: time_ms,
+            entries: record.entries + count as u64,
+            pruned_through: record.pruned_through,
+            files: files.max(0) as u64,
+            chunks: chunks.max(0) as u64,
+        };
+        self.write(batch, key, &record, last + 1)?;
+        *next = last + 1;
+        self.prune(key, record)?;
+        drop(next);
+        self.newest.send_replace(last);
+        tracing::info!(
+            repo = %key.repo,
+            git_ref = %key.git_ref,
+            entries = count,
+            last_cursor = last,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "feed entries written"
+        );
+        Ok(())
+    }
+
+    /// The ref is gone: one `ref_deleted` entry, and its state cleared, in one synced write.
+    /// A ref the feed never saw, or already saw deleted, writes nothing.
+    pub fn drop_ref(&self, key: &RefKey) -> Result<(), FeedError> {
+        self.abort_ref(key);
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(record) = self.ref_record(key)? else {
+            return Ok(());
+        };
+        if record.deleted {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for item in self.tree.scan_prefix(keys::state_prefix(key)) {
+            let (k, _) = item.map_err(self.storage("reading a ref's files"))?;
+            batch.remove(k);
+        }
+        let run = context::current().unwrap_or_default();
+        let cursor = *next;
+        let time_ms = now_ms();
+        let entry = Entry {
+            cursor: cursor.to_string(),
+            kind: EntryKind::RefDeleted,
+            repo: key.repo.clone(),
+            git_ref: key.git_ref.clone(),
+            commit: None,
+            previous_commit: record.commit.clone(),
+            job_id: run.job_id,
+            time_ms,
+            part: 0,
+            last_part: true,
+            paths: Vec::new(),
+        };
+        batch.insert(
+            keys::entry(cursor),
+            serde_json::to_vec(&entry).expect("entries serialize"),
+        );
+        batch.insert(keys::index(key, cursor), &time_ms.to_be_bytes());
+        let record = RefRecord {
+            commit: None,
+            deleted: true,
+            last_cursor: cursor,
+            last_time_ms: time_ms,
+            entries: record.entries + 1,
+            pruned_through: record.pruned_through,
+            files: 0,
+            chunks: 0,
+        };
+        self.write(batch, key, &record, cursor + 1)?;
+        *next = cursor + 1;
+        self.prune(key, record)?;
+        drop(next);
+        self.newest.send_replace(cursor);
+        Ok(())
+    }
+
+    /// Applies `batch` plus the ref record and the next cursor atomically, then flushes and
+    /// syncs sled's log.
+    fn write(
+        &self,
+        mut batch: sled::Batch,
+        key: &RefKey,
+        record: &RefRecord,
+        next: u64,
+    ) -> Result<(), FeedError> {
+        batch.insert(
+            keys::ref_record(key),
+            serde_json::to_vec(record).expect("records serialize"),
+        );
+        batch.insert(keys::NEXT_KEY, &next.to_be_bytes());
+        self.tree
+            .apply_batch(batch)
+            .map_err(self.storage("writing an entry"))?;
+        self.tree.flush().map_err(self.storage("flushing"))?;
+        self.log_file
+            .sync_data()
+            .map_err(|e| self.storage("syncing")(sled::Error::Io(e)))
+    }
+
+    /// Drops the ref's oldest entries beyond the retention (count, then age).
+    fn prune(&self, key: &RefKey, mut record: RefRecord) -> Result<(), FeedError> {
+        let Retention {
+            max_age,
+            max_entries_per_ref,
+        } = self.retention;
+        if max_age.is_none() && max_entries_per_ref.is_none() {
+            return Ok(());
+        }
+        let cutoff = max_age.map(|age| now_ms().saturating_sub(age.as_millis() as u64));
+        let mut batch = sled::Batch::default();
+        let before = record.pruned_through;
+        for item in self.tree.scan_prefix(keys::index_prefix(key)) {
+            let (k, v) = item.map_err(self.storage("reading a ref's entries"))?;
+            let cursor = keys::index_cursor(&k).ok_or_else(|| self.damaged("an index key"))?;
+            let time = v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.damaged("an index value"))?;
+            let too_many = max_entries_per_ref.is_some_and(|max| record.entries > max);
+            let too_old = cutoff.is_some_and(|cutoff| time < cutoff);
+            if !too_many && !too_old {
+                break;
+            }
+            batch.remove(k);
+            batch.remove(keys::entry(cursor));
+            record.entries -= 1;
+            record.pruned_through = cursor;
+        }
+        if record.pruned_through == before {
+            return Ok(());
+        }
+        batch.insert(
+            keys::ref_record(key),
+            serde_json::to_vec(&record).expect("records serialize"),
+        );
+        self.tree
+            .apply_batch(batch)
+            .map_err(self.storage("dropping old entries"))
+    }
+
+    /// Applies retention to every ref (entries age even when their ref gets no new ones).
+    pub fn prune_all(&self) -> Result<(), FeedError> {
+        let _writer = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, record) in self.refs()? {
+            self.prune(&key, record)?;
+        }
+        Ok(())
+    }
+
+    /// A page of `key`'s feed after `cursor`: snapshot entries (one per file) while the cursor
+    /// is `0` or inside a snapshot, live entries after it; at most `limit` entries.
+    pub fn read(&self, key: &RefKey, cursor: &Cursor, limit: usize) -> Result<Page, FeedError> {
+        let limit = limit.max(1);
+        let newest = self.newest();
+        let record = self.ref_record(key)?.unwrap_or_default();
+        let check = |since: u64| {
+            if since > newest {
+                Err(FeedError::CursorAhead {
+                    cursor: cursor.to_string(),
+                    newest,
+                })
+            } else if record.pruned_through > since {
+                Err(FeedError::CursorExpired {
+                    cursor: cursor.to_string(),
+                    restart: Cursor::Start.to_string(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        match cursor {
+            Cursor::Start => self.snapshot(key, &record, newest, "", limit),
+            Cursor::Snapshot { base, after } => {
+                check(*base)?;
+                self.snapshot(key, &record, *base, after, limit)
+            }
+            Cursor::Live(since) => {
+                check(*since)?;
+                self.live(key, *since, limit)
+            }
+        }
+    }
+
+    fn snapshot(
+        &self,
+        key: &RefKey,
+        record: &RefRecord,
+        base: u64,
+        after: &str,
+        limit: usize,
+    ) -> Result<Page, FeedError> {
+        let prefix = keys::state_prefix(key);
+        let start = keys::state(key, after);
+        let range = self
+            .tree
+            .range::<Vec<u8>, _>((Bound::Excluded(start), Bound::Unbounded));
+        let mut entries = Vec::new();
+        let mut more = false;
+        for item in range {
+            let (k, v) = item.map_err(self.storage("reading a snapshot"))?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if entries.len() == limit {
+                more = true;
+                break;
+            }
+            let path = std::str::from_utf8(&k[prefix.len()..])
+                .map_err(|_| self.damaged("a path key"))?
+                .to_string();
+            let chunks: Vec<ChunkRecord> =
+                serde_json::from_slice(&v).map_err(|_| self.damaged("a file's chunks"))?;
+            let cursor = Cursor::Snapshot {
+                base,
+                after: path.clone(),
+            };
+            entries.push(Entry {
+                cursor: cursor.to_string(),
+                kind: EntryKind::Snapshot,
+                repo: key.repo.clone(),
+                git_ref: key.git_ref.clone(),
+                commit: record.commit.clone(),
+                previous_commit: None,
+                job_id: None,
+                time_ms: record.last_time_ms,
+                part: 0,
+                last_part: true,
+                paths: vec![PathChange {
+                    path,
+                    removed: Vec::new(),
+                    added: chunks,
+                }],
+            });
+        }
+        let next_cursor = match (more, entries.last()) {
+            (true, Some(last)) => last.cursor.clone(),
+            _ => Cursor::Live(base.max(FIRST_CURSOR - 1)).to_string(),
+        };
+        Ok(Page {
+            entries,
+            next_cursor,
+            snapshot_end: !more,
+        })
+    }
+
+    fn live(&self, key: &RefKey, since: u64, limit: usize) -> Result<Page, FeedError> {
+        let prefix = keys::index_prefix(key);
+        let mut entries = Vec::new();
+        for item in self
+            .tree
+            .range(keys::index(key, since.saturating_add(1))..)
+            .take(limit)
+        {
+            let (k, _) = item.map_err(self.storage("reading entries"))?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let cursor = keys::index_cursor(&k).ok_or_else(|| self.damaged("an index key"))?;
+            let Some(value) = self
+                .tree
+                .get(keys::entry(cursor))
+                .map_err(self.storage("reading an entry"))?
+            else {
+                // Pruned between the index read and this one: the next read answers 410.
+                break;
+            };
+            entries.push(serde_json::from_slice(&value).map_err(|_| self.damaged("an entry"))?);
+        }
+        let next_cursor = entries
+            .last()
+            .map_or_else(|| since.to_string(), |e: &Entry| e.cursor.clone());
+        Ok(Page {
+            entries,
+            next_cursor,
+            snapshot_end: false,
+        })
+    }
+}
