@@ -1,7 +1,8 @@
 //! Durable enqueue throughput of the sled job store at 1, 16 and 64 concurrent producers,
 //! claim+complete throughput (separate calls, and the one-step `complete_and_claim` a worker
-//! loop uses), and the reference: a plain sled insert+flush loop, measured in the same run on
-//! the same disk.
+//! loop uses), and two references in the same run on the same disk: a plain sled
+//! insert+flush loop (what sled alone promises: survives a crash) and the same loop with the
+//! `fdatasync` the store adds (survives a power loss), one sync per write.
 //!
 //! Run: `cargo bench -p gateway-benches --bench jobstore_queue -- --warm-up-time 1 --measurement-time 3`
 
@@ -101,6 +102,21 @@ fn durable_enqueue(c: &mut Criterion) {
             db.insert(n.to_be_bytes(), value.as_slice())
                 .expect("insert");
             db.flush().expect("flush");
+        });
+    });
+    // The same, plus the `fdatasync` of sled's file that the store adds after every flush:
+    // the cost of a write that survives a power loss, not only a crash.
+    let synced_path = dir.path().join("reference-synced");
+    let synced = sled::open(&synced_path).expect("sled");
+    let file = std::fs::File::open(synced_path.join("db")).expect("sled's db file");
+    group.bench_function("sled_insert_flush_fdatasync_loop", |b| {
+        b.iter(|| {
+            let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+            synced
+                .insert(n.to_be_bytes(), value.as_slice())
+                .expect("insert");
+            synced.flush().expect("flush");
+            file.sync_data().expect("fdatasync");
         });
     });
     group.finish();
