@@ -301,9 +301,10 @@ fn serve(
     }
     if token.is_none() {
         tracing::warn!(
-            "GATEWAY_TOKEN is not set: the management API, /search and /metrics are OPEN to \
-             every local client (any user or process on this host); requests that came \
-             through a proxy are refused. Set GATEWAY_TOKEN to require a bearer token"
+            "GATEWAY_TOKEN is not set: the management API, /search, the read API (/changes, \
+             /repos, /tree, /files) and /metrics are OPEN to every local client (any user or \
+             process on this host); requests that came through a proxy are refused. Set \
+             GATEWAY_TOKEN to require a bearer token"
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
