@@ -167,11 +167,9 @@ def rust_corpus(registry, dst):
 
 def fts5_engine(root, db_path, build=True):
     db = sqlite3.connect(db_path)
-    rows = []
     if build:
-        fts5_fill(db, root, rows)
-    else:
-        rows = db.execute("SELECT count(*) FROM w").fetchone()[0] * [None]
+        fts5_fill(db, root)
+    windows = db.execute("SELECT count(*) FROM w").fetchone()[0]
 
     def search(query):
         words = re.findall(r"[A-Za-z0-9_]+", query)
@@ -181,10 +179,10 @@ def fts5_engine(root, db_path, build=True):
         return [r[0] for r in db.execute(
             "SELECT path FROM w WHERE w MATCH ? ORDER BY bm25(w) LIMIT ?", (match, TOP))]
 
-    return search, len(rows)
+    return search, windows
 
 
-def fts5_fill(db, root, rows):
+def fts5_fill(db, root):
     db.execute("CREATE VIRTUAL TABLE w USING fts5(path UNINDEXED, body, tokenize='porter unicode61')")
     rows = []
     for path in sorted(root.rglob("*")):
