@@ -101,9 +101,12 @@ pub(crate) fn take_filters(text: &str, mode: Mode) -> Result<(Vec<String>, Strin
     let mut rest = Vec::new();
     let mut leading = true;
     let mut remainder = text;
+    let pieces = text.split('"').count();
     for (i, piece) in text.split('"').enumerate() {
         if i % 2 == 1 {
-            rest.push(format!("\"{piece}\""));
+            // An unclosed phrase stays unclosed, for the parser to refuse.
+            let close = if i + 1 < pieces { "\"" } else { "" };
+            rest.push(format!("\"{piece}{close}"));
             continue;
         }
         let mut kept = String::new();
