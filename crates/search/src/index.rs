@@ -293,6 +293,7 @@ impl SearchIndex {
             wanted,
             &HashSet::new(),
         )?;
+        candidates.retain(|c| parsed.symbols_declared(&c.text));
         if query.group == Grouping::File {
             add_file_evidence(&mut candidates);
         }
@@ -312,6 +313,7 @@ impl SearchIndex {
                 wanted,
                 &seen,
             )?;
+            more.retain(|c| parsed.symbols_declared(&c.text));
             more.truncate(wanted - candidates.len());
             candidates.extend(more);
         }
