@@ -5,8 +5,6 @@
 //! parser: it looks for a declaration keyword after optional modifiers at the start of a
 //! line and takes the identifier that follows.
 
-use crate::tokenizer::{CodeToken, TokenKind, code_tokens};
-
 /// Words that may precede a declaration keyword (`pub async fn`, `export default class`).
 const MODIFIERS: &[&str] = &[
     "pub",
@@ -167,30 +165,6 @@ pub(crate) fn declared_names(text: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-/// True if a line of `text` declares a name that `tokens` (a `sym:` word's tokens) stand
-/// for: the same identifier in any naming style, or its parts within a longer declared name.
-/// Parameter names share the indexed field with declared names; this tells them apart.
-pub(crate) fn declares(text: &str, tokens: &[CodeToken]) -> bool {
-    let joined = tokens.iter().find(|t| t.kind == TokenKind::Joined);
-    let parts: Vec<&str> = tokens
-        .iter()
-        .filter(|t| t.kind == TokenKind::Part)
-        .map(|t| t.text.as_str())
-        .collect();
-    text.lines().filter_map(declaration).any(|(name, _)| {
-        let declared = code_tokens(name);
-        if joined.is_some_and(|j| declared.iter().any(|t| t.text == j.text)) {
-            return true;
-        }
-        let declared_parts: Vec<&str> = declared
-            .iter()
-            .filter(|t| t.kind == TokenKind::Part)
-            .map(|t| t.text.as_str())
-            .collect();
-        !parts.is_empty() && declared_parts.windows(parts.len()).any(|w| w == parts)
-    })
 }
 
 /// The parameter names in the first parenthesized list of `rest` (what follows a declared

@@ -293,7 +293,6 @@ impl SearchIndex {
             wanted,
             &HashSet::new(),
         )?;
-        candidates.retain(|c| parsed.symbols_declared(&c.text));
         if query.group == Grouping::File {
             add_file_evidence(&mut candidates);
         }
@@ -313,7 +312,6 @@ impl SearchIndex {
                 wanted,
                 &seen,
             )?;
-            more.retain(|c| parsed.symbols_declared(&c.text));
             more.truncate(wanted - candidates.len());
             candidates.extend(more);
         }

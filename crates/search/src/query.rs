@@ -236,15 +236,6 @@ pub(crate) struct ParsedText {
 }
 
 impl ParsedText {
-    /// True if `text` (a chunk) declares every required `sym:` name: the symbols field also
-    /// holds parameter names, which `sym:` must not match.
-    pub fn symbols_declared(&self, text: &str) -> bool {
-        self.clauses
-            .iter()
-            .filter(|c| c.symbol && c.need == Need::Must)
-            .all(|c| crate::declarations::declares(text, &c.tokens))
-    }
-
     /// Every term the query looks for (for snippet line selection).
     pub fn terms(&self) -> impl Iterator<Item = &str> {
         self.clauses

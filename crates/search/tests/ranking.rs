@@ -211,20 +211,3 @@ fn parameter_names_count_as_declared() {
     );
     assert_eq!(hits(&index, q("factor")), ["scale.py:1", "uses.py:1"]);
 }
-
-#[test]
-fn sym_finds_declared_names_not_parameters() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file("scale.py", "def scale(factor):\n    return 2", 10),
-            file("factor.py", "def factor_of(n):\n    return n", 10),
-        ],
-        &[],
-    );
-    assert_eq!(hits(&index, q("sym:factor")), ["factor.py:1"]);
-    assert_eq!(hits(&index, q("sym:scale")), ["scale.py:1"]);
-}
