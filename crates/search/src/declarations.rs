@@ -87,18 +87,11 @@ fn skip_parens(s: &str) -> Option<&str> {
 }
 
 /// The name declared on `line`, if the line starts a declaration.
-#[cfg(test)]
 pub(crate) fn declared_name(line: &str) -> Option<&str> {
-    declaration(line).map(|(name, _)| name)
-}
-
-/// The name declared on `line` and the rest of the line after it (parameters, types), if
-/// the line starts a declaration.
-fn declaration(line: &str) -> Option<(&str, &str)> {
     let mut rest = line.trim_start();
     if let Some(after) = rest.strip_prefix("#define") {
         let (name, _) = leading_word(after.trim_start());
-        return (!name.is_empty()).then_some((name, ""));
+        return (!name.is_empty()).then_some(name);
     }
     // A declaration has at most a handful of modifiers; the bound keeps odd lines cheap.
     for _ in 0..6 {
@@ -136,7 +129,6 @@ fn declaration(line: &str) -> Option<(&str, &str)> {
         }
         // `class of problems` in prose: a real declaration is followed by punctuation or
         // the end of the line, not by another plain word.
-        let rest_of_line = tail;
         let tail = tail.trim_start();
         if tail.starts_with(|c: char| c.is_alphabetic()) && !matches!(word, "impl" | "type") {
             let (next, _) = leading_word(tail);
@@ -147,69 +139,24 @@ fn declaration(line: &str) -> Option<(&str, &str)> {
                 return None;
             }
         }
-        return Some((name, rest_of_line));
+        return Some(name);
     }
     None
 }
 
-/// The declared names of every line of `text`, one per line of the result, each followed by
-/// the rest of its line (parameters, types), which doc comments so often describe.
+/// The declared names of every line of `text`, one per line of the result.
 pub(crate) fn declared_names(text: &str) -> String {
     let mut out = String::new();
-    for (name, rest) in text.lines().filter_map(declaration) {
+    for name in text.lines().filter_map(declared_name) {
         out.push_str(name);
-        for param in parameter_names(rest) {
-            out.push(' ');
-            out.push_str(param);
-        }
         out.push('\n');
     }
     out
 }
 
-/// The parameter names in the first parenthesized list of `rest` (what follows a declared
-/// name): the first word of each comma-separated parameter, past `&`, `*` and `mut`, so
-/// `(&mut self, subset: &[u8])` gives `self`, `subset` and types stay out.
-fn parameter_names(rest: &str) -> Vec<&str> {
-    let Some(open) = rest.find('(') else {
-        return Vec::new();
-    };
-    let mut names = Vec::new();
-    let mut depth = 0usize;
-    let mut start = open + 1;
-    let mut segments = Vec::new();
-    for (i, c) in rest.char_indices().skip_while(|&(i, _)| i <= open) {
-        match c {
-            '(' | '[' | '<' | '{' => depth += 1,
-            ')' | ']' | '>' | '}' if depth > 0 => depth -= 1,
-            ')' => {
-                segments.push(&rest[start..i]);
-                break;
-            }
-            ',' if depth == 0 => {
-                segments.push(&rest[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    for segment in segments {
-        let mut seg =
-            segment.trim_start_matches(|c: char| c == '&' || c == '*' || c.is_whitespace());
-        if let Some(after) = seg.strip_prefix("mut ") {
-            seg = after.trim_start();
-        }
-        let (word, _) = leading_word(seg);
-        if !word.is_empty() && !word.starts_with(|c: char| c.is_numeric()) {
-            names.push(word);
-        }
-    }
-    names
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{declared_name, declared_names};
+    use super::declared_name;
 
     #[test]
     fn finds_declarations_across_languages() {
@@ -236,20 +183,6 @@ mod tests {
         for (line, name) in cases {
             assert_eq!(declared_name(line), Some(name), "{line}");
         }
-    }
-
-    #[test]
-    fn declared_names_carry_parameter_names_not_types() {
-        assert_eq!(
-            declared_names(
-                "pub fn slice_ref(&self, subset: &[u8]) -> Bytes {\n\
-                 def median(data, *args, key=None):\n\
-                 fn new<T: Into<String>>(mut name: T, map: HashMap<u8, u8>) {\n\
-                 x = median(data)\n\
-                 struct Point {"
-            ),
-            "slice_ref self subset\nmedian data args key\nnew name map\nPoint\n"
-        );
     }
 
     #[test]

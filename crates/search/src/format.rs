@@ -31,8 +31,8 @@ use crate::sink::chunk_document;
 
 /// The format this build writes and reads. 1: before formats were recorded (no payload);
 /// 2: joined identifier tokens (`~parsehttprequest`); 3: identifier parts indexed by their
-/// English stem (`parsing` as `pars`); 4: declared names with their parameter names.
-pub const INDEX_FORMAT: u32 = 4;
+/// English stem (`parsing` as `pars`).
+pub const INDEX_FORMAT: u32 = 3;
 
 /// Commit payloads read `search-index-format N`.
 const PAYLOAD_PREFIX: &str = "search-index-format ";

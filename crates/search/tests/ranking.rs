@@ -193,21 +193,3 @@ fn grouped_by_file_a_file_answering_in_several_places_ranks_first() {
     );
     assert_eq!(files[0].others.len(), 2);
 }
-
-#[test]
-fn parameter_names_count_as_declared() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            // The word once, as a parameter of the declaration.
-            file("scale.py", "def scale(factor):\n    return 2", 10),
-            // The word three times in plain code.
-            file("uses.py", "factor = factor + factor", 10),
-        ],
-        &[],
-    );
-    assert_eq!(hits(&index, q("factor")), ["scale.py:1", "uses.py:1"]);
-}
