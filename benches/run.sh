@@ -8,8 +8,9 @@
 #   benches/run.sh ingest coalescing   # a subset
 #   benches/run.sh --reps 5 --duration 10 ingest
 #   benches/run.sh --no-build p2s      # reuse the release binaries already built
+#   benches/run.sh relevance           # judged relevance beside SQLite FTS5 (about 4 minutes)
 #
-# Parts: ingest coalescing p2s p2d search indexer jobstore verify
+# Parts: ingest coalescing p2s p2d search indexer jobstore verify relevance
 # Output: $BENCH_OUT (default $CARGO_TARGET_DIR/bench-report, else target/bench-report):
 #   report.md plus the raw JSON and criterion logs it was built from.
 # Peers are taken from PATH, else from $BENCH_TOOLS/bin (default $CARGO_TARGET_DIR/bench-tools).
@@ -32,12 +33,12 @@ while (($#)); do
     --reps) reps=$2; shift ;;
     --duration) duration=$2; shift ;;
     -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
-    ingest|coalescing|p2s|p2d|search|indexer|jobstore|verify) parts+=("$1") ;;
+    ingest|coalescing|p2s|p2d|search|indexer|jobstore|verify|relevance) parts+=("$1") ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-((${#parts[@]})) || parts=(ingest coalescing p2s p2d search indexer jobstore verify)
+((${#parts[@]})) || parts=(ingest coalescing p2s p2d search indexer jobstore verify relevance)
 if ((quick)); then reps=${reps:-1} duration=${duration:-3}; else reps=${reps:-3} duration=${duration:-10}; fi
 criterion_args=(--warm-up-time 1 --measurement-time 3)
 ((quick)) && criterion_args=(--warm-up-time 1 --measurement-time 1)
@@ -84,17 +85,21 @@ fi
 
 # --- build -------------------------------------------------------------------------------
 gateway=$target/release/context-gateway
-if ((build)) && { want ingest || want coalescing || want p2s || want p2d || want indexer; }; then
+if ((build)) && { want ingest || want coalescing || want p2s || want p2d || want indexer || want relevance; }; then
   log "cargo build --release -p context-gateway"
   cargo build --release -q -p context-gateway
 fi
-if { want ingest || want coalescing || want p2s || want p2d || want indexer; } && [[ ! -x $gateway ]]; then
+if { want ingest || want coalescing || want p2s || want p2d || want indexer || want relevance; } && [[ ! -x $gateway ]]; then
   echo "$gateway is missing: run without --no-build, or set CARGO_TARGET_DIR" >&2
   exit 1
 fi
 if ((build)) && want indexer; then
   log "cargo build --release -p indexer --example index_tree"
   cargo build --release -q -p indexer --example index_tree
+fi
+if ((build)) && want relevance; then
+  log "cargo build --release -p search --example batch_query"
+  cargo build --release -q -p search --example batch_query
 fi
 
 # --- runs --------------------------------------------------------------------------------
@@ -143,6 +148,11 @@ if want search; then
   begin "criterion: search_query (query latency beside rg)"
   cargo bench -q -p gateway-benches --bench search_query -- "${criterion_args[@]}" \
     >"$out/search_query.txt" 2>&1 || status=1
+fi
+if want relevance; then
+  begin "relevance: the docstring method on two corpora beside SQLite FTS5"
+  python3 benches/relevance/relevance.py --bin "$gateway" --work "$out/relevance" \
+    --json "$out/relevance.json" >"$out/relevance.md" || status=1
 fi
 if want jobstore; then
   begin "criterion: jobstore_queue"

@@ -151,6 +151,11 @@ def main():
         if d:
             lines += fn(d)
     lines += criterion(out, "search_query.txt", "Query latency beside rg")
+    try:
+        table = open(os.path.join(out, "relevance.md")).read().strip()
+        lines += ["### Search relevance (docstring method, beside SQLite FTS5)", "", table, ""]
+    except OSError:
+        pass
     lines += criterion(out, "jobstore_queue.txt", "Job store")
     lines += criterion(out, "webhook_verify.txt", "Signature verification")
     print("\n".join(lines))

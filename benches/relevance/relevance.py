@@ -5,18 +5,22 @@ The method of CodeSearchNet: the first sentence of a function's docstring is the
 function's own name is removed from it, every docstring is blanked out of the corpus, and the
 file that defines the function is the one right answer. Two corpora in two languages: the
 Python standard library of this machine's python3, and Rust crate sources from the cargo
-registry (whose `///` docs become the queries). Per corpus, QUERIES queries drawn with a fixed
-seed; for each engine: recall@10 (the answer among the first ten hits), MRR@10 and empty
-answers.
+registry (whose `///` docs become the queries). Per corpus, 2 x QUERIES queries drawn with a
+fixed seed and cut in two halves: ranking changes are tuned on the first ("tune") and checked
+on the second ("held out"), so a gain that only fits the answer key shows as a gap between
+them. For each engine and half: recall@10 (the answer among the first ten hits), MRR@10, the
+ratio of MRR@10 to FTS5's, and empty answers (in all and where FTS5 has hits).
 
 Engines, from the same blanked files:
-- gateway: `context-gateway index` then `context-gateway search --json --limit 10` per query
-  (the release binary; pass --bin);
+- gateway: `context-gateway index` (the release binary; pass --bin), then the queries through
+  the search crate's `batch_query` example in one process (found beside the binary, or
+  --batch), per chunk and grouped by file; without the example, `context-gateway search
+  --json --limit 10` per query;
 - fts5: SQLite FTS5 built here with Python's sqlite3: porter stemmer, 50-line windows, the
   query's words OR'ed, ranked by bm25.
 
 Usage: relevance.py --bin target/release/context-gateway [--queries 300] [--seed 21]
-                    [--work DIR] [--json OUT]
+                    [--work DIR] [--json OUT] [--corpus python|rust] [--half tune|held-out]
 """
 
 import argparse
@@ -92,11 +96,13 @@ def python_corpus(src, dst):
                     if q:
                         candidates.append((q, rel))
                 # Blank the docstring, keeping line numbers.
+                # (ast columns are UTF-8 byte offsets.)
                 a, b = doc_node.lineno - 1, doc_node.end_lineno - 1
-                first = lines[a]
-                lines[a] = first[: doc_node.col_offset] + '""' + (lines[b][doc_node.end_col_offset:] if a == b else "")
+                head = lines[a].encode()[: doc_node.col_offset].decode()
+                tail = lines[b].encode()[doc_node.end_col_offset:].decode()
+                lines[a] = head + '""' + (tail if a == b else "")
                 for i in range(a + 1, b + 1):
-                    lines[i] = lines[b][doc_node.end_col_offset:] if i == b else ""
+                    lines[i] = tail if i == b else ""
             out = dst / rel
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text("\n".join(lines), encoding="utf-8")
@@ -107,7 +113,8 @@ FN_RE = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:(?:const|async|unsafe|exter
 
 
 def rust_corpus(registry, dst):
-    """Copies the chosen crates with `///` and `//!` docs blanked; returns [(query, relpath)]."""
+    """Copies the chosen crates with their docs (`///`, `//!`, `/** */`, `/*! */`) blanked;
+    returns [(query, relpath)]."""
     candidates = []
     for crate in RUST_CRATES:
         versions = sorted(
@@ -127,8 +134,15 @@ def rust_corpus(registry, dst):
             except UnicodeDecodeError:
                 continue
             doc = []
+            in_block_doc = False
             for i, line in enumerate(lines):
                 stripped = line.strip()
+                # `/** ... */` and `/*! ... */` are docs too: blanked (never queries).
+                if in_block_doc or ((stripped.startswith("/**") and not stripped.startswith("/***")
+                                     and stripped != "/**/") or stripped.startswith("/*!")):
+                    in_block_doc = "*/" not in stripped[3 if not in_block_doc else 0:]
+                    lines[i] = ""
+                    continue
                 if stripped.startswith("///") and not stripped.startswith("////"):
                     doc.append(stripped[3:].strip())
                     lines[i] = ""
@@ -153,11 +167,9 @@ def rust_corpus(registry, dst):
 
 def fts5_engine(root, db_path, build=True):
     db = sqlite3.connect(db_path)
-    rows = []
     if build:
-        fts5_fill(db, root, rows)
-    else:
-        rows = db.execute("SELECT count(*) FROM w").fetchone()[0] * [None]
+        fts5_fill(db, root)
+    windows = db.execute("SELECT count(*) FROM w").fetchone()[0]
 
     def search(query):
         words = re.findall(r"[A-Za-z0-9_]+", query)
@@ -167,10 +179,10 @@ def fts5_engine(root, db_path, build=True):
         return [r[0] for r in db.execute(
             "SELECT path FROM w WHERE w MATCH ? ORDER BY bm25(w) LIMIT ?", (match, TOP))]
 
-    return search, len(rows)
+    return search, windows
 
 
-def fts5_fill(db, root, rows):
+def fts5_fill(db, root):
     db.execute("CREATE VIRTUAL TABLE w USING fts5(path UNINDEXED, body, tokenize='porter unicode61')")
     rows = []
     for path in sorted(root.rglob("*")):
@@ -222,49 +234,62 @@ def gateway_engine(binary, root, data_dir, name, build=True):
     return search, summary
 
 
-def score(engine, queries):
-    found, rr, empty, ranks, empties = 0, 0.0, 0, [], []
+def ranks_of(engine, queries):
+    """Per query: the rank of the answer in the first TOP hits (None if absent), and whether
+    the answer was empty."""
+    ranks, empties = [], []
     for q, answer in queries:
         hits = engine(q)
         empties.append(not hits)
-        if not hits:
-            empty += 1
-            ranks.append(None)
-            continue
-        rank = next((i + 1 for i, p in enumerate(hits[:TOP]) if p == answer), None)
-        ranks.append(rank)
-        if rank:
-            found += 1
-            rr += 1.0 / rank
-    n = len(queries)
-    return {"recall@10": found / n, "mrr@10": rr / n, "empty": empty, "ranks": ranks, "empties": empties}
+        ranks.append(next((i + 1 for i, p in enumerate((hits or [])[:TOP]) if p == answer), None))
+    return ranks, empties
+
+
+def metrics(ranks, empties, fts5_empties):
+    n = len(ranks)
+    return {"recall@10": sum(1 for r in ranks if r) / n,
+            "mrr@10": sum(1.0 / r for r in ranks if r) / n,
+            "empty": sum(empties),
+            "empty_where_fts5_not": sum(1 for e, f in zip(empties, fts5_empties) if e and not f)}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the context-gateway binary (release)")
-    ap.add_argument("--batch", help="the search crate's batch_query example: run the queries in "
-                    "one process instead of one `context-gateway search` per query")
-    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--batch", help="the search crate's batch_query example (default: "
+                    "examples/batch_query beside --bin, if built; else one `context-gateway "
+                    "search` per query)")
+    ap.add_argument("--queries", type=int, default=300, help="queries per half (default 300)")
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--work", help="keep corpora and indexes here (default: a temp dir)")
     ap.add_argument("--json", help="write the full results here")
     ap.add_argument("--corpus", action="append", choices=["python", "rust"], help="default: both")
+    ap.add_argument("--half", choices=["tune", "held-out"],
+                    help="print only this half (tune with --half tune, so the held-out half stays unseen)")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the corpora and indexes already in --work (only the queries run)")
     args = ap.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="relevance-"))
     work.mkdir(parents=True, exist_ok=True)
     binary = str(Path(args.bin).resolve())
+    batch = args.batch or str(Path(binary).parent / "examples" / "batch_query")
+    if not Path(batch).is_file():
+        if args.batch:
+            sys.exit(f"--batch {args.batch}: no such file")
+        batch = None
+    registry = Path.home() / ".cargo/registry/src"
     corpora = {
         "python": (lambda d: python_corpus(Path(sysconfig.get_paths()["stdlib"]), d),
-                   "Python " + sys.version.split()[0] + " standard library"),
-        "rust": (lambda d: rust_corpus(Path.home() / ".cargo/registry/src" / next(iter(os.listdir(Path.home() / ".cargo/registry/src"))), d),
-                 "Rust crates (" + str(len(RUST_CRATES)) + " from the cargo registry)"),
+                   "Python " + sys.version.split()[0] + " stdlib"),
+        "rust": (lambda d: rust_corpus(registry / sorted(os.listdir(registry))[0], d),
+                 str(len(RUST_CRATES)) + " Rust crates"),
     }
+    halves = {"tune": slice(0, args.queries), "held-out": slice(args.queries, 2 * args.queries)}
+    if args.half:
+        halves = {args.half: halves[args.half]}
     results = {}
-    print("| corpus | files | queries | engine | recall@10 | MRR@10 | empty | empty where FTS5 is not |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| corpus | files | half | queries | engine | recall@10 | MRR@10 | ÷ FTS5 | empty | empty where FTS5 has hits |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.corpus or ["python", "rust"]:
         build, label = corpora[name]
         root = work / name / "src"
@@ -278,7 +303,7 @@ def main():
             candidates = build(root)
             (work / name / "candidates.json").write_text(json.dumps(candidates))
         candidates = [tuple(c) for c in candidates]
-        queries = random.Random(args.seed).sample(candidates, min(args.queries, len(candidates)))
+        queries = random.Random(args.seed).sample(candidates, min(2 * args.queries, len(candidates)))
         files = sum(1 for p in root.rglob("*") if p.is_file())
         db = work / name / "fts5.db"
         if db.exists() and not reuse:
@@ -288,26 +313,33 @@ def main():
         if data_dir.exists() and not reuse:
             shutil.rmtree(data_dir)
         gateway, summary = gateway_engine(binary, root, data_dir, name, build=not data_dir.exists())
-        per = {"fts5": score(fts, queries)}
-        if args.batch:
+        per = {"fts5": ranks_of(fts, queries)}
+        if batch:
             for engine, grouped in (("gateway", False), ("gateway, group=file", True)):
-                run, search = batch_engine(str(Path(args.batch).resolve()), data_dir, grouped)
+                run, search = batch_engine(batch, data_dir, grouped)
                 run([q for q, _ in queries])
-                per[engine] = score(search, queries)
+                per[engine] = ranks_of(search, queries)
         else:
-            per["gateway"] = score(gateway, queries)
-        for engine in per:
-            per[engine]["empty_where_fts5_not"] = sum(
-                1 for g, f in zip(per[engine]["empties"], per["fts5"]["empties"]) if g and not f)
-        for engine in [e for e in per if e != "fts5"] + ["fts5"]:
-            r = per[engine]
-            worse = "" if engine == "fts5" else str(r["empty_where_fts5_not"])
-            print(f"| {label} | {files} | {len(queries)} | {engine} | {r['recall@10']:.3f} | "
-                  f"{r['mrr@10']:.3f} | {r['empty']} | {worse} |", flush=True)
-        results[name] = {"label": label, "files": files, "fts5_windows": windows, "gateway_index": summary,
-                         "queries": [{"query": q, "answer": a, "gateway_rank": g, "fts5_rank": f}
-                                     for (q, a), g, f in zip(queries, per["gateway"]["ranks"], per["fts5"]["ranks"])],
-                         **{e: {k: v for k, v in per[e].items() if k not in ("ranks", "empties")} for e in per}}
+            per["gateway"] = ranks_of(gateway, queries)
+        order = [e for e in per if e != "fts5"] + ["fts5"]
+        results[name] = {"label": label, "files": files, "fts5_windows": windows,
+                         "gateway_index": summary, "halves": {},
+                         "queries": [{"query": q, "answer": a, "half": "tune" if i < args.queries else "held-out",
+                                      **{e + "_rank": per[e][0][i] for e in per}}
+                                     for i, (q, a) in enumerate(queries)]}
+        for half, cut in halves.items():
+            n = len(queries[cut])
+            if not n:
+                continue
+            fts5_empties = per["fts5"][1][cut]
+            m = {e: metrics(per[e][0][cut], per[e][1][cut], fts5_empties) for e in per}
+            results[name]["halves"][half] = m
+            for engine in order:
+                r = m[engine]
+                ratio = r["mrr@10"] / m["fts5"]["mrr@10"] if m["fts5"]["mrr@10"] else float("nan")
+                worse = "" if engine == "fts5" else str(r["empty_where_fts5_not"])
+                print(f"| {label} | {files} | {half} | {n} | {engine} | {r['recall@10']:.3f} | "
+                      f"{r['mrr@10']:.3f} | {ratio:.2f}× | {r['empty']} | {worse} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

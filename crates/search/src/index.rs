@@ -293,6 +293,9 @@ impl SearchIndex {
             wanted,
             &HashSet::new(),
         )?;
+        if query.group == Grouping::File {
+            add_file_evidence(&mut candidates);
+        }
         candidates.truncate(wanted);
         let mut partial = false;
         if candidates.len() < wanted && parsed.has_joined_identifier() && deadline.passed() {
@@ -494,14 +497,7 @@ impl SearchIndex {
                 address,
             });
         }
-        candidates.sort_by(|Candidate { hit: a, .. }, Candidate { hit: b, .. }| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.repo.cmp(&b.repo))
-                .then_with(|| a.git_ref.cmp(&b.git_ref))
-                .then_with(|| a.path.cmp(&b.path))
-                .then_with(|| a.start_line.cmp(&b.start_line))
-        });
+        sort_candidates(&mut candidates);
         Ok(candidates)
     }
 
@@ -540,6 +536,47 @@ fn group_by_file(hits: Vec<Hit>, limit: usize) -> Vec<Hit> {
         }
     }
     files
+}
+
+/// Grouped by file, a file's other matching chunks among the candidates add this share of
+/// their scores to each of its chunks: a file that answers the question in several places
+/// ranks above one that mentions it once (passage scores summed into a document's, as in
+/// MaxP+SumP). Measured with the relevance benchmark, 0.1 to 0.2 all help; 0.15 is kept.
+const FILE_EVIDENCE: f32 = 0.15;
+
+/// Adds to each candidate's score [`FILE_EVIDENCE`] times the scores of the other candidates
+/// of its file, then sorts again (best first, ties by location).
+fn add_file_evidence(candidates: &mut [Candidate]) {
+    let mut sums: HashMap<(String, String, String), f32> = HashMap::new();
+    for c in candidates.iter() {
+        *sums
+            .entry((
+                c.hit.repo.clone(),
+                c.hit.git_ref.clone(),
+                c.hit.path.clone(),
+            ))
+            .or_default() += c.hit.score;
+    }
+    for c in candidates.iter_mut() {
+        let sum = sums[&(
+            c.hit.repo.clone(),
+            c.hit.git_ref.clone(),
+            c.hit.path.clone(),
+        )];
+        c.hit.score += FILE_EVIDENCE * (sum - c.hit.score);
+    }
+    sort_candidates(candidates);
+}
+
+fn sort_candidates(candidates: &mut [Candidate]) {
+    candidates.sort_by(|Candidate { hit: a, .. }, Candidate { hit: b, .. }| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.repo.cmp(&b.repo))
+            .then_with(|| a.git_ref.cmp(&b.git_ref))
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.start_line.cmp(&b.start_line))
+    });
 }
 
 /// A hit before its snippet is made.

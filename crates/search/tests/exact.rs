@@ -128,6 +128,24 @@ fn a_query_past_its_budget_answers_partial() {
 }
 
 #[test]
+fn empty_lines_match_like_rg() {
+    // Four empty lines (the fifth piece after the last newline is no line, as for rg), in
+    // chunks of two: `^` matches each of them once.
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    put(&index, &k, vec![file("blank.txt", "\n\n\n\n", 2)], &[]);
+    let found = index
+        .search(&exact("^", Mode::Regex, true))
+        .expect("search");
+    let lines: Vec<u32> = found
+        .hits
+        .iter()
+        .flat_map(|h| h.matches.iter().map(|m| m.line))
+        .collect();
+    assert_eq!(lines, [1, 2, 3, 4]);
+}
+
+#[test]
 fn exact_hits_group_by_file() {
     let index = SearchIndex::open_in_memory().expect("open");
     let k = key("demo", "refs/heads/main");

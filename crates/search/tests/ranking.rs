@@ -153,3 +153,43 @@ fn grouped_by_file_ten_hits_are_ten_places() {
     assert!(files[0].others.iter().all(|c| c.score <= files[0].score));
     assert!(files[1].others.is_empty());
 }
+
+#[test]
+fn grouped_by_file_a_file_answering_in_several_places_ranks_first() {
+    let index = SearchIndex::open_in_memory().expect("open");
+    let k = key("demo", "refs/heads/main");
+    put(
+        &index,
+        &k,
+        vec![
+            // One chunk with both words, tightly.
+            file("once.py", "stale lock", 10),
+            // Three chunks, each with both words among others: each scores a little lower.
+            file(
+                "often.py",
+                "clear the stale lock now\nstale lock cleared here\nthe stale lock is gone",
+                1,
+            ),
+            file("filler.py", "x = 1\ny = 2", 10),
+        ],
+        &[],
+    );
+    let query = |group| Query {
+        text: "stale lock".into(),
+        group,
+        ..Query::default()
+    };
+    let chunks = index.search(&query(Grouping::Chunk)).expect("search").hits;
+    assert_eq!(
+        chunks[0].path, "once.py",
+        "per chunk, the best chunk wins: {chunks:?}"
+    );
+    let files = index.search(&query(Grouping::File)).expect("search").hits;
+    let paths: Vec<&str> = files.iter().map(|h| h.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["often.py", "once.py"],
+        "per file, the file's other matching chunks count too"
+    );
+    assert_eq!(files[0].others.len(), 2);
+}

@@ -9,15 +9,17 @@ pub fn key(repo: &str, git_ref: &str) -> RefKey {
     RefKey::new(repo, git_ref)
 }
 
-/// A file split into chunks of `lines_per_chunk` lines.
+/// A file split into chunks of `lines_per_chunk` lines. As the indexer's chunker does, each
+/// chunk keeps its lines' newlines (`split_inclusive`), so a chunk of empty lines is not empty
+/// and a file ending in `\n` has no line after it.
 pub fn file(path: &str, text: &str, lines_per_chunk: usize) -> FileUpdate {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let chunks = lines
         .chunks(lines_per_chunk.max(1))
         .enumerate()
         .map(|(i, group)| {
             let start = (i * lines_per_chunk.max(1) + 1) as u32;
-            let body = group.join("\n");
+            let body = group.concat();
             Chunk {
                 id: ChunkId(format!(
                     "{:x}",
