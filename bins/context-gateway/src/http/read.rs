@@ -33,7 +33,7 @@ pub fn feed_failed(message: &str) -> Response<Body> {
 }
 
 /// `main` means `refs/heads/main`; full ref names pass as they are.
-fn full_ref(name: &str) -> String {
+pub fn full_ref(name: &str) -> String {
     if name.starts_with("refs/") {
         name.to_string()
     } else {
