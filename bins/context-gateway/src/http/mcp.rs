@@ -4,11 +4,12 @@
 //! Streamable HTTP service, which speaks both protocol eras (sessions for clients that
 //! initialize, stateless requests for `2026-07-28` clients).
 //!
-//! The tools are read-only and answer through the same handlers as the HTTP read API
-//! (`/search`, `/files`, `/repos`, `/changes`): a tool builds that endpoint's parameters,
-//! calls its handler and hands its JSON back as the tool result. An answer the endpoint would
-//! give as a 4xx/5xx becomes a tool error (`isError: true`) carrying the same message, never
-//! a transport failure.
+//! The tools are read-only and run the same code as the HTTP read API: `search_code` is
+//! [`search::run`] (`/search`), `read_file` [`read::file_json`] (`/files`), `list_repos` and
+//! `index_status` [`read::repos_json`] and [`read::repo_json_of`] (`/repos`), and
+//! `changes_since` the `/changes` handler itself (one page, no waiting). What the endpoint
+//! would answer with a 4xx/5xx becomes a tool error (`isError: true`) carrying the same code
+//! and message, never a transport failure.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::respond::{self, Body};
+use super::respond::{self, Body, Failure};
 use super::{changes, read, search};
 use crate::app::App;
 
@@ -184,9 +185,19 @@ fn params<const N: usize>(pairs: [(&str, Option<String>); N]) -> HashMap<String,
         .collect()
 }
 
-/// An endpoint's answer as a tool result: its JSON on success, else a tool error with the
-/// endpoint's error code and message.
-async fn tool_result(response: Response<Body>) -> CallToolResult {
+/// A shared function's answer as a tool result: its JSON, or a tool error with the code and
+/// message the endpoint would answer.
+fn tool_result(result: Result<Value, Failure>) -> CallToolResult {
+    match result {
+        Ok(value) => CallToolResult::structured(value),
+        Err(failure) => tool_error(format!("{}: {}", failure.code, failure.message)),
+    }
+}
+
+/// An HTTP answer as a tool result (for `/changes`, whose handler also streams): its JSON on
+/// success, else a tool error with its code, message and, for an expired cursor, where to
+/// restart.
+async fn response_result(response: Response<Body>) -> CallToolResult {
     let status = response.status();
     let bytes = match response.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -196,11 +207,15 @@ async fn tool_result(response: Response<Body>) -> CallToolResult {
     if status.is_success() {
         return CallToolResult::structured(value);
     }
-    let code = value["error"]["code"].as_str().unwrap_or("error");
-    let message = value["error"]["message"]
-        .as_str()
-        .unwrap_or("the request failed");
-    CallToolResult::error(vec![ContentBlock::text(format!("{code}: {message}"))])
+    let error = &value["error"];
+    let code = error["code"].as_str().unwrap_or("error");
+    let message = error["message"].as_str().unwrap_or("the request failed");
+    match error["restart_cursor"].as_str() {
+        Some(restart) => tool_error(format!(
+            "{code}: {message}; start again with cursor `{restart}`"
+        )),
+        None => tool_error(format!("{code}: {message}")),
+    }
 }
 
 fn tool_error(message: String) -> CallToolResult {
@@ -234,7 +249,10 @@ impl Tools {
             ("path", args.path),
             ("limit", args.limit.map(|n| n.to_string())),
         ]);
-        Ok(tool_result(search::answer(&self.app, &query).await).await)
+        let found = search::run(&self.app, &query).await;
+        Ok(tool_result(found.map(|found| {
+            serde_json::to_value(found.answer()).unwrap_or(Value::Null)
+        })))
     }
 
     #[tool(
@@ -252,8 +270,8 @@ impl Tools {
             ("start_line", args.start_line.map(|n| n.to_string())),
             ("end_line", args.end_line.map(|n| n.to_string())),
         ]);
-        let answer = read::file(&self.app, &args.repo, &args.path, &query).await;
-        Ok(tool_result(answer).await)
+        let file = read::file_json(&self.app, &args.repo, &args.path, &query).await;
+        Ok(tool_result(file))
     }
 
     #[tool(
@@ -263,7 +281,7 @@ impl Tools {
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn list_repos(&self) -> Result<CallToolResult, ErrorData> {
-        Ok(tool_result(read::repos(&self.app).await).await)
+        Ok(tool_result(read::repos_json(&self.app).await))
     }
 
     #[tool(
@@ -275,21 +293,27 @@ impl Tools {
         &self,
         Parameters(args): Parameters<IndexStatusArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let mut result = tool_result(read::repo(&self.app, &args.repo).await).await;
-        let (Some(git_ref), Some(value)) = (args.git_ref, result.structured_content.as_mut())
-        else {
-            return Ok(result);
+        let status = read::repo_json_of(&self.app, &args.repo).await;
+        let Some(git_ref) = args.git_ref else {
+            return Ok(tool_result(status));
         };
+        // Narrowed to the one ref asked for.
         let wanted = read::full_ref(&git_ref);
-        let refs = value["refs"].as_array().cloned().unwrap_or_default();
-        let Some(found) = refs.into_iter().find(|r| r["ref"] == wanted.as_str()) else {
-            return Ok(tool_error(format!(
-                "not_found: `{}` has no ref `{wanted}` indexed or queued",
-                args.repo.escape_debug()
-            )));
-        };
-        value["refs"] = Value::Array(vec![found]);
-        Ok(CallToolResult::structured(value.clone()))
+        let narrowed = status.and_then(|mut value| {
+            let refs = value["refs"].as_array().cloned().unwrap_or_default();
+            let found = refs
+                .into_iter()
+                .find(|r| r["ref"] == wanted.as_str())
+                .ok_or_else(|| {
+                    Failure::not_found(format!(
+                        "`{}` has no ref `{wanted}` indexed or queued",
+                        args.repo.escape_debug()
+                    ))
+                })?;
+            value["refs"] = Value::Array(vec![found]);
+            Ok(value)
+        });
+        Ok(tool_result(narrowed))
     }
 
     #[tool(
@@ -310,7 +334,7 @@ impl Tools {
             ("limit", args.limit.map(|n| n.to_string())),
         ]);
         let answer = changes::answer(&self.app, &query, &HeaderMap::new()).await;
-        Ok(tool_result(answer).await)
+        Ok(response_result(answer).await)
     }
 }
 
