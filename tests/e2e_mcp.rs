@@ -5,7 +5,7 @@
 //! the 403 for a foreign `Origin` and a handshake-era session (`initialize` with
 //! `2025-06-18`, then `tools/list` under the session id).
 //!
-//! The Python module `mcp` is needed (`python3 -m pip install mcp`); without it the test is
+//! The Python module `mcp` 2.x is needed (`python3 -m pip install mcp`); without it the test is
 //! skipped with a message, unless `CG_REQUIRE_PY_MCP=1` (as CI sets it), which makes its
 //! absence a failure.
 
@@ -96,10 +96,16 @@ async def main():
 asyncio.run(main())
 "#;
 
-/// Whether the `mcp` module can be imported; `Err` with the reason when not.
+/// Whether the `mcp` module (2.x) can be imported; `Err` with the reason when not.
 fn python_client() -> Result<(), String> {
     let out = Command::new("python3")
-        .args(["-c", "import mcp.client.streamable_http"])
+        .args([
+            "-c",
+            // The 2.x client: httpx2 transport and `discover` for the 2026-07-28 era.
+            "import httpx2; from mcp import ClientSession; \
+             from mcp.client.streamable_http import streamable_http_client; \
+             ClientSession.discover",
+        ])
         .output()
         .map_err(|e| format!("python3 could not be started: {e}"))?;
     if out.status.success() {
