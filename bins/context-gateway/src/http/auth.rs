@@ -1,5 +1,5 @@
-//! Who may call the management API (and `/search`, `/metrics`), and what a failed attempt
-//! costs the caller.
+//! Who may call the management API (and the read API, `/mcp`, `/metrics`), and what a failed
+//! attempt costs the caller.
 //!
 //! With `GATEWAY_TOKEN` set: `Authorization: Bearer <token>`, compared in constant time.
 //! Without it: direct loopback clients only. A request that carries a proxy header

@@ -2,13 +2,14 @@
 //!
 //! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
 //! use management; webhook deliveries are handled in [`webhook`], the management API in
-//! [`manage`], search in [`search`]; [`respond`] builds every JSON answer; [`write_deadline`]
+//! [`manage`], search in [`search`], the MCP server for assistants in [`mcp`]; [`respond`] builds every JSON answer; [`write_deadline`]
 //! frees the slots of clients that do not read.
 
 pub mod auth;
 pub mod changes;
 pub mod job_json;
 pub mod manage;
+pub mod mcp;
 pub mod read;
 pub mod respond;
 pub mod router;
@@ -48,6 +49,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         .max_buf_size(64 * 1024)
         .keep_alive(true);
     let sweeper = tokio::spawn(sweep_failures(app.clone()));
+    let listen = listener.local_addr().unwrap_or(app.config.listen);
+    let mcp = Arc::new(mcp::Mcp::new(app.clone(), listen));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -77,10 +80,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
             stream,
             app.config.write_timeout,
         ));
-        let handler_app = app.clone();
+        let (handler_app, handler_mcp) = (app.clone(), mcp.clone());
         let service = service_fn(move |request| {
-            let app = handler_app.clone();
-            async move { Ok::<_, Infallible>(router::route(app, peer, request).await) }
+            let (app, mcp) = (handler_app.clone(), handler_mcp.clone());
+            async move { Ok::<_, Infallible>(router::route(app, &mcp, peer, request).await) }
         });
         let connection = builder.serve_connection(io, service);
         let watched = graceful.watch(connection);

@@ -2,6 +2,10 @@
 //! indexed paths) and `/files` (a file's text at the indexed commit). Files are put back
 //! together from the change feed's chunks, so they are exactly what search and the feed
 //! hold: never a path outside the index, never a chunk withheld for holding a secret.
+//!
+//! Each endpoint's work is a function returning its JSON or a [`Failure`]
+//! ([`repos_json`], [`repo_json_of`], [`file_json`]); the handlers answer that over HTTP and
+//! the MCP tools ([`super::mcp`]) as tool results.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -12,20 +16,20 @@ use jobstore::{Job, JobFilter, JobState};
 use serde_json::{Value, json};
 
 use super::job_json::job_json;
-use super::respond::{self, Body};
+use super::respond::{self, Body, Failure};
 use crate::app::App;
 
 /// A 400 naming the parameter and what it accepts.
 pub fn bad_parameter(name: &str, accepts: &str) -> Response<Body> {
-    respond::error(
-        StatusCode::BAD_REQUEST,
-        "bad_parameter",
-        format!("parameter `{name}`: {accepts}"),
-    )
+    Failure::bad_parameter(name, accepts).into_response()
 }
 
 pub fn feed_failed(message: &str) -> Response<Body> {
-    respond::error(
+    feed_failure(message).into_response()
+}
+
+fn feed_failure(message: &str) -> Failure {
+    Failure::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "feed_unavailable",
         message,
@@ -33,7 +37,7 @@ pub fn feed_failed(message: &str) -> Response<Body> {
 }
 
 /// `main` means `refs/heads/main`; full ref names pass as they are.
-fn full_ref(name: &str) -> String {
+pub fn full_ref(name: &str) -> String {
     if name.starts_with("refs/") {
         name.to_string()
     } else {
@@ -41,13 +45,13 @@ fn full_ref(name: &str) -> String {
     }
 }
 
-fn configured(app: &App, repo: &str) -> Result<(), Box<Response<Body>>> {
+fn configured(app: &App, repo: &str) -> Result<(), Failure> {
     match app.repos.get(repo) {
         Some(_) => Ok(()),
-        None => Err(Box::new(respond::not_found(&format!(
+        None => Err(Failure::not_found(format!(
             "no configured repo is named `{}`",
             repo.escape_debug()
-        )))),
+        ))),
     }
 }
 
@@ -55,13 +59,10 @@ fn configured(app: &App, repo: &str) -> Result<(), Box<Response<Body>>> {
 pub fn ref_key(app: &App, params: &HashMap<String, String>) -> Result<RefKey, Box<Response<Body>>> {
     let get = |name: &str| params.get(name).filter(|v| !v.is_empty());
     let repo = get("repo")
-        .ok_or_else(|| Box::new(bad_parameter("repo", "required: a configured repo name")))?;
+        .ok_or_else(|| Failure::bad_parameter("repo", "required: a configured repo name"))?;
     configured(app, repo)?;
     let git_ref = get("ref").ok_or_else(|| {
-        Box::new(bad_parameter(
-            "ref",
-            "required: a branch (`main`) or a full ref name",
-        ))
+        Failure::bad_parameter("ref", "required: a branch (`main`) or a full ref name")
     })?;
     Ok(RefKey::new(repo, full_ref(git_ref)))
 }
@@ -72,7 +73,7 @@ async fn read_key(
     app: &App,
     repo: &str,
     params: &HashMap<String, String>,
-) -> Result<RefKey, Box<Response<Body>>> {
+) -> Result<RefKey, Failure> {
     configured(app, repo)?;
     if let Some(git_ref) = params.get("ref").filter(|v| !v.is_empty()) {
         return Ok(RefKey::new(repo, full_ref(git_ref)));
@@ -85,24 +86,24 @@ async fn read_key(
         .collect();
     match mine.as_slice() {
         [only] => Ok((*only).clone()),
-        _ => Err(Box::new(bad_parameter(
+        _ => Err(Failure::bad_parameter(
             "ref",
             &format!("required: `{repo}` has {} indexed refs", mine.len()),
-        ))),
+        )),
     }
 }
 
-async fn indexed_refs(app: &App) -> Result<Vec<(RefKey, feed::RefRecord)>, Box<Response<Body>>> {
+async fn indexed_refs(app: &App) -> Result<Vec<(RefKey, feed::RefRecord)>, Failure> {
     let feed = app.feed.clone();
     match tokio::task::spawn_blocking(move || feed.refs()).await {
         Ok(Ok(refs)) => Ok(refs),
         Ok(Err(error)) => {
             tracing::error!(%error, "change feed read failed");
-            Err(Box::new(feed_failed(
+            Err(feed_failure(
                 "the index state could not be read; see the server log",
-            )))
+            ))
         }
-        Err(_) => Err(Box::new(feed_failed("the read was interrupted"))),
+        Err(_) => Err(feed_failure("the read was interrupted")),
     }
 }
 
@@ -194,30 +195,33 @@ async fn repo_json(app: &App, repo: &str, refs: &[(RefKey, feed::RefRecord)]) ->
     json!({"repo": repo, "refs": refs})
 }
 
-/// `GET /repos`: every configured or discovered repo with its refs' freshness.
-pub async fn repos(app: &App) -> Response<Body> {
-    let refs = match indexed_refs(app).await {
-        Ok(refs) => refs,
-        Err(response) => return *response,
-    };
+/// Every configured or discovered repo with its refs' freshness (`GET /repos`).
+pub async fn repos_json(app: &App) -> Result<Value, Failure> {
+    let refs = indexed_refs(app).await?;
     let mut out = Vec::new();
     // Configured repos, then those discovered through org hooks.
     let discovered = app.repos.discovered_configs();
     for repo in app.config.repos.iter().chain(&discovered) {
         out.push(repo_json(app, &repo.spec.name, &refs).await);
     }
-    respond::json(StatusCode::OK, &json!({"repos": out}))
+    Ok(json!({"repos": out}))
+}
+
+/// One repo's refs and their freshness (`GET /repos/{repo}`).
+pub async fn repo_json_of(app: &App, repo: &str) -> Result<Value, Failure> {
+    configured(app, repo)?;
+    let refs = indexed_refs(app).await?;
+    Ok(repo_json(app, repo, &refs).await)
+}
+
+/// `GET /repos`.
+pub async fn repos(app: &App) -> Response<Body> {
+    respond::reply(repos_json(app).await)
 }
 
 /// `GET /repos/{repo}`.
 pub async fn repo(app: &App, repo: &str) -> Response<Body> {
-    if let Err(response) = configured(app, repo) {
-        return *response;
-    }
-    match indexed_refs(app).await {
-        Ok(refs) => respond::json(StatusCode::OK, &repo_json(app, repo, &refs).await),
-        Err(response) => *response,
-    }
+    respond::reply(repo_json_of(app, repo).await)
 }
 
 const TREE_LIMIT: usize = 10_000;
@@ -226,7 +230,7 @@ const TREE_LIMIT: usize = 10_000;
 pub async fn tree(app: &App, repo: &str, params: &HashMap<String, String>) -> Response<Body> {
     let key = match read_key(app, repo, params).await {
         Ok(key) => key,
-        Err(response) => return *response,
+        Err(failure) => return failure.into_response(),
     };
     let prefix = params.get("path").cloned().unwrap_or_default();
     let (feed, k) = (app.feed.clone(), key.clone());
@@ -268,11 +272,18 @@ pub async fn file(
     path: &str,
     params: &HashMap<String, String>,
 ) -> Response<Body> {
-    let key = match read_key(app, repo, params).await {
-        Ok(key) => key,
-        Err(response) => return *response,
-    };
-    let line = |name: &str| -> Result<Option<u32>, Box<Response<Body>>> {
+    respond::reply(file_json(app, repo, path, params).await)
+}
+
+/// A file's text (or a line range of it) at the indexed commit, rebuilt from its chunks.
+pub async fn file_json(
+    app: &App,
+    repo: &str,
+    path: &str,
+    params: &HashMap<String, String>,
+) -> Result<Value, Failure> {
+    let key = read_key(app, repo, params).await?;
+    let line = |name: &str| -> Result<Option<u32>, Failure> {
         match params.get(name).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(text) => text
@@ -280,15 +291,16 @@ pub async fn file(
                 .ok()
                 .filter(|n| *n >= 1)
                 .map(Some)
-                .ok_or_else(|| Box::new(bad_parameter(name, "a line number from 1"))),
+                .ok_or_else(|| Failure::bad_parameter(name, "a line number from 1")),
         }
     };
-    let (start, end) = match (line("start_line"), line("end_line")) {
-        (Ok(start), Ok(end)) => (start.unwrap_or(1), end),
-        (Err(response), _) | (_, Err(response)) => return *response,
-    };
+    let start = line("start_line")?.unwrap_or(1);
+    let end = line("end_line")?;
     if end.is_some_and(|end| end < start) {
-        return bad_parameter("end_line", "must not be before start_line");
+        return Err(Failure::bad_parameter(
+            "end_line",
+            "must not be before start_line",
+        ));
     }
     let (feed, k, p) = (app.feed.clone(), key.clone(), path.to_string());
     let read = tokio::task::spawn_blocking(move || {
@@ -301,27 +313,26 @@ pub async fn file(
         Ok(Ok(read)) => read,
         Ok(Err(error)) => {
             tracing::error!(%error, "change feed read failed");
-            return feed_failed("the index state could not be read; see the server log");
+            return Err(feed_failure(
+                "the index state could not be read; see the server log",
+            ));
         }
-        Err(_) => return feed_failed("the read was interrupted"),
+        Err(_) => return Err(feed_failure("the read was interrupted")),
     };
     let record = record.filter(|r| !r.deleted);
     if record.is_none() || chunks.is_empty() {
-        return respond::not_found(&format!(
+        return Err(Failure::not_found(format!(
             "`{}` is not an indexed file of `{}` at `{}`",
             path.escape_debug(),
             key.repo,
             key.git_ref
-        ));
+        )));
     }
     let text = feed::assemble(&chunks, start, end);
-    respond::json(
-        StatusCode::OK,
-        &json!({
-            "repo": key.repo, "ref": key.git_ref, "path": path,
-            "commit": record.and_then(|r| r.commit),
-            "start_line": text.start_line, "end_line": text.end_line,
-            "total_lines": text.total_lines, "withheld": text.withheld, "text": text.text,
-        }),
-    )
+    Ok(json!({
+        "repo": key.repo, "ref": key.git_ref, "path": path,
+        "commit": record.and_then(|r| r.commit),
+        "start_line": text.start_line, "end_line": text.end_line,
+        "total_lines": text.total_lines, "withheld": text.withheld, "text": text.text,
+    }))
 }

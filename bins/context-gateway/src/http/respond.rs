@@ -44,6 +44,58 @@ pub fn error(status: StatusCode, code: &'static str, message: impl Into<String>)
     response
 }
 
+/// An error not yet turned into an answer: what the read handlers' shared functions return,
+/// so the HTTP handlers answer it as JSON and the MCP tools as a tool error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 404 `not_found`.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Failure::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// A 400 `bad_parameter` naming the parameter and what it accepts.
+    pub fn bad_parameter(name: &str, accepts: &str) -> Self {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            format!("parameter `{name}`: {accepts}"),
+        )
+    }
+
+    /// The error answer.
+    pub fn into_response(self) -> Response<Body> {
+        error(self.status, self.code, self.message)
+    }
+}
+
+impl From<Failure> for Box<Response<Body>> {
+    fn from(failure: Failure) -> Self {
+        Box::new(failure.into_response())
+    }
+}
+
+/// A 200 with `value`, or the failure's error answer.
+pub fn reply<T: Serialize>(result: Result<T, Failure>) -> Response<Body> {
+    match result {
+        Ok(value) => json(StatusCode::OK, &value),
+        Err(failure) => failure.into_response(),
+    }
+}
+
 /// A 429 or 503 with `Retry-After` in whole seconds (at least 1).
 pub fn retry_after(
     status: StatusCode,

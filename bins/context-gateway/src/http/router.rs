@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::Instrument;
 
+use super::mcp::Mcp;
 use super::respond::{self, Body};
 use super::{auth, changes, manage, read, webhook};
 use crate::app::App;
@@ -50,6 +51,7 @@ enum Endpoint {
     Repo,
     Tree,
     File,
+    Mcp,
     Webhook,
     OrgWebhook,
 }
@@ -150,6 +152,12 @@ const ROUTES: &[Route] = &[
         Access::Management,
     ),
     entry(
+        Endpoint::Mcp,
+        "/mcp",
+        &[Method::GET, Method::POST, Method::DELETE],
+        Access::Management,
+    ),
+    entry(
         Endpoint::Webhook,
         "/webhooks/{provider}/{repo}",
         &[Method::POST],
@@ -190,13 +198,18 @@ static TABLE: LazyLock<matchit::Router<&'static Route>> = LazyLock::new(|| {
 });
 
 /// Answers one request, then writes its access line and counts it in the metrics.
-pub async fn route(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
+pub async fn route(
+    app: Arc<App>,
+    mcp: &Mcp,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let started = Instant::now();
     let request_id = app.next_id("req");
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let span = tracing::info_span!("request", id = %request_id);
-    let (template, response) = dispatch(app.clone(), peer, &path, request)
+    let (template, response) = dispatch(app.clone(), mcp, peer, &path, request)
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();
@@ -234,6 +247,7 @@ pub async fn route(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) 
 
 async fn dispatch(
     app: Arc<App>,
+    mcp: &Mcp,
     peer: SocketAddr,
     path: &str,
     request: Request<Incoming>,
@@ -309,6 +323,7 @@ async fn dispatch(
                 "the file path is not valid percent-encoded UTF-8",
             ),
         },
+        Endpoint::Mcp => mcp.answer(request).await,
         Endpoint::Webhook => {
             webhook::receive(&app, peer, &param("provider"), &param("repo"), request).await
         }
