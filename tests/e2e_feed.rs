@@ -346,6 +346,8 @@ fn a_consumer_following_pushes_ends_with_a_fresh_index_and_reads_agree() {
     let chunks: usize = expected.values().map(Vec::len).sum();
     assert_eq!(main["chunks"], chunks, "{repos}");
     assert_eq!(main["last_job"]["state"], "succeeded");
+    // A job of the ref fetched and indexed its tip: no commit missing.
+    assert_eq!(main["lag_commits"], 0, "{repos}");
     assert_eq!(
         gw.manage("GET", "/repos/demo", b"").json()["refs"][0],
         *main

@@ -25,7 +25,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-URL, TOKEN = sys.argv[1], sys.argv[2]
+URL, TOKEN, COMMIT = sys.argv[1], sys.argv[2], sys.argv[3]
 
 def result(r):
     text = "".join(getattr(c, "text", "") for c in r.content)
@@ -69,6 +69,10 @@ async def authorized(session):
         "changes_since", {"repo": "demo", "ref": "main", "limit": 50}))
     out["unknown_repo"] = result(await session.call_tool(
         "changes_since", {"repo": "nope", "ref": "main"}))
+    out["after_commit"] = result(await session.call_tool(
+        "changes_since", {"repo": "demo", "ref": "main", "commit": COMMIT}))
+    out["unknown_commit"] = result(await session.call_tool(
+        "changes_since", {"repo": "demo", "ref": "main", "commit": "f" * 40}))
     return out
 
 async def main():
@@ -147,7 +151,7 @@ fn the_official_python_client_lists_searches_and_reads_and_needs_the_token() {
     let (gw, commit) = indexed_gateway(tmp.path());
     let url = format!("http://{}/mcp", gw.addr);
     let out = Command::new("python3")
-        .args(["-c", CLIENT, &url, TOKEN])
+        .args(["-c", CLIENT, &url, TOKEN, &commit])
         .output()
         .unwrap();
     assert!(
@@ -230,6 +234,20 @@ fn the_official_python_client_lists_searches_and_reads_and_needs_the_token() {
     assert!(
         bad_line["text"].as_str().unwrap().contains("start_line"),
         "{bad_line}"
+    );
+    // A caller that already holds main at the indexed commit gets nothing new; a commit the
+    // feed never indexed is a tool error that says where to start instead.
+    let after = &seen["after_commit"];
+    assert_eq!(after["is_error"], false, "{after}");
+    assert_eq!(after["structured"]["entries"], json!([]), "{after}");
+    let never = &seen["unknown_commit"];
+    assert_eq!(never["is_error"], true, "{never}");
+    assert!(
+        never["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("commit_not_in_feed:"),
+        "{never}"
     );
     let unknown = &seen["unknown_repo"];
     assert_eq!(unknown["is_error"], true, "{unknown}");

@@ -629,6 +629,48 @@ impl FeedStore {
         })
     }
 
+    /// The cursor to resume from once a consumer holds the ref at `commit`: the cursor of the
+    /// last part of the newest retained entry that indexed `commit`, or `None` when no
+    /// retained entry did (never indexed, or older than retention: start from `0`).
+    ///
+    /// Reads the ref's retained entries from the oldest (a tool's occasional question, not a
+    /// hot path).
+    pub fn cursor_after_commit(
+        &self,
+        key: &RefKey,
+        commit: &str,
+    ) -> Result<Option<String>, FeedError> {
+        /// The two fields this needs of an entry.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            cursor: String,
+            commit: Option<String>,
+            last_part: bool,
+        }
+        let prefix = keys::index_prefix(key);
+        let mut found = None;
+        for item in self.tree.scan_prefix(&prefix) {
+            let (k, _) = item.map_err(self.storage("reading entries"))?;
+            let Some(value) = self.indexed_entry(&k)? else {
+                continue;
+            };
+            let head: Head =
+                serde_json::from_slice(&value).map_err(|_| self.damaged("an entry"))?;
+            if head.last_part && head.commit.as_deref() == Some(commit) {
+                found = Some(head.cursor);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The stored entry a per-ref index key points at (`None`: pruned meanwhile).
+    fn indexed_entry(&self, index_key: &[u8]) -> Result<Option<sled::IVec>, FeedError> {
+        let cursor = keys::index_cursor(index_key).ok_or_else(|| self.damaged("an index key"))?;
+        self.tree
+            .get(keys::entry(cursor))
+            .map_err(self.storage("reading an entry"))
+    }
+
     fn live(&self, key: &RefKey, since: u64, limit: usize) -> Result<Page, FeedError> {
         let prefix = keys::index_prefix(key);
         let mut entries = Vec::new();
@@ -641,12 +683,7 @@ impl FeedStore {
             if !k.starts_with(&prefix) {
                 break;
             }
-            let cursor = keys::index_cursor(&k).ok_or_else(|| self.damaged("an index key"))?;
-            let Some(value) = self
-                .tree
-                .get(keys::entry(cursor))
-                .map_err(self.storage("reading an entry"))?
-            else {
+            let Some(value) = self.indexed_entry(&k)? else {
                 // Pruned between the index read and this one: the next read answers 410.
                 break;
             };

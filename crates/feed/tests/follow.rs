@@ -356,3 +356,49 @@ fn entries_survive_reopening_and_retention_expires_old_cursors() {
         Err(feed::FeedError::CursorAhead { newest: 5, .. })
     ));
 }
+
+/// A consumer that holds the ref at a commit resumes right after that commit's entry; a
+/// commit the feed never indexed has no cursor.
+#[test]
+fn a_commit_names_the_cursor_to_resume_from() {
+    let (tree, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let feed = FeedStore::open(&dir.path().join("feed"), Retention::default()).unwrap();
+    let key = RefKey::new("hello", "refs/heads/main");
+    let manifests = MemoryManifestStore::new();
+    let indexer = Indexer::new(IndexerConfig::default()).unwrap();
+    let commit = |text: &str, id: &str| {
+        std::fs::write(tree.path().join("main.rs"), text).unwrap();
+        let request = RunRequest {
+            tree: tree.path(),
+            key: key.clone(),
+            commit: Some(id.to_string()),
+            scope: Scope::Full,
+        };
+        indexer
+            .run(request, &feed, &manifests, &|_| {}, &|| false)
+            .unwrap();
+    };
+    let (first, second) = ("1".repeat(40), "2".repeat(40));
+    commit("fn one() {}\n", &first);
+    commit("fn second_one() {}\n", &second);
+
+    let after_first = feed
+        .cursor_after_commit(&key, &first)
+        .unwrap()
+        .expect("the first commit is in the feed");
+    let page = feed
+        .read(&key, &Cursor::parse(&after_first).unwrap(), 100)
+        .unwrap();
+    let commits: Vec<Option<String>> = page.entries.iter().map(|e| e.commit.clone()).collect();
+    assert_eq!(commits, [Some(second.clone())]);
+
+    let after_second = feed.cursor_after_commit(&key, &second).unwrap().unwrap();
+    let page = feed
+        .read(&key, &Cursor::parse(&after_second).unwrap(), 100)
+        .unwrap();
+    assert!(page.entries.is_empty());
+    assert_eq!(
+        feed.cursor_after_commit(&key, &"3".repeat(40)).unwrap(),
+        None
+    );
+}

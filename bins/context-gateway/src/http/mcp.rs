@@ -166,6 +166,9 @@ pub struct ChangesSinceArgs {
     /// The `next_cursor` of the previous answer; `0` or left out starts with a snapshot of
     /// the ref's current chunks.
     pub cursor: Option<String>,
+    /// Instead of a cursor: the full commit id the caller already holds the ref at; the page
+    /// starts right after the feed's entry for that commit.
+    pub commit: Option<String>,
     /// At most this many entries (default 100).
     pub limit: Option<u32>,
 }
@@ -319,18 +322,47 @@ impl Tools {
     #[tool(
         description = "The change feed of one ref: an ordered page of entries after `cursor`, \
                        each an indexed commit's effect (chunks removed by id, chunks added with \
-                       path, lines and text), and `next_cursor` to pass next time. Without a \
-                       cursor the page starts with a snapshot of the ref's current chunks.",
+                       path, lines and text), and `next_cursor` to pass next time. Instead of \
+                       a cursor, `commit` (a full id the caller already has) starts right \
+                       after that commit's entry. With neither, the page starts with a \
+                       snapshot of the ref's current chunks.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn changes_since(
         &self,
         Parameters(args): Parameters<ChangesSinceArgs>,
     ) -> Result<CallToolResult, ErrorData> {
+        let mut since = args.cursor;
+        if let (None, Some(commit)) = (&since, &args.commit) {
+            let which = params([
+                ("repo", Some(args.repo.clone())),
+                ("ref", Some(args.git_ref.clone())),
+            ]);
+            let key = match read::ref_key(&self.app, &which) {
+                Ok(key) => key,
+                Err(answer) => return Ok(response_result(*answer).await),
+            };
+            let (feed, wanted) = (self.app.feed.clone(), commit.clone());
+            let found =
+                tokio::task::spawn_blocking(move || feed.cursor_after_commit(&key, &wanted)).await;
+            since = match found {
+                Ok(Ok(Some(cursor))) => Some(cursor),
+                Ok(Ok(None)) => {
+                    return Ok(tool_error(format!(
+                        "commit_not_in_feed: no retained entry of {} indexed {commit} (never \
+                         indexed, or older than the feed's retention); start from cursor 0 \
+                         for a snapshot",
+                        args.git_ref
+                    )));
+                }
+                Ok(Err(error)) => return Ok(tool_error(format!("feed_unavailable: {error}"))),
+                Err(error) => return Ok(tool_error(format!("feed_unavailable: {error}"))),
+            };
+        }
         let query = params([
             ("repo", Some(args.repo)),
             ("ref", Some(args.git_ref)),
-            ("since", args.cursor),
+            ("since", since),
             ("limit", args.limit.map(|n| n.to_string())),
         ]);
         let answer = changes::answer(&self.app, &query, &HeaderMap::new()).await;

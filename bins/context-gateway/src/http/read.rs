@@ -114,9 +114,10 @@ fn seconds_since(time: SystemTime) -> u64 {
         .as_secs()
 }
 
-/// One ref's freshness: what is indexed, the newest commit heard of, and how long the oldest
-/// waiting job has waited. `jobs` are the repo's jobs, newest first.
-fn ref_json(key: &RefKey, record: Option<&feed::RefRecord>, jobs: &[Job]) -> Value {
+/// One ref's freshness: what is indexed, the newest commit heard of, how long the oldest
+/// waiting job has waited and, where known, how many commits the index is behind. `jobs` are
+/// the repo's jobs, newest first.
+fn ref_json(app: &App, key: &RefKey, record: Option<&feed::RefRecord>, jobs: &[Job]) -> Value {
     let mine: Vec<&Job> = jobs.iter().filter(|j| j.git_ref == key.git_ref).collect();
     let pending: Vec<&&Job> = mine
         .iter()
@@ -137,8 +138,8 @@ fn ref_json(key: &RefKey, record: Option<&feed::RefRecord>, jobs: &[Job]) -> Val
         "newest_commit_heard": heard.or(indexed),
         "up_to_date": pending.is_empty() && heard.is_none_or(|h| Some(h) == indexed),
         "lag_seconds": lag_seconds,
-        // Counting commits between the two needs the mirror's history; not computed yet.
-        "lag_commits": Value::Null,
+        // Known after a job of the ref or a reconcile pass of its repo (`null` before).
+        "lag_commits": app.metrics.lag_commits_of(&key.repo, &key.git_ref),
         "files": record.map_or(0, |r| r.files),
         "chunks": record.map_or(0, |r| r.chunks),
         "feed_cursor": record.map(|r| r.last_cursor.to_string()),
@@ -174,7 +175,7 @@ pub async fn freshness(app: &App, keys: &[RefKey]) -> Vec<Value> {
             jobs.insert(&key.repo, recent_jobs(app, &key.repo).await);
         }
         let record = refs.iter().find(|(k, _)| k == key).map(|(_, r)| r);
-        let mut value = ref_json(key, record, &jobs[key.repo.as_str()]);
+        let mut value = ref_json(app, key, record, &jobs[key.repo.as_str()]);
         value["repo"] = Value::from(key.repo.clone());
         out.push(value);
     }
@@ -191,7 +192,10 @@ async fn repo_json(app: &App, repo: &str, refs: &[(RefKey, feed::RefRecord)]) ->
     for job in &jobs {
         keys.entry(RefKey::new(repo, &job.git_ref)).or_insert(None);
     }
-    let refs: Vec<Value> = keys.iter().map(|(k, r)| ref_json(k, *r, &jobs)).collect();
+    let refs: Vec<Value> = keys
+        .iter()
+        .map(|(k, r)| ref_json(app, k, *r, &jobs))
+        .collect();
     json!({"repo": repo, "refs": refs})
 }
 

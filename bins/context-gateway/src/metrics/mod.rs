@@ -309,6 +309,14 @@ impl Metrics {
             .set(i64::try_from(commits.max(1)).unwrap_or(i64::MAX));
     }
 
+    /// How many commits the index of (`repo`, `git_ref`) was last known to be behind: 0 after
+    /// a job of the ref or a reconcile pass that found it in step, the reconcile's count after
+    /// a miss; `None` before either.
+    pub fn lag_commits_of(&self, repo: &str, git_ref: &str) -> Option<u64> {
+        let value = self.lag_commits.get(&RefLabels::new(repo, git_ref))?.get();
+        u64::try_from(value).ok()
+    }
+
     /// A reconcile pass of `repo` found every known ref but `missed` at the remote's commit.
     pub fn refs_in_step(&self, repo: &str, missed: &[MissedRef]) {
         let known = self.known_refs.lock().unwrap_or_else(|e| e.into_inner());
