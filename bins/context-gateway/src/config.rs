@@ -780,7 +780,7 @@ pub fn valid_owner(owner: &str) -> bool {
 }
 
 /// A url template names the repository with `{full_name}` or `{name}`, and uses no other
-/// placeholder.
+/// template variable.
 fn check_url_template(template: &str) -> Result<(), String> {
     let mut rest = template;
     let mut names_repo = false;
@@ -794,7 +794,7 @@ fn check_url_template(template: &str) -> Result<(), String> {
             "owner" => {}
             other => {
                 return Err(format!(
-                    "`{{{other}}}` is not a placeholder: use {{full_name}}, {{owner}} or {{name}}"
+                    "`{{{other}}}` is not a template variable: use {{full_name}}, {{owner}} or {{name}}"
                 ));
             }
         }

@@ -317,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_expand_every_placeholder() {
+    fn urls_expand_every_template_variable() {
         assert_eq!(
             expand_url("https://h/{full_name}.git", "a/b", "a", "b"),
             "https://h/a/b.git"

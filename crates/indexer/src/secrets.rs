@@ -24,7 +24,7 @@ pub struct SecretFinding {
 }
 
 /// The `.env.*` suffixes of files meant to be committed: templates whose values are
-/// placeholders. They are indexed (and their lines still scanned for secrets).
+/// stand-ins such as `changeme`. They are indexed (and their lines still scanned for secrets).
 const ENV_TEMPLATE_SUFFIXES: [&str; 4] = ["example", "sample", "template", "dist"];
 
 /// File names (compared case-insensitively) that hold credentials by convention.
@@ -95,7 +95,7 @@ pub fn is_secret_path(path: &str) -> bool {
 enum Check {
     /// A private key header followed by key material; the finding runs to the footer.
     PrivateKeyBlock,
-    /// The captured part looks random (many distinct characters), not a placeholder.
+    /// The captured part looks random (many distinct characters), not a stand-in such as `changeme`.
     Random,
     /// Random, with both upper- and lower-case letters (tells keys from hex digests and
     /// kebab-case names that share the prefix).

@@ -10,7 +10,9 @@
 use std::collections::HashSet;
 
 use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use tantivy::tokenizer::{Token, Tokenizer};
+
+use crate::tokenizer::CodeTokenStream;
 
 /// One character standing for all its case variants under simple case folding (the
 /// folding the `regex` crate's case-insensitive matching uses): ASCII lowercased, others the
@@ -50,18 +52,10 @@ pub(crate) struct GramTokenizer {
     buffer: Vec<Token>,
 }
 
-/// The token stream of [`GramTokenizer`].
-#[derive(Debug)]
-pub(crate) struct GramTokenStream<'a> {
-    tokens: &'a mut [Token],
-    next: usize,
-    before_start: Token,
-}
-
 impl Tokenizer for GramTokenizer {
-    type TokenStream<'a> = GramTokenStream<'a>;
+    type TokenStream<'a> = CodeTokenStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> GramTokenStream<'a> {
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
         self.buffer.clear();
         for (position, gram) in trigrams(text).into_iter().enumerate() {
             self.buffer.push(Token {
@@ -71,36 +65,7 @@ impl Tokenizer for GramTokenizer {
                 ..Token::default()
             });
         }
-        GramTokenStream {
-            tokens: &mut self.buffer[..],
-            next: 0,
-            before_start: Token::default(),
-        }
-    }
-}
-
-impl TokenStream for GramTokenStream<'_> {
-    fn advance(&mut self) -> bool {
-        if self.next < self.tokens.len() {
-            self.next += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn token(&self) -> &Token {
-        match self.next.checked_sub(1) {
-            Some(i) => &self.tokens[i],
-            None => &self.before_start,
-        }
-    }
-
-    fn token_mut(&mut self) -> &mut Token {
-        match self.next.checked_sub(1) {
-            Some(i) => &mut self.tokens[i],
-            None => &mut self.before_start,
-        }
+        CodeTokenStream::over(&mut self.buffer[..])
     }
 }
 

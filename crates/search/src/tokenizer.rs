@@ -302,13 +302,25 @@ pub struct CodeTokenizer {
     buffer: Vec<Token>,
 }
 
-/// The token stream of [`CodeTokenizer`]: the tokens of one text, already computed.
+/// The token stream of [`CodeTokenizer`] (and of the trigram tokenizer): the tokens of one
+/// text, already computed.
 #[derive(Debug)]
 pub struct CodeTokenStream<'a> {
     tokens: &'a mut [Token],
     next: usize,
     // Returned by `token()` if a caller asks before `advance`, instead of panicking.
     before_start: Token,
+}
+
+impl<'a> CodeTokenStream<'a> {
+    /// A stream over `tokens`, positioned before the first.
+    pub(crate) fn over(tokens: &'a mut [Token]) -> Self {
+        CodeTokenStream {
+            tokens,
+            next: 0,
+            before_start: Token::default(),
+        }
+    }
 }
 
 impl Tokenizer for CodeTokenizer {
@@ -330,11 +342,7 @@ impl Tokenizer for CodeTokenizer {
             token.position_length = 1;
             len += 1;
         });
-        CodeTokenStream {
-            tokens: &mut self.buffer[..len],
-            next: 0,
-            before_start: Token::default(),
-        }
+        CodeTokenStream::over(&mut self.buffer[..len])
     }
 }
 

@@ -17,7 +17,7 @@ use jobstore::{EnqueueOutcome, Trigger};
 use pipeline::{Rejection, plan_jobs};
 use serde::Serialize;
 use serde_json::json;
-use webhook_core::{Delivery, Event, Headers, ParseOptions, ProviderId, VerifyOptions};
+use webhook_core::{Delivery, Event, Headers, ParseOptions, Provider, ProviderId, VerifyOptions};
 
 use super::auth::refuse;
 use super::respond::{self, Body};
@@ -46,6 +46,36 @@ const READ_RESERVE_MAX: u64 = 1024 * 1024;
 /// How long a sender should wait before retrying while we shut down.
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(10);
 
+/// The provider named in the path, while the gateway takes deliveries: 503 + `Retry-After`
+/// during shutdown, 404 (charged to the sender) for a name that is not a provider.
+fn accepting<'a>(
+    app: &'a App,
+    peer: SocketAddr,
+    provider: &str,
+) -> Result<(ProviderId, &'a dyn Provider), Box<Response<Body>>> {
+    if app.is_shutting_down() {
+        return Err(Box::new(respond::retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the gateway is shutting down; retry shortly",
+            SHUTDOWN_RETRY,
+        )));
+    }
+    provider
+        .parse::<ProviderId>()
+        .ok()
+        .and_then(|id| Some((id, app.registry.get(id)?.as_ref())))
+        .ok_or_else(|| {
+            Box::new(refuse(
+                app,
+                peer,
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("unknown provider: use one of {}", ProviderId::names()),
+            ))
+        })
+}
+
 pub async fn receive(
     app: &App,
     peer: SocketAddr,
@@ -53,28 +83,11 @@ pub async fn receive(
     repo_name: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    if app.is_shutting_down() {
-        return respond::retry_after(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the gateway is shutting down; retry shortly",
-            SHUTDOWN_RETRY,
-        );
-    }
     // Only what fails is charged to the sender's address, and before the body is read:
     // a delivery that verifies is never limited.
-    let Some((provider, verifier)) = provider
-        .parse::<ProviderId>()
-        .ok()
-        .and_then(|id| Some((id, app.registry.get(id)?)))
-    else {
-        return refuse(
-            app,
-            peer,
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("unknown provider: use one of {}", ProviderId::names()),
-        );
+    let (provider, verifier) = match accepting(app, peer, provider) {
+        Ok(found) => found,
+        Err(answer) => return *answer,
     };
     let Some(repo) = app.repos.get(repo_name).filter(|r| r.provider == provider) else {
         return refuse(
@@ -180,26 +193,11 @@ pub async fn receive_org(
     provider: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    if app.is_shutting_down() {
-        return respond::retry_after(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the gateway is shutting down; retry shortly",
-            SHUTDOWN_RETRY,
-        );
-    }
-    let Some((provider, verifier)) = provider
-        .parse::<ProviderId>()
-        .ok()
-        .and_then(|id| Some((id, app.registry.get(id)?)))
-    else {
-        return refuse(
-            app,
-            peer,
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("unknown provider: use one of {}", ProviderId::names()),
-        );
+    // Only what fails is charged to the sender's address, and before the body is read:
+    // a delivery that verifies is never limited.
+    let (provider, verifier) = match accepting(app, peer, provider) {
+        Ok(found) => found,
+        Err(answer) => return *answer,
     };
     let orgs: Vec<&OrgConfig> = app
         .config
