@@ -195,7 +195,12 @@ fn requests_over_the_in_flight_bound_get_503_with_retry_after() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = Repo::new(&tmp.path().join("src"));
     repo.commit("empty");
-    let config = format!("max_in_flight = 1\n{}", default_config(&repo.url()));
+    // The stalled body below may hold its slot for 120 s (one idle round), longer than the
+    // test waits for the bound, however slowly a loaded machine gets to the first probe.
+    let config = format!(
+        "max_in_flight = 1\nheader_read_timeout_secs = 120\n{}",
+        default_config(&repo.url())
+    );
     let gw = Gateway::start(tmp.path(), &config);
     // A delivery whose body never finishes keeps its request in flight.
     let mut slow = TcpStream::connect(gw.addr).unwrap();
