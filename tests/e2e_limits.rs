@@ -202,35 +202,8 @@ fn requests_over_the_in_flight_bound_get_503_with_retry_after() {
         default_config(&repo.url())
     );
     let gw = Gateway::start(tmp.path(), &config);
-    // A delivery whose body never finishes keeps its request in flight. A probe can take the
-    // one slot first, on a loaded machine, and the delivery is then the one refused: it is sent
-    // again on a fresh connection until it holds the slot.
-    let open_slow = || {
-        let mut slow = TcpStream::connect(gw.addr).unwrap();
-        slow.write_all(
-            b"POST /webhooks/github/demo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
-        )
-        .unwrap();
-        slow.set_nonblocking(true).unwrap();
-        slow
-    };
-    let mut slow = open_slow();
-    let deadline = Instant::now() + PATIENCE;
-    let refused = loop {
-        let answer = gw.request("GET", "/healthz", &[], b"");
-        if answer.status == 503 {
-            break answer;
-        }
-        assert_eq!(answer.status, 200);
-        assert!(Instant::now() < deadline, "the bound was never hit");
-        std::thread::sleep(Duration::from_millis(20));
-        let mut byte = [0u8; 1];
-        match slow.read(&mut byte) {
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            // Answered (refused while a probe held the slot) or closed: try again.
-            _ => slow = open_slow(),
-        }
-    };
+    // A delivery whose body never finishes keeps its request in flight.
+    let (slow, refused) = hold_the_only_slot(&gw, "/webhooks/github/demo");
     assert_eq!(refused.json()["error"]["code"], "overloaded");
     assert_eq!(refused.header("Retry-After"), Some("1"));
     drop(slow);

@@ -11,7 +11,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -134,6 +133,7 @@ fn metrics_parse_with_the_prometheus_client_and_every_family_is_there() {
         r#"workers = 1
 max_in_flight = 1
 max_attempts = 1
+header_read_timeout_secs = 120
 
 [rate_limit]
 per_ip_per_sec = 0
@@ -185,15 +185,7 @@ reconcile_interval_secs = 1
 
     // Refused by the in-flight bound: a delivery whose body never completes holds the one
     // slot; other requests get 503 until it is closed.
-    let mut stalled = TcpStream::connect(gw.addr).unwrap();
-    write!(
-        stalled,
-        "POST /webhooks/github/demo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{"
-    )
-    .unwrap();
-    wait_until(&gw, "a 503 from the in-flight bound", |gw| {
-        gw.request("GET", "/healthz", &[], b"").status == 503
-    });
+    let (stalled, _) = hold_the_only_slot(&gw, "/webhooks/github/demo");
     let overloaded = post_webhook(&gw, "github", "demo", &headers, &body);
     assert_eq!(overloaded.status, 503, "{}", overloaded.text());
     drop(stalled);

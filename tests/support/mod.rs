@@ -513,3 +513,42 @@ pub fn source_file(ident: &str, lines: usize) -> String {
     }
     text
 }
+
+/// Fills the gateway's only in-flight slot (`max_in_flight = 1`) with a webhook delivery to
+/// `path` whose body never completes, and returns its connection (drop it to free the slot)
+/// with the first answer a `/healthz` probe got while the slot was held: a 503.
+///
+/// On a loaded machine a probe can take the slot first; the stalled delivery is then the one
+/// refused, so it is sent again on a fresh connection until it holds the slot.
+pub fn hold_the_only_slot(gw: &Gateway, path: &str) -> (TcpStream, Response) {
+    let open = || {
+        let mut stalled = TcpStream::connect(gw.addr).unwrap();
+        write!(
+            stalled,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{"
+        )
+        .unwrap();
+        stalled.set_nonblocking(true).unwrap();
+        stalled
+    };
+    let mut stalled = open();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = gw.request("GET", "/healthz", &[], b"");
+        if answer.status == 503 {
+            return (stalled, answer);
+        }
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert!(
+            Instant::now() < deadline,
+            "the in-flight bound was never hit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        let mut byte = [0u8; 1];
+        match stalled.read(&mut byte) {
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            // Answered (refused while a probe held the slot) or closed: send it again.
+            _ => stalled = open(),
+        }
+    }
+}
