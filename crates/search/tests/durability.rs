@@ -5,13 +5,13 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{change, file, hits, key, put, q};
+use common::{change, file, hits, main_key, put, q};
 use search::{Error, SearchIndex};
 
 #[test]
 fn reopen_keeps_committed_state_and_drops_uncommitted_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     {
         let index = SearchIndex::open(dir.path()).expect("open");
         put(
@@ -56,7 +56,7 @@ fn read_only_sees_committed_data_while_writer_is_open() {
         SearchIndex::open_read_only(dir.path()),
         Err(Error::NoIndex { .. })
     ));
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let writer = SearchIndex::open(dir.path()).expect("open");
     put(
         &writer,
@@ -86,7 +86,7 @@ const FILES_PER_RUN: usize = 400;
 /// (The test harness prints `test NAME ... ` before our line, hence `contains` below.)
 fn crash_child(dir: &str) {
     let index = SearchIndex::open(std::path::Path::new(dir)).expect("child open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     put(
         &index,
         &k,

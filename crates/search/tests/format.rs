@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{file, hits, key, put, q};
+use common::{file, hits, main_key, put, q};
 use search::{Error, INDEX_FORMAT, SearchIndex};
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
@@ -99,7 +99,7 @@ fn older_format_is_refused_read_only_and_rebuilt_read_write() {
     );
 
     // The rebuilt documents carry the keys writes delete by: replacing the file replaces them.
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     put(
         &index,
         &k,
@@ -148,7 +148,7 @@ fn new_indexes_record_the_current_format() {
     let index = SearchIndex::open(dir.path()).expect("open");
     put(
         &index,
-        &key("demo", "refs/heads/main"),
+        &main_key(),
         vec![file("a.rs", "fn assert_equal() {}", 10)],
         &[],
     );

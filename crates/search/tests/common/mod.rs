@@ -2,11 +2,23 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey};
+use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, IndexSink, RefKey};
 use search::{Query, SearchIndex};
 
 pub fn key(repo: &str, git_ref: &str) -> RefKey {
     RefKey::new(repo, git_ref)
+}
+
+/// The ref most tests write to: `refs/heads/main` of repo `demo`.
+pub fn main_key() -> RefKey {
+    key("demo", "refs/heads/main")
+}
+
+/// An in-memory index holding `files`, committed under [`main_key`].
+pub fn demo_index(files: Vec<FileUpdate>) -> SearchIndex {
+    let index = SearchIndex::open_in_memory().expect("open");
+    put(&index, &main_key(), files, &[]);
+    index
 }
 
 /// A file split into chunks of `lines_per_chunk` lines. As the indexer's chunker does, each
@@ -53,6 +65,11 @@ pub fn change(key: &RefKey, upserts: Vec<FileUpdate>, deletes: &[&str]) -> Chang
 pub fn put(index: &SearchIndex, key: &RefKey, upserts: Vec<FileUpdate>, deletes: &[&str]) {
     index.stage(&change(key, upserts, deletes)).expect("stage");
     index.commit_ref(key).expect("commit");
+}
+
+/// Stages one batch through the sink, without committing it.
+pub fn apply(index: &SearchIndex, key: &RefKey, upserts: Vec<FileUpdate>, deletes: &[&str]) {
+    index.apply(&change(key, upserts, deletes)).expect("apply");
 }
 
 /// The `path:start_line` of each hit, in order.
