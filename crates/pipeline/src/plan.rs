@@ -294,21 +294,19 @@ mod tests {
     };
 
     fn repo(options: Options) -> RepoSpec {
+        let location = if options.url {
+            RepoLocation::Url("https://example.invalid/r.git".into())
+        } else {
+            RepoLocation::Path("/srv/r".into())
+        };
         RepoSpec {
-            name: "r".into(),
-            location: if options.url {
-                RepoLocation::Url("https://example.invalid/r.git".into())
-            } else {
-                RepoLocation::Path("/srv/r".into())
-            },
             branches: strings(options.branches),
             pull_requests: options.pull_requests,
             tags: strings(options.tags),
             include: strings(options.include),
             exclude: strings(options.exclude),
-            max_file_bytes: 1 << 20,
-            index_secret_files: false,
             events: options.events.map(<[EventName]>::to_vec),
+            ..RepoSpec::new("r", location)
         }
     }
 

@@ -2,8 +2,9 @@
 //! runner, a memory job store and manifest store. Pushes and deletions made with no webhook
 //! are found, queued with trigger `reconcile`, indexed, and then nothing is missed.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,26 +13,18 @@ use jobstore::{JobKind, MemoryJobStore, StoreConfig, Trigger};
 use pipeline::{
     GitSource, MissedRef, RepoLocation, RepoSpec, Runner, Shutdown, Sources, reconcile_repo,
 };
+use support::{commit, git};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn commit(dir: &Path, file: &str, text: &str) -> String {
-    std::fs::write(dir.join(file), text).unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", file]);
-    git(dir, &["rev-parse", "HEAD"])
+/// A runner of `repo` over a memory job store and sink, its mirrors under `data`.
+fn memory_runner(data: &Path, repo: &RepoSpec, manifests: Arc<MemoryManifestStore>) -> Runner {
+    Runner {
+        jobs: Arc::new(MemoryJobStore::new(StoreConfig::default())),
+        sources: Arc::new(Sources::new(data, Duration::from_secs(30))),
+        sink: Arc::new(MemorySink::new()),
+        manifests,
+        repos: Arc::new(vec![repo.clone()]),
+        shutdown: Shutdown::new(),
+    }
 }
 
 /// Runs every queued job to completion.
@@ -54,26 +47,14 @@ async fn missed_pushes_and_deletions_are_healed() {
     let first = commit(upstream.path(), "a.rs", "fn first() {}\n");
     git(upstream.path(), &["branch", "dev"]);
     let repo = RepoSpec {
-        name: "up".into(),
-        location: RepoLocation::Url(format!("file://{}", upstream.path().display())),
         branches: vec!["main".into(), "dev".into()],
-        pull_requests: false,
-        tags: Vec::new(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-        max_file_bytes: 1 << 20,
-        index_secret_files: false,
-        events: None,
+        ..RepoSpec::new(
+            "up",
+            RepoLocation::Url(format!("file://{}", upstream.path().display())),
+        )
     };
     let manifests = Arc::new(MemoryManifestStore::new());
-    let runner = Runner {
-        jobs: Arc::new(MemoryJobStore::new(StoreConfig::default())),
-        sources: Arc::new(Sources::new(data.path(), Duration::from_secs(30))),
-        sink: Arc::new(MemorySink::new()),
-        manifests: manifests.clone(),
-        repos: Arc::new(vec![repo.clone()]),
-        shutdown: Shutdown::new(),
-    };
+    let runner = memory_runner(data.path(), &repo, manifests.clone());
     let source = GitSource::new(data.path(), Duration::from_secs(30));
     let seen = Mutex::new(Vec::<(String, MissedRef)>::new());
     let on_missed = |name: &str, miss: &MissedRef| {
@@ -151,26 +132,12 @@ async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
     git(up, &["init", "-q", "-b", "main"]);
     let first = commit(up, "a.rs", "fn first() {}\n");
     let repo = RepoSpec {
-        name: "up".into(),
-        location: RepoLocation::Url(format!("file://{}", up.display())),
-        branches: vec!["main".into()],
         pull_requests: true,
         tags: vec!["v*".into(), "!v0.*".into()],
-        include: Vec::new(),
-        exclude: Vec::new(),
-        max_file_bytes: 1 << 20,
-        index_secret_files: false,
-        events: None,
+        ..RepoSpec::new("up", RepoLocation::Url(format!("file://{}", up.display())))
     };
     let manifests = Arc::new(MemoryManifestStore::new());
-    let runner = Runner {
-        jobs: Arc::new(MemoryJobStore::new(StoreConfig::default())),
-        sources: Arc::new(Sources::new(data.path(), Duration::from_secs(30))),
-        sink: Arc::new(MemorySink::new()),
-        manifests: manifests.clone(),
-        repos: Arc::new(vec![repo.clone()]),
-        shutdown: Shutdown::new(),
-    };
+    let runner = memory_runner(data.path(), &repo, manifests.clone());
     // The same data dir as the runner's source: reconcile sees the mirror it fetched into.
     let source = GitSource::new(data.path(), Duration::from_secs(30));
     let on_missed = |_: &str, _: &MissedRef| {};
