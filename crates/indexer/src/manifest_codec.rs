@@ -22,8 +22,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::change_set::ChunkId;
-use crate::config::{ChunkConfig, HashAlgo, to_hex};
-use crate::manifest::{FileStat, Manifest, ManifestEntry, ManifestUpdate, SkippedEntry};
+use crate::config::{ChunkConfig, HashAlgo, IndexerConfig, to_hex};
+use crate::manifest::{
+    FileStat, MANIFEST_SCHEMA_VERSION, Manifest, ManifestEntry, ManifestUpdate, SkippedEntry,
+};
 use crate::manifest_view::ManifestView;
 use crate::skip::SkipReason;
 
@@ -449,6 +451,17 @@ impl Header {
         }
     }
 
+    /// True when the manifest was made with the same rules as `config` now uses, so its stat
+    /// cache and chunk ids can be trusted.
+    pub(crate) fn matches(&self, config: &IndexerConfig) -> bool {
+        self.schema == MANIFEST_SCHEMA_VERSION
+            && self.hash == config.hash
+            && self.chunking == config.chunking
+            && self.max_file_bytes == config.max_file_bytes
+            && self.max_avg_line_len == config.max_avg_line_len
+            && self.index_secret_files == config.index_secret_files
+    }
+
     pub(crate) fn into_manifest(
         self,
         files: BTreeMap<String, ManifestEntry>,
@@ -782,8 +795,6 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IndexerConfig;
-    use crate::manifest::MANIFEST_SCHEMA_VERSION;
 
     fn manifest(schema: u32, index_secret_files: bool) -> Manifest {
         let config = IndexerConfig {
