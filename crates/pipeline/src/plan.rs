@@ -236,7 +236,7 @@ mod tests {
     use super::*;
     use webhook_core::{
         ChangedPaths, ProviderId, PullRequest, PullRequestFetch, PullRequestRef,
-        PullRequestRefKind, RefUpdate, Repository, Unfetchable,
+        PullRequestRefKind, RefUpdate, Unfetchable,
     };
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -328,17 +328,9 @@ mod tests {
 
     fn event(kind: EventKind) -> Event {
         Event {
-            provider: ProviderId::GitHub,
-            kind,
             delivery_id: Some("d1".into()),
             dedupe_key: Some("github:d1".into()),
-            repository: Repository::default(),
-            updates: Vec::new(),
-            head_commit: None,
-            pull_request: None,
-            release_tag: None,
-            release_commit: None,
-            changed_paths: ChangedPaths::default(),
+            ..Event::new(ProviderId::GitHub, kind)
         }
     }
 

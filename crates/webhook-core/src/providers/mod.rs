@@ -16,8 +16,8 @@ pub use gitlab::GitLab;
 
 use crate::error::Error;
 use crate::event::{
-    ChangedPaths, Event, EventKind, PullRequest, PullRequestAction, PullRequestFetch,
-    PullRequestRef, PullRequestRefKind, RefUpdate, Repository,
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestFetch, PullRequestRef,
+    PullRequestRefKind, RefUpdate, Repository,
 };
 use crate::headers::Headers;
 use crate::payload::Text;
@@ -102,17 +102,10 @@ pub(crate) fn event(
     repository: Repository,
 ) -> Event {
     Event {
-        provider,
-        kind,
         delivery_id: ids.delivery_id,
         dedupe_key: ids.dedupe_key,
         repository,
-        updates: Vec::new(),
-        head_commit: None,
-        pull_request: None,
-        release_tag: None,
-        release_commit: None,
-        changed_paths: ChangedPaths::default(),
+        ..Event::new(provider, kind)
     }
 }
 
