@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{demo_index, file, hits, key, main_key, put, q};
+use common::{demo_index, file, hits, key, main_key, put, put_file, q};
 use search::SearchIndex;
 
 fn styles_index() -> SearchIndex {
@@ -150,7 +150,7 @@ fn snippets_show_matching_lines_with_numbers() {
         }
     });
     let text: Vec<String> = text.collect();
-    put(&index, &k, vec![file("m.py", &text.join("\n"), 10)], &[]);
+    put_file(&index, &k, "m.py", &text.join("\n"));
     let results = index.search(&q("computeChecksum")).expect("search");
     assert_eq!(results.hits.len(), 1);
     let hit = &results.hits[0];

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{apply, change, demo_index, file, hits, key, main_key, put, q};
+use common::{apply, apply_file, change, demo_index, file, hits, key, main_key, put, put_file, q};
 use indexer::IndexSink;
 use search::{Error, Query, SearchIndex};
 
@@ -23,12 +23,7 @@ fn replaced_file_loses_old_content_in_one_commit() {
     assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
     assert_eq!(index.num_chunks(), 2);
 
-    apply(
-        &index,
-        &k,
-        vec![file("lib.py", "def new_name():\n    pass\n", 10)],
-        &[],
-    );
+    apply_file(&index, &k, "lib.py", "def new_name():\n    pass\n");
     // Staged, not committed: searches still see the old file.
     assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
     assert!(hits(&index, q("new_name")).is_empty());
@@ -47,19 +42,9 @@ fn replaced_file_loses_old_content_in_one_commit() {
 fn later_batches_of_a_run_override_earlier_ones() {
     let index = SearchIndex::open_in_memory().expect("open");
     let k = main_key();
-    apply(
-        &index,
-        &k,
-        vec![file("a.rs", "fn first_version() {}", 10)],
-        &[],
-    );
-    apply(
-        &index,
-        &k,
-        vec![file("a.rs", "fn second_version() {}", 10)],
-        &[],
-    );
-    apply(&index, &k, vec![file("b.rs", "fn doomed() {}", 10)], &[]);
+    apply_file(&index, &k, "a.rs", "fn first_version() {}");
+    apply_file(&index, &k, "a.rs", "fn second_version() {}");
+    apply_file(&index, &k, "b.rs", "fn doomed() {}");
     apply(&index, &k, vec![], &["b.rs"]);
     index.commit(&k).expect("commit");
     assert!(hits(&index, q("first_version")).is_empty());
@@ -73,7 +58,7 @@ fn drop_ref_removes_only_that_ref() {
     let index = SearchIndex::open_in_memory().expect("open");
     let main = main_key();
     let pr = key("demo", "refs/pull/7/head");
-    put(&index, &main, vec![file("a.rs", "fn shared() {}", 10)], &[]);
+    put_file(&index, &main, "a.rs", "fn shared() {}");
     put(
         &index,
         &pr,
@@ -279,12 +264,7 @@ fn filters_by_repo_ref_prefix_and_glob() {
 #[test]
 fn bad_queries_are_errors_or_results_never_panics() {
     let index = SearchIndex::open_in_memory().expect("open");
-    put(
-        &index,
-        &main_key(),
-        vec![file("a.rs", "fn handler() {}", 10)],
-        &[],
-    );
+    put_file(&index, &main_key(), "a.rs", "fn handler() {}");
     let ten_kb = "handler ".repeat(1300);
     for text in [
         "",

@@ -67,9 +67,19 @@ pub fn put(index: &SearchIndex, key: &RefKey, upserts: Vec<FileUpdate>, deletes:
     index.commit_ref(key).expect("commit");
 }
 
+/// Commits one file, in chunks of ten lines.
+pub fn put_file(index: &SearchIndex, key: &RefKey, path: &str, text: &str) {
+    put(index, key, vec![file(path, text, 10)], &[]);
+}
+
 /// Stages one batch through the sink, without committing it.
 pub fn apply(index: &SearchIndex, key: &RefKey, upserts: Vec<FileUpdate>, deletes: &[&str]) {
     index.apply(&change(key, upserts, deletes)).expect("apply");
+}
+
+/// Stages one file, in chunks of ten lines, without committing it.
+pub fn apply_file(index: &SearchIndex, key: &RefKey, path: &str, text: &str) {
+    apply(index, key, vec![file(path, text, 10)], &[]);
 }
 
 /// The `path:start_line` of each hit, in order.
