@@ -27,6 +27,12 @@ fn memory_runner(data: &Path, repo: &RepoSpec, manifests: Arc<MemoryManifestStor
     }
 }
 
+/// Every job the runner's store holds (the tests queue far fewer than 100).
+async fn all_jobs(runner: &Runner) -> Vec<jobstore::Job> {
+    let page = runner.jobs.list(&Default::default(), 100, None).await;
+    page.expect("list").jobs
+}
+
 /// Runs every queued job to completion.
 async fn drain(runner: &Runner) {
     while let Some(claimed) = runner.jobs.claim("t").await.expect("claim") {
@@ -95,20 +101,14 @@ async fn missed_pushes_and_deletions_are_healed() {
             },
         ]
     );
-    let page = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .expect("list");
-    let reconcile_jobs = page
-        .jobs
+    let jobs = all_jobs(&runner).await;
+    let reconcile_jobs = jobs
         .iter()
         .filter(|j| j.trigger == Trigger::Reconcile)
         .count();
-    assert_eq!(reconcile_jobs, 4, "{:?}", page.jobs);
+    assert_eq!(reconcile_jobs, 4, "{jobs:?}");
     assert!(
-        page.jobs
-            .iter()
+        jobs.iter()
             .any(|j| j.kind == JobKind::DeleteRef && j.git_ref == "refs/heads/dev")
     );
     drain(&runner).await;
@@ -182,23 +182,10 @@ async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
 
     // Nothing changed: one ls-remote, no job.
     let listings = source.remote_listings();
-    let queued = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs
-        .len();
+    let queued = all_jobs(&runner).await.len();
     assert!(pass().await.expect("in step").is_empty());
     assert_eq!(source.remote_listings(), listings + 1);
-    let after = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs
-        .len();
-    assert_eq!(after, queued);
+    assert_eq!(all_jobs(&runner).await.len(), queued);
 
     // Two passes at once: the second finds the first running and does nothing.
     let (one, two) = tokio::join!(pass(), pass());
@@ -215,21 +202,11 @@ async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
     let third = commit(up, "c.rs", "fn third() {}\n");
     let mut webhook = jobstore::NewJob::index("up", "refs/heads/main", Trigger::Webhook);
     webhook.commit = Some(third.clone());
-    let queued_before = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs;
+    let queued_before = all_jobs(&runner).await;
     runner.jobs.enqueue(webhook).await.expect("webhook job");
     let missed = pass().await.expect("with a webhook job queued");
     assert!(missed.is_empty(), "{missed:?}");
-    let jobs = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs;
+    let jobs = all_jobs(&runner).await;
     assert_eq!(jobs.len(), queued_before.len() + 1, "{jobs:?}");
     let folded = jobs
         .iter()
