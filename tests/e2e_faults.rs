@@ -241,26 +241,26 @@ fn git_failures_end_as_clear_job_errors_or_correct_reindexes() {
 
     let job = gw.wait_finished(&rewrite);
     assert_eq!(job["state"], "succeeded", "force push: {job}");
-    let hits = gw
-        .manage("GET", "/search?q=force_dropped&repo=forced", b"")
-        .json();
-    assert_eq!(
-        hits["hits"].as_array().unwrap().len(),
-        0,
-        "content of the dropped commit: {hits}"
-    );
-    let hits = gw
-        .manage("GET", "/search?q=force_replacement&repo=forced", b"")
-        .json();
-    assert_eq!(hits["hits"].as_array().unwrap().len(), 1, "{hits}");
-    let hits = gw
-        .manage("GET", "/search?q=doomed_symbol&repo=doomed", b"")
-        .json();
-    assert_eq!(
-        hits["hits"].as_array().unwrap().len(),
-        1,
-        "the last good index stays: {hits}"
-    );
+    for (query, count, what) in [
+        (
+            "q=force_dropped&repo=forced",
+            0,
+            "content of the dropped commit",
+        ),
+        (
+            "q=force_replacement&repo=forced",
+            1,
+            "the force push's content",
+        ),
+        (
+            "q=doomed_symbol&repo=doomed",
+            1,
+            "the last good index stays",
+        ),
+    ] {
+        let hits = gw.search_hits(query);
+        assert_eq!(hits.len(), count, "{what}: {hits:?}");
+    }
 
     gw.wait_settled();
     assert!(gw.stop().success());
@@ -405,12 +405,8 @@ fn sigterm_finishes_in_flight_requests_and_requeues_running_jobs() {
                     let delivery = format!("term-{t}-{i}");
                     let body = github_push("refs/heads/main", ZEROS, &c1, false);
                     let headers = signed_headers("github", "push", &delivery, &body, SECRET);
-                    let refs: Vec<(&str, &str)> = headers
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect();
                     let Ok(answer) = std::panic::catch_unwind(|| {
-                        http(addr, "POST", "/webhooks/github/demo", &refs, &body)
+                        post(addr, "/webhooks/github/demo", &headers, &body)
                     }) else {
                         return; // refused: the listener is closed
                     };
