@@ -133,17 +133,13 @@ fn check_config_names_every_mistake_with_its_line() {
         "{err}"
     );
 
-    let out = gateway_cli()
-        .arg("check-config")
-        .arg("--config")
-        .arg("examples/gateway.toml")
-        .current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/../..")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the shipped example is valid: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        gateway_cli()
+            .arg("check-config")
+            .arg("--config")
+            .arg("examples/gateway.toml")
+            .current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/../.."),
+        "the shipped example is valid",
     );
 }
 

@@ -124,15 +124,15 @@ fn index_from_the_command_line_makes_owner_only_files() {
     repo.write("lib.rs", &source_file("indexed_by_hand", 3));
     repo.commit("c1");
     let data = tmp.path().join("cli-data");
-    let out = Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-        .arg("index")
-        .arg(&repo.dir)
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_context-gateway"))
+            .arg("index")
+            .arg(&repo.dir)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("RUST_LOG", "warn"),
+        "context-gateway index",
+    );
     assert_eq!(mode(&data), 0o700);
     assert_owner_only(&data);
 }

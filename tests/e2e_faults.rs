@@ -79,19 +79,19 @@ fn sigkill_during_indexing_and_commit_converges_to_a_from_scratch_index() {
     }
     // Compare with a from-scratch index of a checkout of the indexed commit.
     let checkout = tmp.path().join("checkout");
-    let out = Command::new("git")
-        .args(["clone", "-q", &repo.url()])
-        .arg(&checkout)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&checkout)
-        .args(["checkout", "-q", &commit])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    run_ok(
+        Command::new("git")
+            .args(["clone", "-q", &repo.url()])
+            .arg(&checkout),
+        "git clone",
+    );
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(&checkout)
+            .args(["checkout", "-q", &commit]),
+        "git checkout",
+    );
     std::fs::remove_dir_all(checkout.join(".git")).unwrap();
     let expected = reference_chunks(&checkout, &tmp.path().join("fresh"));
     assert_eq!(

@@ -390,16 +390,12 @@ fn a_consumer_following_pushes_ends_with_a_fresh_index_and_reads_agree() {
     // The CLI talks to the running gateway: `changes` prints the snapshot and live entries as
     // JSON lines that rebuild the same chunks, `cat` prints a file.
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-            .args(args)
-            .args(["--url", &format!("http://{}", gw.addr)])
-            .env("GATEWAY_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_context-gateway"))
+                .args(args)
+                .args(["--url", &format!("http://{}", gw.addr)])
+                .env("GATEWAY_TOKEN", TOKEN),
+            &format!("{args:?}"),
         );
         String::from_utf8(out.stdout).unwrap()
     };

@@ -267,15 +267,22 @@ pub fn gateway_cli() -> Command {
     command
 }
 
-/// Runs a `--json` command to the end, fails the test with its stderr unless it succeeded,
-/// and returns what it printed.
-pub fn cli_json(command: &mut Command) -> Value {
+/// Runs `command` to the end and fails the test, naming `what` and showing its stderr, unless
+/// it succeeded. Its output.
+pub fn run_ok(command: &mut Command, what: &str) -> std::process::Output {
     let out = command.output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// Runs a `--json` command to the end, fails the test with its stderr unless it succeeded,
+/// and returns what it printed.
+pub fn cli_json(command: &mut Command) -> Value {
+    let out = run_ok(command, &format!("{command:?}"));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -527,17 +534,9 @@ impl Repo {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut git = Command::new("git");
+        git.arg("-C").arg(&self.dir).args(args);
+        let out = run_ok(&mut git, &format!("git {args:?}"));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
