@@ -24,28 +24,25 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
     // Several senders push to distinct branches as fast as they can; each records the
     // deliveries answered 202 with their job ids.
     let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let senders: Vec<_> = (0..4)
-        .map(|t| {
-            let acknowledged = acknowledged.clone();
+    let senders = burst(
+        addr,
+        4,
+        100_000,
+        "burst",
+        {
             let c1 = c1.clone();
-            std::thread::spawn(move || {
-                for i in 0..100_000 {
-                    let delivery = format!("burst-{t}-{i}");
-                    let body = github_push(&format!("refs/heads/b{t}-{}", i % 50), &c1, &c1, false);
-                    let headers = signed_headers("github", "push", &delivery, &body, SECRET);
-                    let Ok(answer) = std::panic::catch_unwind(|| {
-                        post(addr, "/webhooks/github/demo", &headers, &body)
-                    }) else {
-                        return; // the server is gone
-                    };
-                    if answer.status == 202 {
-                        let job = answer.json()["job_id"].as_str().unwrap().to_string();
-                        acknowledged.lock().unwrap().push((delivery, job));
-                    }
+            move |t, i| github_push(&format!("refs/heads/b{t}-{}", i % 50), &c1, &c1, false)
+        },
+        {
+            let acknowledged = acknowledged.clone();
+            move |delivery, answer| {
+                if answer.status == 202 {
+                    let job = answer.json()["job_id"].as_str().unwrap().to_string();
+                    acknowledged.lock().unwrap().push((delivery, job));
                 }
-            })
-        })
-        .collect();
+            }
+        },
+    );
     let deadline = Instant::now() + PATIENCE;
     while acknowledged.lock().unwrap().len() < 150 {
         assert!(Instant::now() < deadline, "the burst never got going");

@@ -396,28 +396,27 @@ fn sigterm_finishes_in_flight_requests_and_requeues_running_jobs() {
     // The catch-up job of main runs; deliveries for main fold into one queued job behind it.
     gw.wait_running_job();
     let answers: Arc<Mutex<Vec<(String, u16, String)>>> = Arc::default();
-    let senders: Vec<_> = (0..3)
-        .map(|t| {
-            let answers = answers.clone();
+    // A sender stops once the listener is closed.
+    let senders = burst(
+        addr,
+        3,
+        10_000,
+        "term",
+        {
             let c1 = c1.clone();
-            std::thread::spawn(move || {
-                for i in 0..10_000 {
-                    let delivery = format!("term-{t}-{i}");
-                    let body = github_push("refs/heads/main", ZEROS, &c1, false);
-                    let headers = signed_headers("github", "push", &delivery, &body, SECRET);
-                    let Ok(answer) = std::panic::catch_unwind(|| {
-                        post(addr, "/webhooks/github/demo", &headers, &body)
-                    }) else {
-                        return; // refused: the listener is closed
-                    };
-                    answers
-                        .lock()
-                        .unwrap()
-                        .push((delivery, answer.status, answer.text()));
-                }
-            })
-        })
-        .collect();
+            move |_, _| github_push("refs/heads/main", ZEROS, &c1, false)
+        },
+        {
+            let answers = answers.clone();
+            move |delivery, answer| {
+                let text = answer.text();
+                answers
+                    .lock()
+                    .unwrap()
+                    .push((delivery, answer.status, text));
+            }
+        },
+    );
     while answers.lock().unwrap().len() < 30 {
         std::thread::sleep(Duration::from_millis(5));
     }

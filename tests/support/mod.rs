@@ -473,6 +473,39 @@ pub fn post(addr: SocketAddr, path: &str, headers: &[(String, String)], body: &[
     http(addr, "POST", path, &header_refs(headers), body)
 }
 
+/// Starts `senders` threads that POST signed GitHub pushes to the repo `demo` at `addr` as fast
+/// as they can, `each` per thread: delivery `{prefix}-{t}-{i}` of thread `t` carries
+/// `body(t, i)`, and `answered` gets its id and answer. A sender stops once the server is gone
+/// (the client panics on a refused or cut connection).
+pub fn burst(
+    addr: SocketAddr,
+    senders: usize,
+    each: usize,
+    prefix: &str,
+    body: impl Fn(usize, usize) -> Vec<u8> + Send + Sync + 'static,
+    answered: impl Fn(String, Response) + Send + Sync + 'static,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let (body, answered) = (std::sync::Arc::new(body), std::sync::Arc::new(answered));
+    (0..senders)
+        .map(|t| {
+            let (body, answered, prefix) = (body.clone(), answered.clone(), prefix.to_string());
+            std::thread::spawn(move || {
+                for i in 0..each {
+                    let delivery = format!("{prefix}-{t}-{i}");
+                    let body = body(t, i);
+                    let headers = signed_headers("github", "push", &delivery, &body, SECRET);
+                    let Ok(answer) = std::panic::catch_unwind(|| {
+                        post(addr, "/webhooks/github/demo", &headers, &body)
+                    }) else {
+                        return;
+                    };
+                    answered(delivery, answer);
+                }
+            })
+        })
+        .collect()
+}
+
 pub fn post_webhook(
     gw: &Gateway,
     provider: &str,
