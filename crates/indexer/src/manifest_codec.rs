@@ -351,37 +351,34 @@ pub(crate) fn range(region: &[u8], offset: u64, len: u64) -> Result<&[u8], Decod
         .ok_or_else(|| format!("block at {offset} is past the end of the snapshot"))
 }
 
+/// A count, then per path `1` and its record (`put_record`), or `0` and the path (removed).
+fn put_changes<T>(
+    out: &mut Vec<u8>,
+    changes: &BTreeMap<String, Option<T>>,
+    put_record: fn(&mut Vec<u8>, &str, &T),
+) {
+    put_u64(out, changes.len() as u64);
+    for (path, entry) in changes {
+        match entry {
+            Some(entry) => {
+                out.push(1);
+                put_record(out, path, entry);
+            }
+            None => {
+                out.push(0);
+                put_str(out, path);
+            }
+        }
+    }
+}
+
 /// Encodes an update (a journal record's payload).
 pub(crate) fn encode_update(update: &ManifestUpdate) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     put_opt_str(&mut out, update.commit.as_deref());
     put_i128(&mut out, update.written_at_ns);
-    put_u64(&mut out, update.files.len() as u64);
-    for (path, entry) in &update.files {
-        match entry {
-            Some(entry) => {
-                out.push(1);
-                put_file_record(&mut out, path, entry);
-            }
-            None => {
-                out.push(0);
-                put_str(&mut out, path);
-            }
-        }
-    }
-    put_u64(&mut out, update.skipped.len() as u64);
-    for (path, entry) in &update.skipped {
-        match entry {
-            Some(entry) => {
-                out.push(1);
-                put_skipped_record(&mut out, path, entry);
-            }
-            None => {
-                out.push(0);
-                put_str(&mut out, path);
-            }
-        }
-    }
+    put_changes(&mut out, &update.files, put_file_record);
+    put_changes(&mut out, &update.skipped, put_skipped_record);
     out
 }
 
