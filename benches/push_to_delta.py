@@ -17,13 +17,9 @@ Only loopback traffic; bounded by --pushes and a per-push deadline.
 """
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,17 +27,15 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from push_to_searchable import (  # noqa: E402  (the same repo, client and helpers)
-    REPO_ROOT, SECRET, TOKEN, git, head, make_repo, percentile, request, wait_idle,
-)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
+from common import (Gateway, default_gateway, get_json, git, latency_summary,  # noqa: E402
+                    make_repo, push_headers, request)
+from push_to_searchable import bench_config, dir_of, head, push_body, report  # noqa: E402
 
 
 def changes(addr, since, limit=1000, wait=0):
     q = urllib.parse.urlencode({"repo": "bench", "ref": "main", "since": since, "limit": limit, "wait": wait})
-    status, data = request(addr, "GET", f"/changes?{q}")
-    if status != 200:
-        raise SystemExit(f"/changes: {status} {data[:200]!r}")
-    return json.loads(data)
+    return get_json(addr, f"/changes?{q}")
 
 
 def page_snapshot(addr):
@@ -61,8 +55,8 @@ def page_snapshot(addr):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target")
-    ap.add_argument("--binary", default=os.path.join(target, "release", "context-gateway"))
+    ap.add_argument("--binary", default=default_gateway(),
+                    help="default: the release build in $CARGO_TARGET_DIR, else target/")
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--pushes", type=int, default=50)
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")
@@ -72,24 +66,11 @@ def main():
     gateway = None
     try:
         repo = os.path.join(work, "repo")
-        make_repo(repo, args.files)
-        config = os.path.join(work, "gateway.toml")
-        with open(config, "w") as f:
-            f.write(
-                f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
-                f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
-                f'branches = ["main"]\nsecret = "{SECRET}"\n'
-            )
-        env = dict(os.environ, GATEWAY_TOKEN=TOKEN, RUST_LOG="warn")
-        gateway = subprocess.Popen(
-            [args.binary, "serve", "--config", config, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data")],
-            stdout=subprocess.PIPE, stderr=open(os.path.join(work, "gateway.log"), "w"), env=env, text=True,
-        )
-        line = gateway.stdout.readline().strip()
-        host, port = line.removeprefix("listening on http://").rsplit(":", 1)
-        addr = (host, int(port))
+        make_repo(repo, args.files, dir_of)
+        gateway = Gateway(args.binary, work, bench_config(repo)).start({"RUST_LOG": "warn"})
+        addr = gateway.addr
         t0 = time.time()
-        wait_idle(addr)
+        gateway.wait_idle()
         initial_s = time.time() - t0
 
         chunks, size, secs, cursor = page_snapshot(addr)
@@ -103,7 +84,7 @@ def main():
         latencies = []
         before = head(repo)
         for n in range(args.pushes):
-            target_file = os.path.join(repo, f"pkg{n % 100:03}", f"mod{n}.rs")
+            target_file = os.path.join(repo, dir_of(n), f"mod{n}.rs")
             with open(target_file, "a") as f:
                 f.write(f"\npub fn delta_{n}_{os.getpid()}() -> u64 {{ {n} }}\n")
             git(repo, "commit", "-q", "-am", f"push {n}")
@@ -122,15 +103,8 @@ def main():
             waiter = threading.Thread(target=poll)
             waiter.start()
             time.sleep(0.05)  # let the long-poll park before the push
-            body = json.dumps({
-                "ref": "refs/heads/main", "before": before, "after": after,
-                "created": False, "deleted": False, "forced": False,
-                "repository": {"name": "bench", "full_name": "bench/bench"},
-                "commits": [{"id": after, "added": [], "removed": [], "modified": [os.path.relpath(target_file, repo)]}],
-            }).encode()
-            sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-            headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": f"p2d-{n}-{os.getpid()}",
-                       "X-Hub-Signature-256": sig, "Content-Type": "application/json"}
+            body = push_body(before, after, os.path.relpath(target_file, repo))
+            headers = push_headers(body, f"p2d-{n}-{os.getpid()}")
             start = time.perf_counter()
             status, data = request(addr, "POST", "/webhooks/github/bench", body, headers)
             if status != 202:
@@ -146,22 +120,12 @@ def main():
             "files": args.files, "pushes": args.pushes, "initial_index_s": round(initial_s, 2),
             "snapshot_chunks": chunks, "snapshot_mb": round(size / 1e6, 1),
             "snapshot_chunks_per_s": round(chunks / secs),
-            "p50_ms": round(percentile(latencies, 50), 1), "p90_ms": round(percentile(latencies, 90), 1),
-            "p99_ms": round(percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1),
-            "mean_ms": round(statistics.mean(latencies), 1),
+            **latency_summary(latencies),
         }
-        if args.json:
-            print(json.dumps(result))
-        else:
-            for k, v in result.items():
-                print(f"{k:>22}: {v}")
+        report(result, args.json, 22)
     finally:
         if gateway:
-            gateway.terminate()
-            try:
-                gateway.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
+            gateway.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -16,20 +16,48 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
-from common import (SECRET, Gateway, default_gateway, git, make_repo, percentile,  # noqa: E402
-                    push_headers, request)
+from common import (SECRET, Gateway, default_gateway, git, latency_summary,  # noqa: E402
+                    make_repo, push_headers, request)
 
 
 def dir_of(i):
     """The directory of generated file `i` (100 of them)."""
     return f"pkg{i % 100:03}"
+
+
+def bench_config(repo):
+    """The gateway config both push benches serve: the repo `bench` at `repo`, two workers."""
+    return (
+        f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
+        f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
+        f'branches = ["main"]\nsecret = "{SECRET}"\n'
+    )
+
+
+def push_body(before, after, changed):
+    """A signed-to-be GitHub push of `bench`'s main from `before` to `after`, listing the one
+    path `changed` as modified."""
+    return json.dumps({
+        "ref": "refs/heads/main", "before": before, "after": after,
+        "created": False, "deleted": False, "forced": False,
+        "repository": {"name": "bench", "full_name": "bench/bench"},
+        "commits": [{"id": after, "added": [], "removed": [], "modified": [changed]}],
+    }).encode()
+
+
+def report(result, as_json, width):
+    """Prints `result` as one JSON line, or one `key: value` line each, keys right-aligned."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>{width}}: {v}")
 
 
 def head(repo):
@@ -94,12 +122,7 @@ def main():
         t0 = time.time()
         make_repo(repo, args.files, dir_of)
         print(f"made a {args.files}-file repo in {time.time() - t0:.1f}s", file=sys.stderr)
-        config = (
-            f'workers = 2\n[rate_limit]\nper_ip_per_sec = 0\n\n'
-            f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
-            f'branches = ["main"]\nsecret = "{SECRET}"\n'
-        )
-        gateway = Gateway(args.binary, work, config).start({
+        gateway = Gateway(args.binary, work, bench_config(repo)).start({
             "RUST_LOG": "info,context_gateway::git=debug" if args.phases else "warn",
             "CONTEXT_GATEWAY_LOG_FORMAT": "json",
         })
@@ -118,12 +141,7 @@ def main():
                 f.write(f"\npub fn {token}() -> u64 {{ {n} }}\n")
             git(repo, "commit", "-q", "-am", f"push {n}")
             after = head(repo)
-            body = json.dumps({
-                "ref": "refs/heads/main", "before": before, "after": after,
-                "created": False, "deleted": False, "forced": False,
-                "repository": {"name": "bench", "full_name": "bench/bench"},
-                "commits": [{"id": after, "added": [], "removed": [], "modified": [os.path.relpath(target, repo)]}],
-            }).encode()
+            body = push_body(before, after, os.path.relpath(target, repo))
             headers = push_headers(body, f"p2s-{n}-{os.getpid()}")
             q = "/search?" + urllib.parse.urlencode({"q": token, "repo": "bench", "limit": 1})
             start = time.perf_counter()
@@ -143,17 +161,11 @@ def main():
 
         result = {
             "files": args.files, "pushes": args.pushes, "initial_index_s": round(initial_s, 2),
-            "p50_ms": round(percentile(latencies, 50), 1), "p90_ms": round(percentile(latencies, 90), 1),
-            "p99_ms": round(percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1),
-            "mean_ms": round(statistics.mean(latencies), 1),
+            **latency_summary(latencies),
         }
         if args.phases:
             result.update(phases(gateway.log_path, args.pushes))
-        if args.json:
-            print(json.dumps(result))
-        else:
-            for k, v in result.items():
-                print(f"{k:>16}: {v}")
+        report(result, args.json, 16)
     finally:
         if gateway:
             gateway.stop()

@@ -50,6 +50,10 @@ log() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)" >&2; }
 # for the previous part's writes (seen: `context-gateway index` 16-19 s right after p2s or a
 # cargo build, 7.9-8.9 s after `sync`).
 begin() { sync; log "$@"; }
+# criterion BENCH: one criterion bench of gateway-benches, its output into $out/BENCH.txt.
+criterion() {
+  cargo bench -q -p gateway-benches --bench "$1" -- "${criterion_args[@]}" >"$out/$1.txt" 2>&1
+}
 
 # --- peers -------------------------------------------------------------------------------
 # PATH first, then the tools this script installed earlier; the Python scripts and the search
@@ -146,8 +150,7 @@ if want indexer; then
 fi
 if want search; then
   begin "criterion: search_query (query latency beside rg)"
-  cargo bench -q -p gateway-benches --bench search_query -- "${criterion_args[@]}" \
-    >"$out/search_query.txt" 2>&1 || status=1
+  criterion search_query || status=1
 fi
 if want relevance; then
   begin "relevance: the docstring method on two corpora beside SQLite FTS5"
@@ -156,13 +159,11 @@ if want relevance; then
 fi
 if want jobstore; then
   begin "criterion: jobstore_queue"
-  cargo bench -q -p gateway-benches --bench jobstore_queue -- "${criterion_args[@]}" \
-    >"$out/jobstore_queue.txt" 2>&1 || status=1
+  criterion jobstore_queue || status=1
 fi
 if want verify; then
   begin "criterion: webhook_verify"
-  cargo bench -q -p gateway-benches --bench webhook_verify -- "${criterion_args[@]}" \
-    >"$out/webhook_verify.txt" 2>&1 || status=1
+  criterion webhook_verify || status=1
 fi
 
 python3 benches/load/report.py "$out" >"$out/report.md"

@@ -147,49 +147,19 @@ fn hostile_requests_get_the_right_answer_and_lose_nothing() {
         401,
         Some("missing_signature"),
     );
-    m.expect(
-        "empty",
-        &with(&good, "X-Hub-Signature-256", ""),
-        &body,
-        401,
-        None,
-    );
-    m.expect(
-        "wrong",
-        &with(
-            &good,
-            "X-Hub-Signature-256",
-            &format!("sha256={}", "ab".repeat(32)),
-        ),
-        &body,
-        401,
-        Some("invalid_signature"),
-    );
-    m.expect(
-        "not hex",
-        &with(&good, "X-Hub-Signature-256", "sha256=zz"),
-        &body,
-        401,
-        Some("invalid_signature"),
-    );
-    m.expect(
-        "no prefix",
-        &with(&good, "X-Hub-Signature-256", &"ab".repeat(32)),
-        &body,
-        401,
-        Some("invalid_signature"),
-    );
-    m.expect(
-        "sha1 not allowed",
-        &with(
-            &good,
-            "X-Hub-Signature-256",
-            &format!("sha1={}", "ab".repeat(20)),
-        ),
-        &body,
-        401,
-        None,
-    );
+    let wrong = format!("sha256={}", "ab".repeat(32));
+    let no_prefix = "ab".repeat(32);
+    let sha1 = format!("sha1={}", "ab".repeat(20));
+    for (label, value, code) in [
+        ("empty", "", None),
+        ("wrong", wrong.as_str(), Some("invalid_signature")),
+        ("not hex", "sha256=zz", Some("invalid_signature")),
+        ("no prefix", no_prefix.as_str(), Some("invalid_signature")),
+        ("sha1 not allowed", sha1.as_str(), None),
+    ] {
+        let headers = with(&good, "X-Hub-Signature-256", value);
+        m.expect(label, &headers, &body, 401, code);
+    }
     let mut duplicated = good.clone();
     let sig = good
         .iter()
@@ -239,14 +209,12 @@ fn hostile_requests_get_the_right_answer_and_lose_nothing() {
         &lab_body,
     );
     assert_eq!(answer.status, 401, "{}", answer.text());
-    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    let stale = webhook_core::ProviderId::GitLab
-        .sign(
-            &webhook_core::Secret::new(LAB_SIGNING).unwrap(),
-            &lab_body,
-            an_hour_ago,
-        )
-        .unwrap();
+    let lab_signed = |at: SystemTime| {
+        let secret = webhook_core::Secret::new(LAB_SIGNING).unwrap();
+        let signed = webhook_core::ProviderId::GitLab.sign(&secret, &lab_body, at);
+        signed.unwrap()
+    };
+    let stale = lab_signed(SystemTime::now() - Duration::from_secs(3600));
     let answer = m.post("gitlab", "lab", &lab(stale), &lab_body);
     assert_eq!(answer.status, 401, "{}", answer.text());
     assert_eq!(
@@ -255,13 +223,7 @@ fn hostile_requests_get_the_right_answer_and_lose_nothing() {
         "{}",
         answer.text()
     );
-    let fresh = webhook_core::ProviderId::GitLab
-        .sign(
-            &webhook_core::Secret::new(LAB_SIGNING).unwrap(),
-            &lab_body,
-            SystemTime::now(),
-        )
-        .unwrap();
+    let fresh = lab_signed(SystemTime::now());
     let answer = m.post("gitlab", "lab", &lab(fresh.clone()), &lab_body);
     assert_eq!(
         answer.status,
@@ -275,43 +237,32 @@ fn hostile_requests_get_the_right_answer_and_lose_nothing() {
     assert_eq!(answer.json()["status"], "duplicate");
 
     // Bodies: empty, invalid UTF-8, 10,000 levels of nesting, huge numbers, over the limit.
-    m.expect("0 bytes", &push_headers("b-0", b""), b"", 400, None);
     let invalid_utf8 = [b"{\"ref\":\"refs/heads/\xff\xfe\",".as_slice(), &body[1..]].concat();
-    m.expect(
-        "invalid UTF-8",
-        &push_headers("b-1", &invalid_utf8),
-        &invalid_utf8,
-        400,
-        None,
-    );
     let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
-    m.expect(
-        "nested 10,000",
-        &push_headers("b-2", &nested),
-        &nested,
-        400,
-        None,
-    );
     let nested_obj = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000)).into_bytes();
-    m.expect(
-        "nested objects",
-        &push_headers("b-3", &nested_obj),
-        &nested_obj,
-        400,
-        None,
-    );
     let huge = format!(
         "{{\"ref\":\"refs/heads/main\",\"before\":1{},\"after\":1e999999,\"repository\":{{\"full_name\":\"a/b\"}},\"commits\":[]}}",
         "0".repeat(100_000)
     )
     .into_bytes();
-    m.expect(
-        "huge numbers",
-        &push_headers("b-4", &huge),
-        &huge,
-        400,
-        None,
-    );
+    for (i, (label, bad)) in [
+        ("0 bytes", Vec::new()),
+        ("invalid UTF-8", invalid_utf8),
+        ("nested 10,000", nested),
+        ("nested objects", nested_obj),
+        ("huge numbers", huge),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        m.expect(
+            label,
+            &push_headers(&format!("b-{i}"), &bad),
+            &bad,
+            400,
+            None,
+        );
+    }
     let big = vec![b' '; 26 << 20];
     m.expect(
         "26 MiB",
@@ -396,11 +347,7 @@ fn hostile_requests_get_the_right_answer_and_lose_nothing() {
         "/webhooks/nope/demo",
     ] {
         let headers = push_headers("path", &body);
-        let refs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let answer = m.gw.request("POST", path, &refs, &body);
+        let answer = post(m.gw.addr, path, &headers, &body);
         m.answers.push(answer.text());
         assert_eq!(answer.status, 404, "{path}: {}", answer.text());
     }
@@ -498,11 +445,7 @@ fn hostile_repository_contents_index_safely() {
         tree.display()
     );
     let gw = Gateway::start(tmp.path(), &config);
-    let answer = gw.manage("POST", "/webhooks/trigger/tree", b"{\"full\":true}");
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job_id = answer.json()["job_id"].as_str().unwrap().to_string();
-    let job = gw.wait_finished(&job_id);
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let job = gw.trigger_and_wait("tree", b"{\"full\":true}");
     // Nothing of /etc/passwd is indexed, through any of the links.
     let hits = gw.manage("GET", "/search?q=root&limit=100", b"").json();
     for hit in hits["hits"].as_array().unwrap() {

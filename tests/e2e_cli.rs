@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Stdio;
 
 use support::*;
@@ -62,25 +61,16 @@ fn index_then_search_from_the_command_line() {
 
 #[test]
 fn sign_prints_the_published_github_vector() {
-    let mut child = gateway_cli()
-        .args([
+    let out = run_with_input(
+        gateway_cli().args([
             "sign",
             "--provider",
             "github",
             "--secret",
             "It's a Secret to Everybody",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Hello, World!")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]),
+        b"Hello, World!",
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -143,17 +133,13 @@ fn check_config_names_every_mistake_with_its_line() {
         "{err}"
     );
 
-    let out = gateway_cli()
-        .arg("check-config")
-        .arg("--config")
-        .arg("examples/gateway.toml")
-        .current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/../..")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the shipped example is valid: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        gateway_cli()
+            .arg("check-config")
+            .arg("--config")
+            .arg("examples/gateway.toml")
+            .current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/../.."),
+        "the shipped example is valid",
     );
 }
 

@@ -24,32 +24,25 @@ fn sigkill_mid_burst_loses_no_acknowledged_delivery() {
     // Several senders push to distinct branches as fast as they can; each records the
     // deliveries answered 202 with their job ids.
     let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let senders: Vec<_> = (0..4)
-        .map(|t| {
-            let acknowledged = acknowledged.clone();
+    let senders = burst(
+        addr,
+        4,
+        100_000,
+        "burst",
+        {
             let c1 = c1.clone();
-            std::thread::spawn(move || {
-                for i in 0..100_000 {
-                    let delivery = format!("burst-{t}-{i}");
-                    let body = github_push(&format!("refs/heads/b{t}-{}", i % 50), &c1, &c1, false);
-                    let headers = signed_headers("github", "push", &delivery, &body, SECRET);
-                    let refs: Vec<(&str, &str)> = headers
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect();
-                    let Ok(answer) = std::panic::catch_unwind(|| {
-                        http(addr, "POST", "/webhooks/github/demo", &refs, &body)
-                    }) else {
-                        return; // the server is gone
-                    };
-                    if answer.status == 202 {
-                        let job = answer.json()["job_id"].as_str().unwrap().to_string();
-                        acknowledged.lock().unwrap().push((delivery, job));
-                    }
+            move |t, i| github_push(&format!("refs/heads/b{t}-{}", i % 50), &c1, &c1, false)
+        },
+        {
+            let acknowledged = acknowledged.clone();
+            move |delivery, answer| {
+                if answer.status == 202 {
+                    let job = answer.json()["job_id"].as_str().unwrap().to_string();
+                    acknowledged.lock().unwrap().push((delivery, job));
                 }
-            })
-        })
-        .collect();
+            }
+        },
+    );
     let deadline = Instant::now() + PATIENCE;
     while acknowledged.lock().unwrap().len() < 150 {
         assert!(Instant::now() < deadline, "the burst never got going");
@@ -105,27 +98,11 @@ fn queued_and_running_jobs_finish_after_a_crash() {
     );
     let gw = Gateway::start(tmp.path(), &config);
     // `big` runs first (oldest first), `small` waits behind it on the single worker.
-    let deadline = Instant::now() + PATIENCE;
-    let (running_id, queued_id) = loop {
-        let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json();
-        let queued = gw.manage("GET", "/webhooks/jobs?state=queued", b"").json();
-        let (running, queued) = (
-            running["jobs"].as_array().unwrap(),
-            queued["jobs"].as_array().unwrap(),
-        );
-        if running.len() == 1 && queued.len() == 1 {
-            break (
-                running[0]["id"].as_str().unwrap().to_string(),
-                queued[0]["id"].as_str().unwrap().to_string(),
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never saw one running and one queued job:\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (running, queued) = gw.one_running_one_queued();
+    let (running_id, queued_id) = (
+        running["id"].as_str().unwrap().to_string(),
+        queued["id"].as_str().unwrap().to_string(),
+    );
     gw.kill9();
 
     let gw = Gateway::start_with(tmp.path(), &tmp.path().join("gateway.toml"));

@@ -7,7 +7,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 
@@ -71,8 +71,7 @@ fn the_data_dir_is_owner_only_and_holds_no_credential() {
         config_for(&repo.url(), "github", "")
     );
     let gw = Gateway::start(tmp.path(), &config);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    gw.poll(Duration::from_millis(50), |gw| {
         let jobs = gw.manage("GET", "/webhooks/jobs", b"").json();
         let jobs = jobs["jobs"].as_array().unwrap().clone();
         let done = |repo: &str, f: &dyn Fn(&serde_json::Value) -> bool| {
@@ -81,15 +80,11 @@ fn the_data_dir_is_owner_only_and_holds_no_credential() {
         if done("demo", &|j| j["state"] == "succeeded")
             && done("private", &|j| !j["error"].is_null())
         {
-            break;
+            Ok(())
+        } else {
+            Err(format!("jobs never ended: {jobs:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "jobs never ended: {jobs:?}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     let hits = gw.manage("GET", "/search?q=kept_private", b"").json();
     assert_eq!(hits["hits"].as_array().unwrap().len(), 1, "{hits}");
     assert!(
@@ -129,15 +124,15 @@ fn index_from_the_command_line_makes_owner_only_files() {
     repo.write("lib.rs", &source_file("indexed_by_hand", 3));
     repo.commit("c1");
     let data = tmp.path().join("cli-data");
-    let out = Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-        .arg("index")
-        .arg(&repo.dir)
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_context-gateway"))
+            .arg("index")
+            .arg(&repo.dir)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("RUST_LOG", "warn"),
+        "context-gateway index",
+    );
     assert_eq!(mode(&data), 0o700);
     assert_owner_only(&data);
 }

@@ -79,19 +79,19 @@ fn sigkill_during_indexing_and_commit_converges_to_a_from_scratch_index() {
     }
     // Compare with a from-scratch index of a checkout of the indexed commit.
     let checkout = tmp.path().join("checkout");
-    let out = Command::new("git")
-        .args(["clone", "-q", &repo.url()])
-        .arg(&checkout)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&checkout)
-        .args(["checkout", "-q", &commit])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    run_ok(
+        Command::new("git")
+            .args(["clone", "-q", &repo.url()])
+            .arg(&checkout),
+        "git clone",
+    );
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(&checkout)
+            .args(["checkout", "-q", &commit]),
+        "git checkout",
+    );
     std::fs::remove_dir_all(checkout.join(".git")).unwrap();
     let expected = reference_chunks(&checkout, &tmp.path().join("fresh"));
     assert_eq!(
@@ -241,26 +241,26 @@ fn git_failures_end_as_clear_job_errors_or_correct_reindexes() {
 
     let job = gw.wait_finished(&rewrite);
     assert_eq!(job["state"], "succeeded", "force push: {job}");
-    let hits = gw
-        .manage("GET", "/search?q=force_dropped&repo=forced", b"")
-        .json();
-    assert_eq!(
-        hits["hits"].as_array().unwrap().len(),
-        0,
-        "content of the dropped commit: {hits}"
-    );
-    let hits = gw
-        .manage("GET", "/search?q=force_replacement&repo=forced", b"")
-        .json();
-    assert_eq!(hits["hits"].as_array().unwrap().len(), 1, "{hits}");
-    let hits = gw
-        .manage("GET", "/search?q=doomed_symbol&repo=doomed", b"")
-        .json();
-    assert_eq!(
-        hits["hits"].as_array().unwrap().len(),
-        1,
-        "the last good index stays: {hits}"
-    );
+    for (query, count, what) in [
+        (
+            "q=force_dropped&repo=forced",
+            0,
+            "content of the dropped commit",
+        ),
+        (
+            "q=force_replacement&repo=forced",
+            1,
+            "the force push's content",
+        ),
+        (
+            "q=doomed_symbol&repo=doomed",
+            1,
+            "the last good index stays",
+        ),
+    ] {
+        let hits = gw.search_hits(query);
+        assert_eq!(hits.len(), count, "{what}: {hits:?}");
+    }
 
     gw.wait_settled();
     assert!(gw.stop().success());
@@ -396,32 +396,27 @@ fn sigterm_finishes_in_flight_requests_and_requeues_running_jobs() {
     // The catch-up job of main runs; deliveries for main fold into one queued job behind it.
     gw.wait_running_job();
     let answers: Arc<Mutex<Vec<(String, u16, String)>>> = Arc::default();
-    let senders: Vec<_> = (0..3)
-        .map(|t| {
-            let answers = answers.clone();
+    // A sender stops once the listener is closed.
+    let senders = burst(
+        addr,
+        3,
+        10_000,
+        "term",
+        {
             let c1 = c1.clone();
-            std::thread::spawn(move || {
-                for i in 0..10_000 {
-                    let delivery = format!("term-{t}-{i}");
-                    let body = github_push("refs/heads/main", ZEROS, &c1, false);
-                    let headers = signed_headers("github", "push", &delivery, &body, SECRET);
-                    let refs: Vec<(&str, &str)> = headers
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect();
-                    let Ok(answer) = std::panic::catch_unwind(|| {
-                        http(addr, "POST", "/webhooks/github/demo", &refs, &body)
-                    }) else {
-                        return; // refused: the listener is closed
-                    };
-                    answers
-                        .lock()
-                        .unwrap()
-                        .push((delivery, answer.status, answer.text()));
-                }
-            })
-        })
-        .collect();
+            move |_, _| github_push("refs/heads/main", ZEROS, &c1, false)
+        },
+        {
+            let answers = answers.clone();
+            move |delivery, answer| {
+                let text = answer.text();
+                answers
+                    .lock()
+                    .unwrap()
+                    .push((delivery, answer.status, text));
+            }
+        },
+    );
     while answers.lock().unwrap().len() < 30 {
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use feed::{ChunkRecord, Entry, Mirror};
 use indexer::{Indexer, IndexerConfig, MemoryManifestStore, MemorySink, RefKey, RunRequest, Scope};
@@ -20,22 +20,6 @@ fn config(repo: &Repo, feed: &str) -> String {
         "workers = 1\nmax_attempts = 3\n{feed}\n[rate_limit]\nper_ip_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\"]\nsecret = \"{SECRET}\"\n",
         repo.url()
     )
-}
-
-fn wait_idle(gw: &Gateway) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        if status["jobs"]["queued"] == 0 && status["jobs"]["running"] == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never idle: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn push(gw: &Gateway, before: &str, after: &str, forced: bool) -> String {
@@ -145,16 +129,7 @@ fn fresh_index(repo: &Repo, commit: &str, dir: &Path) -> BTreeMap<String, Vec<Ch
         .into_iter()
         .filter(|(_, c)| !c.is_empty())
         .map(|(path, chunks)| {
-            let mut records: Vec<ChunkRecord> = chunks
-                .into_iter()
-                .map(|c| ChunkRecord {
-                    id: c.id.0.clone(),
-                    start_line: c.start_line,
-                    end_line: c.end_line,
-                    content_hash: c.id.0,
-                    text: c.text,
-                })
-                .collect();
+            let mut records: Vec<ChunkRecord> = chunks.iter().map(ChunkRecord::from).collect();
             records.sort_by(|a, b| (a.start_line, &a.id).cmp(&(b.start_line, &b.id)));
             (path, records)
         })
@@ -268,7 +243,7 @@ fn a_consumer_following_pushes_ends_with_a_fresh_index_and_reads_agree() {
     let repo = Repo::new(&tmp.path().join("src"));
     let mut head = seed_repo(&repo);
     let gw = Gateway::start(tmp.path(), &config(&repo, ""));
-    wait_idle(&gw);
+    gw.wait_settled();
     let mut early = Consumer::new(3);
     early.follow(&gw);
     let mut rng = Lcg(18);
@@ -415,16 +390,12 @@ fn a_consumer_following_pushes_ends_with_a_fresh_index_and_reads_agree() {
     // The CLI talks to the running gateway: `changes` prints the snapshot and live entries as
     // JSON lines that rebuild the same chunks, `cat` prints a file.
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_context-gateway"))
-            .args(args)
-            .args(["--url", &format!("http://{}", gw.addr)])
-            .env("GATEWAY_TOKEN", TOKEN)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            std::process::Command::new(env!("CARGO_BIN_EXE_context-gateway"))
+                .args(args)
+                .args(["--url", &format!("http://{}", gw.addr)])
+                .env("GATEWAY_TOKEN", TOKEN),
+            &format!("{args:?}"),
         );
         String::from_utf8(out.stdout).unwrap()
     };
@@ -505,7 +476,7 @@ fn retention_sends_a_lagging_consumer_back_to_a_snapshot() {
         tmp.path(),
         &config(&repo, "\n[feed]\nretention_entries_per_ref = 2\n"),
     );
-    wait_idle(&gw);
+    gw.wait_settled();
     let mut consumer = Consumer::new(10);
     consumer.follow(&gw);
     let mut rng = Lcg(7);
@@ -540,7 +511,7 @@ fn a_consumer_resuming_after_kill9_sees_no_gap_and_no_entry_twice() {
     let config_path = tmp.path().join("gateway.toml");
     std::fs::write(&config_path, config(&repo, "")).unwrap();
     let gw = Gateway::start_with(tmp.path(), &config_path);
-    wait_idle(&gw);
+    gw.wait_settled();
     let mut consumer = Consumer::new(4);
     consumer.follow(&gw);
     let mut rng = Lcg(99);
@@ -555,7 +526,7 @@ fn a_consumer_resuming_after_kill9_sees_no_gap_and_no_entry_twice() {
     gw.kill9();
 
     let gw = Gateway::start_with(tmp.path(), &config_path);
-    wait_idle(&gw);
+    gw.wait_settled();
     // The last push may have been folded into a job that finished before the kill; a final
     // push of the same tip makes sure it is indexed.
     pushed(&gw, &head, &head, false);
@@ -575,13 +546,13 @@ fn a_data_dir_indexed_before_the_feed_existed_is_reindexed_into_it() {
     let config_path = tmp.path().join("gateway.toml");
     std::fs::write(&config_path, config(&repo, "")).unwrap();
     let gw = Gateway::start_with(tmp.path(), &config_path);
-    wait_idle(&gw);
+    gw.wait_settled();
     let data = gw.data_dir.clone();
     assert!(gw.stop().success());
     std::fs::remove_dir_all(data.join("feed")).unwrap();
 
     let gw = Gateway::start_with(tmp.path(), &config_path);
-    wait_idle(&gw);
+    gw.wait_settled();
     let expected = fresh_index(&repo, &head, tmp.path());
     let mut consumer = Consumer::new(50);
     consumer.follow(&gw);
@@ -609,7 +580,7 @@ fn secrets_never_reach_the_feed_or_files() {
     repo.write("src/keys.rs", &keys);
     repo.commit("secrets");
     let gw = Gateway::start(tmp.path(), &config(&repo, ""));
-    wait_idle(&gw);
+    gw.wait_settled();
 
     let all = gw.manage("GET", "/changes?repo=demo&ref=main&since=0&limit=1000", b"");
     let text = all.text();

@@ -6,11 +6,6 @@ mod support;
 use serde_json::{Value, json};
 use support::*;
 
-fn deliver(gw: &Gateway, event: &str, id: &str, body: &[u8]) -> Response {
-    let headers = signed_headers("github", event, id, body, SECRET);
-    post_webhook(gw, "github", "demo", &headers, body)
-}
-
 fn push_with_paths(before: &str, after: &str, paths: &[&str]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "ref": "refs/heads/main", "before": before, "after": after,
@@ -46,17 +41,13 @@ fn tag_globs_events_and_path_globs_decide_what_makes_jobs() {
     let gw = Gateway::start(tmp.path(), &config);
 
     // A tag the globs take is queued and indexed; an excluded one is ignored with the reason.
-    let taken = deliver(
-        &gw,
+    let taken = gw.github_delivery(
         "push",
         "t1",
         &github_push("refs/tags/v1.0", ZEROS, &first, false),
     );
-    assert_eq!(taken.status, 202, "{}", taken.text());
-    let job = gw.wait_finished(taken.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
-    let excluded = deliver(
-        &gw,
+    gw.succeeded(&taken);
+    let excluded = gw.github_delivery(
         "push",
         "t2",
         &github_push("refs/tags/v0.9", ZEROS, &first, false),
@@ -74,7 +65,7 @@ fn tag_globs_events_and_path_globs_decide_what_makes_jobs() {
         "repository": {"name": "demo", "full_name": "acme/demo"}
     }))
     .unwrap();
-    let reason = ignored_reason(&deliver(&gw, "pull_request", "p1", &pr));
+    let reason = ignored_reason(&gw.github_delivery("pull_request", "p1", &pr));
     assert!(
         reason.contains("`pull_request` events are not in this repo's `events`"),
         "{reason}"
@@ -85,8 +76,7 @@ fn tag_globs_events_and_path_globs_decide_what_makes_jobs() {
     repo.write("docs/guide.md", "words\n");
     repo.write("src/generated/out.rs", "fn generated() {}\n");
     let second = repo.commit("docs and generated code");
-    let outside = deliver(
-        &gw,
+    let outside = gw.github_delivery(
         "push",
         "d1",
         &push_with_paths(&first, &second, &["docs/guide.md", "src/generated/out.rs"]),
@@ -98,15 +88,12 @@ fn tag_globs_events_and_path_globs_decide_what_makes_jobs() {
     );
     repo.write("src/lib.rs", &source_file("lib_second", 2));
     let third = repo.commit("code");
-    let inside = deliver(
-        &gw,
+    let inside = gw.github_delivery(
         "push",
         "d2",
         &push_with_paths(&second, &third, &["docs/guide.md", "src/lib.rs"]),
     );
-    assert_eq!(inside.status, 202, "{}", inside.text());
-    let job = gw.wait_finished(inside.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    gw.succeeded(&inside);
 
     // The config answer shows the globs and the event kinds the repo takes.
     let config = gw.manage("GET", "/webhooks/config", b"").json();

@@ -100,24 +100,11 @@ async def main():
 asyncio.run(main())
 "#;
 
-/// Whether the `mcp` module (2.x) can be imported; `Err` with the reason when not.
-fn python_client() -> Result<(), String> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            // The 2.x client: httpx2 transport and `discover` for the 2026-07-28 era.
-            "import httpx2; from mcp import ClientSession; \
-             from mcp.client.streamable_http import streamable_http_client; \
-             ClientSession.discover",
-        ])
-        .output()
-        .map_err(|e| format!("python3 could not be started: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
+/// What the test imports of the `mcp` module: the 2.x client, with the httpx2 transport and
+/// `discover` for the 2026-07-28 era.
+const CLIENT_PROBE: &str = "import httpx2; from mcp import ClientSession; \
+     from mcp.client.streamable_http import streamable_http_client; \
+     ClientSession.discover";
 
 const LEDGER: &str = "/// Sums every account and checks the books balance.\npub fn reconcile_ledger_totals(accounts: &[i64]) -> i64 {\n    accounts.iter().sum()\n}\n";
 
@@ -128,23 +115,13 @@ fn indexed_gateway(tmp: &std::path::Path) -> (Gateway, String) {
     repo.write("src/other.rs", &source_file("unrelated_helper", 40));
     let commit = repo.commit("ledger");
     let gw = Gateway::start(tmp, &config_for(&repo.url(), "github", ""));
-    let answer = gw.manage("POST", "/webhooks/trigger/demo", b"");
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    gw.trigger_and_wait("demo", b"");
     (gw, commit)
 }
 
 #[test]
 fn the_official_python_client_lists_searches_and_reads_and_needs_the_token() {
-    if let Err(reason) = python_client() {
-        if std::env::var("CG_REQUIRE_PY_MCP").as_deref() == Ok("1") {
-            panic!("CG_REQUIRE_PY_MCP=1 but the Python module mcp is missing: {reason}");
-        }
-        eprintln!(
-            "SKIPPED: the Python module mcp is not installed (python3 -m pip install mcp): \
-             {reason}"
-        );
+    if !python_has(CLIENT_PROBE, "mcp", "mcp", "CG_REQUIRE_PY_MCP") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

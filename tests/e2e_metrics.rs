@@ -10,9 +10,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
@@ -33,37 +32,8 @@ names = sorted({s.name for f in classic(text) for s in f.samples})
 print(json.dumps({"openmetrics": families, "classic": names}))
 "#;
 
-/// Whether `prometheus_client` can be imported; `Err` with the reason when not.
-fn python_client() -> Result<(), String> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import prometheus_client.openmetrics.parser, prometheus_client.parser",
-        ])
-        .output()
-        .map_err(|e| format!("python3 could not be started: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
 fn parse(text: &str) -> Value {
-    let mut child = Command::new("python3")
-        .args(["-c", PARSE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(Command::new("python3").args(["-c", PARSE]), text.as_bytes());
     assert!(
         out.status.success(),
         "the Prometheus client could not parse /metrics: {}\n{text}",
@@ -73,15 +43,13 @@ fn parse(text: &str) -> Value {
 }
 
 fn wait_until(gw: &Gateway, what: &str, done: impl Fn(&Gateway) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done(gw) {
-        assert!(
-            Instant::now() < deadline,
-            "never happened: {what}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    gw.poll(Duration::from_millis(50), |gw| {
+        if done(gw) {
+            Ok(())
+        } else {
+            Err(format!("never happened: {what}"))
+        }
+    });
 }
 
 fn idle(gw: &Gateway) -> bool {
@@ -111,14 +79,13 @@ fn value(families: &Value, family: &str, sample: &str, want: &[(&str, &str)]) ->
 
 #[test]
 fn metrics_parse_with_the_prometheus_client_and_every_family_is_there() {
-    if let Err(reason) = python_client() {
-        if std::env::var("CG_REQUIRE_PY_PROMETHEUS").as_deref() == Ok("1") {
-            panic!("CG_REQUIRE_PY_PROMETHEUS=1 but prometheus_client is missing: {reason}");
-        }
-        eprintln!(
-            "SKIPPED: the Python module prometheus_client is not installed \
-             (python3 -m pip install prometheus-client): {reason}"
-        );
+    let probe = "import prometheus_client.openmetrics.parser, prometheus_client.parser";
+    if !python_has(
+        probe,
+        "prometheus_client",
+        "prometheus-client",
+        "CG_REQUIRE_PY_PROMETHEUS",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -166,9 +133,7 @@ reconcile_interval_secs = 1
     let body = github_push("refs/heads/main", &c1, &c2, false);
     let headers = signed_headers("github", "push", "metrics-1", &body, SECRET);
     let answer = post_webhook(&gw, "github", "demo", &headers, &body);
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    gw.succeeded(&answer);
     let again = post_webhook(&gw, "github", "demo", &headers, &body);
     assert_eq!(again.json()["status"], "duplicate", "{}", again.text());
 

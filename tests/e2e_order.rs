@@ -4,26 +4,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use support::*;
-
-fn wait_idle(gw: &Gateway) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        if status["jobs"]["queued"] == 0 && status["jobs"]["running"] == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway never became idle: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The commits of the hits for `ident` on main.
 fn hit_commits(gw: &Gateway, ident: &str) -> Vec<String> {
@@ -70,7 +52,7 @@ fn late_replayed_and_out_of_order_pushes_never_roll_the_index_back() {
     let (c1, c2, c3) = (&commits[0], &commits[1], &commits[2]);
     let gw = Gateway::start(tmp.path(), &config_for(&repo.url(), "github", ""));
     // The start-up catch-up job indexes main's tip, C3.
-    wait_idle(&gw);
+    gw.wait_settled();
     assert_eq!(hit_commits(&gw, "state_of_commit_3"), [c3.as_str()]);
 
     // A late delivery for C1: accepted, and a no-op that says why.

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
@@ -24,6 +24,21 @@ fn search_hits(gw: &Gateway, query: &str) -> usize {
         .map_or(0, Vec::len)
 }
 
+/// How often the tests look again: reconcile runs every second.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// Waits until `query` has at least `count` hits.
+fn wait_for_hits(gw: &Gateway, query: &str, count: usize) {
+    gw.poll(EVERY, |gw| {
+        let found = search_hits(gw, query);
+        if found >= count {
+            Ok(())
+        } else {
+            Err(format!("{found} of {count} hits for {query}"))
+        }
+    });
+}
+
 #[test]
 fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
     let tmp = tempfile::tempdir().unwrap();
@@ -39,20 +54,15 @@ fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
     );
     let gw = Gateway::start(tmp.path(), &config);
     // The start-up catch-up indexes both branches.
-    let deadline = Instant::now() + PATIENCE;
-    while search_hits(&gw, "alpha_first") < 2 {
-        assert!(Instant::now() < deadline, "{}", gw.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_hits(&gw, "alpha_first", 2);
 
     // Upstream moves on with no webhook: a new commit on main, feature deleted.
     repo.write("b.rs", &source_file("bravo_missed", 3));
     let second = repo.commit("two");
     repo.git(&["branch", "-D", "feature"]);
 
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let jobs = reconcile_jobs(&gw);
+    gw.poll(EVERY, |gw| {
+        let jobs = reconcile_jobs(gw);
         let done = |git_ref: &str, kind: &str| {
             jobs.iter().any(|job| {
                 job["ref"] == git_ref && job["kind"] == kind && job["state"] == "succeeded"
@@ -64,15 +74,10 @@ fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
                 .find(|job| job["ref"] == "refs/heads/main")
                 .unwrap();
             assert_eq!(main["commit"], second.as_str(), "{main}");
-            break;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "reconcile never healed: {jobs:?}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        Err(format!("reconcile never healed: {jobs:?}"))
+    });
     assert_eq!(search_hits(&gw, "bravo_missed"), 1);
     // The feature branch's copy of alpha is gone; main's stays.
     assert_eq!(search_hits(&gw, "alpha_first"), 1);
@@ -102,11 +107,7 @@ fn a_tag_and_an_open_pull_request_head_made_upstream_without_webhooks_are_indexe
         repo.url()
     );
     let gw = Gateway::start(tmp.path(), &config);
-    let deadline = Instant::now() + PATIENCE;
-    while search_hits(&gw, "alpha_base") < 1 {
-        assert!(Instant::now() < deadline, "{}", gw.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_hits(&gw, "alpha_base", 1);
 
     // Upstream, no webhook: an annotated tag on a new commit, and a pull request whose head
     // and merge refs the host keeps (as GitHub does for an open one).
@@ -120,24 +121,21 @@ fn a_tag_and_an_open_pull_request_head_made_upstream_without_webhooks_are_indexe
     repo.git(&["update-ref", "refs/pull/5/merge", &head]);
     repo.git(&["checkout", "-q", "main"]);
 
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let jobs = reconcile_jobs(&gw);
+    gw.poll(EVERY, |gw| {
+        let jobs = reconcile_jobs(gw);
         let done = |git_ref: &str, commit: &str| {
             jobs.iter().any(|job| {
                 job["ref"] == git_ref && job["commit"] == commit && job["state"] == "succeeded"
             })
         };
         if done("refs/tags/v2", &tagged) && done("refs/pull/5/head", &head) {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "reconcile never indexed the tag and the pull request: {jobs:?}"
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "reconcile never indexed the tag and the pull request: {jobs:?}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     assert!(search_hits(&gw, "tango_tagged") >= 1);
     assert_eq!(search_hits(&gw, "papa_pull"), 1);
     let log = gw.log_text();
@@ -146,19 +144,18 @@ fn a_tag_and_an_open_pull_request_head_made_upstream_without_webhooks_are_indexe
     // The pull request's refs disappear upstream: its index is dropped.
     repo.git(&["update-ref", "-d", "refs/pull/5/head"]);
     repo.git(&["update-ref", "-d", "refs/pull/5/merge"]);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let dropped = reconcile_jobs(&gw).iter().any(|job| {
+    gw.poll(EVERY, |gw| {
+        let dropped = reconcile_jobs(gw).iter().any(|job| {
             job["ref"] == "refs/pull/5/head"
                 && job["kind"] == "delete_ref"
                 && job["state"] == "succeeded"
         });
         if dropped {
-            break;
+            Ok(())
+        } else {
+            Err("the pull request's index was never dropped".to_string())
         }
-        assert!(Instant::now() < deadline, "{}", gw.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     assert_eq!(search_hits(&gw, "papa_pull"), 0);
     gw.stop();
 }

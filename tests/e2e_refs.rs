@@ -6,26 +6,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 use support::*;
-
-fn wait_idle(gw: &Gateway) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = gw.manage("GET", "/webhooks/status", b"").json();
-        if status["jobs"]["queued"] == 0 && status["jobs"]["running"] == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway never became idle: {status}\n{}",
-            gw.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn hits(gw: &Gateway, repo: &str, query: &str, git_ref: &str) -> Vec<Value> {
     let body = gw
@@ -97,7 +79,7 @@ fn tags_releases_and_pull_requests_record_the_commit_they_indexed() {
          [[repos]]\nname = \"bb\"\nprovider = \"bitbucket\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\npull_requests = true\n"
     );
     let gw = Gateway::start(tmp.path(), &config);
-    wait_idle(&gw);
+    gw.wait_settled();
 
     // A GitHub push of the annotated tag whose `after` is the tag object: the job records
     // and indexes the commit it points to, and so do the hits.
@@ -121,9 +103,7 @@ fn tags_releases_and_pull_requests_record_the_commit_they_indexed() {
         "/webhooks/test/github?repo=hub&event=release&ref=refs/tags/v1",
         b"",
     );
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let job = gw.succeeded(&answer);
     assert_eq!(job["commit"], tagged.as_str(), "{job}");
 
     // A Bitbucket Cloud pull request from a branch of the same repository.

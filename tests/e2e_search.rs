@@ -25,10 +25,7 @@ fn gateway(tmp: &std::path::Path) -> Gateway {
         tree.display()
     );
     let gw = Gateway::start(tmp, &config);
-    let answer = gw.manage("POST", "/webhooks/trigger/tree", b"");
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    gw.trigger_and_wait("tree", b"");
     gw
 }
 

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use support::*;
 
@@ -116,9 +114,7 @@ fn force_push_and_branch_deletion() {
     repo.git(&["reflog", "expire", "--expire=now", "--all"]);
     repo.git(&["gc", "-q", "--prune=now"]);
     let answer = push(&gw, "fp-2", "refs/heads/main", &c2, &c3, true);
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    gw.succeeded(&answer);
     assert!(search(&gw, "rewritten_history", "").is_empty());
     assert_eq!(search(&gw, "after_force_push", "").len(), 1);
 
@@ -140,9 +136,7 @@ fn force_push_and_branch_deletion() {
     repo.git(&["checkout", "-q", "main"]);
     repo.git(&["branch", "-q", "-D", "feature"]);
     let answer = push(&gw, "br-2", "refs/heads/feature", &f1, ZEROS, false);
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let job = gw.succeeded(&answer);
     assert_eq!(job["kind"], "delete_ref");
     assert!(
         search(&gw, "feature_only_symbol", "").is_empty(),
@@ -420,25 +414,7 @@ fn trigger_cancel_and_cleanup() {
     let gw = Gateway::start(tmp.path(), &config);
 
     // The start-up catch-up jobs: `hang` runs (its fetch hangs), `demo` waits for the one worker.
-    let deadline = Instant::now() + PATIENCE;
-    let (running, queued) = loop {
-        let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json()["jobs"]
-            .as_array()
-            .unwrap()
-            .clone();
-        let queued = gw.manage("GET", "/webhooks/jobs?state=queued", b"").json()["jobs"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if running.len() == 1 && queued.len() == 1 {
-            break (running[0].clone(), queued[0].clone());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected one running and one queued job"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (running, queued) = gw.one_running_one_queued();
     assert_eq!(running["repo"], "hang", "jobs are claimed oldest first");
     assert_eq!(queued["repo"], "demo");
 
@@ -473,14 +449,7 @@ fn trigger_cancel_and_cleanup() {
     );
 
     // Manual triggers.
-    let answer = gw.manage(
-        "POST",
-        "/webhooks/trigger/demo",
-        br#"{"ref":"refs/heads/main","full":true}"#,
-    );
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let job = gw.trigger_and_wait("demo", br#"{"ref":"refs/heads/main","full":true}"#);
     assert_eq!(job["trigger"], "manual");
     assert_eq!(job["progress"]["files_changed"], 10, "{job}");
     let again = gw.manage("POST", "/webhooks/trigger/demo", b"").json();
@@ -608,62 +577,28 @@ fn pull_requests_and_tags_are_indexed_when_configured() {
         .unwrap()
     };
     let body = pr("opened", false);
-    let answer = post_webhook(
-        &gw,
-        "github",
-        "demo",
-        &signed_headers("github", "pull_request", "pr-1", &body, SECRET),
-        &body,
-    );
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let answer = gw.github_delivery("pull_request", "pr-1", &body);
+    let job = gw.succeeded(&answer);
     assert_eq!(job["ref"], "refs/pull/7/head");
     let hits = search(&gw, "pull_request_only", "");
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0]["ref"], "refs/pull/7/head");
     // A label change is not a code change.
     let body = pr("labeled", false);
-    let answer = post_webhook(
-        &gw,
-        "github",
-        "demo",
-        &signed_headers("github", "pull_request", "pr-2", &body, SECRET),
-        &body,
-    );
+    let answer = gw.github_delivery("pull_request", "pr-2", &body);
     assert_eq!(answer.json()["status"], "ignored", "{}", answer.text());
     // Closing drops the head's index.
     let body = pr("closed", true);
-    let answer = post_webhook(
-        &gw,
-        "github",
-        "demo",
-        &signed_headers("github", "pull_request", "pr-3", &body, SECRET),
-        &body,
-    );
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    assert_eq!(
-        gw.wait_finished(answer.json()["job_id"].as_str().unwrap())["state"],
-        "succeeded"
-    );
+    let answer = gw.github_delivery("pull_request", "pr-3", &body);
+    gw.succeeded(&answer);
     assert!(search(&gw, "pull_request_only", "").is_empty());
 
     // Tag pushes are indexed under refs/tags/*.
     repo.git(&["tag", "v1.0.0"]);
     let tagged = repo.head();
     let body = github_push("refs/tags/v1.0.0", ZEROS, &tagged, false);
-    let answer = post_webhook(
-        &gw,
-        "github",
-        "demo",
-        &signed_headers("github", "push", "tag-1", &body, SECRET),
-        &body,
-    );
-    assert_eq!(answer.status, 202, "{}", answer.text());
-    assert_eq!(
-        gw.wait_finished(answer.json()["job_id"].as_str().unwrap())["state"],
-        "succeeded"
-    );
+    let answer = gw.github_delivery("push", "tag-1", &body);
+    gw.succeeded(&answer);
     let hits = search(&gw, "mainline_code", "&ref=refs/tags/v1.0.0");
     assert_eq!(hits.len(), 1);
 }
@@ -689,10 +624,7 @@ fn local_path_repos_record_their_commit_only_when_in_git() {
         ("ingit", "in_git_tree", Value::from(head.as_str())),
         ("plain", "plain_tree", Value::Null),
     ] {
-        let answer = gw.manage("POST", &format!("/webhooks/trigger/{name}"), b"");
-        assert_eq!(answer.status, 202, "{}", answer.text());
-        let job = gw.wait_finished(answer.json()["job_id"].as_str().unwrap());
-        assert_eq!(job["state"], "succeeded", "{job}");
+        gw.trigger_and_wait(name, b"");
         let hits = search(&gw, ident, &format!("&repo={name}"));
         assert!(!hits.is_empty(), "{name} not searchable");
         assert_eq!(hits[0]["commit"], commit, "{name}: {}", hits[0]);

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -304,6 +305,14 @@ def percentile(values, p):
     k = (len(values) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def latency_summary(latencies_ms):
+    """p50/p90/p99/max/mean of latencies in milliseconds, rounded to 0.1 ms."""
+    summary = {f"p{p}_ms": round(percentile(latencies_ms, p), 1) for p in (50, 90, 99)}
+    summary["max_ms"] = round(max(latencies_ms), 1)
+    summary["mean_ms"] = round(statistics.mean(latencies_ms), 1)
+    return summary
 
 
 def median(values):

@@ -73,24 +73,60 @@ impl Gateway {
         self.request(method, path, &[("Authorization", &auth)], body)
     }
 
-    /// Waits until the job is finished (or `state` if given) and returns it.
-    pub fn wait_job(&self, id: &str, until: &[&str]) -> Value {
+    /// Calls `check` every `every` until it returns `Ok`; once [`PATIENCE`] has passed, fails
+    /// the test with the last `Err` (what it waited for and what it saw) and the log.
+    pub fn poll<T>(
+        &self,
+        every: Duration,
+        mut check: impl FnMut(&Gateway) -> Result<T, String>,
+    ) -> T {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let job = self
+            match check(self) {
+                Ok(done) => return done,
+                Err(waiting) => assert!(
+                    Instant::now() < deadline,
+                    "{waiting}\nlog:\n{}",
+                    self.log_text()
+                ),
+            }
+            std::thread::sleep(every);
+        }
+    }
+
+    /// Waits until the job is finished (or `state` if given) and returns it.
+    pub fn wait_job(&self, id: &str, until: &[&str]) -> Value {
+        self.poll(Duration::from_millis(50), |gw| {
+            let job = gw
                 .manage("GET", &format!("/webhooks/jobs/{id}"), b"")
                 .json();
-            let state = job["state"].as_str().unwrap_or("").to_string();
-            if until.contains(&state.as_str()) {
-                return job;
+            let state = job["state"].as_str().unwrap_or("");
+            if until.contains(&state) {
+                Ok(job)
+            } else {
+                Err(format!("job {id} stuck in {state}: {job}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} stuck in {state}: {job}\nlog:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
+    }
+
+    /// The job `answer` queued, once finished; the test fails unless the answer is a 202 and
+    /// the job succeeded.
+    pub fn succeeded(&self, answer: &Response) -> Value {
+        assert_eq!(answer.status, 202, "{}", answer.text());
+        let job = self.wait_finished(answer.json()["job_id"].as_str().unwrap());
+        assert_eq!(job["state"], "succeeded", "{job}");
+        job
+    }
+
+    /// `POST /webhooks/trigger/{repo}` with `body`, then [`Gateway::succeeded`].
+    pub fn trigger_and_wait(&self, repo: &str, body: &[u8]) -> Value {
+        self.succeeded(&self.manage("POST", &format!("/webhooks/trigger/{repo}"), body))
+    }
+
+    /// `body` signed with [`SECRET`] as GitHub sends an `event`, POSTed to the repo `demo`.
+    pub fn github_delivery(&self, event: &str, id: &str, body: &[u8]) -> Response {
+        let headers = signed_headers("github", event, id, body, SECRET);
+        post_webhook(self, "github", "demo", &headers, body)
     }
 
     /// The hits of `GET /search?{query}` (the test fails if the answer holds no hit list).
@@ -105,39 +141,45 @@ impl Gateway {
     /// Waits until some job is running and returns it (polled every 5 ms, so a test can
     /// time what it does next from the job's start).
     pub fn wait_running_job(&self) -> Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let running = self
-                .manage("GET", "/webhooks/jobs?state=running", b"")
-                .json();
-            if let Some(job) = running["jobs"].as_array().and_then(|jobs| jobs.first()) {
-                return job.clone();
+        self.poll(Duration::from_millis(5), |gw| {
+            let running = gw.manage("GET", "/webhooks/jobs?state=running", b"").json();
+            match running["jobs"].as_array().and_then(|jobs| jobs.first()) {
+                Some(job) => Ok(job.clone()),
+                None => Err("no job ever ran".to_string()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "no job ever ran:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        })
+    }
+
+    /// Waits until exactly one job runs and one is queued, and returns them (running, queued).
+    pub fn one_running_one_queued(&self) -> (Value, Value) {
+        self.poll(Duration::from_millis(20), |gw| {
+            let jobs = |state: &str| {
+                gw.manage("GET", &format!("/webhooks/jobs?state={state}"), b"")
+                    .json()["jobs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            match (jobs("running").as_slice(), jobs("queued").as_slice()) {
+                ([running], [queued]) => Ok((running.clone(), queued.clone())),
+                (running, queued) => Err(format!(
+                    "never saw one running and one queued job: {running:?} {queued:?}"
+                )),
+            }
+        })
     }
 
     /// Waits until no job is queued or running and returns `/webhooks/status` then.
     pub fn wait_settled(&self) -> Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let status = self.manage("GET", "/webhooks/status", b"").json();
+        self.poll(Duration::from_millis(50), |gw| {
+            let status = gw.manage("GET", "/webhooks/status", b"").json();
             let jobs = &status["jobs"];
             if jobs["queued"] == 0 && jobs["running"] == 0 {
-                return status;
+                Ok(status)
+            } else {
+                Err(format!("jobs never settled: {status}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "jobs never settled: {status}\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     pub fn wait_finished(&self, id: &str) -> Value {
@@ -225,15 +267,22 @@ pub fn gateway_cli() -> Command {
     command
 }
 
-/// Runs a `--json` command to the end, fails the test with its stderr unless it succeeded,
-/// and returns what it printed.
-pub fn cli_json(command: &mut Command) -> Value {
+/// Runs `command` to the end and fails the test, naming `what` and showing its stderr, unless
+/// it succeeded. Its output.
+pub fn run_ok(command: &mut Command, what: &str) -> std::process::Output {
     let out = command.output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// Runs a `--json` command to the end, fails the test with its stderr unless it succeeded,
+/// and returns what it printed.
+pub fn cli_json(command: &mut Command) -> Value {
+    let out = run_ok(command, &format!("{command:?}"));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -246,6 +295,36 @@ pub fn cli_index(tree: &Path, name: &str, data_dir: &Path) -> Value {
             .args(["--name", name, "--json", "--data-dir"])
             .arg(data_dir),
     )
+}
+
+/// Runs `command` with `input` on its stdin and its stdout and stderr captured.
+pub fn run_with_input(command: &mut Command, input: &[u8]) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Whether `python3` runs `probe` (the imports a test drives). When it does not, the test is
+/// to skip itself, and this says so on stderr; with `require_env` set to `1` it fails instead.
+pub fn python_has(probe: &str, module: &str, pip_name: &str, require_env: &str) -> bool {
+    let reason = match Command::new("python3").args(["-c", probe]).output() {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        Err(e) => format!("python3 could not be started: {e}"),
+    };
+    if std::env::var(require_env).as_deref() == Ok("1") {
+        panic!("{require_env}=1 but the Python module {module} is missing: {reason}");
+    }
+    eprintln!(
+        "SKIPPED: the Python module {module} is not installed \
+         (python3 -m pip install {pip_name}): {reason}"
+    );
+    false
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -381,6 +460,52 @@ pub fn signed_headers(
     headers
 }
 
+/// Owned header pairs as the `&str` pairs [`http`] takes.
+pub fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// POSTs `body` with `headers` (as [`signed_headers`] makes them) to `path` at `addr`.
+pub fn post(addr: SocketAddr, path: &str, headers: &[(String, String)], body: &[u8]) -> Response {
+    http(addr, "POST", path, &header_refs(headers), body)
+}
+
+/// Starts `senders` threads that POST signed GitHub pushes to the repo `demo` at `addr` as fast
+/// as they can, `each` per thread: delivery `{prefix}-{t}-{i}` of thread `t` carries
+/// `body(t, i)`, and `answered` gets its id and answer. A sender stops once the server is gone
+/// (the client panics on a refused or cut connection).
+pub fn burst(
+    addr: SocketAddr,
+    senders: usize,
+    each: usize,
+    prefix: &str,
+    body: impl Fn(usize, usize) -> Vec<u8> + Send + Sync + 'static,
+    answered: impl Fn(String, Response) + Send + Sync + 'static,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let (body, answered) = (std::sync::Arc::new(body), std::sync::Arc::new(answered));
+    (0..senders)
+        .map(|t| {
+            let (body, answered, prefix) = (body.clone(), answered.clone(), prefix.to_string());
+            std::thread::spawn(move || {
+                for i in 0..each {
+                    let delivery = format!("{prefix}-{t}-{i}");
+                    let body = body(t, i);
+                    let headers = signed_headers("github", "push", &delivery, &body, SECRET);
+                    let Ok(answer) = std::panic::catch_unwind(|| {
+                        post(addr, "/webhooks/github/demo", &headers, &body)
+                    }) else {
+                        return;
+                    };
+                    answered(delivery, answer);
+                }
+            })
+        })
+        .collect()
+}
+
 pub fn post_webhook(
     gw: &Gateway,
     provider: &str,
@@ -388,11 +513,12 @@ pub fn post_webhook(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Response {
-    let refs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    gw.request("POST", &format!("/webhooks/{provider}/{repo}"), &refs, body)
+    post(
+        gw.addr,
+        &format!("/webhooks/{provider}/{repo}"),
+        headers,
+        body,
+    )
 }
 
 /// A GitHub push payload.
@@ -441,17 +567,9 @@ impl Repo {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut git = Command::new("git");
+        git.arg("-C").arg(&self.dir).args(args);
+        let out = run_ok(&mut git, &format!("git {args:?}"));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 

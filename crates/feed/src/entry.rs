@@ -33,6 +33,18 @@ pub struct ChunkRecord {
     pub text: String,
 }
 
+impl From<&indexer::Chunk> for ChunkRecord {
+    fn from(chunk: &indexer::Chunk) -> Self {
+        ChunkRecord {
+            id: chunk.id.0.clone(),
+            start_line: chunk.start_line,
+            end_line: chunk.end_line,
+            content_hash: chunk.id.0.clone(),
+            text: chunk.text.clone(),
+        }
+    }
+}
+
 /// How one path changed: remove every chunk with one of `removed`'s ids, then add `added`.
 ///
 /// For every id in `removed` or in `added`, `added` holds the path's complete list of chunks

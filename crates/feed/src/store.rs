@@ -88,16 +88,6 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn record_of(chunk: &Chunk) -> ChunkRecord {
-    ChunkRecord {
-        id: chunk.id.0.clone(),
-        start_line: chunk.start_line,
-        end_line: chunk.end_line,
-        content_hash: chunk.id.0.clone(),
-        text: chunk.text.clone(),
-    }
-}
-
 /// The change of one path from `old` to `new`, or `None` when nothing moved. Works by id: an
 /// id whose chunks (with their lines) differ is removed and all its new chunks added.
 fn diff(path: &str, old: &[ChunkRecord], new: &[ChunkRecord]) -> Option<PathChange> {
@@ -329,7 +319,7 @@ impl FeedStore {
         let (mut files, mut chunks) = (record.files as i64, record.chunks as i64);
         for (path, new) in staged.files {
             let old = self.file_chunks(key, &path)?;
-            let new: Vec<ChunkRecord> = new.iter().flatten().map(record_of).collect();
+            let new: Vec<ChunkRecord> = new.iter().flatten().map(ChunkRecord::from).collect();
             let Some(change) = diff(&path, &old, &new) else {
                 continue;
             };

@@ -103,16 +103,7 @@ fn fresh_index(root: &Path, key: &RefKey) -> BTreeMap<String, Vec<ChunkRecord>> 
         .into_iter()
         .filter(|(_, chunks)| !chunks.is_empty())
         .map(|(path, chunks)| {
-            let mut records: Vec<ChunkRecord> = chunks
-                .into_iter()
-                .map(|c| ChunkRecord {
-                    id: c.id.0.clone(),
-                    start_line: c.start_line,
-                    end_line: c.end_line,
-                    content_hash: c.id.0,
-                    text: c.text,
-                })
-                .collect();
+            let mut records: Vec<ChunkRecord> = chunks.iter().map(ChunkRecord::from).collect();
             records.sort_by(|a, b| (a.start_line, &a.id).cmp(&(b.start_line, &b.id)));
             (path, records)
         })

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::change_set::{ChunkId, RefKey};
 use crate::config::{ChunkConfig, HashAlgo, IndexerConfig};
 use crate::error::Error;
+use crate::manifest_codec::Header;
 use crate::manifest_view::ManifestView;
 use crate::skip::SkipReason;
 
@@ -137,12 +138,7 @@ impl Manifest {
     /// True when the manifest was made with the same rules as `config` now uses, so its stat
     /// cache and chunk ids can be trusted. A mismatch means "re-read everything".
     pub(crate) fn matches(&self, config: &IndexerConfig) -> bool {
-        self.schema == MANIFEST_SCHEMA_VERSION
-            && self.hash == config.hash
-            && self.chunking == config.chunking
-            && self.max_file_bytes == config.max_file_bytes
-            && self.max_avg_line_len == config.max_avg_line_len
-            && self.index_secret_files == config.index_secret_files
+        Header::of(self).matches(config)
     }
 
     pub(crate) fn files(&self) -> &BTreeMap<String, ManifestEntry> {
@@ -165,18 +161,7 @@ impl Manifest {
                 skipped.insert(path.clone(), entry.clone());
             }
         }
-        Manifest {
-            schema: self.schema,
-            hash: self.hash,
-            chunking: self.chunking,
-            max_file_bytes: self.max_file_bytes,
-            max_avg_line_len: self.max_avg_line_len,
-            index_secret_files: self.index_secret_files,
-            commit: self.commit.clone(),
-            written_at_ns: self.written_at_ns,
-            files,
-            skipped,
-        }
+        Header::of(self).into_manifest(files, skipped)
     }
 
     pub(crate) fn set_written_at(&mut self, ns: i128) {

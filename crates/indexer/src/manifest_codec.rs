@@ -22,8 +22,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::change_set::ChunkId;
-use crate::config::{ChunkConfig, HashAlgo, to_hex};
-use crate::manifest::{FileStat, Manifest, ManifestEntry, ManifestUpdate, SkippedEntry};
+use crate::config::{ChunkConfig, HashAlgo, IndexerConfig, to_hex};
+use crate::manifest::{
+    FileStat, MANIFEST_SCHEMA_VERSION, Manifest, ManifestEntry, ManifestUpdate, SkippedEntry,
+};
 use crate::manifest_view::ManifestView;
 use crate::skip::SkipReason;
 
@@ -349,37 +351,34 @@ pub(crate) fn range(region: &[u8], offset: u64, len: u64) -> Result<&[u8], Decod
         .ok_or_else(|| format!("block at {offset} is past the end of the snapshot"))
 }
 
+/// A count, then per path `1` and its record (`put_record`), or `0` and the path (removed).
+fn put_changes<T>(
+    out: &mut Vec<u8>,
+    changes: &BTreeMap<String, Option<T>>,
+    put_record: fn(&mut Vec<u8>, &str, &T),
+) {
+    put_u64(out, changes.len() as u64);
+    for (path, entry) in changes {
+        match entry {
+            Some(entry) => {
+                out.push(1);
+                put_record(out, path, entry);
+            }
+            None => {
+                out.push(0);
+                put_str(out, path);
+            }
+        }
+    }
+}
+
 /// Encodes an update (a journal record's payload).
 pub(crate) fn encode_update(update: &ManifestUpdate) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     put_opt_str(&mut out, update.commit.as_deref());
     put_i128(&mut out, update.written_at_ns);
-    put_u64(&mut out, update.files.len() as u64);
-    for (path, entry) in &update.files {
-        match entry {
-            Some(entry) => {
-                out.push(1);
-                put_file_record(&mut out, path, entry);
-            }
-            None => {
-                out.push(0);
-                put_str(&mut out, path);
-            }
-        }
-    }
-    put_u64(&mut out, update.skipped.len() as u64);
-    for (path, entry) in &update.skipped {
-        match entry {
-            Some(entry) => {
-                out.push(1);
-                put_skipped_record(&mut out, path, entry);
-            }
-            None => {
-                out.push(0);
-                put_str(&mut out, path);
-            }
-        }
-    }
+    put_changes(&mut out, &update.files, put_file_record);
+    put_changes(&mut out, &update.skipped, put_skipped_record);
     out
 }
 
@@ -447,6 +446,17 @@ impl Header {
             commit: m.commit.clone(),
             written_at_ns: m.written_at_ns,
         }
+    }
+
+    /// True when the manifest was made with the same rules as `config` now uses, so its stat
+    /// cache and chunk ids can be trusted.
+    pub(crate) fn matches(&self, config: &IndexerConfig) -> bool {
+        self.schema == MANIFEST_SCHEMA_VERSION
+            && self.hash == config.hash
+            && self.chunking == config.chunking
+            && self.max_file_bytes == config.max_file_bytes
+            && self.max_avg_line_len == config.max_avg_line_len
+            && self.index_secret_files == config.index_secret_files
     }
 
     pub(crate) fn into_manifest(
@@ -782,8 +792,6 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IndexerConfig;
-    use crate::manifest::MANIFEST_SCHEMA_VERSION;
 
     fn manifest(schema: u32, index_secret_files: bool) -> Manifest {
         let config = IndexerConfig {

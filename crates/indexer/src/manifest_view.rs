@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::config::IndexerConfig;
 use crate::manifest::SkippedEntry;
-use crate::manifest::{FileStat, MANIFEST_SCHEMA_VERSION, Manifest, ManifestEntry, ManifestUpdate};
+use crate::manifest::{FileStat, Manifest, ManifestEntry, ManifestUpdate};
 use crate::manifest_codec::{
     DecodeError, Header, Reader, get_entry, get_skipped, put_file_record, put_skipped_record,
     skip_entry,
@@ -366,13 +366,7 @@ impl ManifestView {
 
     /// True when the manifest was made with the same rules as `config`.
     pub(crate) fn matches(&self, config: &IndexerConfig) -> bool {
-        let h = &self.header;
-        h.schema == MANIFEST_SCHEMA_VERSION
-            && h.hash == config.hash
-            && h.chunking == config.chunking
-            && h.max_file_bytes == config.max_file_bytes
-            && h.max_avg_line_len == config.max_avg_line_len
-            && h.index_secret_files == config.index_secret_files
+        self.header.matches(config)
     }
 
     /// The whole manifest, decoded.

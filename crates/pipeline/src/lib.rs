@@ -23,18 +23,7 @@
 //! use pipeline::{RepoLocation, RepoSpec, plan_jobs};
 //! use webhook_core::{Delivery, Headers, Provider as _, ProviderId, Registry};
 //!
-//! let repo = RepoSpec {
-//!     name: "demo".into(),
-//!     location: RepoLocation::Url("https://git.example/demo.git".into()),
-//!     branches: vec!["main".into()],
-//!     pull_requests: false,
-//!     tags: Vec::new(),
-//!     include: Vec::new(),
-//!     exclude: Vec::new(),
-//!     max_file_bytes: 1 << 20,
-//!     index_secret_files: false,
-//!     events: None,
-//! };
+//! let repo = RepoSpec::new("demo", RepoLocation::Url("https://git.example/demo.git".into()));
 //! let body = br#"{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000",
 //!     "after":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":{"full_name":"o/demo"}}"#;
 //! let headers: Headers = [("X-GitHub-Event", &b"push"[..])].into_iter().collect();

@@ -236,7 +236,7 @@ mod tests {
     use super::*;
     use webhook_core::{
         ChangedPaths, ProviderId, PullRequest, PullRequestFetch, PullRequestRef,
-        PullRequestRefKind, RefUpdate, Repository, Unfetchable,
+        PullRequestRefKind, RefUpdate, Unfetchable,
     };
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -294,21 +294,19 @@ mod tests {
     };
 
     fn repo(options: Options) -> RepoSpec {
+        let location = if options.url {
+            RepoLocation::Url("https://example.invalid/r.git".into())
+        } else {
+            RepoLocation::Path("/srv/r".into())
+        };
         RepoSpec {
-            name: "r".into(),
-            location: if options.url {
-                RepoLocation::Url("https://example.invalid/r.git".into())
-            } else {
-                RepoLocation::Path("/srv/r".into())
-            },
             branches: strings(options.branches),
             pull_requests: options.pull_requests,
             tags: strings(options.tags),
             include: strings(options.include),
             exclude: strings(options.exclude),
-            max_file_bytes: 1 << 20,
-            index_secret_files: false,
             events: options.events.map(<[EventName]>::to_vec),
+            ..RepoSpec::new("r", location)
         }
     }
 
@@ -330,17 +328,9 @@ mod tests {
 
     fn event(kind: EventKind) -> Event {
         Event {
-            provider: ProviderId::GitHub,
-            kind,
             delivery_id: Some("d1".into()),
             dedupe_key: Some("github:d1".into()),
-            repository: Repository::default(),
-            updates: Vec::new(),
-            head_commit: None,
-            pull_request: None,
-            release_tag: None,
-            release_commit: None,
-            changed_paths: ChangedPaths::default(),
+            ..Event::new(ProviderId::GitHub, kind)
         }
     }
 

@@ -27,16 +27,8 @@
 //! use pipeline::{RepoLocation, RepoSpec, plan_reconcile};
 //!
 //! let repo = RepoSpec {
-//!     name: "demo".into(),
-//!     location: RepoLocation::Url("https://git.example/demo.git".into()),
-//!     branches: vec!["main".into()],
-//!     pull_requests: false,
 //!     tags: vec!["v*".into()],
-//!     include: Vec::new(),
-//!     exclude: Vec::new(),
-//!     max_file_bytes: 1 << 20,
-//!     index_secret_files: false,
-//!     events: None,
+//!     ..RepoSpec::new("demo", RepoLocation::Url("https://git.example/demo.git".into()))
 //! };
 //! let a = "a".repeat(40);
 //! let b = "b".repeat(40);
@@ -307,16 +299,11 @@ mod tests {
 
     fn repo(branches: &[&str]) -> RepoSpec {
         RepoSpec {
-            name: "r".into(),
-            location: RepoLocation::Url("https://example.invalid/r.git".into()),
             branches: branches.iter().map(|b| b.to_string()).collect(),
-            pull_requests: false,
-            tags: Vec::new(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-            max_file_bytes: 1 << 20,
-            index_secret_files: false,
-            events: None,
+            ..RepoSpec::new(
+                "r",
+                RepoLocation::Url("https://example.invalid/r.git".into()),
+            )
         }
     }
 

@@ -55,6 +55,27 @@ pub struct RepoSpec {
 }
 
 impl RepoSpec {
+    /// The largest file indexed when a repo sets no `max_file_bytes` (1 MiB).
+    pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 20;
+
+    /// A repo with the defaults of a config entry that names only these two: branch `main`,
+    /// no pull requests and no tags, every path, files up to
+    /// [`RepoSpec::DEFAULT_MAX_FILE_BYTES`], secret files skipped, every event kind.
+    pub fn new(name: impl Into<String>, location: RepoLocation) -> Self {
+        RepoSpec {
+            name: name.into(),
+            location,
+            branches: vec!["main".into()],
+            pull_requests: false,
+            tags: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
+            index_secret_files: false,
+            events: None,
+        }
+    }
+
     /// Whether `git_ref` (a full ref) is one of the configured branches.
     pub fn tracks_branch(&self, git_ref: &str) -> bool {
         match git_ref.strip_prefix("refs/heads/") {

@@ -1,14 +1,16 @@
 //! The git observer sees every git command of a real git source: its verb, and for a failure
 //! its kind; `commits_between` counts in the mirror and says `None` for a commit it lacks.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pipeline::{
     GitObserver, GitSource, RepoLocation, RepoSource, RepoSpec, SourceError, TreeRequest,
 };
+use support::git;
 
 #[derive(Debug, Default)]
 struct Recorder(Mutex<Vec<(String, Option<&'static str>)>>);
@@ -22,44 +24,14 @@ impl GitObserver for Recorder {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
+/// Commits `file` holding a function named after it.
 fn commit(dir: &Path, file: &str) -> String {
-    std::fs::write(
-        dir.join(file),
-        format!("fn {file}() {{}}\n").replace(".rs", ""),
-    )
-    .unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", file]);
-    git(dir, &["rev-parse", "HEAD"])
+    let text = format!("fn {}() {{}}\n", file.trim_end_matches(".rs"));
+    support::commit(dir, file, &text)
 }
 
 fn spec(name: &str, url: String) -> RepoSpec {
-    RepoSpec {
-        name: name.into(),
-        location: RepoLocation::Url(url),
-        branches: vec!["main".into()],
-        pull_requests: false,
-        tags: Vec::new(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-        max_file_bytes: 1 << 20,
-        index_secret_files: false,
-        events: None,
-    }
+    RepoSpec::new(name, RepoLocation::Url(url))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,8 +2,9 @@
 //! runner, a memory job store and manifest store. Pushes and deletions made with no webhook
 //! are found, queued with trigger `reconcile`, indexed, and then nothing is missed.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,26 +13,24 @@ use jobstore::{JobKind, MemoryJobStore, StoreConfig, Trigger};
 use pipeline::{
     GitSource, MissedRef, RepoLocation, RepoSpec, Runner, Shutdown, Sources, reconcile_repo,
 };
+use support::{commit, git};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+/// A runner of `repo` over a memory job store and sink, its mirrors under `data`.
+fn memory_runner(data: &Path, repo: &RepoSpec, manifests: Arc<MemoryManifestStore>) -> Runner {
+    Runner {
+        jobs: Arc::new(MemoryJobStore::new(StoreConfig::default())),
+        sources: Arc::new(Sources::new(data, Duration::from_secs(30))),
+        sink: Arc::new(MemorySink::new()),
+        manifests,
+        repos: Arc::new(vec![repo.clone()]),
+        shutdown: Shutdown::new(),
+    }
 }
 
-fn commit(dir: &Path, file: &str, text: &str) -> String {
-    std::fs::write(dir.join(file), text).unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", file]);
-    git(dir, &["rev-parse", "HEAD"])
+/// Every job the runner's store holds (the tests queue far fewer than 100).
+async fn all_jobs(runner: &Runner) -> Vec<jobstore::Job> {
+    let page = runner.jobs.list(&Default::default(), 100, None).await;
+    page.expect("list").jobs
 }
 
 /// Runs every queued job to completion.
@@ -54,26 +53,14 @@ async fn missed_pushes_and_deletions_are_healed() {
     let first = commit(upstream.path(), "a.rs", "fn first() {}\n");
     git(upstream.path(), &["branch", "dev"]);
     let repo = RepoSpec {
-        name: "up".into(),
-        location: RepoLocation::Url(format!("file://{}", upstream.path().display())),
         branches: vec!["main".into(), "dev".into()],
-        pull_requests: false,
-        tags: Vec::new(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-        max_file_bytes: 1 << 20,
-        index_secret_files: false,
-        events: None,
+        ..RepoSpec::new(
+            "up",
+            RepoLocation::Url(format!("file://{}", upstream.path().display())),
+        )
     };
     let manifests = Arc::new(MemoryManifestStore::new());
-    let runner = Runner {
-        jobs: Arc::new(MemoryJobStore::new(StoreConfig::default())),
-        sources: Arc::new(Sources::new(data.path(), Duration::from_secs(30))),
-        sink: Arc::new(MemorySink::new()),
-        manifests: manifests.clone(),
-        repos: Arc::new(vec![repo.clone()]),
-        shutdown: Shutdown::new(),
-    };
+    let runner = memory_runner(data.path(), &repo, manifests.clone());
     let source = GitSource::new(data.path(), Duration::from_secs(30));
     let seen = Mutex::new(Vec::<(String, MissedRef)>::new());
     let on_missed = |name: &str, miss: &MissedRef| {
@@ -114,20 +101,14 @@ async fn missed_pushes_and_deletions_are_healed() {
             },
         ]
     );
-    let page = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .expect("list");
-    let reconcile_jobs = page
-        .jobs
+    let jobs = all_jobs(&runner).await;
+    let reconcile_jobs = jobs
         .iter()
         .filter(|j| j.trigger == Trigger::Reconcile)
         .count();
-    assert_eq!(reconcile_jobs, 4, "{:?}", page.jobs);
+    assert_eq!(reconcile_jobs, 4, "{jobs:?}");
     assert!(
-        page.jobs
-            .iter()
+        jobs.iter()
             .any(|j| j.kind == JobKind::DeleteRef && j.git_ref == "refs/heads/dev")
     );
     drain(&runner).await;
@@ -151,26 +132,12 @@ async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
     git(up, &["init", "-q", "-b", "main"]);
     let first = commit(up, "a.rs", "fn first() {}\n");
     let repo = RepoSpec {
-        name: "up".into(),
-        location: RepoLocation::Url(format!("file://{}", up.display())),
-        branches: vec!["main".into()],
         pull_requests: true,
         tags: vec!["v*".into(), "!v0.*".into()],
-        include: Vec::new(),
-        exclude: Vec::new(),
-        max_file_bytes: 1 << 20,
-        index_secret_files: false,
-        events: None,
+        ..RepoSpec::new("up", RepoLocation::Url(format!("file://{}", up.display())))
     };
     let manifests = Arc::new(MemoryManifestStore::new());
-    let runner = Runner {
-        jobs: Arc::new(MemoryJobStore::new(StoreConfig::default())),
-        sources: Arc::new(Sources::new(data.path(), Duration::from_secs(30))),
-        sink: Arc::new(MemorySink::new()),
-        manifests: manifests.clone(),
-        repos: Arc::new(vec![repo.clone()]),
-        shutdown: Shutdown::new(),
-    };
+    let runner = memory_runner(data.path(), &repo, manifests.clone());
     // The same data dir as the runner's source: reconcile sees the mirror it fetched into.
     let source = GitSource::new(data.path(), Duration::from_secs(30));
     let on_missed = |_: &str, _: &MissedRef| {};
@@ -215,23 +182,10 @@ async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
 
     // Nothing changed: one ls-remote, no job.
     let listings = source.remote_listings();
-    let queued = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs
-        .len();
+    let queued = all_jobs(&runner).await.len();
     assert!(pass().await.expect("in step").is_empty());
     assert_eq!(source.remote_listings(), listings + 1);
-    let after = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs
-        .len();
-    assert_eq!(after, queued);
+    assert_eq!(all_jobs(&runner).await.len(), queued);
 
     // Two passes at once: the second finds the first running and does nothing.
     let (one, two) = tokio::join!(pass(), pass());
@@ -248,21 +202,11 @@ async fn tags_and_pull_request_heads_are_healed_with_one_listing_per_pass() {
     let third = commit(up, "c.rs", "fn third() {}\n");
     let mut webhook = jobstore::NewJob::index("up", "refs/heads/main", Trigger::Webhook);
     webhook.commit = Some(third.clone());
-    let queued_before = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs;
+    let queued_before = all_jobs(&runner).await;
     runner.jobs.enqueue(webhook).await.expect("webhook job");
     let missed = pass().await.expect("with a webhook job queued");
     assert!(missed.is_empty(), "{missed:?}");
-    let jobs = runner
-        .jobs
-        .list(&Default::default(), 100, None)
-        .await
-        .unwrap()
-        .jobs;
+    let jobs = all_jobs(&runner).await;
     assert_eq!(jobs.len(), queued_before.len() + 1, "{jobs:?}");
     let folded = jobs
         .iter()

@@ -11,18 +11,7 @@ use pipeline::{JobError, Outcome, RepoLocation, RepoSpec, Runner, Shutdown, Sour
 const REF: &str = "refs/heads/main";
 
 fn spec(name: &str, path: &std::path::Path) -> RepoSpec {
-    RepoSpec {
-        name: name.into(),
-        location: RepoLocation::Path(path.to_path_buf()),
-        branches: vec!["main".into()],
-        pull_requests: false,
-        tags: Vec::new(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-        max_file_bytes: 1 << 20,
-        index_secret_files: false,
-        events: None,
-    }
+    RepoSpec::new(name, RepoLocation::Path(path.to_path_buf()))
 }
 
 struct Fixture {

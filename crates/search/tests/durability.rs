@@ -5,21 +5,16 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{change, file, hits, key, put, q};
+use common::{change, file, hits, main_key, put_file, q};
 use search::{Error, SearchIndex};
 
 #[test]
 fn reopen_keeps_committed_state_and_drops_uncommitted_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     {
         let index = SearchIndex::open(dir.path()).expect("open");
-        put(
-            &index,
-            &k,
-            vec![file("a.rs", "fn committed_fn() {}", 10)],
-            &[],
-        );
+        put_file(&index, &k, "a.rs", "fn committed_fn() {}");
         index
             .stage(&change(
                 &k,
@@ -56,14 +51,9 @@ fn read_only_sees_committed_data_while_writer_is_open() {
         SearchIndex::open_read_only(dir.path()),
         Err(Error::NoIndex { .. })
     ));
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let writer = SearchIndex::open(dir.path()).expect("open");
-    put(
-        &writer,
-        &k,
-        vec![file("a.rs", "fn visible_to_readers() {}", 10)],
-        &[],
-    );
+    put_file(&writer, &k, "a.rs", "fn visible_to_readers() {}");
     writer
         .stage(&change(&k, vec![file("b.rs", "fn not_yet() {}", 10)], &[]))
         .expect("stage");
@@ -86,13 +76,8 @@ const FILES_PER_RUN: usize = 400;
 /// (The test harness prints `test NAME ... ` before our line, hence `contains` below.)
 fn crash_child(dir: &str) {
     let index = SearchIndex::open(std::path::Path::new(dir)).expect("child open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![file("base.rs", "fn base_marker() {}", 10)],
-        &[],
-    );
+    let k = main_key();
+    put_file(&index, &k, "base.rs", "fn base_marker() {}");
     println!("COMMITTED");
     let line: String = (0..40)
         .map(|i| format!("let v{i} = churn_marker(x, y);\n"))

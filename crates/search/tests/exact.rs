@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{file, hits, key, put, q};
+use common::{demo_index, file, hits, main_key, put, q};
 use proptest::prelude::*;
 use search::{Grouping, MatchRange, Mode, Query, SearchIndex};
 
@@ -20,27 +20,19 @@ fn exact(text: &str, mode: Mode, case_sensitive: bool) -> Query {
 }
 
 fn code_index() -> SearchIndex {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file(
-                "src/lock.rs",
-                "pub fn clear_stale_locks(dir: &Path) {\n    // Stale locks: older than an hour.\n}\nfn other() {}",
-                2,
-            ),
-            file(
-                "py/lock.py",
-                "def clear_stale_locks(path):\n    STALE = 3600\n    return path",
-                10,
-            ),
-            file("docs/locks.md", "Stale LOCKS are cleared at start.", 10),
-        ],
-        &[],
-    );
-    index
+    demo_index(vec![
+        file(
+            "src/lock.rs",
+            "pub fn clear_stale_locks(dir: &Path) {\n    // Stale locks: older than an hour.\n}\nfn other() {}",
+            2,
+        ),
+        file(
+            "py/lock.py",
+            "def clear_stale_locks(path):\n    STALE = 3600\n    return path",
+            10,
+        ),
+        file("docs/locks.md", "Stale LOCKS are cleared at start.", 10),
+    ])
 }
 
 #[test]
@@ -108,7 +100,7 @@ fn sym_lang_and_file_filter() {
 #[test]
 fn a_query_past_its_budget_answers_partial() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let files = (0..80)
         .map(|i| file(&format!("f{i:02}.txt"), "nothing to see\nhere", 10))
         .collect();
@@ -131,9 +123,7 @@ fn a_query_past_its_budget_answers_partial() {
 fn empty_lines_match_like_rg() {
     // Four empty lines (the fifth piece after the last newline is no line, as for rg), in
     // chunks of two: `^` matches each of them once.
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(&index, &k, vec![file("blank.txt", "\n\n\n\n", 2)], &[]);
+    let index = demo_index(vec![file("blank.txt", "\n\n\n\n", 2)]);
     let found = index
         .search(&exact("^", Mode::Regex, true))
         .expect("search");
@@ -147,14 +137,7 @@ fn empty_lines_match_like_rg() {
 
 #[test]
 fn exact_hits_group_by_file() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![file("a.txt", "x1\nx2\nx3", 1), file("b.txt", "x4", 1)],
-        &[],
-    );
+    let index = demo_index(vec![file("a.txt", "x1\nx2\nx3", 1), file("b.txt", "x4", 1)]);
     let query = Query {
         group: Grouping::File,
         ..exact("x", Mode::Literal, true)
@@ -234,7 +217,7 @@ proptest! {
             .map(|(i, lines)| (format!("f{i}.txt"), lines.join("\n")))
             .collect();
         let index = SearchIndex::open_in_memory().expect("open");
-        let k = key("demo", "refs/heads/main");
+        let k = main_key();
         put(
             &index,
             &k,

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{file, hits, key, put, q};
+use common::{hits, main_key, put_file, q};
 use search::{Error, INDEX_FORMAT, SearchIndex};
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
@@ -99,13 +99,8 @@ fn older_format_is_refused_read_only_and_rebuilt_read_write() {
     );
 
     // The rebuilt documents carry the keys writes delete by: replacing the file replaces them.
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![file("src/http.py", "def other(): pass", 10)],
-        &[],
-    );
+    let k = main_key();
+    put_file(&index, &k, "src/http.py", "def other(): pass");
     assert!(hits(&index, q("parseHttpRequest")).is_empty());
     assert_eq!(hits(&index, q("other")), ["src/http.py:1"]);
 
@@ -146,12 +141,7 @@ fn newer_format_is_refused_and_left_alone() {
 fn new_indexes_record_the_current_format() {
     let dir = tempfile::tempdir().expect("tempdir");
     let index = SearchIndex::open(dir.path()).expect("open");
-    put(
-        &index,
-        &key("demo", "refs/heads/main"),
-        vec![file("a.rs", "fn assert_equal() {}", 10)],
-        &[],
-    );
+    put_file(&index, &main_key(), "a.rs", "fn assert_equal() {}");
     let payload = index.tantivy_index().load_metas().expect("metas").payload;
     assert_eq!(payload, Some(format!("search-index-format {INDEX_FORMAT}")));
     drop(index);

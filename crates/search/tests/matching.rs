@@ -2,36 +2,28 @@
 
 mod common;
 
-use common::{file, hits, key, put, q};
+use common::{demo_index, file, hits, key, main_key, put, put_file, q};
 use search::SearchIndex;
 
 fn styles_index() -> SearchIndex {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file(
-                "js/client.js",
-                "const req = parseHttpRequest(buffer);\nsend(req);",
-                10,
-            ),
-            file(
-                "py/server.py",
-                "req = parse_http_request(raw)\nhandle(req)",
-                10,
-            ),
-            file("go/handler.go", "r := ParseHTTPRequest(b)\nserve(r)", 10),
-            file(
-                "docs/notes.txt",
-                "an http library; parse it later. request review",
-                10,
-            ),
-        ],
-        &[],
-    );
-    index
+    demo_index(vec![
+        file(
+            "js/client.js",
+            "const req = parseHttpRequest(buffer);\nsend(req);",
+            10,
+        ),
+        file(
+            "py/server.py",
+            "req = parse_http_request(raw)\nhandle(req)",
+            10,
+        ),
+        file("go/handler.go", "r := ParseHTTPRequest(b)\nserve(r)", 10),
+        file(
+            "docs/notes.txt",
+            "an http library; parse it later. request review",
+            10,
+        ),
+    ])
 }
 
 #[test]
@@ -81,7 +73,7 @@ fn exact_style_ranks_above_other_styles() {
 #[test]
 fn definition_ranks_first() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let mut uses = String::new();
     for i in 0..8 {
         uses.push_str(&format!("let r{i} = parse_http_request(input_{i});\n"));
@@ -115,18 +107,11 @@ fn definition_ranks_first() {
 
 #[test]
 fn quoted_phrases_need_order_and_adjacency() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file("ordered.py", "def read_body_bytes(stream):\n    pass", 10),
-            file("reversed.py", "def bytes_body_read(stream):\n    pass", 10),
-            file("apart.py", "read(x)\nthe body of bytes", 10),
-        ],
-        &[],
-    );
+    let index = demo_index(vec![
+        file("ordered.py", "def read_body_bytes(stream):\n    pass", 10),
+        file("reversed.py", "def bytes_body_read(stream):\n    pass", 10),
+        file("apart.py", "read(x)\nthe body of bytes", 10),
+    ]);
     assert_eq!(hits(&index, q("\"read body bytes\"")), ["ordered.py:1"]);
     assert_eq!(hits(&index, q("\"readBodyBytes\"")), ["ordered.py:1"]);
     let mut loose = hits(&index, q("read body bytes"));
@@ -139,21 +124,14 @@ fn quoted_phrases_need_order_and_adjacency() {
 
 #[test]
 fn path_words_match_and_boost() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file("src/tokenizer.rs", "pub fn split(text: &str) {}", 10),
-            file(
-                "src/other.rs",
-                "// mentions the tokenizer once\nfn unrelated() {}",
-                10,
-            ),
-        ],
-        &[],
-    );
+    let index = demo_index(vec![
+        file("src/tokenizer.rs", "pub fn split(text: &str) {}", 10),
+        file(
+            "src/other.rs",
+            "// mentions the tokenizer once\nfn unrelated() {}",
+            10,
+        ),
+    ]);
     assert_eq!(
         hits(&index, q("tokenizer")),
         ["src/tokenizer.rs:1", "src/other.rs:1"]
@@ -163,7 +141,7 @@ fn path_words_match_and_boost() {
 #[test]
 fn snippets_show_matching_lines_with_numbers() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let text = (1..=30).map(|i| {
         if i == 17 {
             "    total = compute_checksum(data)".to_string()
@@ -172,7 +150,7 @@ fn snippets_show_matching_lines_with_numbers() {
         }
     });
     let text: Vec<String> = text.collect();
-    put(&index, &k, vec![file("m.py", &text.join("\n"), 10)], &[]);
+    put_file(&index, &k, "m.py", &text.join("\n"));
     let results = index.search(&q("computeChecksum")).expect("search");
     assert_eq!(results.hits.len(), 1);
     let hit = &results.hits[0];
@@ -230,19 +208,12 @@ fn results_are_deterministic_with_ties_ordered_by_location() {
 
 #[test]
 fn exact_identifiers_first_then_longer_ones_and_loose_words() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file("a_longer.py", "self.assertEqualNested(x, y)", 10),
-            file("b_words.txt", "we assert equal lengths", 10),
-            file("c_snake.py", "assert_equal(x, y)", 10),
-            file("d_camel.py", "self.assertEqual(x, y)", 10),
-        ],
-        &[],
-    );
+    let index = demo_index(vec![
+        file("a_longer.py", "self.assertEqualNested(x, y)", 10),
+        file("b_words.txt", "we assert equal lengths", 10),
+        file("c_snake.py", "assert_equal(x, y)", 10),
+        file("d_camel.py", "self.assertEqual(x, y)", 10),
+    ]);
     // The identifier in any style first (its own style above the other), then what
     // contains its parts in order: a longer identifier, or the words apart.
     let found = hits(&index, q("assertEqual"));

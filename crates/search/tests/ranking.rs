@@ -3,29 +3,21 @@
 
 mod common;
 
-use common::{file, hits, key, put, q};
+use common::{demo_index, file, hits, main_key, put, q};
 use search::{Grouping, Query, SearchIndex};
 
 /// Four files that share some of the words of "parse the header of a tar archive".
 fn archive_index() -> SearchIndex {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file(
-                "tarfile.py",
-                "def frombuf(buf):\n    # Parsing the tar header block of an archive.\n    return buf",
-                10,
-            ),
-            file("zipfile.py", "def read_archive(f):\n    return f", 10),
-            file("email/parser.py", "def parse(headers):\n    pass", 10),
-            file("unrelated.py", "def spam():\n    return eggs", 10),
-        ],
-        &[],
-    );
-    index
+    demo_index(vec![
+        file(
+            "tarfile.py",
+            "def frombuf(buf):\n    # Parsing the tar header block of an archive.\n    return buf",
+            10,
+        ),
+        file("zipfile.py", "def read_archive(f):\n    return f", 10),
+        file("email/parser.py", "def parse(headers):\n    pass", 10),
+        file("unrelated.py", "def spam():\n    return eggs", 10),
+    ])
 }
 
 #[test]
@@ -43,20 +35,13 @@ fn a_word_the_code_lacks_does_not_empty_the_answer() {
 
 #[test]
 fn chunks_with_more_of_the_words_rank_first() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
     // The same length and no declarations: only the words present differ. "parse" is in
     // every file, so it tells least; each further word ranks a file higher.
-    put(
-        &index,
-        &k,
-        vec![
-            file("one.txt", "x parse y z\nw v", 10),
-            file("two.txt", "x parse y header\nw v", 10),
-            file("three.txt", "archive parse y header\nw v", 10),
-        ],
-        &[],
-    );
+    let index = demo_index(vec![
+        file("one.txt", "x parse y z\nw v", 10),
+        file("two.txt", "x parse y header\nw v", 10),
+        file("three.txt", "archive parse y header\nw v", 10),
+    ]);
     let found = hits(&index, q("parse header archive"));
     assert_eq!(found, ["three.txt:1", "two.txt:1", "one.txt:1"]);
 }
@@ -73,17 +58,10 @@ fn inflections_match_through_stems() {
 
 #[test]
 fn stop_words_do_not_rank_but_stay_searchable_alone() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            file("a.py", "the the the the of of of\nx = 1", 10),
-            file("b.py", "def lock_cleanup():\n    pass", 10),
-        ],
-        &[],
-    );
+    let index = demo_index(vec![
+        file("a.py", "the the the the of of of\nx = 1", 10),
+        file("b.py", "def lock_cleanup():\n    pass", 10),
+    ]);
     // Without stop words, a.py (which has only "the" and "of") would match too.
     assert_eq!(hits(&index, q("the cleanup of the lock")), ["b.py:1"]);
     // A query of stop words only still searches for them.
@@ -115,7 +93,7 @@ fn plus_demands_and_minus_excludes() {
 #[test]
 fn grouped_by_file_ten_hits_are_ten_places() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let many = (0..6)
         .map(|i| format!("lock = acquire_lock({i})"))
         .collect::<Vec<_>>()
@@ -156,24 +134,17 @@ fn grouped_by_file_ten_hits_are_ten_places() {
 
 #[test]
 fn grouped_by_file_a_file_answering_in_several_places_ranks_first() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(
-        &index,
-        &k,
-        vec![
-            // One chunk with both words, tightly.
-            file("once.py", "stale lock", 10),
-            // Three chunks, each with both words among others: each scores a little lower.
-            file(
-                "often.py",
-                "clear the stale lock now\nstale lock cleared here\nthe stale lock is gone",
-                1,
-            ),
-            file("filler.py", "x = 1\ny = 2", 10),
-        ],
-        &[],
-    );
+    let index = demo_index(vec![
+        // One chunk with both words, tightly.
+        file("once.py", "stale lock", 10),
+        // Three chunks, each with both words among others: each scores a little lower.
+        file(
+            "often.py",
+            "clear the stale lock now\nstale lock cleared here\nthe stale lock is gone",
+            1,
+        ),
+        file("filler.py", "x = 1\ny = 2", 10),
+    ]);
     let query = |group| Query {
         text: "stale lock".into(),
         group,

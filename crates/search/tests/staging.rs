@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{change, file, hits, key, q};
+use common::{apply, change, file, hits, key, main_key, q};
 use indexer::IndexSink;
 use search::SearchIndex;
 
@@ -34,7 +34,7 @@ fn big_file(path: &str, marker: &str, lines: usize) -> indexer::FileUpdate {
 fn staged_text_waits_on_disk_not_in_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let index = SearchIndex::open(dir.path()).expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     assert_eq!(staged_bytes(dir.path()), 0);
 
     // Twenty batches of ~200 KB each: the run's text goes to its spill file as it arrives.
@@ -42,7 +42,7 @@ fn staged_text_waits_on_disk_not_in_memory() {
     for i in 0..20 {
         let f = big_file(&format!("src/f{i}.py"), &format!("staged_fn_{i}"), 4000);
         text_bytes += f.chunks.iter().map(|c| c.text.len() as u64).sum::<u64>();
-        index.apply(&change(&k, vec![f], &[])).expect("apply");
+        apply(&index, &k, vec![f], &[]);
     }
     // All but the last write buffer (256 KiB) is on disk before the commit.
     assert!(
@@ -64,13 +64,12 @@ fn staged_text_waits_on_disk_not_in_memory() {
         );
     }
 
-    index
-        .apply(&change(
-            &k,
-            vec![big_file("src/x.py", "aborted_fn", 100)],
-            &[],
-        ))
-        .expect("apply");
+    apply(
+        &index,
+        &k,
+        vec![big_file("src/x.py", "aborted_fn", 100)],
+        &[],
+    );
     index.abort(&k).expect("abort");
     assert_eq!(staged_bytes(dir.path()), 0, "abort removes the spill file");
     assert!(hits(&index, q("aborted_fn")).is_empty());
@@ -90,7 +89,7 @@ fn spill_files_left_by_a_crash_are_removed_at_open() {
 #[test]
 fn a_later_batch_overrides_an_earlier_one_within_a_spilled_run() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let stage =
         |upserts, deletes: &[&str]| index.stage(&change(&k, upserts, deletes)).expect("stage");
     stage(vec![file("a.py", "def first_a(): pass", 10)], &[]);

@@ -5,32 +5,25 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{change, file, hits, key, put, q};
+use common::{apply, apply_file, change, demo_index, file, hits, key, main_key, put, put_file, q};
 use indexer::IndexSink;
 use search::{Error, Query, SearchIndex};
 
 #[test]
 fn replaced_file_loses_old_content_in_one_commit() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    index
-        .apply(&change(
-            &k,
-            vec![file("lib.py", "def old_name():\n    pass\n", 1)],
-            &[],
-        ))
-        .expect("apply");
+    let k = main_key();
+    apply(
+        &index,
+        &k,
+        vec![file("lib.py", "def old_name():\n    pass\n", 1)],
+        &[],
+    );
     index.commit(&k).expect("commit");
     assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
     assert_eq!(index.num_chunks(), 2);
 
-    index
-        .apply(&change(
-            &k,
-            vec![file("lib.py", "def new_name():\n    pass\n", 10)],
-            &[],
-        ))
-        .expect("apply");
+    apply_file(&index, &k, "lib.py", "def new_name():\n    pass\n");
     // Staged, not committed: searches still see the old file.
     assert_eq!(hits(&index, q("old_name")), ["lib.py:1"]);
     assert!(hits(&index, q("new_name")).is_empty());
@@ -39,9 +32,7 @@ fn replaced_file_loses_old_content_in_one_commit() {
     assert_eq!(hits(&index, q("new_name")), ["lib.py:1"]);
     assert_eq!(index.num_chunks(), 1);
 
-    index
-        .apply(&change(&k, vec![], &["lib.py"]))
-        .expect("apply");
+    apply(&index, &k, vec![], &["lib.py"]);
     index.commit(&k).expect("commit");
     assert!(hits(&index, q("new_name")).is_empty());
     assert_eq!(index.num_chunks(), 0);
@@ -50,25 +41,11 @@ fn replaced_file_loses_old_content_in_one_commit() {
 #[test]
 fn later_batches_of_a_run_override_earlier_ones() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    index
-        .apply(&change(
-            &k,
-            vec![file("a.rs", "fn first_version() {}", 10)],
-            &[],
-        ))
-        .expect("apply");
-    index
-        .apply(&change(
-            &k,
-            vec![file("a.rs", "fn second_version() {}", 10)],
-            &[],
-        ))
-        .expect("apply");
-    index
-        .apply(&change(&k, vec![file("b.rs", "fn doomed() {}", 10)], &[]))
-        .expect("apply");
-    index.apply(&change(&k, vec![], &["b.rs"])).expect("apply");
+    let k = main_key();
+    apply_file(&index, &k, "a.rs", "fn first_version() {}");
+    apply_file(&index, &k, "a.rs", "fn second_version() {}");
+    apply_file(&index, &k, "b.rs", "fn doomed() {}");
+    apply(&index, &k, vec![], &["b.rs"]);
     index.commit(&k).expect("commit");
     assert!(hits(&index, q("first_version")).is_empty());
     assert_eq!(hits(&index, q("second_version")), ["a.rs:1"]);
@@ -79,9 +56,9 @@ fn later_batches_of_a_run_override_earlier_ones() {
 #[test]
 fn drop_ref_removes_only_that_ref() {
     let index = SearchIndex::open_in_memory().expect("open");
-    let main = key("demo", "refs/heads/main");
+    let main = main_key();
     let pr = key("demo", "refs/pull/7/head");
-    put(&index, &main, vec![file("a.rs", "fn shared() {}", 10)], &[]);
+    put_file(&index, &main, "a.rs", "fn shared() {}");
     put(
         &index,
         &pr,
@@ -102,16 +79,14 @@ fn drop_ref_removes_only_that_ref() {
 
 #[test]
 fn abort_forgets_the_staged_run() {
-    let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
-    put(&index, &k, vec![file("keep.rs", "fn kept() {}", 10)], &[]);
-    index
-        .apply(&change(
-            &k,
-            vec![file("new.rs", "fn aborted_work() {}", 10)],
-            &["keep.rs"],
-        ))
-        .expect("apply");
+    let index = demo_index(vec![file("keep.rs", "fn kept() {}", 10)]);
+    let k = main_key();
+    apply(
+        &index,
+        &k,
+        vec![file("new.rs", "fn aborted_work() {}", 10)],
+        &["keep.rs"],
+    );
     index.abort(&k).expect("abort");
     // A later commit of the same ref must not resurrect the aborted batch.
     index.commit(&k).expect("commit");
@@ -289,12 +264,7 @@ fn filters_by_repo_ref_prefix_and_glob() {
 #[test]
 fn bad_queries_are_errors_or_results_never_panics() {
     let index = SearchIndex::open_in_memory().expect("open");
-    put(
-        &index,
-        &key("demo", "refs/heads/main"),
-        vec![file("a.rs", "fn handler() {}", 10)],
-        &[],
-    );
+    put_file(&index, &main_key(), "a.rs", "fn handler() {}");
     let ten_kb = "handler ".repeat(1300);
     for text in [
         "",
@@ -348,7 +318,7 @@ fn repeated_path_filters_follow_replaced_deleted_and_new_files() {
     // The same filter is asked again after every change: per-segment filter results are
     // reused between queries, and must never resurrect deleted chunks or miss new files.
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let filtered = |pattern: &str| {
         hits(
             &index,
@@ -400,7 +370,7 @@ fn large_runs_replace_files_like_small_ones() {
     // Runs of many files hand chunks to tantivy one by one, small runs one file per batch:
     // both must delete a replaced file's old chunks and keep only the new ones.
     let index = SearchIndex::open_in_memory().expect("open");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let files = |word: &str, n: usize| -> Vec<_> {
         (0..n)
             .map(|i| {
@@ -435,7 +405,7 @@ fn a_read_only_index_refuses_writes_for_good() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(SearchIndex::open(dir.path()).expect("create"));
     let index = SearchIndex::open_read_only(dir.path()).expect("open read-only");
-    let k = key("demo", "refs/heads/main");
+    let k = main_key();
     let error = index
         .apply(&change(&k, vec![file("a.rs", "fn a() {}", 1)], &[]))
         .expect_err("a read-only index takes no batch");

@@ -34,6 +34,24 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event of `kind` from `provider` that names nothing else: no delivery ids, no
+    /// repository, no refs, commits or paths. Providers fill in what their payload says.
+    pub fn new(provider: ProviderId, kind: EventKind) -> Event {
+        Event {
+            provider,
+            kind,
+            delivery_id: None,
+            dedupe_key: None,
+            repository: Repository::default(),
+            updates: Vec::new(),
+            head_commit: None,
+            pull_request: None,
+            release_tag: None,
+            release_commit: None,
+            changed_paths: ChangedPaths::default(),
+        }
+    }
+
     /// The first ref update, the one most receivers act on.
     pub fn primary(&self) -> Option<&RefUpdate> {
         self.updates.first()

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use webhook_core::{
-    Delivery, Error, Event, EventKind, Headers, Provider, ProviderId, Registry, Repository, Secret,
-    Verified, VerifyOptions,
+    Delivery, Error, Event, EventKind, Headers, Provider, ProviderId, Registry, Secret, Verified,
+    VerifyOptions,
 };
 
 fn builtin(id: &str) -> Arc<dyn Provider> {
@@ -287,19 +287,7 @@ impl Provider for TokenGitHub {
             })
     }
     fn parse(&self, _: &Delivery<'_>) -> Result<Event, Error> {
-        Ok(Event {
-            provider: ProviderId::GitHub,
-            kind: EventKind::Ping,
-            delivery_id: None,
-            dedupe_key: None,
-            repository: Repository::default(),
-            updates: Vec::new(),
-            head_commit: None,
-            pull_request: None,
-            release_tag: None,
-            release_commit: None,
-            changed_paths: Default::default(),
-        })
+        Ok(Event::new(ProviderId::GitHub, EventKind::Ping))
     }
 }
 

@@ -2,11 +2,23 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey};
+use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, IndexSink, RefKey};
 use search::{Query, SearchIndex};
 
 pub fn key(repo: &str, git_ref: &str) -> RefKey {
     RefKey::new(repo, git_ref)
+}
+
+/// The ref most tests write to: `refs/heads/main` of repo `demo`.
+pub fn main_key() -> RefKey {
+    key("demo", "refs/heads/main")
+}
+
+/// An in-memory index holding `files`, committed under [`main_key`].
+pub fn demo_index(files: Vec<FileUpdate>) -> SearchIndex {
+    let index = SearchIndex::open_in_memory().expect("open");
+    put(&index, &main_key(), files, &[]);
+    index
 }
 
 /// A file split into chunks of `lines_per_chunk` lines. As the indexer's chunker does, each
@@ -53,6 +65,21 @@ pub fn change(key: &RefKey, upserts: Vec<FileUpdate>, deletes: &[&str]) -> Chang
 pub fn put(index: &SearchIndex, key: &RefKey, upserts: Vec<FileUpdate>, deletes: &[&str]) {
     index.stage(&change(key, upserts, deletes)).expect("stage");
     index.commit_ref(key).expect("commit");
+}
+
+/// Commits one file, in chunks of ten lines.
+pub fn put_file(index: &SearchIndex, key: &RefKey, path: &str, text: &str) {
+    put(index, key, vec![file(path, text, 10)], &[]);
+}
+
+/// Stages one batch through the sink, without committing it.
+pub fn apply(index: &SearchIndex, key: &RefKey, upserts: Vec<FileUpdate>, deletes: &[&str]) {
+    index.apply(&change(key, upserts, deletes)).expect("apply");
+}
+
+/// Stages one file, in chunks of ten lines, without committing it.
+pub fn apply_file(index: &SearchIndex, key: &RefKey, path: &str, text: &str) {
+    apply(index, key, vec![file(path, text, 10)], &[]);
 }
 
 /// The `path:start_line` of each hit, in order.

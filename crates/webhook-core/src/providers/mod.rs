@@ -16,8 +16,8 @@ pub use gitlab::GitLab;
 
 use crate::error::Error;
 use crate::event::{
-    ChangedPaths, Event, EventKind, PullRequest, PullRequestAction, PullRequestFetch,
-    PullRequestRef, PullRequestRefKind, RefUpdate, Repository,
+    Event, EventKind, PullRequest, PullRequestAction, PullRequestFetch, PullRequestRef,
+    PullRequestRefKind, RefUpdate, Repository,
 };
 use crate::headers::Headers;
 use crate::payload::Text;
@@ -102,17 +102,10 @@ pub(crate) fn event(
     repository: Repository,
 ) -> Event {
     Event {
-        provider,
-        kind,
         delivery_id: ids.delivery_id,
         dedupe_key: ids.dedupe_key,
         repository,
-        updates: Vec::new(),
-        head_commit: None,
-        pull_request: None,
-        release_tag: None,
-        release_commit: None,
-        changed_paths: ChangedPaths::default(),
+        ..Event::new(provider, kind)
     }
 }
 
@@ -260,36 +253,22 @@ mod tests {
 
     #[test]
     fn a_ref_updates_event_is_a_tag_push_by_its_first_ref_and_has_no_deleted_head() {
-        let ids = || DeliveryIds::new(ProviderId::Bitbucket, Some("hook"), Some("d1"));
-        let tag = raw_id_update(
-            "refs/tags/v1".into(),
-            None,
-            Some("b".repeat(40)),
-            true,
-            false,
-        );
-        let event = ref_updates_event(
-            ProviderId::Bitbucket,
-            ids(),
-            Repository::default(),
-            vec![tag],
-        );
+        // One update, to `after`, that the host says created the ref or not.
+        let event_of = |git_ref: &str, after: String, created: bool| {
+            let ids = DeliveryIds::new(ProviderId::Bitbucket, Some("hook"), Some("d1"));
+            let update = raw_id_update(git_ref.into(), None, Some(after), created, false);
+            ref_updates_event(
+                ProviderId::Bitbucket,
+                ids,
+                Repository::default(),
+                vec![update],
+            )
+        };
+        let event = event_of("refs/tags/v1", "b".repeat(40), true);
         assert_eq!(event.kind, EventKind::TagPush);
         assert_eq!(event.head_commit, Some("b".repeat(40)));
         assert_eq!(event.dedupe_key.as_deref(), Some("bitbucket:hook:d1"));
-        let gone = raw_id_update(
-            "refs/heads/x".into(),
-            None,
-            Some(ZERO_ID.into()),
-            false,
-            false,
-        );
-        let event = ref_updates_event(
-            ProviderId::Bitbucket,
-            ids(),
-            Repository::default(),
-            vec![gone],
-        );
+        let event = event_of("refs/heads/x", ZERO_ID.into(), false);
         assert_eq!(event.kind, EventKind::Push);
         assert_eq!(event.head_commit, None);
         assert!(!event.changed_paths.complete);

@@ -155,34 +155,37 @@ mod tests {
 
     #[test]
     fn failures_are_sorted_into_kinds() {
-        let remote = classify(
-            "fetch".into(),
-            Some(128),
-            "fatal: unable to access 'https://***@h/x/': Could not resolve host: h\n",
-        );
-        assert!(
-            matches!(remote, SourceError::RemoteUnavailable { .. }),
-            "{remote:?}"
-        );
-        assert!(remote.is_transient());
-        let lock = classify(
-            "read-tree".into(),
-            Some(128),
-            "fatal: Unable to create '/d/x.index.lock': File exists.\n",
-        );
-        assert!(matches!(lock, SourceError::LockHeld { .. }), "{lock:?}");
-        assert!(lock.is_transient());
-        let other = classify(
-            "fetch".into(),
-            Some(128),
-            "fatal: couldn't find remote ref refs/heads/x\n\n",
-        );
-        assert!(matches!(other, SourceError::NoSuchRef { .. }), "{other:?}");
-        assert!(!other.is_transient());
-        assert_eq!(
-            other.to_string(),
-            "git fetch failed: fatal: couldn't find remote ref refs/heads/x"
-        );
+        // The message is checked where it says more than git did.
+        for (verb, stderr, kind, transient, message) in [
+            (
+                "fetch",
+                "fatal: unable to access 'https://***@h/x/': Could not resolve host: h\n",
+                "remote_unavailable",
+                true,
+                None,
+            ),
+            (
+                "read-tree",
+                "fatal: Unable to create '/d/x.index.lock': File exists.\n",
+                "lock_held",
+                true,
+                None,
+            ),
+            (
+                "fetch",
+                "fatal: couldn't find remote ref refs/heads/x\n\n",
+                "no_such_ref",
+                false,
+                Some("git fetch failed: fatal: couldn't find remote ref refs/heads/x"),
+            ),
+        ] {
+            let error = classify(verb.into(), Some(128), stderr);
+            assert_eq!(error.kind(), kind, "{error:?}");
+            assert_eq!(error.is_transient(), transient, "{error:?}");
+            if let Some(message) = message {
+                assert_eq!(error.to_string(), message);
+            }
+        }
         let silent = classify("fetch".into(), Some(1), "");
         assert_eq!(silent.to_string(), "git fetch failed: no output");
     }

@@ -153,27 +153,8 @@ impl GitSource {
         ids: &[&str],
         url: &str,
     ) -> Vec<bool> {
-        let mut command = Command::new("git");
-        command
-            .arg("--git-dir")
-            .arg(mirror)
-            .args(["cat-file", "--batch-check=%(objecttype)"]);
-        let input: String = ids.iter().map(|id| format!("{id}^{{commit}}\n")).collect();
-        match run_git_with_input(
-            command,
-            Some(input.into_bytes()),
-            self.timeout,
-            url,
-            &*self.observer,
-        )
-        .await
-        {
-            Ok(out) => {
-                let answers: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
-                (0..ids.len())
-                    .map(|i| answers.get(i).is_some_and(|a| *a == b"commit"))
-                    .collect()
-            }
+        match self.resolve_commits(mirror, ids, url).await {
+            Ok(resolved) => resolved.iter().map(Option::is_some).collect(),
             Err(_) => vec![false; ids.len()],
         }
     }

@@ -543,18 +543,10 @@ mod tests {
         std::fs::write(origin.join("src/a.rs"), "fn a() {}\n").unwrap();
         std::fs::write(origin.join("b.txt"), "b\n").unwrap();
         let c1 = commit_all(&origin, "c1");
-        let repo = RepoSpec {
-            name: "r".into(),
-            location: RepoLocation::Url(format!("file://{}", origin.display())),
-            branches: vec!["main".into()],
-            pull_requests: false,
-            tags: Vec::new(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-            max_file_bytes: 1 << 20,
-            index_secret_files: false,
-            events: None,
-        };
+        let repo = RepoSpec::new(
+            "r",
+            RepoLocation::Url(format!("file://{}", origin.display())),
+        );
         let source = GitSource::new(&temp.path().join("data"), Duration::from_secs(60));
         let prepare = |commit: String, base: Option<String>| {
             let source = &source;
@@ -680,18 +672,7 @@ mod tests {
     }
 
     fn url_repo(url: String) -> RepoSpec {
-        RepoSpec {
-            name: "r".into(),
-            location: RepoLocation::Url(url),
-            branches: vec!["main".into()],
-            pull_requests: false,
-            tags: Vec::new(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-            max_file_bytes: 1 << 20,
-            index_secret_files: false,
-            events: None,
-        }
+        RepoSpec::new("r", RepoLocation::Url(url))
     }
 
     fn request<'a>(commit: Option<&'a str>, indexed: Option<&'a str>) -> TreeRequest<'a> {
