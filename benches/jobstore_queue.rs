@@ -140,14 +140,14 @@ async fn drain(store: &Arc<dyn JobStore>, workers: usize, how: Loop) -> Duration
             next = match how {
                 Loop::Separate => {
                     store
-                        .complete(&claimed.job.id, Completion::succeeded())
+                        .complete(&claimed.lease, Completion::succeeded())
                         .await
                         .expect("complete");
                     store.claim(&worker).await.expect("claim")
                 }
                 Loop::Combined => {
                     store
-                        .complete_and_claim(&claimed.job.id, Completion::succeeded(), &worker)
+                        .complete_and_claim(&claimed.lease, Completion::succeeded(), &worker)
                         .await
                         .expect("complete_and_claim")
                         .1

@@ -86,6 +86,14 @@ pub enum Error {
         /// The state it is in.
         state: JobState,
     },
+    /// The lease was taken over: the job was claimed again after this lease expired (the
+    /// holder was paused or cut off past its lease). The holder must stop; the job is not
+    /// changed.
+    #[error("job {id}: the lease was lost (the job was claimed again after it expired)")]
+    LeaseLost {
+        /// The job.
+        id: JobId,
+    },
     /// A text did not have the shape of a job id.
     #[error("{0:?} is not a job id (expected 16 lowercase hex digits)")]
     InvalidJobId(String),
