@@ -7,15 +7,55 @@
 
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
 use jobstore::{
     Completion, EnqueueOutcome, Error, Job, JobKind, JobState, Lease, NewJob, Progress, StoreConfig,
 };
-use tokio_postgres::Transaction;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::error::TxError;
 use crate::names::Names;
 use crate::rows::{self, COLUMNS, JobRow};
 use crate::schema::{QUEUED, RUNNING};
+
+/// Statements are prepared once per connection (deadpool keeps them with it): parsing and
+/// planning every statement again doubled the round trips and most of the server's CPU.
+async fn one(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, TxError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_one(&statement, params).await?)
+}
+
+async fn opt(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, TxError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&statement, params).await?)
+}
+
+async fn all(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, TxError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&statement, params).await?)
+}
+
+async fn exec(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, TxError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&statement, params).await?)
+}
 
 /// What a transaction needs besides its connection.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +117,8 @@ impl Ctx<'_> {
         repo: &str,
         git_ref: &str,
     ) -> Result<(), TxError> {
-        tx.execute(
+        exec(
+            tx,
             "SELECT pg_advisory_xact_lock($1)",
             &[&self.names.key_lock(repo, git_ref)],
         )
@@ -91,34 +132,34 @@ impl Ctx<'_> {
         repo: &str,
         git_ref: &str,
     ) -> Result<bool, TxError> {
-        let row = tx
-            .query_one(
-                "SELECT pg_try_advisory_xact_lock($1)",
-                &[&self.names.key_lock(repo, git_ref)],
-            )
-            .await?;
+        let row = one(
+            tx,
+            "SELECT pg_try_advisory_xact_lock($1)",
+            &[&self.names.key_lock(repo, git_ref)],
+        )
+        .await?;
         Ok(row.get(0))
     }
 
     /// The job `n`, locked for update, once its key is locked; `None` if there is none.
     async fn lock_job(&self, tx: &Transaction<'_>, n: i64) -> Result<Option<JobRow>, TxError> {
         let s = self.s();
-        let Some(key) = tx
-            .query_opt(
-                &format!("SELECT repo, git_ref FROM {s}.jobs WHERE id = $1"),
-                &[&n],
-            )
-            .await?
+        let Some(key) = opt(
+            tx,
+            &format!("SELECT repo, git_ref FROM {s}.jobs WHERE id = $1"),
+            &[&n],
+        )
+        .await?
         else {
             return Ok(None);
         };
         self.lock_key(tx, key.get(0), key.get(1)).await?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {COLUMNS} FROM {s}.jobs WHERE id = $1 FOR UPDATE"),
-                &[&n],
-            )
-            .await?;
+        let row = opt(
+            tx,
+            &format!("SELECT {COLUMNS} FROM {s}.jobs WHERE id = $1 FOR UPDATE"),
+            &[&n],
+        )
+        .await?;
         Ok(row.as_ref().map(rows::job))
     }
 
@@ -136,28 +177,29 @@ impl Ctx<'_> {
         let s = self.s();
         self.lock_key(tx, &request.repo, &request.git_ref).await?;
         if let Some(key) = &request.dedupe_key {
-            let known = tx
-                .query_opt(
-                    &format!(
-                        "SELECT job FROM {s}.deliveries WHERE key = $1 AND expires_at > now()"
-                    ),
-                    &[key],
-                )
-                .await?;
+            let known = opt(
+                tx,
+                &format!(
+                    "SELECT job FROM {s}.deliveries WHERE key = $1 AND expires_at
+                        > now()"
+                ),
+                &[key],
+            )
+            .await?;
             if let Some(row) = known {
                 let outcome = EnqueueOutcome::Duplicate(rows::job_id(row.get(0)));
                 return Ok((outcome, Announce::default()));
             }
         }
-        let slots = tx
-            .query(
-                &format!(
-                    "SELECT id, kind, state FROM {s}.jobs
+        let slots = all(
+            tx,
+            &format!(
+                "SELECT id, kind, state FROM {s}.jobs
                      WHERE repo = $1 AND git_ref = $2 AND state IN (0, 1) FOR UPDATE"
-                ),
-                &[&request.repo, &request.git_ref],
-            )
-            .await?;
+            ),
+            &[&request.repo, &request.git_ref],
+        )
+        .await?;
         let slot = |state: i16| {
             slots
                 .iter()
@@ -170,16 +212,18 @@ impl Ctx<'_> {
         if let Some((qid, queued_kind)) = queued {
             if queued_kind == kind {
                 // `None` means "the tip when it runs", which is at least as new as any commit.
-                let row = tx
-                    .query_one(
-                        &format!(
-                            "UPDATE {s}.jobs SET commit_id = $2, fetch_ref = coalesce($3, fetch_ref),
-                                 full_rebuild = full_rebuild OR $4, coalesced = coalesced + 1
+                let row = one(
+                    tx,
+                    &format!(
+                        "UPDATE {s}.jobs SET commit_id = $2, fetch_ref = coalesce($3,
+                                fetch_ref),
+                                 full_rebuild = full_rebuild OR $4, coalesced =
+                                     coalesced + 1
                              WHERE id = $1 RETURNING {COLUMNS}"
-                        ),
-                        &[&qid, &request.commit, &request.fetch_ref, &request.full],
-                    )
-                    .await?;
+                    ),
+                    &[&qid, &request.commit, &request.fetch_ref, &request.full],
+                )
+                .await?;
                 self.remember_delivery(tx, request, qid).await?;
                 let outcome = EnqueueOutcome::Coalesced(rows::job(&row).job);
                 return Ok((outcome, Announce::default()));
@@ -194,27 +238,28 @@ impl Ctx<'_> {
             full |= request.kind == JobKind::Index
                 && running_kind == rows::kind_code(JobKind::DeleteRef);
         }
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO {s}.jobs (repo, git_ref, fetch_ref, kind, commit_id, before_id,
+        let row = one(
+            tx,
+            &format!(
+                "INSERT INTO {s}.jobs (repo, git_ref, fetch_ref, kind, commit_id, before_id,
                          full_rebuild, trigger, provider, delivery_id, state)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) RETURNING {COLUMNS}"
-                ),
-                &[
-                    &request.repo,
-                    &request.git_ref,
-                    &request.fetch_ref,
-                    &kind,
-                    &request.commit,
-                    &request.before,
-                    &full,
-                    &rows::trigger_code(request.trigger),
-                    &request.provider,
-                    &request.delivery_id,
-                ],
-            )
-            .await?;
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) RETURNING
+                         {COLUMNS}"
+            ),
+            &[
+                &request.repo,
+                &request.git_ref,
+                &request.fetch_ref,
+                &kind,
+                &request.commit,
+                &request.before,
+                &full,
+                &rows::trigger_code(request.trigger),
+                &request.provider,
+                &request.delivery_id,
+            ],
+        )
+        .await?;
         let job = rows::job(&row);
         self.remember_delivery(tx, request, job.id()).await?;
         let announce = Announce {
@@ -237,17 +282,18 @@ impl Ctx<'_> {
             return Ok(());
         };
         let s = self.s();
-        let written = tx
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.deliveries (key, job, expires_at)
+        let written = exec(
+            tx,
+            &format!(
+                "INSERT INTO {s}.deliveries (key, job, expires_at)
                      VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond')
-                     ON CONFLICT (key) DO UPDATE SET job = EXCLUDED.job, expires_at = EXCLUDED.expires_at
+                     ON CONFLICT (key) DO UPDATE SET job = EXCLUDED.job, expires_at =
+                         EXCLUDED.expires_at
                      WHERE {s}.deliveries.expires_at <= now()"
-                ),
-                &[key, &n, &rows::micros(self.config.dedupe_retention)],
-            )
-            .await?;
+            ),
+            &[key, &n, &rows::micros(self.config.dedupe_retention)],
+        )
+        .await?;
         if written == 0 {
             Err(TxError::Retry)
         } else {
@@ -263,15 +309,16 @@ impl Ctx<'_> {
         state: JobState,
     ) -> Result<JobRow, TxError> {
         let s = self.s();
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE {s}.jobs SET state = $2, finished_at = now(), not_before = NULL, lease_until = NULL
+        let row = one(
+            tx,
+            &format!(
+                "UPDATE {s}.jobs SET state = $2, finished_at = now(), not_before =
+                            NULL, lease_until = NULL
                      WHERE id = $1 RETURNING {COLUMNS}"
-                ),
-                &[&n, &rows::state_code(state)],
-            )
-            .await?;
+            ),
+            &[&n, &rows::state_code(state)],
+        )
+        .await?;
         Ok(rows::job(&row))
     }
 
@@ -290,17 +337,18 @@ impl Ctx<'_> {
             note,
         } = ending;
         let s = self.s();
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE {s}.jobs SET state = $2, finished_at = now(), not_before = NULL,
-                         lease_until = NULL, error = $3, commit_id = coalesce($4, commit_id),
+        let row = one(
+            tx,
+            &format!(
+                "UPDATE {s}.jobs SET state = $2, finished_at = now(), not_before = NULL,
+                         lease_until = NULL, error = $3, commit_id = coalesce($4,
+                             commit_id),
                          note = coalesce($5, note)
                      WHERE id = $1 RETURNING {COLUMNS}"
-                ),
-                &[&n, &rows::state_code(state), &error, &commit, &note],
-            )
-            .await?;
+            ),
+            &[&n, &rows::state_code(state), &error, &commit, &note],
+        )
+        .await?;
         announce.wake = true;
         Ok(rows::job(&row))
     }
@@ -322,15 +370,19 @@ impl Ctx<'_> {
         if job.cancel_requested {
             return self.set_finished(tx, n, JobState::Cancelled).await;
         }
-        let follow_up = tx
-            .query_opt(
-                &format!("SELECT id FROM {s}.jobs WHERE repo = $1 AND git_ref = $2 AND state = 0 FOR UPDATE"),
-                &[&job.job.repo, &job.job.git_ref],
-            )
-            .await?;
+        let follow_up = opt(
+            tx,
+            &format!(
+                "SELECT id FROM {s}.jobs WHERE repo = $1 AND git_ref = $2 AND state = 0
+                        FOR UPDATE"
+            ),
+            &[&job.job.repo, &job.job.git_ref],
+        )
+        .await?;
         if let Some(follow_up) = follow_up {
             let follow_up: i64 = follow_up.get(0);
-            tx.execute(
+            exec(
+                tx,
                 &format!(
                     "UPDATE {s}.jobs SET before_id = $2, full_rebuild = full_rebuild OR $3,
                          coalesced = coalesced + $4 + 1
@@ -347,16 +399,16 @@ impl Ctx<'_> {
             return self.set_finished(tx, n, JobState::Superseded).await;
         }
         let delay = delay.map(rows::micros);
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE {s}.jobs SET state = 0, lease_until = NULL,
+        let row = one(
+            tx,
+            &format!(
+                "UPDATE {s}.jobs SET state = 0, lease_until = NULL,
                          not_before = now() + $2::bigint * interval '1 microsecond'
                      WHERE id = $1 RETURNING {COLUMNS}"
-                ),
-                &[&n, &delay],
-            )
-            .await?;
+            ),
+            &[&n, &delay],
+        )
+        .await?;
         Ok(rows::job(&row))
     }
 
@@ -368,15 +420,15 @@ impl Ctx<'_> {
         announce: &mut Announce,
     ) -> Result<(), TxError> {
         let s = self.s();
-        let expired = tx
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM {s}.jobs WHERE state = 1 AND lease_until <= now()
+        let expired = all(
+            tx,
+            &format!(
+                "SELECT {COLUMNS} FROM {s}.jobs WHERE state = 1 AND lease_until <= now()
                      ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED"
-                ),
-                &[&CLAIM_CANDIDATES],
-            )
-            .await?;
+            ),
+            &[&CLAIM_CANDIDATES],
+        )
+        .await?;
         for row in &expired {
             let job = rows::job(row);
             if !self
@@ -387,7 +439,11 @@ impl Ctx<'_> {
             }
             let attempts = job.job.attempts;
             if attempts >= self.config.max_attempts {
-                tracing::warn!(job = %job.job.id, attempts, "lease expired on the last attempt; failing");
+                tracing::warn!(
+                    job = %job.job.id,
+                    attempts,
+                    "lease expired on the last attempt; failing"
+                );
                 let error = format!("lease expired on attempt {attempts} (worker hung or gone)");
                 self.finish_running(tx, job.id(), Ending::failed(&error), announce)
                     .await?;
@@ -409,38 +465,42 @@ impl Ctx<'_> {
     ) -> Result<Option<JobRow>, TxError> {
         self.expire_leases(tx, announce).await?;
         let s = self.s();
-        let candidates = tx
-            .query(
-                &format!(
-                    "SELECT id, repo, git_ref FROM {s}.jobs j
+        let candidates = all(
+            tx,
+            &format!(
+                "SELECT id, repo, git_ref FROM {s}.jobs j
                      WHERE state = 0 AND (not_before IS NULL OR not_before <= now())
                        AND NOT EXISTS (SELECT 1 FROM {s}.jobs r
-                                       WHERE r.repo = j.repo AND r.git_ref = j.git_ref AND r.state = 1)
+                                       WHERE r.repo = j.repo AND r.git_ref = j.git_ref
+                                           AND r.state = 1)
                      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
-                ),
-                &[&CLAIM_CANDIDATES],
-            )
-            .await?;
+            ),
+            &[&CLAIM_CANDIDATES],
+        )
+        .await?;
         for candidate in &candidates {
             let (n, repo, git_ref): (i64, &str, &str) =
                 (candidate.get(0), candidate.get(1), candidate.get(2));
             if !self.try_lock_key(tx, repo, git_ref).await? {
                 continue;
             }
-            let row = tx
-                .query_opt(
-                    &format!(
-                        "UPDATE {s}.jobs SET state = 1, attempts = attempts + 1, started_at = now(),
-                             not_before = NULL, lease_until = now() + $2::bigint * interval '1 microsecond',
+            let row = opt(
+                tx,
+                &format!(
+                    "UPDATE {s}.jobs SET state = 1, attempts = attempts + 1,
+                                started_at = now(),
+                             not_before = NULL, lease_until = now() + $2::bigint *
+                                 interval '1 microsecond',
                              lease_token = nextval('{s}.lease_tokens')
                          WHERE id = $1 AND state = 0
                            AND NOT EXISTS (SELECT 1 FROM {s}.jobs r
-                                           WHERE r.repo = $3 AND r.git_ref = $4 AND r.state = 1)
+                                           WHERE r.repo = $3 AND r.git_ref = $4 AND
+                                               r.state = 1)
                          RETURNING {COLUMNS}"
-                    ),
-                    &[&n, &rows::micros(self.config.lease), &repo, &git_ref],
-                )
-                .await?;
+                ),
+                &[&n, &rows::micros(self.config.lease), &repo, &git_ref],
+            )
+            .await?;
             if let Some(row) = row {
                 let job = rows::job(&row);
                 tracing::debug!(job = %job.job.id, worker, attempt = job.job.attempts, "claimed");
@@ -485,8 +545,15 @@ impl Ctx<'_> {
             Completion::Failed { error, retryable } => {
                 if retryable && attempts < self.config.max_attempts && !job.cancel_requested {
                     let delay = self.config.backoff(attempts);
-                    tracing::info!(job = %lease.job, attempts, ?delay, %error, "attempt failed; retrying");
-                    tx.execute(
+                    tracing::info!(
+                        job = %lease.job,
+                        attempts,
+                        ?delay,
+                        %error,
+                        "attempt failed; retrying"
+                    );
+                    exec(
+                        tx,
                         &format!("UPDATE {s}.jobs SET error = $2 WHERE id = $1"),
                         &[&n, &error],
                     )
@@ -511,9 +578,11 @@ impl Ctx<'_> {
                     self.finish_running(tx, n, Ending::plain(JobState::Cancelled), announce)
                         .await?
                 } else {
-                    tx.execute(
+                    exec(
+                        tx,
                         &format!(
-                            "UPDATE {s}.jobs SET attempts = greatest(attempts - 1, 0) WHERE id = $1"
+                            "UPDATE {s}.jobs SET attempts = greatest(attempts - 1, 0)
+                                    WHERE id = $1"
                         ),
                         &[&n],
                     )
@@ -541,9 +610,11 @@ impl Ctx<'_> {
         let job = self.leased_job(tx, lease).await?;
         let s = self.s();
         let count = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        tx.execute(
+        exec(
+            tx,
             &format!(
-                "UPDATE {s}.jobs SET lease_until = now() + $2::bigint * interval '1 microsecond',
+                "UPDATE {s}.jobs SET lease_until = now() + $2::bigint * interval '1
+                        microsecond',
                      files_seen = $3, files_changed = $4, files_deleted = $5,
                      chunks_added = $6, chunks_removed = $7
                  WHERE id = $1"
@@ -576,12 +647,15 @@ impl Ctx<'_> {
             JobState::Queued => self.set_finished(tx, n, JobState::Cancelled).await?.job,
             JobState::Running => {
                 announce.stop.push((n, None));
-                let row = tx
-                    .query_one(
-                        &format!("UPDATE {s}.jobs SET cancel_requested = true WHERE id = $1 RETURNING {COLUMNS}"),
-                        &[&n],
-                    )
-                    .await?;
+                let row = one(
+                    tx,
+                    &format!(
+                        "UPDATE {s}.jobs SET cancel_requested = true WHERE id
+                                = $1 RETURNING {COLUMNS}"
+                    ),
+                    &[&n],
+                )
+                .await?;
                 rows::job(&row).job
             }
             _ => job.job,

@@ -200,8 +200,10 @@ impl PgJobStore {
                     .query_one(
                         &format!(
                             "SELECT EXTRACT(EPOCH FROM least(
-                                 (SELECT min(not_before) FROM {s}.jobs WHERE state = 0 AND not_before > now()),
-                                 (SELECT min(lease_until) FROM {s}.jobs WHERE state = 1)) - now())::float8"
+                                 (SELECT min(not_before) FROM {s}.jobs WHERE state = 0
+                                     AND not_before > now()),
+                                 (SELECT min(lease_until) FROM {s}.jobs WHERE state =
+                                     1)) - now())::float8"
                         ),
                         &[],
                     )
@@ -300,7 +302,8 @@ async fn cleanup(pool: &Pool, names: &Names, older_than: Duration) -> Result<u64
                 &format!(
                     "DELETE FROM {s}.jobs WHERE id IN (
                          SELECT id FROM {s}.jobs
-                         WHERE state >= 2 AND coalesce(finished_at, created_at) <= now() - $1::bigint * interval '1 microsecond'
+                         WHERE state >= 2 AND coalesce(finished_at, created_at) <=
+                             now() - $1::bigint * interval '1 microsecond'
                          LIMIT $2)"
                 ),
                 &[&rows::micros(older_than), &CLEANUP_BATCH],

@@ -383,3 +383,44 @@ async fn passwords_never_reach_errors() {
         assert!(!text.contains(secret), "the password leaked: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_reconnects_and_wakes_waiters() {
+    let Some(schemas) =
+        Schemas::for_test("jobstore-postgres replicas::reconnect", "reconnect").await
+    else {
+        return;
+    };
+    let schema = schemas.fresh();
+    let consumer = Arc::new(
+        schemas
+            .open_with(&schema, StoreConfig::default(), notify_only())
+            .await,
+    );
+    let client = schemas.client().await;
+    let killed = client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN%' AND query LIKE $1",
+            &[&format!("%{schema}_jobs_wake%")],
+        )
+        .await
+        .expect("terminate the listening connection");
+    assert_eq!(killed, 1, "the store has one listening connection");
+    let waiting = {
+        let consumer = Arc::clone(&consumer);
+        tokio::spawn(async move { consumer.next("w").await })
+    };
+    // Enqueued while the listener may be down: its NOTIFY can be lost, the wake-up after the
+    // reconnect is not (the consumer would otherwise sleep for ten minutes).
+    let producer = schemas.open(&schema, StoreConfig::default()).await;
+    let job = producer
+        .enqueue(push("r", "refs/heads/main", "c1"))
+        .await
+        .expect("enqueue");
+    let claimed = within("the listener reconnecting", waiting)
+        .await
+        .expect("task")
+        .expect("next");
+    assert_eq!(&claimed.job.id, job.job_id());
+}
