@@ -4,6 +4,10 @@
 //! insert+flush loop (what sled alone promises: survives a crash) and the same loop with the
 //! `fdatasync` the store adds (survives a power loss), one sync per write.
 //!
+//! With `CG_POSTGRES_URL` set (e.g. `host=127.0.0.1 port=5432 user=postgres dbname=test`),
+//! the same durable enqueue runs against [`jobstore_postgres::PgJobStore`] at 1, 16 and 64
+//! concurrent callers, in a schema made for the run and dropped after it.
+//!
 //! Run: `cargo bench -p gateway-benches --bench jobstore_queue -- --warm-up-time 1 --measurement-time 3`
 
 use std::sync::Arc;
@@ -64,16 +68,18 @@ async fn enqueue_concurrently(store: &Arc<dyn JobStore>, producers: u64, total: 
     .await
 }
 
-fn durable_enqueue(c: &mut Criterion) {
-    let rt = runtime();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut group = c.benchmark_group("jobstore/durable_enqueue");
+/// Durable enqueues from 1, 16 and 64 concurrent producers into `store_for(producers)`.
+fn bench_enqueue(
+    c: &mut Criterion,
+    name: &str,
+    rt: &tokio::runtime::Runtime,
+    store_for: impl Fn(u64) -> Arc<dyn JobStore>,
+) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
     for producers in [1u64, 16, 64] {
-        let path = dir.path().join(format!("enqueue-{producers}"));
-        let store: Arc<dyn JobStore> =
-            Arc::new(SledJobStore::open(&path, StoreConfig::default()).expect("open"));
+        let store = store_for(producers);
         group.bench_with_input(
             BenchmarkId::from_parameter(producers),
             &producers,
@@ -83,6 +89,15 @@ fn durable_enqueue(c: &mut Criterion) {
         );
     }
     group.finish();
+}
+
+fn durable_enqueue(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    bench_enqueue(c, "jobstore/durable_enqueue", &rt, |producers| {
+        let path = dir.path().join(format!("enqueue-{producers}"));
+        Arc::new(SledJobStore::open(&path, StoreConfig::default()).expect("open"))
+    });
 
     // The reference: what one fsync per request costs with sled alone.
     let mut group = c.benchmark_group("jobstore/reference");
@@ -140,14 +155,14 @@ async fn drain(store: &Arc<dyn JobStore>, workers: usize, how: Loop) -> Duration
             next = match how {
                 Loop::Separate => {
                     store
-                        .complete(&claimed.job.id, Completion::succeeded())
+                        .complete(&claimed.lease, Completion::succeeded())
                         .await
                         .expect("complete");
                     store.claim(&worker).await.expect("claim")
                 }
                 Loop::Combined => {
                     store
-                        .complete_and_claim(&claimed.job.id, Completion::succeeded(), &worker)
+                        .complete_and_claim(&claimed.lease, Completion::succeeded(), &worker)
                         .await
                         .expect("complete_and_claim")
                         .1
@@ -190,5 +205,46 @@ fn claim_complete(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, durable_enqueue, claim_complete);
+/// Durable enqueue on PostgreSQL (each call one committed transaction), beside the sled
+/// figures; left out with a line saying so when `CG_POSTGRES_URL` is not set.
+fn postgres_durable_enqueue(c: &mut Criterion) {
+    let Ok(url) = std::env::var("CG_POSTGRES_URL") else {
+        eprintln!("jobstore/postgres_durable_enqueue: left out, CG_POSTGRES_URL is not set");
+        return;
+    };
+    let rt = runtime();
+    let schema = format!("cg_bench_{}", std::process::id());
+    let options = jobstore_postgres::PgOptions {
+        schema: schema.clone(),
+        pool_size: 64,
+        ..jobstore_postgres::PgOptions::default()
+    };
+    let store: Arc<dyn JobStore> = Arc::new(
+        rt.block_on(jobstore_postgres::PgJobStore::connect(
+            &url,
+            options,
+            StoreConfig::default(),
+        ))
+        .expect("connect to PostgreSQL"),
+    );
+    bench_enqueue(c, "jobstore/postgres_durable_enqueue", &rt, |_| {
+        Arc::clone(&store)
+    });
+    drop(store);
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+    })
+    .expect("drop the bench schema");
+}
+
+criterion_group!(
+    benches,
+    durable_enqueue,
+    postgres_durable_enqueue,
+    claim_complete
+);
 criterion_main!(benches);

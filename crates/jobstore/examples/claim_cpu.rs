@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut next = store.claim(&worker).await.expect("claim");
             while let Some(claimed) = next {
                 next = store
-                    .complete_and_claim(&claimed.job.id, Completion::succeeded(), &worker)
+                    .complete_and_claim(&claimed.lease, Completion::succeeded(), &worker)
                     .await
                     .expect("complete_and_claim")
                     .1;

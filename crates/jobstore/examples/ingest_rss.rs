@@ -97,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut claimed = store.next("worker").await.expect("next");
             loop {
                 let (_, next) = store
-                    .complete_and_claim(&claimed.job.id, Completion::succeeded(), "worker")
+                    .complete_and_claim(&claimed.lease, Completion::succeeded(), "worker")
                     .await
                     .expect("complete_and_claim");
                 claimed = match next {

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use crate::Error;
 use crate::config::StoreConfig;
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobState, NewJob,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobState, Lease, NewJob,
     Progress, Trigger,
 };
 use crate::store::JobStore;
@@ -101,6 +101,7 @@ pub async fn run_all(make: &MakeStore) {
     retries_with_backoff(make).await;
     retries_run_out(make).await;
     lease_expiry(make).await;
+    fencing(make).await;
     cancel_queued(make).await;
     cancel_running(make).await;
     release(make).await;
@@ -151,11 +152,14 @@ pub async fn lifecycle(make: &MakeStore) {
         chunks_added: 7,
         chunks_removed: 2,
     };
-    store.heartbeat(&job.id, progress).await.expect("heartbeat");
+    store
+        .heartbeat(&claimed.lease, progress)
+        .await
+        .expect("heartbeat");
     assert_eq!(must_get(store, &job.id).await.progress, progress);
 
     let done = store
-        .complete(&job.id, Completion::succeeded())
+        .complete(&claimed.lease, Completion::succeeded())
         .await
         .expect("complete");
     assert_eq!(done.state, JobState::Succeeded);
@@ -163,17 +167,29 @@ pub async fn lifecycle(make: &MakeStore) {
     assert_eq!(done.progress, progress, "progress survives completion");
     assert_eq!(must_get(store, &job.id).await.state, JobState::Succeeded);
 
-    match store.heartbeat(&job.id, progress).await {
+    match store.heartbeat(&claimed.lease, progress).await {
         Err(Error::NotRunning { state, .. }) => assert_eq!(state, JobState::Succeeded),
         other => panic!("heartbeat on a finished job must fail with NotRunning, got {other:?}"),
     }
-    match store.complete(&job.id, Completion::succeeded()).await {
+    match store
+        .complete(&claimed.lease, Completion::succeeded())
+        .await
+    {
         Err(Error::NotRunning { .. }) => {}
         other => panic!("completing a finished job must fail with NotRunning, got {other:?}"),
     }
     let unknown: JobId = "00000000ffffffff".parse().expect("well-formed id");
     assert!(store.get(&unknown).await.expect("get").is_none());
-    match store.complete(&unknown, Completion::succeeded()).await {
+    match store
+        .complete(
+            &Lease {
+                job: unknown.clone(),
+                token: claimed.lease.token,
+            },
+            Completion::succeeded(),
+        )
+        .await
+    {
         Err(Error::NotFound(id)) => assert_eq!(id, unknown),
         other => panic!("completing an unknown job must fail with NotFound, got {other:?}"),
     }
@@ -304,7 +320,7 @@ pub async fn follow_up_while_running(make: &MakeStore) {
     .await;
 
     store
-        .complete(&first.id, Completion::succeeded())
+        .complete(&running.lease, Completion::succeeded())
         .await
         .expect("complete");
     let next = must_claim(store, "w1").await;
@@ -385,7 +401,7 @@ pub async fn dedupe(make: &MakeStore) {
     let job = queued_job(enqueued(store, request.clone()).await);
     let claimed = must_claim(store, "w").await;
     store
-        .complete(&claimed.job.id, Completion::succeeded())
+        .complete(&claimed.lease, Completion::succeeded())
         .await
         .expect("complete");
     match enqueued(store, request.clone()).await {
@@ -412,11 +428,12 @@ pub async fn retries_with_backoff(make: &MakeStore) {
     let store = make(config.clone());
     let store = store.as_ref();
     let job = queued_job(enqueued(store, push("hello", "refs/heads/main", "c1", "c0")).await);
-    must_claim(store, "w").await;
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(claimed.job.id, job.id);
     let before_fail = SystemTime::now();
     let retried = store
         .complete(
-            &job.id,
+            &claimed.lease,
             Completion::Failed {
                 error: "git fetch: connection reset".to_owned(),
                 retryable: true,
@@ -446,10 +463,11 @@ pub async fn retries_with_backoff(make: &MakeStore) {
     }
 
     let other = queued_job(enqueued(store, push("hello", "refs/heads/dev", "d1", "d0")).await);
-    must_claim(store, "w").await;
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(claimed.job.id, other.id);
     let failed = store
         .complete(
-            &other.id,
+            &claimed.lease,
             Completion::Failed {
                 error: "no such commit".to_owned(),
                 retryable: false,
@@ -483,7 +501,7 @@ pub async fn retries_run_out(make: &MakeStore) {
         last = Some(
             store
                 .complete(
-                    &job.id,
+                    &claimed.lease,
                     Completion::Failed {
                         error,
                         retryable: true,
@@ -514,7 +532,7 @@ pub async fn lease_expiry(make: &MakeStore) {
     let job = queued_job(enqueued(store, push("hello", "refs/heads/main", "c1", "c0")).await);
     let hung = must_claim(store, "hung-worker").await;
     store
-        .heartbeat(&job.id, Progress::default())
+        .heartbeat(&hung.lease, Progress::default())
         .await
         .expect("heartbeat while leased");
     let rescued = within("waiting for the lease to expire", store.next("rescuer"))
@@ -525,9 +543,96 @@ pub async fn lease_expiry(make: &MakeStore) {
     assert!(hung.cancel.is_cancelled(), "the hung worker's token flips");
     assert!(!rescued.cancel.is_cancelled());
     store
-        .complete(&job.id, Completion::succeeded())
+        .complete(&rescued.lease, Completion::succeeded())
         .await
         .expect("complete");
+}
+
+/// A worker whose lease expired and whose job was claimed again is fenced off: its
+/// heartbeat, completion and complete-and-claim fail with [`Error::LeaseLost`] and leave the
+/// job as the new holder has it; every claim has a lease of its own.
+pub async fn fencing(make: &MakeStore) {
+    let store = make(StoreConfig {
+        lease: Duration::from_millis(100),
+        ..StoreConfig::default()
+    });
+    let store = store.as_ref();
+    let job = queued_job(enqueued(store, push("hello", "refs/heads/main", "c1", "c0")).await);
+    let paused = must_claim(store, "paused-worker").await;
+    assert_eq!(paused.lease.job, job.id);
+    let taken_over = within("waiting for the lease to expire", store.next("rescuer"))
+        .await
+        .expect("next");
+    assert_eq!(
+        taken_over.job.id, job.id,
+        "the expired job is claimed again"
+    );
+    assert_ne!(
+        taken_over.lease.token, paused.lease.token,
+        "every claim gets a fresh lease token"
+    );
+    let progress = Progress {
+        files_seen: 3,
+        ..Progress::default()
+    };
+    store
+        .heartbeat(&taken_over.lease, progress)
+        .await
+        .expect("the new holder's heartbeat");
+    let before = must_get(store, &job.id).await;
+
+    let lost = |what: &str, result: Result<(), Error>| match result {
+        Err(Error::LeaseLost { id }) => assert_eq!(id, job.id),
+        other => panic!(
+            "{what} with a lease that was taken over must fail with LeaseLost, got {other:?}"
+        ),
+    };
+    let stale_progress = Progress {
+        files_seen: 99,
+        ..Progress::default()
+    };
+    lost(
+        "a heartbeat",
+        store.heartbeat(&paused.lease, stale_progress).await,
+    );
+    lost(
+        "a completion",
+        store
+            .complete(&paused.lease, Completion::succeeded())
+            .await
+            .map(|_| ()),
+    );
+    lost(
+        "a failure",
+        store
+            .complete(
+                &paused.lease,
+                Completion::Failed {
+                    error: "stale".to_owned(),
+                    retryable: false,
+                },
+            )
+            .await
+            .map(|_| ()),
+    );
+    lost(
+        "complete_and_claim",
+        store
+            .complete_and_claim(&paused.lease, Completion::Released, "paused-worker")
+            .await
+            .map(|_| ()),
+    );
+    assert_eq!(
+        must_get(store, &job.id).await,
+        before,
+        "a lost lease changes nothing"
+    );
+    let done = store
+        .complete(&taken_over.lease, Completion::succeeded())
+        .await
+        .expect("the new holder completes");
+    assert_eq!((done.state, done.attempts), (JobState::Succeeded, 2));
+    assert_eq!(done.progress, progress);
 }
 
 /// A cancelled queued job never runs.
@@ -583,7 +688,7 @@ pub async fn cancel_running(make: &MakeStore) {
         .expect("token task");
     assert!(claimed.cancel.is_cancelled());
     let done = store
-        .complete(&job.id, Completion::Cancelled)
+        .complete(&claimed.lease, Completion::Cancelled)
         .await
         .expect("complete");
     assert_eq!(done.state, JobState::Cancelled);
@@ -596,10 +701,10 @@ pub async fn cancel_running(make: &MakeStore) {
         },
     ] {
         let job = queued_job(enqueued(store, push("hello", "refs/heads/x", "c1", "c0")).await);
-        must_claim(store, "w").await;
+        let claimed = must_claim(store, "w").await;
         store.cancel(&job.id).await.expect("cancel");
         let done = store
-            .complete(&job.id, completion.clone())
+            .complete(&claimed.lease, completion.clone())
             .await
             .expect("complete");
         assert!(
@@ -615,9 +720,9 @@ pub async fn release(make: &MakeStore) {
     let store = make(StoreConfig::default());
     let store = store.as_ref();
     let job = queued_job(enqueued(store, push("hello", "refs/heads/main", "c1", "c0")).await);
-    must_claim(store, "w").await;
+    let claimed = must_claim(store, "w").await;
     let released = store
-        .complete(&job.id, Completion::Released)
+        .complete(&claimed.lease, Completion::Released)
         .await
         .expect("complete");
     assert_eq!(released.state, JobState::Queued);
@@ -640,7 +745,7 @@ pub async fn list_and_counts(make: &MakeStore) {
     let claimed = must_claim(store, "w").await;
     assert_eq!(claimed.job.id, ids[0]);
     store
-        .complete(&ids[0], Completion::succeeded())
+        .complete(&claimed.lease, Completion::succeeded())
         .await
         .expect("complete");
     must_claim(store, "w").await;
@@ -727,9 +832,9 @@ pub async fn cleanup(make: &MakeStore) {
         let mut request = push("hello", &format!("refs/heads/b{n}"), "c", "b");
         request.dedupe_key = Some(format!("delivery-{n}"));
         let job = queued_job(enqueued(store, request).await);
-        must_claim(store, "w").await;
+        let claimed = must_claim(store, "w").await;
         store
-            .complete(&job.id, Completion::succeeded())
+            .complete(&claimed.lease, Completion::succeeded())
             .await
             .expect("complete");
         finished.push(job.id);
@@ -795,7 +900,7 @@ pub async fn next_waits_for_work(make: &MakeStore) {
     };
     tokio::task::yield_now().await;
     store
-        .complete(&job.id, Completion::succeeded())
+        .complete(&claimed.lease, Completion::succeeded())
         .await
         .expect("complete");
     let claimed = within("next after the key is freed", waiting)
@@ -806,7 +911,7 @@ pub async fn next_waits_for_work(make: &MakeStore) {
 
     store
         .complete(
-            &follow_up.id,
+            &claimed.lease,
             Completion::Failed {
                 error: "flaky".to_owned(),
                 retryable: true,
@@ -842,7 +947,7 @@ pub async fn producers_and_consumers(make: &MakeStore) {
                 let claimed = store.next(&worker).await.expect("next");
                 if claimed.job.repo == "stop" {
                     store
-                        .complete(&claimed.job.id, Completion::succeeded())
+                        .complete(&claimed.lease, Completion::succeeded())
                         .await
                         .expect("complete");
                     return ran;
@@ -856,7 +961,7 @@ pub async fn producers_and_consumers(make: &MakeStore) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 running_keys.lock().expect("lock").remove(&key);
                 store
-                    .complete(&claimed.job.id, Completion::succeeded())
+                    .complete(&claimed.lease, Completion::succeeded())
                     .await
                     .expect("complete");
                 ran.push(claimed.job.id);
@@ -946,7 +1051,7 @@ pub async fn complete_and_claim(make: &MakeStore) {
     let other = queued_job(enqueued(store, push("b", "refs/heads/main", "c1", "c0")).await);
 
     let (done, next) = store
-        .complete_and_claim(&first.id, Completion::succeeded(), "w")
+        .complete_and_claim(&claimed.lease, Completion::succeeded(), "w")
         .await
         .expect("complete_and_claim");
     assert_eq!(
@@ -967,7 +1072,7 @@ pub async fn complete_and_claim(make: &MakeStore) {
 
     let (failed, next) = store
         .complete_and_claim(
-            &next.job.id,
+            &next.lease,
             Completion::Failed {
                 error: "bad tree".to_owned(),
                 retryable: false,
@@ -983,7 +1088,7 @@ pub async fn complete_and_claim(make: &MakeStore) {
 
     // Nothing claimable: the completion still happens, the claim is `None`.
     let (done, none) = store
-        .complete_and_claim(&other.id, Completion::succeeded(), "w")
+        .complete_and_claim(&next.lease, Completion::succeeded(), "w")
         .await
         .expect("complete_and_claim");
     assert_eq!(done.state, JobState::Succeeded);
@@ -992,7 +1097,7 @@ pub async fn complete_and_claim(make: &MakeStore) {
     // A completion that fails claims nothing, even with work waiting.
     let waiting = queued_job(enqueued(store, push("c", "refs/heads/main", "c1", "c0")).await);
     match store
-        .complete_and_claim(&other.id, Completion::succeeded(), "w")
+        .complete_and_claim(&next.lease, Completion::succeeded(), "w")
         .await
     {
         Err(Error::NotRunning { state, .. }) => assert_eq!(state, JobState::Succeeded),
@@ -1040,7 +1145,7 @@ pub async fn fetch_ref_is_kept_and_folded(make: &MakeStore) {
         Some("refs/heads/feature-renamed")
     );
     let done = store
-        .complete(&claimed.job.id, Completion::succeeded())
+        .complete(&claimed.lease, Completion::succeeded())
         .await
         .expect("complete");
     assert_eq!(
@@ -1067,7 +1172,10 @@ pub async fn success_records_commit_and_note(make: &MakeStore) {
         commit: Some("c3".to_owned()),
         note: None,
     };
-    let done = store.complete(&id, indexed).await.expect("complete");
+    let done = store
+        .complete(&claimed.lease, indexed)
+        .await
+        .expect("complete");
     assert_eq!(done.state, JobState::Succeeded);
     assert_eq!(
         done.commit.as_deref(),
@@ -1084,13 +1192,13 @@ pub async fn success_records_commit_and_note(make: &MakeStore) {
 
     // A late delivery for an older commit: nothing to index, said in a note.
     let id = queued_job(enqueued(store, push("r", "refs/heads/main", "c2", "c1")).await).id;
-    must_claim(store, "w").await;
+    let claimed = must_claim(store, "w").await;
     let nothing = Completion::Succeeded {
         commit: Some("c3".to_owned()),
         note: Some("already at c3: nothing to index".to_owned()),
     };
     let (done, next) = store
-        .complete_and_claim(&id, nothing, "w")
+        .complete_and_claim(&claimed.lease, nothing, "w")
         .await
         .expect("complete_and_claim");
     assert!(next.is_none());
@@ -1103,9 +1211,10 @@ pub async fn success_records_commit_and_note(make: &MakeStore) {
 
     // Plain success: the requested commit stays, no note.
     let id = queued_job(enqueued(store, push("r", "refs/heads/dev", "d1", "d0")).await).id;
-    must_claim(store, "w").await;
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(claimed.job.id, id);
     let done = store
-        .complete(&id, Completion::succeeded())
+        .complete(&claimed.lease, Completion::succeeded())
         .await
         .expect("complete");
     assert_eq!(
@@ -1116,10 +1225,11 @@ pub async fn success_records_commit_and_note(make: &MakeStore) {
     // A request without a commit ("the tip when it runs") learns which one that was.
     let id =
         queued_job(enqueued(store, NewJob::index("r", "refs/heads/tip", Trigger::Manual)).await).id;
-    must_claim(store, "w").await;
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(claimed.job.id, id);
     let done = store
         .complete(
-            &id,
+            &claimed.lease,
             Completion::Succeeded {
                 commit: Some("t9".to_owned()),
                 note: None,
@@ -1131,12 +1241,16 @@ pub async fn success_records_commit_and_note(make: &MakeStore) {
 
     // Failures carry errors, not notes.
     let id = queued_job(enqueued(store, push("r", "refs/heads/x", "x1", "x0")).await).id;
-    must_claim(store, "w").await;
+    let claimed = must_claim(store, "w").await;
+    assert_eq!(claimed.job.id, id);
     let failed = Completion::Failed {
         error: "boom".to_owned(),
         retryable: false,
     };
-    let done = store.complete(&id, failed).await.expect("complete");
+    let done = store
+        .complete(&claimed.lease, failed)
+        .await
+        .expect("complete");
     assert_eq!((done.state, done.note), (JobState::Failed, None));
     assert_eq!(done.commit.as_deref(), Some("x1"));
 }
@@ -1170,17 +1284,17 @@ pub async fn pending_refs(make: &MakeStore) {
     ];
     assert_eq!(pending, want);
     store
-        .complete(&first.id, Completion::succeeded())
+        .complete(&running.lease, Completion::succeeded())
         .await
         .expect("complete");
     let dev = must_claim(store, "w1").await;
     store
-        .complete(&dev.job.id, Completion::succeeded())
+        .complete(&dev.lease, Completion::succeeded())
         .await
         .expect("complete");
     let main = must_claim(store, "w1").await;
     store
-        .complete(&main.job.id, Completion::succeeded())
+        .complete(&main.lease, Completion::succeeded())
         .await
         .expect("complete");
     assert!(

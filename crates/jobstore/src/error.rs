@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::job::{JobId, JobState};
 
@@ -75,6 +76,27 @@ pub enum Error {
         /// The sled directory.
         path: PathBuf,
     },
+    /// A networked backend (a database server) could not be reached or gave up for now:
+    /// connection refused or lost, the server shutting down, a serialization failure or
+    /// deadlock. Retrying the operation may succeed; nothing it would have done was done.
+    #[error("the job store is unavailable while {action}: {source}")]
+    Unavailable {
+        /// What the store was doing.
+        action: &'static str,
+        /// The backend's error (never holding credentials).
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// A networked backend refused the operation for a reason retrying will not fix (a
+    /// missing permission, a schema it does not know, a broken constraint).
+    #[error("the job store failed while {action}: {source}")]
+    Backend {
+        /// What the store was doing.
+        action: &'static str,
+        /// The backend's error (never holding credentials).
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// No job has this id.
     #[error("no job with id {0}")]
     NotFound(JobId),
@@ -85,6 +107,14 @@ pub enum Error {
         id: JobId,
         /// The state it is in.
         state: JobState,
+    },
+    /// The lease was taken over: the job was claimed again after this lease expired (the
+    /// holder was paused or cut off past its lease). The holder must stop; the job is not
+    /// changed.
+    #[error("job {id}: the lease was lost (the job was claimed again after it expired)")]
+    LeaseLost {
+        /// The job.
+        id: JobId,
     },
     /// A text did not have the shape of a job id.
     #[error("{0:?} is not a job id (expected 16 lowercase hex digits)")]
@@ -100,4 +130,12 @@ pub enum Error {
     /// An enqueue request was missing something it needs.
     #[error("invalid job request: {0}")]
     InvalidRequest(&'static str),
+}
+
+impl Error {
+    /// True for failures that may go away on their own ([`Error::Unavailable`]): retry the
+    /// operation later. Everything else is permanent for the same input.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
 }

@@ -330,11 +330,26 @@ impl EnqueueOutcome {
     }
 }
 
-/// A job handed to a worker, with the token that flips when it is cancelled.
+/// The right to report on one claim of a job: every claim gets a fresh `token`, and
+/// heartbeats and completions carry it. Once the job was claimed again (the lease expired and
+/// another worker took it), the old lease is refused with [`Error::LeaseLost`], so a worker
+/// that was paused or partitioned past its lease cannot complete or overwrite the newer attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The job claimed.
+    pub job: JobId,
+    /// Which claim of it: unique per claim within a store (and, for shared backends such as
+    /// PostgreSQL, across every store on the same database).
+    pub token: u64,
+}
+
+/// A job handed to a worker, with its lease and the token that flips when it is cancelled.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     /// The job, already `Running` with `attempts` counted.
     pub job: Job,
+    /// Pass it to heartbeats and the completion.
+    pub lease: Lease,
     /// Check it at every file boundary; complete with [`Completion::Cancelled`] when it flips.
     pub cancel: CancelToken,
 }

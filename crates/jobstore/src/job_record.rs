@@ -132,6 +132,7 @@ fn decode_fields(r: &mut Reader<'_>) -> Option<StoredJob> {
         job,
         cancel_requested,
         logged_in: 0,
+        lease_token: 0,
     })
 }
 
@@ -338,6 +339,7 @@ mod tests {
             },
             cancel_requested: true,
             logged_in: 0,
+            lease_token: 0,
         }
     }
 

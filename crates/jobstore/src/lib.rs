@@ -31,7 +31,7 @@
 //! let claimed = store.next("worker-1").await?;
 //! assert!(!claimed.cancel.is_cancelled());
 //! let (done, next) = store
-//!     .complete_and_claim(&claimed.job.id, Completion::succeeded(), "worker-1")
+//!     .complete_and_claim(&claimed.lease, Completion::succeeded(), "worker-1")
 //!     .await?;
 //! assert_eq!(done.state.as_str(), "succeeded");
 //! assert_eq!(done.commit.as_deref(), Some("c1"));
@@ -52,6 +52,11 @@
 //!   flips the old worker's token. Opening a [`SledJobStore`] requeues every job left running.
 //!   When a requeued job's key already has a queued follow-up, the follow-up absorbs it (it
 //!   takes the older `before`) and the requeued job ends `Superseded`.
+//! - **Fencing**: every claim hands out a fresh [`Lease`]; heartbeats and completions carry it.
+//!   A worker whose lease expired and whose job was claimed again gets [`Error::LeaseLost`] and
+//!   changes nothing. (Until someone claims the job again, the old holder's lease still
+//!   answers, with [`Error::NotRunning`] once the job was requeued.) Its cancel token flips
+//!   when the lease expires, so a worker that checks the token stops on its own.
 //! - **Success**: `Completion::Succeeded { commit, note }` may name the commit the worker
 //!   actually indexed (it replaces the job's `commit`) and leave a short note for humans.
 //! - **Retries**: `Completion::Failed { retryable: true, .. }` requeues with exponential backoff
@@ -74,9 +79,6 @@
 //!
 //! # Limits
 //!
-//! - Completions are keyed by job id only: a worker whose lease expired and whose job was
-//!   claimed again by another worker could still complete that newer attempt. Its cancel token
-//!   flips when the lease expires, so a worker that checks the token stops instead.
 //! - A job becomes visible to `get` and claimable a moment before its enqueue is durable;
 //!   only the acknowledgement waits for the flush.
 //! - A store written in another on-disk format (an older or newer release) is refused at open
@@ -109,8 +111,8 @@ pub use cancel::CancelToken;
 pub use config::StoreConfig;
 pub use error::Error;
 pub use job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
-    PendingRef, Progress, StateCounts, Trigger,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, Lease,
+    NewJob, PendingRef, Progress, StateCounts, Trigger,
 };
 pub use memory::MemoryJobStore;
 pub use sled_store::SledJobStore;

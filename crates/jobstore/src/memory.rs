@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use crate::config::StoreConfig;
 use crate::error::Error;
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, PendingRef,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, Lease, NewJob, PendingRef,
     Progress, StateCounts,
 };
 use crate::queue::{Changes, Clock, Queue};
@@ -71,21 +71,21 @@ impl JobStore for MemoryJobStore {
         .await
     }
 
-    async fn heartbeat(&self, id: &JobId, progress: Progress) -> Result<(), Error> {
-        self.mutate(|q, clock, ch| q.heartbeat(id, progress, clock, ch))
+    async fn heartbeat(&self, lease: &Lease, progress: Progress) -> Result<(), Error> {
+        self.mutate(|q, clock, ch| q.heartbeat(lease, progress, clock, ch))
     }
 
-    async fn complete(&self, id: &JobId, completion: Completion) -> Result<Job, Error> {
-        self.mutate(|q, clock, ch| q.complete(id, completion, clock, ch))
+    async fn complete(&self, lease: &Lease, completion: Completion) -> Result<Job, Error> {
+        self.mutate(|q, clock, ch| q.complete(lease, completion, clock, ch))
     }
 
     async fn complete_and_claim(
         &self,
-        id: &JobId,
+        lease: &Lease,
         completion: Completion,
         worker: &str,
     ) -> Result<(Job, Option<Claimed>), Error> {
-        self.mutate(|q, clock, ch| q.complete_and_claim(id, completion, worker, clock, ch))
+        self.mutate(|q, clock, ch| q.complete_and_claim(lease, completion, worker, clock, ch))
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Option<Job>, Error> {

@@ -10,6 +10,7 @@ use crate::cancel::CancelToken;
 use crate::config::StoreConfig;
 use crate::dedupe_index::DedupeIndex;
 use crate::error::Error;
+use crate::job::Lease;
 use crate::job::{
     Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
     PendingRef, Progress, StateCounts,
@@ -28,6 +29,10 @@ pub(crate) struct StoredJob {
     /// 0 when its job record says it all (see `attempt_log`). Kept here rather than in a map
     /// of its own: a week of finished jobs may hold entries.
     pub(crate) logged_in: u64,
+    /// The token of the job's latest claim (0: never claimed by this process). Not
+    /// persisted: a reopened store requeues every running job, and the holders of older
+    /// leases are gone with the process that granted them.
+    pub(crate) lease_token: u64,
 }
 
 #[cfg(test)]
@@ -61,6 +66,7 @@ impl StoredJob {
             },
             cancel_requested: false,
             logged_in: 0,
+            lease_token: 0,
         }
     }
 }
@@ -196,8 +202,9 @@ struct Slot {
     running: Option<u64>,
 }
 
+/// When a running job's lease runs out, and the token its worker watches.
 #[derive(Debug)]
-struct Lease {
+struct LeaseTimer {
     until: Instant,
     token: CancelToken,
 }
@@ -214,7 +221,7 @@ pub(crate) struct Queue {
     ready: BTreeSet<u64>,
     /// Queued jobs whose key is free but whose `not_before` is still ahead.
     delayed: BTreeSet<(SystemTime, u64)>,
-    running: HashMap<u64, Lease>,
+    running: HashMap<u64, LeaseTimer>,
     leases: BTreeSet<(Instant, u64)>,
     dedupe: DedupeIndex,
     /// Persisted batch records of delivery keys: sequence number → latest expiry in it.
@@ -222,6 +229,8 @@ pub(crate) struct Queue {
     next_dedupe_batch: u64,
     counts: StateCounts,
     next_id: u64,
+    /// The token of the next claim's lease.
+    next_lease: u64,
     last_cleanup: Instant,
 }
 
@@ -240,6 +249,7 @@ impl Queue {
             next_dedupe_batch: 1,
             counts: StateCounts::default(),
             next_id: 1,
+            next_lease: 1,
             last_cleanup: Instant::now(),
         }
     }
@@ -552,6 +562,7 @@ impl Queue {
                 job: job.clone(),
                 cancel_requested: false,
                 logged_in: 0,
+                lease_token: 0,
             },
         );
         ch.jobs.insert(n);
@@ -592,6 +603,14 @@ impl Queue {
         job.started_at = Some(clock.now);
         job.not_before = None;
         let job = job.clone();
+        let lease = Lease {
+            job: job.id.clone(),
+            token: self.next_lease,
+        };
+        self.next_lease += 1;
+        if let Some(record) = self.jobs.get_mut(&n) {
+            record.lease_token = lease.token;
+        }
         let slot = match self.slot_of(n) {
             Some(slot) => slot,
             // A ready job's key always has a slot (it holds the job as queued).
@@ -608,25 +627,31 @@ impl Queue {
         self.leases.insert((until, n));
         self.running.insert(
             n,
-            Lease {
+            LeaseTimer {
                 until,
                 token: token.clone(),
             },
         );
         tracing::debug!(job = %job.id, worker, attempt = job.attempts, "claimed");
-        Some(Claimed { job, cancel: token })
+        Some(Claimed {
+            job,
+            lease,
+            cancel: token,
+        })
     }
 
-    /// The counter of `id` if it names a running job.
-    fn running_job(&self, id: &JobId) -> Result<u64, Error> {
-        let found = id
-            .counter()
-            .and_then(|n| Some((n, self.jobs.get(&n)?.job.state)));
+    /// The counter of the job `lease` names, if it is running under that lease.
+    fn running_job(&self, lease: &Lease) -> Result<u64, Error> {
+        let id = &lease.job;
+        let found = id.counter().and_then(|n| Some((n, self.jobs.get(&n)?)));
         match found {
             None => Err(Error::NotFound(id.clone())),
-            Some((_, state)) if state != JobState::Running => Err(Error::NotRunning {
+            Some((_, record)) if record.lease_token != lease.token => {
+                Err(Error::LeaseLost { id: id.clone() })
+            }
+            Some((_, record)) if record.job.state != JobState::Running => Err(Error::NotRunning {
                 id: id.clone(),
-                state,
+                state: record.job.state,
             }),
             Some((n, _)) => Ok(n),
         }
@@ -634,12 +659,12 @@ impl Queue {
 
     pub(crate) fn heartbeat(
         &mut self,
-        id: &JobId,
+        lease: &Lease,
         progress: Progress,
         clock: Clock,
         ch: &mut Changes,
     ) -> Result<(), Error> {
-        let n = self.running_job(id)?;
+        let n = self.running_job(lease)?;
         if let Some(lease) = self.running.get_mut(&n) {
             self.leases.remove(&(lease.until, n));
             lease.until = clock.instant + self.config.lease;
@@ -652,12 +677,13 @@ impl Queue {
 
     pub(crate) fn complete(
         &mut self,
-        id: &JobId,
+        lease: &Lease,
         completion: Completion,
         clock: Clock,
         ch: &mut Changes,
     ) -> Result<Job, Error> {
-        let n = self.running_job(id)?;
+        let n = self.running_job(lease)?;
+        let id = &lease.job;
         let record = &self.jobs[&n];
         let (attempts, cancel_requested) = (record.job.attempts, record.cancel_requested);
         match completion {
@@ -704,20 +730,20 @@ impl Queue {
     /// the completion fails.
     pub(crate) fn complete_and_claim(
         &mut self,
-        id: &JobId,
+        lease: &Lease,
         completion: Completion,
         worker: &str,
         clock: Clock,
         ch: &mut Changes,
     ) -> Result<(Job, Option<Claimed>), Error> {
-        let job = self.complete(id, completion, clock, ch)?;
+        let job = self.complete(lease, completion, clock, ch)?;
         let next = self.claim(worker, clock, ch);
         // `next` passes the baton to a waiting worker when more is ready; do the same here.
         ch.wake |= next.is_some() && self.has_ready();
         Ok((job, next))
     }
 
-    fn release_lease(&mut self, n: u64) -> Option<Lease> {
+    fn release_lease(&mut self, n: u64) -> Option<LeaseTimer> {
         let lease = self.running.remove(&n)?;
         self.leases.remove(&(lease.until, n));
         Some(lease)

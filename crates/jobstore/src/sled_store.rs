@@ -13,7 +13,7 @@ use crate::disk_sync::DiskSync;
 use crate::error::Error;
 use crate::group_commit::{self, Command, Pending, Shared};
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, PendingRef,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, Lease, NewJob, PendingRef,
     Progress, StateCounts,
 };
 use crate::queue::{Changes, Clock, Queue};
@@ -216,36 +216,36 @@ impl JobStore for SledJobStore {
         .await
     }
 
-    async fn heartbeat(&self, id: &JobId, progress: Progress) -> Result<(), Error> {
+    async fn heartbeat(&self, lease: &Lease, progress: Progress) -> Result<(), Error> {
         // Not waited for: after a crash the job is requeued anyway, and its progress restarts.
-        let id = id.clone();
+        let lease = lease.clone();
         self.run(never, move |q, clock, ch| {
-            q.heartbeat(&id, progress, clock, ch)
+            q.heartbeat(&lease, progress, clock, ch)
         })
         .await
     }
 
-    async fn complete(&self, id: &JobId, completion: Completion) -> Result<Job, Error> {
+    async fn complete(&self, lease: &Lease, completion: Completion) -> Result<Job, Error> {
         // Flushed: once a worker is told its job succeeded it may act on that (report it,
         // claim the key's follow-up), and a crash must not bring the job back.
-        let id = id.clone();
+        let lease = lease.clone();
         self.run(always, move |q, clock, ch| {
-            q.complete(&id, completion, clock, ch)
+            q.complete(&lease, completion, clock, ch)
         })
         .await
     }
 
     async fn complete_and_claim(
         &self,
-        id: &JobId,
+        lease: &Lease,
         completion: Completion,
         worker: &str,
     ) -> Result<(Job, Option<Claimed>), Error> {
         // One command: both records go into one sled batch and one flush, and the worker
         // pays one hand-off per job instead of two.
-        let (id, worker) = (id.clone(), worker.to_owned());
+        let (lease, worker) = (lease.clone(), worker.to_owned());
         self.run(always, move |q, clock, ch| {
-            q.complete_and_claim(&id, completion, &worker, clock, ch)
+            q.complete_and_claim(&lease, completion, &worker, clock, ch)
         })
         .await
     }

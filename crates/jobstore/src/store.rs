@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, NewJob, PendingRef,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, Lease, NewJob, PendingRef,
     Progress, StateCounts,
 };
 
@@ -31,13 +31,16 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// expiry; it never polls.
     async fn next(&self, worker: &str) -> Result<Claimed, Error>;
 
-    /// Extends the lease of a running job and records its progress.
-    async fn heartbeat(&self, id: &JobId, progress: Progress) -> Result<(), Error>;
+    /// Extends the lease of a running job and records its progress. [`Error::LeaseLost`] when
+    /// the job was claimed again since this lease was granted; nothing changes then.
+    async fn heartbeat(&self, lease: &Lease, progress: Progress) -> Result<(), Error>;
 
     /// Ends the current attempt of a running job; returns the job as it now is. Durable.
-    async fn complete(&self, id: &JobId, completion: Completion) -> Result<Job, Error>;
+    /// [`Error::LeaseLost`] when the job was claimed again since this lease was granted;
+    /// nothing changes then.
+    async fn complete(&self, lease: &Lease, completion: Completion) -> Result<Job, Error>;
 
-    /// Ends the current attempt of the running job `id` and, in the same step, claims the
+    /// Ends the current attempt of the job running under `lease` and, in the same step, claims the
     /// next claimable job for `worker` (or `None` if nothing is claimable right now: wait
     /// with [`JobStore::next`] then). A worker loop calls this instead of `complete` followed
     /// by `claim`: on [`SledJobStore`](crate::SledJobStore) both go into one write and share
@@ -48,11 +51,11 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// The default implementation calls [`JobStore::complete`], then [`JobStore::claim`].
     async fn complete_and_claim(
         &self,
-        id: &JobId,
+        lease: &Lease,
         completion: Completion,
         worker: &str,
     ) -> Result<(Job, Option<Claimed>), Error> {
-        let job = self.complete(id, completion).await?;
+        let job = self.complete(lease, completion).await?;
         let next = self.claim(worker).await?;
         Ok((job, next))
     }

@@ -271,7 +271,7 @@ async fn dedupe_and_jobs_survive_reopen() {
             .expect("enqueue");
         let claimed = store.claim("w").await.expect("claim").expect("a job");
         store
-            .complete(&claimed.job.id, Completion::succeeded())
+            .complete(&claimed.lease, Completion::succeeded())
             .await
             .expect("complete");
         let queued = store
@@ -488,7 +488,7 @@ async fn durable_operations_wait_for_a_disk_sync() {
     assert!(after_claim > after_enqueue, "claim returned before a sync");
 
     store
-        .complete(&claimed.job.id, Completion::succeeded())
+        .complete(&claimed.lease, Completion::succeeded())
         .await
         .expect("complete");
     assert!(
@@ -526,7 +526,7 @@ async fn the_indexed_commit_and_note_survive_reopen() {
             note: note.map(str::to_owned),
         };
         let done = store
-            .complete(&claimed.job.id, completion)
+            .complete(&claimed.lease, completion)
             .await
             .expect("complete");
         ids.push((done.id.clone(), done));
@@ -643,13 +643,13 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
         }
         let done = store.claim("w").await.expect("claim").expect("a job");
         let (_, next) = store
-            .complete_and_claim(&done.job.id, Completion::succeeded(), "w")
+            .complete_and_claim(&done.lease, Completion::succeeded(), "w")
             .await
             .expect("complete_and_claim");
         let failed = next.expect("a second job");
         let (_, next) = store
             .complete_and_claim(
-                &failed.job.id,
+                &failed.lease,
                 Completion::Failed {
                     error: "exit status 2".to_owned(),
                     retryable: false,
@@ -665,7 +665,7 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
             .expect("claim")
             .expect("a fourth job");
         store
-            .complete(&released.job.id, Completion::Released)
+            .complete(&released.lease, Completion::Released)
             .await
             .expect("release");
         (done.job, failed.job, released.job, running.job)
@@ -701,7 +701,7 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
     let store = open(&path);
     while let Some(claimed) = store.claim("w").await.expect("claim") {
         store
-            .complete(&claimed.job.id, Completion::succeeded())
+            .complete(&claimed.lease, Completion::succeeded())
             .await
             .expect("complete");
     }
@@ -743,7 +743,7 @@ async fn a_trickle_of_jobs_does_not_leave_a_record_per_job() {
         let mut next = store.claim("w").await.expect("claim");
         while let Some(claimed) = next {
             next = store
-                .complete_and_claim(&claimed.job.id, Completion::succeeded(), "w")
+                .complete_and_claim(&claimed.lease, Completion::succeeded(), "w")
                 .await
                 .expect("complete_and_claim")
                 .1;
@@ -787,7 +787,7 @@ fn worker_child() {
                     Completion::succeeded()
                 };
                 let (job, claimed) = store
-                    .complete_and_claim(&claimed.job.id, completion, &worker)
+                    .complete_and_claim(&claimed.lease, completion, &worker)
                     .await
                     .expect("complete_and_claim");
                 if job.state.is_finished() {

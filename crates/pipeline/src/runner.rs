@@ -175,7 +175,7 @@ impl Runner {
                     // Claimed and leased but never started: hand it back for the next start.
                     let _ = self
                         .jobs
-                        .complete(&claimed.job.id, Completion::Released)
+                        .complete(&claimed.lease, Completion::Released)
                         .await;
                 }
                 return;
@@ -196,6 +196,7 @@ impl Runner {
                 }
             };
             let id = claimed.job.id.clone();
+            let lease = claimed.lease.clone();
             let span = tracing::info_span!("job", id = %id, repo = %claimed.job.repo, git_ref = %claimed.job.git_ref);
             let started = Instant::now();
             let outcome = tracing::Instrument::instrument(self.run(&claimed), span.clone()).await;
@@ -209,11 +210,11 @@ impl Runner {
             on_end(&claimed.job, &outcome, started.elapsed());
             let completion = outcome.completion();
             let ended = if matches!(outcome, Outcome::Released) || self.shutdown.is_started() {
-                self.jobs.complete(&id, completion).await.map(|_| ())
+                self.jobs.complete(&lease, completion).await.map(|_| ())
             } else {
                 // One durable write ends this job and claims the next (if one is waiting).
                 self.jobs
-                    .complete_and_claim(&id, completion, name)
+                    .complete_and_claim(&lease, completion, name)
                     .await
                     .map(|(_, next)| carried = next)
             };
@@ -312,7 +313,7 @@ impl Runner {
                 result = &mut blocking => break result,
                 _ = ticker.tick() => {
                     let progress = to_job_progress(&latest.lock().unwrap_or_else(|e| e.into_inner()));
-                    if let Err(error) = self.jobs.heartbeat(&job.id, progress).await {
+                    if let Err(error) = self.jobs.heartbeat(&claimed.lease, progress).await {
                         tracing::warn!(%error, "heartbeat failed");
                     }
                 }
@@ -323,7 +324,7 @@ impl Runner {
             Ok(Ok(summary)) => {
                 let _ = self
                     .jobs
-                    .heartbeat(&job.id, to_job_progress(&summary.progress))
+                    .heartbeat(&claimed.lease, to_job_progress(&summary.progress))
                     .await;
                 tracing::info!(
                     files_seen = summary.progress.files_seen,
@@ -345,7 +346,7 @@ impl Runner {
                 }
             }
             Ok(Err(indexer::Error::Cancelled)) => {
-                let _ = self.jobs.heartbeat(&job.id, final_progress).await;
+                let _ = self.jobs.heartbeat(&claimed.lease, final_progress).await;
                 if claimed.cancel.is_cancelled() {
                     Outcome::Cancelled
                 } else {

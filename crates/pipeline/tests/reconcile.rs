@@ -39,7 +39,7 @@ async fn drain(runner: &Runner) {
         let outcome = runner.run(&claimed).await;
         runner
             .jobs
-            .complete(&claimed.job.id, outcome.completion())
+            .complete(&claimed.lease, outcome.completion())
             .await
             .expect("complete");
     }

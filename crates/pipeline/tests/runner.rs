@@ -54,7 +54,7 @@ async fn run_one(runner: &Runner, job: NewJob) -> Outcome {
     let outcome = runner.run(&claimed).await;
     let job = runner
         .jobs
-        .complete(&claimed.job.id, outcome.completion())
+        .complete(&claimed.lease, outcome.completion())
         .await
         .expect("complete");
     assert!(job.state.is_finished(), "{job:?}");

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jobstore::{
-    Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, NewJob,
-    PendingRef, Progress, StateCounts,
+    Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, Lease,
+    NewJob, PendingRef, Progress, StateCounts,
 };
 
 use super::Metrics;
@@ -50,24 +50,24 @@ impl JobStore for TimedJobStore {
         self.inner.next(worker).await
     }
 
-    async fn heartbeat(&self, id: &JobId, progress: Progress) -> Result<(), Error> {
-        self.inner.heartbeat(id, progress).await
+    async fn heartbeat(&self, lease: &Lease, progress: Progress) -> Result<(), Error> {
+        self.inner.heartbeat(lease, progress).await
     }
 
-    async fn complete(&self, id: &JobId, completion: Completion) -> Result<Job, Error> {
-        self.timed("complete", self.inner.complete(id, completion))
+    async fn complete(&self, lease: &Lease, completion: Completion) -> Result<Job, Error> {
+        self.timed("complete", self.inner.complete(lease, completion))
             .await
     }
 
     async fn complete_and_claim(
         &self,
-        id: &JobId,
+        lease: &Lease,
         completion: Completion,
         worker: &str,
     ) -> Result<(Job, Option<Claimed>), Error> {
         self.timed(
             "complete_and_claim",
-            self.inner.complete_and_claim(id, completion, worker),
+            self.inner.complete_and_claim(lease, completion, worker),
         )
         .await
     }
