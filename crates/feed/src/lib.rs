@@ -46,6 +46,10 @@
 //! * **Retention**: [`Retention`] drops a ref's oldest entries; a reader behind them gets
 //!   [`FeedError::CursorExpired`] and restarts from `0`.
 //!
+//! With the cargo feature `nats`, [`NatsPublisher`] publishes entries to NATS JetStream
+//! (subject `<prefix>.<repo>.<ref>`, `Nats-Msg-Id` = the entry's cursor, waiting for the
+//! ack), so a stream's duplicate window stores each entry once.
+//!
 //! Staging holds a run's changed files in memory until commit (a first full index holds the
 //! tree's text once).
 
@@ -57,6 +61,8 @@ mod error;
 mod file_text;
 mod keys;
 mod mirror;
+#[cfg(feature = "nats")]
+mod nats;
 mod sink;
 mod store;
 
@@ -65,5 +71,7 @@ pub use entry::{BadCursor, ChunkRecord, Cursor, Entry, EntryKind, Page, PathChan
 pub use error::FeedError;
 pub use file_text::{FileText, assemble};
 pub use mirror::Mirror;
+#[cfg(feature = "nats")]
+pub use nats::{NatsError, NatsPublisher, Published};
 pub use sink::Tee;
 pub use store::{FeedStore, RefRecord, Retention};

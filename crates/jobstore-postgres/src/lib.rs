@@ -39,10 +39,12 @@
 //! - **Dedupe window**: a delivery key is remembered for `StoreConfig::dedupe_retention`
 //!   (a primary key on the key text, with its expiry); a redelivery inside the window is
 //!   answered `Duplicate` by every replica.
-//! - **Coalescing and exclusivity**: every change to the jobs of one (repo, ref) takes that
-//!   key's advisory lock, so folding into the queued job, follow-ups while running and kinds
-//!   superseding each other behave as in the sled store across replicas; partial unique
-//!   indexes let the database itself refuse a second queued or running job of a key.
+//! - **Coalescing and exclusivity**: an enqueue is one upsert on the partial unique index of
+//!   queued jobs (a new job, or a fold into the key's queued job of the same kind); every
+//!   change to the jobs of one (repo, ref) takes that key's advisory lock first, so folding,
+//!   follow-ups while running and kinds superseding each other behave as in the sled store
+//!   across replicas. Partial unique indexes let the database itself refuse a second queued
+//!   or running job of a key.
 //! - **Claims** use `FOR UPDATE SKIP LOCKED`: replicas claiming together take different
 //!   jobs without waiting on each other. Attempts are counted in the claim's transaction.
 //! - **Leases on the database clock**: lease expiry, retry times and the dedupe window use

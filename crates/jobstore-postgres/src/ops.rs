@@ -17,7 +17,6 @@ use tokio_postgres::types::ToSql;
 use crate::error::TxError;
 use crate::names::Names;
 use crate::rows::{self, COLUMNS, JobRow};
-use crate::schema::{QUEUED, RUNNING};
 
 /// Statements are prepared once per connection (deadpool keeps them with it): parsing and
 /// planning every statement again doubled the round trips and most of the server's CPU.
@@ -191,79 +190,81 @@ impl Ctx<'_> {
                 return Ok((outcome, Announce::default()));
             }
         }
-        let slots = all(
-            tx,
-            &format!(
-                "SELECT id, kind, state FROM {s}.jobs
-                     WHERE repo = $1 AND git_ref = $2 AND state IN (0, 1) FOR UPDATE"
-            ),
-            &[&request.repo, &request.git_ref],
-        )
-        .await?;
-        let slot = |state: i16| {
-            slots
-                .iter()
-                .find(|row| row.get::<_, i16>("state") == state)
-                .map(|row| (row.get::<_, i64>("id"), row.get::<_, i16>("kind")))
-        };
-        let (queued, running) = (slot(QUEUED), slot(RUNNING));
         let kind = rows::kind_code(request.kind);
-        let mut full = request.full;
-        if let Some((qid, queued_kind)) = queued {
-            if queued_kind == kind {
-                // `None` means "the tip when it runs", which is at least as new as any commit.
-                let row = one(
+        // The common cases in one upsert: a new job, or a fold into the key's queued job of
+        // the same kind (newest commit, sticky `full`). An index queued behind a running
+        // delete must not diff against a dropped index, hence the `full` of a new row.
+        let upsert = format!(
+            "INSERT INTO {s}.jobs AS j (repo, git_ref, fetch_ref, kind, commit_id, before_id,
+                 full_rebuild, trigger, provider, delivery_id, state)
+             VALUES ($1, $2, $3, $4, $5, $6,
+                 $7 OR ($4::smallint = 0 AND EXISTS (SELECT 1 FROM {s}.jobs r WHERE r.repo = $1
+                     AND r.git_ref = $2 AND r.state = 1 AND r.kind = 1)),
+                 $8, $9, $10, 0)
+             ON CONFLICT (repo, git_ref) WHERE state = 0 DO UPDATE
+                 SET commit_id = EXCLUDED.commit_id,
+                     fetch_ref = coalesce(EXCLUDED.fetch_ref, j.fetch_ref),
+                     full_rebuild = j.full_rebuild OR $11, coalesced = j.coalesced + 1
+                 WHERE j.kind = EXCLUDED.kind
+             RETURNING {COLUMNS}, (xmax = 0) AS inserted,
+                 NOT EXISTS (SELECT 1 FROM {s}.jobs r WHERE r.repo = $1 AND r.git_ref = $2
+                     AND r.state = 1) AS key_free"
+        );
+        let trigger = rows::trigger_code(request.trigger);
+        let upserted = |full: bool| {
+            let upsert = &upsert;
+            async move {
+                opt(
+                    tx,
+                    upsert,
+                    &[
+                        &request.repo,
+                        &request.git_ref,
+                        &request.fetch_ref,
+                        &kind,
+                        &request.commit,
+                        &request.before,
+                        &full,
+                        &trigger,
+                        &request.provider,
+                        &request.delivery_id,
+                        &request.full,
+                    ],
+                )
+                .await
+            }
+        };
+        let row = match upserted(request.full).await? {
+            Some(row) => row,
+            None => {
+                // The key's queued job is of the other kind: the new one replaces it
+                // (deleting makes indexing moot; indexing after a queued delete must rebuild
+                // from scratch).
+                exec(
                     tx,
                     &format!(
-                        "UPDATE {s}.jobs SET commit_id = $2, fetch_ref = coalesce($3,
-                                fetch_ref),
-                                 full_rebuild = full_rebuild OR $4, coalesced =
-                                     coalesced + 1
-                             WHERE id = $1 RETURNING {COLUMNS}"
+                        "UPDATE {s}.jobs SET state = $3, finished_at = now(), not_before = NULL
+                         WHERE repo = $1 AND git_ref = $2 AND state = 0"
                     ),
-                    &[&qid, &request.commit, &request.fetch_ref, &request.full],
+                    &[
+                        &request.repo,
+                        &request.git_ref,
+                        &rows::state_code(JobState::Superseded),
+                    ],
                 )
                 .await?;
-                self.remember_delivery(tx, request, qid).await?;
-                let outcome = EnqueueOutcome::Coalesced(rows::job(&row).job);
-                return Ok((outcome, Announce::default()));
+                let full = request.full || request.kind == JobKind::Index;
+                upserted(full).await?.ok_or(TxError::Retry)?
             }
-            // A different kind replaces the queued job: deleting makes indexing moot, and
-            // indexing after a queued delete must rebuild from scratch.
-            self.set_finished(tx, qid, JobState::Superseded).await?;
-            full |= request.kind == JobKind::Index;
-        }
-        if let Some((_, running_kind)) = running {
-            // An index queued behind a running delete must not diff against a dropped index.
-            full |= request.kind == JobKind::Index
-                && running_kind == rows::kind_code(JobKind::DeleteRef);
-        }
-        let row = one(
-            tx,
-            &format!(
-                "INSERT INTO {s}.jobs (repo, git_ref, fetch_ref, kind, commit_id, before_id,
-                         full_rebuild, trigger, provider, delivery_id, state)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) RETURNING
-                         {COLUMNS}"
-            ),
-            &[
-                &request.repo,
-                &request.git_ref,
-                &request.fetch_ref,
-                &kind,
-                &request.commit,
-                &request.before,
-                &full,
-                &rows::trigger_code(request.trigger),
-                &request.provider,
-                &request.delivery_id,
-            ],
-        )
-        .await?;
+        };
+        let (inserted, key_free): (bool, bool) = (row.get("inserted"), row.get("key_free"));
         let job = rows::job(&row);
         self.remember_delivery(tx, request, job.id()).await?;
+        if !inserted {
+            return Ok((EnqueueOutcome::Coalesced(job.job), Announce::default()));
+        }
         let announce = Announce {
-            wake: running.is_none(),
+            wake: key_free,
             stop: Vec::new(),
         };
         Ok((EnqueueOutcome::Queued(job.job), announce))

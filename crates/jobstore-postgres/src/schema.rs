@@ -11,10 +11,6 @@ use deadpool_postgres::Object;
 use crate::error::PgError;
 use crate::names::Names;
 
-/// State codes as stored (`jobs.state`).
-pub(crate) const QUEUED: i16 = 0;
-pub(crate) const RUNNING: i16 = 1;
-
 /// Migration `n` is `MIGRATIONS[n - 1]`; `{s}` stands for the quoted schema name.
 const MIGRATIONS: &[&str] = &[
     // 1: jobs, delivery keys and lease tokens.
