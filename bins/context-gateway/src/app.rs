@@ -19,9 +19,9 @@ use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
-use crate::metrics::{Metrics, TimedJobStore};
 use crate::orgs::{Discovered, Repos};
 use crate::rate_limit::FailureLimiter;
+use metrics::{Metrics, TimedJobStore};
 
 /// Why the gateway could not start, worded for the operator.
 #[derive(Debug, thiserror::Error)]

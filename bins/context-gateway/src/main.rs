@@ -11,7 +11,6 @@ mod cli;
 mod config;
 mod data_dir;
 mod http;
-mod metrics;
 mod orgs;
 mod rate_limit;
 mod remote;

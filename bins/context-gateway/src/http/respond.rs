@@ -116,7 +116,7 @@ pub fn metrics_text(text: String) -> Response<Body> {
     let mut response = Response::new(full(text));
     response.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     response
 }

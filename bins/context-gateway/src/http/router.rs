@@ -15,7 +15,7 @@ use super::mcp::Mcp;
 use super::respond::{self, Body};
 use super::{auth, changes, manage, read, webhook};
 use crate::app::App;
-use crate::metrics::{self, DeliveryOutcome};
+use metrics::{self, DeliveryOutcome};
 use webhook_core::ProviderId;
 
 /// The templates of webhook deliveries start with this.

@@ -23,8 +23,8 @@ use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::{OrgConfig, RepoConfig};
-use crate::metrics::{DeliveryOutcome, event_label};
 use crate::orgs::{DiscoverError, DiscoveredRepo, discovered_name, split_full_name};
+use metrics::{DeliveryOutcome, event_label};
 
 /// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
 const BODY_IDLE_ROUNDS: u32 = 6;

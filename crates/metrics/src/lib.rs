@@ -1,10 +1,23 @@
 //! The gateway's Prometheus metrics: typed `prometheus-client` families, recorded where things
-//! happen and encoded as OpenMetrics text by `GET /metrics`.
+//! happen and encoded as OpenMetrics text for `GET /metrics`.
 //!
 //! Recording is a lock-free atomic bump on a family entry (a read lock to find it). What the
 //! job store knows (jobs by state, the refs with work waiting) is read at scrape time from its
-//! in-memory indexes, so it cannot drift; index lag is computed from it then. docs/OPERATIONS.md
-//! lists every family with its labels and exact definition.
+//! in-memory indexes, so it cannot drift; index lag is computed from it then. [`Metrics`] is
+//! also the pipeline's [`GitObserver`], and [`TimedJobStore`] wraps any [`jobstore::JobStore`]
+//! to time its durable writes. docs/OPERATIONS.md lists every family with its labels and exact
+//! definition. The crate knows nothing of HTTP servers: a route is a `&'static str` label.
+//!
+//! ```
+//! use metrics::{DeliveryOutcome, Metrics};
+//!
+//! let metrics = Metrics::new();
+//! metrics.delivery("github", "push", DeliveryOutcome::Accepted);
+//! metrics.request("webhook", 202, std::time::Duration::from_millis(3));
+//! let text = metrics.render(None, None);
+//! assert!(text.contains("context_gateway_webhook_deliveries_total"));
+//! assert!(text.ends_with("# EOF\n"));
+//! ```
 
 mod labels;
 mod timed_store;
