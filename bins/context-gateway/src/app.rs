@@ -7,19 +7,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use feed::{FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
-use pipeline::{Runner, Shutdown, Sources};
+use pipeline::{Background, Discovered, Repos, Runner, Shutdown, Sources};
 use search::SearchIndex;
 use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
-use crate::orgs::{Discovered, Repos};
 use crate::rate_limit::FailureLimiter;
 use metrics::{Metrics, TimedJobStore};
 
@@ -86,15 +85,11 @@ pub struct App {
     pub search: Arc<SearchIndex>,
     /// Configured repos and the ones `[[orgs]]` hooks discovered.
     pub repos: Arc<Repos>,
-    /// Names of repos discovered while running, for the task that starts their reconcile.
-    pub discoveries: tokio::sync::mpsc::UnboundedSender<String>,
-    discoveries_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
     /// The change feed: every run's chunk changes, after the search index committed them.
     pub feed: Arc<FeedStore>,
-    /// Runs the jobs: sources, the search index then the feed as sinks, the manifests.
-    pub runner: Runner,
-    /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
-    pub reconcile_git: pipeline::GitSource,
+    /// The workers (sources, the search index then the feed as sinks, the manifests), the
+    /// reconcile and cleanup tasks.
+    pub background: Arc<Background>,
     pub metrics: Arc<Metrics>,
     /// Failed and unauthenticated requests per client IP (valid deliveries are never charged).
     pub failures: FailureLimiter,
@@ -104,7 +99,6 @@ pub struct App {
     pub token: Option<Vec<u8>>,
     /// Flips once when shutdown starts; the runner holds a clone.
     shutdown: Shutdown,
-    pub workers_up: AtomicUsize,
     pub started: Instant,
     sequence: AtomicU64,
 }
@@ -136,11 +130,14 @@ impl App {
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
         let discovered = Discovered::open(&data).map_err(|source| StartError::Discovered {
-            path: data.join(crate::orgs::DISCOVERED_FILE),
+            path: data.join(pipeline::discovered::DISCOVERED_FILE),
             source,
         })?;
-        let repos = Arc::new(Repos::new(&config, Arc::new(discovered)));
-        let (discoveries, discoveries_rx) = tokio::sync::mpsc::unbounded_channel();
+        let repos = Arc::new(Repos::new(
+            config.repos.clone(),
+            config.orgs.clone(),
+            Arc::new(discovered),
+        ));
         let runner = Runner {
             jobs: jobs.clone(),
             sources: Arc::new(
@@ -154,24 +151,28 @@ impl App {
             repos: repos.clone(),
             shutdown: shutdown.clone(),
         };
+        let background = Arc::new(Background::new(
+            runner,
+            pipeline::GitSource::new(&data, config.git_timeout).with_observer(metrics.clone()),
+            repos.clone(),
+            feed.clone(),
+            metrics.clone(),
+            config.workers,
+            config.job_retention,
+        ));
         let rl = config.rate_limit;
         Ok(App {
             registry: Registry::with_builtins(),
             jobs,
             search,
             repos,
-            discoveries,
-            discoveries_rx: std::sync::Mutex::new(Some(discoveries_rx)),
             feed,
-            runner,
-            reconcile_git: pipeline::GitSource::new(&data, config.git_timeout)
-                .with_observer(metrics.clone()),
+            background,
             metrics,
             failures: FailureLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             token: token.map(String::into_bytes),
             shutdown,
-            workers_up: AtomicUsize::new(0),
             started: Instant::now(),
             sequence: AtomicU64::new(0),
             config,
@@ -186,14 +187,6 @@ impl App {
             .unwrap_or_default()
             .as_micros();
         format!("{prefix}-{t:x}-{n:x}")
-    }
-
-    /// The receiving end of [`App::discoveries`]; `None` after the first call.
-    pub fn take_discoveries(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
-        self.discoveries_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
     }
 
     pub fn is_shutting_down(&self) -> bool {

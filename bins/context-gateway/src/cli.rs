@@ -3,7 +3,7 @@
 //!
 //! Precedence: flags > environment > config file > defaults.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -218,27 +218,51 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             since,
             follow,
             url,
-        } => crate::remote::changes(
-            &crate::remote::Remote::new(&url)?,
-            &repo,
-            &git_ref,
-            &since,
-            follow,
-        ),
+        } => {
+            let gateway = gateway_client(&url)?;
+            on_client_runtime(
+                gateway.follow_changes(&repo, &git_ref, &since, follow, |entry| {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{entry}")?;
+                    out.flush()
+                }),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Cat {
             repo,
             path,
             git_ref,
             url,
-        } => crate::remote::cat(
-            &crate::remote::Remote::new(&url)?,
-            &repo,
-            &path,
-            git_ref.as_deref(),
-        ),
+        } => {
+            let gateway = gateway_client(&url)?;
+            let file = on_client_runtime(gateway.file(&repo, &path, git_ref.as_deref()))?;
+            let text = file["text"].as_str().unwrap_or("");
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            if let Some(gaps) = file["withheld"].as_array().filter(|g| !g.is_empty()) {
+                let gaps = serde_json::Value::from(gaps.clone());
+                eprintln!("note: lines withheld for holding secrets: {gaps}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sign { provider, secret } => sign(provider, secret),
         Command::CheckConfig { config } => check_config(config),
     }
+}
+
+/// `changes` and `cat`: a client of the gateway at `--url`, with `GATEWAY_TOKEN`.
+fn gateway_client(url: &str) -> Result<client::Client, CliError> {
+    let token = std::env::var("GATEWAY_TOKEN").ok();
+    client::Client::new(url, token).map_err(|e| format!("--url {e}").into())
+}
+
+fn on_client_runtime<T>(
+    request: impl std::future::Future<Output = Result<T, client::ClientError>>,
+) -> Result<T, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(request)?)
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {
@@ -326,10 +350,11 @@ fn serve(
                 tracing::warn!(repo = %repo.spec.name, "no webhook secret configured: every delivery for this repo will be rejected (set secret, secret_env or WEBHOOK_SECRET)");
             }
         }
-        crate::worker::enqueue_catch_up(&app).await;
-        let workers = crate::worker::spawn(app.clone());
-        let cleanup = crate::worker::spawn_cleanup(app.clone());
-        let reconcile = crate::worker::spawn_reconcile(app.clone());
+        let background = app.background.clone();
+        pipeline::background::enqueue_catch_up(&background).await;
+        let workers = pipeline::background::spawn_workers(background.clone());
+        let cleanup = pipeline::background::spawn_cleanup(background.clone());
+        let reconcile = pipeline::background::spawn_reconcile(background);
         // Scripts and tests read this line to learn the port when listening on :0.
         println!("listening on http://{local}");
         tracing::info!(%local, repos = app.config.repos.len(), workers = app.config.workers, "context-gateway serving");

@@ -11,10 +11,7 @@ mod cli;
 mod config;
 mod data_dir;
 mod http;
-mod orgs;
 mod rate_limit;
-mod remote;
-mod worker;
 
 use std::process::ExitCode;
 

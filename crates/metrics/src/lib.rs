@@ -28,7 +28,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jobstore::{Job, JobKind, PendingRef, StateCounts};
-use pipeline::{GitObserver, MissedRef, Outcome, SourceError};
+use pipeline::{BackgroundObserver, GitObserver, MissedRef, Outcome, SourceError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -421,3 +421,23 @@ impl GitObserver for Metrics {
 
 #[cfg(test)]
 mod tests;
+
+/// The background tasks' reports land in the same families as everything else.
+impl BackgroundObserver for Metrics {
+    fn job_finished(&self, job: &Job, outcome: &Outcome, elapsed: Duration) {
+        Metrics::job_finished(self, job, outcome, elapsed);
+    }
+    fn reconcile_run(&self, repo: &str, outcome: &'static str) {
+        Metrics::reconcile_run(self, repo, outcome);
+    }
+    fn missed_webhook(&self, repo: &str, miss: &MissedRef) {
+        // How far behind is known once the pass is over (`missed_webhook_depth`).
+        Metrics::missed_webhook(self, repo, miss, None);
+    }
+    fn refs_in_step(&self, repo: &str, missed: &[MissedRef]) {
+        Metrics::refs_in_step(self, repo, missed);
+    }
+    fn missed_webhook_depth(&self, repo: &str, git_ref: &str, commits: u64) {
+        Metrics::missed_webhook_depth(self, repo, git_ref, commits);
+    }
+}

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt, Limited};
@@ -25,7 +24,7 @@ pub fn healthz() -> Response<Body> {
 
 pub async fn readyz(app: &App) -> Response<Body> {
     let storage = app.jobs.counts().await.is_ok();
-    let workers = app.workers_up.load(Ordering::SeqCst);
+    let workers = app.background.workers_up();
     let ready = storage && workers == app.config.workers && !app.is_shutting_down();
     let status = if ready {
         StatusCode::OK
@@ -66,7 +65,7 @@ pub async fn status(app: &App) -> Response<Body> {
             "uptime_secs": app.started.elapsed().as_secs(),
             "shutting_down": app.is_shutting_down(),
             "storage": if counts.is_null() { "unavailable" } else { "ok" },
-            "workers": {"up": app.workers_up.load(Ordering::SeqCst), "configured": app.config.workers},
+            "workers": {"up": app.background.workers_up(), "configured": app.config.workers},
             "jobs": counts,
             "repos": app.config.repos.len(),
             "indexed_chunks": app.search.num_chunks(),

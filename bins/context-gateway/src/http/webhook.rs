@@ -23,8 +23,8 @@ use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::{OrgConfig, RepoConfig};
-use crate::orgs::{DiscoverError, DiscoveredRepo, discovered_name, split_full_name};
 use metrics::{DeliveryOutcome, event_label};
+use pipeline::discovered::{DiscoverError, DiscoveredRepo, discovered_name, split_full_name};
 
 /// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
 const BODY_IDLE_ROUNDS: u32 = 6;
@@ -332,7 +332,7 @@ pub async fn receive_org(
                     owner = %org.owner,
                     "org hook discovered a repo"
                 );
-                let _ = app.discoveries.send(repo.spec.name.clone());
+                app.background.discovered(repo.spec.name.clone());
             }
             accept(app, &repo, &event, Trigger::Webhook).await
         }

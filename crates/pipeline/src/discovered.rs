@@ -1,5 +1,6 @@
-//! Org hooks: repos discovered from `[[orgs]]` deliveries, their names, and the one repo
-//! lookup (configured and discovered) the worker, reconcile and the HTTP handlers share.
+//! Org hooks: repos discovered from `[[orgs]]` deliveries, their names, and [`Repos`], the one
+//! repo lookup (configured and discovered) the runner, reconcile and the gateway's handlers
+//! share.
 //!
 //! A discovered repo is named `{provider}-{owner}-{name}` in lower case, every character
 //! outside `[A-Za-z0-9._-]` turned into `_`, so it is one path component that cannot leave the
@@ -13,11 +14,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use pipeline::{RepoLocation, RepoLookup, RepoSpec};
 use serde::{Deserialize, Serialize};
 use webhook_core::ProviderId;
 
-use crate::config::{Config, OrgConfig, RepoConfig, valid_owner, valid_repo_name};
+use crate::repo::{RepoLocation, RepoSpec};
+use crate::repo_config::{OrgConfig, RepoConfig, valid_owner, valid_repo_name};
+use crate::runner::RepoLookup;
 
 /// The file under the data dir that lists discovered repos.
 pub const DISCOVERED_FILE: &str = "discovered-repos.json";
@@ -52,8 +54,11 @@ pub enum DiscoverError {
     /// The derived name is taken by a configured repo or another repository.
     #[error("repository `{full_name}` would be named `{name}`, which {taken_by}")]
     Collision {
+        /// The repository's full name, as the delivery spelled it.
         full_name: String,
+        /// The gateway name it would get.
         name: String,
+        /// Who has that name already.
         taken_by: String,
     },
     /// The derived name is longer than a repo name may be.
@@ -211,16 +216,23 @@ fn save(path: &Path, list: &[DiscoveredRepo]) -> std::io::Result<()> {
 pub struct Repos {
     configured: Vec<RepoConfig>,
     orgs: Vec<OrgConfig>,
+    /// The repos org hooks found, persisted.
     pub discovered: Arc<Discovered>,
 }
 
 impl Repos {
-    pub fn new(config: &Config, discovered: Arc<Discovered>) -> Repos {
+    /// The configured `repos` and `orgs`, and the repos discovered so far.
+    pub fn new(repos: Vec<RepoConfig>, orgs: Vec<OrgConfig>, discovered: Arc<Discovered>) -> Repos {
         Repos {
-            configured: config.repos.clone(),
-            orgs: config.orgs.clone(),
+            configured: repos,
+            orgs,
             discovered,
         }
+    }
+
+    /// The configured `[[repos]]`.
+    pub fn configured(&self) -> &[RepoConfig] {
+        &self.configured
     }
 
     /// The repo named `name`: a configured one, or a discovered one whose org is still
