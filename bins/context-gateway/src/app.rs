@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
-use crate::rate_limit::FailureLimiter;
+use http_serve::FailureLimiter;
 use metrics::{Metrics, TimedJobStore};
 
 /// Why the gateway could not start, worded for the operator.
@@ -228,7 +228,7 @@ fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {
         path: path.to_path_buf(),
         source,
     };
-    crate::data_dir::ensure_private_logged(path).map_err(fail)?;
+    pipeline::data_dir::ensure_private_logged(path).map_err(fail)?;
     // Creating the dir can succeed on a read-only mount that already has it: probe a write.
     let probe = path.join(".write-probe");
     std::fs::write(&probe, b"ok").map_err(fail)?;

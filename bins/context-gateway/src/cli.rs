@@ -315,7 +315,7 @@ fn serve(
 ) -> Result<ExitCode, CliError> {
     // Before any thread starts and any file is made: everything under the data dir is the
     // operator's alone.
-    crate::data_dir::restrict_umask();
+    pipeline::data_dir::restrict_umask();
     let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
     let token = crate::app::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
     if token.is_none() && !config.listen.ip().is_loopback() {
@@ -438,8 +438,8 @@ fn index(
     }
     let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"])
         .filter(|c| pipeline::valid_object_id(c));
-    crate::data_dir::restrict_umask();
-    crate::data_dir::ensure_private_logged(data_dir)
+    pipeline::data_dir::restrict_umask();
+    pipeline::data_dir::ensure_private_logged(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let sink = feed::Tee {
         first: Arc::new(SearchIndex::open(&data_dir.join("search"))?),
@@ -542,7 +542,7 @@ fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<Exit
         Err(error) => return Err(error.into()),
     };
     if json {
-        let hits = crate::http::search::hits_json(&results, query);
+        let hits = api_json::hits_json(&results, query);
         println!("{}", serde_json::to_string(&hits)?);
         return Ok(ExitCode::SUCCESS);
     }

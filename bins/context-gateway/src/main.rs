@@ -9,9 +9,7 @@
 mod app;
 mod cli;
 mod config;
-mod data_dir;
 mod http;
-mod rate_limit;
 
 use std::process::ExitCode;
 

@@ -18,6 +18,7 @@
 //!   into a [`RepoConfig`] (a [`RepoSpec`] plus provider and secrets) or an [`OrgConfig`].
 //! * [`discovered`]: repos found through org hooks, their names and their saved list, and
 //!   [`Repos`], the one lookup of configured and discovered repos.
+//! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
 //! * [`background`]: the gateway's tasks: workers, start-up catch-up jobs, the periodic
 //!   reconcile and the hourly cleanup, reporting to a [`BackgroundObserver`].
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
@@ -64,6 +65,7 @@
 #![deny(missing_docs)]
 
 pub mod background;
+pub mod data_dir;
 pub mod discovered;
 mod events;
 mod observer;

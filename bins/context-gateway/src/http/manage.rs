@@ -11,11 +11,10 @@ use jobstore::{EnqueueOutcome, JobFilter, JobId, JobState, NewJob, Trigger};
 use serde_json::{Value, json};
 use webhook_core::{Delivery, Headers, ProviderId, VerifyOptions};
 
-use super::job_json::{CountsJson, job_json};
 use super::respond::{self, Body};
 use crate::app::App;
-use crate::config::RepoConfig;
-use pipeline::valid_ref_name;
+use api_json::{CountsJson, job_json, repo_json};
+use pipeline::{RepoConfig, valid_ref_name};
 use webhook_core::sample::{self, SampleKind};
 
 pub fn healthz() -> Response<Body> {
@@ -112,37 +111,6 @@ pub fn config(app: &App) -> Response<Body> {
             "orgs": orgs,
         }),
     )
-}
-
-fn repo_json(repo: &RepoConfig) -> Value {
-    let spec = &repo.spec;
-    json!({
-        "name": spec.name,
-        "provider": repo.provider,
-        "location": spec.location.display(),
-        "branches": spec.branches,
-        "pull_requests": spec.pull_requests,
-        "tags": spec.tags,
-        "events": pipeline::EventName::ALL
-            .into_iter()
-            .filter(|kind| spec.takes_event(*kind) && enabled(spec, *kind))
-            .map(pipeline::EventName::as_str)
-            .collect::<Vec<_>>(),
-        "include": spec.include,
-        "exclude": spec.exclude,
-        "max_file_bytes": spec.max_file_bytes,
-        "index_secret_files": spec.index_secret_files,
-        "secrets_configured": repo.secrets.len(),
-    })
-}
-
-/// Whether the other options let events of `kind` make jobs (tags, pull requests).
-fn enabled(spec: &pipeline::RepoSpec, kind: pipeline::EventName) -> bool {
-    match kind {
-        pipeline::EventName::Push => true,
-        pipeline::EventName::TagPush | pipeline::EventName::Release => spec.indexes_tags(),
-        pipeline::EventName::PullRequest => spec.pull_requests,
-    }
 }
 
 pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<Body> {

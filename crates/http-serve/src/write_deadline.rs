@@ -3,7 +3,7 @@
 //! hyper stops reading a connection while its answer cannot be sent, so a client that sends
 //! requests (pipelined or not) and never reads the answers would hold its connection slot
 //! forever. The send buffer is bounded when the connection is accepted (see
-//! [`super::serve`]); this wrapper fails a write (or flush) that has made no progress for
+//! [`crate::serve_connections`]); this wrapper fails a write (or flush) that has made no progress for
 //! the timeout, which ends the connection and frees its slot.
 
 use std::future::Future;
