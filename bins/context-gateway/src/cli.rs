@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use indexer::{FsManifestStore, Indexer, IndexerConfig, RefKey, RunRequest, Scope};
+use indexer::{FsManifestStore, RefKey};
 use search::SearchIndex;
 use webhook_core::ProviderId;
 
@@ -430,14 +430,12 @@ fn index(
     let git_ref = match git_ref {
         Some(r) if r.starts_with("refs/") => r,
         Some(r) => format!("refs/heads/{r}"),
-        None => git_output(&tree, &["symbolic-ref", "-q", "HEAD"])
+        None => pipeline::local_index::checked_out_ref(&tree)
             .unwrap_or_else(|| "refs/heads/main".into()),
     };
     if !pipeline::valid_ref_name(&git_ref) {
         return Err(format!("`{git_ref}` is not a valid ref name").into());
     }
-    let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"])
-        .filter(|c| pipeline::valid_object_id(c));
     pipeline::data_dir::restrict_umask();
     pipeline::data_dir::ensure_private_logged(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
@@ -449,22 +447,9 @@ fn index(
         )?),
     };
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
-    let indexer = Indexer::new(IndexerConfig::default())?;
     let started = Instant::now();
-    let request = RunRequest {
-        tree: &tree,
-        key: RefKey::new(name.clone(), git_ref.clone()),
-        commit,
-        scope: Scope::Full,
-    };
-    if full {
-        use indexer::ManifestStore;
-        manifests.remove(&request.key)?;
-    }
-    let context = feed::RunContext { job_id: None, full };
-    let summary = feed::with_run(context, || {
-        indexer.run(request, &sink, &manifests, &|_| {}, &|| false)
-    })?;
+    let key = RefKey::new(name.clone(), git_ref.clone());
+    let summary = pipeline::local_index::index_local_tree(&tree, key, full, &sink, &manifests)?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let p = summary.progress;
     if json {
@@ -498,22 +483,6 @@ fn index(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .env("LC_ALL", "C")
-        .env_remove("LANGUAGE")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
 }
 
 /// `search --mode`.

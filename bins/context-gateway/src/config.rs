@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use http_serve::rate_limit::RateLimitConfig;
+use http_serve::rate_limit::RateLimitSection;
 use pipeline::{FieldProblem, RepoSection};
 pub use pipeline::{OrgConfig, RepoConfig, valid_repo_name};
 use serde::Deserialize;
@@ -34,22 +36,6 @@ pub struct Config {
     pub repos: Vec<RepoConfig>,
     /// `[[orgs]]`: one hook per owner; their repos are discovered on their first push.
     pub orgs: Vec<OrgConfig>,
-}
-
-/// Failed or unauthenticated requests allowed per client IP; a rate of 0 turns it off.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimitConfig {
-    pub per_ip_per_sec: f64,
-    pub per_ip_burst: f64,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        RateLimitConfig {
-            per_ip_per_sec: 10.0,
-            per_ip_burst: 100.0,
-        }
-    }
 }
 
 /// Values from flags and environment that beat the file.
@@ -115,19 +101,12 @@ struct RawConfig {
     git_timeout_secs: Option<u64>,
     job_retention_secs: Option<u64>,
     max_attempts: Option<u32>,
-    rate_limit: Option<RawRateLimit>,
+    rate_limit: Option<RateLimitSection>,
     feed: Option<RawFeed>,
     #[serde(default)]
     repos: Vec<toml::Spanned<RepoSection>>,
     #[serde(default)]
     orgs: Vec<toml::Spanned<RepoSection>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRateLimit {
-    per_ip_per_sec: Option<f64>,
-    per_ip_burst: Option<f64>,
 }
 
 /// `[feed]`: retention of the change feed; 0 keeps entries forever on that measure.
@@ -254,34 +233,17 @@ impl Config {
                 .unwrap_or(defaults::JOB_RETENTION_SECS),
         );
         let max_attempts = raw.max_attempts.unwrap_or(defaults::MAX_ATTEMPTS).max(1);
-        let mut rate_limit = RateLimitConfig::default();
-        if let Some(r) = raw.rate_limit {
-            let fields = [
-                (
-                    "rate_limit.per_ip_per_sec",
-                    r.per_ip_per_sec,
-                    &mut rate_limit.per_ip_per_sec,
-                ),
-                (
-                    "rate_limit.per_ip_burst",
-                    r.per_ip_burst,
-                    &mut rate_limit.per_ip_burst,
-                ),
-            ];
-            for (key, value, slot) in fields {
-                if let Some(v) = value {
-                    if !v.is_finite() || v < 0.0 {
-                        problems.push(Problem {
-                            line: top_line(key.rsplit('.').next().unwrap_or(key)),
-                            key: key.into(),
-                            message: format!("{v} is not a rate: use 0 (off) or a positive number"),
-                        });
-                    } else {
-                        *slot = v;
-                    }
-                }
+        let section = raw.rate_limit.unwrap_or_default();
+        let rate_limit = section.into_config().unwrap_or_else(|wrong| {
+            for (key, message) in wrong {
+                problems.push(Problem {
+                    line: top_line(key),
+                    key: format!("rate_limit.{key}"),
+                    message,
+                });
             }
-        }
+            RateLimitConfig::default()
+        });
 
         let (days, entries) = raw.feed.map_or((None, None), |f| {
             (f.retention_days, f.retention_entries_per_ref)

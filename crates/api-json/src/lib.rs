@@ -23,4 +23,4 @@ mod repos;
 
 pub use hits::{ChunkJson, HitJson, MatchJson, hits_json};
 pub use jobs::{CountsJson, JobJson, ProgressJson, job_json};
-pub use repos::repo_json;
+pub use repos::{discovered_repo_json, org_json, repo_json};

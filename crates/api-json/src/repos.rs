@@ -1,6 +1,6 @@
 //! The API's JSON shape of a repo's settings (`/config`).
 
-use pipeline::RepoConfig;
+use pipeline::{DiscoveredRepo, OrgConfig, RepoConfig};
 use serde_json::{Value, json};
 
 /// A repo's settings as `/config` shows them: no secret, only how many there are.
@@ -33,4 +33,27 @@ fn enabled(spec: &pipeline::RepoSpec, kind: pipeline::EventName) -> bool {
         pipeline::EventName::TagPush | pipeline::EventName::Release => spec.indexes_tags(),
         pipeline::EventName::PullRequest => spec.pull_requests,
     }
+}
+
+/// A discovered repo's settings: a repo's, and the org hook that found it.
+pub fn discovered_repo_json(repo: &RepoConfig, found: &DiscoveredRepo) -> Value {
+    let mut json = repo_json(repo);
+    json["discovered"] = json!({"owner": found.owner, "full_name": found.full_name});
+    json
+}
+
+/// An org's settings: the repo template's, with the url template (credentials redacted like
+/// a location's), the owner and the `repos` globs instead of a name and a location.
+pub fn org_json(org: &OrgConfig) -> Value {
+    let mut json = repo_json(&org.repo);
+    if let Some(fields) = json.as_object_mut() {
+        fields.remove("name");
+        fields.insert(
+            "location".into(),
+            json!(pipeline::redact_url(&org.url_template)),
+        );
+        fields.insert("owner".into(), json!(org.owner));
+        fields.insert("repos".into(), json!(org.repos));
+    }
+    json
 }

@@ -89,6 +89,50 @@ pub fn discovered_name(provider: ProviderId, owner: &str, name: &str) -> String 
         .collect()
 }
 
+/// Which org of those whose secret verified a delivery takes the repository it names.
+#[derive(Debug)]
+pub enum OrgChoice<'a> {
+    /// `org` owns it and its `repos` globs take it: `tentative` is what the repo would be if
+    /// it is registered.
+    Taken {
+        /// The org with the most specific owner (`group/sub` over `group`).
+        org: &'a OrgConfig,
+        /// The repo's config, under its derived name.
+        tentative: Box<RepoConfig>,
+    },
+    /// The owning org's `repos` globs leave it out.
+    NotTaken {
+        /// The repository's short name.
+        name: String,
+    },
+}
+
+/// The org among `verified` that owns `full_name` (the most specific owner wins), and whether
+/// its globs take the repository; a missing or malformed name, or one no org owns, is a
+/// [`DiscoverError`].
+pub fn choose_org<'a>(
+    verified: impl IntoIterator<Item = &'a OrgConfig>,
+    full_name: Option<&str>,
+) -> Result<OrgChoice<'a>, DiscoverError> {
+    let full_name = full_name.ok_or(DiscoverError::NoRepository)?;
+    let (owner, name) =
+        split_full_name(full_name).ok_or_else(|| DiscoverError::BadName(full_name.into()))?;
+    let owning = verified.into_iter().filter(|org| org.owns(owner));
+    let org = owning
+        .max_by_key(|org| org.owner.len())
+        .ok_or_else(|| DiscoverError::OtherOwner(full_name.into()))?;
+    if !org.allows(name) {
+        return Ok(OrgChoice::NotTaken { name: name.into() });
+    }
+    let tentative = Box::new(org.repo_config(&DiscoveredRepo {
+        name: discovered_name(org.provider, owner, name),
+        provider: org.provider,
+        owner: org.owner.clone(),
+        full_name: full_name.to_string(),
+    }));
+    Ok(OrgChoice::Taken { org, tentative })
+}
+
 /// The template with `{full_name}`, `{owner}` and `{name}` replaced.
 pub fn expand_url(template: &str, full_name: &str, owner: &str, name: &str) -> String {
     template

@@ -19,6 +19,9 @@
 //! * [`discovered`]: repos found through org hooks, their names and their saved list, and
 //!   [`Repos`], the one lookup of configured and discovered repos.
 //! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
+//! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
+//!   about ([`RefChoiceError`] says why none).
+//! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`).
 //! * [`background`]: the gateway's tasks: workers, start-up catch-up jobs, the periodic
 //!   reconcile and the hourly cleanup, reporting to a [`BackgroundObserver`].
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
@@ -68,6 +71,8 @@ pub mod background;
 pub mod data_dir;
 pub mod discovered;
 mod events;
+pub mod local_index;
+mod manual;
 mod observer;
 pub mod plan;
 pub mod reconcile;
@@ -82,6 +87,7 @@ pub mod source;
 pub use background::{Background, BackgroundObserver};
 pub use discovered::{DiscoverError, Discovered, DiscoveredRepo, Repos};
 pub use events::{EventName, UnknownEventName};
+pub use manual::{RefChoiceError, manual_index_job, sample_ref};
 pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};
 pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};

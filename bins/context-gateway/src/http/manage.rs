@@ -7,14 +7,13 @@ use std::time::{Duration, SystemTime};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use jobstore::{EnqueueOutcome, JobFilter, JobId, JobState, NewJob, Trigger};
+use jobstore::{EnqueueOutcome, JobFilter, JobId, JobState, Trigger};
 use serde_json::{Value, json};
 use webhook_core::{Delivery, Headers, ProviderId, VerifyOptions};
 
 use super::respond::{self, Body};
 use crate::app::App;
-use api_json::{CountsJson, job_json, repo_json};
-use pipeline::{RepoConfig, valid_ref_name};
+use api_json::{CountsJson, discovered_repo_json, job_json, org_json, repo_json};
 use webhook_core::sample::{self, SampleKind};
 
 pub fn healthz() -> Response<Body> {
@@ -76,30 +75,10 @@ pub fn config(app: &App) -> Response<Body> {
     let mut repos: Vec<Value> = app.config.repos.iter().map(repo_json).collect();
     for found in app.repos.discovered.all() {
         if let Some(repo) = app.repos.get(&found.name) {
-            let mut json = repo_json(&repo);
-            json["discovered"] = json!({"owner": found.owner, "full_name": found.full_name});
-            repos.push(json);
+            repos.push(discovered_repo_json(&repo, &found));
         }
     }
-    let orgs: Vec<Value> = app
-        .config
-        .orgs
-        .iter()
-        .map(|org| {
-            let mut json = repo_json(&org.repo);
-            if let Some(fields) = json.as_object_mut() {
-                fields.remove("name");
-                // The template itself: credentials, if any, redacted like a location's.
-                fields.insert(
-                    "location".into(),
-                    json!(pipeline::redact_url(&org.url_template)),
-                );
-                fields.insert("owner".into(), json!(org.owner));
-                fields.insert("repos".into(), json!(org.repos));
-            }
-            json
-        })
-        .collect();
+    let orgs: Vec<Value> = app.config.orgs.iter().map(org_json).collect();
     respond::json(
         StatusCode::OK,
         &json!({
@@ -276,30 +255,11 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
             }
         }
     };
-    let git_ref = match parsed.git_ref {
-        Some(r) if !r.starts_with("refs/") => format!("refs/heads/{r}"),
-        Some(r) => r,
-        None => match repo.spec.branch_refs().next() {
-            Some(r) => r,
-            None => {
-                return respond::error(
-                    StatusCode::BAD_REQUEST,
-                    "missing_ref",
-                    "this repo has no configured branch; name a ref",
-                );
-            }
-        },
-    };
-    if !valid_ref_name(&git_ref) {
-        return respond::error(
-            StatusCode::BAD_REQUEST,
-            "bad_ref",
-            "`ref` is not a valid git ref name",
-        );
-    }
-    let job = NewJob {
-        full: parsed.full,
-        ..NewJob::index(repo.spec.name.clone(), git_ref, Trigger::Manual)
+    let job = match pipeline::manual_index_job(&repo.spec, parsed.git_ref, parsed.full) {
+        Ok(job) => job,
+        Err(error) => {
+            return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
+        }
     };
     match app.jobs.enqueue(job).await {
         Ok(outcome) => {
@@ -388,9 +348,16 @@ pub async fn test_delivery(
             "the repo has no secret to sign the sample with",
         );
     };
-    let git_ref = match sample_ref(&repo, kind, query) {
+    let asked = query.get("ref").map(String::as_str);
+    let git_ref = match pipeline::sample_ref(&repo.spec, kind, asked) {
         Ok(git_ref) => git_ref,
-        Err(response) => return *response,
+        Err(error) => {
+            let status = match error {
+                pipeline::RefChoiceError::NoBranchToPush => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return respond::error(status, error.code(), error.to_string());
+        }
     };
     let number = match query.get("number").map(|n| n.parse::<u64>()) {
         None => 1,
@@ -459,52 +426,6 @@ pub async fn test_delivery(
         Ok(event) => super::webhook::accept(app, &repo, &event, Trigger::Test).await,
         Err(error) => respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string()),
     }
-}
-
-/// The ref a sample is about: `?ref=` (a short name or a full ref), else the repo's first
-/// branch; tag samples need `?ref=`, since no tag is configured by name.
-fn sample_ref(
-    repo: &RepoConfig,
-    kind: SampleKind,
-    query: &HashMap<String, String>,
-) -> Result<String, Box<Response<Body>>> {
-    let prefix = if kind.needs_tag() {
-        "refs/tags/"
-    } else {
-        "refs/heads/"
-    };
-    let git_ref = match query.get("ref").filter(|r| !r.is_empty()) {
-        Some(name) if name.starts_with("refs/") => name.clone(),
-        Some(name) => format!("{prefix}{name}"),
-        None if kind.needs_tag() => {
-            return Err(Box::new(respond::error(
-                StatusCode::BAD_REQUEST,
-                "missing_ref",
-                format!(
-                    "a `{}` sample needs the tag as `ref` (v1.0 or refs/tags/v1.0)",
-                    kind.name()
-                ),
-            )));
-        }
-        None => repo.spec.branch_refs().next().ok_or_else(|| {
-            Box::new(respond::error(
-                StatusCode::CONFLICT,
-                "missing_ref",
-                "the repo has no configured branch to push to",
-            ))
-        })?,
-    };
-    if !git_ref.starts_with(prefix) || !valid_ref_name(&git_ref) {
-        return Err(Box::new(respond::error(
-            StatusCode::BAD_REQUEST,
-            "bad_ref",
-            format!(
-                "`ref` must name a {} ({prefix}…)",
-                if kind.needs_tag() { "tag" } else { "branch" }
-            ),
-        )));
-    }
-    Ok(git_ref)
 }
 
 pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body> {

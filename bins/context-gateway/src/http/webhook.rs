@@ -23,7 +23,7 @@ use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::{OrgConfig, RepoConfig};
 use metrics::{DeliveryOutcome, event_label};
-use pipeline::discovered::{DiscoverError, DiscoveredRepo, discovered_name, split_full_name};
+use pipeline::discovered::{DiscoverError, OrgChoice};
 
 /// What the answer path parses for most repos: no changed-path hints (see [`receive`]).
 const PARSE_OPTIONS: ParseOptions = ParseOptions {
@@ -141,6 +141,19 @@ pub async fn receive(
     accept(app, &repo, &event, Trigger::Webhook).await
 }
 
+/// A 200 `ignored` with its reason, counted as an ignored delivery.
+fn ignored(app: &App, event: &Event, reason: String) -> Response<Body> {
+    app.metrics.delivery(
+        event.provider.as_str(),
+        event_label(&event.kind),
+        DeliveryOutcome::Ignored,
+    );
+    respond::json(
+        StatusCode::OK,
+        &json!({"status": "ignored", "reason": reason}),
+    )
+}
+
 /// A delivery's body within `max_body_bytes`, each piece within the header-read timeout.
 async fn read_delivery(
     app: &App,
@@ -243,51 +256,23 @@ pub async fn receive_org(
         }
     };
     if matches!(event.kind, webhook_core::EventKind::Ping) {
-        app.metrics.delivery(
-            event.provider.as_str(),
-            event_label(&event.kind),
-            DeliveryOutcome::Ignored,
-        );
-        return respond::json(
-            StatusCode::OK,
-            &json!({"status": "ignored", "reason": "ping"}),
-        );
+        return ignored(app, &event, "ping".into());
     }
     let full_name = event.repository.full_name.as_deref();
-    let Some((owner, name)) = full_name.and_then(split_full_name) else {
-        let error = match full_name {
-            None => DiscoverError::NoRepository,
-            Some(full_name) => DiscoverError::BadName(full_name.to_string()),
-        };
-        return respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string());
+    let (org, tentative) = match pipeline::discovered::choose_org(verified, full_name) {
+        Ok(OrgChoice::Taken { org, tentative }) => (org, tentative),
+        Ok(OrgChoice::NotTaken { name }) => {
+            let reason = format!("repository `{name}` is not taken by the org's `repos` globs");
+            return ignored(app, &event, reason);
+        }
+        Err(error @ DiscoverError::OtherOwner(_)) => {
+            return respond::error(StatusCode::FORBIDDEN, "wrong_owner", error.to_string());
+        }
+        Err(error) => {
+            return respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string());
+        }
     };
-    // The most specific owner wins (`group/sub` over `group`).
-    let owning = verified.into_iter().filter(|org| org.owns(owner));
-    let Some(org) = owning.max_by_key(|org| org.owner.len()) else {
-        let error = DiscoverError::OtherOwner(full_name.unwrap_or_default().to_string());
-        return respond::error(StatusCode::FORBIDDEN, "wrong_owner", error.to_string());
-    };
-    if !org.allows(name) {
-        app.metrics.delivery(
-            event.provider.as_str(),
-            event_label(&event.kind),
-            DeliveryOutcome::Ignored,
-        );
-        return respond::json(
-            StatusCode::OK,
-            &json!({
-                "status": "ignored",
-                "reason": format!("repository `{name}` is not taken by the org's `repos` globs"),
-            }),
-        );
-    }
     // What the repo would be: an event that asks for nothing registers nothing.
-    let tentative = org.repo_config(&DiscoveredRepo {
-        name: discovered_name(provider, owner, name),
-        provider,
-        owner: org.owner.clone(),
-        full_name: full_name.unwrap_or_default().to_string(),
-    });
     if !matches!(plan_jobs(&tentative.spec, &event, Trigger::Webhook), Ok(jobs) if !jobs.is_empty())
     {
         return accept(app, &tentative, &event, Trigger::Webhook).await;
