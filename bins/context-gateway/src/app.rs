@@ -5,7 +5,7 @@
 //! `worktrees/` (materialised refs), `discovered-repos.json` (repos found through `[[orgs]]`
 //! hooks).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -106,7 +106,12 @@ pub struct App {
 impl App {
     /// Opens (creating as needed) every store under the data dir.
     pub fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
-        ensure_writable_dir(&config.data_dir)?;
+        pipeline::data_dir::ensure_writable(&config.data_dir).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            }
+        })?;
         // Absolute from here on: git runs with other working directories (and resolves a
         // relative GIT_INDEX_FILE against the work tree), so relative paths would point elsewhere.
         let data =
@@ -123,9 +128,13 @@ impl App {
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
         let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(sled, metrics.clone()));
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
-        if !data.join("feed").exists() {
-            forget_manifests(&data)?;
-        }
+        let manifests_dir = data.join("manifests");
+        pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {
+            StartError::DataDir {
+                path: manifests_dir,
+                source,
+            }
+        })?;
         let feed = Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
@@ -202,36 +211,4 @@ impl App {
     pub async fn shutdown_started(&self) {
         self.shutdown.started().await
     }
-}
-
-/// A data dir indexed before it had a change feed (or whose `feed/` was deleted): the feed
-/// must learn every indexed file, not only the next changes, so the manifests go and the
-/// start-up catch-up jobs re-read every ref once (the search index is rewritten file by file
-/// with the same content). Done before the feed is created, so a crash in between repeats it.
-fn forget_manifests(data: &Path) -> Result<(), StartError> {
-    let manifests = data.join("manifests");
-    let has_any = std::fs::read_dir(&manifests).is_ok_and(|mut entries| entries.next().is_some());
-    if !has_any {
-        return Ok(());
-    }
-    tracing::warn!(
-        "the data dir has no change feed yet: every ref is re-indexed once so that the feed holds its chunks"
-    );
-    std::fs::remove_dir_all(&manifests).map_err(|source| StartError::DataDir {
-        path: manifests.clone(),
-        source,
-    })
-}
-
-fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {
-    let fail = |source| StartError::DataDir {
-        path: path.to_path_buf(),
-        source,
-    };
-    pipeline::data_dir::ensure_private_logged(path).map_err(fail)?;
-    // Creating the dir can succeed on a read-only mount that already has it: probe a write.
-    let probe = path.join(".write-probe");
-    std::fs::write(&probe, b"ok").map_err(fail)?;
-    std::fs::remove_file(&probe).map_err(fail)?;
-    Ok(())
 }
