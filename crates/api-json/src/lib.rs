@@ -1,8 +1,9 @@
 //! The JSON shapes of the gateway's HTTP API (docs/API.md), built from the library crates'
 //! own types: jobs and job counts ([`JobJson`], [`CountsJson`]), search hits ([`HitJson`])
-//! and a repo's settings ([`repo_json`]). The library crates carry no serialization of their
-//! own; what the API shows is decided here, once, for the HTTP handlers, the MCP tools and the
-//! CLI's `--json` output alike.
+//! and a repo's settings ([`repo_json`]); and `/search`'s query parameters
+//! ([`search_query`]). The library crates carry no serialization of their own; what the API
+//! shows is decided here, once, for the HTTP handlers, the MCP tools and the CLI's `--json`
+//! output alike.
 //!
 //! Fields are declared in alphabetical order where the answers have always had it
 //! (serde_json's map keeps its keys sorted), so a struct serialized directly and one passed
@@ -20,7 +21,9 @@
 mod hits;
 mod jobs;
 mod repos;
+mod search_params;
 
 pub use hits::{ChunkJson, HitJson, MatchJson, hits_json};
 pub use jobs::{CountsJson, JobJson, ProgressJson, job_json};
 pub use repos::{discovered_repo_json, org_json, repo_json};
+pub use search_params::search_query;
