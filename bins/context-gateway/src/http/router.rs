@@ -1,6 +1,6 @@
 //! The one route table: every path, its methods, its template for metrics and logs, and who
 //! may call it. Paths match with `matchit` (the router axum is built on); queries decode with
-//! `percent-encoding`, and a malformed one is a 400 naming the parameter.
+//! `http_serve::query`, and a malformed one is a 400 naming the parameter.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
