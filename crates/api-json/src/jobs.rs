@@ -37,6 +37,7 @@ pub struct JobJson<'a> {
 }
 
 impl<'a> JobJson<'a> {
+    /// The API shape of `job`.
     pub fn new(job: &'a Job) -> Self {
         JobJson {
             attempts: job.attempts,

@@ -18,6 +18,8 @@
 //! );
 //! ```
 
+#![deny(missing_docs)]
+
 mod hits;
 mod jobs;
 mod repos;

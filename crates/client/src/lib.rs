@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode, Uri};

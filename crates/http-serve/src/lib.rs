@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod body;
 pub mod query;
 pub mod rate_limit;

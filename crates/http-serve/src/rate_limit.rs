@@ -26,12 +26,14 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// holds a whole /64, so counting single addresses there would limit nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
+    /// One address (IPv4) or one /64 (IPv6).
     Addr(IpAddr),
     /// Shared by every new client while the map is full.
     Overflow,
 }
 
 impl ClientKey {
+    /// The key `ip` is counted under.
     pub fn of(ip: IpAddr) -> ClientKey {
         match ip {
             IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {

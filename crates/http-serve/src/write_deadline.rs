@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+/// `inner`, whose writes and flushes fail with `TimedOut` after `timeout` without progress.
 #[derive(Debug)]
 pub struct WriteDeadline<S> {
     inner: S,
@@ -24,6 +25,7 @@ pub struct WriteDeadline<S> {
 }
 
 impl<S> WriteDeadline<S> {
+    /// Wraps `inner` with a write deadline of `timeout`.
     pub fn new(inner: S, timeout: Duration) -> WriteDeadline<S> {
         WriteDeadline {
             inner,

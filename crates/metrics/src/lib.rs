@@ -19,6 +19,8 @@
 //! assert!(text.ends_with("# EOF\n"));
 //! ```
 
+#![deny(missing_docs)]
+
 mod labels;
 mod timed_store;
 
@@ -105,6 +107,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every family registered, all at zero.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("context_gateway");
         let m = Metrics {
