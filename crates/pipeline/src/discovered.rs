@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
-use webhook_core::ProviderId;
+use webhook_core::{Delivery, Provider, ProviderId, VerifyOptions};
 
 use crate::repo::{RepoLocation, RepoSpec};
 use crate::repo_config::{OrgConfig, RepoConfig, valid_owner, valid_repo_name};
@@ -87,6 +87,56 @@ pub fn discovered_name(provider: ProviderId, owner: &str, name: &str) -> String 
             }
         })
         .collect()
+}
+
+/// Why no org's secret verified an org delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgVerifyError {
+    /// The first org whose secrets were tried refused it with this.
+    #[error(transparent)]
+    Refused(webhook_core::Error),
+    /// No org of the provider has a secret to try.
+    #[error("no org of this provider has a webhook secret, so no delivery can be verified")]
+    NoSecret,
+}
+
+impl OrgVerifyError {
+    /// The stable code of the refusal (`missing_signature` when there was no secret).
+    pub fn code(&self) -> &'static str {
+        match self {
+            OrgVerifyError::Refused(error) => error.code(),
+            OrgVerifyError::NoSecret => "missing_signature",
+        }
+    }
+}
+
+/// Every org among `orgs` (all of the delivery's provider) whose secrets verify `delivery`.
+pub fn verified_orgs<'a>(
+    verifier: &dyn Provider,
+    delivery: &Delivery<'_>,
+    orgs: impl IntoIterator<Item = &'a OrgConfig>,
+) -> Result<Vec<&'a OrgConfig>, OrgVerifyError> {
+    let mut verified = Vec::new();
+    let mut failure = None;
+    for org in orgs {
+        if org.repo.secrets.is_empty() {
+            continue;
+        }
+        let options = VerifyOptions {
+            allow_sha1: org.repo.allow_sha1,
+            ..VerifyOptions::default()
+        };
+        match verifier.verify(delivery, &org.repo.secrets, &options) {
+            Ok(_) => verified.push(org),
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if verified.is_empty() {
+        return Err(failure.map_or(OrgVerifyError::NoSecret, OrgVerifyError::Refused));
+    }
+    Ok(verified)
 }
 
 /// Which org of those whose secret verified a delivery takes the repository it names.

@@ -20,7 +20,8 @@
 //!   [`Repos`], the one lookup of configured and discovered repos.
 //! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
 //! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
-//!   about ([`RefChoiceError`] says why none).
+//!   about ([`RefChoiceError`] says why none); [`sample_event`]: a test delivery built, signed,
+//!   verified and parsed as a real one would be.
 //! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`).
 //! * [`background`]: the gateway's tasks: workers, start-up catch-up jobs, the periodic
 //!   reconcile and the hourly cleanup, reporting to a [`BackgroundObserver`].
@@ -87,7 +88,9 @@ pub mod source;
 pub use background::{Background, BackgroundObserver};
 pub use discovered::{DiscoverError, Discovered, DiscoveredRepo, Repos};
 pub use events::{EventName, UnknownEventName};
-pub use manual::{RefChoiceError, manual_index_job, sample_ref};
+pub use manual::{
+    RefChoiceError, SampleError, SampleRequest, manual_index_job, sample_event, sample_ref,
+};
 pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};
 pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};

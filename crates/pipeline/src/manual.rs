@@ -1,10 +1,14 @@
 //! Jobs and samples someone asked for by hand (the management API): which ref they are about,
 //! from what was asked and the repo's configured branches.
 
+use std::time::SystemTime;
+
 use jobstore::{NewJob, Trigger};
-use webhook_core::sample::SampleKind;
+use webhook_core::sample::{self, SampleKind};
+use webhook_core::{Delivery, Event, Headers, Provider, Secret, VerifyOptions};
 
 use crate::repo::RepoSpec;
+use crate::repo_config::RepoConfig;
 use crate::source::git::refname::valid_ref_name;
 
 /// Why no ref could be chosen; [`RefChoiceError::code`] is the stable code of the refusal.
@@ -93,4 +97,79 @@ pub fn sample_ref(
         return Err(RefChoiceError::WrongKind { what, prefix });
     }
     Ok(git_ref)
+}
+
+/// What a test delivery is about: the repo, its ref and pull request number, and the id the
+/// delivery carries.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleRequest<'a> {
+    /// The repo the sample is sent to.
+    pub repo: &'a RepoConfig,
+    /// The event kind.
+    pub kind: SampleKind,
+    /// The full ref it is about.
+    pub git_ref: &'a str,
+    /// The pull request number, for pull request samples.
+    pub number: u64,
+    /// The delivery id it carries.
+    pub delivery_id: &'a str,
+}
+
+/// Why a sample delivery did not become an event.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// The provider sends no events of the kind.
+    #[error(transparent)]
+    Unsupported(sample::Unsupported),
+    /// Signing the body failed.
+    #[error("{0}")]
+    Sign(webhook_core::Error),
+    /// The signed sample did not verify with the repo's secrets.
+    #[error("{0}")]
+    Verify(webhook_core::Error),
+    /// The sample did not parse.
+    #[error("{0}")]
+    Parse(webhook_core::Error),
+}
+
+/// Builds the sample `provider` would send, signs it with `secret` and takes it through the
+/// same verify and parse steps a real delivery to the repo takes.
+pub fn sample_event(
+    verifier: &dyn Provider,
+    secret: &Secret,
+    request: &SampleRequest<'_>,
+) -> Result<Event, SampleError> {
+    let provider = verifier.id();
+    let target = sample::Target {
+        repo: &request.repo.spec.name,
+        git_ref: request.git_ref,
+        number: request.number,
+        delivery_id: request.delivery_id,
+    };
+    let sample::SampleDelivery {
+        headers: event_headers,
+        body,
+    } = sample::build(provider, request.kind, &target).map_err(SampleError::Unsupported)?;
+    let mut headers: Headers = event_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    let signed = provider
+        .sign(secret, &body, SystemTime::now())
+        .map_err(SampleError::Sign)?;
+    for (name, value) in &signed {
+        headers.insert(name, value.as_bytes());
+    }
+    let delivery = Delivery {
+        headers: &headers,
+        body: &body,
+    };
+    let options = VerifyOptions {
+        allow_sha1: request.repo.allow_sha1,
+        ..VerifyOptions::default()
+    };
+    verifier
+        .verify(&delivery, &request.repo.secrets, &options)
+        .map_err(SampleError::Verify)?;
+    verifier.parse(&delivery).map_err(SampleError::Parse)
 }

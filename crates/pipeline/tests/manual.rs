@@ -1,7 +1,10 @@
 //! Refs asked for by hand: a manual index job's and a sample delivery's.
 
 use jobstore::Trigger;
-use pipeline::{RefChoiceError, RepoSection, RepoSpec, manual_index_job, sample_ref};
+use pipeline::{
+    RefChoiceError, RepoSection, RepoSpec, SampleError, SampleRequest, manual_index_job,
+    sample_event, sample_ref,
+};
 use webhook_core::sample::SampleKind;
 
 /// A repo as the config file gives it, with `branches`.
@@ -54,4 +57,30 @@ fn a_sample_ref_is_of_the_kind_the_sample_needs() {
         sample_ref(&repo(&[]), SampleKind::Push, Some("")).unwrap_err(),
         RefChoiceError::NoBranchToPush
     );
+}
+
+#[test]
+fn a_sample_is_signed_verified_and_parsed_like_a_delivery() {
+    let text =
+        "name = \"demo\"\nprovider = \"github\"\nurl = \"file:///srv/demo\"\nsecret = \"s\"\n";
+    let section: RepoSection = toml::from_str(text).expect("a repo section");
+    let repo = section.into_repo(None).expect("a valid repo");
+    let registry = webhook_core::Registry::with_builtins();
+    let verifier = registry
+        .get(webhook_core::ProviderId::GitHub)
+        .expect("built in");
+    let request = SampleRequest {
+        repo: &repo,
+        kind: SampleKind::Push,
+        git_ref: "refs/heads/main",
+        number: 1,
+        delivery_id: "test-1",
+    };
+    let event = sample_event(&**verifier, &repo.secrets[0], &request).unwrap();
+    assert!(matches!(event.kind, webhook_core::EventKind::Push));
+    let other = webhook_core::Secret::try_from("not the repo's").unwrap();
+    assert!(matches!(
+        sample_event(&**verifier, &other, &request),
+        Err(SampleError::Verify(_))
+    ));
 }

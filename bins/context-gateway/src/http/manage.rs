@@ -2,19 +2,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use jobstore::{EnqueueOutcome, JobFilter, JobId, JobState, Trigger};
 use serde_json::{Value, json};
-use webhook_core::{Delivery, Headers, ProviderId, VerifyOptions};
+use webhook_core::ProviderId;
 
 use super::respond::{self, Body};
 use crate::app::App;
 use api_json::{CountsJson, discovered_repo_json, job_json, org_json, repo_json};
-use webhook_core::sample::{self, SampleKind};
+use pipeline::{SampleError, SampleRequest};
+use webhook_core::sample::SampleKind;
 
 pub fn healthz() -> Response<Body> {
     respond::json(StatusCode::OK, &json!({"status": "ok"}))
@@ -371,61 +372,27 @@ pub async fn test_delivery(
         }
     };
     let delivery_id = app.next_id("test");
-    let target = sample::Target {
-        repo: &repo.spec.name,
+    let Some(verifier) = app.registry.get(provider) else {
+        return respond::not_found("unknown provider");
+    };
+    let request = SampleRequest {
+        repo: &repo,
+        kind,
         git_ref: &git_ref,
         number,
         delivery_id: &delivery_id,
     };
-    let sample::SampleDelivery {
-        headers: event_headers,
-        body,
-    } = match sample::build(provider, kind, &target) {
-        Ok(sample) => sample,
-        Err(unsupported) => {
-            return respond::error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_event",
-                unsupported.to_string(),
-            );
-        }
+    let error = match pipeline::sample_event(&**verifier, secret, &request) {
+        Ok(event) => return super::webhook::accept(app, &repo, &event, Trigger::Test).await,
+        Err(error) => error,
     };
-    let mut headers: Headers = event_headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_bytes()))
-        .collect();
-    match provider.sign(secret, &body, SystemTime::now()) {
-        Ok(signed) => {
-            for (name, value) in signed {
-                headers.insert(&name, value.as_bytes());
-            }
-        }
-        Err(error) => {
-            return respond::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "sign_failed",
-                error.to_string(),
-            );
-        }
-    }
-    let Some(verifier) = app.registry.get(provider) else {
-        return respond::not_found("unknown provider");
+    let (status, code) = match &error {
+        SampleError::Unsupported(_) => (StatusCode::BAD_REQUEST, "unsupported_event"),
+        SampleError::Sign(_) => (StatusCode::INTERNAL_SERVER_ERROR, "sign_failed"),
+        SampleError::Verify(error) => (StatusCode::UNAUTHORIZED, error.code()),
+        SampleError::Parse(error) => (StatusCode::BAD_REQUEST, error.code()),
     };
-    let delivery = Delivery {
-        headers: &headers,
-        body: &body,
-    };
-    let options = VerifyOptions {
-        allow_sha1: repo.allow_sha1,
-        ..VerifyOptions::default()
-    };
-    if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
-        return respond::error(StatusCode::UNAUTHORIZED, error.code(), error.to_string());
-    }
-    match verifier.parse(&delivery) {
-        Ok(event) => super::webhook::accept(app, &repo, &event, Trigger::Test).await,
-        Err(error) => respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string()),
-    }
+    respond::error(status, code, error.to_string())
 }
 
 pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body> {

@@ -212,35 +212,14 @@ pub async fn receive_org(
     };
     // Every org of this provider whose secret verifies the delivery: the payload then says
     // which of them owns the repository.
-    let mut verified = Vec::new();
-    let mut failure = None;
-    for org in orgs {
-        let options = VerifyOptions {
-            allow_sha1: org.repo.allow_sha1,
-            ..VerifyOptions::default()
-        };
-        if org.repo.secrets.is_empty() {
-            continue;
+    let verified = match pipeline::discovered::verified_orgs(verifier, &delivery, orgs) {
+        Ok(verified) => verified,
+        Err(error) => {
+            // Refusals are counted once, by the router, from the answer's code.
+            let (code, message) = (error.code(), error.to_string());
+            return refuse(app, peer, StatusCode::UNAUTHORIZED, code, message);
         }
-        match verifier.verify(&delivery, &org.repo.secrets, &options) {
-            Ok(_) => verified.push(org),
-            Err(error) => {
-                failure.get_or_insert(error);
-            }
-        }
-    }
-    if verified.is_empty() {
-        let (code, message) = match failure {
-            Some(error) => (error.code(), error.to_string()),
-            None => (
-                "missing_signature",
-                "no org of this provider has a webhook secret, so no delivery can be verified"
-                    .to_string(),
-            ),
-        };
-        // Refusals are counted once, by the router, from the answer's code.
-        return refuse(app, peer, StatusCode::UNAUTHORIZED, code, message);
-    }
+    };
     let wants_paths = verified
         .iter()
         .any(|org| !org.repo.spec.include.is_empty() || !org.repo.spec.exclude.is_empty());
