@@ -5,23 +5,22 @@
 //! `worktrees/` (materialised refs), `discovered-repos.json` (repos found through `[[orgs]]`
 //! hooks).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use feed::{FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
-use pipeline::{Runner, Shutdown, Sources};
+use pipeline::{Background, Discovered, Repos, Runner, Shutdown, Sources};
 use search::SearchIndex;
 use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
-use crate::metrics::{Metrics, TimedJobStore};
-use crate::orgs::{Discovered, Repos};
-use crate::rate_limit::FailureLimiter;
+use http_serve::FailureLimiter;
+use metrics::{Metrics, TimedJobStore};
 
 /// Why the gateway could not start, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -86,15 +85,11 @@ pub struct App {
     pub search: Arc<SearchIndex>,
     /// Configured repos and the ones `[[orgs]]` hooks discovered.
     pub repos: Arc<Repos>,
-    /// Names of repos discovered while running, for the task that starts their reconcile.
-    pub discoveries: tokio::sync::mpsc::UnboundedSender<String>,
-    discoveries_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
     /// The change feed: every run's chunk changes, after the search index committed them.
     pub feed: Arc<FeedStore>,
-    /// Runs the jobs: sources, the search index then the feed as sinks, the manifests.
-    pub runner: Runner,
-    /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
-    pub reconcile_git: pipeline::GitSource,
+    /// The workers (sources, the search index then the feed as sinks, the manifests), the
+    /// reconcile and cleanup tasks.
+    pub background: Arc<Background>,
     pub metrics: Arc<Metrics>,
     /// Failed and unauthenticated requests per client IP (valid deliveries are never charged).
     pub failures: FailureLimiter,
@@ -104,7 +99,6 @@ pub struct App {
     pub token: Option<Vec<u8>>,
     /// Flips once when shutdown starts; the runner holds a clone.
     shutdown: Shutdown,
-    pub workers_up: AtomicUsize,
     pub started: Instant,
     sequence: AtomicU64,
 }
@@ -112,7 +106,12 @@ pub struct App {
 impl App {
     /// Opens (creating as needed) every store under the data dir.
     pub fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
-        ensure_writable_dir(&config.data_dir)?;
+        pipeline::data_dir::ensure_writable(&config.data_dir).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            }
+        })?;
         // Absolute from here on: git runs with other working directories (and resolves a
         // relative GIT_INDEX_FILE against the work tree), so relative paths would point elsewhere.
         let data =
@@ -129,18 +128,25 @@ impl App {
             Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
         let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(sled, metrics.clone()));
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
-        if !data.join("feed").exists() {
-            forget_manifests(&data)?;
-        }
+        let manifests_dir = data.join("manifests");
+        pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {
+            StartError::DataDir {
+                path: manifests_dir,
+                source,
+            }
+        })?;
         let feed = Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
         let discovered = Discovered::open(&data).map_err(|source| StartError::Discovered {
-            path: data.join(crate::orgs::DISCOVERED_FILE),
+            path: data.join(pipeline::discovered::DISCOVERED_FILE),
             source,
         })?;
-        let repos = Arc::new(Repos::new(&config, Arc::new(discovered)));
-        let (discoveries, discoveries_rx) = tokio::sync::mpsc::unbounded_channel();
+        let repos = Arc::new(Repos::new(
+            config.repos.clone(),
+            config.orgs.clone(),
+            Arc::new(discovered),
+        ));
         let runner = Runner {
             jobs: jobs.clone(),
             sources: Arc::new(
@@ -154,24 +160,28 @@ impl App {
             repos: repos.clone(),
             shutdown: shutdown.clone(),
         };
+        let background = Arc::new(Background::new(
+            runner,
+            pipeline::GitSource::new(&data, config.git_timeout).with_observer(metrics.clone()),
+            repos.clone(),
+            feed.clone(),
+            metrics.clone(),
+            config.workers,
+            config.job_retention,
+        ));
         let rl = config.rate_limit;
         Ok(App {
             registry: Registry::with_builtins(),
             jobs,
             search,
             repos,
-            discoveries,
-            discoveries_rx: std::sync::Mutex::new(Some(discoveries_rx)),
             feed,
-            runner,
-            reconcile_git: pipeline::GitSource::new(&data, config.git_timeout)
-                .with_observer(metrics.clone()),
+            background,
             metrics,
             failures: FailureLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             token: token.map(String::into_bytes),
             shutdown,
-            workers_up: AtomicUsize::new(0),
             started: Instant::now(),
             sequence: AtomicU64::new(0),
             config,
@@ -188,14 +198,6 @@ impl App {
         format!("{prefix}-{t:x}-{n:x}")
     }
 
-    /// The receiving end of [`App::discoveries`]; `None` after the first call.
-    pub fn take_discoveries(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
-        self.discoveries_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.is_started()
     }
@@ -209,36 +211,4 @@ impl App {
     pub async fn shutdown_started(&self) {
         self.shutdown.started().await
     }
-}
-
-/// A data dir indexed before it had a change feed (or whose `feed/` was deleted): the feed
-/// must learn every indexed file, not only the next changes, so the manifests go and the
-/// start-up catch-up jobs re-read every ref once (the search index is rewritten file by file
-/// with the same content). Done before the feed is created, so a crash in between repeats it.
-fn forget_manifests(data: &Path) -> Result<(), StartError> {
-    let manifests = data.join("manifests");
-    let has_any = std::fs::read_dir(&manifests).is_ok_and(|mut entries| entries.next().is_some());
-    if !has_any {
-        return Ok(());
-    }
-    tracing::warn!(
-        "the data dir has no change feed yet: every ref is re-indexed once so that the feed holds its chunks"
-    );
-    std::fs::remove_dir_all(&manifests).map_err(|source| StartError::DataDir {
-        path: manifests.clone(),
-        source,
-    })
-}
-
-fn ensure_writable_dir(path: &Path) -> Result<(), StartError> {
-    let fail = |source| StartError::DataDir {
-        path: path.to_path_buf(),
-        source,
-    };
-    crate::data_dir::ensure_private_logged(path).map_err(fail)?;
-    // Creating the dir can succeed on a read-only mount that already has it: probe a write.
-    let probe = path.join(".write-probe");
-    std::fs::write(&probe, b"ok").map_err(fail)?;
-    std::fs::remove_file(&probe).map_err(fail)?;
-    Ok(())
 }

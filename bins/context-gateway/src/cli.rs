@@ -3,14 +3,14 @@
 //!
 //! Precedence: flags > environment > config file > defaults.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use indexer::{FsManifestStore, Indexer, IndexerConfig, RefKey, RunRequest, Scope};
+use indexer::{FsManifestStore, RefKey};
 use search::SearchIndex;
 use webhook_core::ProviderId;
 
@@ -218,27 +218,51 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             since,
             follow,
             url,
-        } => crate::remote::changes(
-            &crate::remote::Remote::new(&url)?,
-            &repo,
-            &git_ref,
-            &since,
-            follow,
-        ),
+        } => {
+            let gateway = gateway_client(&url)?;
+            on_client_runtime(
+                gateway.follow_changes(&repo, &git_ref, &since, follow, |entry| {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{entry}")?;
+                    out.flush()
+                }),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Cat {
             repo,
             path,
             git_ref,
             url,
-        } => crate::remote::cat(
-            &crate::remote::Remote::new(&url)?,
-            &repo,
-            &path,
-            git_ref.as_deref(),
-        ),
+        } => {
+            let gateway = gateway_client(&url)?;
+            let file = on_client_runtime(gateway.file(&repo, &path, git_ref.as_deref()))?;
+            let text = file["text"].as_str().unwrap_or("");
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            if let Some(gaps) = file["withheld"].as_array().filter(|g| !g.is_empty()) {
+                let gaps = serde_json::Value::from(gaps.clone());
+                eprintln!("note: lines withheld for holding secrets: {gaps}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sign { provider, secret } => sign(provider, secret),
         Command::CheckConfig { config } => check_config(config),
     }
+}
+
+/// `changes` and `cat`: a client of the gateway at `--url`, with `GATEWAY_TOKEN`.
+fn gateway_client(url: &str) -> Result<client::Client, CliError> {
+    let token = std::env::var("GATEWAY_TOKEN").ok();
+    client::Client::new(url, token).map_err(|e| format!("--url {e}").into())
+}
+
+fn on_client_runtime<T>(
+    request: impl std::future::Future<Output = Result<T, client::ClientError>>,
+) -> Result<T, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(request)?)
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {
@@ -291,7 +315,7 @@ fn serve(
 ) -> Result<ExitCode, CliError> {
     // Before any thread starts and any file is made: everything under the data dir is the
     // operator's alone.
-    crate::data_dir::restrict_umask();
+    pipeline::data_dir::restrict_umask();
     let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
     let token = crate::app::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
     if token.is_none() && !config.listen.ip().is_loopback() {
@@ -326,10 +350,11 @@ fn serve(
                 tracing::warn!(repo = %repo.spec.name, "no webhook secret configured: every delivery for this repo will be rejected (set secret, secret_env or WEBHOOK_SECRET)");
             }
         }
-        crate::worker::enqueue_catch_up(&app).await;
-        let workers = crate::worker::spawn(app.clone());
-        let cleanup = crate::worker::spawn_cleanup(app.clone());
-        let reconcile = crate::worker::spawn_reconcile(app.clone());
+        let background = app.background.clone();
+        pipeline::background::enqueue_catch_up(&background).await;
+        let workers = pipeline::background::spawn_workers(background.clone());
+        let cleanup = pipeline::background::spawn_cleanup(background.clone());
+        let reconcile = pipeline::background::spawn_reconcile(background);
         // Scripts and tests read this line to learn the port when listening on :0.
         println!("listening on http://{local}");
         tracing::info!(%local, repos = app.config.repos.len(), workers = app.config.workers, "context-gateway serving");
@@ -405,16 +430,14 @@ fn index(
     let git_ref = match git_ref {
         Some(r) if r.starts_with("refs/") => r,
         Some(r) => format!("refs/heads/{r}"),
-        None => git_output(&tree, &["symbolic-ref", "-q", "HEAD"])
+        None => pipeline::local_index::checked_out_ref(&tree)
             .unwrap_or_else(|| "refs/heads/main".into()),
     };
     if !pipeline::valid_ref_name(&git_ref) {
         return Err(format!("`{git_ref}` is not a valid ref name").into());
     }
-    let commit = git_output(&tree, &["rev-parse", "--verify", "-q", "HEAD"])
-        .filter(|c| pipeline::valid_object_id(c));
-    crate::data_dir::restrict_umask();
-    crate::data_dir::ensure_private_logged(data_dir)
+    pipeline::data_dir::restrict_umask();
+    pipeline::data_dir::ensure_private_logged(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let sink = feed::Tee {
         first: Arc::new(SearchIndex::open(&data_dir.join("search"))?),
@@ -424,22 +447,9 @@ fn index(
         )?),
     };
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
-    let indexer = Indexer::new(IndexerConfig::default())?;
     let started = Instant::now();
-    let request = RunRequest {
-        tree: &tree,
-        key: RefKey::new(name.clone(), git_ref.clone()),
-        commit,
-        scope: Scope::Full,
-    };
-    if full {
-        use indexer::ManifestStore;
-        manifests.remove(&request.key)?;
-    }
-    let context = feed::RunContext { job_id: None, full };
-    let summary = feed::with_run(context, || {
-        indexer.run(request, &sink, &manifests, &|_| {}, &|| false)
-    })?;
+    let key = RefKey::new(name.clone(), git_ref.clone());
+    let summary = pipeline::local_index::index_local_tree(&tree, key, full, &sink, &manifests)?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let p = summary.progress;
     if json {
@@ -475,22 +485,6 @@ fn index(
     Ok(ExitCode::SUCCESS)
 }
 
-fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .env("LC_ALL", "C")
-        .env_remove("LANGUAGE")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
 /// `search --mode`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum SearchMode {
@@ -517,7 +511,7 @@ fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<Exit
         Err(error) => return Err(error.into()),
     };
     if json {
-        let hits = crate::http::search::hits_json(&results, query);
+        let hits = api_json::hits_json(&results, query);
         println!("{}", serde_json::to_string(&hits)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -3,19 +3,15 @@
 //!
 //! This binary is wiring: verification and parsing live in `webhook-core`, the queue in
 //! `jobstore`, change detection and chunking in `indexer`, the full-text engine in `search`,
-//! the change feed in `feed`.
-//! See docs/ARCHITECTURE.md for the map.
+//! the change feed in `feed`; repos, jobs and the background tasks in `pipeline`; metrics in
+//! `metrics`; connection serving in `http-serve`; the API's shapes in `api-json`; the HTTP
+//! client of `changes` and `cat` in `client`. What stays here: the CLI, the config file, the
+//! route table and thin handlers. See docs/ARCHITECTURE.md for the map.
 
 mod app;
 mod cli;
 mod config;
-mod data_dir;
 mod http;
-mod metrics;
-mod orgs;
-mod rate_limit;
-mod remote;
-mod worker;
 
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use crate::change_set::{ChangeSet, ChunkDelta, ChunkId, FileUpdate, Progress, RefKey};
+use crate::change_set::{ChangeSet, ChunkDelta, ChunkId, FileUpdate, RefKey, RunCounts};
 use crate::manifest::{ManifestEntry, ManifestUpdate, SkippedEntry};
 use crate::manifest_view::{EntryKind, ManifestView};
 use crate::probe::Probe;
@@ -31,7 +31,7 @@ pub(crate) struct Reconciler {
     pub(crate) skipped_entries: BTreeMap<String, SkippedEntry>,
     /// Full walk: previous skipped entries met unchanged.
     skipped_kept: usize,
-    pub(crate) progress: Progress,
+    pub(crate) progress: RunCounts,
     pub(crate) skipped: BTreeMap<SkipReason, u64>,
     /// Entries whose stat data changed without their content changing.
     pub(crate) restatted: u64,
@@ -77,7 +77,7 @@ impl Reconciler {
             previous_seen: 0,
             skipped_entries,
             skipped_kept: 0,
-            progress: Progress::default(),
+            progress: RunCounts::default(),
             skipped: BTreeMap::new(),
             restatted: 0,
             batch: ChangeSet {

@@ -78,9 +78,11 @@ pub struct ChangeSet {
     pub delta: ChunkDelta,
 }
 
-/// Counters reported while a run progresses and returned when it ends.
+/// What a run counted: handed to the run's `on_progress` callback as it goes and returned in
+/// its [`RunSummary`](crate::RunSummary). The indexer has no notion of jobs: the pipeline maps
+/// these onto the job store's `Progress` for heartbeats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
+pub struct RunCounts {
     /// Files looked at (stat'ed) in the tree.
     pub files_seen: u64,
     /// Files whose content changed (added or modified).

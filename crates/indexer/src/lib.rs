@@ -43,7 +43,7 @@
 //!   see [`is_secret_path`]) are skipped by name unless `index_secret_files` is set, and every
 //!   chunk that overlaps a high-confidence secret ([`find_secrets`]: private keys, cloud keys,
 //!   prefixed tokens) is withheld from the sink while its file stays in the manifest; both are
-//!   counted in [`Progress`].
+//!   counted in [`RunCounts`].
 //! * **Symlinks**: never followed out of the tree; a link to a regular file inside the tree is
 //!   indexed under the link's path; files are opened with `O_NOFOLLOW`.
 //! * **Stat cache**: size, mtime (ns), inode and mode unchanged means not read, except for
@@ -98,7 +98,7 @@ mod sink;
 mod skip;
 mod walk;
 
-pub use change_set::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, Progress, RefKey};
+pub use change_set::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey, RunCounts};
 pub use chunker::chunk_text;
 pub use config::{ChunkConfig, HashAlgo, IndexerConfig, UnknownHashAlgo};
 pub use error::Error;

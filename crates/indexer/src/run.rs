@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::batch::Reconciler;
-use crate::change_set::{Progress, RefKey};
+use crate::change_set::{RefKey, RunCounts};
 use crate::config::IndexerConfig;
 use crate::decided::Decided;
 use crate::error::Error;
@@ -47,7 +47,7 @@ pub struct RunRequest<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunSummary {
     /// Final counters (the same the progress callback saw last).
-    pub progress: Progress,
+    pub progress: RunCounts,
     /// Skipped files by reason.
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Wall-clock time of the run.
@@ -96,7 +96,7 @@ impl Indexer {
         request: RunRequest<'_>,
         sink: &dyn IndexSink,
         manifests: &dyn ManifestStore,
-        on_progress: &(dyn Fn(&Progress) + Send + Sync),
+        on_progress: &(dyn Fn(&RunCounts) + Send + Sync),
         cancelled: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<RunSummary, Error> {
         let key = request.key.clone();
@@ -126,7 +126,7 @@ impl Indexer {
         request: RunRequest<'_>,
         sink: &dyn IndexSink,
         manifests: &dyn ManifestStore,
-        on_progress: &(dyn Fn(&Progress) + Send + Sync),
+        on_progress: &(dyn Fn(&RunCounts) + Send + Sync),
         cancelled: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<RunSummary, Error> {
         let started = Instant::now();
@@ -278,7 +278,7 @@ impl Indexer {
         &self,
         state: &mut Reconciler,
         sink: &dyn IndexSink,
-        on_progress: &(dyn Fn(&Progress) + Send + Sync),
+        on_progress: &(dyn Fn(&RunCounts) + Send + Sync),
         until_progress: &mut u64,
     ) -> Result<(), Error> {
         if state.batch_is_full() {

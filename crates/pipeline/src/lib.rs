@@ -14,6 +14,17 @@
 //!   kinds that say whether a retry can help. A git job always fetches its ref and indexes
 //!   the ref's tip: a job's commit is a hint, so a late delivery never rolls the index back.
 //!   A [`GitObserver`] sees every git command's verb, duration and failure kind.
+//! * [`repo_config`]: the `[[repos]]` and `[[orgs]]` config sections ([`RepoSection`]), checked
+//!   into a [`RepoConfig`] (a [`RepoSpec`] plus provider and secrets) or an [`OrgConfig`].
+//! * [`discovered`]: repos found through org hooks, their names and their saved list, and
+//!   [`Repos`], the one lookup of configured and discovered repos.
+//! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
+//! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
+//!   about ([`RefChoiceError`] says why none); [`sample_event`]: a test delivery built, signed,
+//!   verified and parsed as a real one would be.
+//! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`).
+//! * [`background`]: the gateway's tasks: workers, start-up catch-up jobs, the periodic
+//!   reconcile and the hourly cleanup, reporting to a [`BackgroundObserver`].
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
 //!   trees, runs the [`indexer`] into an [`indexer::IndexSink`] on the blocking pool, and
 //!   records each attempt's [`Outcome`].
@@ -38,32 +49,46 @@
 //! # Ok::<(), webhook_core::Error>(())
 //! ```
 //!
-//! Architecture invariants: nothing here knows HTTP, JSON shapes of an API or the gateway's
-//! config file (the binary converts its config into [`RepoSpec`]s and maps [`JobError`]s to
-//! what it shows); nothing from a payload reaches git before [`plan_jobs`] and the source
+//! Architecture invariants: nothing here knows HTTP or JSON shapes of an API; of the config
+//! file it knows only the serde shape of its own sections (the binary reads the file, reports
+//! line numbers and maps [`JobError`]s to what it shows); nothing from a payload reaches git before [`plan_jobs`] and the source
 //! validated it; blocking work (the indexer, the sink, manifest reads, tree removal) never
 //! runs on a tokio worker thread.
 
 #![deny(missing_docs)]
 
+pub mod background;
+pub mod data_dir;
+pub mod discovered;
 mod events;
+pub mod local_index;
+mod manual;
 mod observer;
 pub mod plan;
 pub mod reconcile;
 mod redact;
 mod ref_filter;
 mod repo;
+pub mod repo_config;
 pub mod runner;
 mod shutdown;
 pub mod source;
 
+pub use background::{Background, BackgroundObserver};
+pub use discovered::{DiscoverError, Discovered, DiscoveredRepo, Repos};
 pub use events::{EventName, UnknownEventName};
+pub use manual::{
+    RefChoiceError, SampleError, SampleRequest, manual_index_job, sample_event, sample_ref,
+};
 pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};
 pub use reconcile::{MissedRef, ReconcileError, enqueue_rescan, plan_reconcile, reconcile_repo};
 pub use redact::{redact_text, redact_url};
 pub use ref_filter::{BranchFilter, BranchGlobError, is_literal_branch};
 pub use repo::{RepoLocation, RepoSpec};
+pub use repo_config::{
+    FieldProblem, OrgConfig, RepoConfig, RepoSection, valid_owner, valid_repo_name,
+};
 pub use runner::{
     JobError, Outcome, RepoLookup, Runner, clean_up_until_shutdown, enqueue_catch_up,
     to_job_progress,

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indexer::{IndexSink, Indexer, ManifestStore, Progress, RefKey, RunRequest, RunSummary};
+use indexer::{IndexSink, Indexer, ManifestStore, RefKey, RunCounts, RunRequest, RunSummary};
 use jobstore::{Claimed, Completion, Job, JobKind, JobStore, NewJob, Trigger};
 
 use crate::repo::RepoSpec;
@@ -281,7 +281,7 @@ impl Runner {
         }
         let (indexed_commit, note) = (tree.commit.clone(), tree.note.clone());
 
-        let latest = Arc::new(Mutex::new(Progress::default()));
+        let latest = Arc::new(Mutex::new(RunCounts::default()));
         let blocking = {
             let (sink, manifests) = (self.sink.clone(), self.manifests.clone());
             let (latest, cancel, shutdown) = (
@@ -292,7 +292,7 @@ impl Runner {
             let run_context = feed_context(job);
             tokio::task::spawn_blocking(move || {
                 let on_progress =
-                    move |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = *p;
+                    move |p: &RunCounts| *latest.lock().unwrap_or_else(|e| e.into_inner()) = *p;
                 let cancelled = || cancel.is_cancelled() || shutdown.is_started();
                 let request = RunRequest {
                     tree: &tree.path,
@@ -409,7 +409,7 @@ fn feed_context(job: &Job) -> feed::RunContext {
 }
 
 /// The job store's view of an indexer's progress.
-pub fn to_job_progress(p: &Progress) -> jobstore::Progress {
+pub fn to_job_progress(p: &RunCounts) -> jobstore::Progress {
     jobstore::Progress {
         files_seen: p.files_seen,
         files_changed: p.files_changed,

@@ -5,7 +5,7 @@
 //! Without it: direct loopback clients only. A request that carries a proxy header
 //! (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) came through a reverse proxy, whose loopback
 //! address says nothing about the real client, so it is refused. Every refusal is charged to
-//! the client's failure budget ([`crate::rate_limit`]); once that is spent the answer is 429.
+//! the client's failure budget ([`http_serve::rate_limit`]); once that is spent the answer is 429.
 
 use std::net::SocketAddr;
 

@@ -2,22 +2,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use jobstore::{EnqueueOutcome, JobFilter, JobId, JobState, NewJob, Trigger};
+use jobstore::{EnqueueOutcome, JobFilter, JobId, JobState, Trigger};
 use serde_json::{Value, json};
-use webhook_core::{Delivery, Headers, ProviderId, VerifyOptions};
+use webhook_core::ProviderId;
 
-use super::job_json::{CountsJson, job_json};
 use super::respond::{self, Body};
 use crate::app::App;
-use crate::config::RepoConfig;
-use pipeline::valid_ref_name;
-use webhook_core::sample::{self, SampleKind};
+use api_json::{CountsJson, discovered_repo_json, job_json, org_json, repo_json};
+use pipeline::{SampleError, SampleRequest};
+use webhook_core::sample::SampleKind;
 
 pub fn healthz() -> Response<Body> {
     respond::json(StatusCode::OK, &json!({"status": "ok"}))
@@ -25,7 +23,7 @@ pub fn healthz() -> Response<Body> {
 
 pub async fn readyz(app: &App) -> Response<Body> {
     let storage = app.jobs.counts().await.is_ok();
-    let workers = app.workers_up.load(Ordering::SeqCst);
+    let workers = app.background.workers_up();
     let ready = storage && workers == app.config.workers && !app.is_shutting_down();
     let status = if ready {
         StatusCode::OK
@@ -66,7 +64,7 @@ pub async fn status(app: &App) -> Response<Body> {
             "uptime_secs": app.started.elapsed().as_secs(),
             "shutting_down": app.is_shutting_down(),
             "storage": if counts.is_null() { "unavailable" } else { "ok" },
-            "workers": {"up": app.workers_up.load(Ordering::SeqCst), "configured": app.config.workers},
+            "workers": {"up": app.background.workers_up(), "configured": app.config.workers},
             "jobs": counts,
             "repos": app.config.repos.len(),
             "indexed_chunks": app.search.num_chunks(),
@@ -78,30 +76,10 @@ pub fn config(app: &App) -> Response<Body> {
     let mut repos: Vec<Value> = app.config.repos.iter().map(repo_json).collect();
     for found in app.repos.discovered.all() {
         if let Some(repo) = app.repos.get(&found.name) {
-            let mut json = repo_json(&repo);
-            json["discovered"] = json!({"owner": found.owner, "full_name": found.full_name});
-            repos.push(json);
+            repos.push(discovered_repo_json(&repo, &found));
         }
     }
-    let orgs: Vec<Value> = app
-        .config
-        .orgs
-        .iter()
-        .map(|org| {
-            let mut json = repo_json(&org.repo);
-            if let Some(fields) = json.as_object_mut() {
-                fields.remove("name");
-                // The template itself: credentials, if any, redacted like a location's.
-                fields.insert(
-                    "location".into(),
-                    json!(pipeline::redact_url(&org.url_template)),
-                );
-                fields.insert("owner".into(), json!(org.owner));
-                fields.insert("repos".into(), json!(org.repos));
-            }
-            json
-        })
-        .collect();
+    let orgs: Vec<Value> = app.config.orgs.iter().map(org_json).collect();
     respond::json(
         StatusCode::OK,
         &json!({
@@ -113,37 +91,6 @@ pub fn config(app: &App) -> Response<Body> {
             "orgs": orgs,
         }),
     )
-}
-
-fn repo_json(repo: &RepoConfig) -> Value {
-    let spec = &repo.spec;
-    json!({
-        "name": spec.name,
-        "provider": repo.provider,
-        "location": spec.location.display(),
-        "branches": spec.branches,
-        "pull_requests": spec.pull_requests,
-        "tags": spec.tags,
-        "events": pipeline::EventName::ALL
-            .into_iter()
-            .filter(|kind| spec.takes_event(*kind) && enabled(spec, *kind))
-            .map(pipeline::EventName::as_str)
-            .collect::<Vec<_>>(),
-        "include": spec.include,
-        "exclude": spec.exclude,
-        "max_file_bytes": spec.max_file_bytes,
-        "index_secret_files": spec.index_secret_files,
-        "secrets_configured": repo.secrets.len(),
-    })
-}
-
-/// Whether the other options let events of `kind` make jobs (tags, pull requests).
-fn enabled(spec: &pipeline::RepoSpec, kind: pipeline::EventName) -> bool {
-    match kind {
-        pipeline::EventName::Push => true,
-        pipeline::EventName::TagPush | pipeline::EventName::Release => spec.indexes_tags(),
-        pipeline::EventName::PullRequest => spec.pull_requests,
-    }
 }
 
 pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<Body> {
@@ -309,30 +256,11 @@ pub async fn trigger(app: &App, repo_name: &str, request: Request<Incoming>) -> 
             }
         }
     };
-    let git_ref = match parsed.git_ref {
-        Some(r) if !r.starts_with("refs/") => format!("refs/heads/{r}"),
-        Some(r) => r,
-        None => match repo.spec.branch_refs().next() {
-            Some(r) => r,
-            None => {
-                return respond::error(
-                    StatusCode::BAD_REQUEST,
-                    "missing_ref",
-                    "this repo has no configured branch; name a ref",
-                );
-            }
-        },
-    };
-    if !valid_ref_name(&git_ref) {
-        return respond::error(
-            StatusCode::BAD_REQUEST,
-            "bad_ref",
-            "`ref` is not a valid git ref name",
-        );
-    }
-    let job = NewJob {
-        full: parsed.full,
-        ..NewJob::index(repo.spec.name.clone(), git_ref, Trigger::Manual)
+    let job = match pipeline::manual_index_job(&repo.spec, parsed.git_ref, parsed.full) {
+        Ok(job) => job,
+        Err(error) => {
+            return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
+        }
     };
     match app.jobs.enqueue(job).await {
         Ok(outcome) => {
@@ -421,9 +349,16 @@ pub async fn test_delivery(
             "the repo has no secret to sign the sample with",
         );
     };
-    let git_ref = match sample_ref(&repo, kind, query) {
+    let asked = query.get("ref").map(String::as_str);
+    let git_ref = match pipeline::sample_ref(&repo.spec, kind, asked) {
         Ok(git_ref) => git_ref,
-        Err(response) => return *response,
+        Err(error) => {
+            let status = match error {
+                pipeline::RefChoiceError::NoBranchToPush => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return respond::error(status, error.code(), error.to_string());
+        }
     };
     let number = match query.get("number").map(|n| n.parse::<u64>()) {
         None => 1,
@@ -437,107 +372,27 @@ pub async fn test_delivery(
         }
     };
     let delivery_id = app.next_id("test");
-    let target = sample::Target {
-        repo: &repo.spec.name,
+    let Some(verifier) = app.registry.get(provider) else {
+        return respond::not_found("unknown provider");
+    };
+    let request = SampleRequest {
+        repo: &repo,
+        kind,
         git_ref: &git_ref,
         number,
         delivery_id: &delivery_id,
     };
-    let sample::SampleDelivery {
-        headers: event_headers,
-        body,
-    } = match sample::build(provider, kind, &target) {
-        Ok(sample) => sample,
-        Err(unsupported) => {
-            return respond::error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_event",
-                unsupported.to_string(),
-            );
-        }
+    let error = match pipeline::sample_event(&**verifier, secret, &request) {
+        Ok(event) => return super::webhook::accept(app, &repo, &event, Trigger::Test).await,
+        Err(error) => error,
     };
-    let mut headers: Headers = event_headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_bytes()))
-        .collect();
-    match provider.sign(secret, &body, SystemTime::now()) {
-        Ok(signed) => {
-            for (name, value) in signed {
-                headers.insert(&name, value.as_bytes());
-            }
-        }
-        Err(error) => {
-            return respond::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "sign_failed",
-                error.to_string(),
-            );
-        }
-    }
-    let Some(verifier) = app.registry.get(provider) else {
-        return respond::not_found("unknown provider");
+    let (status, code) = match &error {
+        SampleError::Unsupported(_) => (StatusCode::BAD_REQUEST, "unsupported_event"),
+        SampleError::Sign(_) => (StatusCode::INTERNAL_SERVER_ERROR, "sign_failed"),
+        SampleError::Verify(error) => (StatusCode::UNAUTHORIZED, error.code()),
+        SampleError::Parse(error) => (StatusCode::BAD_REQUEST, error.code()),
     };
-    let delivery = Delivery {
-        headers: &headers,
-        body: &body,
-    };
-    let options = VerifyOptions {
-        allow_sha1: repo.allow_sha1,
-        ..VerifyOptions::default()
-    };
-    if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
-        return respond::error(StatusCode::UNAUTHORIZED, error.code(), error.to_string());
-    }
-    match verifier.parse(&delivery) {
-        Ok(event) => super::webhook::accept(app, &repo, &event, Trigger::Test).await,
-        Err(error) => respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string()),
-    }
-}
-
-/// The ref a sample is about: `?ref=` (a short name or a full ref), else the repo's first
-/// branch; tag samples need `?ref=`, since no tag is configured by name.
-fn sample_ref(
-    repo: &RepoConfig,
-    kind: SampleKind,
-    query: &HashMap<String, String>,
-) -> Result<String, Box<Response<Body>>> {
-    let prefix = if kind.needs_tag() {
-        "refs/tags/"
-    } else {
-        "refs/heads/"
-    };
-    let git_ref = match query.get("ref").filter(|r| !r.is_empty()) {
-        Some(name) if name.starts_with("refs/") => name.clone(),
-        Some(name) => format!("{prefix}{name}"),
-        None if kind.needs_tag() => {
-            return Err(Box::new(respond::error(
-                StatusCode::BAD_REQUEST,
-                "missing_ref",
-                format!(
-                    "a `{}` sample needs the tag as `ref` (v1.0 or refs/tags/v1.0)",
-                    kind.name()
-                ),
-            )));
-        }
-        None => repo.spec.branch_refs().next().ok_or_else(|| {
-            Box::new(respond::error(
-                StatusCode::CONFLICT,
-                "missing_ref",
-                "the repo has no configured branch to push to",
-            ))
-        })?,
-    };
-    if !git_ref.starts_with(prefix) || !valid_ref_name(&git_ref) {
-        return Err(Box::new(respond::error(
-            StatusCode::BAD_REQUEST,
-            "bad_ref",
-            format!(
-                "`ref` must name a {} ({prefix}…)",
-                if kind.needs_tag() { "tag" } else { "branch" }
-            ),
-        )));
-    }
-    Ok(git_ref)
+    respond::error(status, code, error.to_string())
 }
 
 pub async fn search(app: &App, query: &HashMap<String, String>) -> Response<Body> {

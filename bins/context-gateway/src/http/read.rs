@@ -15,9 +15,9 @@ use indexer::RefKey;
 use jobstore::{Job, JobFilter, JobState};
 use serde_json::{Value, json};
 
-use super::job_json::job_json;
 use super::respond::{self, Body, Failure};
 use crate::app::App;
+use api_json::job_json;
 
 /// A 400 naming the parameter and what it accepts.
 pub fn bad_parameter(name: &str, accepts: &str) -> Response<Body> {

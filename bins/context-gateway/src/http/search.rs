@@ -1,6 +1,6 @@
 //! `GET /search`: parses the parameters, runs the query off the async runtime, and shapes
-//! the answer. The JSON shape of a hit is defined here (the `search` crate knows nothing of
-//! JSON); `context-gateway search --json` prints the same hits. [`run`] does the work for
+//! the answer. The JSON shape of a hit is `api_json::HitJson` (the `search` crate knows nothing
+//! of JSON); `context-gateway search --json` prints the same hits. [`run`] does the work for
 //! both `/search` and the MCP tool `search_code`.
 
 use std::collections::HashMap;
@@ -9,96 +9,10 @@ use std::time::Instant;
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+use api_json::{HitJson, hits_json};
+
 use super::respond::{self, Body, Failure};
 use crate::app::App;
-
-/// One hit as the API answers it. The first eight fields are the original shape, in order;
-/// `others` is present only when grouping by file.
-#[derive(Debug, Serialize)]
-pub struct HitJson<'a> {
-    repo: &'a str,
-    #[serde(rename = "ref")]
-    git_ref: &'a str,
-    commit: Option<&'a str>,
-    path: &'a str,
-    start_line: u32,
-    end_line: u32,
-    score: f32,
-    snippet: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    others: Option<Vec<ChunkJson<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    matches: Option<Vec<MatchJson>>,
-}
-
-/// Where a literal or regex matched: the file's line and the byte range in it.
-#[derive(Debug, Serialize)]
-pub struct MatchJson {
-    line: u32,
-    start: u32,
-    end: u32,
-}
-
-/// Another matching chunk of a hit's file (grouped by file).
-#[derive(Debug, Serialize)]
-pub struct ChunkJson<'a> {
-    start_line: u32,
-    end_line: u32,
-    score: f32,
-    snippet: &'a str,
-}
-
-impl<'a> HitJson<'a> {
-    /// The API shape of `hit`; `grouped` adds the file's other chunks (possibly none),
-    /// `exact` the match ranges.
-    pub fn new(hit: &'a search::Hit, grouped: bool, exact: bool) -> Self {
-        HitJson {
-            repo: &hit.repo,
-            git_ref: &hit.git_ref,
-            commit: hit.commit.as_deref(),
-            path: &hit.path,
-            start_line: hit.start_line,
-            end_line: hit.end_line,
-            score: hit.score,
-            snippet: &hit.snippet,
-            others: grouped.then(|| {
-                hit.others
-                    .iter()
-                    .map(|c| ChunkJson {
-                        start_line: c.start_line,
-                        end_line: c.end_line,
-                        score: c.score,
-                        snippet: &c.snippet,
-                    })
-                    .collect()
-            }),
-            matches: exact.then(|| {
-                hit.matches
-                    .iter()
-                    .map(|m| MatchJson {
-                        line: m.line,
-                        start: m.start,
-                        end: m.end,
-                    })
-                    .collect()
-            }),
-        }
-    }
-}
-
-/// The hits of `results` in the API shape.
-pub fn hits_json<'a>(
-    results: &'a search::SearchResults,
-    query: &search::Query,
-) -> Vec<HitJson<'a>> {
-    let grouped = query.group == search::Grouping::File;
-    let exact = query.mode != search::Mode::Lexical;
-    results
-        .hits
-        .iter()
-        .map(|h| HitJson::new(h, grouped, exact))
-        .collect()
-}
 
 /// An answer to `/search` (and `search_code`).
 #[derive(Serialize)]
@@ -108,84 +22,6 @@ pub struct Answer<'a> {
     partial: bool,
     /// For each (repo, ref) in the hits: what is indexed and how far behind it is.
     freshness: &'a [serde_json::Value],
-}
-
-/// The longest time budget a request may ask for (`timeout_ms`).
-const MAX_TIMEOUT_MS: u64 = 10_000;
-
-fn bad_parameter(name: &str, accepts: &str) -> Failure {
-    Failure::bad_parameter(name, accepts)
-}
-
-/// A search request from the query string, or the 400 that says which parameter is wrong.
-fn parse(params: &HashMap<String, String>) -> Result<search::Query, Failure> {
-    let Some(text) = params.get("q").filter(|q| !q.trim().is_empty()) else {
-        return Err(Failure::new(
-            StatusCode::BAD_REQUEST,
-            "missing_query",
-            "give the query as ?q=...",
-        ));
-    };
-    let non_empty = |key: &str| params.get(key).filter(|v| !v.is_empty());
-    let limit = match non_empty("limit") {
-        None => search::DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if n >= 1 => n.min(search::MAX_LIMIT),
-            _ => {
-                return Err(Failure::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_limit",
-                    format!(
-                        "limit must be a whole number from 1 to {}",
-                        search::MAX_LIMIT
-                    ),
-                ));
-            }
-        },
-    };
-    let group = match non_empty("group").map(String::as_str) {
-        None | Some("chunk") => search::Grouping::Chunk,
-        Some("file") => search::Grouping::File,
-        Some(_) => return Err(bad_parameter("group", "`chunk` or `file`")),
-    };
-    let mode = match non_empty("mode").map(String::as_str) {
-        None | Some("lexical") => search::Mode::Lexical,
-        Some("literal") => search::Mode::Literal,
-        Some("regex") => search::Mode::Regex,
-        Some(_) => {
-            return Err(bad_parameter("mode", "`lexical`, `literal` or `regex`"));
-        }
-    };
-    let case_sensitive = match non_empty("case").map(String::as_str) {
-        None | Some("yes") => true,
-        Some("no") => false,
-        Some(_) => return Err(bad_parameter("case", "`yes` or `no`")),
-    };
-    let budget = match non_empty("timeout_ms") {
-        None => None,
-        Some(text) => match text.parse::<u64>() {
-            Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => {
-                Some(std::time::Duration::from_millis(ms))
-            }
-            _ => {
-                return Err(bad_parameter(
-                    "timeout_ms",
-                    &format!("a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}"),
-                ));
-            }
-        },
-    };
-    Ok(search::Query {
-        text: text.clone(),
-        repo: non_empty("repo").cloned(),
-        git_ref: non_empty("ref").cloned(),
-        path: non_empty("path").cloned(),
-        limit,
-        group,
-        mode,
-        case_sensitive,
-        budget,
-    })
 }
 
 /// A search that ran: the request, its results, how long it took and the hits' freshness.
@@ -218,7 +54,7 @@ pub async fn answer(app: &App, params: &HashMap<String, String>) -> Response<Bod
 
 /// Parses the parameters and runs the search off the async runtime.
 pub async fn run(app: &App, params: &HashMap<String, String>) -> Result<Found, Failure> {
-    let request = parse(params)?;
+    let request = api_json::search_query(params)?;
     let started = Instant::now();
     let index = app.search.clone();
     let result = tokio::task::spawn_blocking(move || {

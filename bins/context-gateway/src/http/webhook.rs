@@ -8,10 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
 use hyper::{Request, Response, StatusCode};
 use jobstore::{EnqueueOutcome, Trigger};
 use pipeline::{Rejection, plan_jobs};
@@ -19,15 +16,14 @@ use serde::Serialize;
 use serde_json::json;
 use webhook_core::{Delivery, Event, Headers, ParseOptions, Provider, ProviderId, VerifyOptions};
 
+use http_serve::body::read_body;
+
 use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::{OrgConfig, RepoConfig};
-use crate::metrics::{DeliveryOutcome, event_label};
-use crate::orgs::{DiscoverError, DiscoveredRepo, discovered_name, split_full_name};
-
-/// A whole webhook body must arrive within this many header-read timeouts (60 s by default).
-const BODY_IDLE_ROUNDS: u32 = 6;
+use metrics::{DeliveryOutcome, event_label};
+use pipeline::discovered::{DiscoverError, OrgChoice};
 
 /// What the answer path parses for most repos: no changed-path hints (see [`receive`]).
 const PARSE_OPTIONS: ParseOptions = ParseOptions {
@@ -39,9 +35,6 @@ const PARSE_OPTIONS: ParseOptions = ParseOptions {
 const PARSE_PATHS: ParseOptions = ParseOptions {
     changed_paths: true,
 };
-
-/// The most a body's announced length reserves up front; longer bodies grow as they arrive.
-const READ_RESERVE_MAX: u64 = 1024 * 1024;
 
 /// How long a sender should wait before retrying while we shut down.
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(10);
@@ -99,7 +92,7 @@ pub async fn receive(
         );
     };
     let (parts, body) = request.into_parts();
-    let body = match read_body(app, &parts, body).await {
+    let body = match read_delivery(app, &parts.headers, body).await {
         Ok(body) => body,
         Err(response) => return *response,
     };
@@ -148,38 +141,27 @@ pub async fn receive(
     accept(app, &repo, &event, Trigger::Webhook).await
 }
 
-/// The whole body within the size and time limits, or the answer that says why not.
-async fn read_body(
+/// A 200 `ignored` with its reason, counted as an ignored delivery.
+fn ignored(app: &App, event: &Event, reason: String) -> Response<Body> {
+    app.metrics.delivery(
+        event.provider.as_str(),
+        event_label(&event.kind),
+        DeliveryOutcome::Ignored,
+    );
+    respond::json(
+        StatusCode::OK,
+        &json!({"status": "ignored", "reason": reason}),
+    )
+}
+
+/// A delivery's body within `max_body_bytes`, each piece within the header-read timeout.
+async fn read_delivery(
     app: &App,
-    parts: &hyper::http::request::Parts,
+    headers: &hyper::HeaderMap,
     body: Incoming,
-) -> Result<Bytes, Box<Response<Body>>> {
-    let limit = app.config.max_body_bytes;
-    let announced = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit) {
-        linger(body);
-        return Err(Box::new(too_large(limit)));
-    }
-    // One allocation of the announced size (bounded, so a lying header costs nothing).
-    let capacity = announced.map_or(0, |n| n.min(limit).min(READ_RESERVE_MAX) as usize);
-    match read_limited(body, capacity, limit, app.config.header_read_timeout).await {
-        Ok(body) => Ok(body),
-        Err(BodyError::TooLarge) => Err(Box::new(too_large(limit))),
-        Err(BodyError::Stalled) => Err(Box::new(respond::error(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "the request body stopped arriving before it was complete",
-        ))),
-        Err(BodyError::Broken) => Err(Box::new(respond::error(
-            StatusCode::BAD_REQUEST,
-            "bad_body",
-            "the request body could not be read completely",
-        ))),
-    }
+) -> Result<bytes::Bytes, Box<Response<Body>>> {
+    let (limit, idle) = (app.config.max_body_bytes, app.config.header_read_timeout);
+    read_body(headers, body, limit, idle).await
 }
 
 /// `POST /webhooks/{provider}`: an org (or group) hook. The delivery must verify with the
@@ -215,7 +197,7 @@ pub async fn receive_org(
         );
     }
     let (parts, body) = request.into_parts();
-    let body = match read_body(app, &parts, body).await {
+    let body = match read_delivery(app, &parts.headers, body).await {
         Ok(body) => body,
         Err(response) => return *response,
     };
@@ -230,35 +212,14 @@ pub async fn receive_org(
     };
     // Every org of this provider whose secret verifies the delivery: the payload then says
     // which of them owns the repository.
-    let mut verified = Vec::new();
-    let mut failure = None;
-    for org in orgs {
-        let options = VerifyOptions {
-            allow_sha1: org.repo.allow_sha1,
-            ..VerifyOptions::default()
-        };
-        if org.repo.secrets.is_empty() {
-            continue;
+    let verified = match pipeline::discovered::verified_orgs(verifier, &delivery, orgs) {
+        Ok(verified) => verified,
+        Err(error) => {
+            // Refusals are counted once, by the router, from the answer's code.
+            let (code, message) = (error.code(), error.to_string());
+            return refuse(app, peer, StatusCode::UNAUTHORIZED, code, message);
         }
-        match verifier.verify(&delivery, &org.repo.secrets, &options) {
-            Ok(_) => verified.push(org),
-            Err(error) => {
-                failure.get_or_insert(error);
-            }
-        }
-    }
-    if verified.is_empty() {
-        let (code, message) = match failure {
-            Some(error) => (error.code(), error.to_string()),
-            None => (
-                "missing_signature",
-                "no org of this provider has a webhook secret, so no delivery can be verified"
-                    .to_string(),
-            ),
-        };
-        // Refusals are counted once, by the router, from the answer's code.
-        return refuse(app, peer, StatusCode::UNAUTHORIZED, code, message);
-    }
+    };
     let wants_paths = verified
         .iter()
         .any(|org| !org.repo.spec.include.is_empty() || !org.repo.spec.exclude.is_empty());
@@ -274,51 +235,23 @@ pub async fn receive_org(
         }
     };
     if matches!(event.kind, webhook_core::EventKind::Ping) {
-        app.metrics.delivery(
-            event.provider.as_str(),
-            event_label(&event.kind),
-            DeliveryOutcome::Ignored,
-        );
-        return respond::json(
-            StatusCode::OK,
-            &json!({"status": "ignored", "reason": "ping"}),
-        );
+        return ignored(app, &event, "ping".into());
     }
     let full_name = event.repository.full_name.as_deref();
-    let Some((owner, name)) = full_name.and_then(split_full_name) else {
-        let error = match full_name {
-            None => DiscoverError::NoRepository,
-            Some(full_name) => DiscoverError::BadName(full_name.to_string()),
-        };
-        return respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string());
+    let (org, tentative) = match pipeline::discovered::choose_org(verified, full_name) {
+        Ok(OrgChoice::Taken { org, tentative }) => (org, tentative),
+        Ok(OrgChoice::NotTaken { name }) => {
+            let reason = format!("repository `{name}` is not taken by the org's `repos` globs");
+            return ignored(app, &event, reason);
+        }
+        Err(error @ DiscoverError::OtherOwner(_)) => {
+            return respond::error(StatusCode::FORBIDDEN, "wrong_owner", error.to_string());
+        }
+        Err(error) => {
+            return respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string());
+        }
     };
-    // The most specific owner wins (`group/sub` over `group`).
-    let owning = verified.into_iter().filter(|org| org.owns(owner));
-    let Some(org) = owning.max_by_key(|org| org.owner.len()) else {
-        let error = DiscoverError::OtherOwner(full_name.unwrap_or_default().to_string());
-        return respond::error(StatusCode::FORBIDDEN, "wrong_owner", error.to_string());
-    };
-    if !org.allows(name) {
-        app.metrics.delivery(
-            event.provider.as_str(),
-            event_label(&event.kind),
-            DeliveryOutcome::Ignored,
-        );
-        return respond::json(
-            StatusCode::OK,
-            &json!({
-                "status": "ignored",
-                "reason": format!("repository `{name}` is not taken by the org's `repos` globs"),
-            }),
-        );
-    }
     // What the repo would be: an event that asks for nothing registers nothing.
-    let tentative = org.repo_config(&DiscoveredRepo {
-        name: discovered_name(provider, owner, name),
-        provider,
-        owner: org.owner.clone(),
-        full_name: full_name.unwrap_or_default().to_string(),
-    });
     if !matches!(plan_jobs(&tentative.spec, &event, Trigger::Webhook), Ok(jobs) if !jobs.is_empty())
     {
         return accept(app, &tentative, &event, Trigger::Webhook).await;
@@ -332,7 +265,7 @@ pub async fn receive_org(
                     owner = %org.owner,
                     "org hook discovered a repo"
                 );
-                let _ = app.discoveries.send(repo.spec.name.clone());
+                app.background.discovered(repo.spec.name.clone());
             }
             accept(app, &repo, &event, Trigger::Webhook).await
         }
@@ -350,73 +283,6 @@ pub async fn receive_org(
         }
         Err(error) => respond::error(StatusCode::BAD_REQUEST, "bad_repository", error.to_string()),
     }
-}
-
-enum BodyError {
-    TooLarge,
-    Broken,
-    Stalled,
-}
-
-/// Reads the whole body, or stops as soon as it passes `limit` (the rest is drained by
-/// [`linger`] so the sender sees our 413 instead of a connection reset).
-///
-/// hyper's header-read timeout ends once the headers are in; without a timeout here, a body
-/// announced but never sent (or a chunked body never terminated) would hold its connection
-/// slot forever. Each piece of the body must arrive within `idle` of the previous one, and
-/// the whole body within [`BODY_IDLE_ROUNDS`] times that.
-async fn read_limited(
-    mut body: Incoming,
-    capacity: usize,
-    limit: u64,
-    idle: Duration,
-) -> Result<Bytes, BodyError> {
-    let started = tokio::time::Instant::now();
-    let mut buffer = BytesMut::with_capacity(capacity);
-    loop {
-        let deadline = (tokio::time::Instant::now() + idle).min(started + idle * BODY_IDLE_ROUNDS);
-        let Ok(next) = tokio::time::timeout_at(deadline, body.frame()).await else {
-            return Err(BodyError::Stalled);
-        };
-        let Some(frame) = next else { break };
-        let frame = frame.map_err(|_| BodyError::Broken)?;
-        if let Ok(data) = frame.into_data() {
-            if buffer.len() as u64 + data.len() as u64 > limit {
-                linger(body);
-                return Err(BodyError::TooLarge);
-            }
-            buffer.extend_from_slice(&data);
-        }
-    }
-    Ok(buffer.freeze())
-}
-
-/// Reads and discards what the client still sends after an early answer, for a bounded time
-/// and amount, as nginx's lingering close does: closing a socket with unread data makes the
-/// kernel send a reset that can destroy our answer before the client reads it.
-fn linger(mut body: Incoming) {
-    const MAX_BYTES: u64 = 64 * 1024 * 1024;
-    const MAX_TIME: Duration = Duration::from_secs(5);
-    tokio::spawn(async move {
-        let drain = async {
-            let mut drained = 0u64;
-            while let Some(Ok(frame)) = body.frame().await {
-                drained += frame.data_ref().map_or(0, |d| d.len() as u64);
-                if drained > MAX_BYTES {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(MAX_TIME, drain).await;
-    });
-}
-
-fn too_large(limit: u64) -> Response<Body> {
-    respond::error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("the body is over the limit of {limit} bytes"),
-    )
 }
 
 /// Turns a verified event into jobs and answers as docs/API.md says.

@@ -1,5 +1,6 @@
-//! Org hooks: repos discovered from `[[orgs]]` deliveries, their names, and the one repo
-//! lookup (configured and discovered) the worker, reconcile and the HTTP handlers share.
+//! Org hooks: repos discovered from `[[orgs]]` deliveries, their names, and [`Repos`], the one
+//! repo lookup (configured and discovered) the runner, reconcile and the gateway's handlers
+//! share.
 //!
 //! A discovered repo is named `{provider}-{owner}-{name}` in lower case, every character
 //! outside `[A-Za-z0-9._-]` turned into `_`, so it is one path component that cannot leave the
@@ -13,11 +14,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use pipeline::{RepoLocation, RepoLookup, RepoSpec};
 use serde::{Deserialize, Serialize};
-use webhook_core::ProviderId;
+use webhook_core::{Delivery, Provider, ProviderId, VerifyOptions};
 
-use crate::config::{Config, OrgConfig, RepoConfig, valid_owner, valid_repo_name};
+use crate::repo::{RepoLocation, RepoSpec};
+use crate::repo_config::{OrgConfig, RepoConfig, valid_owner, valid_repo_name};
+use crate::runner::RepoLookup;
 
 /// The file under the data dir that lists discovered repos.
 pub const DISCOVERED_FILE: &str = "discovered-repos.json";
@@ -52,8 +54,11 @@ pub enum DiscoverError {
     /// The derived name is taken by a configured repo or another repository.
     #[error("repository `{full_name}` would be named `{name}`, which {taken_by}")]
     Collision {
+        /// The repository's full name, as the delivery spelled it.
         full_name: String,
+        /// The gateway name it would get.
         name: String,
+        /// Who has that name already.
         taken_by: String,
     },
     /// The derived name is longer than a repo name may be.
@@ -82,6 +87,100 @@ pub fn discovered_name(provider: ProviderId, owner: &str, name: &str) -> String 
             }
         })
         .collect()
+}
+
+/// Why no org's secret verified an org delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgVerifyError {
+    /// The first org whose secrets were tried refused it with this.
+    #[error(transparent)]
+    Refused(webhook_core::Error),
+    /// No org of the provider has a secret to try.
+    #[error("no org of this provider has a webhook secret, so no delivery can be verified")]
+    NoSecret,
+}
+
+impl OrgVerifyError {
+    /// The stable code of the refusal (`missing_signature` when there was no secret).
+    pub fn code(&self) -> &'static str {
+        match self {
+            OrgVerifyError::Refused(error) => error.code(),
+            OrgVerifyError::NoSecret => "missing_signature",
+        }
+    }
+}
+
+/// Every org among `orgs` (all of the delivery's provider) whose secrets verify `delivery`.
+pub fn verified_orgs<'a>(
+    verifier: &dyn Provider,
+    delivery: &Delivery<'_>,
+    orgs: impl IntoIterator<Item = &'a OrgConfig>,
+) -> Result<Vec<&'a OrgConfig>, OrgVerifyError> {
+    let mut verified = Vec::new();
+    let mut failure = None;
+    for org in orgs {
+        if org.repo.secrets.is_empty() {
+            continue;
+        }
+        let options = VerifyOptions {
+            allow_sha1: org.repo.allow_sha1,
+            ..VerifyOptions::default()
+        };
+        match verifier.verify(delivery, &org.repo.secrets, &options) {
+            Ok(_) => verified.push(org),
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if verified.is_empty() {
+        return Err(failure.map_or(OrgVerifyError::NoSecret, OrgVerifyError::Refused));
+    }
+    Ok(verified)
+}
+
+/// Which org of those whose secret verified a delivery takes the repository it names.
+#[derive(Debug)]
+pub enum OrgChoice<'a> {
+    /// `org` owns it and its `repos` globs take it: `tentative` is what the repo would be if
+    /// it is registered.
+    Taken {
+        /// The org with the most specific owner (`group/sub` over `group`).
+        org: &'a OrgConfig,
+        /// The repo's config, under its derived name.
+        tentative: Box<RepoConfig>,
+    },
+    /// The owning org's `repos` globs leave it out.
+    NotTaken {
+        /// The repository's short name.
+        name: String,
+    },
+}
+
+/// The org among `verified` that owns `full_name` (the most specific owner wins), and whether
+/// its globs take the repository; a missing or malformed name, or one no org owns, is a
+/// [`DiscoverError`].
+pub fn choose_org<'a>(
+    verified: impl IntoIterator<Item = &'a OrgConfig>,
+    full_name: Option<&str>,
+) -> Result<OrgChoice<'a>, DiscoverError> {
+    let full_name = full_name.ok_or(DiscoverError::NoRepository)?;
+    let (owner, name) =
+        split_full_name(full_name).ok_or_else(|| DiscoverError::BadName(full_name.into()))?;
+    let owning = verified.into_iter().filter(|org| org.owns(owner));
+    let org = owning
+        .max_by_key(|org| org.owner.len())
+        .ok_or_else(|| DiscoverError::OtherOwner(full_name.into()))?;
+    if !org.allows(name) {
+        return Ok(OrgChoice::NotTaken { name: name.into() });
+    }
+    let tentative = Box::new(org.repo_config(&DiscoveredRepo {
+        name: discovered_name(org.provider, owner, name),
+        provider: org.provider,
+        owner: org.owner.clone(),
+        full_name: full_name.to_string(),
+    }));
+    Ok(OrgChoice::Taken { org, tentative })
 }
 
 /// The template with `{full_name}`, `{owner}` and `{name}` replaced.
@@ -211,16 +310,23 @@ fn save(path: &Path, list: &[DiscoveredRepo]) -> std::io::Result<()> {
 pub struct Repos {
     configured: Vec<RepoConfig>,
     orgs: Vec<OrgConfig>,
+    /// The repos org hooks found, persisted.
     pub discovered: Arc<Discovered>,
 }
 
 impl Repos {
-    pub fn new(config: &Config, discovered: Arc<Discovered>) -> Repos {
+    /// The configured `repos` and `orgs`, and the repos discovered so far.
+    pub fn new(repos: Vec<RepoConfig>, orgs: Vec<OrgConfig>, discovered: Arc<Discovered>) -> Repos {
         Repos {
-            configured: config.repos.clone(),
-            orgs: config.orgs.clone(),
+            configured: repos,
+            orgs,
             discovered,
         }
+    }
+
+    /// The configured `[[repos]]`.
+    pub fn configured(&self) -> &[RepoConfig] {
+        &self.configured
     }
 
     /// The repo named `name`: a configured one, or a discovered one whose org is still

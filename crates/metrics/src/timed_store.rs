@@ -20,6 +20,7 @@ pub struct TimedJobStore {
 }
 
 impl TimedJobStore {
+    /// `inner`, timed into `metrics`.
     pub fn new(inner: Arc<dyn JobStore>, metrics: Arc<Metrics>) -> Self {
         TimedJobStore { inner, metrics }
     }

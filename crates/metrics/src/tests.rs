@@ -134,8 +134,8 @@ fn git_commands_are_timed_by_operation_and_failures_counted_by_kind() {
 
 #[test]
 fn the_documented_alert_rules_are_the_shipped_ones_and_name_real_metrics() {
-    let rules = include_str!("../../../../examples/prometheus/alerts.yml");
-    let operations = include_str!("../../../../docs/OPERATIONS.md");
+    let rules = include_str!("../../../examples/prometheus/alerts.yml");
+    let operations = include_str!("../../../docs/OPERATIONS.md");
     assert!(
         operations.contains(&format!("```yaml\n{rules}```")),
         "docs/OPERATIONS.md must show examples/prometheus/alerts.yml as it is"

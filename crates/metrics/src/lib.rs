@@ -1,10 +1,25 @@
 //! The gateway's Prometheus metrics: typed `prometheus-client` families, recorded where things
-//! happen and encoded as OpenMetrics text by `GET /metrics`.
+//! happen and encoded as OpenMetrics text for `GET /metrics`.
 //!
 //! Recording is a lock-free atomic bump on a family entry (a read lock to find it). What the
 //! job store knows (jobs by state, the refs with work waiting) is read at scrape time from its
-//! in-memory indexes, so it cannot drift; index lag is computed from it then. docs/OPERATIONS.md
-//! lists every family with its labels and exact definition.
+//! in-memory indexes, so it cannot drift; index lag is computed from it then. [`Metrics`] is
+//! also the pipeline's [`GitObserver`], and [`TimedJobStore`] wraps any [`jobstore::JobStore`]
+//! to time its durable writes. docs/OPERATIONS.md lists every family with its labels and exact
+//! definition. The crate knows nothing of HTTP servers: a route is a `&'static str` label.
+//!
+//! ```
+//! use metrics::{DeliveryOutcome, Metrics};
+//!
+//! let metrics = Metrics::new();
+//! metrics.delivery("github", "push", DeliveryOutcome::Accepted);
+//! metrics.request("webhook", 202, std::time::Duration::from_millis(3));
+//! let text = metrics.render(None, None);
+//! assert!(text.contains("context_gateway_webhook_deliveries_total"));
+//! assert!(text.ends_with("# EOF\n"));
+//! ```
+
+#![deny(missing_docs)]
 
 mod labels;
 mod timed_store;
@@ -15,7 +30,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jobstore::{Job, JobKind, PendingRef, StateCounts};
-use pipeline::{GitObserver, MissedRef, Outcome, SourceError};
+use pipeline::{BackgroundObserver, GitObserver, MissedRef, Outcome, SourceError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -92,6 +107,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every family registered, all at zero.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("context_gateway");
         let m = Metrics {
@@ -408,3 +424,23 @@ impl GitObserver for Metrics {
 
 #[cfg(test)]
 mod tests;
+
+/// The background tasks' reports land in the same families as everything else.
+impl BackgroundObserver for Metrics {
+    fn job_finished(&self, job: &Job, outcome: &Outcome, elapsed: Duration) {
+        Metrics::job_finished(self, job, outcome, elapsed);
+    }
+    fn reconcile_run(&self, repo: &str, outcome: &'static str) {
+        Metrics::reconcile_run(self, repo, outcome);
+    }
+    fn missed_webhook(&self, repo: &str, miss: &MissedRef) {
+        // How far behind is known once the pass is over (`missed_webhook_depth`).
+        Metrics::missed_webhook(self, repo, miss, None);
+    }
+    fn refs_in_step(&self, repo: &str, missed: &[MissedRef]) {
+        Metrics::refs_in_step(self, repo, missed);
+    }
+    fn missed_webhook_depth(&self, repo: &str, git_ref: &str, commits: u64) {
+        Metrics::missed_webhook_depth(self, repo, git_ref, commits);
+    }
+}

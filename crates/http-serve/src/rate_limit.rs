@@ -26,12 +26,14 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// holds a whole /64, so counting single addresses there would limit nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
+    /// One address (IPv4) or one /64 (IPv6).
     Addr(IpAddr),
     /// Shared by every new client while the map is full.
     Overflow,
 }
 
 impl ClientKey {
+    /// The key `ip` is counted under.
     pub fn of(ip: IpAddr) -> ClientKey {
         match ip {
             IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
@@ -44,6 +46,65 @@ impl ClientKey {
                     .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
             )),
             v4 => ClientKey::Addr(v4),
+        }
+    }
+}
+
+/// `[rate_limit]`: failed or unauthenticated requests allowed per client IP; a rate of 0
+/// turns it off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitConfig {
+    /// Failures per second on average.
+    pub per_ip_per_sec: f64,
+    /// Failures at once.
+    pub per_ip_burst: f64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_ip_per_sec: 10.0,
+            per_ip_burst: 100.0,
+        }
+    }
+}
+
+/// The `[rate_limit]` table as written.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    per_ip_per_sec: Option<f64>,
+    per_ip_burst: Option<f64>,
+}
+
+impl RateLimitSection {
+    /// The limits (defaults for what is not set), or each key whose value is not a rate,
+    /// with what is wrong.
+    pub fn into_config(self) -> Result<RateLimitConfig, Vec<(&'static str, String)>> {
+        let mut config = RateLimitConfig::default();
+        let mut wrong = Vec::new();
+        let fields = [
+            (
+                "per_ip_per_sec",
+                self.per_ip_per_sec,
+                &mut config.per_ip_per_sec,
+            ),
+            ("per_ip_burst", self.per_ip_burst, &mut config.per_ip_burst),
+        ];
+        for (key, value, slot) in fields {
+            match value {
+                Some(v) if !v.is_finite() || v < 0.0 => wrong.push((
+                    key,
+                    format!("{v} is not a rate: use 0 (off) or a positive number"),
+                )),
+                Some(v) => *slot = v,
+                None => {}
+            }
+        }
+        if wrong.is_empty() {
+            Ok(config)
+        } else {
+            Err(wrong)
         }
     }
 }
@@ -202,5 +263,25 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         limiter.sweep();
         assert_eq!(limiter.tracked(), 0);
+    }
+
+    #[test]
+    fn the_section_takes_rates_and_names_each_bad_one() {
+        let section = |per_ip_per_sec, per_ip_burst| RateLimitSection {
+            per_ip_per_sec,
+            per_ip_burst,
+        };
+        assert_eq!(
+            section(None, None).into_config(),
+            Ok(RateLimitConfig::default())
+        );
+        let set = section(Some(0.0), Some(5.0)).into_config().unwrap();
+        assert_eq!((set.per_ip_per_sec, set.per_ip_burst), (0.0, 5.0));
+        let wrong = section(Some(-1.0), Some(f64::NAN))
+            .into_config()
+            .unwrap_err();
+        let keys: Vec<_> = wrong.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys, ["per_ip_per_sec", "per_ip_burst"]);
+        assert!(wrong[0].1.contains("not a rate"), "{wrong:?}");
     }
 }

@@ -1,9 +1,4 @@
-//! The API's JSON shapes of jobs and job counts (docs/API.md). The job store's types carry no
-//! serialization of their own: what the API shows is decided here.
-//!
-//! Fields are declared in alphabetical order, the order the answers have always had
-//! (serde_json's map keeps its keys sorted), so a struct serialized directly and one passed
-//! through a `Value` give the same bytes.
+//! The API's JSON shapes of jobs and job counts.
 
 use std::time::SystemTime;
 
@@ -42,6 +37,7 @@ pub struct JobJson<'a> {
 }
 
 impl<'a> JobJson<'a> {
+    /// The API shape of `job`.
     pub fn new(job: &'a Job) -> Self {
         JobJson {
             attempts: job.attempts,

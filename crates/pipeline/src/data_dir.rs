@@ -64,6 +64,32 @@ pub fn ensure_private_logged(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// [`ensure_private_logged`], then a probe write: creating the dir can succeed on a read-only
+/// mount that already has it.
+pub fn ensure_writable(path: &Path) -> io::Result<()> {
+    ensure_private_logged(path)?;
+    let probe = path.join(".write-probe");
+    std::fs::write(&probe, b"ok")?;
+    std::fs::remove_file(&probe)
+}
+
+/// A data dir indexed before it had a change feed (or whose `feed/` was deleted): the feed
+/// must learn every indexed file, not only the next changes, so the manifests go and the
+/// start-up catch-up jobs re-read every ref once (the search index is rewritten file by file
+/// with the same content). Call it before the feed is created, so a crash in between repeats
+/// it.
+pub fn forget_manifests_without_feed(data: &Path) -> io::Result<()> {
+    let manifests = data.join("manifests");
+    let has_any = std::fs::read_dir(&manifests).is_ok_and(|mut entries| entries.next().is_some());
+    if data.join("feed").exists() || !has_any {
+        return Ok(());
+    }
+    tracing::warn!(
+        "the data dir has no change feed yet: every ref is re-indexed once so that the feed holds its chunks"
+    );
+    std::fs::remove_dir_all(&manifests)
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -86,5 +112,22 @@ mod tests {
         assert_eq!(ensure_private(&open).unwrap(), Tightened::From(0o755));
         assert_eq!(mode(&open), 0o700);
         assert_eq!(ensure_private(&open).unwrap(), Tightened::No);
+    }
+
+    #[test]
+    fn manifests_go_only_when_there_is_no_feed_yet() {
+        let temp = tempfile::tempdir().unwrap();
+        let data = temp.path();
+        std::fs::create_dir_all(data.join("manifests/demo")).unwrap();
+        std::fs::create_dir(data.join("feed")).unwrap();
+        forget_manifests_without_feed(data).unwrap();
+        assert!(
+            data.join("manifests/demo").exists(),
+            "a feed is there: kept"
+        );
+        std::fs::remove_dir(data.join("feed")).unwrap();
+        forget_manifests_without_feed(data).unwrap();
+        assert!(!data.join("manifests").exists(), "no feed: re-indexed once");
+        forget_manifests_without_feed(data).unwrap();
     }
 }

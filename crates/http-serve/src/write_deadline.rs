@@ -3,7 +3,7 @@
 //! hyper stops reading a connection while its answer cannot be sent, so a client that sends
 //! requests (pipelined or not) and never reads the answers would hold its connection slot
 //! forever. The send buffer is bounded when the connection is accepted (see
-//! [`super::serve`]); this wrapper fails a write (or flush) that has made no progress for
+//! [`crate::serve_connections`]); this wrapper fails a write (or flush) that has made no progress for
 //! the timeout, which ends the connection and frees its slot.
 
 use std::future::Future;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+/// `inner`, whose writes and flushes fail with `TimedOut` after `timeout` without progress.
 #[derive(Debug)]
 pub struct WriteDeadline<S> {
     inner: S,
@@ -24,6 +25,7 @@ pub struct WriteDeadline<S> {
 }
 
 impl<S> WriteDeadline<S> {
+    /// Wraps `inner` with a write deadline of `timeout`.
     pub fn new(inner: S, timeout: Duration) -> WriteDeadline<S> {
         WriteDeadline {
             inner,

@@ -1,0 +1,175 @@
+//! Jobs and samples someone asked for by hand (the management API): which ref they are about,
+//! from what was asked and the repo's configured branches.
+
+use std::time::SystemTime;
+
+use jobstore::{NewJob, Trigger};
+use webhook_core::sample::{self, SampleKind};
+use webhook_core::{Delivery, Event, Headers, Provider, Secret, VerifyOptions};
+
+use crate::repo::RepoSpec;
+use crate::repo_config::RepoConfig;
+use crate::source::git::refname::valid_ref_name;
+
+/// Why no ref could be chosen; [`RefChoiceError::code`] is the stable code of the refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RefChoiceError {
+    /// No ref was asked for and the repo has no configured branch to index.
+    #[error("this repo has no configured branch; name a ref")]
+    NoBranchToIndex,
+    /// No ref was asked for and the repo has no configured branch to send a sample push for.
+    #[error("the repo has no configured branch to push to")]
+    NoBranchToPush,
+    /// A tag sample was asked for without naming the tag.
+    #[error("a `{0}` sample needs the tag as `ref` (v1.0 or refs/tags/v1.0)")]
+    TagNeeded(&'static str),
+    /// The ref asked for is not a valid ref name.
+    #[error("`ref` is not a valid git ref name")]
+    BadRef,
+    /// The ref asked for is not of the kind the sample needs.
+    #[error("`ref` must name a {what} ({prefix}…)")]
+    WrongKind {
+        /// `tag` or `branch`.
+        what: &'static str,
+        /// `refs/tags/` or `refs/heads/`.
+        prefix: &'static str,
+    },
+}
+
+impl RefChoiceError {
+    /// `missing_ref` when nothing usable was named, `bad_ref` when what was named is wrong.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RefChoiceError::NoBranchToIndex
+            | RefChoiceError::NoBranchToPush
+            | RefChoiceError::TagNeeded(_) => "missing_ref",
+            RefChoiceError::BadRef | RefChoiceError::WrongKind { .. } => "bad_ref",
+        }
+    }
+}
+
+/// A manual index job of `repo`: `git_ref` is a full ref or a branch name, else the repo's
+/// first configured branch; `full` re-reads every file.
+pub fn manual_index_job(
+    repo: &RepoSpec,
+    git_ref: Option<String>,
+    full: bool,
+) -> Result<NewJob, RefChoiceError> {
+    let git_ref = match git_ref {
+        Some(r) if !r.starts_with("refs/") => format!("refs/heads/{r}"),
+        Some(r) => r,
+        None => repo
+            .branch_refs()
+            .next()
+            .ok_or(RefChoiceError::NoBranchToIndex)?,
+    };
+    if !valid_ref_name(&git_ref) {
+        return Err(RefChoiceError::BadRef);
+    }
+    Ok(NewJob {
+        full,
+        ..NewJob::index(repo.name.clone(), git_ref, Trigger::Manual)
+    })
+}
+
+/// The ref a sample delivery of `kind` is about: `asked` (a short name or a full ref), else
+/// the repo's first branch; tag samples need `asked`, since no tag is configured by name.
+pub fn sample_ref(
+    repo: &RepoSpec,
+    kind: SampleKind,
+    asked: Option<&str>,
+) -> Result<String, RefChoiceError> {
+    let (what, prefix) = if kind.needs_tag() {
+        ("tag", "refs/tags/")
+    } else {
+        ("branch", "refs/heads/")
+    };
+    let git_ref = match asked.filter(|r| !r.is_empty()) {
+        Some(name) if name.starts_with("refs/") => name.to_string(),
+        Some(name) => format!("{prefix}{name}"),
+        None if kind.needs_tag() => return Err(RefChoiceError::TagNeeded(kind.name())),
+        None => repo
+            .branch_refs()
+            .next()
+            .ok_or(RefChoiceError::NoBranchToPush)?,
+    };
+    if !git_ref.starts_with(prefix) || !valid_ref_name(&git_ref) {
+        return Err(RefChoiceError::WrongKind { what, prefix });
+    }
+    Ok(git_ref)
+}
+
+/// What a test delivery is about: the repo, its ref and pull request number, and the id the
+/// delivery carries.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleRequest<'a> {
+    /// The repo the sample is sent to.
+    pub repo: &'a RepoConfig,
+    /// The event kind.
+    pub kind: SampleKind,
+    /// The full ref it is about.
+    pub git_ref: &'a str,
+    /// The pull request number, for pull request samples.
+    pub number: u64,
+    /// The delivery id it carries.
+    pub delivery_id: &'a str,
+}
+
+/// Why a sample delivery did not become an event.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// The provider sends no events of the kind.
+    #[error(transparent)]
+    Unsupported(sample::Unsupported),
+    /// Signing the body failed.
+    #[error("{0}")]
+    Sign(webhook_core::Error),
+    /// The signed sample did not verify with the repo's secrets.
+    #[error("{0}")]
+    Verify(webhook_core::Error),
+    /// The sample did not parse.
+    #[error("{0}")]
+    Parse(webhook_core::Error),
+}
+
+/// Builds the sample `provider` would send, signs it with `secret` and takes it through the
+/// same verify and parse steps a real delivery to the repo takes.
+pub fn sample_event(
+    verifier: &dyn Provider,
+    secret: &Secret,
+    request: &SampleRequest<'_>,
+) -> Result<Event, SampleError> {
+    let provider = verifier.id();
+    let target = sample::Target {
+        repo: &request.repo.spec.name,
+        git_ref: request.git_ref,
+        number: request.number,
+        delivery_id: request.delivery_id,
+    };
+    let sample::SampleDelivery {
+        headers: event_headers,
+        body,
+    } = sample::build(provider, request.kind, &target).map_err(SampleError::Unsupported)?;
+    let mut headers: Headers = event_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    let signed = provider
+        .sign(secret, &body, SystemTime::now())
+        .map_err(SampleError::Sign)?;
+    for (name, value) in &signed {
+        headers.insert(name, value.as_bytes());
+    }
+    let delivery = Delivery {
+        headers: &headers,
+        body: &body,
+    };
+    let options = VerifyOptions {
+        allow_sha1: request.repo.allow_sha1,
+        ..VerifyOptions::default()
+    };
+    verifier
+        .verify(&delivery, &request.repo.secrets, &options)
+        .map_err(SampleError::Verify)?;
+    verifier.parse(&delivery).map_err(SampleError::Parse)
+}
