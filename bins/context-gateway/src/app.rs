@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use feed::{FeedStore, Tee};
+use feed::{FeedBackend, FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
 use pipeline::{Runner, Shutdown, Sources};
@@ -90,7 +90,7 @@ pub struct App {
     pub discoveries: tokio::sync::mpsc::UnboundedSender<String>,
     discoveries_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
     /// The change feed: every run's chunk changes, after the search index committed them.
-    pub feed: Arc<FeedStore>,
+    pub feed: Arc<dyn FeedBackend>,
     /// Runs the jobs: sources, the search index then the feed as sinks, the manifests.
     pub runner: Runner,
     /// Lists remote heads for the periodic reconcile (no mirror, no lock needed).
@@ -132,7 +132,8 @@ impl App {
         if !data.join("feed").exists() {
             forget_manifests(&data)?;
         }
-        let feed = Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
+        let feed: Arc<dyn FeedBackend> =
+            Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
         let discovered = Discovered::open(&data).map_err(|source| StartError::Discovered {
@@ -148,7 +149,7 @@ impl App {
             ),
             sink: Arc::new(Tee {
                 first: search.clone(),
-                second: feed.clone(),
+                second: feed.clone().into_sink(),
             }),
             manifests,
             repos: repos.clone(),
