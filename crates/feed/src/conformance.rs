@@ -572,11 +572,14 @@ pub fn subscribe_wakes(make: &MakeFeed<'_>) {
         watch.has_changed().expect("the feed is open"),
         "a commit did not wake a subscriber"
     );
-    assert_eq!(*watch.borrow_and_update(), feed.newest());
+    // Copied out first: a borrow held while the feed updates its value would block it.
+    let seen = *watch.borrow_and_update();
+    assert_eq!(seen, feed.newest());
     feed.drop_ref(&main).expect("drop_ref");
     assert!(
         watch.has_changed().expect("the feed is open"),
         "a deletion did not wake a subscriber"
     );
-    assert_eq!(*watch.borrow_and_update(), feed.newest());
+    let seen = *watch.borrow_and_update();
+    assert_eq!(seen, feed.newest());
 }
