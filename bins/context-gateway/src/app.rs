@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use feed::{FeedStore, Tee};
+use feed::{FeedBackend, FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{JobStore, SledJobStore, StoreConfig};
 use pipeline::{Background, Discovered, Repos, Runner, Shutdown, Sources};
@@ -86,7 +86,7 @@ pub struct App {
     /// Configured repos and the ones `[[orgs]]` hooks discovered.
     pub repos: Arc<Repos>,
     /// The change feed: every run's chunk changes, after the search index committed them.
-    pub feed: Arc<FeedStore>,
+    pub feed: Arc<dyn FeedBackend>,
     /// The workers (sources, the search index then the feed as sinks, the manifests), the
     /// reconcile and cleanup tasks.
     pub background: Arc<Background>,
@@ -135,7 +135,8 @@ impl App {
                 source,
             }
         })?;
-        let feed = Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
+        let feed: Arc<dyn FeedBackend> =
+            Arc::new(FeedStore::open(&data.join("feed"), config.feed_retention)?);
         let manifests = Arc::new(FsManifestStore::new(data.join("manifests"))?);
         let shutdown = Shutdown::new();
         let discovered = Discovered::open(&data).map_err(|source| StartError::Discovered {
@@ -154,7 +155,7 @@ impl App {
             ),
             sink: Arc::new(Tee {
                 first: search.clone(),
-                second: feed.clone(),
+                second: feed.clone().into_sink(),
             }),
             manifests,
             repos: repos.clone(),

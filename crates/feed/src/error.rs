@@ -16,6 +16,15 @@ pub enum FeedError {
         /// sled's error.
         source: sled::Error,
     },
+    /// A backend other than sled failed; `action` says what the feed was doing. Its message
+    /// never holds a connection string or password.
+    #[error("feed: {action}: {source}")]
+    Backend {
+        /// What the feed was doing (`writing entries`, `reading a page`, ...).
+        action: &'static str,
+        /// The backend's own error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// The stored data is in a format this build does not read.
     #[error("feed at {}: {reason}", path.display())]
     Format {

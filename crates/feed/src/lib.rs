@@ -28,6 +28,16 @@
 //! # }
 //! ```
 //!
+//! # Backends
+//!
+//! [`FeedBackend`] is what the gateway needs of a feed, whatever holds it: the
+//! [`IndexSink`](indexer::IndexSink) side (staging and committing runs, dropping refs) plus
+//! reads, records, files and wake-ups. [`FeedStore`] is the backend on sled; the
+//! `feed-postgres` crate holds one on PostgreSQL for several replicas. [`plan`] computes
+//! what a commit writes and where a read starts, so every backend announces the same
+//! entries; the `conformance` module (behind the cargo feature of that name) checks a
+//! backend's behaviour.
+//!
 //! # Guarantees
 //!
 //! * **Order and no gaps**: a run's entries, the ref's new chunk state, its record and the
@@ -55,6 +65,9 @@
 
 #![deny(missing_docs)]
 
+mod backend;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod context;
 mod entry;
 mod error;
@@ -63,9 +76,11 @@ mod keys;
 mod mirror;
 #[cfg(feature = "nats")]
 mod nats;
+pub mod plan;
 mod sink;
 mod store;
 
+pub use backend::FeedBackend;
 pub use context::{RunContext, current as current_run, with_run};
 pub use entry::{BadCursor, ChunkRecord, Cursor, Entry, EntryKind, Page, PathChange};
 pub use error::FeedError;

@@ -1,28 +1,20 @@
 //! The feed on sled: staging a run's batches, writing its entries with the ref's new state in
 //! one atomic batch, reading pages (snapshot, then live), and retention.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use indexer::{ChangeSet, Chunk, RefKey};
+use indexer::{ChangeSet, RefKey};
 use serde::{Deserialize, Serialize};
 
 use crate::context;
-use crate::entry::{ChunkRecord, Cursor, Entry, EntryKind, Page, PathChange};
+use crate::entry::{ChunkRecord, Cursor, Entry, Page};
 use crate::error::FeedError;
 use crate::keys;
-
-/// A commit's changes are split into parts of about this much chunk text, so that one entry
-/// stays small enough to page and to keep in sled's log (not its unsynced blob files).
-const PART_TEXT_BYTES: usize = 64 * 1024;
-
-/// The first cursor ever handed out. Cursor `0` means "start with a snapshot"; a snapshot of
-/// an empty feed continues at this cursor.
-const FIRST_CURSOR: u64 = 2;
+use crate::plan::{self, FIRST_CURSOR, ReadFrom, Staging};
 
 /// How long the feed keeps entries. `None` keeps them forever.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,13 +47,6 @@ pub struct RefRecord {
     pub chunks: u64,
 }
 
-#[derive(Debug, Default)]
-struct Staged {
-    commit: Option<String>,
-    /// Path → its whole new chunk list, or `None` for a removed path; later batches win.
-    files: BTreeMap<String, Option<Vec<Chunk>>>,
-}
-
 /// The change feed: a durable, ordered log of chunk-level changes per (repo, ref), with the
 /// current chunks of every ref (for snapshots) and one global cursor.
 ///
@@ -74,62 +59,11 @@ pub struct FeedStore {
     _db: sled::Db,
     /// sled's log file, `fdatasync`ed after each entry's flush.
     log_file: File,
-    staged: Mutex<HashMap<RefKey, Staged>>,
+    staged: Staging,
     /// The next cursor; the lock also serialises writers.
     next: Mutex<u64>,
     retention: Retention,
     newest: tokio::sync::watch::Sender<u64>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
-/// The change of one path from `old` to `new`, or `None` when nothing moved. Works by id: an
-/// id whose chunks (with their lines) differ is removed and all its new chunks added.
-fn diff(path: &str, old: &[ChunkRecord], new: &[ChunkRecord]) -> Option<PathChange> {
-    type Spots = BTreeMap<String, Vec<(u32, u32)>>;
-    let spots = |chunks: &[ChunkRecord]| {
-        let mut by_id = Spots::new();
-        for c in chunks {
-            by_id
-                .entry(c.id.clone())
-                .or_default()
-                .push((c.start_line, c.end_line));
-        }
-        by_id.values_mut().for_each(|v| v.sort_unstable());
-        by_id
-    };
-    let (before, after) = (spots(old), spots(new));
-    let changed = |id: &String| before.get(id) != after.get(id);
-    let removed: Vec<String> = before.keys().filter(|id| changed(id)).cloned().collect();
-    let added: Vec<ChunkRecord> = new.iter().filter(|c| changed(&c.id)).cloned().collect();
-    (!removed.is_empty() || !added.is_empty()).then(|| PathChange {
-        path: path.to_string(),
-        removed,
-        added,
-    })
-}
-
-/// Splits `changes` into parts of about [`PART_TEXT_BYTES`] of text (at least one path each).
-fn into_parts(changes: Vec<PathChange>) -> Vec<Vec<PathChange>> {
-    let mut parts = vec![Vec::new()];
-    let mut bytes = 0;
-    for change in changes {
-        let size: usize =
-            change.added.iter().map(|c| c.text.len()).sum::<usize>() + change.removed.len() * 64;
-        let current = parts.last_mut().expect("parts is never empty");
-        if !current.is_empty() && bytes + size > PART_TEXT_BYTES {
-            parts.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += size;
-        parts.last_mut().expect("parts is never empty").push(change);
-    }
-    parts
 }
 
 impl FeedStore {
@@ -184,7 +118,7 @@ impl FeedStore {
             tree,
             _db: db,
             log_file,
-            staged: Mutex::new(HashMap::new()),
+            staged: Staging::default(),
             next: Mutex::new(next),
             retention,
             newest,
@@ -218,26 +152,12 @@ impl FeedStore {
 
     /// Stages one batch of a run; nothing is written until [`FeedStore::commit_ref`].
     pub fn stage(&self, changes: &ChangeSet) {
-        let mut staged = self.staged.lock().unwrap_or_else(PoisonError::into_inner);
-        let run = staged.entry(changes.key.clone()).or_default();
-        if changes.commit.is_some() {
-            run.commit = changes.commit.clone();
-        }
-        for path in &changes.deletes {
-            run.files.insert(path.clone(), None);
-        }
-        for file in &changes.upserts {
-            run.files
-                .insert(file.path.clone(), Some(file.chunks.clone()));
-        }
+        self.staged.stage(changes);
     }
 
     /// Forgets the staged run of `key`.
     pub fn abort_ref(&self, key: &RefKey) {
-        self.staged
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        self.staged.take(key);
     }
 
     /// The record of `key`, if the feed has seen the ref.
@@ -303,95 +223,59 @@ impl FeedStore {
     /// whose feed write landed but whose completion did not) writes nothing, because the
     /// changes are computed against the feed's own state of the ref.
     pub fn commit_ref(&self, key: &RefKey) -> Result<(), FeedError> {
-        let Some(staged) = self
-            .staged
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key)
-        else {
+        let Some(staged) = self.staged.take(key) else {
             return Ok(());
         };
         let started = std::time::Instant::now();
         let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut record = self.ref_record(key)?.unwrap_or_default();
-        let mut changes = Vec::new();
-        let mut batch = sled::Batch::default();
-        let (mut files, mut chunks) = (record.files as i64, record.chunks as i64);
-        for (path, new) in staged.files {
-            let old = self.file_chunks(key, &path)?;
-            let new: Vec<ChunkRecord> = new.iter().flatten().map(ChunkRecord::from).collect();
-            let Some(change) = diff(&path, &old, &new) else {
-                continue;
-            };
-            files += i64::from(!new.is_empty()) - i64::from(!old.is_empty());
-            chunks += new.len() as i64 - old.len() as i64;
-            if new.is_empty() {
-                batch.remove(keys::state(key, &path));
-            } else {
-                let value = serde_json::to_vec(&new).expect("chunks serialize");
-                batch.insert(keys::state(key, &path), value);
-            }
-            changes.push(change);
-        }
-        let fresh = record.last_cursor == 0 || record.deleted;
-        if changes.is_empty() && staged.commit == record.commit && !fresh {
-            return Ok(());
-        }
+        let record = self.ref_record(key)?.unwrap_or_default();
         let run = context::current().unwrap_or_default();
-        let kind = if run.full {
-            EntryKind::Reindex
-        } else {
-            EntryKind::Commit
+        let plan = plan::plan_commit(key, staged, &run, record, *next, |path| {
+            self.file_chunks(key, path)
+        })?;
+        let Some(plan) = plan else {
+            return Ok(());
         };
-        let time_ms = now_ms();
-        let parts = into_parts(changes);
-        let count = parts.len();
-        for (n, paths) in parts.into_iter().enumerate() {
-            let cursor = *next + n as u64;
-            let entry = Entry {
-                cursor: cursor.to_string(),
-                kind,
-                repo: key.repo.clone(),
-                git_ref: key.git_ref.clone(),
-                commit: staged.commit.clone(),
-                previous_commit: record.commit.clone(),
-                job_id: run.job_id.clone(),
-                time_ms,
-                part: n as u32,
-                last_part: n + 1 == count,
-                paths,
-            };
-            batch.insert(
-                keys::entry(cursor),
-                serde_json::to_vec(&entry).expect("entries serialize"),
-            );
-            batch.insert(keys::index(key, cursor), &time_ms.to_be_bytes());
+        let mut batch = sled::Batch::default();
+        for (path, chunks) in &plan.files {
+            if chunks.is_empty() {
+                batch.remove(keys::state(key, path));
+            } else {
+                let value = serde_json::to_vec(chunks).expect("chunks serialize");
+                batch.insert(keys::state(key, path), value);
+            }
         }
-        let last = *next + count as u64 - 1;
-        record = RefRecord {
-            commit: staged.commit,
-            deleted: false,
-            last_cursor: last,
-            last_time_ms: time_ms,
-            entries: record.entries + count as u64,
-            pruned_through: record.pruned_through,
-            files: files.max(0) as u64,
-            chunks: chunks.max(0) as u64,
-        };
-        self.write(batch, key, &record, last + 1)?;
+        for entry in &plan.entries {
+            self.insert_entry(&mut batch, key, entry);
+        }
+        let last = plan.last_cursor();
+        self.write(batch, key, &plan.record, last + 1)?;
         *next = last + 1;
-        self.prune(key, record)?;
+        self.prune(key, plan.record)?;
         drop(next);
         self.newest.send_replace(last);
         tracing::info!(
             repo = %key.repo,
             git_ref = %key.git_ref,
-            entries = count,
+            entries = plan.entries.len(),
             last_cursor = last,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "feed entries written"
         );
         Ok(())
+    }
+
+    /// Adds `entry` and its per-ref index key to `batch`.
+    fn insert_entry(&self, batch: &mut sled::Batch, key: &RefKey, entry: &Entry) {
+        let cursor = entry
+            .cursor
+            .parse()
+            .expect("live entries have numeric cursors");
+        batch.insert(
+            keys::entry(cursor),
+            serde_json::to_vec(entry).expect("entries serialize"),
+        );
+        batch.insert(keys::index(key, cursor), &entry.time_ms.to_be_bytes());
     }
 
     /// The ref is gone: one `ref_deleted` entry, and its state cleared, in one synced write.
@@ -412,35 +296,8 @@ impl FeedStore {
         }
         let run = context::current().unwrap_or_default();
         let cursor = *next;
-        let time_ms = now_ms();
-        let entry = Entry {
-            cursor: cursor.to_string(),
-            kind: EntryKind::RefDeleted,
-            repo: key.repo.clone(),
-            git_ref: key.git_ref.clone(),
-            commit: None,
-            previous_commit: record.commit.clone(),
-            job_id: run.job_id,
-            time_ms,
-            part: 0,
-            last_part: true,
-            paths: Vec::new(),
-        };
-        batch.insert(
-            keys::entry(cursor),
-            serde_json::to_vec(&entry).expect("entries serialize"),
-        );
-        batch.insert(keys::index(key, cursor), &time_ms.to_be_bytes());
-        let record = RefRecord {
-            commit: None,
-            deleted: true,
-            last_cursor: cursor,
-            last_time_ms: time_ms,
-            entries: record.entries + 1,
-            pruned_through: record.pruned_through,
-            files: 0,
-            chunks: 0,
-        };
+        let (entry, record) = plan::plan_deletion(key, &record, &run, cursor);
+        self.insert_entry(&mut batch, key, &entry);
         self.write(batch, key, &record, cursor + 1)?;
         *next = cursor + 1;
         self.prune(key, record)?;
@@ -481,7 +338,7 @@ impl FeedStore {
         if max_age.is_none() && max_entries_per_ref.is_none() {
             return Ok(());
         }
-        let cutoff = max_age.map(|age| now_ms().saturating_sub(age.as_millis() as u64));
+        let cutoff = max_age.map(|age| plan::now_ms().saturating_sub(age.as_millis() as u64));
         let mut batch = sled::Batch::default();
         let before = record.pruned_through;
         for item in self.tree.scan_prefix(keys::index_prefix(key)) {
@@ -529,31 +386,9 @@ impl FeedStore {
         let limit = limit.max(1);
         let newest = self.newest();
         let record = self.ref_record(key)?.unwrap_or_default();
-        let check = |since: u64| {
-            if since > newest {
-                Err(FeedError::CursorAhead {
-                    cursor: cursor.to_string(),
-                    newest,
-                })
-            } else if record.pruned_through > since {
-                Err(FeedError::CursorExpired {
-                    cursor: cursor.to_string(),
-                    restart: Cursor::Start.to_string(),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        match cursor {
-            Cursor::Start => self.snapshot(key, &record, newest, "", limit),
-            Cursor::Snapshot { base, after } => {
-                check(*base)?;
-                self.snapshot(key, &record, *base, after, limit)
-            }
-            Cursor::Live(since) => {
-                check(*since)?;
-                self.live(key, *since, limit)
-            }
+        match plan::read_from(cursor, newest, &record)? {
+            ReadFrom::Snapshot { base, after } => self.snapshot(key, &record, base, &after, limit),
+            ReadFrom::Live(since) => self.live(key, since, limit),
         }
     }
 
@@ -586,37 +421,9 @@ impl FeedStore {
                 .to_string();
             let chunks: Vec<ChunkRecord> =
                 serde_json::from_slice(&v).map_err(|_| self.damaged("a file's chunks"))?;
-            let cursor = Cursor::Snapshot {
-                base,
-                after: path.clone(),
-            };
-            entries.push(Entry {
-                cursor: cursor.to_string(),
-                kind: EntryKind::Snapshot,
-                repo: key.repo.clone(),
-                git_ref: key.git_ref.clone(),
-                commit: record.commit.clone(),
-                previous_commit: None,
-                job_id: None,
-                time_ms: record.last_time_ms,
-                part: 0,
-                last_part: true,
-                paths: vec![PathChange {
-                    path,
-                    removed: Vec::new(),
-                    added: chunks,
-                }],
-            });
+            entries.push(plan::snapshot_entry(key, record, base, path, chunks));
         }
-        let next_cursor = match (more, entries.last()) {
-            (true, Some(last)) => last.cursor.clone(),
-            _ => Cursor::Live(base.max(FIRST_CURSOR - 1)).to_string(),
-        };
-        Ok(Page {
-            entries,
-            next_cursor,
-            snapshot_end: !more,
-        })
+        Ok(plan::snapshot_page(entries, base, more))
     }
 
     /// The cursor to resume from once a consumer holds the ref at `commit`: the cursor of the
@@ -679,13 +486,6 @@ impl FeedStore {
             };
             entries.push(serde_json::from_slice(&value).map_err(|_| self.damaged("an entry"))?);
         }
-        let next_cursor = entries
-            .last()
-            .map_or_else(|| since.to_string(), |e: &Entry| e.cursor.clone());
-        Ok(Page {
-            entries,
-            next_cursor,
-            snapshot_end: false,
-        })
+        Ok(plan::live_page(entries, since))
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use feed::FeedStore;
+use feed::FeedBackend;
 use jobstore::Job;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
@@ -53,7 +53,7 @@ pub struct Background {
     /// Configured repos and the ones org hooks discovered.
     pub repos: Arc<Repos>,
     /// The change feed, pruned hourly.
-    pub feed: Arc<FeedStore>,
+    pub feed: Arc<dyn FeedBackend>,
     /// Where job ends and reconcile passes are reported.
     pub observer: Arc<dyn BackgroundObserver>,
     /// How many workers [`spawn_workers`] starts.
@@ -82,7 +82,7 @@ impl Background {
         runner: Runner,
         reconcile_git: GitSource,
         repos: Arc<Repos>,
-        feed: Arc<FeedStore>,
+        feed: Arc<dyn FeedBackend>,
         observer: Arc<dyn BackgroundObserver>,
         workers: usize,
         job_retention: Duration,

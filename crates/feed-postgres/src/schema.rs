@@ -1,0 +1,156 @@
+//! The tables, and the versioned migrations that create them.
+//!
+//! A store names a schema of its own (a feed and a job store may share one database).
+//! `schema_version` holds one row per applied migration. Migrations run at connect in one
+//! transaction under an advisory lock of the schema, so replicas starting together apply
+//! each exactly once; a schema at a newer version than this build knows is refused with
+//! [`PgFeedError::NewerSchema`].
+
+use crate::error::PgFeedError;
+
+/// Longest schema name accepted; the NOTIFY channel adds a suffix and must stay under
+/// PostgreSQL's 63-byte identifier limit.
+const MAX_SCHEMA: usize = 40;
+
+/// Migration `n` is `MIGRATIONS[n - 1]`; `{s}` stands for the quoted schema name and
+/// `{first}` for the first cursor the feed hands out.
+const MIGRATIONS: &[&str] = &[
+    // 1: the cursor counter, entries, each ref's current files and its record. Text sorts
+    // by bytes (COLLATE "C"), the order the sled feed serves paths and refs in.
+    r#"
+    CREATE TABLE {s}.cursor_counter (
+        id smallint PRIMARY KEY CHECK (id = 1),
+        next bigint NOT NULL
+    );
+    INSERT INTO {s}.cursor_counter (id, next) VALUES (1, {first});
+    CREATE TABLE {s}.entries (
+        cursor bigint PRIMARY KEY,
+        repo text COLLATE "C" NOT NULL,
+        git_ref text COLLATE "C" NOT NULL,
+        time_ms bigint NOT NULL,
+        commit_id text,
+        last_part boolean NOT NULL,
+        body text NOT NULL
+    );
+    CREATE INDEX entries_by_ref ON {s}.entries (repo, git_ref, cursor);
+    CREATE TABLE {s}.files (
+        repo text COLLATE "C" NOT NULL,
+        git_ref text COLLATE "C" NOT NULL,
+        path text COLLATE "C" NOT NULL,
+        chunks text NOT NULL,
+        PRIMARY KEY (repo, git_ref, path)
+    );
+    CREATE TABLE {s}.refs (
+        repo text COLLATE "C" NOT NULL,
+        git_ref text COLLATE "C" NOT NULL,
+        record text NOT NULL,
+        PRIMARY KEY (repo, git_ref)
+    );
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// A checked schema name and what the store derives from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    /// The schema as given.
+    pub(crate) schema: String,
+    /// The schema as a quoted identifier, for SQL text.
+    pub(crate) quoted: String,
+    /// The channel commits are announced on (payload: the newest cursor).
+    pub(crate) channel: String,
+}
+
+impl Names {
+    pub(crate) fn new(schema: &str) -> Result<Names, PgFeedError> {
+        let plain_identifier = schema.len() <= MAX_SCHEMA
+            && schema.starts_with(|c: char| c.is_ascii_lowercase())
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !plain_identifier {
+            return Err(PgFeedError::InvalidSchema(schema.to_owned()));
+        }
+        Ok(Names {
+            schema: schema.to_owned(),
+            quoted: format!("\"{schema}\""),
+            channel: format!("{schema}_feed"),
+        })
+    }
+}
+
+/// Creates the schema if needed and applies the migrations it lacks. Returns the version
+/// found before migrating (0 for a new schema).
+pub(crate) async fn migrate(
+    client: &mut deadpool_postgres::Object,
+    names: &Names,
+) -> Result<i32, PgFeedError> {
+    let tx = client.transaction().await?;
+    // Held until commit: a replica starting at the same moment waits here, then finds the
+    // migrations applied.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&format!("feed-postgres migrate {}", names.schema)],
+    )
+    .await?;
+    let s = &names.quoted;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {s};
+         CREATE TABLE IF NOT EXISTS {s}.schema_version (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );"
+    ))
+    .await?;
+    let found: i32 = tx
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {s}.schema_version"),
+            &[],
+        )
+        .await?
+        .get(0);
+    if found > SCHEMA_VERSION {
+        return Err(PgFeedError::NewerSchema {
+            schema: names.schema.clone(),
+            found,
+            supports: SCHEMA_VERSION,
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = index as i32 + 1;
+        let sql = migration
+            .replace("{s}", s)
+            .replace("{first}", &feed::plan::FIRST_CURSOR.to_string());
+        tx.batch_execute(&sql).await?;
+        tx.execute(
+            &format!("INSERT INTO {s}.schema_version (version) VALUES ($1)"),
+            &[&version],
+        )
+        .await?;
+        tracing::info!(schema = %names.schema, version, "feed schema migrated");
+    }
+    tx.commit().await?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(Names::new("cg_feed").is_ok());
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "A",
+            "x\"; DROP TABLE y; --",
+            &"a".repeat(41),
+        ] {
+            assert!(Names::new(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+}

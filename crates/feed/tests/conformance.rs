@@ -1,0 +1,37 @@
+//! The feed conformance suite against the sled [`FeedStore`], each check on a fresh store.
+
+use std::sync::Mutex;
+
+use feed::{FeedBackend, FeedStore, Retention};
+
+macro_rules! suite {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let dirs = Mutex::new(Vec::new());
+                let make = |retention: Retention| {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let feed = FeedStore::open(&dir.path().join("feed"), retention)
+                        .expect("open the feed");
+                    dirs.lock().expect("dirs").push(dir);
+                    Box::new(feed) as Box<dyn FeedBackend>
+                };
+                feed::conformance::$check(&make);
+            }
+        )*
+    };
+}
+
+suite!(
+    order_and_no_gaps,
+    no_entry_twice,
+    abort_forgets_the_run,
+    snapshot_then_live,
+    retention_by_count,
+    retention_by_age,
+    drop_ref,
+    paging,
+    reads,
+    subscribe_wakes,
+);
