@@ -103,6 +103,7 @@ mod job;
 mod job_record;
 mod memory;
 mod queue;
+mod queue_store;
 mod records;
 mod sled_store;
 mod store;
