@@ -7,7 +7,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jobstore::{
     Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, Lease,
-    NewJob, PendingRef, Progress, StateCounts, StoreConfig,
+    NewJob, PageQuery, PendingRef, Progress, StateCounts, StoreConfig,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
@@ -488,21 +488,18 @@ impl JobStore for PgJobStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<JobPage, Error> {
-        let limit = limit.max(1);
-        let before = match cursor {
-            Some(text) => Some(
-                text.parse::<JobId>()
-                    .ok()
-                    .and_then(|id| rows::counter(&id))
-                    .ok_or_else(|| Error::InvalidCursor(text.to_owned()))?,
-            ),
-            None => None,
-        };
+        let query = PageQuery::new(limit, cursor)?;
+        // Ids past the range of a row id cannot have come from a page of this store.
+        let before = query
+            .before
+            .as_ref()
+            .map(|id| rows::counter(id).ok_or_else(|| Error::InvalidCursor(id.0.clone())))
+            .transpose()?;
         let state = filter.state.map(rows::state_code);
         let repo = filter.repo.clone();
-        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
         let s = &self.names.quoted;
-        let mut jobs: Vec<Job> = self
+        let jobs: Vec<Job> = self
             .read("listing jobs", |client| async move {
                 let rows = client
                     .query(
@@ -519,13 +516,7 @@ impl JobStore for PgJobStore {
                 Ok(rows.iter().map(|row| rows::job(row).job).collect())
             })
             .await?;
-        let next_cursor = if jobs.len() > limit {
-            jobs.truncate(limit);
-            jobs.last().map(|job| job.id.0.clone())
-        } else {
-            None
-        };
-        Ok(JobPage { jobs, next_cursor })
+        Ok(query.page(jobs))
     }
 
     async fn counts(&self) -> Result<StateCounts, Error> {

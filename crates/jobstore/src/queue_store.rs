@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 
 use crate::error::Error;
 use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, Lease, NewJob, PendingRef,
-    Progress, StateCounts,
+    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, Lease, NewJob, PageQuery,
+    PendingRef, Progress, StateCounts,
 };
 use crate::queue::{Changes, Clock, Queue};
 use crate::store::{JobStore, claim_when_ready};
@@ -126,7 +126,8 @@ impl<B: QueueBackend> JobStore for B {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<JobPage, Error> {
-        self.queue().list(filter, limit, cursor)
+        let query = PageQuery::new(limit, cursor)?;
+        Ok(self.queue().list(filter, &query))
     }
 
     async fn pending(&self) -> Result<Vec<PendingRef>, Error> {
