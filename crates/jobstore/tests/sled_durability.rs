@@ -106,6 +106,10 @@ where
     }
 }
 
+async fn enqueued(store: &SledJobStore, job: NewJob) -> EnqueueOutcome {
+    store.enqueue(job).await.expect("enqueue")
+}
+
 fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
     let mut job = NewJob::index(repo, "refs/heads/main", Trigger::Webhook);
     job.commit = Some(commit.to_owned());
@@ -124,10 +128,7 @@ fn crash_child() {
         concurrently(&store, 8, "producer", |store, t| async move {
             for n in 0u64.. {
                 let key = format!("{tag}-{t}-{n}");
-                let outcome = store
-                    .enqueue(request(&format!("repo-{key}"), "c1", &key))
-                    .await
-                    .expect("enqueue");
+                let outcome = enqueued(&store, request(&format!("repo-{key}"), "c1", &key)).await;
                 // Printed only after enqueue returned: this line is the acknowledgement.
                 println!("ACK {} {key}", outcome.job_id());
             }
@@ -178,11 +179,7 @@ async fn crash_loses_no_acknowledged_job() {
             let job = store.get(&id).await.expect("get");
             let job = job.unwrap_or_else(|| panic!("round {round}: acknowledged job {id} is gone"));
             assert_eq!(job.repo, format!("repo-{key}"));
-            match store
-                .enqueue(request(&job.repo, "c1", key))
-                .await
-                .expect("enqueue")
-            {
+            match enqueued(&store, request(&job.repo, "c1", key)).await {
                 EnqueueOutcome::Duplicate(dup) => assert_eq!(dup, id),
                 other => panic!("round {round}: dedupe key {key} was lost: {other:?}"),
             }
@@ -215,10 +212,7 @@ async fn a_job_that_crashes_every_attempt_ends_failed() {
     let max_attempts = StoreConfig::default().max_attempts;
     let id = {
         let store = open(&path);
-        let outcome = store
-            .enqueue(request("poison", "c1", "poison-1"))
-            .await
-            .expect("enqueue");
+        let outcome = enqueued(&store, request("poison", "c1", "poison-1")).await;
         outcome.job_id().clone()
     };
     for attempt in 1..=max_attempts + 1 {
@@ -265,19 +259,13 @@ async fn dedupe_and_jobs_survive_reopen() {
     let path = dir.path().join("jobs");
     let (done, queued) = {
         let store = open(&path);
-        let done = store
-            .enqueue(request("a", "c1", "delivery-a"))
-            .await
-            .expect("enqueue");
+        let done = enqueued(&store, request("a", "c1", "delivery-a")).await;
         let claimed = store.claim("w").await.expect("claim").expect("a job");
         store
             .complete(&claimed.lease, Completion::succeeded())
             .await
             .expect("complete");
-        let queued = store
-            .enqueue(request("b", "c1", "delivery-b"))
-            .await
-            .expect("enqueue");
+        let queued = enqueued(&store, request("b", "c1", "delivery-b")).await;
         (done.job_id().clone(), queued.job_id().clone())
     };
     let store = open(&path);
@@ -290,21 +278,14 @@ async fn dedupe_and_jobs_survive_reopen() {
         Some(JobState::Queued)
     );
     for (key, id) in [("delivery-a", &done), ("delivery-b", &queued)] {
-        match store
-            .enqueue(request("x", "c2", key))
-            .await
-            .expect("enqueue")
-        {
+        match enqueued(&store, request("x", "c2", key)).await {
             EnqueueOutcome::Duplicate(dup) => assert_eq!(&dup, id),
             other => panic!("dedupe key {key} forgotten after reopen: {other:?}"),
         }
     }
     // Ids keep growing after a reopen, even once older jobs are cleaned up.
     store.cleanup(Duration::ZERO).await.expect("cleanup");
-    let newer = store
-        .enqueue(request("c", "c1", "delivery-c"))
-        .await
-        .expect("enqueue");
+    let newer = enqueued(&store, request("c", "c1", "delivery-c")).await;
     assert!(newer.job_id() > &queued);
     let counts = store.counts().await.expect("counts");
     assert_eq!((counts.queued, counts.succeeded), (2, 0));
@@ -316,14 +297,8 @@ async fn jobs_left_running_are_requeued_on_open() {
     let path = dir.path().join("jobs");
     let (plain, cancelled, with_follow_up, follow_up) = {
         let store = open(&path);
-        let plain = store
-            .enqueue(request("plain", "c1", "p"))
-            .await
-            .expect("enqueue");
-        let cancelled = store
-            .enqueue(request("cancelled", "c1", "c"))
-            .await
-            .expect("enqueue");
+        let plain = enqueued(&store, request("plain", "c1", "p")).await;
+        let cancelled = enqueued(&store, request("cancelled", "c1", "c")).await;
         let mut first = request("busy", "c1", "b1");
         first.before = Some("c0".to_owned());
         let with_follow_up = store.enqueue(first).await.expect("enqueue");
@@ -331,10 +306,7 @@ async fn jobs_left_running_are_requeued_on_open() {
             store.claim("w").await.expect("claim").expect("a job");
         }
         store.cancel(cancelled.job_id()).await.expect("cancel");
-        let follow_up = store
-            .enqueue(request("busy", "c2", "b2"))
-            .await
-            .expect("enqueue");
+        let follow_up = enqueued(&store, request("busy", "c2", "b2")).await;
         // Dropped without completing anything: as if the process had died.
         (
             plain.job_id().clone(),
@@ -475,10 +447,7 @@ async fn durable_operations_wait_for_a_disk_sync() {
     assert!(at_open >= 1, "open syncs what it created");
 
     let before = store.disk_syncs();
-    let queued = store
-        .enqueue(request("r", "c1", "d-1"))
-        .await
-        .expect("enqueue");
+    let queued = enqueued(&store, request("r", "c1", "d-1")).await;
     let after_enqueue = store.disk_syncs();
     assert!(after_enqueue > before, "enqueue returned before a sync");
 
@@ -556,10 +525,7 @@ async fn concurrent_enqueues_share_syncs() {
     concurrently(&store, 64, "producer", |store, t| async move {
         for i in 0..20 {
             let key = format!("d-{t}-{i}");
-            store
-                .enqueue(request(&format!("r{t}"), "c1", &key))
-                .await
-                .expect("enqueue");
+            enqueued(&store, request(&format!("r{t}"), "c1", &key)).await;
         }
     })
     .await;
@@ -587,10 +553,7 @@ async fn expired_delivery_keys_are_dropped_from_disk_too() {
     {
         let store = SledJobStore::open(&path, config.clone()).expect("open");
         for n in 0..10 {
-            store
-                .enqueue(request("r", "c1", &format!("k-{n}")))
-                .await
-                .expect("enqueue");
+            enqueued(&store, request("r", "c1", &format!("k-{n}"))).await;
         }
         tokio::time::sleep(Duration::from_millis(80)).await;
         store
@@ -636,10 +599,11 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
     let (done, failed, released, running) = {
         let store = open(&path);
         for n in 0..4 {
-            store
-                .enqueue(request(&format!("repo-{n}"), "c1", &format!("k-{n}")))
-                .await
-                .expect("enqueue");
+            enqueued(
+                &store,
+                request(&format!("repo-{n}"), "c1", &format!("k-{n}")),
+            )
+            .await;
         }
         let done = store.claim("w").await.expect("claim").expect("a job");
         let (_, next) = store
@@ -734,10 +698,11 @@ async fn a_trickle_of_jobs_does_not_leave_a_record_per_job() {
     {
         let store = open(&path);
         for n in 0..jobs {
-            store
-                .enqueue(request(&format!("repo-{n}"), "c1", &format!("k-{n}")))
-                .await
-                .expect("enqueue");
+            enqueued(
+                &store,
+                request(&format!("repo-{n}"), "c1", &format!("k-{n}")),
+            )
+            .await;
         }
         // One worker: every write completes one job and claims the next.
         let mut next = store.claim("w").await.expect("claim");
@@ -809,10 +774,11 @@ async fn crash_loses_no_acknowledged_completion() {
         let store = Arc::new(open(&path));
         concurrently(&store, 16, "producer", |store, p| async move {
             for n in 0..100 {
-                store
-                    .enqueue(request(&format!("repo-{p}-{n}"), "c1", &format!("{p}-{n}")))
-                    .await
-                    .expect("enqueue");
+                enqueued(
+                    &store,
+                    request(&format!("repo-{p}-{n}"), "c1", &format!("{p}-{n}")),
+                )
+                .await;
             }
         })
         .await;
