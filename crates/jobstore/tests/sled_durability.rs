@@ -2,7 +2,7 @@
 //! no acknowledged enqueue, and open errors say what to do.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +110,14 @@ async fn enqueued(store: &SledJobStore, job: NewJob) -> EnqueueOutcome {
     store.enqueue(job).await.expect("enqueue")
 }
 
+/// Where a test keeps its store: `jobs` in a temporary directory that lives as long as the
+/// returned guard.
+fn store_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    (dir, path)
+}
+
 fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
     let mut job = NewJob::index(repo, "refs/heads/main", Trigger::Webhook);
     job.commit = Some(commit.to_owned());
@@ -139,8 +147,7 @@ fn crash_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loses_no_acknowledged_job() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (dir, path) = store_path();
     let mut total_acked = 0;
     let stderr_path = dir.path().join("child.stderr");
     for round in 0..20 {
@@ -207,8 +214,7 @@ fn claim_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_crashes_every_attempt_ends_failed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let max_attempts = StoreConfig::default().max_attempts;
     let id = {
         let store = open(&path);
@@ -255,8 +261,7 @@ async fn a_job_that_crashes_every_attempt_ends_failed() {
 
 #[tokio::test]
 async fn dedupe_and_jobs_survive_reopen() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let (done, queued) = {
         let store = open(&path);
         let done = enqueued(&store, request("a", "c1", "delivery-a")).await;
@@ -293,8 +298,7 @@ async fn dedupe_and_jobs_survive_reopen() {
 
 #[tokio::test]
 async fn jobs_left_running_are_requeued_on_open() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let (plain, cancelled, with_follow_up, follow_up) = {
         let store = open(&path);
         let plain = enqueued(&store, request("plain", "c1", "p")).await;
@@ -352,8 +356,7 @@ async fn jobs_left_running_are_requeued_on_open() {
 
 #[tokio::test]
 async fn second_open_is_refused_with_a_clear_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let store = open(&path);
     let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("locked");
     assert!(matches!(err, Error::Locked { .. }), "got {err:?}");
@@ -367,8 +370,7 @@ async fn second_open_is_refused_with_a_clear_error() {
 
 #[tokio::test]
 async fn damaged_records_are_reported_as_corrupt() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     drop(open(&path));
     write_raw(&path, &[("j/0000000000000001", b"not a job record")]);
     let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("corrupt");
@@ -380,8 +382,7 @@ async fn damaged_records_are_reported_as_corrupt() {
 
 #[tokio::test]
 async fn a_file_in_place_of_the_directory_names_the_path() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     std::fs::write(&path, b"not a database").expect("write");
     let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("not a directory");
     assert!(
@@ -473,8 +474,7 @@ async fn durable_operations_wait_for_a_disk_sync() {
 
 #[tokio::test]
 async fn the_indexed_commit_and_note_survive_reopen() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let store = open(&path);
     let mut ids = Vec::new();
     for (git_ref, commit, note) in [
@@ -544,8 +544,7 @@ async fn concurrent_enqueues_share_syncs() {
 
 #[tokio::test]
 async fn expired_delivery_keys_are_dropped_from_disk_too() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let config = StoreConfig {
         dedupe_retention: Duration::from_millis(50),
         ..StoreConfig::default()
@@ -594,8 +593,7 @@ fn records_with_prefix(path: &Path, prefix: &str) -> usize {
 
 #[tokio::test]
 async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let (done, failed, released, running) = {
         let store = open(&path);
         for n in 0..4 {
@@ -692,8 +690,7 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
 
 #[tokio::test]
 async fn a_trickle_of_jobs_does_not_leave_a_record_per_job() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let jobs = 100;
     {
         let store = open(&path);
@@ -768,8 +765,7 @@ fn worker_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loses_no_acknowledged_completion() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (dir, path) = store_path();
     {
         let store = Arc::new(open(&path));
         concurrently(&store, 16, "producer", |store, p| async move {
