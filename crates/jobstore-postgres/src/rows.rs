@@ -68,15 +68,7 @@ pub(crate) fn job_id(n: i64) -> JobId {
 
 /// The row id of `id`; `None` for text that is not a well-formed id.
 pub(crate) fn counter(id: &JobId) -> Option<i64> {
-    let text = id.as_str();
-    let well_formed = text.len() == 16
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !well_formed {
-        return None;
-    }
-    i64::try_from(u64::from_str_radix(text, 16).ok()?).ok()
+    i64::try_from(id.counter()?).ok()
 }
 
 pub(crate) fn state_code(state: JobState) -> i16 {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jobstore::{
     Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, Lease,
-    NewJob, PendingRef, Progress, StateCounts, StoreConfig,
+    NewJob, PageQuery, PendingRef, Progress, StateCounts, StoreConfig,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
@@ -184,6 +184,25 @@ impl PgJobStore {
         }
     }
 
+    /// After a completion: the lease is over when the completion went through or the job
+    /// is no longer this holder's; after any other (transient) failure the worker may try
+    /// again with it.
+    fn end_lease<T>(&self, lease: &Lease, result: &Result<T, Error>) {
+        if matches!(
+            result,
+            Ok(_) | Err(Error::LeaseLost { .. } | Error::NotRunning { .. })
+        ) {
+            self.forget(lease);
+        }
+    }
+
+    /// Tells the worker in this process that holds `lease`, if any, to stop.
+    fn stop_holder(&self, lease: &Lease) {
+        if let Some(n) = rows::counter(&lease.job) {
+            self.signals.stop(n, i64::try_from(lease.token).ok());
+        }
+    }
+
     fn forget(&self, lease: &Lease) {
         if let (Some(n), Ok(token)) = (rows::counter(&lease.job), i64::try_from(lease.token)) {
             self.signals.release(n, token);
@@ -235,7 +254,17 @@ impl PgJobStore {
 /// Runs `$body` (an expression using the transaction `$tx`) in a transaction on a pooled
 /// connection, committing on success and running it again when it lost a race to another
 /// replica (a unique index refused a row, or a serialization failure or deadlock).
+///
+/// With `|$tx, $announce|`, `$body` also records in `$announce` (fresh for every run of the
+/// transaction) what to announce once it committed; the answer is `(value, announce)`.
 macro_rules! in_transaction {
+    ($store:expr, $action:expr, |$tx:ident, $announce:ident| $body:expr) => {
+        in_transaction!($store, $action, |$tx| async {
+            let mut $announce = Announce::default();
+            let value = $body.await?;
+            Ok::<_, TxError>((value, $announce))
+        })
+    };
     ($store:expr, $action:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 0;
         loop {
@@ -355,11 +384,8 @@ impl JobStore for PgJobStore {
 
     async fn claim(&self, worker: &str) -> Result<Option<Claimed>, Error> {
         let ctx = self.ctx();
-        let (claimed, announce) = in_transaction!(self, "claiming a job", |tx| async {
-            let mut announce = Announce::default();
-            let claimed = ctx.claim(&tx, worker, &mut announce).await?;
-            Ok::<_, TxError>((claimed, announce))
-        })?;
+        let (claimed, announce) = in_transaction!(self, "claiming a job", |tx, announce| ctx
+            .claim(&tx, worker, &mut announce))?;
         self.announce(&announce).await;
         Ok(claimed.map(|job| self.claimed(job)))
     }
@@ -387,17 +413,13 @@ impl JobStore for PgJobStore {
         match result {
             // The fallback for a lost NOTIFY: the heartbeat answers "cancelled".
             Ok(true) => {
-                if let Some(n) = rows::counter(&lease.job) {
-                    self.signals.stop(n, i64::try_from(lease.token).ok());
-                }
+                self.stop_holder(lease);
                 Ok(())
             }
             Ok(false) => Ok(()),
             Err(error) => {
                 if matches!(error, Error::LeaseLost { .. }) {
-                    if let Some(n) = rows::counter(&lease.job) {
-                        self.signals.stop(n, i64::try_from(lease.token).ok());
-                    }
+                    self.stop_holder(lease);
                     self.forget(lease);
                 }
                 Err(error)
@@ -407,19 +429,13 @@ impl JobStore for PgJobStore {
 
     async fn complete(&self, lease: &Lease, completion: Completion) -> Result<Job, Error> {
         let ctx = self.ctx();
-        let result = in_transaction!(self, "completing a job", |tx| async {
-            let mut announce = Announce::default();
-            let job = ctx
-                .complete(&tx, lease, completion.clone(), &mut announce)
-                .await?;
-            Ok::<_, TxError>((job, announce))
-        });
-        if matches!(
-            &result,
-            Ok(_) | Err(Error::LeaseLost { .. } | Error::NotRunning { .. })
-        ) {
-            self.forget(lease);
-        }
+        let result = in_transaction!(self, "completing a job", |tx, announce| ctx.complete(
+            &tx,
+            lease,
+            completion.clone(),
+            &mut announce
+        ));
+        self.end_lease(lease, &result);
         let (job, announce) = result?;
         self.announce(&announce).await;
         Ok(job)
@@ -432,21 +448,19 @@ impl JobStore for PgJobStore {
         worker: &str,
     ) -> Result<(Job, Option<Claimed>), Error> {
         let ctx = self.ctx();
-        let result = in_transaction!(self, "completing a job and claiming the next", |tx| async {
-            let mut announce = Announce::default();
-            let job = ctx
-                .complete(&tx, lease, completion.clone(), &mut announce)
-                .await?;
-            let next = ctx.claim(&tx, worker, &mut announce).await?;
-            Ok::<_, TxError>((job, next, announce))
-        });
-        if matches!(
-            &result,
-            Ok(_) | Err(Error::LeaseLost { .. } | Error::NotRunning { .. })
-        ) {
-            self.forget(lease);
-        }
-        let (job, next, announce) = result?;
+        let result = in_transaction!(
+            self,
+            "completing a job and claiming the next",
+            |tx, announce| async {
+                let job = ctx
+                    .complete(&tx, lease, completion.clone(), &mut announce)
+                    .await?;
+                let next = ctx.claim(&tx, worker, &mut announce).await?;
+                Ok::<_, TxError>((job, next))
+            }
+        );
+        self.end_lease(lease, &result);
+        let ((job, next), announce) = result?;
         self.announce(&announce).await;
         Ok((job, next.map(|job| self.claimed(job))))
     }
@@ -456,11 +470,8 @@ impl JobStore for PgJobStore {
             return Ok(None);
         };
         let ctx = self.ctx();
-        let (job, announce) = in_transaction!(self, "cancelling a job", |tx| async {
-            let mut announce = Announce::default();
-            let job = ctx.cancel(&tx, n, &mut announce).await?;
-            Ok::<_, TxError>((job, announce))
-        })?;
+        let (job, announce) = in_transaction!(self, "cancelling a job", |tx, announce| ctx
+            .cancel(&tx, n, &mut announce))?;
         self.announce(&announce).await;
         Ok(job)
     }
@@ -488,21 +499,18 @@ impl JobStore for PgJobStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<JobPage, Error> {
-        let limit = limit.max(1);
-        let before = match cursor {
-            Some(text) => Some(
-                text.parse::<JobId>()
-                    .ok()
-                    .and_then(|id| rows::counter(&id))
-                    .ok_or_else(|| Error::InvalidCursor(text.to_owned()))?,
-            ),
-            None => None,
-        };
+        let query = PageQuery::new(limit, cursor)?;
+        // Ids past the range of a row id cannot have come from a page of this store.
+        let before = query
+            .before
+            .as_ref()
+            .map(|id| rows::counter(id).ok_or_else(|| Error::InvalidCursor(id.0.clone())))
+            .transpose()?;
         let state = filter.state.map(rows::state_code);
         let repo = filter.repo.clone();
-        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
+        let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX - 1) + 1;
         let s = &self.names.quoted;
-        let mut jobs: Vec<Job> = self
+        let jobs: Vec<Job> = self
             .read("listing jobs", |client| async move {
                 let rows = client
                     .query(
@@ -519,13 +527,7 @@ impl JobStore for PgJobStore {
                 Ok(rows.iter().map(|row| rows::job(row).job).collect())
             })
             .await?;
-        let next_cursor = if jobs.len() > limit {
-            jobs.truncate(limit);
-            jobs.last().map(|job| job.id.0.clone())
-        } else {
-            None
-        };
-        Ok(JobPage { jobs, next_cursor })
+        Ok(query.page(jobs))
     }
 
     async fn counts(&self) -> Result<StateCounts, Error> {

@@ -62,50 +62,58 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         StoreConfig::default(),
     )?);
 
-    let before = thread_cpu();
-    let start = Instant::now();
-    let mut producers = Vec::new();
-    for p in 0..64u64 {
-        let store = Arc::clone(&store);
-        producers.push(tokio::spawn(async move {
-            for n in (p..jobs).step_by(64) {
+    phase(
+        "durable enqueue, 64 producers",
+        jobs,
+        &store,
+        64,
+        move |p, store| async move {
+            for n in (p as u64..jobs).step_by(64) {
                 let mut job = NewJob::index(format!("repo-{n}"), "refs/heads/main", Trigger::Test);
                 job.commit = Some(format!("{n:040x}"));
                 store.enqueue(job).await.expect("enqueue");
             }
-        }));
-    }
-    for producer in producers {
-        producer.await?;
-    }
-    report("durable enqueue, 64 producers", jobs, start, &before);
+        },
+    )
+    .await?;
+    let label = format!("complete_and_claim, {workers} workers");
+    phase(&label, jobs, &store, workers, |w, store| async move {
+        let worker = format!("worker-{w}");
+        let mut next = store.claim(&worker).await.expect("claim");
+        while let Some(claimed) = next {
+            next = store
+                .complete_and_claim(&claimed.lease, Completion::succeeded(), &worker)
+                .await
+                .expect("complete_and_claim")
+                .1;
+        }
+    })
+    .await?;
+    Ok(())
+}
 
+/// Runs `tasks` copies of `task` (each given its number and the store) at once, waits for
+/// all of them and reports the phase's wall and CPU time per job.
+async fn phase<F, Fut>(
+    label: &str,
+    jobs: u64,
+    store: &Arc<dyn JobStore>,
+    tasks: usize,
+    task: F,
+) -> Result<(), tokio::task::JoinError>
+where
+    F: Fn(usize, Arc<dyn JobStore>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let before = thread_cpu();
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..workers {
-        let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            let worker = format!("worker-{w}");
-            let mut next = store.claim(&worker).await.expect("claim");
-            while let Some(claimed) = next {
-                next = store
-                    .complete_and_claim(&claimed.lease, Completion::succeeded(), &worker)
-                    .await
-                    .expect("complete_and_claim")
-                    .1;
-            }
-        }));
+    let running: Vec<_> = (0..tasks)
+        .map(|n| tokio::spawn(task(n, Arc::clone(store))))
+        .collect();
+    for one in running {
+        one.await?;
     }
-    for task in tasks {
-        task.await?;
-    }
-    report(
-        &format!("complete_and_claim, {workers} workers"),
-        jobs,
-        start,
-        &before,
-    );
+    report(label, jobs, start, &before);
     Ok(())
 }
 

@@ -521,16 +521,26 @@ pub async fn retries_run_out(make: &MakeStore) {
     );
 }
 
-/// A running job whose lease runs out is handed to the next claimer (attempts kept and
-/// counted), and the hung worker's token flips.
-pub async fn lease_expiry(make: &MakeStore) {
+/// A store whose leases last 100 ms, with one job queued and claimed by `holder`.
+async fn claimed_on_a_short_lease(
+    make: &MakeStore,
+    holder: &str,
+) -> (Box<dyn JobStore>, Job, Claimed) {
     let store = make(StoreConfig {
         lease: Duration::from_millis(100),
         ..StoreConfig::default()
     });
+    let job =
+        queued_job(enqueued(store.as_ref(), push("hello", "refs/heads/main", "c1", "c0")).await);
+    let claimed = must_claim(store.as_ref(), holder).await;
+    (store, job, claimed)
+}
+
+/// A running job whose lease runs out is handed to the next claimer (attempts kept and
+/// counted), and the hung worker's token flips.
+pub async fn lease_expiry(make: &MakeStore) {
+    let (store, job, hung) = claimed_on_a_short_lease(make, "hung-worker").await;
     let store = store.as_ref();
-    let job = queued_job(enqueued(store, push("hello", "refs/heads/main", "c1", "c0")).await);
-    let hung = must_claim(store, "hung-worker").await;
     store
         .heartbeat(&hung.lease, Progress::default())
         .await
@@ -552,13 +562,8 @@ pub async fn lease_expiry(make: &MakeStore) {
 /// heartbeat, completion and complete-and-claim fail with [`Error::LeaseLost`] and leave the
 /// job as the new holder has it; every claim has a lease of its own.
 pub async fn fencing(make: &MakeStore) {
-    let store = make(StoreConfig {
-        lease: Duration::from_millis(100),
-        ..StoreConfig::default()
-    });
+    let (store, job, paused) = claimed_on_a_short_lease(make, "paused-worker").await;
     let store = store.as_ref();
-    let job = queued_job(enqueued(store, push("hello", "refs/heads/main", "c1", "c0")).await);
-    let paused = must_claim(store, "paused-worker").await;
     assert_eq!(paused.lease.job, job.id);
     let taken_over = within("waiting for the lease to expire", store.next("rescuer"))
         .await

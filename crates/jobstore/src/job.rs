@@ -21,8 +21,8 @@ impl JobId {
     }
 
     /// The counter this id was made from; `None` for text that is not a well-formed id
-    /// (the store keys its jobs by counter, so "7" must not find job `0000000000000007`).
-    pub(crate) fn counter(&self) -> Option<u64> {
+    /// (the stores key their jobs by counter, so "7" must not find job `0000000000000007`).
+    pub fn counter(&self) -> Option<u64> {
         let well_formed = self.0.len() == Self::WIDTH
             && self
                 .0
@@ -406,6 +406,49 @@ pub struct JobPage {
     pub jobs: Vec<Job>,
     /// Pass it back to get the next (older) page; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// One call of [`JobStore::list`](crate::JobStore::list), checked: every backend pages from
+/// it, so that they all page alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    /// How many jobs the page holds at most; at least one.
+    pub limit: usize,
+    /// The page holds only jobs older than this one (the cursor); `None`: from the newest.
+    pub before: Option<JobId>,
+}
+
+impl PageQuery {
+    /// `limit` raised to at least one, and `cursor` (a `next_cursor` of a previous page)
+    /// read as the id to start below; [`Error::InvalidCursor`] for any other text.
+    pub fn new(limit: usize, cursor: Option<&str>) -> Result<PageQuery, Error> {
+        let before = cursor
+            .map(|text| {
+                text.parse::<JobId>()
+                    .map_err(|_| Error::InvalidCursor(text.to_owned()))
+            })
+            .transpose()?;
+        Ok(PageQuery {
+            limit: limit.max(1),
+            before,
+        })
+    }
+
+    /// The page made of the first `limit` of `newest_first` (the matching jobs older than
+    /// the cursor, newest first), with a `next_cursor` when at least one more follows.
+    pub fn page(&self, newest_first: impl IntoIterator<Item = Job>) -> JobPage {
+        let mut jobs: Vec<Job> = newest_first
+            .into_iter()
+            .take(self.limit.saturating_add(1))
+            .collect();
+        let next_cursor = if jobs.len() > self.limit {
+            jobs.truncate(self.limit);
+            jobs.last().map(|job| job.id.0.clone())
+        } else {
+            None
+        };
+        JobPage { jobs, next_cursor }
+    }
 }
 
 /// A (repo, ref) with work not yet done: a queued job, a running one, or both.

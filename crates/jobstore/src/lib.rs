@@ -103,6 +103,7 @@ mod job;
 mod job_record;
 mod memory;
 mod queue;
+mod queue_store;
 mod records;
 mod sled_store;
 mod store;
@@ -112,7 +113,7 @@ pub use config::StoreConfig;
 pub use error::Error;
 pub use job::{
     Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, Lease,
-    NewJob, PendingRef, Progress, StateCounts, Trigger,
+    NewJob, PageQuery, PendingRef, Progress, StateCounts, Trigger,
 };
 pub use memory::MemoryJobStore;
 pub use sled_store::SledJobStore;

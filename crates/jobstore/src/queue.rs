@@ -3,7 +3,6 @@
 //! [`Changes`] so a durable backend can write exactly those records in one batch.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cancel::CancelToken;
@@ -13,7 +12,7 @@ use crate::error::Error;
 use crate::job::Lease;
 use crate::job::{
     Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, NewJob,
-    PendingRef, Progress, StateCounts,
+    PageQuery, PendingRef, Progress, StateCounts,
 };
 
 /// How often mutations also drop finished jobs older than `finished_retention`.
@@ -879,36 +878,20 @@ impl Queue {
         self.jobs.get(&n).map(|record| record.job.clone())
     }
 
-    pub(crate) fn list(
-        &self,
-        filter: &JobFilter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<JobPage, Error> {
-        let limit = limit.max(1);
-        let upper = match cursor {
-            Some(text) => {
-                let n = JobId::from_str(text)
-                    .ok()
-                    .and_then(|id| id.counter())
-                    .ok_or_else(|| Error::InvalidCursor(text.to_owned()))?;
-                std::ops::Bound::Excluded(n)
-            }
-            None => std::ops::Bound::Unbounded,
-        };
-        let mut matching = self
+    pub(crate) fn list(&self, filter: &JobFilter, query: &PageQuery) -> JobPage {
+        let upper = query
+            .before
+            .as_ref()
+            .and_then(JobId::counter)
+            .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let matching = self
             .jobs
             .range((std::ops::Bound::Unbounded, upper))
             .rev()
             .map(|(_, record)| &record.job)
             .filter(|job| filter.state.is_none_or(|s| job.state == s))
             .filter(|job| filter.repo.as_ref().is_none_or(|r| &job.repo == r));
-        let jobs: Vec<Job> = matching.by_ref().take(limit).cloned().collect();
-        let next_cursor = match matching.next() {
-            Some(_) => jobs.last().map(|job| job.id.0.clone()),
-            None => None,
-        };
-        Ok(JobPage { jobs, next_cursor })
+        query.page(matching.cloned())
     }
 
     pub(crate) fn counts(&self) -> StateCounts {

@@ -2,9 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
@@ -12,13 +11,9 @@ use crate::config::StoreConfig;
 use crate::disk_sync::DiskSync;
 use crate::error::Error;
 use crate::group_commit::{self, Command, Pending, Shared};
-use crate::job::{
-    Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobPage, Lease, NewJob, PendingRef,
-    Progress, StateCounts,
-};
 use crate::queue::{Changes, Clock, Queue};
+use crate::queue_store::QueueBackend;
 use crate::records;
-use crate::store::{JobStore, claim_when_ready};
 
 /// The sled tree holding the queue's records.
 const TREE: &str = "jobstore.v1";
@@ -121,42 +116,6 @@ impl SledJobStore {
     pub fn disk_syncs(&self) -> u64 {
         self.shared.disk.count()
     }
-
-    /// Runs `op` on the writer thread and answers once its writes are written, and flushed
-    /// too if the operation succeeded and `durable` says its result needs it.
-    async fn run<R, F>(&self, durable: fn(&R) -> bool, op: F) -> Result<R, Error>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut Queue, Clock, &mut Changes) -> Result<R, Error> + Send + 'static,
-    {
-        let (reply, answer) = oneshot::channel();
-        let command: Command = Box::new(move |queue, clock, changes| {
-            let result = op(queue, clock, changes);
-            Pending {
-                durable: result.as_ref().is_ok_and(durable),
-                deliver: Box::new(move |written| {
-                    // The caller may have given up waiting; nothing to do then.
-                    let _ = reply.send(written.and(result));
-                }),
-            }
-        });
-        let closed = || Error::Closed {
-            path: self.shared.path.clone(),
-        };
-        let sender = self.commands.as_ref().ok_or_else(closed)?;
-        group_commit::submit(sender, command, &self.shared.path)?;
-        answer.await.map_err(|_| closed())?
-    }
-}
-
-/// For [`SledJobStore::run`]: the answer waits for a flush.
-fn always<R>(_: &R) -> bool {
-    true
-}
-
-/// For [`SledJobStore::run`]: written with the next group commit, not waited for.
-fn never<R>(_: &R) -> bool {
-    false
 }
 
 impl Drop for SledJobStore {
@@ -186,105 +145,38 @@ fn open_error(path: &Path, source: sled::Error) -> Error {
     }
 }
 
-#[async_trait::async_trait]
-impl JobStore for SledJobStore {
-    async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, Error> {
-        // Durable even when it is a duplicate: the original may still be in flight in this
-        // very batch, and "duplicate" must not be said about something that could be lost.
-        self.run(always, move |q, clock, ch| q.enqueue(job, clock, ch))
-            .await
+impl QueueBackend for SledJobStore {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.shared.queue()
     }
 
-    async fn claim(&self, worker: &str) -> Result<Option<Claimed>, Error> {
-        // Flushed before the worker sees the job: the attempt count must survive a crash, or
-        // a job that kills the process on every attempt would be retried forever. Finding
-        // nothing to claim waits for nothing (it wrote nothing the caller depends on).
-        let worker = worker.to_owned();
-        self.run(Option::is_some, move |q, clock, ch| {
-            Ok(q.claim(&worker, clock, ch))
-        })
-        .await
+    fn notify(&self) -> &Notify {
+        &self.shared.notify
     }
 
-    async fn next(&self, worker: &str) -> Result<Claimed, Error> {
-        claim_when_ready(
-            &self.shared.notify,
-            || self.claim(worker),
-            || self.shared.queue().next_wakeup(Clock::now()),
-            || self.shared.queue().has_ready(),
-        )
-        .await
-    }
-
-    async fn heartbeat(&self, lease: &Lease, progress: Progress) -> Result<(), Error> {
-        // Not waited for: after a crash the job is requeued anyway, and its progress restarts.
-        let lease = lease.clone();
-        self.run(never, move |q, clock, ch| {
-            q.heartbeat(&lease, progress, clock, ch)
-        })
-        .await
-    }
-
-    async fn complete(&self, lease: &Lease, completion: Completion) -> Result<Job, Error> {
-        // Flushed: once a worker is told its job succeeded it may act on that (report it,
-        // claim the key's follow-up), and a crash must not bring the job back.
-        let lease = lease.clone();
-        self.run(always, move |q, clock, ch| {
-            q.complete(&lease, completion, clock, ch)
-        })
-        .await
-    }
-
-    async fn complete_and_claim(
-        &self,
-        lease: &Lease,
-        completion: Completion,
-        worker: &str,
-    ) -> Result<(Job, Option<Claimed>), Error> {
-        // One command: both records go into one sled batch and one flush, and the worker
-        // pays one hand-off per job instead of two.
-        let (lease, worker) = (lease.clone(), worker.to_owned());
-        self.run(always, move |q, clock, ch| {
-            q.complete_and_claim(&lease, completion, &worker, clock, ch)
-        })
-        .await
-    }
-
-    async fn cancel(&self, id: &JobId) -> Result<Option<Job>, Error> {
-        let id = id.clone();
-        self.run(always, move |q, clock, ch| Ok(q.cancel(&id, clock, ch)))
-            .await
-    }
-
-    async fn get(&self, id: &JobId) -> Result<Option<Job>, Error> {
-        Ok(self.shared.queue().get(id))
-    }
-
-    async fn list(
-        &self,
-        filter: &JobFilter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<JobPage, Error> {
-        self.shared.queue().list(filter, limit, cursor)
-    }
-
-    async fn pending(&self) -> Result<Vec<PendingRef>, Error> {
-        Ok(self.shared.queue().pending())
-    }
-
-    async fn counts(&self) -> Result<StateCounts, Error> {
-        Ok(self.shared.queue().counts())
-    }
-
-    async fn cleanup(&self, older_than: Duration) -> Result<u64, Error> {
-        self.run(always, move |q, clock, ch| {
-            Ok(q.cleanup(older_than, clock, ch))
-        })
-        .await
-    }
-
-    async fn flush(&self) -> Result<(), Error> {
-        self.run(always, |_, _, _| Ok(())).await
+    /// Runs `op` on the writer thread and answers once its writes are written, and flushed
+    /// too if the operation succeeded and `durable` says its result needs it.
+    async fn run<R, F>(&self, durable: fn(&R) -> bool, op: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Queue, Clock, &mut Changes) -> Result<R, Error> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let command: Command = Box::new(move |queue, clock, changes| {
+            let result = op(queue, clock, changes);
+            Pending {
+                durable: result.as_ref().is_ok_and(durable),
+                deliver: Box::new(move |written| {
+                    // The caller may have given up waiting; nothing to do then.
+                    let _ = reply.send(written.and(result));
+                }),
+            }
+        });
+        let closed = || Error::Closed {
+            path: self.shared.path.clone(),
+        };
+        let sender = self.commands.as_ref().ok_or_else(closed)?;
+        group_commit::submit(sender, command, &self.shared.path)?;
+        answer.await.map_err(|_| closed())?
     }
 }

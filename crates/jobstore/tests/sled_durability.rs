@@ -2,7 +2,7 @@
 //! no acknowledged enqueue, and open errors say what to do.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +106,18 @@ where
     }
 }
 
+async fn enqueued(store: &SledJobStore, job: NewJob) -> EnqueueOutcome {
+    store.enqueue(job).await.expect("enqueue")
+}
+
+/// Where a test keeps its store: `jobs` in a temporary directory that lives as long as the
+/// returned guard.
+fn store_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs");
+    (dir, path)
+}
+
 fn request(repo: &str, commit: &str, dedupe: &str) -> NewJob {
     let mut job = NewJob::index(repo, "refs/heads/main", Trigger::Webhook);
     job.commit = Some(commit.to_owned());
@@ -124,10 +136,7 @@ fn crash_child() {
         concurrently(&store, 8, "producer", |store, t| async move {
             for n in 0u64.. {
                 let key = format!("{tag}-{t}-{n}");
-                let outcome = store
-                    .enqueue(request(&format!("repo-{key}"), "c1", &key))
-                    .await
-                    .expect("enqueue");
+                let outcome = enqueued(&store, request(&format!("repo-{key}"), "c1", &key)).await;
                 // Printed only after enqueue returned: this line is the acknowledgement.
                 println!("ACK {} {key}", outcome.job_id());
             }
@@ -138,8 +147,7 @@ fn crash_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loses_no_acknowledged_job() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (dir, path) = store_path();
     let mut total_acked = 0;
     let stderr_path = dir.path().join("child.stderr");
     for round in 0..20 {
@@ -178,11 +186,7 @@ async fn crash_loses_no_acknowledged_job() {
             let job = store.get(&id).await.expect("get");
             let job = job.unwrap_or_else(|| panic!("round {round}: acknowledged job {id} is gone"));
             assert_eq!(job.repo, format!("repo-{key}"));
-            match store
-                .enqueue(request(&job.repo, "c1", key))
-                .await
-                .expect("enqueue")
-            {
+            match enqueued(&store, request(&job.repo, "c1", key)).await {
                 EnqueueOutcome::Duplicate(dup) => assert_eq!(dup, id),
                 other => panic!("round {round}: dedupe key {key} was lost: {other:?}"),
             }
@@ -210,15 +214,11 @@ fn claim_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_crashes_every_attempt_ends_failed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let max_attempts = StoreConfig::default().max_attempts;
     let id = {
         let store = open(&path);
-        let outcome = store
-            .enqueue(request("poison", "c1", "poison-1"))
-            .await
-            .expect("enqueue");
+        let outcome = enqueued(&store, request("poison", "c1", "poison-1")).await;
         outcome.job_id().clone()
     };
     for attempt in 1..=max_attempts + 1 {
@@ -261,23 +261,16 @@ async fn a_job_that_crashes_every_attempt_ends_failed() {
 
 #[tokio::test]
 async fn dedupe_and_jobs_survive_reopen() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let (done, queued) = {
         let store = open(&path);
-        let done = store
-            .enqueue(request("a", "c1", "delivery-a"))
-            .await
-            .expect("enqueue");
+        let done = enqueued(&store, request("a", "c1", "delivery-a")).await;
         let claimed = store.claim("w").await.expect("claim").expect("a job");
         store
             .complete(&claimed.lease, Completion::succeeded())
             .await
             .expect("complete");
-        let queued = store
-            .enqueue(request("b", "c1", "delivery-b"))
-            .await
-            .expect("enqueue");
+        let queued = enqueued(&store, request("b", "c1", "delivery-b")).await;
         (done.job_id().clone(), queued.job_id().clone())
     };
     let store = open(&path);
@@ -290,21 +283,14 @@ async fn dedupe_and_jobs_survive_reopen() {
         Some(JobState::Queued)
     );
     for (key, id) in [("delivery-a", &done), ("delivery-b", &queued)] {
-        match store
-            .enqueue(request("x", "c2", key))
-            .await
-            .expect("enqueue")
-        {
+        match enqueued(&store, request("x", "c2", key)).await {
             EnqueueOutcome::Duplicate(dup) => assert_eq!(&dup, id),
             other => panic!("dedupe key {key} forgotten after reopen: {other:?}"),
         }
     }
     // Ids keep growing after a reopen, even once older jobs are cleaned up.
     store.cleanup(Duration::ZERO).await.expect("cleanup");
-    let newer = store
-        .enqueue(request("c", "c1", "delivery-c"))
-        .await
-        .expect("enqueue");
+    let newer = enqueued(&store, request("c", "c1", "delivery-c")).await;
     assert!(newer.job_id() > &queued);
     let counts = store.counts().await.expect("counts");
     assert_eq!((counts.queued, counts.succeeded), (2, 0));
@@ -312,18 +298,11 @@ async fn dedupe_and_jobs_survive_reopen() {
 
 #[tokio::test]
 async fn jobs_left_running_are_requeued_on_open() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let (plain, cancelled, with_follow_up, follow_up) = {
         let store = open(&path);
-        let plain = store
-            .enqueue(request("plain", "c1", "p"))
-            .await
-            .expect("enqueue");
-        let cancelled = store
-            .enqueue(request("cancelled", "c1", "c"))
-            .await
-            .expect("enqueue");
+        let plain = enqueued(&store, request("plain", "c1", "p")).await;
+        let cancelled = enqueued(&store, request("cancelled", "c1", "c")).await;
         let mut first = request("busy", "c1", "b1");
         first.before = Some("c0".to_owned());
         let with_follow_up = store.enqueue(first).await.expect("enqueue");
@@ -331,10 +310,7 @@ async fn jobs_left_running_are_requeued_on_open() {
             store.claim("w").await.expect("claim").expect("a job");
         }
         store.cancel(cancelled.job_id()).await.expect("cancel");
-        let follow_up = store
-            .enqueue(request("busy", "c2", "b2"))
-            .await
-            .expect("enqueue");
+        let follow_up = enqueued(&store, request("busy", "c2", "b2")).await;
         // Dropped without completing anything: as if the process had died.
         (
             plain.job_id().clone(),
@@ -380,8 +356,7 @@ async fn jobs_left_running_are_requeued_on_open() {
 
 #[tokio::test]
 async fn second_open_is_refused_with_a_clear_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let store = open(&path);
     let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("locked");
     assert!(matches!(err, Error::Locked { .. }), "got {err:?}");
@@ -395,8 +370,7 @@ async fn second_open_is_refused_with_a_clear_error() {
 
 #[tokio::test]
 async fn damaged_records_are_reported_as_corrupt() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     drop(open(&path));
     write_raw(&path, &[("j/0000000000000001", b"not a job record")]);
     let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("corrupt");
@@ -408,8 +382,7 @@ async fn damaged_records_are_reported_as_corrupt() {
 
 #[tokio::test]
 async fn a_file_in_place_of_the_directory_names_the_path() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     std::fs::write(&path, b"not a database").expect("write");
     let err = SledJobStore::open(&path, StoreConfig::default()).expect_err("not a directory");
     assert!(
@@ -475,10 +448,7 @@ async fn durable_operations_wait_for_a_disk_sync() {
     assert!(at_open >= 1, "open syncs what it created");
 
     let before = store.disk_syncs();
-    let queued = store
-        .enqueue(request("r", "c1", "d-1"))
-        .await
-        .expect("enqueue");
+    let queued = enqueued(&store, request("r", "c1", "d-1")).await;
     let after_enqueue = store.disk_syncs();
     assert!(after_enqueue > before, "enqueue returned before a sync");
 
@@ -504,8 +474,7 @@ async fn durable_operations_wait_for_a_disk_sync() {
 
 #[tokio::test]
 async fn the_indexed_commit_and_note_survive_reopen() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let store = open(&path);
     let mut ids = Vec::new();
     for (git_ref, commit, note) in [
@@ -556,10 +525,7 @@ async fn concurrent_enqueues_share_syncs() {
     concurrently(&store, 64, "producer", |store, t| async move {
         for i in 0..20 {
             let key = format!("d-{t}-{i}");
-            store
-                .enqueue(request(&format!("r{t}"), "c1", &key))
-                .await
-                .expect("enqueue");
+            enqueued(&store, request(&format!("r{t}"), "c1", &key)).await;
         }
     })
     .await;
@@ -578,8 +544,7 @@ async fn concurrent_enqueues_share_syncs() {
 
 #[tokio::test]
 async fn expired_delivery_keys_are_dropped_from_disk_too() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let config = StoreConfig {
         dedupe_retention: Duration::from_millis(50),
         ..StoreConfig::default()
@@ -587,10 +552,7 @@ async fn expired_delivery_keys_are_dropped_from_disk_too() {
     {
         let store = SledJobStore::open(&path, config.clone()).expect("open");
         for n in 0..10 {
-            store
-                .enqueue(request("r", "c1", &format!("k-{n}")))
-                .await
-                .expect("enqueue");
+            enqueued(&store, request("r", "c1", &format!("k-{n}"))).await;
         }
         tokio::time::sleep(Duration::from_millis(80)).await;
         store
@@ -631,15 +593,15 @@ fn records_with_prefix(path: &Path, prefix: &str) -> usize {
 
 #[tokio::test]
 async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let (done, failed, released, running) = {
         let store = open(&path);
         for n in 0..4 {
-            store
-                .enqueue(request(&format!("repo-{n}"), "c1", &format!("k-{n}")))
-                .await
-                .expect("enqueue");
+            enqueued(
+                &store,
+                request(&format!("repo-{n}"), "c1", &format!("k-{n}")),
+            )
+            .await;
         }
         let done = store.claim("w").await.expect("claim").expect("a job");
         let (_, next) = store
@@ -728,16 +690,16 @@ async fn attempt_records_replay_on_reopen_and_go_away_with_their_jobs() {
 
 #[tokio::test]
 async fn a_trickle_of_jobs_does_not_leave_a_record_per_job() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (_dir, path) = store_path();
     let jobs = 100;
     {
         let store = open(&path);
         for n in 0..jobs {
-            store
-                .enqueue(request(&format!("repo-{n}"), "c1", &format!("k-{n}")))
-                .await
-                .expect("enqueue");
+            enqueued(
+                &store,
+                request(&format!("repo-{n}"), "c1", &format!("k-{n}")),
+            )
+            .await;
         }
         // One worker: every write completes one job and claims the next.
         let mut next = store.claim("w").await.expect("claim");
@@ -803,16 +765,16 @@ fn worker_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loses_no_acknowledged_completion() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("jobs");
+    let (dir, path) = store_path();
     {
         let store = Arc::new(open(&path));
         concurrently(&store, 16, "producer", |store, p| async move {
             for n in 0..100 {
-                store
-                    .enqueue(request(&format!("repo-{p}-{n}"), "c1", &format!("{p}-{n}")))
-                    .await
-                    .expect("enqueue");
+                enqueued(
+                    &store,
+                    request(&format!("repo-{p}-{n}"), "c1", &format!("{p}-{n}")),
+                )
+                .await;
             }
         })
         .await;
