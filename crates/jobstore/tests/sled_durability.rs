@@ -432,8 +432,18 @@ async fn a_store_of_another_format_is_refused_with_what_to_do() {
         );
         assert!(message.contains("move the directory away"), "{message}");
     }
-    // Refusing changed nothing: the newer store still says it is newer.
-    let err = SledJobStore::open(&newer, StoreConfig::default()).expect_err("refused again");
+    // Refusing changed nothing: the newer store still says it is newer. sled lets go of its
+    // file lock once its flusher thread has stopped, which can trail the refused open on a
+    // busy machine: a reopen may meet the lock for a moment, never anything else.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let err = loop {
+        match SledJobStore::open(&newer, StoreConfig::default()) {
+            Err(Error::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other.expect_err("refused again"),
+        }
+    };
     assert!(
         matches!(err, Error::UnsupportedFormat { found: 7, .. }),
         "{err:?}"
