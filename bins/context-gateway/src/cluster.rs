@@ -61,11 +61,26 @@ pub enum ClusterError {
         timeout.as_secs()
     )]
     Timeout { target: String, timeout: Duration },
-    #[error("PostgreSQL job store at {target}: {source}")]
+    #[error("PostgreSQL job store at {target}: {}", with_causes(source))]
     Open {
         target: String,
         source: jobstore_postgres::PgError,
     },
+}
+
+/// `error` and its sources: the pool's message alone hides why ("connection refused").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let next_text = next.to_string();
+        if !text.ends_with(&next_text) {
+            text.push_str(": ");
+            text.push_str(&next_text);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 impl ClusterSection {
