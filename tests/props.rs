@@ -12,6 +12,10 @@
 #[allow(dead_code, unused_imports)]
 #[path = "../bins/context-gateway/src/config.rs"]
 mod config;
+// The `[cluster]` section the config parser checks.
+#[allow(dead_code)]
+#[path = "../bins/context-gateway/src/cluster.rs"]
+mod cluster;
 
 // The checks the fuzz targets in `fuzz/` make too, one copy for both.
 #[path = "checks/chunks.rs"]

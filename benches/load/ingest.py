@@ -14,6 +14,13 @@ must be at least the 2xx answers wrk counted.
 
     python3 benches/load/ingest.py --duration 10 --reps 3 --json-out ingest.json
 
+With `--postgres-url` the gateway runs with `[cluster]`: its job queue on that PostgreSQL
+server (libpq `key=value` or a `postgresql://` URL), in a fresh schema dropped at the end
+(with `psql`), so every 202 waits for a PostgreSQL commit instead of sled's fsync:
+
+    python3 benches/load/ingest.py --servers gateway --conc 64 --reps 1 \
+        --postgres-url "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
 `--binary` defaults to the release build in $CARGO_TARGET_DIR (else target/). wrk, webhook and
 nginx are taken from PATH or $BENCH_TOOLS/bin (benches/run.sh installs them).
 """
@@ -168,12 +175,17 @@ def main():
     ap.add_argument("--servers", default="gateway,webhook,nginx", help="a subset, comma-separated")
     ap.add_argument("--workdir-parent", help="where the temp dir (and the gateway's data dir) goes; "
                     "/dev/shm takes the disk's fsync out of the picture (a diagnostic, not durable)")
+    ap.add_argument("--postgres-url", help="the gateway's job queue on this PostgreSQL ([cluster]), "
+                    "in a fresh schema dropped at the end")
     args = ap.parse_args()
     concs = [int(c) for c in args.conc.split(",")]
-    PEERS.update({name: common.find_tool(name) for name in ("wrk", "webhook", "nginx")})
+    wanted = set(args.servers.split(","))
+    # Only the peers asked for must be installed.
+    PEERS.update({name: common.find_tool(name) for name in ("wrk", "webhook", "nginx")
+                  if name == "wrk" or name in wanted})
 
     work = tempfile.mkdtemp(prefix="ingest-", dir=args.workdir_parent)
-    wanted = set(args.servers.split(","))
+    pg_schema = f"ingest_{os.getpid()}"
     procs = []
     gw = None
     try:
@@ -189,6 +201,10 @@ def main():
         config = (f'workers = 1\n[rate_limit]\nper_ip_per_sec = 0\n\n'
                   f'[[repos]]\nname = "bench"\nprovider = "github"\npath = "{tiny}"\n'
                   f'branches = ["main"]\nsecret = "{common.SECRET}"\n')
+        if args.postgres_url:
+            # json.dumps of a str is a valid TOML basic string.
+            config += (f'\n[cluster]\npostgres_url = {json.dumps(args.postgres_url)}\n'
+                       f'schema = "{pg_schema}"\n')
         gw = common.Gateway(args.binary, work, config).start()
         gw.wait_idle()
         servers = {"context-gateway": (f"http://{gw.addr[0]}:{gw.addr[1]}/webhooks/github/bench", gw.pid)}
@@ -271,6 +287,7 @@ def main():
         }
         print(f"durability: {durability}", file=sys.stderr)
         result = {"body_bytes": len(body), "duration_s": args.duration, "reps": args.reps,
+                  "job_store": "postgres" if args.postgres_url else "sled",
                   "answers": {f"{k[0]}|{k[1]}": v for k, v in answers.items()},
                   "runs": runs, "rss": rss, "durability": durability}
         text = json.dumps(result, indent=1)
@@ -290,6 +307,9 @@ def main():
                 except subprocess.TimeoutExpired:
                     p.kill()
         shutil.rmtree(work, ignore_errors=True)
+        if args.postgres_url:
+            subprocess.run(["psql", "-q", "-c", f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE",
+                            args.postgres_url], check=False)
 
 
 if __name__ == "__main__":

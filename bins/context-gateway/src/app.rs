@@ -1,6 +1,6 @@
 //! The shared state of a running gateway and the one place that opens its storage.
 //!
-//! Data dir layout: `jobs/` (sled job queue), `manifests/` (indexer state per ref),
+//! Data dir layout: `jobs/` (sled job queue, unless `[cluster]` puts it on PostgreSQL), `manifests/` (indexer state per ref),
 //! `search/` (tantivy index), `feed/` (sled change feed), `mirrors/` (bare git mirrors),
 //! `worktrees/` (materialised refs), `discovered-repos.json` (repos found through `[[orgs]]`
 //! hooks).
@@ -32,6 +32,8 @@ pub enum StartError {
     },
     #[error("job store: {0}")]
     Jobs(#[from] jobstore::Error),
+    #[error("{0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("search index: {0}")]
     Search(#[from] search::Error),
     #[error("change feed: {0}")]
@@ -104,8 +106,9 @@ pub struct App {
 }
 
 impl App {
-    /// Opens (creating as needed) every store under the data dir.
-    pub fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
+    /// Opens (creating as needed) every store under the data dir, and the job store on
+    /// PostgreSQL when `[cluster]` is configured.
+    pub async fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
         pipeline::data_dir::ensure_writable(&config.data_dir).map_err(|source| {
             StartError::DataDir {
                 path: config.data_dir.clone(),
@@ -124,9 +127,13 @@ impl App {
             ..StoreConfig::default()
         };
         let metrics = Arc::new(Metrics::new());
-        let sled: Arc<dyn JobStore> =
-            Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?);
-        let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(sled, metrics.clone()));
+        // The one place the queue's backend is chosen: `[cluster]` shares it with other
+        // replicas on PostgreSQL, otherwise it lives in the data dir.
+        let store: Arc<dyn JobStore> = match &config.cluster {
+            Some(cluster) => Arc::new(cluster.open(store_config).await?),
+            None => Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?),
+        };
+        let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests_dir = data.join("manifests");
         pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {

@@ -339,7 +339,7 @@ fn serve(
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let local = listener.local_addr()?;
-        let app = Arc::new(App::open(config, token)?);
+        let app = Arc::new(App::open(config, token).await?);
         for org in &app.config.orgs {
             if org.repo.secrets.is_empty() {
                 tracing::warn!(owner = %org.owner, provider = %org.provider, "no webhook secret configured for this org: every delivery to its hook will be rejected");
@@ -581,6 +581,12 @@ fn check_config(path: Option<PathBuf>) -> Result<ExitCode, CliError> {
                     pipeline::redact_url(&org.url_template),
                     org.repos.join(", "),
                     org.repo.secrets.len()
+                );
+            }
+            if let Some(cluster) = &config.cluster {
+                println!(
+                    "  jobs on PostgreSQL at {}, schema {}, pool {}",
+                    cluster.target, cluster.schema, cluster.pool_size
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -14,6 +14,8 @@ use pipeline::{FieldProblem, RepoSection};
 pub use pipeline::{OrgConfig, RepoConfig, valid_repo_name};
 use serde::Deserialize;
 
+use crate::cluster::{ClusterConfig, ClusterSection};
+
 /// The fully resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -36,6 +38,8 @@ pub struct Config {
     pub repos: Vec<RepoConfig>,
     /// `[[orgs]]`: one hook per owner; their repos are discovered on their first push.
     pub orgs: Vec<OrgConfig>,
+    /// `[cluster]`: jobs on PostgreSQL, shared with other replicas; `None` keeps them in sled.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Values from flags and environment that beat the file.
@@ -103,6 +107,7 @@ struct RawConfig {
     max_attempts: Option<u32>,
     rate_limit: Option<RateLimitSection>,
     feed: Option<RawFeed>,
+    cluster: Option<toml::Spanned<ClusterSection>>,
     #[serde(default)]
     repos: Vec<toml::Spanned<RepoSection>>,
     #[serde(default)]
@@ -255,6 +260,24 @@ impl Config {
             max_entries_per_ref: (entries > 0).then_some(entries),
         };
 
+        let cluster = raw.cluster.and_then(|spanned| {
+            let span = spanned.span();
+            spanned.into_inner().into_config().map_or_else(
+                |wrong| {
+                    for (key, message) in wrong {
+                        problems.push(Problem {
+                            line: find_key_line(text, span.clone(), key)
+                                .or_else(|| Some(line_of(text, span.start))),
+                            key: format!("cluster.{key}"),
+                            message,
+                        });
+                    }
+                    None
+                },
+                Some,
+            )
+        });
+
         let default_secret = overrides.default_secret.as_deref();
         let mut repos: Vec<RepoConfig> = Vec::new();
         for (index, spanned) in raw.repos.into_iter().enumerate() {
@@ -314,6 +337,7 @@ impl Config {
             feed_retention,
             repos,
             orgs,
+            cluster,
         })
     }
 }
@@ -419,6 +443,22 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_str_with(text, Path::new("test.toml"), &Overrides::default())
+    }
+
+    #[test]
+    fn cluster_problems_name_their_keys_and_lines() {
+        let text = "workers = 2\n\n[cluster]\npostgres_url = \"host=db password=pw\"\nschema = \"Bad\"\nport = 1\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains("line 6") && err.contains("`port`"), "{err}");
+        let text = "[cluster]\npostgres_url = \"host=db password=pw\"\npool_size = 0\n";
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
+            panic!()
+        };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(keys, [("cluster.pool_size", Some(3))]);
+        let ok = parse("[cluster]\npostgres_url = \"host=db password=pw\"\n").unwrap();
+        assert!(!format!("{ok:?}").contains("pw\""), "{ok:?}");
+        assert!(parse("").unwrap().cluster.is_none());
     }
 
     #[test]

@@ -32,6 +32,14 @@ pub struct PgOptions {
     pub poll_every: Duration,
 }
 
+impl PgOptions {
+    /// Whether `schema` is a name [`PgJobStore::connect`] takes, without connecting: for
+    /// checking a configuration before start-up.
+    pub fn check_schema(schema: &str) -> Result<(), PgError> {
+        Names::new(schema).map(drop)
+    }
+}
+
 impl Default for PgOptions {
     fn default() -> Self {
         PgOptions {
