@@ -14,6 +14,11 @@
 #[path = "../../bins/context-gateway/src/config.rs"]
 mod config;
 
+// The `[cluster]` section the config parser checks.
+#[allow(dead_code, unused_imports)]
+#[path = "../../bins/context-gateway/src/cluster.rs"]
+mod cluster;
+
 // The checks tests/props.rs makes too, one copy for both.
 #[path = "../../tests/checks/config.rs"]
 mod config_checks;
