@@ -10,7 +10,7 @@
 #   benches/run.sh --no-build p2s      # reuse the release binaries already built
 #   benches/run.sh relevance           # judged relevance beside SQLite FTS5 (about 4 minutes)
 #
-# Parts: ingest coalescing p2s p2d search indexer jobstore verify relevance
+# Parts: ingest coalescing p2s p2d search indexer jobstore feed verify relevance
 # Output: $BENCH_OUT (default $CARGO_TARGET_DIR/bench-report, else target/bench-report):
 #   report.md plus the raw JSON and criterion logs it was built from.
 # Peers are taken from PATH, else from $BENCH_TOOLS/bin (default $CARGO_TARGET_DIR/bench-tools).
@@ -33,12 +33,12 @@ while (($#)); do
     --reps) reps=$2; shift ;;
     --duration) duration=$2; shift ;;
     -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
-    ingest|coalescing|p2s|p2d|search|indexer|jobstore|verify|relevance) parts+=("$1") ;;
+    ingest|coalescing|p2s|p2d|search|indexer|jobstore|feed|verify|relevance) parts+=("$1") ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-((${#parts[@]})) || parts=(ingest coalescing p2s p2d search indexer jobstore verify relevance)
+((${#parts[@]})) || parts=(ingest coalescing p2s p2d search indexer jobstore feed verify relevance)
 if ((quick)); then reps=${reps:-1} duration=${duration:-3}; else reps=${reps:-3} duration=${duration:-10}; fi
 criterion_args=(--warm-up-time 1 --measurement-time 3)
 ((quick)) && criterion_args=(--warm-up-time 1 --measurement-time 1)
@@ -160,6 +160,10 @@ fi
 if want jobstore; then
   begin "criterion: jobstore_queue"
   criterion jobstore_queue || status=1
+fi
+if want feed; then
+  begin "criterion: feed_commit (sled, and PostgreSQL when CG_POSTGRES_URL is set)"
+  criterion feed_commit || status=1
 fi
 if want verify; then
   begin "criterion: webhook_verify"

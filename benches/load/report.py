@@ -157,6 +157,7 @@ def main():
     except OSError:
         pass
     lines += criterion(out, "jobstore_queue.txt", "Job store")
+    lines += criterion(out, "feed_commit.txt", "Change feed commit and read")
     lines += criterion(out, "webhook_verify.txt", "Signature verification")
     print("\n".join(lines))
 
