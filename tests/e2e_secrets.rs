@@ -63,7 +63,7 @@ fn seed(repo: &Repo) -> Seeded {
     seeded.neighbours.push("credentials_marker_word");
     repo.write(
         ".env.example",
-        "example_placeholder_word=1\nDATABASE_PASSWORD=change-me\n",
+        "example_template_word=1\nDATABASE_PASSWORD=change-me\n",
     );
 
     // Secret-bearing lines in ordinary files, each after enough code to fill a chunk.
@@ -228,7 +228,7 @@ fn no_search_answer_contains_a_seeded_secret() {
         let (_, hits) = search(&gw, ident);
         assert!(!hits.is_empty(), "{ident} is searchable");
     }
-    let (_, hits) = search(&gw, "example_placeholder_word");
+    let (_, hits) = search(&gw, "example_template_word");
     assert_eq!(hits.len(), 1, ".env.example is indexed");
     // ...and no answer to any query holds a secret, its line or a secret file.
     for query in queries(&seeded) {

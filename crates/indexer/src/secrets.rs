@@ -329,7 +329,7 @@ fn has_base64_run(text: &str, length: usize) -> bool {
 }
 
 /// Random-looking: at least 6 distinct characters and one distinct character per 4 (a random
-/// 16-character key has about 13), and not AWS's documentation placeholder.
+/// 16-character key has about 13), and not AWS's documentation example key (`...EXAMPLE`).
 fn looks_random(part: &str) -> bool {
     if part.contains("EXAMPLE") {
         return false;
@@ -525,7 +525,7 @@ mod tests {
             "Paste the key (it starts with -----BEGIN RSA PRIVATE KEY-----) into the field.\n",
             "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----\n",
             "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n-----END CERTIFICATE-----\n",
-            // AWS's documentation keys and placeholders.
+            // AWS's documentation keys, and filler ids of X's and 0's.
             "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
             "AKIAXXXXXXXXXXXXXXXX and AKIA0000000000000000",
             concat!("AKIA", "4JQXZ7ORW2N5KT3BZZ is too long to be a key id"),
