@@ -8,10 +8,6 @@
 
 use crate::error::PgFeedError;
 
-/// Longest schema name accepted; the NOTIFY channel adds a suffix and must stay under
-/// PostgreSQL's 63-byte identifier limit.
-const MAX_SCHEMA: usize = 40;
-
 /// Migration `n` is `MIGRATIONS[n - 1]`; `{s}` stands for the quoted schema name and
 /// `{first}` for the first cursor the feed hands out.
 const MIGRATIONS: &[&str] = &[
@@ -65,17 +61,12 @@ pub(crate) struct Names {
 
 impl Names {
     pub(crate) fn new(schema: &str) -> Result<Names, PgFeedError> {
-        let plain_identifier = schema.len() <= MAX_SCHEMA
-            && schema.starts_with(|c: char| c.is_ascii_lowercase())
-            && schema
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !plain_identifier {
+        if !pg_schema::is_plain_schema(schema) {
             return Err(PgFeedError::InvalidSchema(schema.to_owned()));
         }
         Ok(Names {
             schema: schema.to_owned(),
-            quoted: format!("\"{schema}\""),
+            quoted: pg_schema::quoted(schema),
             channel: format!("{schema}_feed"),
         })
     }
@@ -95,42 +86,20 @@ pub(crate) async fn migrate(
         &[&format!("feed-postgres migrate {}", names.schema)],
     )
     .await?;
-    let s = &names.quoted;
-    tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {s};
-         CREATE TABLE IF NOT EXISTS {s}.schema_version (
-             version integer PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         );"
-    ))
-    .await?;
-    let found: i32 = tx
-        .query_one(
-            &format!("SELECT coalesce(max(version), 0) FROM {s}.schema_version"),
-            &[],
-        )
-        .await?
-        .get(0);
-    if found > SCHEMA_VERSION {
-        return Err(PgFeedError::NewerSchema {
-            schema: names.schema.clone(),
-            found,
-            supports: SCHEMA_VERSION,
-        });
-    }
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let version = index as i32 + 1;
-        let sql = migration
-            .replace("{s}", s)
-            .replace("{first}", &feed::plan::FIRST_CURSOR.to_string());
-        tx.batch_execute(&sql).await?;
-        tx.execute(
-            &format!("INSERT INTO {s}.schema_version (version) VALUES ($1)"),
-            &[&version],
-        )
-        .await?;
-        tracing::info!(schema = %names.schema, version, "feed schema migrated");
-    }
+    let first = feed::plan::FIRST_CURSOR.to_string();
+    let migrations: Vec<String> = MIGRATIONS
+        .iter()
+        .map(|m| m.replace("{first}", &first))
+        .collect();
+    let found = pg_schema::apply_migrations(&tx, &names.schema, &migrations, "feed")
+        .await
+        .map_err(|error| {
+            error.into_store_error(|found, supports| PgFeedError::NewerSchema {
+                schema: names.schema.clone(),
+                found,
+                supports,
+            })
+        })?;
     tx.commit().await?;
     Ok(found)
 }

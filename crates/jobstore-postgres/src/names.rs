@@ -3,10 +3,6 @@
 
 use crate::error::PgError;
 
-/// Longest schema name accepted; channel names add a suffix and must stay under
-/// PostgreSQL's 63-byte identifier limit.
-const MAX_SCHEMA: usize = 40;
-
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
     /// The schema as given.
@@ -23,17 +19,12 @@ pub(crate) struct Names {
 
 impl Names {
     pub(crate) fn new(schema: &str) -> Result<Names, PgError> {
-        let plain_identifier = schema.len() <= MAX_SCHEMA
-            && schema.starts_with(|c: char| c.is_ascii_lowercase())
-            && schema
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !plain_identifier {
+        if !pg_schema::is_plain_schema(schema) {
             return Err(PgError::InvalidSchema(schema.to_owned()));
         }
         Ok(Names {
             schema: schema.to_owned(),
-            quoted: format!("\"{schema}\""),
+            quoted: pg_schema::quoted(schema),
             wake_channel: format!("{schema}_jobs_wake"),
             cancel_channel: format!("{schema}_jobs_cancel"),
             migration_lock: lock_key(&[schema.as_bytes(), b"migrate"]),

@@ -72,39 +72,16 @@ pub(crate) async fn migrate(client: &mut Object, names: &Names) -> Result<i32, P
     // migrations applied.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&names.migration_lock])
         .await?;
-    let s = &names.quoted;
-    tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {s};
-         CREATE TABLE IF NOT EXISTS {s}.schema_version (
-             version integer PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         );"
-    ))
-    .await?;
-    let found: i32 = tx
-        .query_one(
-            &format!("SELECT coalesce(max(version), 0) FROM {s}.schema_version"),
-            &[],
-        )
-        .await?
-        .get(0);
-    if found > SCHEMA_VERSION {
-        return Err(PgError::NewerSchema {
-            schema: names.schema.clone(),
-            found,
-            supports: SCHEMA_VERSION,
-        });
-    }
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let version = index as i32 + 1;
-        tx.batch_execute(&migration.replace("{s}", s)).await?;
-        tx.execute(
-            &format!("INSERT INTO {s}.schema_version (version) VALUES ($1)"),
-            &[&version],
-        )
-        .await?;
-        tracing::info!(schema = %names.schema, version, "job schema migrated");
-    }
+    let migrations: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
+    let found = pg_schema::apply_migrations(&tx, &names.schema, &migrations, "job")
+        .await
+        .map_err(|error| {
+            error.into_store_error(|found, supports| PgError::NewerSchema {
+                schema: names.schema.clone(),
+                found,
+                supports,
+            })
+        })?;
     tx.commit().await?;
     Ok(found)
 }
