@@ -91,16 +91,10 @@ pub async fn receive(
             "no repo with this name is configured for this provider",
         );
     };
-    let (parts, body) = request.into_parts();
-    let body = match read_delivery(app, &parts.headers, body).await {
-        Ok(body) => body,
+    let (headers, body) = match read_delivery(app, request).await {
+        Ok(read) => read,
         Err(response) => return *response,
     };
-    let headers: Headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()))
-        .collect();
     let delivery = Delivery {
         headers: &headers,
         body: &body,
@@ -154,14 +148,21 @@ fn ignored(app: &App, event: &Event, reason: String) -> Response<Body> {
     )
 }
 
-/// A delivery's body within `max_body_bytes`, each piece within the header-read timeout.
+/// A delivery's headers, and its body within `max_body_bytes`, each piece within the
+/// header-read timeout.
 async fn read_delivery(
     app: &App,
-    headers: &hyper::HeaderMap,
-    body: Incoming,
-) -> Result<bytes::Bytes, Box<Response<Body>>> {
+    request: Request<Incoming>,
+) -> Result<(Headers, bytes::Bytes), Box<Response<Body>>> {
+    let (parts, body) = request.into_parts();
     let (limit, idle) = (app.config.max_body_bytes, app.config.header_read_timeout);
-    read_body(headers, body, limit, idle).await
+    let body = read_body(&parts.headers, body, limit, idle).await?;
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    Ok((headers, body))
 }
 
 /// `POST /webhooks/{provider}`: an org (or group) hook. The delivery must verify with the
@@ -196,16 +197,10 @@ pub async fn receive_org(
             "no org is configured for this provider",
         );
     }
-    let (parts, body) = request.into_parts();
-    let body = match read_delivery(app, &parts.headers, body).await {
-        Ok(body) => body,
+    let (headers, body) = match read_delivery(app, request).await {
+        Ok(read) => read,
         Err(response) => return *response,
     };
-    let headers: Headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()))
-        .collect();
     let delivery = Delivery {
         headers: &headers,
         body: &body,
