@@ -5,28 +5,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PgFeedError {
-    /// The connection string does not parse. The string itself is not repeated: it may
-    /// hold a password.
-    #[error("the PostgreSQL connection string does not parse (check its keys and quoting)")]
-    InvalidUrl,
-    /// The schema name is not a plain lowercase identifier.
-    #[error(
-        "{0:?} is not a usable schema name (lowercase letters, digits and '_', starting with a letter, at most 40)"
-    )]
-    InvalidSchema(String),
-    /// The schema was written by a newer release of this crate.
-    #[error(
-        "the feed schema {schema:?} is at version {found}, this build knows versions up to {supports}: \
-         run the release that migrated it, or point this one at another schema"
-    )]
-    NewerSchema {
-        /// The schema.
-        schema: String,
-        /// The version found in its `schema_version` table.
-        found: i32,
-        /// The newest version this build knows.
-        supports: i32,
-    },
+    /// The connection string, the schema name or the schema's version is not usable.
+    #[error(transparent)]
+    Setup(#[from] pg_schema::SetupError),
     /// The store's runtime could not be started.
     #[error("starting the feed's PostgreSQL runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -48,7 +48,7 @@
 //!   listener reconnects.
 //! - **Migrations** are versioned (`schema_version`), run at connect in one transaction under
 //!   an advisory lock, and a schema at a newer version is refused
-//!   ([`PgFeedError::NewerSchema`]).
+//!   ([`pg_schema::SetupError::NewerSchema`], inside [`PgFeedError::Setup`]).
 //! - **Errors** reach callers as [`feed::FeedError::Backend`] holding a [`PgFeedError`]; no
 //!   error or log line holds the connection string or its password.
 //!

@@ -4,7 +4,9 @@
 //! `schema_version` holds one row per applied migration. Migrations run at connect in one
 //! transaction under an advisory lock of the schema, so replicas starting together apply
 //! each exactly once; a schema at a newer version than this build knows is refused with
-//! [`PgFeedError::NewerSchema`].
+//! [`pg_schema::SetupError::NewerSchema`].
+
+use pg_schema::MigrationLock;
 
 use crate::error::PgFeedError;
 
@@ -61,9 +63,7 @@ pub(crate) struct Names {
 
 impl Names {
     pub(crate) fn new(schema: &str) -> Result<Names, PgFeedError> {
-        if !pg_schema::is_plain_schema(schema) {
-            return Err(PgFeedError::InvalidSchema(schema.to_owned()));
-        }
+        let schema = pg_schema::check_schema(schema)?;
         Ok(Names {
             schema: schema.to_owned(),
             quoted: pg_schema::quoted(schema),
@@ -72,54 +72,24 @@ impl Names {
     }
 }
 
-/// Creates the schema if needed and applies the migrations it lacks. Returns the version
-/// found before migrating (0 for a new schema).
+/// Creates the schema if needed and applies the migrations it lacks, under the schema's
+/// migration lock. Returns the version found before migrating (0 for a new schema).
 pub(crate) async fn migrate(
     client: &mut deadpool_postgres::Object,
     names: &Names,
 ) -> Result<i32, PgFeedError> {
-    let tx = client.transaction().await?;
-    // Held until commit: a replica starting at the same moment waits here, then finds the
-    // migrations applied.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        &[&format!("feed-postgres migrate {}", names.schema)],
-    )
-    .await?;
     let first = feed::plan::FIRST_CURSOR.to_string();
     let migrations: Vec<String> = MIGRATIONS
         .iter()
         .map(|m| m.replace("{first}", &first))
         .collect();
-    let found = pg_schema::apply_migrations(&tx, &names.schema, &migrations, "feed")
-        .await
-        .map_err(|error| {
-            error.into_store_error(|found, supports| PgFeedError::NewerSchema {
-                schema: names.schema.clone(),
-                found,
-                supports,
-            })
-        })?;
-    tx.commit().await?;
-    Ok(found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_names_are_plain_identifiers() {
-        assert!(Names::new("cg_feed").is_ok());
-        for bad in [
-            "",
-            "1abc",
-            "a-b",
-            "A",
-            "x\"; DROP TABLE y; --",
-            &"a".repeat(41),
-        ] {
-            assert!(Names::new(bad).is_err(), "{bad:?} must be refused");
-        }
-    }
+    let lock = format!("feed-postgres migrate {}", names.schema);
+    pg_schema::migrate(
+        client,
+        MigrationLock::Named(&lock),
+        "feed",
+        &names.schema,
+        &migrations,
+    )
+    .await
 }

@@ -4,13 +4,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use feed::plan::Staging;
 use feed::{ChunkRecord, Cursor, FeedBackend, FeedError, Page, RefRecord, Retention};
 use indexer::{ChangeSet, IndexSink, RefKey, SinkError};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 
 use crate::error::PgFeedError;
 use crate::listener;
@@ -62,14 +61,15 @@ impl PgFeedStore {
     /// a `postgresql://` URL), migrates `options.schema` to this build's version under an
     /// advisory lock, and starts listening for other replicas' commits.
     ///
-    /// A schema migrated by a newer release is refused with [`PgFeedError::NewerSchema`].
+    /// A schema migrated by a newer release is refused with [`PgFeedError::Setup`]
+    /// ([`pg_schema::SetupError::NewerSchema`]).
     pub fn connect(
         url: &str,
         options: PgFeedOptions,
         retention: Retention,
     ) -> Result<PgFeedStore, PgFeedError> {
         let names = Names::new(&options.schema)?;
-        let pg_config: tokio_postgres::Config = url.parse().map_err(|_| PgFeedError::InvalidUrl)?;
+        let (pg_config, pool) = pg_schema::pool(url, options.pool_size)?;
         // One worker: the listener and the connections' tasks run on it while no caller is
         // inside `block_on`; queries run on the calling thread.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -78,17 +78,6 @@ impl PgFeedStore {
             .enable_all()
             .build()
             .map_err(PgFeedError::Runtime)?;
-        let manager = Manager::from_config(
-            pg_config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .build()
-            .map_err(|_| PgFeedError::InvalidUrl)?;
         let (found, newest) = runtime.block_on(async {
             let mut client = pool.get().await?;
             let found = schema::migrate(&mut client, &names).await?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use feed::{Cursor, Entry, FeedBackend, Mirror, Retention};
 use feed_postgres::{PgFeedError, PgFeedStore};
 use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, IndexSink, RefKey};
-use support::Schemas;
+use support::{Feeds, Schemas};
 
 /// Generous bound on a wait, so that a store that never wakes fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -213,7 +213,7 @@ fn a_schema_from_a_newer_release_is_refused_without_the_password() {
     ));
     let url = format!("{} password=hunter2-secret", schemas.url());
     match schemas.connect(&schema, Retention::default(), &url) {
-        Err(error @ PgFeedError::NewerSchema { .. }) => {
+        Err(error @ PgFeedError::Setup(pg_schema::SetupError::NewerSchema { .. })) => {
             assert!(!error.to_string().contains("hunter2"), "{error}");
         }
         other => panic!("expected NewerSchema, got {:?}", other.map(|_| "a store")),

@@ -37,18 +37,32 @@ use crate::store::Retention;
 /// Builds a fresh, empty feed with the given retention.
 pub type MakeFeed<'a> = dyn Fn(Retention) -> Box<dyn FeedBackend> + 'a;
 
+/// Invokes macro `$then` with the names of every check, in the order [`run_all`] runs them:
+/// a backend's test file makes one test per check with it, and no check is left out when
+/// one is added.
+///
+/// ```
+/// macro_rules! count {
+///     ($($check:ident),*) => { [$(stringify!($check)),*].len() };
+/// }
+/// assert!(feed::conformance_checks!(count) > 5);
+/// ```
+#[macro_export]
+macro_rules! conformance_checks {
+    ($then:ident) => {
+        $then! {
+            order_and_no_gaps, no_entry_twice, abort_forgets_the_run, snapshot_then_live,
+            retention_by_count, retention_by_age, drop_ref, paging, reads, subscribe_wakes
+        }
+    };
+}
+
 /// Runs every check, in order.
 pub fn run_all(make: &MakeFeed<'_>) {
-    order_and_no_gaps(make);
-    no_entry_twice(make);
-    abort_forgets_the_run(make);
-    snapshot_then_live(make);
-    retention_by_count(make);
-    retention_by_age(make);
-    drop_ref(make);
-    paging(make);
-    reads(make);
-    subscribe_wakes(make);
+    macro_rules! run {
+        ($($check:ident),*) => { $($check(make);)* };
+    }
+    crate::conformance_checks!(run);
 }
 
 fn chunk_id(text: &str) -> String {

@@ -23,15 +23,4 @@ macro_rules! suite {
     };
 }
 
-suite!(
-    order_and_no_gaps,
-    no_entry_twice,
-    abort_forgets_the_run,
-    snapshot_then_live,
-    retention_by_count,
-    retention_by_age,
-    drop_ref,
-    paging,
-    reads,
-    subscribe_wakes,
-);
+feed::conformance_checks!(suite);

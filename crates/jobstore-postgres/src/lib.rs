@@ -62,7 +62,7 @@
 //!   a `NOTIFY` on the cancel channel flips its token, and its next heartbeat answers
 //!   "cancelled" should the notification be lost.
 //! - **Migrations** are versioned (`schema_version`), run at connect in one transaction under
-//!   an advisory lock, and a schema at a newer version is refused ([`PgError::NewerSchema`]).
+//!   an advisory lock, and a schema at a newer version is refused ([`pg_schema::SetupError::NewerSchema`], inside [`PgError::Setup`]).
 //! - **Errors** map onto [`jobstore::Error::Unavailable`] (retry later: connection lost,
 //!   server shutting down, lost races) and [`jobstore::Error::Backend`] (permanent). No error
 //!   or log line holds the connection string or its password.

@@ -4,9 +4,10 @@
 //! different schemas). `schema_version` holds one row per applied migration. Migrations run
 //! at start in one transaction under an advisory lock of the schema, so replicas starting
 //! together apply each exactly once; a schema at a newer version than this build knows is
-//! refused with [`PgError::NewerSchema`].
+//! refused with [`pg_schema::SetupError::NewerSchema`].
 
 use deadpool_postgres::Object;
+use pg_schema::MigrationLock;
 
 use crate::error::PgError;
 use crate::names::Names;
@@ -64,24 +65,16 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
-/// Creates the schema if needed and applies the migrations it lacks. Returns the version
-/// it found before migrating (0 for a new schema).
+/// Creates the schema if needed and applies the migrations it lacks, under the schema's
+/// migration lock. Returns the version it found before migrating (0 for a new schema).
 pub(crate) async fn migrate(client: &mut Object, names: &Names) -> Result<i32, PgError> {
-    let tx = client.transaction().await?;
-    // Held until commit: a replica starting at the same moment waits here, then finds the
-    // migrations applied.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&names.migration_lock])
-        .await?;
     let migrations: Vec<String> = MIGRATIONS.iter().map(|m| m.to_string()).collect();
-    let found = pg_schema::apply_migrations(&tx, &names.schema, &migrations, "job")
-        .await
-        .map_err(|error| {
-            error.into_store_error(|found, supports| PgError::NewerSchema {
-                schema: names.schema.clone(),
-                found,
-                supports,
-            })
-        })?;
-    tx.commit().await?;
-    Ok(found)
+    pg_schema::migrate(
+        client,
+        MigrationLock::Key(names.migration_lock),
+        "job",
+        &names.schema,
+        &migrations,
+    )
+    .await
 }

@@ -4,13 +4,12 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use jobstore::{
     Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, Lease,
     NewJob, PageQuery, PendingRef, Progress, StateCounts, StoreConfig,
 };
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
 
 use crate::error::{PgError, TxError};
 use crate::listener::{self, Signals, stop_payload};
@@ -78,25 +77,15 @@ impl PgJobStore {
     /// advisory lock, and starts listening for other replicas' notifications. Must be called
     /// within a tokio runtime.
     ///
-    /// A schema migrated by a newer release is refused with [`PgError::NewerSchema`].
+    /// A schema migrated by a newer release is refused with [`PgError::Setup`]
+    /// ([`pg_schema::SetupError::NewerSchema`]).
     pub async fn connect(
         url: &str,
         options: PgOptions,
         config: StoreConfig,
     ) -> Result<PgJobStore, PgError> {
         let names = Names::new(&options.schema)?;
-        let pg_config: tokio_postgres::Config = url.parse().map_err(|_| PgError::InvalidUrl)?;
-        let manager = Manager::from_config(
-            pg_config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .build()
-            .map_err(|_| PgError::InvalidUrl)?;
+        let (pg_config, pool) = pg_schema::pool(url, options.pool_size)?;
         let mut client = pool.get().await?;
         let found = schema::migrate(&mut client, &names).await?;
         drop(client);

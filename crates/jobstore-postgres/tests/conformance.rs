@@ -6,17 +6,18 @@ mod support;
 use std::sync::Arc;
 
 use jobstore::{JobStore, StoreConfig};
-use support::Schemas;
+use support::JobStores;
 
 macro_rules! suite {
     ($($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                let Some(url) = support::server(concat!("jobstore-postgres conformance::", stringify!($check))).await else {
+                let suite = concat!("jobstore-postgres conformance::", stringify!($check));
+                let Some(schemas) = support::schemas(suite, stringify!($check)).await else {
                     return;
                 };
-                let schemas = Arc::new(Schemas::new(&url, stringify!($check)));
+                let schemas = Arc::new(schemas);
                 let for_make = Arc::clone(&schemas);
                 let make = move |config: StoreConfig| {
                     let schemas = &for_make;
@@ -34,27 +35,4 @@ macro_rules! suite {
     };
 }
 
-suite!(
-    lifecycle,
-    job_ids,
-    coalescing,
-    follow_up_while_running,
-    kinds_supersede,
-    per_key_exclusivity,
-    dedupe,
-    retries_with_backoff,
-    retries_run_out,
-    lease_expiry,
-    fencing,
-    cancel_queued,
-    cancel_running,
-    release,
-    list_and_counts,
-    cleanup,
-    next_waits_for_work,
-    producers_and_consumers,
-    complete_and_claim,
-    success_records_commit_and_note,
-    fetch_ref_is_kept_and_folded,
-    pending_refs,
-);
+jobstore::conformance_checks!(suite);

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use jobstore::{Completion, EnqueueOutcome, JobState, JobStore, NewJob, StoreConfig, Trigger};
 use jobstore_postgres::{PgError, PgJobStore, PgOptions, SCHEMA_VERSION};
-use support::{PATIENCE, Schemas};
+use pg_schema::SetupError;
+use support::{JobStores, PATIENCE};
 
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(PATIENCE, fut)
@@ -35,7 +36,7 @@ fn notify_only() -> PgOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_acknowledged_is_lost_across_reopen() {
-    let Some(schemas) = Schemas::for_test("jobstore-postgres replicas::reopen", "reopen").await
+    let Some(schemas) = support::schemas("jobstore-postgres replicas::reopen", "reopen").await
     else {
         return;
     };
@@ -104,7 +105,7 @@ async fn nothing_acknowledged_is_lost_across_reopen() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_never_run_two_jobs_of_one_key() {
     let Some(schemas) =
-        Schemas::for_test("jobstore-postgres replicas::exclusivity", "exclusive").await
+        support::schemas("jobstore-postgres replicas::exclusivity", "exclusive").await
     else {
         return;
     };
@@ -179,7 +180,7 @@ async fn replicas_never_run_two_jobs_of_one_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enqueue_on_one_replica_wakes_a_worker_on_another() {
-    let Some(schemas) = Schemas::for_test("jobstore-postgres replicas::wake", "wake").await else {
+    let Some(schemas) = support::schemas("jobstore-postgres replicas::wake", "wake").await else {
         return;
     };
     let schema = schemas.fresh();
@@ -211,7 +212,7 @@ async fn an_enqueue_on_one_replica_wakes_a_worker_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_on_one_replica_reaches_the_worker_on_another() {
-    let Some(schemas) = Schemas::for_test("jobstore-postgres replicas::cancel", "cancel").await
+    let Some(schemas) = support::schemas("jobstore-postgres replicas::cancel", "cancel").await
     else {
         return;
     };
@@ -251,7 +252,7 @@ async fn a_cancel_on_one_replica_reaches_the_worker_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_over_lease_is_refused_across_replicas() {
-    let Some(schemas) = Schemas::for_test("jobstore-postgres replicas::fencing", "fence").await
+    let Some(schemas) = support::schemas("jobstore-postgres replicas::fencing", "fence").await
     else {
         return;
     };
@@ -287,7 +288,7 @@ async fn a_taken_over_lease_is_refused_across_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_together_migrate_once() {
     let Some(schemas) =
-        Schemas::for_test("jobstore-postgres replicas::migration_lock", "migrate").await
+        support::schemas("jobstore-postgres replicas::migration_lock", "migrate").await
     else {
         return;
     };
@@ -320,8 +321,7 @@ async fn replicas_starting_together_migrate_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {
-    let Some(schemas) =
-        Schemas::for_test("jobstore-postgres replicas::newer_schema", "newer").await
+    let Some(schemas) = support::schemas("jobstore-postgres replicas::newer_schema", "newer").await
     else {
         return;
     };
@@ -343,9 +343,9 @@ async fn a_newer_schema_is_refused() {
     };
     match PgJobStore::connect(schemas.url(), options, StoreConfig::default()).await {
         Err(
-            error @ PgError::NewerSchema {
+            error @ PgError::Setup(SetupError::NewerSchema {
                 found, supports, ..
-            },
+            }),
         ) => {
             assert_eq!((found, supports), (newer, SCHEMA_VERSION));
             assert!(!error.is_transient());
@@ -378,7 +378,7 @@ async fn passwords_never_reach_errors() {
     let error = PgJobStore::connect(&malformed, PgOptions::default(), StoreConfig::default())
         .await
         .expect_err("an unterminated quote");
-    assert!(matches!(error, PgError::InvalidUrl));
+    assert!(matches!(error, PgError::Setup(SetupError::InvalidUrl)));
     for text in [error.to_string(), format!("{error:?}")] {
         assert!(!text.contains(secret), "the password leaked: {text}");
     }
@@ -387,7 +387,7 @@ async fn passwords_never_reach_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_reconnects_and_wakes_waiters() {
     let Some(schemas) =
-        Schemas::for_test("jobstore-postgres replicas::reconnect", "reconnect").await
+        support::schemas("jobstore-postgres replicas::reconnect", "reconnect").await
     else {
         return;
     };

@@ -89,30 +89,36 @@ async fn claims_nothing(store: &dyn JobStore, why: &str) {
     }
 }
 
+/// Invokes macro `$then` with the name of every check, in the order [`run_all`] runs them,
+/// after the tokens given past a comma (then a `;`): a backend's test file makes one test
+/// per check with it, and no check is left out when one is added.
+///
+/// ```
+/// macro_rules! count {
+///     ($($check:ident),*) => { [$(stringify!($check)),*].len() };
+/// }
+/// assert!(jobstore::conformance_checks!(count) > 20);
+/// ```
+#[macro_export]
+macro_rules! conformance_checks {
+    ($then:ident $(, $($before:tt)+)?) => {
+        $then! {
+            $($($before)+ ;)?
+            lifecycle, job_ids, coalescing, follow_up_while_running, kinds_supersede,
+            per_key_exclusivity, dedupe, retries_with_backoff, retries_run_out, lease_expiry,
+            fencing, cancel_queued, cancel_running, release, list_and_counts, cleanup,
+            next_waits_for_work, producers_and_consumers, complete_and_claim,
+            success_records_commit_and_note, fetch_ref_is_kept_and_folded, pending_refs
+        }
+    };
+}
+
 /// Runs every check, in order.
 pub async fn run_all(make: &MakeStore) {
-    lifecycle(make).await;
-    job_ids(make).await;
-    coalescing(make).await;
-    follow_up_while_running(make).await;
-    kinds_supersede(make).await;
-    per_key_exclusivity(make).await;
-    dedupe(make).await;
-    retries_with_backoff(make).await;
-    retries_run_out(make).await;
-    lease_expiry(make).await;
-    fencing(make).await;
-    cancel_queued(make).await;
-    cancel_running(make).await;
-    release(make).await;
-    list_and_counts(make).await;
-    cleanup(make).await;
-    next_waits_for_work(make).await;
-    producers_and_consumers(make).await;
-    complete_and_claim(make).await;
-    success_records_commit_and_note(make).await;
-    fetch_ref_is_kept_and_folded(make).await;
-    pending_refs(make).await;
+    macro_rules! run {
+        ($($check:ident),*) => { $($check(make).await;)* };
+    }
+    crate::conformance_checks!(run);
 }
 
 /// A job goes queued → running → succeeded, with its request fields, attempts, timestamps

@@ -8,12 +8,7 @@ macro_rules! suite {
     ($backend:ident, $make:expr) => {
         mod $backend {
             use super::*;
-            suite!(@tests $make;
-                lifecycle, job_ids, coalescing, follow_up_while_running, kinds_supersede,
-                per_key_exclusivity, dedupe, retries_with_backoff, retries_run_out,
-                lease_expiry, fencing, cancel_queued, cancel_running, release, list_and_counts,
-                cleanup, next_waits_for_work, producers_and_consumers, complete_and_claim,
-                success_records_commit_and_note, fetch_ref_is_kept_and_folded, pending_refs);
+            jobstore::conformance_checks!(suite, @tests $make);
         }
     };
     (@tests $make:expr; $($check:ident),*) => {
