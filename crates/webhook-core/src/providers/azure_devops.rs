@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified};
 use crate::error::Error;
 use crate::event::{
     Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, RefUpdate, Repository,
@@ -10,11 +10,11 @@ use crate::event::{
 use crate::payload::{Text, WithName, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
+use crate::providers::builtin::{Builtin, Keys};
 use crate::providers::{
     DeliveryIds, event, pull_request_event, push_urls, raw_id_update, ref_updates_event, same_ref,
     short_branch,
 };
-use crate::secret::Secret;
 use crate::signature::{required, verify_basic};
 
 /// Azure DevOps (Services and Server) web hook service hooks.
@@ -115,21 +115,15 @@ impl AzRepository<'_> {
     }
 }
 
-impl Provider for AzureDevOps {
-    fn id(&self) -> ProviderId {
-        ProviderId::AzureDevOps
-    }
+impl Builtin for AzureDevOps {
+    const ID: ProviderId = ProviderId::AzureDevOps;
 
-    fn verify(
-        &self,
-        delivery: &Delivery<'_>,
-        secrets: &[Secret],
-        _opts: &VerifyOptions,
-    ) -> Result<Verified, Error> {
+    fn check(&self, delivery: &Delivery<'_>, keys: Keys<'_>) -> Result<Verified, Error> {
+        let Keys { secrets, .. } = keys;
         verify_basic(required(delivery.headers, "Authorization")?, secrets)
     }
 
-    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+    fn read(&self, delivery: &Delivery<'_>, _: &ParseOptions) -> Result<Event, Error> {
         let envelope: Envelope<'_> = from_body(delivery.body)?;
         let event_type = envelope
             .event_type

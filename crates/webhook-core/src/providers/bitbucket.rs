@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::delivery::{Delivery, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified};
 use crate::error::Error;
 use crate::event::{
     Event, PullRequest, PullRequestAction, PullRequestFetch, PullRequestRef, PullRequestRefKind,
@@ -12,11 +12,11 @@ use crate::event::{
 use crate::payload::{Text, WithId, WithName, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
+use crate::providers::builtin::{Builtin, Keys};
 use crate::providers::{
     DeliveryIds, ZERO_ID, event, event_name, full_commit, ping_or_other, pull_request_event,
     push_urls, raw_id_update, ref_updates_event, same_ref, short_branch,
 };
-use crate::secret::Secret;
 use crate::signature::{required, verify_prefixed_hex};
 
 const SIGNATURE: &str = "X-Hub-Signature";
@@ -271,17 +271,11 @@ struct Anything<'a> {
     repository: Option<Repo<'a>>,
 }
 
-impl Provider for Bitbucket {
-    fn id(&self) -> ProviderId {
-        ProviderId::Bitbucket
-    }
+impl Builtin for Bitbucket {
+    const ID: ProviderId = ProviderId::Bitbucket;
 
-    fn verify(
-        &self,
-        delivery: &Delivery<'_>,
-        secrets: &[Secret],
-        opts: &VerifyOptions,
-    ) -> Result<Verified, Error> {
+    fn check(&self, delivery: &Delivery<'_>, keys: Keys<'_>) -> Result<Verified, Error> {
+        let Keys { secrets, opts } = keys;
         let value = required(delivery.headers, SIGNATURE)?;
         verify_prefixed_hex(
             SIGNATURE,
@@ -293,7 +287,7 @@ impl Provider for Bitbucket {
         )
     }
 
-    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
+    fn read(&self, delivery: &Delivery<'_>, _: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
         let key = event_name(headers, "X-Event-Key", &[])?;
         // Cloud: X-Request-UUID (and X-Hook-UUID per hook); Server: X-Request-Id.

@@ -2,16 +2,16 @@
 
 use ring::hmac;
 
-use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified};
 use crate::error::Error;
 use crate::event::Event;
 use crate::headers::HeaderValue;
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
-use crate::providers::github_like;
+use crate::providers::builtin::{Builtin, Keys};
+use crate::providers::github_like::{self, verify_hub_sha256};
 use crate::providers::{DeliveryIds, event_name};
-use crate::secret::Secret;
-use crate::signature::{header_problem, verify_hex, verify_prefixed_hex};
+use crate::signature::{header_problem, verify_hex};
 
 /// Forgejo sends its own header plus Gitea's and Gogs'; Gitea sends Gitea's and Gogs'.
 /// All carry the same value, so the first one present decides.
@@ -38,48 +38,28 @@ const DELIVERY_HEADERS: [&str; 4] = [
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gitea;
 
-impl Provider for Gitea {
-    fn id(&self) -> ProviderId {
-        ProviderId::Gitea
-    }
+impl Builtin for Gitea {
+    const ID: ProviderId = ProviderId::Gitea;
 
-    fn verify(
-        &self,
-        delivery: &Delivery<'_>,
-        secrets: &[Secret],
-        opts: &VerifyOptions,
-    ) -> Result<Verified, Error> {
+    fn check(&self, delivery: &Delivery<'_>, keys: Keys<'_>) -> Result<Verified, Error> {
         let headers = delivery.headers;
         for name in SIGNATURE_HEADERS {
             match headers.single(name) {
                 HeaderValue::Absent => continue,
                 HeaderValue::Present(hex) => {
-                    return verify_hex(name, hmac::HMAC_SHA256, hex, delivery.body, secrets);
+                    return verify_hex(name, hmac::HMAC_SHA256, hex, delivery.body, keys.secrets);
                 }
                 problem => return Err(header_problem(name, problem)),
             }
         }
-        match headers.single("X-Hub-Signature-256") {
-            HeaderValue::Present(value) => verify_prefixed_hex(
-                "X-Hub-Signature-256",
-                value,
-                &["sha256"],
-                delivery.body,
-                secrets,
-                opts,
-            ),
-            HeaderValue::Absent => Err(Error::missing(
+        verify_hub_sha256(delivery, keys, || {
+            Err(Error::missing(
                 "X-Gitea-Signature (or X-Forgejo-Signature, X-Gogs-Signature)",
-            )),
-            problem => Err(header_problem("X-Hub-Signature-256", problem)),
-        }
+            ))
+        })
     }
 
-    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
-        self.parse_with(delivery, &ParseOptions::default())
-    }
-
-    fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
+    fn read(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
         let name = event_name(headers, EVENT_HEADER, &OTHER_EVENT_HEADERS)?;
         let delivery_id = DELIVERY_HEADERS

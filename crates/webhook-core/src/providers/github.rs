@@ -1,17 +1,16 @@
 //! GitHub: `X-Hub-Signature-256` HMAC-SHA256, events from `X-GitHub-Event`.
 
-use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified};
 use crate::error::Error;
 use crate::event::Event;
 use crate::headers::HeaderValue;
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
-use crate::providers::github_like;
+use crate::providers::builtin::{Builtin, Keys};
+use crate::providers::github_like::{self, HUB_SIGNATURE_256, verify_hub_sha256};
 use crate::providers::{DeliveryIds, event_name};
-use crate::secret::Secret;
 use crate::signature::{header_problem, verify_prefixed_hex};
 
-const SIGNATURE_256: &str = "X-Hub-Signature-256";
 const SIGNATURE_SHA1: &str = "X-Hub-Signature";
 
 /// GitHub (github.com and GitHub Enterprise Server).
@@ -23,54 +22,33 @@ const SIGNATURE_SHA1: &str = "X-Hub-Signature";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GitHub;
 
-impl Provider for GitHub {
-    fn id(&self) -> ProviderId {
-        ProviderId::GitHub
-    }
+impl Builtin for GitHub {
+    const ID: ProviderId = ProviderId::GitHub;
 
-    fn verify(
-        &self,
-        delivery: &Delivery<'_>,
-        secrets: &[Secret],
-        opts: &VerifyOptions,
-    ) -> Result<Verified, Error> {
+    fn check(&self, delivery: &Delivery<'_>, keys: Keys<'_>) -> Result<Verified, Error> {
         let headers = delivery.headers;
-        match headers.single(SIGNATURE_256) {
-            HeaderValue::Present(value) => verify_prefixed_hex(
-                SIGNATURE_256,
+        let Keys { secrets, opts } = keys;
+        verify_hub_sha256(delivery, keys, || match headers.single(SIGNATURE_SHA1) {
+            HeaderValue::Present(value) if opts.allow_sha1 => verify_prefixed_hex(
+                SIGNATURE_SHA1,
                 value,
-                &["sha256"],
+                &["sha1"],
                 delivery.body,
                 secrets,
                 opts,
             ),
-            HeaderValue::Absent => match headers.single(SIGNATURE_SHA1) {
-                HeaderValue::Present(value) if opts.allow_sha1 => verify_prefixed_hex(
-                    SIGNATURE_SHA1,
-                    value,
-                    &["sha1"],
-                    delivery.body,
-                    secrets,
-                    opts,
-                ),
-                HeaderValue::Present(_) => Err(Error::invalid(format!(
-                    "only a SHA-1 signature ({SIGNATURE_SHA1}) was sent and SHA-1 is not enabled; expected {SIGNATURE_256}"
-                ))),
-                HeaderValue::Absent if opts.allow_sha1 => Err(Error::missing(format!(
-                    "{SIGNATURE_256} (or {SIGNATURE_SHA1})"
-                ))),
-                HeaderValue::Absent => Err(Error::missing(SIGNATURE_256)),
-                problem => Err(header_problem(SIGNATURE_SHA1, problem)),
-            },
-            problem => Err(header_problem(SIGNATURE_256, problem)),
-        }
+            HeaderValue::Present(_) => Err(Error::invalid(format!(
+                "only a SHA-1 signature ({SIGNATURE_SHA1}) was sent and SHA-1 is not enabled; expected {HUB_SIGNATURE_256}"
+            ))),
+            HeaderValue::Absent if opts.allow_sha1 => Err(Error::missing(format!(
+                "{HUB_SIGNATURE_256} (or {SIGNATURE_SHA1})"
+            ))),
+            HeaderValue::Absent => Err(Error::missing(HUB_SIGNATURE_256)),
+            problem => Err(header_problem(SIGNATURE_SHA1, problem)),
+        })
     }
 
-    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
-        self.parse_with(delivery, &ParseOptions::default())
-    }
-
-    fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
+    fn read(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
         let name = event_name(headers, "X-GitHub-Event", &[])?;
         let ids = DeliveryIds::new(

@@ -4,18 +4,24 @@
 use serde::Deserialize;
 
 use crate::commits::CommitFiles;
-use crate::delivery::ParseOptions;
+use crate::delivery::{Delivery, ParseOptions, Verified};
 use crate::error::Error;
 use crate::event::{
     Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, Repository,
 };
+use crate::headers::HeaderValue;
 use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider_id::ProviderId;
+use crate::providers::builtin::Keys;
 use crate::providers::single_ref_push::SingleRefPush;
 use crate::providers::{
     DeliveryIds, event, full_commit, is_zero_id, ping_or_other, pull_request_event, push_urls,
     same_ref,
 };
+use crate::signature::{header_problem, verify_prefixed_hex};
+
+/// GitHub's HMAC-SHA256 signature header, which Gitea and Forgejo send too.
+pub(crate) const HUB_SIGNATURE_256: &str = "X-Hub-Signature-256";
 
 /// GitHub stops listing commits at 2048 in a push payload.
 const GITHUB_MAX_COMMITS: usize = 2048;
@@ -131,6 +137,27 @@ struct Release<'a> {
 struct Anything<'a> {
     #[serde(borrow)]
     repository: Option<Repo<'a>>,
+}
+
+/// Verifies `X-Hub-Signature-256: sha256=<hex>` when it was sent; `absent` answers when it
+/// was not.
+pub(crate) fn verify_hub_sha256(
+    delivery: &Delivery<'_>,
+    keys: Keys<'_>,
+    absent: impl FnOnce() -> Result<Verified, Error>,
+) -> Result<Verified, Error> {
+    match delivery.headers.single(HUB_SIGNATURE_256) {
+        HeaderValue::Present(value) => verify_prefixed_hex(
+            HUB_SIGNATURE_256,
+            value,
+            &["sha256"],
+            delivery.body,
+            keys.secrets,
+            keys.opts,
+        ),
+        HeaderValue::Absent => absent(),
+        problem => Err(header_problem(HUB_SIGNATURE_256, problem)),
+    }
 }
 
 /// Parses a GitHub-shaped payload for the event named `name`.

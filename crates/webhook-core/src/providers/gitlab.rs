@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::commits::CommitFiles;
-use crate::delivery::{Delivery, ParseOptions, Verified, VerifyOptions};
+use crate::delivery::{Delivery, ParseOptions, Verified};
 use crate::error::Error;
 use crate::event::{
     Event, EventKind, PullRequest, PullRequestAction, PullRequestRefKind, Repository,
@@ -12,12 +12,12 @@ use crate::headers::{HeaderValue, Headers};
 use crate::payload::{Text, WithId, from_body, owned, require};
 use crate::provider::Provider;
 use crate::provider_id::ProviderId;
+use crate::providers::builtin::{Builtin, Keys};
 use crate::providers::single_ref_push::SingleRefPush;
 use crate::providers::{
     DeliveryIds, event, event_name, full_commit, is_zero_id, pull_request_event, push_urls,
     same_ref,
 };
-use crate::secret::Secret;
 use crate::signature::{header_problem, verify_standard_webhooks, verify_token};
 
 const TOKEN: &str = "X-Gitlab-Token";
@@ -155,17 +155,11 @@ struct Anything<'a> {
     repository: Option<LegacyRepository<'a>>,
 }
 
-impl Provider for GitLab {
-    fn id(&self) -> ProviderId {
-        ProviderId::GitLab
-    }
+impl Builtin for GitLab {
+    const ID: ProviderId = ProviderId::GitLab;
 
-    fn verify(
-        &self,
-        delivery: &Delivery<'_>,
-        secrets: &[Secret],
-        opts: &VerifyOptions,
-    ) -> Result<Verified, Error> {
+    fn check(&self, delivery: &Delivery<'_>, keys: Keys<'_>) -> Result<Verified, Error> {
+        let Keys { secrets, opts } = keys;
         let headers = delivery.headers;
         if headers.single("webhook-signature") != HeaderValue::Absent {
             return verify_standard_webhooks(headers, delivery.body, secrets, opts);
@@ -177,11 +171,7 @@ impl Provider for GitLab {
         }
     }
 
-    fn parse(&self, delivery: &Delivery<'_>) -> Result<Event, Error> {
-        self.parse_with(delivery, &ParseOptions::default())
-    }
-
-    fn parse_with(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
+    fn read(&self, delivery: &Delivery<'_>, options: &ParseOptions) -> Result<Event, Error> {
         let headers = delivery.headers;
         let name = event_name(headers, "X-Gitlab-Event", &[])?;
         let ids = DeliveryIds::new(self.id(), None, delivery_id(headers));

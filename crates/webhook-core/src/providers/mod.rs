@@ -2,6 +2,7 @@
 
 mod azure_devops;
 mod bitbucket;
+mod builtin;
 mod gitea;
 mod github;
 mod github_like;
