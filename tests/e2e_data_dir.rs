@@ -58,9 +58,7 @@ fn assert_owner_only(root: &Path) {
 #[test]
 fn the_data_dir_is_owner_only_and_holds_no_credential() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("kept_private", 3));
-    repo.commit("c1");
+    let (repo, _) = Repo::with_source(&tmp.path().join("src"), "lib.rs", "kept_private", 3);
     // A data dir someone made world-readable: tightened at start.
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -120,9 +118,7 @@ fn the_data_dir_is_owner_only_and_holds_no_credential() {
 #[test]
 fn index_from_the_command_line_makes_owner_only_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("lib.rs", &source_file("indexed_by_hand", 3));
-    repo.commit("c1");
+    let (repo, _) = Repo::with_source(&tmp.path().join("src"), "lib.rs", "indexed_by_hand", 3);
     let data = tmp.path().join("cli-data");
     run_ok(
         Command::new(env!("CARGO_BIN_EXE_context-gateway"))

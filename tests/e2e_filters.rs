@@ -28,9 +28,7 @@ fn ignored_reason(response: &Response) -> String {
 #[test]
 fn tag_globs_events_and_path_globs_decide_what_makes_jobs() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("src/lib.rs", &source_file("lib_first", 2));
-    let first = repo.commit("one");
+    let (repo, first) = Repo::with_source(&tmp.path().join("src"), "src/lib.rs", "lib_first", 2);
     repo.git(&["tag", "v1.0"]);
     repo.git(&["tag", "v0.9"]);
     let config = config_for(

@@ -32,10 +32,7 @@ fn search_hits(gw: &Gateway, query: &str) -> Vec<Value> {
 }
 
 fn upstream(hosts: &Path, full_name: &str, ident: &str) -> (Repo, String) {
-    let repo = Repo::new(&hosts.join(full_name));
-    repo.write("lib.rs", &source_file(ident, 2));
-    let head = repo.commit("first");
-    (repo, head)
+    Repo::with_source(&hosts.join(full_name), "lib.rs", ident, 2)
 }
 
 fn discovered_names(gw: &Gateway) -> Vec<String> {

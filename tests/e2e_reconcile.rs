@@ -99,9 +99,7 @@ fn a_push_and_a_deletion_without_webhooks_are_healed_within_an_interval() {
 #[test]
 fn a_tag_and_an_open_pull_request_head_made_upstream_without_webhooks_are_indexed() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("a.rs", &source_file("alpha_base", 2));
-    repo.commit("one");
+    let (repo, _) = Repo::with_source(&tmp.path().join("src"), "a.rs", "alpha_base", 2);
     let config = format!(
         "workers = 2\n\n[rate_limit]\nper_ip_per_sec = 0\n\n[[repos]]\nname = \"demo\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\"]\ntags = [\"v*\"]\npull_requests = true\nsecret = \"{SECRET}\"\nreconcile_interval_secs = 1\n",
         repo.url()

@@ -60,9 +60,7 @@ fn cloud_pull_request(source_repo: &str, branch: &str, hash: &str) -> Value {
 #[test]
 fn tags_releases_and_pull_requests_record_the_commit_they_indexed() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.write("main.rs", &source_file("on_main", 3));
-    repo.commit("main");
+    let (repo, _) = Repo::with_source(&tmp.path().join("src"), "main.rs", "on_main", 3);
     repo.write("tagged.rs", &source_file("in_the_annotated_tag", 3));
     let tagged = repo.commit("for the tag");
     repo.git(&["tag", "-a", "v1", "-m", "an annotated tag"]);

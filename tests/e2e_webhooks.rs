@@ -607,9 +607,8 @@ fn pull_requests_and_tags_are_indexed_when_configured() {
 fn local_path_repos_record_their_commit_only_when_in_git() {
     let tmp = tempfile::tempdir().unwrap();
     // A path inside a git work tree (a subdirectory, as git itself finds it) and a plain one.
-    let repo = Repo::new(&tmp.path().join("checkout"));
-    repo.write("pkg/lib.rs", &source_file("in_git_tree", 3));
-    let head = repo.commit("one");
+    let (repo, head) =
+        Repo::with_source(&tmp.path().join("checkout"), "pkg/lib.rs", "in_git_tree", 3);
     let plain = tmp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
     std::fs::write(plain.join("lib.rs"), source_file("plain_tree", 3)).unwrap();

@@ -562,6 +562,12 @@ impl Repo {
         (repo, commit)
     }
 
+    /// A repository in `dir` whose one commit holds `path` with [`source_file`]`(ident,
+    /// lines)`; returns it and that commit's id.
+    pub fn with_source(dir: &Path, path: &str, ident: &str, lines: usize) -> (Repo, String) {
+        Repo::with_file(dir, path, &source_file(ident, lines))
+    }
+
     pub fn url(&self) -> String {
         format!("file://{}", self.dir.display())
     }
