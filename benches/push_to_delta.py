@@ -19,16 +19,14 @@ Only loopback traffic; bounded by --pushes and a per-push deadline.
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
-from common import (Gateway, default_gateway, get_json, git, latency_summary,  # noqa: E402
+from common import (Run, default_gateway, get_json, git, latency_summary,  # noqa: E402
                     make_repo, push_headers, request)
 from push_to_searchable import bench_config, dir_of, head, push_body, report  # noqa: E402
 
@@ -62,12 +60,10 @@ def main():
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")
     args = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="p2d-")
-    gateway = None
-    try:
-        repo = os.path.join(work, "repo")
+    with Run("p2d-") as run:
+        repo = os.path.join(run.work, "repo")
         make_repo(repo, args.files, dir_of)
-        gateway = Gateway(args.binary, work, bench_config(repo)).start({"RUST_LOG": "warn"})
+        gateway = run.gateway(args.binary, bench_config(repo)).start({"RUST_LOG": "warn"})
         addr = gateway.addr
         t0 = time.time()
         gateway.wait_idle()
@@ -123,10 +119,6 @@ def main():
             **latency_summary(latencies),
         }
         report(result, args.json, 22)
-    finally:
-        if gateway:
-            gateway.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,12 @@ Only loopback traffic; bounded by --pushes and a per-push deadline.
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
-from common import (SECRET, Gateway, default_gateway, git, latency_summary,  # noqa: E402
+from common import (SECRET, Run, default_gateway, git, latency_summary,  # noqa: E402
                     make_repo, push_headers, request)
 
 
@@ -115,14 +113,12 @@ def main():
                     help="log at info level and report where each push's time went (git, index+commit)")
     args = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="p2s-")
-    gateway = None
-    try:
-        repo = os.path.join(work, "repo")
+    with Run("p2s-") as run:
+        repo = os.path.join(run.work, "repo")
         t0 = time.time()
         make_repo(repo, args.files, dir_of)
         print(f"made a {args.files}-file repo in {time.time() - t0:.1f}s", file=sys.stderr)
-        gateway = Gateway(args.binary, work, bench_config(repo)).start({
+        gateway = run.gateway(args.binary, bench_config(repo)).start({
             "RUST_LOG": "info,context_gateway::git=debug" if args.phases else "warn",
             "CONTEXT_GATEWAY_LOG_FORMAT": "json",
         })
@@ -166,10 +162,6 @@ def main():
         if args.phases:
             result.update(phases(gateway.log_path, args.pushes))
         report(result, args.json, 16)
-    finally:
-        if gateway:
-            gateway.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,8 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -61,15 +59,13 @@ def main():
     ap.add_argument("--json-out")
     args = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="coalesce-")
-    gw = None
-    try:
-        repo = os.path.join(work, "repo")
+    with common.Run("coalesce-") as run:
+        repo = os.path.join(run.work, "repo")
         common.make_repo(repo, args.files, lambda i: f"pkg{i % 50:02}")
         config = (f'workers = {args.workers}\n[rate_limit]\nper_ip_per_sec = 0\n\n'
                   f'[[repos]]\nname = "bench"\nprovider = "github"\nurl = "file://{repo}"\n'
                   f'branches = ["main"]\nsecret = "{common.SECRET}"\n')
-        gw = common.Gateway(args.binary, work, config).start()
+        gw = run.gateway(args.binary, config).start()
         t0 = time.time()
         gw.wait_idle()
         print(f"initial index of {args.files} files: {time.time() - t0:.1f}s", file=sys.stderr)
@@ -141,10 +137,6 @@ def main():
             "last_answer": json.loads(answer),
         }
         common.write_result(result, args.json_out)
-    finally:
-        if gw:
-            gw.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

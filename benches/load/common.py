@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 TOKEN = "bench-token"
@@ -245,6 +246,31 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class Run:
+    """One bench run: a temp work dir and the gateways started in it. Use as
+    `with Run("prefix-") as run:`; on the way out, however it ends, every gateway is stopped
+    and the dir removed."""
+
+    def __init__(self, prefix):
+        self.work = tempfile.mkdtemp(prefix=prefix)
+        self.gateways = []
+
+    def gateway(self, binary, config_text, **kwargs):
+        """A `Gateway` in the work dir (not started yet), stopped when the run ends."""
+        gateway = Gateway(binary, self.work, config_text, **kwargs)
+        self.gateways.append(gateway)
+        return gateway
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for gateway in self.gateways:
+            gateway.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
+        return False
 
 
 def status_kb(pid, keys):
