@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use feed::{ChunkRecord, Entry, Mirror};
-use indexer::{Indexer, IndexerConfig, MemoryManifestStore, MemorySink, RefKey, RunRequest, Scope};
+use indexer::RefKey;
 use support::*;
 
 const MAIN: &str = "refs/heads/main";
@@ -107,33 +107,7 @@ fn fresh_index(repo: &Repo, commit: &str, dir: &Path) -> BTreeMap<String, Vec<Ch
         .status()
         .unwrap();
     assert!(status.success());
-    let key = RefKey::new("demo", MAIN);
-    let sink = MemorySink::new();
-    let request = RunRequest {
-        tree: &tree,
-        key: key.clone(),
-        commit: None,
-        scope: Scope::Full,
-    };
-    Indexer::new(IndexerConfig::default())
-        .unwrap()
-        .run(
-            request,
-            &sink,
-            &MemoryManifestStore::new(),
-            &|_| {},
-            &|| false,
-        )
-        .unwrap();
-    sink.files(&key)
-        .into_iter()
-        .filter(|(_, c)| !c.is_empty())
-        .map(|(path, chunks)| {
-            let mut records: Vec<ChunkRecord> = chunks.iter().map(ChunkRecord::from).collect();
-            records.sort_by(|a, b| (a.start_line, &a.id).cmp(&(b.start_line, &b.id)));
-            (path, records)
-        })
-        .collect()
+    feed::fresh_index(&tree, &RefKey::new("demo", MAIN)).unwrap()
 }
 
 /// An open `text/event-stream` answer of `/changes`, read as it arrives.

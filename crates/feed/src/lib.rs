@@ -85,7 +85,7 @@ pub use context::{RunContext, current as current_run, with_run};
 pub use entry::{BadCursor, ChunkRecord, Cursor, Entry, EntryKind, Page, PathChange};
 pub use error::FeedError;
 pub use file_text::{FileText, assemble};
-pub use mirror::Mirror;
+pub use mirror::{Mirror, fresh_index};
 #[cfg(feature = "nats")]
 pub use nats::{NatsError, NatsPublisher, Published};
 pub use sink::Tee;

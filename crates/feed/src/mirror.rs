@@ -1,6 +1,9 @@
 //! A consumer's local copy of a ref's chunks, kept by applying feed entries in order.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use indexer::{Indexer, IndexerConfig, MemoryManifestStore, MemorySink, RefKey, RunRequest, Scope};
 
 use crate::entry::{ChunkRecord, Entry, EntryKind};
 
@@ -76,4 +79,38 @@ impl Mirror {
     pub fn set_cursor(&mut self, cursor: impl Into<String>) {
         self.cursor = Some(cursor.into());
     }
+}
+
+/// What a [`Mirror`] of `key` holds once it has followed the feed past a run over `tree`: the
+/// files of a fresh full index of `tree` (default indexer configuration), path → chunks in
+/// line order, files without chunks left out. For checking a feed and its followers against
+/// the truth.
+pub fn fresh_index(
+    tree: &Path,
+    key: &RefKey,
+) -> Result<BTreeMap<String, Vec<ChunkRecord>>, indexer::Error> {
+    let sink = MemorySink::new();
+    let request = RunRequest {
+        tree,
+        key: key.clone(),
+        commit: None,
+        scope: Scope::Full,
+    };
+    Indexer::new(IndexerConfig::default())?.run(
+        request,
+        &sink,
+        &MemoryManifestStore::new(),
+        &|_| {},
+        &|| false,
+    )?;
+    Ok(sink
+        .files(key)
+        .into_iter()
+        .filter(|(_, chunks)| !chunks.is_empty())
+        .map(|(path, chunks)| {
+            let mut records: Vec<ChunkRecord> = chunks.iter().map(ChunkRecord::from).collect();
+            records.sort_by(|a, b| (a.start_line, &a.id).cmp(&(b.start_line, &b.id)));
+            (path, records)
+        })
+        .collect())
 }

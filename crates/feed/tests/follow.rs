@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use feed::{ChunkRecord, Cursor, FeedStore, Mirror, Retention, RunContext, with_run};
-use indexer::{Indexer, IndexerConfig, MemoryManifestStore, MemorySink, RefKey, RunRequest, Scope};
+use indexer::{Indexer, IndexerConfig, MemoryManifestStore, RefKey, RunRequest, Scope};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -82,32 +82,7 @@ fn write_tree(root: &Path, tree: &Tree) {
 
 /// What a fresh full index of `root` holds: path → chunks in line order.
 fn fresh_index(root: &Path, key: &RefKey) -> BTreeMap<String, Vec<ChunkRecord>> {
-    let sink = MemorySink::new();
-    let request = RunRequest {
-        tree: root,
-        key: key.clone(),
-        commit: None,
-        scope: Scope::Full,
-    };
-    Indexer::new(IndexerConfig::default())
-        .unwrap()
-        .run(
-            request,
-            &sink,
-            &MemoryManifestStore::new(),
-            &|_| {},
-            &|| false,
-        )
-        .unwrap();
-    sink.files(key)
-        .into_iter()
-        .filter(|(_, chunks)| !chunks.is_empty())
-        .map(|(path, chunks)| {
-            let mut records: Vec<ChunkRecord> = chunks.iter().map(ChunkRecord::from).collect();
-            records.sort_by(|a, b| (a.start_line, &a.id).cmp(&(b.start_line, &b.id)));
-            (path, records)
-        })
-        .collect()
+    feed::fresh_index(root, key).unwrap()
 }
 
 /// Reads one page of one entry after the mirror's cursor into it.
