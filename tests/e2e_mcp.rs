@@ -197,41 +197,19 @@ fn the_official_python_client_lists_searches_and_reads_and_needs_the_token() {
     assert_eq!(read["structured"]["total_lines"], 4);
 
     // Bad arguments are tool errors whose message names the problem.
-    let missing = &seen["missing"];
-    assert_eq!(missing["is_error"], true, "{missing}");
-    assert!(
-        missing["text"]
-            .as_str()
-            .unwrap()
-            .contains("`src/nope.rs` is not an indexed file"),
-        "{missing}"
-    );
-    let bad_line = &seen["bad_line"];
-    assert_eq!(bad_line["is_error"], true, "{bad_line}");
-    assert!(
-        bad_line["text"].as_str().unwrap().contains("start_line"),
-        "{bad_line}"
-    );
+    tool_error(&seen["missing"], |text| {
+        text.contains("`src/nope.rs` is not an indexed file")
+    });
+    tool_error(&seen["bad_line"], |text| text.contains("start_line"));
     // A caller that already holds main at the indexed commit gets nothing new; a commit the
     // feed never indexed is a tool error that says where to start instead.
     let after = &seen["after_commit"];
     assert_eq!(after["is_error"], false, "{after}");
     assert_eq!(after["structured"]["entries"], json!([]), "{after}");
-    let never = &seen["unknown_commit"];
-    assert_eq!(never["is_error"], true, "{never}");
-    assert!(
-        never["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("commit_not_in_feed:"),
-        "{never}"
-    );
-    let unknown = &seen["unknown_repo"];
-    assert_eq!(unknown["is_error"], true, "{unknown}");
-    assert!(
-        unknown["text"].as_str().unwrap().contains("`nope`"),
-        "{unknown}"
-    );
+    tool_error(&seen["unknown_commit"], |text| {
+        text.starts_with("commit_not_in_feed:")
+    });
+    tool_error(&seen["unknown_repo"], |text| text.contains("`nope`"));
 
     // Freshness: the repo's main is indexed at the commit and up to date.
     let repos = &seen["repos"]["structured"]["repos"];
@@ -270,6 +248,13 @@ fn the_official_python_client_lists_searches_and_reads_and_needs_the_token() {
     assert_eq!(seen["unauthorized_statuses"], json!([401]), "{seen}");
     assert!(seen["unauthorized_error"].is_string(), "{seen}");
     gw.stop();
+}
+
+/// Asserts that a tool call's `result` is a tool error whose text `says` what it should.
+fn tool_error(result: &Value, says: impl Fn(&str) -> bool) {
+    assert_eq!(result["is_error"], true, "{result}");
+    let text = result["text"].as_str().expect("a tool error has a text");
+    assert!(says(text), "{result}");
 }
 
 fn post_json(gw: &Gateway, headers: &[(&str, &str)], body: &Value) -> Response {
