@@ -20,6 +20,13 @@ fn default_config(url: &str) -> String {
     )
 }
 
+/// A gateway in `tmp` serving one repository with no files, `settings` set before it.
+fn on_an_empty_repo(tmp: &Path, settings: &str) -> Gateway {
+    let repo = Repo::new(&tmp.join("src"));
+    repo.commit("empty");
+    Gateway::start(tmp, &format!("{settings}{}", default_config(&repo.url())))
+}
+
 /// A delivery's headers and body.
 type Signed = (Vec<(String, String)>, Vec<u8>);
 
@@ -151,13 +158,7 @@ fn healthy_once(addr: SocketAddr) -> bool {
 #[test]
 fn clients_that_never_read_cannot_keep_a_healthy_client_out() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.commit("empty");
-    let config = format!(
-        "max_connections = 20\nwrite_timeout_secs = 2\n{}",
-        default_config(&repo.url())
-    );
-    let gw = Gateway::start(tmp.path(), &config);
+    let gw = on_an_empty_repo(tmp.path(), "max_connections = 20\nwrite_timeout_secs = 2\n");
     // Each answer repeats its 8 KiB path (405: POST only), so unread answers fill the
     // buffers quickly; every client pipelines requests until the server stops reading.
     let path = format!("/webhooks/github/{}", "x".repeat(8 * 1024));
@@ -193,15 +194,12 @@ fn clients_that_never_read_cannot_keep_a_healthy_client_out() {
 #[test]
 fn requests_over_the_in_flight_bound_get_503_with_retry_after() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.commit("empty");
     // The stalled body below may hold its slot for 120 s (one idle round), longer than the
     // test waits for the bound, however slowly a loaded machine gets to the first probe.
-    let config = format!(
-        "max_in_flight = 1\nheader_read_timeout_secs = 120\n{}",
-        default_config(&repo.url())
+    let gw = on_an_empty_repo(
+        tmp.path(),
+        "max_in_flight = 1\nheader_read_timeout_secs = 120\n",
     );
-    let gw = Gateway::start(tmp.path(), &config);
     // A delivery whose body never finishes keeps its request in flight.
     let (slow, refused) = hold_the_only_slot(&gw, "/webhooks/github/demo");
     assert_eq!(refused.json()["error"]["code"], "overloaded");
@@ -280,9 +278,7 @@ fn an_empty_or_padded_token_is_a_start_error_naming_the_variable() {
 #[test]
 fn bad_query_parameters_are_400_naming_the_parameter() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = Repo::new(&tmp.path().join("src"));
-    repo.commit("empty");
-    let gw = Gateway::start(tmp.path(), &default_config(&repo.url()));
+    let gw = on_an_empty_repo(tmp.path(), "");
     let cases = [
         ("/search?q=%+1", "bad_parameter", "`q`"),
         ("/search?q=ok&repo=%zz", "bad_parameter", "`repo`"),
