@@ -16,7 +16,6 @@ Only loopback traffic; bounded by --pushes and a per-push deadline.
     python3 benches/push_to_delta.py --pushes 50   # --binary: default $CARGO_TARGET_DIR/release
 """
 
-import argparse
 import json
 import os
 import sys
@@ -26,9 +25,9 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "load"))
-from common import (Run, default_gateway, get_json, git, latency_summary,  # noqa: E402
+from common import (Run, get_json, git, latency_summary,  # noqa: E402
                     make_repo, push_headers, request)
-from push_to_searchable import bench_config, dir_of, head, push_body, report  # noqa: E402
+from push_to_searchable import bench_args, bench_config, dir_of, head, push_body, report  # noqa: E402
 
 
 def changes(addr, since, limit=1000, wait=0):
@@ -52,12 +51,7 @@ def page_snapshot(addr):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--binary", default=default_gateway(),
-                    help="default: the release build in $CARGO_TARGET_DIR, else target/")
-    ap.add_argument("--files", type=int, default=10_000)
-    ap.add_argument("--pushes", type=int, default=50)
-    ap.add_argument("--json", action="store_true", help="print one JSON line of results")
+    ap = bench_args(__doc__)
     args = ap.parse_args()
 
     with Run("p2d-") as run:

@@ -102,13 +102,20 @@ def phases(log_path, pushes):
             "runs_logged": len(prepare), **per_command}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def bench_args(description):
+    """The options of both push benches: the binary, the repo's size, the pushes, --json."""
+    ap = argparse.ArgumentParser(description=description,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=default_gateway(),
                     help="default: the release build in $CARGO_TARGET_DIR, else target/")
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--pushes", type=int, default=50)
     ap.add_argument("--json", action="store_true", help="print one JSON line of results")
+    return ap
+
+
+def main():
+    ap = bench_args(__doc__)
     ap.add_argument("--phases", action="store_true",
                     help="log at info level and report where each push's time went (git, index+commit)")
     args = ap.parse_args()
