@@ -11,7 +11,7 @@ use std::time::Duration;
 use jobstore::{Completion, EnqueueOutcome, JobState, JobStore, NewJob, StoreConfig, Trigger};
 use jobstore_postgres::{PgError, PgJobStore, PgOptions, SCHEMA_VERSION};
 use pg_schema::SetupError;
-use support::{JobStores, PATIENCE};
+use support::{JobStores, PATIENCE, Schemas};
 
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(PATIENCE, fut)
@@ -34,17 +34,28 @@ fn notify_only() -> PgOptions {
     }
 }
 
+/// Schemas for test `name` of this suite (`tag` starts their names) and the first of them,
+/// or `None` when the suite is left out.
+async fn one_schema(name: &str, tag: &str) -> Option<(Schemas, String)> {
+    let schemas = support::schemas(&format!("jobstore-postgres replicas::{name}"), tag).await?;
+    let schema = schemas.fresh();
+    Some((schemas, schema))
+}
+
+/// The default store configuration with leases of `ms` milliseconds.
+fn lease_of(ms: u64) -> StoreConfig {
+    StoreConfig {
+        lease: Duration::from_millis(ms),
+        ..StoreConfig::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_acknowledged_is_lost_across_reopen() {
-    let Some(schemas) = support::schemas("jobstore-postgres replicas::reopen", "reopen").await
-    else {
+    let Some((schemas, schema)) = one_schema("reopen", "reopen").await else {
         return;
     };
-    let schema = schemas.fresh();
-    let config = StoreConfig {
-        lease: Duration::from_millis(300),
-        ..StoreConfig::default()
-    };
+    let config = lease_of(300);
     let store = schemas.open(&schema, config.clone()).await;
     let mut ids = Vec::new();
     for n in 0..40 {
@@ -104,12 +115,9 @@ async fn nothing_acknowledged_is_lost_across_reopen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_never_run_two_jobs_of_one_key() {
-    let Some(schemas) =
-        support::schemas("jobstore-postgres replicas::exclusivity", "exclusive").await
-    else {
+    let Some((schemas, schema)) = one_schema("exclusivity", "exclusive").await else {
         return;
     };
-    let schema = schemas.fresh();
     let replicas: Vec<Arc<PgJobStore>> = vec![
         Arc::new(schemas.open(&schema, StoreConfig::default()).await),
         Arc::new(schemas.open(&schema, StoreConfig::default()).await),
@@ -180,10 +188,9 @@ async fn replicas_never_run_two_jobs_of_one_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enqueue_on_one_replica_wakes_a_worker_on_another() {
-    let Some(schemas) = support::schemas("jobstore-postgres replicas::wake", "wake").await else {
+    let Some((schemas, schema)) = one_schema("wake", "wake").await else {
         return;
     };
-    let schema = schemas.fresh();
     let producer = schemas
         .open_with(&schema, StoreConfig::default(), notify_only())
         .await;
@@ -212,11 +219,9 @@ async fn an_enqueue_on_one_replica_wakes_a_worker_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_on_one_replica_reaches_the_worker_on_another() {
-    let Some(schemas) = support::schemas("jobstore-postgres replicas::cancel", "cancel").await
-    else {
+    let Some((schemas, schema)) = one_schema("cancel", "cancel").await else {
         return;
     };
-    let schema = schemas.fresh();
     let api = schemas
         .open_with(&schema, StoreConfig::default(), notify_only())
         .await;
@@ -252,15 +257,10 @@ async fn a_cancel_on_one_replica_reaches_the_worker_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_over_lease_is_refused_across_replicas() {
-    let Some(schemas) = support::schemas("jobstore-postgres replicas::fencing", "fence").await
-    else {
+    let Some((schemas, schema)) = one_schema("fencing", "fence").await else {
         return;
     };
-    let schema = schemas.fresh();
-    let config = StoreConfig {
-        lease: Duration::from_millis(100),
-        ..StoreConfig::default()
-    };
+    let config = lease_of(100);
     let paused = schemas.open(&schema, config.clone()).await;
     let rescuer = schemas.open(&schema, config).await;
     paused
@@ -321,11 +321,9 @@ async fn replicas_starting_together_migrate_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {
-    let Some(schemas) = support::schemas("jobstore-postgres replicas::newer_schema", "newer").await
-    else {
+    let Some((schemas, schema)) = one_schema("newer_schema", "newer").await else {
         return;
     };
-    let schema = schemas.fresh();
     drop(schemas.open(&schema, StoreConfig::default()).await);
     let newer = SCHEMA_VERSION + 1;
     schemas
@@ -386,12 +384,9 @@ async fn passwords_never_reach_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_reconnects_and_wakes_waiters() {
-    let Some(schemas) =
-        support::schemas("jobstore-postgres replicas::reconnect", "reconnect").await
-    else {
+    let Some((schemas, schema)) = one_schema("reconnect", "reconnect").await else {
         return;
     };
-    let schema = schemas.fresh();
     let consumer = Arc::new(
         schemas
             .open_with(&schema, StoreConfig::default(), notify_only())
