@@ -146,10 +146,9 @@ impl fmt::Debug for KeptBody {
     }
 }
 
-/// A delivery to record. `headers` must already be redacted; `kept` is stored beside the
-/// entry (and only for verified deliveries: an unverified body is never kept).
+/// What the log holds of one delivery. `headers` are redacted by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDelivery {
+pub struct DeliveryRecord {
     /// When the request arrived.
     pub received_at: SystemTime,
     /// The provider named in the URL (`github`, ...), as sent.
@@ -176,7 +175,15 @@ pub struct NewDelivery {
     pub body_bytes: u64,
     /// The entry this delivery ran again, for a redelivery.
     pub redelivery_of: Option<LogId>,
-    /// The original headers and body, when they are to be kept.
+}
+
+/// A delivery to record, with its original headers and body when they are to be kept (only
+/// ever for verified deliveries: an unverified body is never kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// What is logged.
+    pub record: DeliveryRecord,
+    /// The original headers and body, stored beside the entry, never shown.
     pub kept: Option<KeptBody>,
 }
 
@@ -185,57 +192,10 @@ pub struct NewDelivery {
 pub struct DeliveryEntry {
     /// The entry's id.
     pub id: LogId,
-    /// When the request arrived.
-    pub received_at: SystemTime,
-    /// See [`NewDelivery::provider`].
-    pub provider: String,
-    /// See [`NewDelivery::event`].
-    pub event: Option<String>,
-    /// See [`NewDelivery::repo`].
-    pub repo: Option<String>,
-    /// See [`NewDelivery::delivery_id`].
-    pub delivery_id: Option<String>,
-    /// See [`NewDelivery::verification`].
-    pub verification: Verification,
-    /// See [`NewDelivery::status`].
-    pub status: u16,
-    /// See [`NewDelivery::outcome`].
-    pub outcome: DeliveryOutcome,
-    /// See [`NewDelivery::reason`].
-    pub reason: Option<String>,
-    /// See [`NewDelivery::job_id`].
-    pub job_id: Option<String>,
-    /// See [`NewDelivery::headers`] (redacted).
-    pub headers: Vec<(String, String)>,
-    /// See [`NewDelivery::body_bytes`].
-    pub body_bytes: u64,
+    /// What was logged.
+    pub record: DeliveryRecord,
     /// Whether the body is stored and not past its retention: [`DeliveryLog::body`] has it.
     pub body_kept: bool,
-    /// See [`NewDelivery::redelivery_of`].
-    pub redelivery_of: Option<LogId>,
-}
-
-impl DeliveryEntry {
-    /// The entry for `delivery` under `id`; `body_kept` says whether its body is available.
-    pub fn new(id: LogId, delivery: &NewDelivery, body_kept: bool) -> DeliveryEntry {
-        DeliveryEntry {
-            id,
-            received_at: delivery.received_at,
-            provider: delivery.provider.clone(),
-            event: delivery.event.clone(),
-            repo: delivery.repo.clone(),
-            delivery_id: delivery.delivery_id.clone(),
-            verification: delivery.verification,
-            status: delivery.status,
-            outcome: delivery.outcome,
-            reason: delivery.reason.clone(),
-            job_id: delivery.job_id.clone(),
-            headers: delivery.headers.clone(),
-            body_bytes: delivery.body_bytes,
-            body_kept,
-            redelivery_of: delivery.redelivery_of,
-        }
-    }
 }
 
 /// Which entries [`DeliveryLog::list`] returns; every field set must match.
@@ -253,7 +213,7 @@ pub struct DeliveryFilter {
 
 impl DeliveryFilter {
     /// Whether `entry` passes.
-    pub fn matches(&self, entry: &DeliveryEntry) -> bool {
+    pub fn matches(&self, entry: &DeliveryRecord) -> bool {
         let same = |want: &Option<String>, have: Option<&str>| {
             want.as_deref().is_none_or(|want| have == Some(want))
         };

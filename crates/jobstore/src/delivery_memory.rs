@@ -5,8 +5,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use crate::deliveries::{
-    DeliveryEntry, DeliveryFilter, DeliveryLog, DeliveryPage, DeliveryRetention, KeptBody, LogId,
-    LogPageQuery, NewDelivery, Pruned,
+    DeliveryEntry, DeliveryFilter, DeliveryLog, DeliveryPage, DeliveryRecord, DeliveryRetention,
+    KeptBody, LogId, LogPageQuery, NewDelivery, Pruned,
 };
 use crate::error::Error;
 
@@ -20,7 +20,7 @@ pub struct MemoryDeliveryLog {
 #[derive(Debug, Default)]
 struct State {
     next: u64,
-    entries: BTreeMap<LogId, (DeliveryEntry, Option<KeptBody>)>,
+    entries: BTreeMap<LogId, (DeliveryRecord, Option<KeptBody>)>,
 }
 
 impl MemoryDeliveryLog {
@@ -42,12 +42,15 @@ impl MemoryDeliveryLog {
     /// The entry with `body_kept` as of `now`.
     fn shown(
         &self,
-        (entry, body): &(DeliveryEntry, Option<KeptBody>),
+        id: LogId,
+        stored: &(DeliveryRecord, Option<KeptBody>),
         now: SystemTime,
     ) -> DeliveryEntry {
+        let (record, body) = stored;
         DeliveryEntry {
-            body_kept: body.is_some() && self.retention.body_fresh(entry.received_at, now),
-            ..entry.clone()
+            id,
+            record: record.clone(),
+            body_kept: body.is_some() && self.retention.body_fresh(record.received_at, now),
         }
     }
 }
@@ -65,16 +68,15 @@ impl State {
 
 #[async_trait::async_trait]
 impl DeliveryLog for MemoryDeliveryLog {
-    async fn record(&self, mut delivery: NewDelivery) -> Result<DeliveryEntry, Error> {
-        let kept = delivery.kept.take();
+    async fn record(&self, delivery: NewDelivery) -> Result<DeliveryEntry, Error> {
         let mut state = self.state();
         let id = LogId(state.next);
         state.next += 1;
-        let entry = DeliveryEntry::new(id, &delivery, kept.is_some());
-        state.entries.insert(id, (entry, kept));
+        let stored = (delivery.record, delivery.kept);
+        let entry = self.shown(id, &stored, SystemTime::now());
+        state.entries.insert(id, stored);
         state.keep_newest(self.retention.keep);
-        let stored = state.entries.get(&id).expect("just inserted");
-        Ok(self.shown(stored, SystemTime::now()))
+        Ok(entry)
     }
 
     async fn list(
@@ -90,8 +92,8 @@ impl DeliveryLog for MemoryDeliveryLog {
             .entries
             .range(..query.before.unwrap_or(LogId(u64::MAX)))
             .rev()
-            .map(|(_, stored)| self.shown(stored, now))
-            .filter(|entry| filter.matches(entry));
+            .filter(|(_, (record, _))| filter.matches(record))
+            .map(|(id, stored)| self.shown(*id, stored, now));
         Ok(query.page(older))
     }
 
@@ -101,15 +103,15 @@ impl DeliveryLog for MemoryDeliveryLog {
             .state()
             .entries
             .get(&id)
-            .map(|stored| self.shown(stored, now)))
+            .map(|stored| self.shown(id, stored, now)))
     }
 
     async fn body(&self, id: LogId) -> Result<Option<KeptBody>, Error> {
         let now = SystemTime::now();
         let state = self.state();
-        Ok(state.entries.get(&id).and_then(|(entry, body)| {
+        Ok(state.entries.get(&id).and_then(|(record, body)| {
             body.clone()
-                .filter(|_| self.retention.body_fresh(entry.received_at, now))
+                .filter(|_| self.retention.body_fresh(record.received_at, now))
         }))
     }
 
@@ -118,8 +120,8 @@ impl DeliveryLog for MemoryDeliveryLog {
         let mut state = self.state();
         let entries = state.keep_newest(self.retention.keep);
         let mut bodies = 0;
-        for (entry, body) in state.entries.values_mut() {
-            if body.is_some() && entry.received_at <= cutoff {
+        for (record, body) in state.entries.values_mut() {
+            if body.is_some() && record.received_at <= cutoff {
                 *body = None;
                 bodies += 1;
             }

@@ -9,16 +9,14 @@
 //! value (u32 length and bytes), then the body to the end. Integers are little-endian, as in
 //! `job_record`.
 
-use crate::deliveries::{
-    DeliveryEntry, DeliveryOutcome, KeptBody, LogId, NewDelivery, Verification,
-};
+use crate::deliveries::{DeliveryOutcome, DeliveryRecord, KeptBody, LogId, Verification};
 use crate::job_record::{Reader, Writer};
 
 const VERSION: u8 = 1;
 
 /// The entry `delivery` (its id is the key); `body_kept` says whether a body is stored
 /// beside it.
-pub(crate) fn encode_entry(delivery: &NewDelivery, body_kept: bool) -> Vec<u8> {
+pub(crate) fn encode_entry(delivery: &DeliveryRecord, body_kept: bool) -> Vec<u8> {
     let mut out = Writer(Vec::with_capacity(512));
     out.u8(VERSION);
     out.time(delivery.received_at);
@@ -49,7 +47,7 @@ pub(crate) fn encode_entry(delivery: &NewDelivery, body_kept: bool) -> Vec<u8> {
 }
 
 /// An entry read back, with whether a body was stored beside it.
-pub(crate) fn decode_entry(id: LogId, bytes: &[u8]) -> Option<(DeliveryEntry, bool)> {
+pub(crate) fn decode_entry(bytes: &[u8]) -> Option<(DeliveryRecord, bool)> {
     let (&VERSION, rest) = bytes.split_first()? else {
         return None;
     };
@@ -76,8 +74,7 @@ pub(crate) fn decode_entry(id: LogId, bytes: &[u8]) -> Option<(DeliveryEntry, bo
     } else {
         None
     };
-    let entry = DeliveryEntry {
-        id,
+    let record = DeliveryRecord {
         received_at,
         provider,
         event,
@@ -90,10 +87,9 @@ pub(crate) fn decode_entry(id: LogId, bytes: &[u8]) -> Option<(DeliveryEntry, bo
         job_id,
         headers,
         body_bytes,
-        body_kept,
         redelivery_of,
     };
-    r.0.is_empty().then_some((entry, body_kept))
+    r.0.is_empty().then_some((record, body_kept))
 }
 
 pub(crate) fn encode_body(kept: &KeptBody) -> Vec<u8> {
@@ -147,7 +143,7 @@ mod tests {
 
     #[test]
     fn entries_and_bodies_round_trip() {
-        let delivery = NewDelivery {
+        let delivery = DeliveryRecord {
             received_at: SystemTime::now(),
             provider: "github".into(),
             event: Some("push".into()),
@@ -161,13 +157,10 @@ mod tests {
             headers: vec![("x-hub-signature-256".into(), "[redacted]".into())],
             body_bytes: 12,
             redelivery_of: Some(LogId(3)),
-            kept: None,
         };
         let bytes = encode_entry(&delivery, true);
-        let (entry, kept) = decode_entry(LogId(9), &bytes).expect("decodes");
-        assert!(kept);
-        assert_eq!(entry, DeliveryEntry::new(LogId(9), &delivery, true));
-        assert!(decode_entry(LogId(9), &bytes[..bytes.len() - 1]).is_none());
+        assert_eq!(decode_entry(&bytes), Some((delivery, true)));
+        assert!(decode_entry(&bytes[..bytes.len() - 1]).is_none());
 
         let body = KeptBody {
             path_repo: Some("hello".into()),

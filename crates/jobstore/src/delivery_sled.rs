@@ -128,9 +128,12 @@ impl Inner {
 
     fn decode(&self, key: &[u8], value: &[u8], now: SystemTime) -> Result<DeliveryEntry, Error> {
         let id = key_id(key);
-        let (mut entry, stored) = decode_entry(id, value).ok_or_else(|| self.corrupt(id))?;
-        entry.body_kept = stored && self.retention.body_fresh(entry.received_at, now);
-        Ok(entry)
+        let (record, stored) = decode_entry(value).ok_or_else(|| self.corrupt(id))?;
+        Ok(DeliveryEntry {
+            id,
+            body_kept: stored && self.retention.body_fresh(record.received_at, now),
+            record,
+        })
     }
 
     /// Drops the oldest entries (and their bodies) beyond `keep`; returns how many.
@@ -157,8 +160,8 @@ impl Inner {
 
 #[async_trait::async_trait]
 impl DeliveryLog for SledDeliveryLog {
-    async fn record(&self, mut delivery: NewDelivery) -> Result<DeliveryEntry, Error> {
-        let kept = delivery.kept.take();
+    async fn record(&self, delivery: NewDelivery) -> Result<DeliveryEntry, Error> {
+        let NewDelivery { record, kept } = delivery;
         self.blocking(move |inner| {
             let mut counters = inner.counters();
             let id = LogId(counters.next);
@@ -171,15 +174,19 @@ impl DeliveryLog for SledDeliveryLog {
             }
             inner
                 .entries
-                .insert(key(id), encode_entry(&delivery, kept.is_some()))
+                .insert(key(id), encode_entry(&record, kept.is_some()))
                 .map_err(inner.storage("recording a delivery"))?;
             counters.count += 1;
             inner.keep_newest(&mut counters)?;
-            let fresh = kept.is_some()
+            let body_kept = kept.is_some()
                 && inner
                     .retention
-                    .body_fresh(delivery.received_at, SystemTime::now());
-            Ok(DeliveryEntry::new(id, &delivery, fresh))
+                    .body_fresh(record.received_at, SystemTime::now());
+            Ok(DeliveryEntry {
+                id,
+                record,
+                body_kept,
+            })
         })
         .await
     }
@@ -199,7 +206,7 @@ impl DeliveryLog for SledDeliveryLog {
             for item in inner.entries.range(..end).rev() {
                 let (k, v) = item.map_err(inner.storage("listing deliveries"))?;
                 let entry = inner.decode(&k, &v, now)?;
-                if filter.matches(&entry) {
+                if filter.matches(&entry.record) {
                     matching.push(entry);
                     if matching.len() > query.limit {
                         break;
@@ -254,8 +261,8 @@ impl DeliveryLog for SledDeliveryLog {
                     .entries
                     .get(&k)
                     .map_err(inner.storage("pruning delivery bodies"))?
-                    .and_then(|v| decode_entry(key_id(&k), &v))
-                    .map(|(entry, _)| entry.received_at);
+                    .and_then(|v| decode_entry(&v))
+                    .map(|(record, _)| record.received_at);
                 // A body whose entry is gone (dropped between two writes) goes too.
                 if received.is_none_or(|at| at <= cutoff) {
                     expired.push(k);

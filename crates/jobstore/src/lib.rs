@@ -117,8 +117,8 @@ mod store;
 pub use cancel::CancelToken;
 pub use config::StoreConfig;
 pub use deliveries::{
-    DeliveryEntry, DeliveryFilter, DeliveryLog, DeliveryOutcome, DeliveryPage, DeliveryRetention,
-    KeptBody, LogId, LogPageQuery, NewDelivery, Pruned, Verification,
+    DeliveryEntry, DeliveryFilter, DeliveryLog, DeliveryOutcome, DeliveryPage, DeliveryRecord,
+    DeliveryRetention, KeptBody, LogId, LogPageQuery, NewDelivery, Pruned, Verification,
 };
 pub use delivery_memory::MemoryDeliveryLog;
 pub use delivery_sled::SledDeliveryLog;
