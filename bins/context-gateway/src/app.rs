@@ -14,6 +14,7 @@ use std::time::Instant;
 use feed::{FeedBackend, FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{DeliveryLog, JobStore, SledDeliveryLog, SledJobStore, StoreConfig};
+use pipeline::deliveries::DeliveryRecorder;
 use pipeline::{Background, Discovered, Repos, Runner, Shutdown, Sources};
 use search::SearchIndex;
 use tokio::sync::Semaphore;
@@ -87,6 +88,8 @@ pub struct App {
     pub jobs: Arc<dyn JobStore>,
     /// The log of webhook deliveries, kept with the job store.
     pub deliveries: Arc<dyn DeliveryLog>,
+    /// Writes the delivery log's entries on a task of its own.
+    pub recorder: DeliveryRecorder,
     pub search: Arc<SearchIndex>,
     /// Configured repos and the ones `[[orgs]]` hooks discovered.
     pub repos: Arc<Repos>,
@@ -147,6 +150,12 @@ impl App {
             ),
         };
         let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
+        let failures = metrics.clone();
+        let recorder = DeliveryRecorder::spawn(
+            deliveries.clone(),
+            crate::http::deliveries::recorded,
+            move || failures.delivery_log_failed(),
+        );
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests_dir = data.join("manifests");
         pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {
@@ -198,6 +207,7 @@ impl App {
             registry: Registry::with_builtins(),
             jobs,
             deliveries,
+            recorder,
             search,
             repos,
             feed,
