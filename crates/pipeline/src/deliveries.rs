@@ -194,9 +194,12 @@ impl DeliveryNote {
         self.headers = Some(headers.clone());
     }
 
-    /// The headers and body, once read.
+    /// The headers and body, once read (the headers are taken only if [`DeliveryNote::arrived`]
+    /// did not already take them).
     pub fn read(&mut self, headers: &Headers, body: &[u8]) {
-        self.headers = Some(headers.clone());
+        if self.headers.is_none() {
+            self.headers = Some(headers.clone());
+        }
         self.body_bytes = body.len() as u64;
     }
 
