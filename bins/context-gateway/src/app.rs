@@ -1,6 +1,7 @@
 //! The shared state of a running gateway and the one place that opens its storage.
 //!
-//! Data dir layout: `jobs/` (sled job queue, unless `[cluster]` puts it on PostgreSQL), `manifests/` (indexer state per ref),
+//! Data dir layout: `jobs/` (sled job queue, unless `[cluster]` puts it on PostgreSQL),
+//! `deliveries/` (sled delivery log, beside the queue; with `[cluster]` it is in PostgreSQL too), `manifests/` (indexer state per ref),
 //! `search/` (tantivy index), `feed/` (sled change feed), `mirrors/` (bare git mirrors),
 //! `worktrees/` (materialised refs), `discovered-repos.json` (repos found through `[[orgs]]`
 //! hooks).
@@ -12,7 +13,8 @@ use std::time::Instant;
 
 use feed::{FeedBackend, FeedStore, Tee};
 use indexer::FsManifestStore;
-use jobstore::{JobStore, SledJobStore, StoreConfig};
+use jobstore::{DeliveryLog, JobStore, SledDeliveryLog, SledJobStore, StoreConfig};
+use pipeline::deliveries::DeliveryRecorder;
 use pipeline::{Background, Discovered, Repos, Runner, Shutdown, Sources};
 use search::SearchIndex;
 use tokio::sync::Semaphore;
@@ -84,6 +86,10 @@ pub struct App {
     pub config: Config,
     pub registry: Registry,
     pub jobs: Arc<dyn JobStore>,
+    /// The log of webhook deliveries, kept with the job store.
+    pub deliveries: Arc<dyn DeliveryLog>,
+    /// Writes the delivery log's entries on a task of its own.
+    pub recorder: DeliveryRecorder,
     pub search: Arc<SearchIndex>,
     /// Configured repos and the ones `[[orgs]]` hooks discovered.
     pub repos: Arc<Repos>,
@@ -129,11 +135,27 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         // The one place the queue's backend is chosen: `[cluster]` shares it with other
         // replicas on PostgreSQL, otherwise it lives in the data dir.
-        let store: Arc<dyn JobStore> = match &config.cluster {
-            Some(cluster) => Arc::new(cluster.open(store_config).await?),
-            None => Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?),
+        // The delivery log goes with it: in the same schema, or in its own sled database
+        // beside the queue's.
+        let retention = config.deliveries.retention;
+        let (store, deliveries): (Arc<dyn JobStore>, Arc<dyn DeliveryLog>) = match &config.cluster {
+            Some(cluster) => {
+                let store = cluster.open(store_config).await?;
+                let log = store.delivery_log(retention);
+                (Arc::new(store), Arc::new(log))
+            }
+            None => (
+                Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?),
+                Arc::new(SledDeliveryLog::open(&data.join("deliveries"), retention)?),
+            ),
         };
         let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
+        let failures = metrics.clone();
+        let recorder = DeliveryRecorder::spawn(
+            deliveries.clone(),
+            crate::http::deliveries::recorded,
+            move || failures.delivery_log_failed(),
+        );
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests_dir = data.join("manifests");
         pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {
@@ -168,19 +190,24 @@ impl App {
             repos: repos.clone(),
             shutdown: shutdown.clone(),
         };
-        let background = Arc::new(Background::new(
-            runner,
-            pipeline::GitSource::new(&data, config.git_timeout).with_observer(metrics.clone()),
-            repos.clone(),
-            feed.clone(),
-            metrics.clone(),
-            config.workers,
-            config.job_retention,
-        ));
+        let background = Arc::new(
+            Background::new(
+                runner,
+                pipeline::GitSource::new(&data, config.git_timeout).with_observer(metrics.clone()),
+                repos.clone(),
+                feed.clone(),
+                metrics.clone(),
+                config.workers,
+                config.job_retention,
+            )
+            .with_deliveries(deliveries.clone()),
+        );
         let rl = config.rate_limit;
         Ok(App {
             registry: Registry::with_builtins(),
             jobs,
+            deliveries,
+            recorder,
             search,
             repos,
             feed,

@@ -2,12 +2,13 @@
 //! (connection cap, timeouts, graceful drain).
 //!
 //! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
-//! use management; webhook deliveries are handled in [`webhook`], the management API in
+//! use management; webhook deliveries are handled in [`webhook`] and logged by [`deliveries`], the management API in
 //! [`manage`], search in [`search`], the MCP server for assistants in [`mcp`]; [`respond`]
 //! builds every JSON answer.
 
 pub mod auth;
 pub mod changes;
+pub mod deliveries;
 pub mod manage;
 pub mod mcp;
 pub mod read;
