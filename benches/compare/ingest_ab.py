@@ -14,12 +14,13 @@ ap.add_argument("--cur", required=True)
 ap.add_argument("--plan", default="good:64:6,good:16:5,bad:64:5")
 ap.add_argument("--duration", type=int, default=5)
 ap.add_argument("--out", required=True)
+ap.add_argument("--workdir-parent", help="where the data dirs go; /dev/shm takes the disk's fsync out (a diagnostic)")
 ap.add_argument("--base-config", default="per_repo_per_sec = 0\n",
                 help="extra [rate_limit] keys for the baseline (9915277 still had a per-repo limit)")
 args = ap.parse_args()
 ingest.PEERS["wrk"] = shutil.which("wrk")
 
-work = tempfile.mkdtemp(prefix="ingab-")
+work = tempfile.mkdtemp(prefix="ingab-", dir=args.workdir_parent)
 gws = {}
 try:
     body = common.github_push()
