@@ -78,6 +78,33 @@ def is_hit(data, token, commit):
     return any(h.get("commit") == commit or token in h.get("snippet", "") for h in hits)
 
 
+def timed_push(addr, repo, before, n, token, delivery):
+    """Push `n`: commits a one-file change carrying `token` on top of `before`, sends its signed
+    push to the gateway at `addr` and polls GET /search until the token is found. Returns the
+    milliseconds from just before the POST to the first hit, and the new head commit."""
+    target = os.path.join(repo, dir_of(n), f"mod{n}.rs")
+    with open(target, "a") as f:
+        f.write(f"\npub fn {token}() -> u64 {{ {n} }}\n")
+    git(repo, "commit", "-q", "-am", f"push {n}")
+    after = head(repo)
+    body = push_body(before, after, os.path.relpath(target, repo))
+    headers = push_headers(body, delivery)
+    q = "/search?" + urllib.parse.urlencode({"q": token, "repo": "bench", "limit": 1})
+    start = time.perf_counter()
+    status, data = request(addr, "POST", "/webhooks/github/bench", body, headers)
+    if status != 202:
+        raise SystemExit(f"push {n}: {status} {data!r}")
+    deadline = start + 30
+    while True:
+        status, data = request(addr, "GET", q)
+        if status == 200 and is_hit(data, token, after):
+            break
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"push {n}: not searchable after 30 s")
+        time.sleep(0.002)
+    return (time.perf_counter() - start) * 1000, after
+
+
 def phases(log_path, pushes):
     """Medians over the last `pushes` index runs: git (fetch, diff, checkout) and index+commit."""
     prepare, index, git_runs = [], [], {}
@@ -138,29 +165,8 @@ def main():
         latencies = []
         before = head(repo)
         for n in range(args.pushes):
-            token = fresh_token(n)
-            target = os.path.join(repo, dir_of(n), f"mod{n}.rs")
-            with open(target, "a") as f:
-                f.write(f"\npub fn {token}() -> u64 {{ {n} }}\n")
-            git(repo, "commit", "-q", "-am", f"push {n}")
-            after = head(repo)
-            body = push_body(before, after, os.path.relpath(target, repo))
-            headers = push_headers(body, f"p2s-{n}-{os.getpid()}")
-            q = "/search?" + urllib.parse.urlencode({"q": token, "repo": "bench", "limit": 1})
-            start = time.perf_counter()
-            status, data = request(addr, "POST", "/webhooks/github/bench", body, headers)
-            if status != 202:
-                raise SystemExit(f"push {n}: {status} {data!r}")
-            deadline = start + 30
-            while True:
-                status, data = request(addr, "GET", q)
-                if status == 200 and is_hit(data, token, after):
-                    break
-                if time.perf_counter() > deadline:
-                    raise SystemExit(f"push {n}: not searchable after 30 s")
-                time.sleep(0.002)
-            latencies.append((time.perf_counter() - start) * 1000)
-            before = after
+            ms, before = timed_push(addr, repo, before, n, fresh_token(n), f"p2s-{n}-{os.getpid()}")
+            latencies.append(ms)
 
         result = {
             "files": args.files, "pushes": args.pushes, "initial_index_s": round(initial_s, 2),
