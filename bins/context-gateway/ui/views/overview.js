@@ -80,7 +80,7 @@ function cards(status) {
     card(
       "Index",
       h("p", { class: "big" }, index.bytes !== undefined ? bytes(index.bytes) : "–"),
-      h("p", { class: "muted" }, `${index.chunks ?? status.indexed_chunks ?? "–"} chunks in ${status.repos ?? "–"} repos`),
+      h("p", { class: "muted" }, `${plural(index.chunks ?? status.indexed_chunks, "chunk")} in ${plural(status.repos, "repo")}`),
     ),
   ];
   const perMinute = status.deliveries_per_minute;
@@ -112,6 +112,11 @@ function point(minute) {
       other: refused.other || 0,
     },
   };
+}
+
+function plural(n, word) {
+  if (n === undefined || n === null) return `– ${word}s`;
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function card(title, ...content) {
