@@ -117,6 +117,15 @@ export function table(caption, headers, { hideCaption = true } = {}) {
     h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
     tbody,
   );
+  // Each cell carries its column's name, which the narrow layout shows beside the value.
+  const label = (tr) => {
+    [...tr.cells].forEach((cell, i) => {
+      if (headers[i] && !cell.hasAttribute("colspan")) cell.dataset.label = headers[i];
+    });
+  };
+  new MutationObserver((changes) => {
+    for (const change of changes) change.addedNodes.forEach((node) => node.nodeName === "TR" && label(node));
+  }).observe(tbody, { childList: true });
   return { el, tbody, wrap: h("div", { class: "table-wrap" }, el) };
 }
 
