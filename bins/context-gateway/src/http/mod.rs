@@ -3,8 +3,8 @@
 //!
 //! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
 //! use management; webhook deliveries are handled in [`webhook`], the management API in
-//! [`manage`], search in [`search`], the MCP server for assistants in [`mcp`]; [`respond`]
-//! builds every JSON answer.
+//! [`manage`], search in [`search`], the MCP server for assistants in [`mcp`], the
+//! dashboard's static files in [`ui`]; [`respond`] builds every JSON answer.
 
 pub mod auth;
 pub mod changes;
@@ -14,6 +14,7 @@ pub mod read;
 pub mod respond;
 pub mod router;
 pub mod search;
+pub mod ui;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use http_serve::query::{decode_path, parse_query};
 
 use super::mcp::Mcp;
 use super::respond::{self, Body};
-use super::{auth, changes, manage, read, webhook};
+use super::{auth, changes, manage, read, ui, webhook};
 use crate::app::App;
 use metrics::{self, DeliveryOutcome};
 use webhook_core::ProviderId;
@@ -56,6 +56,9 @@ enum Endpoint {
     Mcp,
     Webhook,
     OrgWebhook,
+    UiRedirect,
+    UiPage,
+    UiAsset,
 }
 
 #[derive(Debug)]
@@ -169,6 +172,14 @@ const ROUTES: &[Route] = &[
         Endpoint::OrgWebhook,
         "/webhooks/{provider}",
         &[Method::POST],
+        Access::Open,
+    ),
+    entry(Endpoint::UiRedirect, "/ui", &[Method::GET], Access::Open),
+    entry(Endpoint::UiPage, "/ui/", &[Method::GET], Access::Open),
+    entry(
+        Endpoint::UiAsset,
+        "/ui/assets/{hash}/{*file}",
+        &[Method::GET],
         Access::Open,
     ),
 ];
@@ -330,6 +341,9 @@ async fn dispatch(
             webhook::receive(&app, peer, &param("provider"), &param("repo"), request).await
         }
         Endpoint::OrgWebhook => webhook::receive_org(&app, peer, &param("provider"), request).await,
+        Endpoint::UiRedirect => ui::redirect(),
+        Endpoint::UiPage => ui::page(request.headers()),
+        Endpoint::UiAsset => ui::asset(&param("hash"), &param("file"), request.headers()),
     };
     (route.template, response)
 }
@@ -346,7 +360,9 @@ mod tests {
                 .replace("{id}", "j1")
                 .replace("{repo}", "r")
                 .replace("{provider}", "github")
-                .replace("{*path}", "src/lib.rs");
+                .replace("{*path}", "src/lib.rs")
+                .replace("{hash}", "0123456789abcdef")
+                .replace("{*file}", "app.js");
             let matched = TABLE.at(&path).unwrap();
             assert_eq!(matched.value.template, route.template, "{path}");
         }
