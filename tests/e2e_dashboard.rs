@@ -98,3 +98,143 @@ fn the_ui_is_served_with_its_headers() {
     assert_eq!(gw.request("GET", "/ui/jobs", &[], b"").status, 404);
     gw.stop();
 }
+
+/// The session id in a `Set-Cookie: cg_session=<id>; ...` answer.
+fn session_cookie(answer: &Response) -> String {
+    let cookie = answer.header("set-cookie").expect("a Set-Cookie header");
+    let id = cookie
+        .strip_prefix("cg_session=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("not the session cookie: {cookie}"));
+    format!("cg_session={id}")
+}
+
+#[test]
+fn a_login_session_opens_management_and_state_changes_need_the_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), &config_for("file:///nowhere", "github", ""));
+    let origin = format!("http://{}", gw.addr);
+    let wrong = serde_json::json!({"token": "not-the-token"}).to_string();
+
+    let answer = gw.request(
+        "POST",
+        "/ui/login",
+        &[("Origin", &origin)],
+        wrong.as_bytes(),
+    );
+    assert_eq!(answer.status, 401, "{}", answer.text());
+    assert_eq!(answer.json()["error"]["code"], "unauthorized");
+    assert!(answer.header("set-cookie").is_none());
+    let right = serde_json::json!({ "token": TOKEN }).to_string();
+    let answer = gw.request("POST", "/ui/login", &[], right.as_bytes());
+    assert_eq!(answer.status, 403, "a login needs its own Origin");
+    assert_eq!(answer.json()["error"]["code"], "origin_mismatch");
+    let answer = gw.request("POST", "/ui/login", &[("Origin", &origin)], b"{\"tok");
+    assert_eq!(answer.status, 400, "{}", answer.text());
+
+    let answer = gw.request(
+        "POST",
+        "/ui/login",
+        &[("Origin", &origin)],
+        right.as_bytes(),
+    );
+    assert_eq!(answer.status, 204, "{}", answer.text());
+    let set = answer.header("set-cookie").unwrap();
+    let attributes: Vec<&str> = set.split("; ").skip(1).collect();
+    assert_eq!(
+        attributes,
+        ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"],
+        "{set}"
+    );
+    let cookie = session_cookie(&answer);
+    let id = cookie.strip_prefix("cg_session=").unwrap();
+    assert_eq!(id.len(), 64, "256 random bits as hex: {id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    // The cookie opens the management and read API.
+    let jobs = gw.request("GET", "/webhooks/jobs", &[("Cookie", &cookie)], b"");
+    assert_eq!(jobs.status, 200, "{}", jobs.text());
+    assert!(jobs.json()["jobs"].is_array());
+    assert_eq!(gw.request("GET", "/webhooks/jobs", &[], b"").status, 401);
+    let session = gw.request("GET", "/ui/session", &[("Cookie", &cookie)], b"");
+    assert_eq!(session.status, 200);
+    assert_eq!(
+        session.json(),
+        serde_json::json!({"authenticated": true, "via": "cookie", "token_required": true})
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let session = gw.request("GET", "/ui/session", &[("Authorization", &bearer)], b"");
+    assert_eq!(session.json()["via"], "bearer");
+    let nobody = gw.request("GET", "/ui/session", &[], b"");
+    assert_eq!(nobody.status, 401);
+    assert_eq!(nobody.json()["error"]["code"], "unauthorized");
+
+    // State changes by cookie need the request's own Origin; bearer requests do not.
+    let trigger = "/webhooks/trigger/demo";
+    let answer = gw.request("POST", trigger, &[("Cookie", &cookie)], b"");
+    assert_eq!(answer.status, 403, "{}", answer.text());
+    assert_eq!(answer.json()["error"]["code"], "origin_mismatch");
+    let evil = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", "http://evil.example"),
+    ];
+    assert_eq!(gw.request("POST", trigger, &evil, b"").status, 403);
+    let own = [("Cookie", cookie.as_str()), ("Origin", origin.as_str())];
+    let answer = gw.request("POST", trigger, &own, b"");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let answer = gw.manage("POST", trigger, b"");
+    assert_eq!(
+        answer.status,
+        202,
+        "bearer without Origin: {}",
+        answer.text()
+    );
+
+    // Logout forgets the session and expires the cookie.
+    let answer = gw.request("POST", "/ui/logout", &own, b"");
+    assert_eq!(answer.status, 204);
+    assert!(answer.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let jobs = gw.request("GET", "/webhooks/jobs", &[("Cookie", &cookie)], b"");
+    assert_eq!(jobs.status, 401, "the session is gone");
+    gw.stop();
+}
+
+#[test]
+fn without_a_token_loopback_is_open_and_login_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, config_for("file:///nowhere", "github", "")).unwrap();
+    let log = dir.path().join("gateway.log");
+    let mut child = serve_command(&config, &dir.path().join("data"), &log)
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child, &log);
+    let origin = format!("http://{addr}");
+
+    let session = http(addr, "GET", "/ui/session", &[], b"");
+    assert_eq!(session.status, 200, "{}", session.text());
+    assert_eq!(
+        session.json(),
+        serde_json::json!({"authenticated": true, "via": "loopback", "token_required": false})
+    );
+    assert_eq!(http(addr, "GET", "/webhooks/jobs", &[], b"").status, 200);
+    let body = br#"{"token":"anything"}"#;
+    let login = http(addr, "POST", "/ui/login", &[("Origin", &origin)], body);
+    assert_eq!(login.status, 409, "{}", login.text());
+    assert_eq!(login.json()["error"]["code"], "no_token_configured");
+    // A browser on another site cannot make a loopback gateway change state.
+    let evil = [("Origin", "http://evil.example")];
+    let answer = http(addr, "POST", "/webhooks/trigger/demo", &evil, b"");
+    assert_eq!(answer.status, 403, "{}", answer.text());
+    let own = [("Origin", origin.as_str())];
+    assert_eq!(
+        http(addr, "POST", "/webhooks/trigger/demo", &own, b"").status,
+        202
+    );
+    assert_eq!(
+        http(addr, "POST", "/webhooks/trigger/demo", &[], b"").status,
+        202
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

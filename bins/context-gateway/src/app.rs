@@ -20,6 +20,7 @@ use webhook_core::Registry;
 
 use crate::config::Config;
 use http_serve::FailureLimiter;
+use http_serve::session::Sessions;
 use metrics::{Metrics, TimedJobStore};
 
 /// Why the gateway could not start, worded for the operator.
@@ -99,6 +100,8 @@ pub struct App {
     pub in_flight: Arc<Semaphore>,
     /// `GATEWAY_TOKEN`; `None` means management is open to direct loopback clients only.
     pub token: Option<Vec<u8>>,
+    /// The dashboard's login sessions (cookie auth for management).
+    pub sessions: Sessions,
     /// Flips once when shutdown starts; the runner holds a clone.
     shutdown: Shutdown,
     pub started: Instant,
@@ -189,6 +192,7 @@ impl App {
             failures: FailureLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             token: token.map(String::into_bytes),
+            sessions: Sessions::new(config.ui),
             shutdown,
             started: Instant::now(),
             sequence: AtomicU64::new(0),

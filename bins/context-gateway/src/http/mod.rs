@@ -4,7 +4,8 @@
 //! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
 //! use management; webhook deliveries are handled in [`webhook`], the management API in
 //! [`manage`], search in [`search`], the MCP server for assistants in [`mcp`], the
-//! dashboard's static files in [`ui`]; [`respond`] builds every JSON answer.
+//! dashboard's static files in [`ui`] and its login in [`session`]; [`respond`] builds
+//! every JSON answer.
 
 pub mod auth;
 pub mod changes;
@@ -14,6 +15,7 @@ pub mod read;
 pub mod respond;
 pub mod router;
 pub mod search;
+pub mod session;
 pub mod ui;
 pub mod webhook;
 

@@ -15,7 +15,7 @@ use http_serve::query::{decode_path, parse_query};
 
 use super::mcp::Mcp;
 use super::respond::{self, Body};
-use super::{auth, changes, manage, read, ui, webhook};
+use super::{auth, changes, manage, read, session, ui, webhook};
 use crate::app::App;
 use metrics::{self, DeliveryOutcome};
 use webhook_core::ProviderId;
@@ -59,6 +59,9 @@ enum Endpoint {
     UiRedirect,
     UiPage,
     UiAsset,
+    UiLogin,
+    UiLogout,
+    UiSession,
 }
 
 #[derive(Debug)]
@@ -179,6 +182,25 @@ const ROUTES: &[Route] = &[
     entry(
         Endpoint::UiAsset,
         "/ui/assets/{hash}/{*file}",
+        &[Method::GET],
+        Access::Open,
+    ),
+    // Open: each checks what it needs itself (the Origin, the token, the session).
+    entry(
+        Endpoint::UiLogin,
+        "/ui/login",
+        &[Method::POST],
+        Access::Open,
+    ),
+    entry(
+        Endpoint::UiLogout,
+        "/ui/logout",
+        &[Method::POST],
+        Access::Open,
+    ),
+    entry(
+        Endpoint::UiSession,
+        "/ui/session",
         &[Method::GET],
         Access::Open,
     ),
@@ -344,6 +366,9 @@ async fn dispatch(
         Endpoint::UiRedirect => ui::redirect(),
         Endpoint::UiPage => ui::page(request.headers()),
         Endpoint::UiAsset => ui::asset(&param("hash"), &param("file"), request.headers()),
+        Endpoint::UiLogin => session::login(&app, peer, request).await,
+        Endpoint::UiLogout => session::logout(&app, &request),
+        Endpoint::UiSession => session::session(&app, peer, &request),
     };
     (route.template, response)
 }

@@ -38,3 +38,9 @@ pub fn page(headers: &HeaderMap) -> Response<Body> {
 pub fn asset(hash: &str, file: &str, headers: &HeaderMap) -> Response<Body> {
     SITE.asset(hash, file, headers.get(IF_NONE_MATCH))
 }
+
+/// An answer of another `/ui/` endpoint (login, session), with the site's headers added.
+pub fn secured(mut response: Response<Body>) -> Response<Body> {
+    secure(response.headers_mut());
+    response
+}
