@@ -63,11 +63,14 @@
 //!   "cancelled" should the notification be lost.
 //! - **Migrations** are versioned (`schema_version`), run at connect in one transaction under
 //!   an advisory lock, and a schema at a newer version is refused ([`PgError::NewerSchema`]).
+//! - **Delivery log**: [`PgJobStore::delivery_log`] keeps the gateway's log of webhook
+//!   deliveries ([`jobstore::DeliveryLog`]) in the same schema, on the same pool.
 //! - **Errors** map onto [`jobstore::Error::Unavailable`] (retry later: connection lost,
 //!   server shutting down, lost races) and [`jobstore::Error::Backend`] (permanent). No error
 //!   or log line holds the connection string or its password.
 #![deny(missing_docs)]
 
+mod deliveries;
 mod error;
 mod listener;
 mod names;
@@ -76,6 +79,7 @@ mod rows;
 mod schema;
 mod store;
 
+pub use deliveries::PgDeliveryLog;
 pub use error::PgError;
 pub use schema::SCHEMA_VERSION;
 pub use store::{PgJobStore, PgOptions};

@@ -59,6 +59,36 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_expiry ON {s}.deliveries (expires_at);
     "#,
+    // 2: the delivery log, and the bodies kept beside it.
+    r#"
+    CREATE TABLE {s}.delivery_log (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        received_at timestamptz NOT NULL,
+        provider text NOT NULL,
+        event text,
+        repo text,
+        delivery_id text,
+        verification smallint NOT NULL,
+        status integer NOT NULL,
+        outcome smallint NOT NULL,
+        reason text,
+        job_id text,
+        header_names text[] NOT NULL,
+        header_values text[] NOT NULL,
+        body_bytes bigint NOT NULL,
+        body_kept boolean NOT NULL,
+        redelivery_of bigint
+    );
+    CREATE INDEX delivery_log_repo ON {s}.delivery_log (repo, id);
+    CREATE INDEX delivery_log_job ON {s}.delivery_log (job_id, id);
+    CREATE TABLE {s}.delivery_bodies (
+        id bigint PRIMARY KEY REFERENCES {s}.delivery_log (id) ON DELETE CASCADE,
+        path_repo text,
+        header_names text[] NOT NULL,
+        header_values bytea[] NOT NULL,
+        body bytea NOT NULL
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.

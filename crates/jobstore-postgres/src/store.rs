@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jobstore::{
-    Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, Lease,
-    NewJob, PageQuery, PendingRef, Progress, StateCounts, StoreConfig,
+    Claimed, Completion, DeliveryRetention, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage,
+    JobStore, Lease, NewJob, PageQuery, PendingRef, Progress, StateCounts, StoreConfig,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
+use crate::deliveries::PgDeliveryLog;
 use crate::error::{PgError, TxError};
 use crate::listener::{self, Signals, stop_payload};
 use crate::names::Names;
@@ -134,6 +135,11 @@ impl PgJobStore {
     /// The schema this store keeps its tables in.
     pub fn schema(&self) -> &str {
         &self.names.schema
+    }
+
+    /// The delivery log in this store's schema, on its connection pool.
+    pub fn delivery_log(&self, retention: DeliveryRetention) -> PgDeliveryLog {
+        PgDeliveryLog::new(self.pool.clone(), self.names.clone(), retention)
     }
 
     fn ctx(&self) -> Ctx<'_> {

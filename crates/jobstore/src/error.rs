@@ -127,6 +127,12 @@ pub enum Error {
     /// A list cursor did not come from a previous page.
     #[error("{0:?} is not a list cursor (use next_cursor from a previous page)")]
     InvalidCursor(String),
+    /// A text did not have the shape of a delivery log id.
+    #[error("{0:?} is not a delivery log id (expected 16 lowercase hex digits)")]
+    InvalidLogId(String),
+    /// A text did not name a delivery outcome.
+    #[error("{0:?} is not a delivery outcome (expected queued, duplicate, ignored or refused)")]
+    InvalidOutcome(String),
     /// An enqueue request was missing something it needs.
     #[error("invalid job request: {0}")]
     InvalidRequest(&'static str),

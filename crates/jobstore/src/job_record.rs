@@ -184,28 +184,28 @@ pub(crate) fn state_from(code: u8) -> Option<JobState> {
     JobState::ALL.into_iter().find(|s| state_code(*s) == code)
 }
 
-struct Writer(Vec<u8>);
+pub(crate) struct Writer(pub(crate) Vec<u8>);
 
 impl Writer {
-    fn u8(&mut self, v: u8) {
+    pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
 
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
-    fn str(&mut self, s: &str) {
+    pub(crate) fn str(&mut self, s: &str) {
         // Fields are repo names, refs, commits and error messages: far below 4 GiB.
         self.u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
         self.0.extend_from_slice(s.as_bytes());
     }
 
-    fn opt_str(&mut self, s: Option<&str>) {
+    pub(crate) fn opt_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => {
                 self.u8(1);
@@ -215,7 +215,7 @@ impl Writer {
         }
     }
 
-    fn time(&mut self, t: SystemTime) {
+    pub(crate) fn time(&mut self, t: SystemTime) {
         // Times before 1970 do not occur (they come from the system clock); stored as 1970.
         let since = t
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -224,7 +224,7 @@ impl Writer {
         self.u32(since.subsec_nanos());
     }
 
-    fn opt_time(&mut self, t: Option<SystemTime>) {
+    pub(crate) fn opt_time(&mut self, t: Option<SystemTime>) {
         match t {
             Some(t) => {
                 self.u8(1);
@@ -239,7 +239,7 @@ impl Writer {
 pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+    pub(crate) fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let (head, rest) = self.0.split_first_chunk::<N>()?;
         self.0 = rest;
         Some(*head)
@@ -249,7 +249,7 @@ impl Reader<'_> {
         self.take::<1>().map(|[b]| b)
     }
 
-    fn flag(&mut self) -> Option<bool> {
+    pub(crate) fn flag(&mut self) -> Option<bool> {
         match self.u8()? {
             0 => Some(false),
             1 => Some(true),
@@ -275,7 +275,7 @@ impl Reader<'_> {
         String::from_utf8(text.to_vec()).ok()
     }
 
-    fn opt_str(&mut self) -> Option<Option<String>> {
+    pub(crate) fn opt_str(&mut self) -> Option<Option<String>> {
         if self.flag()? {
             self.str().map(Some)
         } else {
@@ -283,7 +283,7 @@ impl Reader<'_> {
         }
     }
 
-    fn time(&mut self) -> Option<SystemTime> {
+    pub(crate) fn time(&mut self) -> Option<SystemTime> {
         let secs = self.u64()?;
         let nanos = self.u32()?;
         if nanos >= 1_000_000_000 {
@@ -292,7 +292,7 @@ impl Reader<'_> {
         SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
     }
 
-    fn opt_time(&mut self) -> Option<Option<SystemTime>> {
+    pub(crate) fn opt_time(&mut self) -> Option<Option<SystemTime>> {
         if self.flag()? {
             self.time().map(Some)
         } else {

@@ -96,6 +96,12 @@ mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod dedupe_index;
+mod deliveries;
+#[cfg(feature = "conformance")]
+pub mod delivery_conformance;
+mod delivery_memory;
+mod delivery_record;
+mod delivery_sled;
 mod disk_sync;
 mod error;
 mod group_commit;
@@ -110,6 +116,12 @@ mod store;
 
 pub use cancel::CancelToken;
 pub use config::StoreConfig;
+pub use deliveries::{
+    DeliveryEntry, DeliveryFilter, DeliveryLog, DeliveryOutcome, DeliveryPage, DeliveryRecord,
+    DeliveryRetention, KeptBody, LogId, LogPageQuery, NewDelivery, Pruned, Verification,
+};
+pub use delivery_memory::MemoryDeliveryLog;
+pub use delivery_sled::SledDeliveryLog;
 pub use error::Error;
 pub use job::{
     Claimed, Completion, EnqueueOutcome, Job, JobFilter, JobId, JobKind, JobPage, JobState, Lease,

@@ -131,7 +131,7 @@ impl Drop for SledJobStore {
     }
 }
 
-fn open_error(path: &Path, source: sled::Error) -> Error {
+pub(crate) fn open_error(path: &Path, source: sled::Error) -> Error {
     let path: PathBuf = path.to_owned();
     match source {
         sled::Error::Io(ref e) if e.to_string().contains("could not acquire lock") => {

@@ -2,7 +2,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use jobstore::{JobStore, MemoryJobStore, SledJobStore, StoreConfig};
+use jobstore::{
+    DeliveryLog, DeliveryRetention, JobStore, MemoryDeliveryLog, MemoryJobStore, SledDeliveryLog,
+    SledJobStore, StoreConfig,
+};
 
 macro_rules! suite {
     ($backend:ident, $make:expr) => {
@@ -57,4 +60,58 @@ suite!(memory, memory_stores());
 async fn run_all_passes_on_memory() {
     let (_, make) = memory_stores();
     jobstore::conformance::run_all(&make).await;
+}
+
+/// The delivery log's checks against both backends.
+macro_rules! delivery_suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            delivery_suite!(@tests $make; record_and_get, list_pages_and_filters,
+                keep_bounds_the_log, bodies_kept_within_retention);
+        }
+    };
+    (@tests $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (_dir, make) = $make;
+                jobstore::delivery_conformance::$check(&make).await;
+            }
+        )*
+    };
+}
+
+fn sled_logs() -> (
+    tempfile::TempDir,
+    impl Fn(DeliveryRetention) -> Box<dyn DeliveryLog> + Send + Sync,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = dir.path().to_owned();
+    let counter = AtomicUsize::new(0);
+    let make = move |retention: DeliveryRetention| {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let log = SledDeliveryLog::open(&base.join(format!("deliveries-{n}")), retention)
+            .expect("open log");
+        Box::new(log) as Box<dyn DeliveryLog>
+    };
+    (dir, make)
+}
+
+fn memory_logs() -> (
+    (),
+    impl Fn(DeliveryRetention) -> Box<dyn DeliveryLog> + Send + Sync,
+) {
+    ((), |retention: DeliveryRetention| {
+        Box::new(MemoryDeliveryLog::new(retention)) as Box<dyn DeliveryLog>
+    })
+}
+
+delivery_suite!(sled_deliveries, sled_logs());
+delivery_suite!(memory_deliveries, memory_logs());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_run_all_passes_on_memory() {
+    let (_, make) = memory_logs();
+    jobstore::delivery_conformance::run_all(&make).await;
 }

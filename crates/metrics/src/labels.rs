@@ -47,14 +47,7 @@ impl DeliveryLabels {
 /// The `event` label of a parsed event; `unknown` is used before a delivery is verified, so an
 /// unsigned request cannot choose a label value.
 pub fn event_label(kind: &EventKind) -> &'static str {
-    match kind {
-        EventKind::Push => "push",
-        EventKind::TagPush => "tag_push",
-        EventKind::PullRequest(_) => "pull_request",
-        EventKind::Release => "release",
-        EventKind::Ping => "ping",
-        EventKind::Other(_) => "other",
-    }
+    kind.label()
 }
 
 /// The refusal cause of an answer's error code, or `None` when the code is not a refusal

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use feed::FeedBackend;
-use jobstore::Job;
+use jobstore::{DeliveryLog, Job};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
@@ -60,6 +60,8 @@ pub struct Background {
     pub workers: usize,
     /// Finished jobs older than this are dropped.
     pub job_retention: Duration,
+    /// The delivery log, pruned hourly with the jobs.
+    deliveries: Option<Arc<dyn DeliveryLog>>,
     workers_up: AtomicUsize,
     discoveries: UnboundedSender<String>,
     discoveries_rx: Mutex<Option<UnboundedReceiver<String>>>,
@@ -96,10 +98,17 @@ impl Background {
             observer,
             workers,
             job_retention,
+            deliveries: None,
             workers_up: AtomicUsize::new(0),
             discoveries,
             discoveries_rx: Mutex::new(Some(discoveries_rx)),
         }
+    }
+
+    /// Prunes `log` in the hourly cleanup too.
+    pub fn with_deliveries(mut self, log: Arc<dyn DeliveryLog>) -> Background {
+        self.deliveries = Some(log);
+        self
     }
 
     /// Workers running now.
@@ -162,8 +171,27 @@ pub fn spawn_cleanup(app: Arc<Background>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let shutdown = app.shutdown();
         let jobs = clean_up_until_shutdown(&*app.runner.jobs, app.job_retention, &shutdown);
-        tokio::join!(jobs, prune_feed_until_shutdown(&app, &shutdown));
+        let deliveries = prune_deliveries_until_shutdown(&app, &shutdown);
+        tokio::join!(jobs, prune_feed_until_shutdown(&app, &shutdown), deliveries);
     })
+}
+
+/// Applies the delivery log's retention once an hour: kept bodies age out even when no
+/// delivery arrives.
+async fn prune_deliveries_until_shutdown(app: &Background, shutdown: &Shutdown) {
+    let Some(log) = &app.deliveries else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.started() => return,
+        }
+        if let Err(error) = log.prune().await {
+            tracing::warn!(%error, "delivery log retention pass failed");
+        }
+    }
 }
 
 /// Applies the feed's retention once an hour, so entries age out of refs that get no new

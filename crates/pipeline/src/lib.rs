@@ -18,6 +18,8 @@
 //!   into a [`RepoConfig`] (a [`RepoSpec`] plus provider and secrets) or an [`OrgConfig`].
 //! * [`discovered`]: repos found through org hooks, their names and their saved list, and
 //!   [`Repos`], the one lookup of configured and discovered repos.
+//! * [`deliveries`]: what the delivery log records of a webhook delivery ([`deliveries::DeliveryNote`])
+//!   and its `[deliveries]` config section.
 //! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
 //! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
 //!   about ([`RefChoiceError`] says why none); [`sample_event`]: a test delivery built, signed,
@@ -59,6 +61,7 @@
 
 pub mod background;
 pub mod data_dir;
+pub mod deliveries;
 pub mod discovered;
 mod events;
 pub mod local_index;

@@ -101,6 +101,21 @@ pub enum EventKind {
     Other(String),
 }
 
+impl EventKind {
+    /// The kind in one word: `push`, `tag_push`, `pull_request`, `release`, `ping`, or
+    /// `other` for every other event (a fixed set, for labels and logs).
+    pub const fn label(&self) -> &'static str {
+        match self {
+            EventKind::Push => "push",
+            EventKind::TagPush => "tag_push",
+            EventKind::PullRequest(_) => "pull_request",
+            EventKind::Release => "release",
+            EventKind::Ping => "ping",
+            EventKind::Other(_) => "other",
+        }
+    }
+}
+
 /// What happened to a pull/merge request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -65,6 +65,13 @@ impl Headers {
             .map(|(_, value)| value)
     }
 
+    /// Each header line as (lowercased name, raw value), in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        // Names come from `&str`s lowercased in place (ASCII only), so they stay UTF-8.
+        self.entries()
+            .map(|(name, value)| (std::str::from_utf8(name).unwrap_or_default(), value))
+    }
+
     /// Number of header lines held (repeated names count once per line).
     pub fn len(&self) -> usize {
         self.lines.len()

@@ -56,6 +56,23 @@ impl ProviderId {
         }
     }
 
+    /// The headers (lower-case) that carry this provider's signature or credential: what a
+    /// log of deliveries must never show.
+    pub const fn secret_headers(self) -> &'static [&'static str] {
+        match self {
+            ProviderId::GitHub => &["x-hub-signature-256", "x-hub-signature"],
+            ProviderId::GitLab => &["x-gitlab-token", "webhook-signature"],
+            ProviderId::Gitea => &[
+                "x-forgejo-signature",
+                "x-gitea-signature",
+                "x-gogs-signature",
+                "x-hub-signature-256",
+            ],
+            ProviderId::Bitbucket => &["x-hub-signature"],
+            ProviderId::AzureDevOps => &["authorization"],
+        }
+    }
+
     /// Every name, comma-separated, for messages that say what is accepted.
     pub fn names() -> String {
         Self::ALL.map(Self::as_str).join(", ")
