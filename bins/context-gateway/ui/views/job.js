@@ -33,6 +33,7 @@ export function render(main, route) {
     } catch (e) {
       say("error", e.message);
     }
+    loadJob(); // the action's effect shows even before its event arrives
   };
   const show = (job) => replace(details, ...jobDetails(job, act));
 
