@@ -4,6 +4,10 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+use serde_json::Value;
 use support::*;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -107,6 +111,20 @@ fn session_cookie(answer: &Response) -> String {
         .and_then(|rest| rest.split(';').next())
         .unwrap_or_else(|| panic!("not the session cookie: {cookie}"));
     format!("cg_session={id}")
+}
+
+/// Logs in with the management token and returns the `Cookie` header value.
+fn log_in(gw: &Gateway) -> String {
+    let origin = format!("http://{}", gw.addr);
+    let body = serde_json::json!({ "token": TOKEN }).to_string();
+    let answer = gw.request(
+        "POST",
+        "/ui/login",
+        &[("Origin", &origin), ("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 204, "{}", answer.text());
+    session_cookie(&answer)
 }
 
 #[test]
@@ -237,4 +255,199 @@ fn without_a_token_loopback_is_open_and_login_is_refused() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// One Server-Sent Event as read off the wire.
+#[derive(Debug, Clone)]
+struct Sse {
+    id: u64,
+    event: String,
+    data: Value,
+}
+
+/// A real client of `GET /webhooks/events`: raw HTTP/1.1 over TCP, de-chunking the body and
+/// splitting it into events (comments and `retry:` lines are skipped).
+struct EventStream {
+    reader: BufReader<TcpStream>,
+    text: String,
+}
+
+impl EventStream {
+    fn open(gw: &Gateway, auth: (&str, &str), last_event_id: Option<&str>) -> EventStream {
+        let mut stream = TcpStream::connect(gw.addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut head = format!(
+            "GET /webhooks/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{}: {}\r\n",
+            gw.addr, auth.0, auth.1
+        );
+        if let Some(id) = last_event_id {
+            head.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.contains(" 200 "), "{status}");
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("content-type:") {
+                assert!(lower.contains("text/event-stream"), "{line}");
+            }
+            chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+            if line == "\r\n" {
+                break;
+            }
+        }
+        assert!(chunked, "a stream of unknown length is chunked");
+        let mut events = EventStream {
+            reader,
+            text: String::new(),
+        };
+        events.fill();
+        assert!(
+            events.text.starts_with("retry: 2000\n\n"),
+            "the first bytes: {:?}",
+            events.text
+        );
+        events
+    }
+
+    /// Reads one more chunk of the body.
+    fn fill(&mut self) {
+        let mut size = String::new();
+        self.reader.read_line(&mut size).unwrap();
+        let size = usize::from_str_radix(size.trim(), 16)
+            .unwrap_or_else(|_| panic!("not a chunk size: {size:?}"));
+        assert!(size > 0, "the server ended the stream");
+        let mut chunk = vec![0; size + 2];
+        self.reader.read_exact(&mut chunk).unwrap();
+        chunk.truncate(size);
+        self.text.push_str(&String::from_utf8(chunk).unwrap());
+    }
+
+    fn next(&mut self) -> Sse {
+        loop {
+            while let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, None, None);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.parse::<u64>().unwrap());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = Some(v.to_string());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).unwrap());
+                    }
+                }
+                if let (Some(id), Some(event), Some(data)) = (id, event, data) {
+                    return Sse { id, event, data };
+                }
+            }
+            self.fill();
+        }
+    }
+
+    /// Events until `done` holds for one, all returned (that one last).
+    fn until(&mut self, done: impl Fn(&Sse) -> bool) -> Vec<Sse> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.next();
+            let last = done(&event);
+            seen.push(event);
+            if last {
+                return seen;
+            }
+        }
+    }
+}
+
+fn job_states(events: &[Sse], job: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.event == "job" && e.data["id"] == job)
+        .map(|e| e.data["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn ended(job: &str) -> impl Fn(&Sse) -> bool + '_ {
+    move |e| e.event == "job" && e.data["id"] == job && e.data["state"] == "succeeded"
+}
+
+#[test]
+fn live_events_follow_jobs_and_resume_after_the_last_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = Repo::with_file(&dir.path().join("origin"), "src/lib.rs", "fn one() {}\n");
+    let gw = Gateway::start(dir.path(), &config_for(&repo.url(), "github", ""));
+    gw.wait_settled();
+    let cookie = log_in(&gw);
+    let mut live = EventStream::open(&gw, ("Cookie", &cookie), None);
+
+    // A signed push: its job's life, then its repo.
+    let commit = repo.commit("two");
+    let body = github_push("refs/heads/main", ZEROS, &commit, false);
+    let answer = gw.github_delivery("push", "live-1", &body);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let pushed = answer.json()["job_id"].as_str().unwrap().to_string();
+    let mut seen = live.until(ended(&pushed));
+    assert_eq!(
+        job_states(&seen, &pushed),
+        ["queued", "running", "succeeded"]
+    );
+    let done = seen.last().unwrap().clone();
+    assert_eq!(
+        done.data,
+        gw.manage("GET", &format!("/webhooks/jobs/{pushed}"), b"")
+            .json()
+    );
+    seen.extend(live.until(|e| e.event == "repo"));
+    let repo_event = seen.last().unwrap();
+    assert_eq!(repo_event.data["repo"], "demo");
+    let main = &repo_event.data["refs"][0];
+    assert_eq!(main["ref"], "refs/heads/main");
+    assert_eq!(main["indexed_commit"], commit.as_str());
+    let ids: Vec<u64> = seen.iter().map(|e| e.id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "increasing ids: {ids:?}"
+    );
+
+    // Reconnecting with the last id seen replays only what came after it.
+    let last = seen.last().unwrap().id;
+    let answer = gw.manage("POST", "/webhooks/trigger/demo", b"");
+    assert_eq!(answer.status, 202);
+    let triggered = answer.json()["job_id"].as_str().unwrap().to_string();
+    gw.wait_finished(&triggered);
+    let bearer = format!("Bearer {TOKEN}");
+    let mut resumed = EventStream::open(&gw, ("Authorization", &bearer), Some(&last.to_string()));
+    let replayed = resumed.until(ended(&triggered));
+    assert_eq!(replayed[0].id, last + 1, "{replayed:?}");
+    assert!(replayed.iter().all(|e| e.event != "reset"));
+    assert_eq!(
+        job_states(&replayed, &triggered),
+        ["queued", "running", "succeeded"]
+    );
+    assert!(
+        job_states(&replayed, &pushed).is_empty(),
+        "nothing before the id"
+    );
+
+    // Pushes folded into one queued job make an event each: past the buffer, an old id
+    // gets a reset.
+    let handles = burst(gw.addr, 4, 300, "fold", move |_, _| body.clone(), |_, _| {});
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let mut stale = EventStream::open(&gw, ("Authorization", &bearer), Some("1"));
+    let first = stale.next();
+    assert_eq!(first.event, "reset", "{first:?}");
+    assert_eq!(first.data, serde_json::json!({}));
+    assert!(first.id > 1024, "{first:?}");
+    let mut ahead = EventStream::open(&gw, ("Authorization", &bearer), Some("99999999"));
+    assert_eq!(ahead.next().event, "reset", "an id this process never gave");
+    drop(live);
+    gw.stop();
 }

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
+use events::{EventedJobStore, Hub};
 use http_serve::FailureLimiter;
 use http_serve::session::Sessions;
 use metrics::{Metrics, TimedJobStore};
@@ -102,6 +103,8 @@ pub struct App {
     pub token: Option<Vec<u8>>,
     /// The dashboard's login sessions (cookie auth for management).
     pub sessions: Sessions,
+    /// The live events (`GET /webhooks/events`).
+    pub events: Arc<Hub>,
     /// Flips once when shutdown starts; the runner holds a clone.
     shutdown: Shutdown,
     pub started: Instant,
@@ -136,7 +139,10 @@ impl App {
             Some(cluster) => Arc::new(cluster.open(store_config).await?),
             None => Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?),
         };
-        let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
+        let timed: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
+        // Every job change is published to the live events, whoever made it.
+        let events = Arc::new(Hub::new());
+        let jobs: Arc<dyn JobStore> = Arc::new(EventedJobStore::new(timed, events.clone()));
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests_dir = data.join("manifests");
         pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {
@@ -193,6 +199,7 @@ impl App {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             token: token.map(String::into_bytes),
             sessions: Sessions::new(config.ui),
+            events,
             shutdown,
             started: Instant::now(),
             sequence: AtomicU64::new(0),

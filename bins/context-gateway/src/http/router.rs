@@ -15,7 +15,7 @@ use http_serve::query::{decode_path, parse_query};
 
 use super::mcp::Mcp;
 use super::respond::{self, Body};
-use super::{auth, changes, manage, read, session, ui, webhook};
+use super::{auth, changes, events, manage, read, session, ui, webhook};
 use crate::app::App;
 use metrics::{self, DeliveryOutcome};
 use webhook_core::ProviderId;
@@ -62,6 +62,7 @@ enum Endpoint {
     UiLogin,
     UiLogout,
     UiSession,
+    Events,
 }
 
 #[derive(Debug)]
@@ -203,6 +204,12 @@ const ROUTES: &[Route] = &[
         "/ui/session",
         &[Method::GET],
         Access::Open,
+    ),
+    entry(
+        Endpoint::Events,
+        "/webhooks/events",
+        &[Method::GET],
+        Access::Management,
     ),
 ];
 
@@ -369,6 +376,7 @@ async fn dispatch(
         Endpoint::UiLogin => session::login(&app, peer, request).await,
         Endpoint::UiLogout => session::logout(&app, &request),
         Endpoint::UiSession => session::session(&app, peer, &request),
+        Endpoint::Events => events::stream(&app, request.headers()),
     };
     (route.template, response)
 }
