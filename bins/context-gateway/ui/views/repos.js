@@ -99,19 +99,21 @@ function repoRows(repo, act) {
     const job = ref.last_job;
     const status = ref.deleted
       ? badge("deleted")
-      : ref.up_to_date
+      : !ref.indexed_commit
+        ? badge("not indexed", "state-failed")
+        : ref.up_to_date
         ? badge("up to date", "state-succeeded")
         : badge("behind", "state-queued");
     const lag = [];
     if (ref.lag_seconds) lag.push(duration(ref.lag_seconds * 1000));
-    if (ref.lag_commits !== null && ref.lag_commits !== undefined) lag.push(`${ref.lag_commits} commit${ref.lag_commits === 1 ? "" : "s"}`);
+    if (ref.lag_commits) lag.push(`${ref.lag_commits} commit${ref.lag_commits === 1 ? "" : "s"}`);
     tr.append(
       name,
       h("td", {}, h("code", {}, ref.ref)),
       h("td", {}, shortCommit(ref.indexed_commit)),
       h("td", {}, shortCommit(ref.newest_commit_heard)),
       h("td", {}, status),
-      h("td", {}, lag.length ? lag.join(", ") : "–"),
+      h("td", {}, lag.length ? lag.join(", ") : ref.up_to_date && ref.indexed_commit ? "none" : "–"),
       h("td", {}, job ? [h("a", { href: `#/jobs/${encodeURIComponent(job.id)}` }, job.id), " ", badge(job.state)] : "–"),
       h("td", { class: "error-text" }, ref.last_error || ""),
       h("td", {}, buttons(repo.repo, ref.ref, job, act)),
