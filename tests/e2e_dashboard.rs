@@ -451,3 +451,55 @@ fn live_events_follow_jobs_and_resume_after_the_last_id() {
     drop(live);
     gw.stop();
 }
+
+#[test]
+fn a_failed_job_can_be_retried_and_a_succeeded_one_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, _) = Repo::with_file(&dir.path().join("good"), "a.rs", "fn a() {}\n");
+    let missing = dir.path().join("no-such-repo");
+    let extra = format!(
+        "\n[[repos]]\nname = \"good\"\nprovider = \"github\"\nurl = \"{}\"\nbranches = [\"main\"]\nsecret = \"{SECRET}\"\n",
+        good.url()
+    );
+    let gw = Gateway::start(
+        dir.path(),
+        &config_for(&format!("file://{}", missing.display()), "github", &extra),
+    );
+    gw.wait_settled();
+
+    let answer = gw.manage("POST", "/webhooks/trigger/demo", b"");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let failed = answer.json()["job_id"].as_str().unwrap().to_string();
+    let job = gw.wait_finished(&failed);
+    assert_eq!(job["state"], "failed", "{job}");
+
+    let answer = gw.manage("POST", &format!("/webhooks/jobs/{failed}/retry"), b"");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["retry_of"], failed.as_str());
+    assert_eq!(body["merged"], false);
+    let again = body["job_id"].as_str().unwrap().to_string();
+    assert_ne!(again, failed);
+    let rerun = gw.wait_finished(&again);
+    assert_eq!(rerun["repo"], "demo");
+    assert_eq!(rerun["ref"], job["ref"]);
+    assert_eq!(rerun["trigger"], "manual");
+    assert!(rerun["attempts"].as_u64().unwrap() >= 1, "it ran: {rerun}");
+
+    let succeeded = gw.trigger_and_wait("good", b"")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer = gw.manage("POST", &format!("/webhooks/jobs/{succeeded}/retry"), b"");
+    assert_eq!(answer.status, 409, "{}", answer.text());
+    let error = &answer.json()["error"];
+    assert_eq!(error["code"], "not_retryable");
+    assert!(
+        error["message"].as_str().unwrap().contains("succeeded"),
+        "{error}"
+    );
+    let answer = gw.manage("POST", "/webhooks/jobs/00000000000fffff/retry", b"");
+    assert_eq!(answer.status, 404);
+    gw.stop();
+}

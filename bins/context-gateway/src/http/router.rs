@@ -63,6 +63,7 @@ enum Endpoint {
     UiLogout,
     UiSession,
     Events,
+    Retry,
 }
 
 #[derive(Debug)]
@@ -209,6 +210,12 @@ const ROUTES: &[Route] = &[
         Endpoint::Events,
         "/webhooks/events",
         &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Retry,
+        "/webhooks/jobs/{id}/retry",
+        &[Method::POST],
         Access::Management,
     ),
 ];
@@ -377,6 +384,7 @@ async fn dispatch(
         Endpoint::UiLogout => session::logout(&app, &request),
         Endpoint::UiSession => session::session(&app, peer, &request),
         Endpoint::Events => events::stream(&app, request.headers()),
+        Endpoint::Retry => manage::retry_job(&app, &param("id")).await,
     };
     (route.template, response)
 }
