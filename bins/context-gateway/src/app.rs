@@ -1,6 +1,7 @@
 //! The shared state of a running gateway and the one place that opens its storage.
 //!
-//! Data dir layout: `jobs/` (sled job queue, unless `[cluster]` puts it on PostgreSQL), `manifests/` (indexer state per ref),
+//! Data dir layout: `jobs/` (sled job queue, unless `[cluster]` puts it on PostgreSQL),
+//! `deliveries/` (sled delivery log, beside the queue; with `[cluster]` it is in PostgreSQL too), `manifests/` (indexer state per ref),
 //! `search/` (tantivy index), `feed/` (sled change feed), `mirrors/` (bare git mirrors),
 //! `worktrees/` (materialised refs), `discovered-repos.json` (repos found through `[[orgs]]`
 //! hooks).
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use feed::{FeedBackend, FeedStore, Tee};
 use indexer::FsManifestStore;
-use jobstore::{JobStore, SledJobStore, StoreConfig};
+use jobstore::{DeliveryLog, JobStore, SledDeliveryLog, SledJobStore, StoreConfig};
 use pipeline::{Background, Discovered, Repos, Runner, Shutdown, Sources};
 use search::SearchIndex;
 use tokio::sync::Semaphore;
@@ -86,6 +87,8 @@ pub struct App {
     pub config: Config,
     pub registry: Registry,
     pub jobs: Arc<dyn JobStore>,
+    /// The log of webhook deliveries, kept with the job store.
+    pub deliveries: Arc<dyn DeliveryLog>,
     pub search: Arc<SearchIndex>,
     /// Configured repos and the ones `[[orgs]]` hooks discovered.
     pub repos: Arc<Repos>,
@@ -135,9 +138,19 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         // The one place the queue's backend is chosen: `[cluster]` shares it with other
         // replicas on PostgreSQL, otherwise it lives in the data dir.
-        let store: Arc<dyn JobStore> = match &config.cluster {
-            Some(cluster) => Arc::new(cluster.open(store_config).await?),
-            None => Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?),
+        // The delivery log goes with it: in the same schema, or in its own sled database
+        // beside the queue's.
+        let retention = config.deliveries.retention;
+        let (store, deliveries): (Arc<dyn JobStore>, Arc<dyn DeliveryLog>) = match &config.cluster {
+            Some(cluster) => {
+                let store = cluster.open(store_config).await?;
+                let log = store.delivery_log(retention);
+                (Arc::new(store), Arc::new(log))
+            }
+            None => (
+                Arc::new(SledJobStore::open(&data.join("jobs"), store_config)?),
+                Arc::new(SledDeliveryLog::open(&data.join("deliveries"), retention)?),
+            ),
         };
         let timed: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
         // Every job change is published to the live events, whoever made it.
@@ -177,19 +190,23 @@ impl App {
             repos: repos.clone(),
             shutdown: shutdown.clone(),
         };
-        let background = Arc::new(Background::new(
-            runner,
-            pipeline::GitSource::new(&data, config.git_timeout).with_observer(metrics.clone()),
-            repos.clone(),
-            feed.clone(),
-            metrics.clone(),
-            config.workers,
-            config.job_retention,
-        ));
+        let background = Arc::new(
+            Background::new(
+                runner,
+                pipeline::GitSource::new(&data, config.git_timeout).with_observer(metrics.clone()),
+                repos.clone(),
+                feed.clone(),
+                metrics.clone(),
+                config.workers,
+                config.job_retention,
+            )
+            .with_deliveries(deliveries.clone()),
+        );
         let rl = config.rate_limit;
         Ok(App {
             registry: Registry::with_builtins(),
             jobs,
+            deliveries,
             search,
             repos,
             feed,

@@ -12,6 +12,7 @@ pub use http_serve::rate_limit::RateLimitConfig;
 use http_serve::rate_limit::RateLimitSection;
 pub use http_serve::session::UiConfig;
 use http_serve::session::UiSection;
+use pipeline::deliveries::{DeliveriesConfig, DeliveriesSection};
 use pipeline::{FieldProblem, RepoSection};
 pub use pipeline::{OrgConfig, RepoConfig, valid_repo_name};
 use serde::Deserialize;
@@ -44,6 +45,8 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// `[ui]`: the dashboard's session cookie.
     pub ui: UiConfig,
+    /// `[deliveries]`: how much of the delivery log is kept, and whether bodies are.
+    pub deliveries: DeliveriesConfig,
 }
 
 /// Values from flags and environment that beat the file.
@@ -112,6 +115,7 @@ struct RawConfig {
     rate_limit: Option<RateLimitSection>,
     feed: Option<RawFeed>,
     cluster: Option<toml::Spanned<ClusterSection>>,
+    deliveries: Option<toml::Spanned<DeliveriesSection>>,
     #[serde(default)]
     repos: Vec<toml::Spanned<RepoSection>>,
     #[serde(default)]
@@ -265,23 +269,32 @@ impl Config {
             max_entries_per_ref: (entries > 0).then_some(entries),
         };
 
+        let mut section = |name: &str, span: std::ops::Range<usize>, wrong: Vec<(&str, String)>| {
+            for (key, message) in wrong {
+                problems.push(Problem {
+                    line: find_key_line(text, span.clone(), key)
+                        .or_else(|| Some(line_of(text, span.start))),
+                    key: format!("{name}.{key}"),
+                    message,
+                });
+            }
+        };
         let cluster = raw.cluster.and_then(|spanned| {
             let span = spanned.span();
-            spanned.into_inner().into_config().map_or_else(
-                |wrong| {
-                    for (key, message) in wrong {
-                        problems.push(Problem {
-                            line: find_key_line(text, span.clone(), key)
-                                .or_else(|| Some(line_of(text, span.start))),
-                            key: format!("cluster.{key}"),
-                            message,
-                        });
-                    }
-                    None
-                },
-                Some,
-            )
+            let checked = spanned.into_inner().into_config();
+            checked
+                .map_err(|wrong| section("cluster", span, wrong))
+                .ok()
         });
+        let deliveries = raw
+            .deliveries
+            .map_or_else(DeliveriesConfig::default, |spanned| {
+                let span = spanned.span();
+                let checked = spanned.into_inner().into_config();
+                checked
+                    .map_err(|wrong| section("deliveries", span, wrong))
+                    .unwrap_or_default()
+            });
 
         let default_secret = overrides.default_secret.as_deref();
         let mut repos: Vec<RepoConfig> = Vec::new();
@@ -359,6 +372,7 @@ impl Config {
             orgs,
             cluster,
             ui,
+            deliveries,
         })
     }
 }
@@ -464,6 +478,28 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_str_with(text, Path::new("test.toml"), &Overrides::default())
+    }
+
+    #[test]
+    fn deliveries_section_has_defaults_and_names_wrong_keys_with_lines() {
+        let config = parse("").unwrap();
+        assert_eq!(config.deliveries, DeliveriesConfig::default());
+        let config =
+            parse("[deliveries]\nkeep = 5\nkeep_bodies = true\nbody_retention_secs = 60\n")
+                .unwrap();
+        assert_eq!(config.deliveries.retention.keep, 5);
+        assert!(config.deliveries.keep_bodies);
+        let ConfigError::Invalid { problems, .. } =
+            parse("workers = 1\n[deliveries]\nkeep = 0\n").unwrap_err()
+        else {
+            panic!()
+        };
+        let keys: Vec<_> = problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(keys, [("deliveries.keep", Some(3))]);
+        let err = parse("[deliveries]\nkeep = 5\nkeep_body = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("keep_body"), "{err}");
     }
 
     #[test]

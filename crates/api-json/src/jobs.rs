@@ -68,7 +68,7 @@ pub fn job_json(job: &Job) -> Value {
     serde_json::to_value(JobJson::new(job)).unwrap_or(Value::Null)
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 

@@ -74,6 +74,7 @@ pub struct Metrics {
     deliveries: Family<DeliveryLabels, Counter>,
     http_duration: Histograms<HttpLabels>,
     in_flight_refusals: Family<RouteLabels, Counter>,
+    delivery_log_failures: Counter,
     push_to_searchable: Histograms<TriggerLabels>,
     job_duration: Histograms<OutcomeLabels>,
     jobs: Family<StateLabels, Gauge>,
@@ -114,6 +115,7 @@ impl Metrics {
             deliveries: Family::default(),
             http_duration: histograms(|| Histogram::new(HTTP_BUCKETS)),
             in_flight_refusals: Family::default(),
+            delivery_log_failures: Counter::default(),
             push_to_searchable: histograms(|| Histogram::new(PUSH_BUCKETS)),
             job_duration: histograms(|| Histogram::new(JOB_BUCKETS)),
             jobs: Family::default(),
@@ -146,6 +148,11 @@ impl Metrics {
             "http_in_flight_refusals",
             "Requests answered 503 because max_in_flight requests were being answered, by route template",
             m.in_flight_refusals.clone(),
+        );
+        registry.register(
+            "delivery_log_write_failures",
+            "Deliveries whose delivery log entry could not be written (the delivery's answer was not affected)",
+            m.delivery_log_failures.clone(),
         );
         registry.register(
             "push_to_searchable_seconds",
@@ -228,6 +235,11 @@ impl Metrics {
         self.in_flight_refusals
             .get_or_create(&RouteLabels { route })
             .inc();
+    }
+
+    /// A delivery whose entry in the delivery log could not be written (its answer stood).
+    pub fn delivery_log_failed(&self) {
+        self.delivery_log_failures.inc();
     }
 
     /// One webhook delivery's outcome.

@@ -184,6 +184,12 @@ impl DeliveryNote {
         }
     }
 
+    /// The headers, as they arrived (before the body is read: a delivery refused before
+    /// that still shows them).
+    pub fn arrived(&mut self, headers: &Headers) {
+        self.headers = Some(headers.clone());
+    }
+
     /// The headers and body, once read.
     pub fn read(&mut self, headers: &Headers, body: &[u8]) {
         self.headers = Some(headers.clone());

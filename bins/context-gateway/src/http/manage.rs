@@ -154,7 +154,7 @@ fn parse_limit(
     }
 }
 
-fn store_error(error: jobstore::Error) -> Response<Body> {
+pub(super) fn store_error(error: jobstore::Error) -> Response<Body> {
     tracing::error!(%error, "job store error");
     respond::error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -335,10 +335,18 @@ pub async fn cleanup(app: &App, query: &HashMap<String, String>) -> Response<Bod
         },
     };
     match app.jobs.cleanup(older_than).await {
-        Ok(removed) => respond::json(
-            StatusCode::OK,
-            &json!({"removed": removed, "older_than_secs": older_than.as_secs()}),
-        ),
+        Ok(removed) => {
+            // The delivery log's retention applies too; it never fails the job cleanup.
+            let pruned = app.deliveries.prune().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "could not prune the delivery log");
+                jobstore::Pruned::default()
+            });
+            respond::json(
+                StatusCode::OK,
+                &json!({"removed": removed, "older_than_secs": older_than.as_secs(),
+                        "deliveries_removed": pruned.entries, "delivery_bodies_removed": pruned.bodies}),
+            )
+        }
         Err(error) => store_error(error),
     }
 }

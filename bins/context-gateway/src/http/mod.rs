@@ -2,13 +2,14 @@
 //! (connection cap, timeouts, graceful drain).
 //!
 //! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
-//! use management; webhook deliveries are handled in [`webhook`], the management API in
-//! [`manage`], search in [`search`], the MCP server for assistants in [`mcp`], the
-//! dashboard's static files in [`ui`], its login in [`session`] and its live events in
-//! [`events`]; [`respond`] builds every JSON answer.
+//! use management; webhook deliveries are handled in [`webhook`] and logged by [`deliveries`],
+//! the management API in [`manage`], search in [`search`], the MCP server for assistants in
+//! [`mcp`], the dashboard's static files in [`ui`], its login in [`session`] and its live
+//! events in [`events`]; [`respond`] builds every JSON answer.
 
 pub mod auth;
 pub mod changes;
+pub mod deliveries;
 pub mod events;
 pub mod manage;
 pub mod mcp;

@@ -15,7 +15,7 @@ use http_serve::query::{decode_path, parse_query};
 
 use super::mcp::Mcp;
 use super::respond::{self, Body};
-use super::{auth, changes, events, manage, read, session, ui, webhook};
+use super::{auth, changes, deliveries, events, manage, read, session, ui, webhook};
 use crate::app::App;
 use metrics::{self, DeliveryOutcome};
 use webhook_core::ProviderId;
@@ -46,6 +46,9 @@ enum Endpoint {
     Job,
     Trigger,
     Cleanup,
+    Deliveries,
+    Delivery,
+    Redeliver,
     TestDelivery,
     Search,
     Changes,
@@ -116,6 +119,24 @@ const ROUTES: &[Route] = &[
     entry(
         Endpoint::Cleanup,
         "/webhooks/cleanup",
+        &[Method::POST],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Deliveries,
+        "/webhooks/deliveries",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Delivery,
+        "/webhooks/deliveries/{id}",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Redeliver,
+        "/webhooks/deliveries/{id}/redeliver",
         &[Method::POST],
         Access::Management,
     ),
@@ -331,6 +352,7 @@ async fn dispatch(
     let reads_query = matches!(
         route.endpoint,
         Endpoint::Jobs
+            | Endpoint::Deliveries
             | Endpoint::Cleanup
             | Endpoint::TestDelivery
             | Endpoint::Search
@@ -356,6 +378,9 @@ async fn dispatch(
         Endpoint::Job => manage::get_job(&app, &param("id")).await,
         Endpoint::Trigger => manage::trigger(&app, &param("repo"), request).await,
         Endpoint::Cleanup => manage::cleanup(&app, &query).await,
+        Endpoint::Deliveries => deliveries::list(&app, &query).await,
+        Endpoint::Delivery => deliveries::get(&app, &param("id")).await,
+        Endpoint::Redeliver => deliveries::redeliver(&app, peer, &param("id")).await,
         Endpoint::TestDelivery => {
             manage::test_delivery(&app, peer, &param("provider"), &query).await
         }
@@ -419,6 +444,15 @@ mod tests {
         assert_eq!(
             TABLE.at("/webhooks/github").unwrap().value.endpoint,
             Endpoint::OrgWebhook
+        );
+        // The delivery log's paths are not deliveries.
+        assert_eq!(
+            TABLE.at("/webhooks/deliveries").unwrap().value.endpoint,
+            Endpoint::Deliveries
+        );
+        assert_eq!(
+            TABLE.at("/webhooks/deliveries/x").unwrap().value.endpoint,
+            Endpoint::Delivery
         );
         // Static segments win over the org hook's parameter too.
         assert_eq!(

@@ -22,7 +22,11 @@ use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
 use crate::config::{OrgConfig, RepoConfig};
+use jobstore::DeliveryOutcome as Logged;
 use metrics::{DeliveryOutcome, event_label};
+use pipeline::deliveries::DeliveryNote;
+
+use super::deliveries;
 use pipeline::discovered::{DiscoverError, OrgChoice};
 
 /// What the answer path parses for most repos: no changed-path hints (see [`receive`]).
@@ -76,29 +80,82 @@ pub async fn receive(
     repo_name: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    // Only what fails is charged to the sender's address, and before the body is read:
-    // a delivery that verifies is never limited.
-    let (provider, verifier) = match accepting(app, peer, provider) {
-        Ok(found) => found,
-        Err(answer) => return *answer,
+    let mut note = DeliveryNote::new(provider, Some(repo_name));
+    note.arrived(&headers_of(request.headers()));
+    let response = match to_repo(app, peer, provider, repo_name) {
+        Err(answer) => *answer,
+        Ok((verifier, repo)) => match read_delivery(app, request).await {
+            Err(answer) => *answer,
+            Ok((headers, body)) => {
+                deliver(app, peer, verifier, &repo, &headers, &body, &mut note).await
+            }
+        },
     };
+    deliveries::record(app, note, &response);
+    response
+}
+
+/// Runs a delivery read earlier (a kept body) through the handler's path again: to the repo
+/// `path_repo`, or the org hook of `provider` when `None`. Answers what a delivery would.
+pub async fn replay(
+    app: &App,
+    peer: SocketAddr,
+    provider: &str,
+    path_repo: Option<&str>,
+    headers: &Headers,
+    body: &bytes::Bytes,
+    note: &mut DeliveryNote,
+) -> Response<Body> {
+    let found = match path_repo {
+        Some(name) => {
+            to_repo(app, peer, provider, name).map(|(verifier, repo)| (verifier, Some(repo)))
+        }
+        None => to_orgs(app, peer, provider).map(|verifier| (verifier, None)),
+    };
+    match found {
+        Err(answer) => *answer,
+        Ok((verifier, Some(repo))) => {
+            deliver(app, peer, verifier, &repo, headers, body, note).await
+        }
+        Ok((verifier, None)) => deliver_org(app, peer, verifier, headers, body, note).await,
+    }
+}
+
+/// The provider and repo a delivery to `POST /webhooks/{provider}/{repo}` is for, or the
+/// refusal. Only what fails is charged to the sender's address, and before the body is read:
+/// a delivery that verifies is never limited.
+#[allow(clippy::type_complexity)]
+fn to_repo<'a>(
+    app: &'a App,
+    peer: SocketAddr,
+    provider: &str,
+    repo_name: &str,
+) -> Result<(&'a dyn Provider, std::borrow::Cow<'a, RepoConfig>), Box<Response<Body>>> {
+    let (provider, verifier) = accepting(app, peer, provider)?;
     let Some(repo) = app.repos.get(repo_name).filter(|r| r.provider == provider) else {
-        return refuse(
+        return Err(Box::new(refuse(
             app,
             peer,
             StatusCode::NOT_FOUND,
             "not_found",
             "no repo with this name is configured for this provider",
-        );
+        )));
     };
-    let (headers, body) = match read_delivery(app, request).await {
-        Ok(read) => read,
-        Err(response) => return *response,
-    };
-    let delivery = Delivery {
-        headers: &headers,
-        body: &body,
-    };
+    Ok((verifier, repo))
+}
+
+/// Verify → parse → accept, for a delivery to `repo` whose headers and body were read.
+async fn deliver(
+    app: &App,
+    peer: SocketAddr,
+    verifier: &dyn Provider,
+    repo: &RepoConfig,
+    headers: &Headers,
+    body: &bytes::Bytes,
+    note: &mut DeliveryNote,
+) -> Response<Body> {
+    note.read(headers, body);
+    let delivery = Delivery { headers, body };
     if repo.secrets.is_empty() {
         return refuse(
             app,
@@ -118,6 +175,7 @@ pub async fn receive(
         tracing::debug!(repo = %repo.spec.name, reason = code, "webhook rejected");
         return refuse(app, peer, StatusCode::UNAUTHORIZED, code, error.to_string());
     }
+    note.verified(body, app.config.deliveries.keep_bodies);
     // The worker diffs with git (authoritative, never truncated), so the payload's commit
     // file lists are skipped unread (a push parses in about half the time), unless the repo
     // has path globs: then they can show that a push changes nothing it indexes.
@@ -132,7 +190,8 @@ pub async fn receive(
             return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
         }
     };
-    accept(app, &repo, &event, Trigger::Webhook).await
+    note.parsed(&event);
+    accept(app, repo, &event, Trigger::Webhook).await
 }
 
 /// A 200 `ignored` with its reason, counted as an ignored delivery.
@@ -142,10 +201,16 @@ fn ignored(app: &App, event: &Event, reason: String) -> Response<Body> {
         event_label(&event.kind),
         DeliveryOutcome::Ignored,
     );
-    respond::json(
+    ignored_answer(reason, None)
+}
+
+/// A 200 `ignored`, with what the delivery log records of it.
+fn ignored_answer(reason: String, repo: Option<&RepoConfig>) -> Response<Body> {
+    let response = respond::json(
         StatusCode::OK,
         &json!({"status": "ignored", "reason": reason}),
-    )
+    );
+    deliveries::answered(response, Logged::Ignored, None, Some(reason), repo)
 }
 
 /// A delivery's headers, and its body within `max_body_bytes`, each piece within the
@@ -157,12 +222,14 @@ async fn read_delivery(
     let (parts, body) = request.into_parts();
     let (limit, idle) = (app.config.max_body_bytes, app.config.header_read_timeout);
     let body = read_body(&parts.headers, body, limit, idle).await?;
-    let headers = parts
-        .headers
+    Ok((headers_of(&parts.headers), body))
+}
+
+fn headers_of(headers: &hyper::HeaderMap) -> Headers {
+    headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()))
-        .collect();
-    Ok((headers, body))
+        .collect()
 }
 
 /// `POST /webhooks/{provider}`: an org (or group) hook. The delivery must verify with the
@@ -176,35 +243,60 @@ pub async fn receive_org(
     provider: &str,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    // Only what fails is charged to the sender's address, and before the body is read:
-    // a delivery that verifies is never limited.
-    let (provider, verifier) = match accepting(app, peer, provider) {
-        Ok(found) => found,
-        Err(answer) => return *answer,
+    let mut note = DeliveryNote::new(provider, None);
+    note.arrived(&headers_of(request.headers()));
+    let response = match to_orgs(app, peer, provider) {
+        Err(answer) => *answer,
+        Ok(verifier) => match read_delivery(app, request).await {
+            Err(answer) => *answer,
+            Ok((headers, body)) => {
+                deliver_org(app, peer, verifier, &headers, &body, &mut note).await
+            }
+        },
     };
-    let orgs: Vec<&OrgConfig> = app
-        .config
-        .orgs
-        .iter()
-        .filter(|org| org.provider == provider)
-        .collect();
-    if orgs.is_empty() {
-        return refuse(
+    deliveries::record(app, note, &response);
+    response
+}
+
+/// The provider of an org hook delivery, when an org of it is configured, or the refusal.
+/// Only what fails is charged to the sender's address, and before the body is read: a
+/// delivery that verifies is never limited.
+fn to_orgs<'a>(
+    app: &'a App,
+    peer: SocketAddr,
+    provider: &str,
+) -> Result<&'a dyn Provider, Box<Response<Body>>> {
+    let (provider, verifier) = accepting(app, peer, provider)?;
+    if !app.config.orgs.iter().any(|org| org.provider == provider) {
+        return Err(Box::new(refuse(
             app,
             peer,
             StatusCode::NOT_FOUND,
             "not_found",
             "no org is configured for this provider",
-        );
+        )));
     }
-    let (headers, body) = match read_delivery(app, request).await {
-        Ok(read) => read,
-        Err(response) => return *response,
-    };
-    let delivery = Delivery {
-        headers: &headers,
-        body: &body,
-    };
+    Ok(verifier)
+}
+
+/// Verify → parse → discover → accept, for an org hook delivery whose headers and body were
+/// read.
+async fn deliver_org(
+    app: &App,
+    peer: SocketAddr,
+    verifier: &dyn Provider,
+    headers: &Headers,
+    body: &bytes::Bytes,
+    note: &mut DeliveryNote,
+) -> Response<Body> {
+    note.read(headers, body);
+    let orgs: Vec<&OrgConfig> = app
+        .config
+        .orgs
+        .iter()
+        .filter(|org| org.provider == verifier.id())
+        .collect();
+    let delivery = Delivery { headers, body };
     // Every org of this provider whose secret verifies the delivery: the payload then says
     // which of them owns the repository.
     let verified = match pipeline::discovered::verified_orgs(verifier, &delivery, orgs) {
@@ -215,6 +307,7 @@ pub async fn receive_org(
             return refuse(app, peer, StatusCode::UNAUTHORIZED, code, message);
         }
     };
+    note.verified(body, app.config.deliveries.keep_bodies);
     let wants_paths = verified
         .iter()
         .any(|org| !org.repo.spec.include.is_empty() || !org.repo.spec.exclude.is_empty());
@@ -229,6 +322,7 @@ pub async fn receive_org(
             return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
         }
     };
+    note.parsed(&event);
     if matches!(event.kind, webhook_core::EventKind::Ping) {
         return ignored(app, &event, "ping".into());
     }
@@ -299,10 +393,7 @@ pub async fn accept(
         Ok(plan) => plan,
         Err(Rejection::Ignored(reason)) => {
             count(DeliveryOutcome::Ignored);
-            return respond::json(
-                StatusCode::OK,
-                &json!({"status": "ignored", "reason": reason}),
-            );
+            return ignored_answer(reason, Some(repo));
         }
         Err(Rejection::Invalid(message)) => {
             return respond::error(StatusCode::BAD_REQUEST, "malformed_payload", message);
@@ -343,16 +434,18 @@ pub async fn accept(
                 job_ids: (queued.len() > 1).then_some(queued.as_slice()),
                 status: "queued",
             };
-            respond::json(StatusCode::ACCEPTED, &body)
+            let response = respond::json(StatusCode::ACCEPTED, &body);
+            let job = Some(first.clone());
+            deliveries::answered(response, Logged::Queued, job, None, Some(repo))
         }
-        (None, Some(id)) => respond::json(
-            StatusCode::OK,
-            &json!({"status": "duplicate", "job_id": id}),
-        ),
-        (None, None) => respond::json(
-            StatusCode::OK,
-            &json!({"status": "ignored", "reason": "nothing to index"}),
-        ),
+        (None, Some(id)) => {
+            let response = respond::json(
+                StatusCode::OK,
+                &json!({"status": "duplicate", "job_id": id}),
+            );
+            deliveries::answered(response, Logged::Duplicate, Some(id), None, Some(repo))
+        }
+        (None, None) => ignored_answer("nothing to index".into(), Some(repo)),
     }
 }
 
