@@ -110,9 +110,12 @@ function jobDetails(job, act) {
     jobButtons(job, act, (newId) => {
       if (newId && newId !== job.id) location.hash = `#/jobs/${encodeURIComponent(newId)}`;
     }),
-    list,
-    h("h2", {}, "Progress"),
-    progress,
+    h(
+      "div",
+      { class: "columns" },
+      h("section", { "aria-label": "Facts" }, list),
+      h("section", { "aria-labelledby": "progress-title" }, h("h2", { id: "progress-title" }, "Progress"), progress),
+    ),
     job.error ? [h("h2", {}, "Error"), h("pre", { class: "error-text", role: "alert" }, job.error)] : null,
   ];
 }
