@@ -377,12 +377,18 @@ fn ended(job: &str) -> impl Fn(&Sse) -> bool + '_ {
     move |e| e.event == "job" && e.data["id"] == job && e.data["state"] == "succeeded"
 }
 
+/// A gateway for the repo `demo` (one commit, fetched over file://), its start-up job done.
+fn settled_gateway(dir: &std::path::Path) -> (Repo, Gateway) {
+    let (repo, _) = Repo::with_file(&dir.join("origin"), "src/lib.rs", "fn one() {}\n");
+    let gw = Gateway::start(dir, &config_for(&repo.url(), "github", ""));
+    gw.wait_settled();
+    (repo, gw)
+}
+
 #[test]
 fn live_events_follow_jobs_and_resume_after_the_last_id() {
     let dir = tempfile::tempdir().unwrap();
-    let (repo, _) = Repo::with_file(&dir.path().join("origin"), "src/lib.rs", "fn one() {}\n");
-    let gw = Gateway::start(dir.path(), &config_for(&repo.url(), "github", ""));
-    gw.wait_settled();
+    let (repo, gw) = settled_gateway(dir.path());
     let cookie = log_in(&gw);
     let mut live = EventStream::open(&gw, ("Cookie", &cookie), None);
 
@@ -501,5 +507,54 @@ fn a_failed_job_can_be_retried_and_a_succeeded_one_cannot() {
     );
     let answer = gw.manage("POST", "/webhooks/jobs/00000000000fffff/retry", b"");
     assert_eq!(answer.status, 404);
+    gw.stop();
+}
+
+#[test]
+fn status_counts_deliveries_per_minute_and_push_to_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, gw) = settled_gateway(dir.path());
+
+    let body = github_push("refs/heads/main", ZEROS, &repo.commit("two"), false);
+    let mut headers = signed_headers("github", "push", "bad-1", &body, "not-the-secret");
+    let refused = post_webhook(&gw, "github", "demo", &headers, &body);
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    headers = signed_headers("github", "push", "good-1", &body, SECRET);
+    let accepted = post_webhook(&gw, "github", "demo", &headers, &body);
+    gw.succeeded(&accepted);
+
+    let status = gw.manage("GET", "/webhooks/status", b"").json();
+    let minutes = status["deliveries_per_minute"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60, "{status}");
+    assert!(
+        minutes
+            .windows(2)
+            .all(|w| w[0]["minute"].as_str() < w[1]["minute"].as_str())
+    );
+    let total = |f: &dyn Fn(&Value) -> u64| minutes.iter().map(f).sum::<u64>();
+    assert_eq!(
+        total(&|m| m["refused"]["invalid_signature"].as_u64().unwrap()),
+        1
+    );
+    assert_eq!(total(&|m| m["accepted"].as_u64().unwrap()), 1);
+    assert_eq!(total(&|m| m["refused"]["other"].as_u64().unwrap()), 0);
+    // The two deliveries fall in the last minute, or the one before if a minute turned.
+    let recent = &minutes[58..];
+    let counted: u64 = recent
+        .iter()
+        .map(|m| m["refused"]["invalid_signature"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 1, "{recent:?}");
+    let searchable = &status["push_to_searchable_ms"];
+    assert_eq!(searchable["window_secs"], 3600);
+    assert_eq!(searchable["count"], 1, "{searchable}");
+    assert!(
+        searchable["p50"].is_u64() && searchable["p95"].is_u64(),
+        "{searchable}"
+    );
+    assert_eq!(status["workers"]["configured"], 2);
+    assert_eq!(status["workers"]["busy"], 0, "nothing runs once settled");
+    assert!(status["index"]["chunks"].as_u64().unwrap() >= 1, "{status}");
+    assert!(status["index"]["bytes"].as_u64().unwrap() > 0, "{status}");
     gw.stop();
 }

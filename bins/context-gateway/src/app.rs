@@ -108,6 +108,8 @@ pub struct App {
     pub sessions: Sessions,
     /// The live events (`GET /webhooks/events`).
     pub events: Arc<Hub>,
+    /// The job store's event publisher (`jobs` is it), which also counts busy workers.
+    pub job_events: Arc<EventedJobStore>,
     /// Flips once when shutdown starts; the runner holds a clone.
     shutdown: Shutdown,
     pub started: Instant,
@@ -155,7 +157,8 @@ impl App {
         let timed: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
         // Every job change is published to the live events, whoever made it.
         let events = Arc::new(Hub::new());
-        let jobs: Arc<dyn JobStore> = Arc::new(EventedJobStore::new(timed, events.clone()));
+        let job_events = Arc::new(EventedJobStore::new(timed, events.clone()));
+        let jobs: Arc<dyn JobStore> = job_events.clone();
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests_dir = data.join("manifests");
         pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {
@@ -217,6 +220,7 @@ impl App {
             token: token.map(String::into_bytes),
             sessions: Sessions::new(config.ui),
             events,
+            job_events,
             shutdown,
             started: Instant::now(),
             sequence: AtomicU64::new(0),

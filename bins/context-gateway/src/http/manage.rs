@@ -56,6 +56,11 @@ pub async fn status(app: &App) -> Response<Body> {
             Value::Null
         }
     };
+    let search = app.search.clone();
+    let index_bytes = match tokio::task::spawn_blocking(move || search.disk_bytes()).await {
+        Ok(Ok(bytes)) => Some(bytes),
+        _ => None,
+    };
     respond::json(
         StatusCode::OK,
         &json!({
@@ -64,10 +69,17 @@ pub async fn status(app: &App) -> Response<Body> {
             "uptime_secs": app.started.elapsed().as_secs(),
             "shutting_down": app.is_shutting_down(),
             "storage": if counts.is_null() { "unavailable" } else { "ok" },
-            "workers": {"up": app.background.workers_up(), "configured": app.config.workers},
+            "workers": {
+                "up": app.background.workers_up(),
+                "configured": app.config.workers,
+                "busy": app.job_events.busy(),
+            },
             "jobs": counts,
             "repos": app.config.repos.len(),
             "indexed_chunks": app.search.num_chunks(),
+            "index": {"bytes": index_bytes, "chunks": app.search.num_chunks()},
+            "deliveries_per_minute": app.metrics.deliveries_per_minute(),
+            "push_to_searchable_ms": app.metrics.push_to_searchable(),
         }),
     )
 }
