@@ -9,7 +9,7 @@ import { h, svg } from "./dom.js";
  * Returns a figure with the SVG, a legend with each series' total, and a caption.
  */
 export function stackedBars({ caption, series, points, width = 720, height = 180 }) {
-  const pad = { left: 36, right: 8, top: 8, bottom: 22 };
+  const pad = { left: 4, right: 4, top: 8, bottom: 4 };
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const totals = points.map((p) => series.reduce((sum, s) => sum + (p.values[s.key] || 0), 0));
@@ -29,13 +29,11 @@ export function stackedBars({ caption, series, points, width = 720, height = 180
     preserveAspectRatio: "none",
   });
 
-  // Grid lines and the y scale.
+  // Grid lines at 0, half and the top of the scale (their values are in the HTML below, so
+  // text is not stretched with the plot).
   for (const frac of [0, 0.5, 1]) {
     const y = pad.top + plotH - frac * plotH;
-    chart.append(
-      svg("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "grid" }),
-      svg("text", { x: pad.left - 4, y: y + 4, class: "axis", "text-anchor": "end" }, String(Math.round(top * frac))),
-    );
+    chart.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "grid" }));
   }
 
   points.forEach((point, i) => {
@@ -57,14 +55,13 @@ export function stackedBars({ caption, series, points, width = 720, height = 180
     }
   });
 
-  // First and last x labels.
-  if (points.length) {
-    const y = height - 6;
-    chart.append(
-      svg("text", { x: pad.left, y, class: "axis" }, points[0].label),
-      svg("text", { x: width - pad.right, y, class: "axis", "text-anchor": "end" }, points[points.length - 1].label),
-    );
-  }
+  const axis = h(
+    "div",
+    { class: "chart-axis", "aria-hidden": "true" },
+    h("span", {}, points.length ? points[0].label : ""),
+    h("span", {}, `scale: 0 to ${top} a minute`),
+    h("span", {}, points.length ? points[points.length - 1].label : ""),
+  );
 
   const legend = h(
     "ul",
@@ -79,7 +76,7 @@ export function stackedBars({ caption, series, points, width = 720, height = 180
       ),
     ),
   );
-  return h("figure", { class: "chart-figure" }, chart, legend, h("figcaption", {}, caption));
+  return h("figure", { class: "chart-figure" }, chart, axis, legend, h("figcaption", {}, caption));
 }
 
 /** A horizontal bar with a label and a value, for counts such as jobs by state. */
@@ -92,7 +89,7 @@ export function meter(label, value, max, cls) {
 }
 
 function niceCeil(n) {
-  if (n <= 5) return 5;
+  if (n <= 4) return 4;
   const magnitude = 10 ** Math.floor(Math.log10(n));
   for (const m of [1, 2, 5, 10]) {
     if (n <= m * magnitude) return m * magnitude;
