@@ -21,10 +21,10 @@ export async function reindex(repo, ref, full) {
   return `${kind} of ${repo}${ref ? ` ${ref}` : ""} queued as job ${answer.body.job_id}${answer.body.merged ? " (merged)" : ""}.`;
 }
 
-export async function redeliver(id) {
+export async function redeliver(id, label = id) {
   const { status, body } = await api(`/webhooks/deliveries/${encodeURIComponent(id)}/redeliver`, { method: "POST", allow: [401] });
   const what = body && body.status ? body.status : body && body.error ? body.error.code : "answered";
-  return `Redelivered ${id}: ${status} ${what}${body && body.job_id ? ` (job ${body.job_id})` : ""}.`;
+  return `Redelivered ${label}: ${status} ${what}${body && body.job_id ? ` (job ${body.job_id})` : ""}.`;
 }
 
 /** Whether a job in `state` can still be cancelled, or retried. */

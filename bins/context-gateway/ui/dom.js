@@ -107,6 +107,25 @@ export function notice(kind, text) {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
 
+/**
+ * A page's status line and `act(work)`: runs an action (an async function answering a sentence
+ * or `{text}`), shows its answer or its error in the line, then calls `after` if given.
+ */
+export function statusLine(after) {
+  const el = h("div", { class: "message" });
+  const say = (kind, text) => replace(el, notice(kind, text));
+  const act = async (work) => {
+    try {
+      const result = await work();
+      say("ok", typeof result === "string" ? result : result.text);
+    } catch (e) {
+      say("error", e.message);
+    }
+    if (after) after();
+  };
+  return { el, say, act };
+}
+
 /** A table with a caption (visually hidden when `hideCaption`), headers and a body. */
 export function table(caption, headers, { hideCaption = true } = {}) {
   const tbody = h("tbody");

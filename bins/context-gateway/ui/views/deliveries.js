@@ -4,7 +4,7 @@
 
 import { api, withQuery } from "../api.js";
 import { redeliver } from "../actions.js";
-import { badge, field, h, notice, replace, table, when } from "../dom.js";
+import { badge, field, h, notice, replace, table, when, statusLine } from "../dom.js";
 import { on } from "../events.js";
 
 export const DELIVERY_HEADERS = ["Received", "Provider", "Event", "Repo", "Delivery id", "Verification", "Status", "Outcome", "Job", "Headers", "Actions"];
@@ -14,7 +14,7 @@ const LIMIT = 50;
 export function render(main, route) {
   const filter = { outcome: route.query.get("outcome") || "", repo: route.query.get("repo") || "", provider: route.query.get("provider") || "" };
   const cursor = route.query.get("cursor") || "";
-  const message = h("div", { class: "message" });
+  const { el: message, say, act } = statusLine();
   const outcome = h(
     "select",
     { name: "outcome" },
@@ -39,14 +39,6 @@ export function render(main, route) {
   const pager = h("nav", { class: "pager", "aria-label": "Pages of deliveries" });
   main.append(h("h1", {}, "Deliveries"), form, message, wrap, pager);
 
-  const say = (kind, text) => replace(message, notice(kind, text));
-  const act = async (work) => {
-    try {
-      say("ok", await work());
-    } catch (e) {
-      say("error", e.message);
-    }
-  };
   const load = async () => {
     try {
       const { body } = await api(withQuery("/webhooks/deliveries", { ...filter, limit: LIMIT, cursor }));
@@ -118,7 +110,7 @@ export function deliveryRow(d, act) {
           disabled: d.body_kept === false,
           title: d.body_kept === false ? "The body of this delivery is not kept" : null,
           "aria-label": `Redeliver ${d.delivery_id || d.id}`,
-          onclick: () => act(() => redeliver(d.id)),
+          onclick: () => act(() => redeliver(d.id, d.delivery_id || d.id)),
         },
         "Redeliver",
       ),

@@ -3,7 +3,7 @@
 // `delivery` events.
 
 import { api, withQuery } from "../api.js";
-import { badge, between, duration, h, notice, replace, shortCommit, table, when } from "../dom.js";
+import { badge, between, duration, h, notice, replace, shortCommit, table, when, statusLine } from "../dom.js";
 import { on } from "../events.js";
 import { jobButtons } from "./jobs.js";
 import { deliveryRow, DELIVERY_HEADERS } from "./deliveries.js";
@@ -11,7 +11,7 @@ import { deliveryRow, DELIVERY_HEADERS } from "./deliveries.js";
 export function render(main, route) {
   const id = route.parts[1];
   const heading = h("h1", {}, `Job ${id}`);
-  const message = h("div", { class: "message" });
+  const { el: message, say, act } = statusLine(() => loadJob()); // shows the effect before its event
   const details = h("div", { class: "job-details" });
   const { wrap, tbody } = table(`Deliveries folded into job ${id}`, DELIVERY_HEADERS, { hideCaption: false });
   const deliveriesMessage = h("div");
@@ -25,16 +25,6 @@ export function render(main, route) {
     wrap,
   );
 
-  const say = (kind, text) => replace(message, notice(kind, text));
-  const act = async (work) => {
-    try {
-      const result = await work();
-      say("ok", typeof result === "string" ? result : result.text);
-    } catch (e) {
-      say("error", e.message);
-    }
-    loadJob(); // the action's effect shows even before its event arrives
-  };
   const show = (job) => replace(details, ...jobDetails(job, act));
 
   const loadJob = async () => {

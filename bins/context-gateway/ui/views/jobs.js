@@ -3,7 +3,7 @@
 
 import { api, withQuery } from "../api.js";
 import { cancelJob, cancellable, retryable, retryJob } from "../actions.js";
-import { badge, between, duration, field, h, notice, replace, shortRef, table, when } from "../dom.js";
+import { badge, between, duration, field, h, notice, replace, shortRef, table, when, statusLine } from "../dom.js";
 import { on } from "../events.js";
 
 export const STATES = ["queued", "running", "succeeded", "failed", "cancelled", "superseded"];
@@ -12,7 +12,7 @@ const LIMIT = 50;
 export function render(main, route) {
   const filter = { state: route.query.get("state") || "", repo: route.query.get("repo") || "" };
   const cursor = route.query.get("cursor") || "";
-  const message = h("div", { class: "message" });
+  const { el: message, say, act } = statusLine();
 
   const stateSelect = h(
     "select",
@@ -43,15 +43,6 @@ export function render(main, route) {
   const pager = h("nav", { class: "pager", "aria-label": "Pages of jobs" });
   main.append(h("h1", {}, "Jobs"), form, message, wrap, pager);
 
-  const say = (kind, text) => replace(message, notice(kind, text));
-  const act = async (work) => {
-    try {
-      const result = await work();
-      say("ok", typeof result === "string" ? result : result.text);
-    } catch (e) {
-      say("error", e.message);
-    }
-  };
 
   api("/repos")
     .then(({ body }) => {
@@ -130,8 +121,8 @@ export function jobRow(job, act) {
     h("td", {}, h("code", {}, shortRef(job.ref))),
     h("td", {}, badge(job.state)),
     h("td", {}, job.trigger, job.full ? " (full)" : ""),
-    h("td", {}, when(job.created_at)),
-    h("td", {}, job.started_at ? duration(between(job.started_at, job.finished_at)) : "–"),
+    h("td", { class: "nowrap" }, when(job.created_at)),
+    h("td", { class: "nowrap" }, job.started_at ? duration(between(job.started_at, job.finished_at)) : "–"),
     h("td", {}, progress),
     h("td", { class: job.error ? "error-text" : "muted" }, job.error || job.note || ""),
     h("td", {}, jobButtons(job, act)),

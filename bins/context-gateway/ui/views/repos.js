@@ -4,11 +4,11 @@
 
 import { api, encodePath } from "../api.js";
 import { cancelJob, cancellable, reindex } from "../actions.js";
-import { badge, duration, h, notice, replace, shortCommit, table } from "../dom.js";
+import { badge, duration, h, notice, replace, shortCommit, table, statusLine } from "../dom.js";
 import { on } from "../events.js";
 
 export function render(main) {
-  const message = h("div", { class: "message" });
+  const { el: message, say, act } = statusLine();
   const { wrap, tbody } = table("Repos and refs with their freshness", [
     "Repo",
     "Ref",
@@ -24,14 +24,6 @@ export function render(main) {
   const rows = new Map(); // repo -> [tr…]
   const pending = new Map(); // repo -> timer
 
-  const say = (kind, text) => replace(message, notice(kind, text));
-  const act = async (work) => {
-    try {
-      say("ok", await work());
-    } catch (e) {
-      say("error", e.message);
-    }
-  };
 
   const put = (repo) => {
     const fresh = repoRows(repo, act);
