@@ -306,3 +306,41 @@ fn kept_bodies_redeliver_through_the_webhook_path_and_the_log_survives_a_restart
     assert_eq!(second.json()["status"], "duplicate");
     wait_redeliveries(&gw, &id, 2);
 }
+
+#[test]
+fn an_org_hook_delivery_is_logged_under_its_repo_and_redelivers_through_the_org_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hosts = tmp.path().join("hosts");
+    let upstream = Repo::new(&hosts.join("acme/one"));
+    upstream.write("lib.rs", &source_file("oscar_one", 2));
+    let head = upstream.commit("first");
+    let config = format!(
+        "workers = 1\n\n[rate_limit]\nper_ip_per_sec = 0\n\n[deliveries]\nkeep_bodies = true\n\n\
+         [[orgs]]\nprovider = \"github\"\nowner = \"acme\"\nsecret = \"{SECRET}\"\n\
+         url = \"file://{}/{{full_name}}\"\nreconcile_interval_secs = 0\n",
+        hosts.display()
+    );
+    let gw = Gateway::start(tmp.path(), &config);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "ref": "refs/heads/main", "before": ZEROS, "after": head,
+        "created": true, "deleted": false, "forced": false,
+        "repository": {"name": "one", "full_name": "acme/one"},
+        "commits": [], "head_commit": {"id": head}
+    }))
+    .unwrap();
+    let headers = signed_headers("github", "push", "org-1", &body, SECRET);
+    let answer = post(gw.addr, "/webhooks/github", &headers, &body);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let entry = wait_entry(&gw, "org-1");
+    assert_eq!(entry["repo"], "github-acme-one", "{entry}");
+    assert_eq!(entry["outcome"], "queued");
+    assert_eq!(entry["job_id"], answer.json()["job_id"]);
+    assert_eq!(entry["body_kept"], true);
+    let id = entry["id"].as_str().unwrap();
+    let again = gw.manage("POST", &format!("/webhooks/deliveries/{id}/redeliver"), b"");
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["status"], "duplicate");
+    assert_eq!(again.json()["job_id"], answer.json()["job_id"]);
+    let redelivered = wait_redeliveries(&gw, id, 1).remove(0);
+    assert_eq!(redelivered["repo"], "github-acme-one", "{redelivered}");
+}

@@ -192,3 +192,51 @@ fn an_unreachable_server_is_a_start_error_naming_host_and_port() {
     assert!(stderr.contains("PostgreSQL job store"), "{stderr}");
     assert!(!stderr.contains(PASSWORD), "{stderr}");
 }
+
+#[test]
+fn the_delivery_log_lives_in_the_cluster_schema_and_redelivers_from_it() {
+    let Some(schema) = Schema::for_test("deliveries") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, c1) = Repo::with_file(
+        &tmp.path().join("src"),
+        "lib.rs",
+        &source_file("pg_log_ident", 3),
+    );
+    let config = config_for(&repo.url(), "github", "")
+        + &schema.cluster_section()
+        + "\n[deliveries]\nkeep_bodies = true\n";
+    let gw = Gateway::start(tmp.path(), &config);
+    let first = push(&gw, "pg-log-1", "main", &c1);
+    assert_eq!(first.status, 202, "{}", first.text());
+    let logged = |gw: &Gateway| {
+        gw.poll(std::time::Duration::from_millis(20), |gw| {
+            let page = gw
+                .manage("GET", "/webhooks/deliveries?limit=500", b"")
+                .json();
+            let entries = page["deliveries"].as_array().cloned().unwrap_or_default();
+            if entries.is_empty() {
+                Err(format!("no entry yet: {page}"))
+            } else {
+                Ok(entries)
+            }
+        })
+    };
+    let entries = logged(&gw);
+    assert_eq!(entries[0]["job_id"], first.json()["job_id"], "{entries:?}");
+    assert_eq!(entries[0]["body_kept"], true);
+    let id = entries[0]["id"].as_str().unwrap().to_string();
+    let config_path = gw.config.clone();
+    assert!(gw.stop().success());
+
+    // Another data dir: what the log holds can only have come from the schema.
+    let gw = Gateway::start_with_data(tmp.path(), &config_path, &tmp.path().join("data-2"));
+    let entries = logged(&gw);
+    assert_eq!(entries[0]["id"], id.as_str(), "{entries:?}");
+    let again = gw.manage("POST", &format!("/webhooks/deliveries/{id}/redeliver"), b"");
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["status"], "duplicate");
+    assert_eq!(again.json()["job_id"], first.json()["job_id"]);
+    assert!(!gw.log_text().contains(PASSWORD));
+}

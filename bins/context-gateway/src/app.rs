@@ -14,6 +14,7 @@ use std::time::Instant;
 use feed::{FeedBackend, FeedStore, Tee};
 use indexer::FsManifestStore;
 use jobstore::{DeliveryLog, JobStore, SledDeliveryLog, SledJobStore, StoreConfig};
+use pipeline::deliveries::DeliveryRecorder;
 use pipeline::{Background, Discovered, Repos, Runner, Shutdown, Sources};
 use search::SearchIndex;
 use tokio::sync::Semaphore;
@@ -89,6 +90,8 @@ pub struct App {
     pub jobs: Arc<dyn JobStore>,
     /// The log of webhook deliveries, kept with the job store.
     pub deliveries: Arc<dyn DeliveryLog>,
+    /// Writes the delivery log's entries on a task of its own.
+    pub recorder: DeliveryRecorder,
     pub search: Arc<SearchIndex>,
     /// Configured repos and the ones `[[orgs]]` hooks discovered.
     pub repos: Arc<Repos>,
@@ -159,6 +162,12 @@ impl App {
         let events = Arc::new(Hub::new());
         let job_events = Arc::new(EventedJobStore::new(timed, events.clone()));
         let jobs: Arc<dyn JobStore> = job_events.clone();
+        let failures = metrics.clone();
+        let recorder = DeliveryRecorder::spawn(
+            deliveries.clone(),
+            crate::http::deliveries::recorded,
+            move || failures.delivery_log_failed(),
+        );
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);
         let manifests_dir = data.join("manifests");
         pipeline::data_dir::forget_manifests_without_feed(&data).map_err(|source| {
@@ -210,6 +219,7 @@ impl App {
             registry: Registry::with_builtins(),
             jobs,
             deliveries,
+            recorder,
             search,
             repos,
             feed,

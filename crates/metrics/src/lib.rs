@@ -156,7 +156,7 @@ impl Metrics {
         );
         registry.register(
             "delivery_log_write_failures",
-            "Deliveries whose delivery log entry could not be written (the delivery's answer was not affected)",
+            "Deliveries whose delivery log entry could not be written or was dropped because the log fell behind (the delivery's answer was not affected)",
             m.delivery_log_failures.clone(),
         );
         registry.register(
@@ -242,7 +242,8 @@ impl Metrics {
             .inc();
     }
 
-    /// A delivery whose entry in the delivery log could not be written (its answer stood).
+    /// A delivery whose entry in the delivery log could not be written or was dropped (its
+    /// answer stood).
     pub fn delivery_log_failed(&self) {
         self.delivery_log_failures.inc();
     }

@@ -7,7 +7,8 @@
 //! applies the log's rules: headers are redacted ([`webhook_core::redacted_headers`]); the
 //! event and delivery id come from the verified payload only; the body is kept only when
 //! asked and only for a delivery that verified; the reason of a refusal is one of a few
-//! words ([`refusal_reason`]).
+//! words ([`refusal_reason`]). A [`DeliveryRecorder`] writes the entries on a task of its
+//! own, so that no handler waits for the log.
 //!
 //! ```
 //! use jobstore::{DeliveryOutcome, Verification};
@@ -24,12 +25,15 @@
 //! assert!(new.kept.is_none(), "an unverified body is never kept");
 //! ```
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use jobstore::{
-    DeliveryOutcome, DeliveryRecord, DeliveryRetention, KeptBody, LogId, NewDelivery, Verification,
+    DeliveryEntry, DeliveryLog, DeliveryOutcome, DeliveryRecord, DeliveryRetention, KeptBody,
+    LogId, NewDelivery, Verification,
 };
 use serde::Deserialize;
+use tokio::sync::mpsc;
 use webhook_core::{Event, EventKind, Headers, ProviderId, redacted_headers};
 
 /// `[deliveries]` as written.
@@ -190,9 +194,12 @@ impl DeliveryNote {
         self.headers = Some(headers.clone());
     }
 
-    /// The headers and body, once read.
+    /// The headers and body, once read (the headers are taken only if [`DeliveryNote::arrived`]
+    /// did not already take them).
     pub fn read(&mut self, headers: &Headers, body: &[u8]) {
-        self.headers = Some(headers.clone());
+        if self.headers.is_none() {
+            self.headers = Some(headers.clone());
+        }
         self.body_bytes = body.len() as u64;
     }
 
@@ -267,6 +274,66 @@ impl DeliveryNote {
                 redelivery_of: self.redelivery_of,
             },
             kept,
+        }
+    }
+}
+
+/// Writes log entries on one task of its own, in the order they were handed over, so that
+/// the handlers never wait for the log. Its queue is bounded: when the log falls behind
+/// (a flood of refused requests, a slow database), entries beyond it are dropped and
+/// reported as failures rather than held in memory.
+#[derive(Clone)]
+pub struct DeliveryRecorder {
+    queue: mpsc::Sender<NewDelivery>,
+    failed: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for DeliveryRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryRecorder")
+            .field("waiting", &(RECORDER_QUEUE - self.queue.capacity()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Entries waiting to be written, at most.
+pub const RECORDER_QUEUE: usize = 1024;
+
+impl DeliveryRecorder {
+    /// Starts the writer (within a tokio runtime). `recorded` sees every entry written;
+    /// `failed` is called once per entry that could not be written or was dropped.
+    pub fn spawn(
+        log: Arc<dyn DeliveryLog>,
+        recorded: impl Fn(&DeliveryEntry) + Send + 'static,
+        failed: impl Fn() + Send + Sync + 'static,
+    ) -> DeliveryRecorder {
+        let (queue, mut waiting) = mpsc::channel::<NewDelivery>(RECORDER_QUEUE);
+        let failed: Arc<dyn Fn() + Send + Sync> = Arc::new(failed);
+        let on_error = Arc::clone(&failed);
+        tokio::spawn(async move {
+            while let Some(delivery) = waiting.recv().await {
+                match log.record(delivery).await {
+                    Ok(entry) => recorded(&entry),
+                    Err(error) => {
+                        on_error();
+                        tracing::warn!(%error, "could not record a delivery in the delivery log");
+                    }
+                }
+            }
+        });
+        DeliveryRecorder { queue, failed }
+    }
+
+    /// Hands `delivery` to the writer without waiting; `false` (and a failure reported) when
+    /// the queue is full or the writer is gone.
+    pub fn record(&self, delivery: NewDelivery) -> bool {
+        match self.queue.try_send(delivery) {
+            Ok(()) => true,
+            Err(_) => {
+                (self.failed)();
+                tracing::debug!("delivery log queue full: entry dropped");
+                false
+            }
         }
     }
 }
@@ -406,6 +473,81 @@ mod tests {
         let new = parsed_badly.finish(&Answer::refused(400, "malformed_payload"));
         assert_eq!(new.record.reason.as_deref(), Some("malformed"));
         assert_eq!(new.record.verification, Verification::Verified);
+    }
+
+    #[tokio::test]
+    async fn the_recorder_writes_in_order() {
+        let log = Arc::new(jobstore::MemoryDeliveryLog::new(
+            DeliveryRetention::default(),
+        ));
+        let (seen, failures) = (
+            Arc::new(std::sync::Mutex::new(Vec::new())),
+            Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        );
+        let (seen_by, failures_by) = (Arc::clone(&seen), Arc::clone(&failures));
+        let recorder = DeliveryRecorder::spawn(
+            log.clone(),
+            move |entry| seen_by.lock().unwrap().push(entry.record.provider.clone()),
+            move || {
+                failures_by.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+        );
+        for provider in ["a", "b", "c"] {
+            let mut note = DeliveryNote::new(provider, None);
+            note.read(&signed(), b"x");
+            assert!(recorder.record(note.finish(&Answer::refused(404, "not_found"))));
+        }
+        while seen.lock().unwrap().len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*seen.lock().unwrap(), ["a", "b", "c"]);
+        let page = log
+            .list(&jobstore::DeliveryFilter::default(), 10, None)
+            .await
+            .unwrap();
+        let providers: Vec<_> = page
+            .deliveries
+            .iter()
+            .map(|e| e.record.provider.as_str())
+            .collect();
+        assert_eq!(providers, ["c", "b", "a"]);
+        assert_eq!(failures.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    /// On the current-thread runtime the writer runs only when the test yields, so the
+    /// queue fills deterministically.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_drops_entries_and_reports_them() {
+        let log = Arc::new(jobstore::MemoryDeliveryLog::new(
+            DeliveryRetention::default(),
+        ));
+        let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&failures);
+        let recorder = DeliveryRecorder::spawn(
+            log.clone(),
+            |_| {},
+            move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+        );
+        let entry = || DeliveryNote::new("github", None).finish(&Answer::refused(404, "x"));
+        for _ in 0..RECORDER_QUEUE {
+            assert!(recorder.record(entry()));
+        }
+        assert!(!recorder.record(entry()), "the queue is full");
+        assert_eq!(failures.load(std::sync::atomic::Ordering::Relaxed), 1);
+        while log
+            .get(LogId(RECORDER_QUEUE as u64))
+            .await
+            .unwrap()
+            .is_none()
+        {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            recorder.record(entry()),
+            "room again once the writer caught up"
+        );
     }
 
     #[test]

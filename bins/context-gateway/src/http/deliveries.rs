@@ -2,9 +2,10 @@
 //! `POST /webhooks/deliveries/{id}/redeliver`; and the recording of every delivery the
 //! webhook handlers answer.
 //!
-//! Recording happens after the answer is decided, on a task of its own: a slow or failing
-//! log never delays or changes a delivery's answer (a failed write is logged and counted in
-//! `context_gateway_delivery_log_write_failures_total`).
+//! Recording happens after the answer is decided, through the app's
+//! [`pipeline::deliveries::DeliveryRecorder`] (one writer task, a bounded queue): a slow or
+//! failing log never delays or changes a delivery's answer (a failed or dropped write is
+//! logged and counted in `context_gateway_delivery_log_write_failures_total`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,7 +43,7 @@ pub fn answered(
     response
 }
 
-/// Records a delivery answered with `response`, on a task of its own.
+/// Records a delivery answered with `response`, without waiting for the log.
 pub fn record(app: &App, note: DeliveryNote, response: &Response<Body>) {
     let answer = Answer {
         status: response.status().as_u16(),
@@ -52,22 +53,12 @@ pub fn record(app: &App, note: DeliveryNote, response: &Response<Body>) {
             .map(|code| code.0.to_owned()),
         accepted: response.extensions().get::<Accepted>().cloned(),
     };
-    let delivery = note.finish(&answer);
-    let (log, metrics) = (app.deliveries.clone(), app.metrics.clone());
-    tokio::spawn(async move {
-        match log.record(delivery).await {
-            Ok(entry) => recorded(&entry),
-            Err(error) => {
-                metrics.delivery_log_failed();
-                tracing::warn!(%error, "could not record a delivery in the delivery log");
-            }
-        }
-    });
+    app.recorder.record(note.finish(&answer));
 }
 
-/// Every recorded entry passes here: the place the live events stream (`delivery` events)
-/// publishes from.
-fn recorded(entry: &DeliveryEntry) {
+/// Every entry written to the log passes here (the recorder's writer task calls it): the
+/// place the live events stream publishes its `delivery` events from.
+pub fn recorded(entry: &DeliveryEntry) {
     tracing::debug!(
         id = %entry.id,
         outcome = entry.record.outcome.as_str(),
