@@ -215,6 +215,14 @@ test("the overview charts deliveries and jobs", async () => {
   await page.getByRole("heading", { name: "Overview" }).waitFor();
   await page.locator("svg.chart rect").first().waitFor();
   await screenshot(page, "overview");
+  // Keyboard: the skip link comes first in the tab order (before the header's first link)
+  // and moves focus to the content, leaving the route alone.
+  await page.locator("a.brand").focus();
+  await page.keyboard.press("Shift+Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "main");
+  assert.equal(await page.evaluate(() => location.hash), "#/");
   await page.setViewportSize({ width: 390, height: 844 });
   await screenshot(page, "overview-phone");
   await page.setViewportSize({ width: 1280, height: 800 });

@@ -104,6 +104,11 @@ function showLogin() {
   replace(main, loginForm(() => start()));
 }
 
+// The skip link moves focus to the page's content without touching the route in the hash.
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 window.addEventListener("hashchange", () => {
   route();
   main.focus();
