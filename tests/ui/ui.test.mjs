@@ -226,6 +226,9 @@ test("the overview charts deliveries and jobs", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await screenshot(page, "overview-phone");
   await page.setViewportSize({ width: 1280, height: 800 });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await screenshot(page, "overview-dark");
+  await page.emulateMedia({ colorScheme: "light" });
 });
 
 test("no console error and no request to another origin", () => {
