@@ -5,7 +5,7 @@
 import { api, withQuery } from "../api.js";
 import { badge, between, duration, h, notice, replace, shortCommit, table, when, statusLine } from "../dom.js";
 import { on } from "../events.js";
-import { jobButtons } from "./jobs.js";
+import { isStale, jobButtons } from "./jobs.js";
 import { deliveryRow, DELIVERY_HEADERS } from "./deliveries.js";
 
 export function render(main, route) {
@@ -25,7 +25,11 @@ export function render(main, route) {
     wrap,
   );
 
-  const show = (job) => replace(details, ...jobDetails(job, act));
+  let current = null;
+  const show = (job) => {
+    current = job;
+    replace(details, ...jobDetails(job, act));
+  };
 
   const loadJob = async () => {
     try {
@@ -51,7 +55,7 @@ export function render(main, route) {
   loadDeliveries();
   const stops = [
     on("job", (job) => {
-      if (job.id === id) show(job);
+      if (job.id === id && !isStale(current, job)) show(job);
     }),
     on("delivery", (d) => {
       if (d.job_id === id) loadDeliveries();

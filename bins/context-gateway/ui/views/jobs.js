@@ -53,12 +53,15 @@ export function render(main, route) {
     .catch(() => {});
 
   const rows = new Map();
+  const shown = new Map(); // job id -> the job JSON its row shows
   const load = async () => {
     try {
       const { body } = await api(withQuery("/webhooks/jobs", { ...filter, limit: LIMIT, cursor }));
       tbody.replaceChildren();
       rows.clear();
+      shown.clear();
       for (const job of body.jobs || []) {
+        shown.set(job.id, job);
         const tr = jobRow(job, act);
         rows.set(job.id, tr);
         tbody.append(tr);
@@ -76,6 +79,8 @@ export function render(main, route) {
   load();
 
   const onJob = (job) => {
+    if (isStale(shown.get(job.id), job)) return;
+    shown.set(job.id, job);
     const old = rows.get(job.id);
     const matches = (!filter.state || filter.state === job.state) && (!filter.repo || filter.repo === job.repo);
     if (old) {
@@ -107,6 +112,21 @@ export function render(main, route) {
   };
   const stops = [on("job", onJob), on("reset", load)];
   return () => stops.forEach((stop) => stop());
+}
+
+const STAGE = { queued: 0, running: 1 }; // any other state is an end (2)
+
+/**
+ * Whether `next` is older news than `shown` for the same job: events of one job can arrive out
+ * of order (a worker's claim may be published before the enqueue that preceded it), so a
+ * `queued` after `running` of the same attempt is ignored. A new attempt (a retried transient
+ * failure goes back to `queued`) is always news.
+ */
+export function isStale(shown, next) {
+  if (!shown) return false;
+  const stage = (job) => STAGE[job.state] ?? 2;
+  if ((next.attempts ?? 0) !== (shown.attempts ?? 0)) return (next.attempts ?? 0) < (shown.attempts ?? 0);
+  return stage(next) < stage(shown);
 }
 
 /** One job as a table row (`data-job-id`, `data-state`). */
