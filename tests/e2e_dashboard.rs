@@ -99,7 +99,13 @@ fn the_ui_is_served_with_its_headers() {
     assert_secured(&answer, "stale asset");
     let unknown = format!("/ui/assets/{hash}/no-such-file.js");
     assert_eq!(gw.request("GET", &unknown, &[], b"").status, 404);
-    assert_eq!(gw.request("GET", "/ui/jobs", &[], b"").status, 404);
+    let no_route = gw.request("GET", "/ui/jobs", &[], b"");
+    assert_eq!(no_route.status, 404);
+    assert_secured(&no_route, "a path the UI does not have");
+    assert_secured(&redirect, "redirect");
+    let wrong_method = gw.request("POST", "/ui/", &[], b"");
+    assert_eq!(wrong_method.status, 405);
+    assert_secured(&wrong_method, "405");
     gw.stop();
 }
 
@@ -143,6 +149,7 @@ fn a_login_session_opens_management_and_state_changes_need_the_origin() {
     assert_eq!(answer.status, 401, "{}", answer.text());
     assert_eq!(answer.json()["error"]["code"], "unauthorized");
     assert!(answer.header("set-cookie").is_none());
+    assert_secured(&answer, "a refused login");
     let right = serde_json::json!({ "token": TOKEN }).to_string();
     let answer = gw.request("POST", "/ui/login", &[], right.as_bytes());
     assert_eq!(answer.status, 403, "a login needs its own Origin");
