@@ -565,3 +565,43 @@ fn status_counts_deliveries_per_minute_and_push_to_searchable() {
     assert!(status["index"]["bytes"].as_u64().unwrap() > 0, "{status}");
     gw.stop();
 }
+
+#[test]
+fn ui_settings_shape_the_cookie_and_the_expected_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "\n[ui]\nsecure_cookie = true\nsession_ttl_secs = 60\n";
+    let gw = Gateway::start(dir.path(), &config_for("file:///nowhere", "github", extra));
+    let body = serde_json::json!({ "token": TOKEN }).to_string();
+    let plain = format!("http://{}", gw.addr);
+    let answer = gw.request("POST", "/ui/login", &[("Origin", &plain)], body.as_bytes());
+    assert_eq!(answer.status, 403, "behind TLS the origin is https");
+    let tls = format!("https://{}", gw.addr);
+    let answer = gw.request("POST", "/ui/login", &[("Origin", &tls)], body.as_bytes());
+    assert_eq!(answer.status, 204, "{}", answer.text());
+    let set = answer.header("set-cookie").unwrap();
+    assert!(set.ends_with("; Max-Age=60; Secure"), "{set}");
+    let cookie = session_cookie(&answer);
+    let own = [("Cookie", cookie.as_str()), ("Origin", tls.as_str())];
+    let answer = gw.request("POST", "/webhooks/trigger/demo", &own, b"");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    gw.stop();
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        config_for(
+            "file:///nowhere",
+            "github",
+            "\n[ui]\nsession_ttl_secs = 0\n",
+        ),
+    )
+    .unwrap();
+    let checked = gateway_cli()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert!(!checked.status.success());
+    let text = String::from_utf8_lossy(&checked.stderr).into_owned()
+        + &String::from_utf8_lossy(&checked.stdout);
+    assert!(text.contains("ui.session_ttl_secs"), "{text}");
+}
