@@ -372,12 +372,16 @@ impl EventStream {
     }
 }
 
+/// The states the `job` events of `job` went through (progress events repeat `running`, so
+/// repeats are folded).
 fn job_states(events: &[Sse], job: &str) -> Vec<String> {
-    events
+    let mut states: Vec<String> = events
         .iter()
         .filter(|e| e.event == "job" && e.data["id"] == job)
         .map(|e| e.data["state"].as_str().unwrap().to_string())
-        .collect()
+        .collect();
+    states.dedup();
+    states
 }
 
 fn ended(job: &str) -> impl Fn(&Sse) -> bool + '_ {
