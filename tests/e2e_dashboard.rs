@@ -99,7 +99,13 @@ fn the_ui_is_served_with_its_headers() {
     assert_secured(&answer, "stale asset");
     let unknown = format!("/ui/assets/{hash}/no-such-file.js");
     assert_eq!(gw.request("GET", &unknown, &[], b"").status, 404);
-    assert_eq!(gw.request("GET", "/ui/jobs", &[], b"").status, 404);
+    let no_route = gw.request("GET", "/ui/jobs", &[], b"");
+    assert_eq!(no_route.status, 404);
+    assert_secured(&no_route, "a path the UI does not have");
+    assert_secured(&redirect, "redirect");
+    let wrong_method = gw.request("POST", "/ui/", &[], b"");
+    assert_eq!(wrong_method.status, 405);
+    assert_secured(&wrong_method, "405");
     gw.stop();
 }
 
@@ -143,6 +149,7 @@ fn a_login_session_opens_management_and_state_changes_need_the_origin() {
     assert_eq!(answer.status, 401, "{}", answer.text());
     assert_eq!(answer.json()["error"]["code"], "unauthorized");
     assert!(answer.header("set-cookie").is_none());
+    assert_secured(&answer, "a refused login");
     let right = serde_json::json!({ "token": TOKEN }).to_string();
     let answer = gw.request("POST", "/ui/login", &[], right.as_bytes());
     assert_eq!(answer.status, 403, "a login needs its own Origin");
@@ -365,12 +372,16 @@ impl EventStream {
     }
 }
 
+/// The states the `job` events of `job` went through (progress events repeat `running`, so
+/// repeats are folded).
 fn job_states(events: &[Sse], job: &str) -> Vec<String> {
-    events
+    let mut states: Vec<String> = events
         .iter()
         .filter(|e| e.event == "job" && e.data["id"] == job)
         .map(|e| e.data["state"].as_str().unwrap().to_string())
-        .collect()
+        .collect();
+    states.dedup();
+    states
 }
 
 fn ended(job: &str) -> impl Fn(&Sse) -> bool + '_ {
@@ -557,4 +568,44 @@ fn status_counts_deliveries_per_minute_and_push_to_searchable() {
     assert!(status["index"]["chunks"].as_u64().unwrap() >= 1, "{status}");
     assert!(status["index"]["bytes"].as_u64().unwrap() > 0, "{status}");
     gw.stop();
+}
+
+#[test]
+fn ui_settings_shape_the_cookie_and_the_expected_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "\n[ui]\nsecure_cookie = true\nsession_ttl_secs = 60\n";
+    let gw = Gateway::start(dir.path(), &config_for("file:///nowhere", "github", extra));
+    let body = serde_json::json!({ "token": TOKEN }).to_string();
+    let plain = format!("http://{}", gw.addr);
+    let answer = gw.request("POST", "/ui/login", &[("Origin", &plain)], body.as_bytes());
+    assert_eq!(answer.status, 403, "behind TLS the origin is https");
+    let tls = format!("https://{}", gw.addr);
+    let answer = gw.request("POST", "/ui/login", &[("Origin", &tls)], body.as_bytes());
+    assert_eq!(answer.status, 204, "{}", answer.text());
+    let set = answer.header("set-cookie").unwrap();
+    assert!(set.ends_with("; Max-Age=60; Secure"), "{set}");
+    let cookie = session_cookie(&answer);
+    let own = [("Cookie", cookie.as_str()), ("Origin", tls.as_str())];
+    let answer = gw.request("POST", "/webhooks/trigger/demo", &own, b"");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    gw.stop();
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        config_for(
+            "file:///nowhere",
+            "github",
+            "\n[ui]\nsession_ttl_secs = 0\n",
+        ),
+    )
+    .unwrap();
+    let checked = gateway_cli()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert!(!checked.status.success());
+    let text = String::from_utf8_lossy(&checked.stderr).into_owned()
+        + &String::from_utf8_lossy(&checked.stdout);
+    assert!(text.contains("ui.session_ttl_secs"), "{text}");
 }

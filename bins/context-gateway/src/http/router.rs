@@ -282,6 +282,11 @@ pub async fn route(
     let (template, response) = dispatch(app.clone(), mcp, peer, &path, request)
         .instrument(span.clone())
         .await;
+    let mut response = response;
+    if path == "/ui" || path.starts_with("/ui/") {
+        // Every dashboard answer, errors included, carries the CSP and its companions.
+        http_serve::assets::secure(response.headers_mut());
+    }
     let status = response.status().as_u16();
     app.metrics.request(template, status, started.elapsed());
     let error = response

@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::auth::{authenticate, origin_mismatch, refuse};
 use super::respond::{self, Body};
-use super::ui::secured;
 use crate::app::App;
 use http_serve::body::read_body;
 use http_serve::session::{COOKIE_NAME, cookie_value};
@@ -28,10 +27,6 @@ struct Login {
 
 /// `POST /ui/login` with `{"token": "<GATEWAY_TOKEN>"}`: 204 and the session cookie.
 pub async fn login(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
-    secured(answer_login(app, peer, request).await)
-}
-
-async fn answer_login(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Response<Body> {
     if !app.sessions.same_origin(request.headers()) {
         return origin_mismatch();
     }
@@ -85,18 +80,18 @@ async fn answer_login(app: &App, peer: SocketAddr, request: Request<Incoming>) -
 /// `POST /ui/logout`: 204; the session is forgotten and the cookie expired.
 pub fn logout(app: &App, request: &Request<Incoming>) -> Response<Body> {
     if !app.sessions.same_origin(request.headers()) {
-        return secured(origin_mismatch());
+        return origin_mismatch();
     }
     if let Some(id) = cookie_value(request.headers(), COOKIE_NAME) {
         app.sessions.forget(id);
     }
-    secured(with_cookie(app.sessions.clear_cookie()))
+    with_cookie(app.sessions.clear_cookie())
 }
 
 /// `GET /ui/session`: how the caller is authenticated, or 401. Only a wrong bearer token is
 /// charged to the failure budget: the page asks this on every load, before any login.
 pub fn session(app: &App, peer: SocketAddr, request: &Request<Incoming>) -> Response<Body> {
-    let answer = match authenticate(app, peer, request) {
+    match authenticate(app, peer, request) {
         Ok(via) => respond::json(
             StatusCode::OK,
             &json!({
@@ -109,8 +104,7 @@ pub fn session(app: &App, peer: SocketAddr, request: &Request<Incoming>) -> Resp
             refuse(app, peer, StatusCode::UNAUTHORIZED, "unauthorized", message)
         }
         Err(message) => respond::error(StatusCode::UNAUTHORIZED, "unauthorized", message),
-    };
-    secured(answer)
+    }
 }
 
 fn with_cookie(cookie: String) -> Response<Body> {

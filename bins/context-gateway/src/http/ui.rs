@@ -1,7 +1,8 @@
 //! The dashboard's static files: `GET /ui` (a redirect), `GET /ui/` (the page) and
 //! `GET /ui/assets/{hash}/{*file}`, served from the files under `ui/` that the build embeds
 //! (see `build.rs`) through [`http_serve::assets::Site`]. These answers hold no data and are
-//! open; every data call the page makes needs management auth.
+//! open; every data call the page makes needs management auth. The router adds the security
+//! headers to every `/ui` answer.
 
 use std::sync::LazyLock;
 
@@ -9,7 +10,7 @@ use hyper::header::{HeaderValue, IF_NONE_MATCH, LOCATION};
 use hyper::{HeaderMap, Response, StatusCode};
 
 use super::respond::{self, Body};
-use http_serve::assets::{Site, secure};
+use http_serve::assets::Site;
 
 /// Where the page finds its assets; the hash of the embedded files follows.
 const ASSETS_PREFIX: &str = "/ui/assets";
@@ -25,7 +26,6 @@ pub fn redirect() -> Response<Body> {
     *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
     let headers = response.headers_mut();
     headers.insert(LOCATION, HeaderValue::from_static("/ui/"));
-    secure(headers);
     response
 }
 
@@ -37,10 +37,4 @@ pub fn page(headers: &HeaderMap) -> Response<Body> {
 /// `GET /ui/assets/{hash}/{*file}`.
 pub fn asset(hash: &str, file: &str, headers: &HeaderMap) -> Response<Body> {
     SITE.asset(hash, file, headers.get(IF_NONE_MATCH))
-}
-
-/// An answer of another `/ui/` endpoint (login, session), with the site's headers added.
-pub fn secured(mut response: Response<Body>) -> Response<Body> {
-    secure(response.headers_mut());
-    response
 }
