@@ -21,7 +21,9 @@ use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
 use crate::config::Config;
+use events::{EventedJobStore, Hub};
 use http_serve::FailureLimiter;
+use http_serve::session::Sessions;
 use metrics::{Metrics, TimedJobStore};
 
 /// Why the gateway could not start, worded for the operator.
@@ -105,6 +107,12 @@ pub struct App {
     pub in_flight: Arc<Semaphore>,
     /// `GATEWAY_TOKEN`; `None` means management is open to direct loopback clients only.
     pub token: Option<Vec<u8>>,
+    /// The dashboard's login sessions (cookie auth for management).
+    pub sessions: Sessions,
+    /// The live events (`GET /webhooks/events`).
+    pub events: Arc<Hub>,
+    /// The job store's event publisher (`jobs` is it), which also counts busy workers.
+    pub job_events: Arc<EventedJobStore>,
     /// Flips once when shutdown starts; the runner holds a clone.
     shutdown: Shutdown,
     pub started: Instant,
@@ -149,7 +157,11 @@ impl App {
                 Arc::new(SledDeliveryLog::open(&data.join("deliveries"), retention)?),
             ),
         };
-        let jobs: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
+        let timed: Arc<dyn JobStore> = Arc::new(TimedJobStore::new(store, metrics.clone()));
+        // Every job change is published to the live events, whoever made it.
+        let events = Arc::new(Hub::new());
+        let job_events = Arc::new(EventedJobStore::new(timed, events.clone()));
+        let jobs: Arc<dyn JobStore> = job_events.clone();
         let failures = metrics.clone();
         let recorder = DeliveryRecorder::spawn(
             deliveries.clone(),
@@ -216,6 +228,9 @@ impl App {
             failures: FailureLimiter::new(rl.per_ip_per_sec, rl.per_ip_burst),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             token: token.map(String::into_bytes),
+            sessions: Sessions::new(config.ui),
+            events,
+            job_events,
             shutdown,
             started: Instant::now(),
             sequence: AtomicU64::new(0),

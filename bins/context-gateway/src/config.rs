@@ -10,6 +10,8 @@ use std::time::Duration;
 
 pub use http_serve::rate_limit::RateLimitConfig;
 use http_serve::rate_limit::RateLimitSection;
+pub use http_serve::session::UiConfig;
+use http_serve::session::UiSection;
 use pipeline::deliveries::{DeliveriesConfig, DeliveriesSection};
 use pipeline::{FieldProblem, RepoSection};
 pub use pipeline::{OrgConfig, RepoConfig, valid_repo_name};
@@ -41,6 +43,8 @@ pub struct Config {
     pub orgs: Vec<OrgConfig>,
     /// `[cluster]`: jobs on PostgreSQL, shared with other replicas; `None` keeps them in sled.
     pub cluster: Option<ClusterConfig>,
+    /// `[ui]`: the dashboard's session cookie.
+    pub ui: UiConfig,
     /// `[deliveries]`: how much of the delivery log is kept, and whether bodies are.
     pub deliveries: DeliveriesConfig,
 }
@@ -116,6 +120,7 @@ struct RawConfig {
     repos: Vec<toml::Spanned<RepoSection>>,
     #[serde(default)]
     orgs: Vec<toml::Spanned<RepoSection>>,
+    ui: Option<UiSection>,
 }
 
 /// `[feed]`: retention of the change feed; 0 keeps entries forever on that measure.
@@ -331,6 +336,21 @@ impl Config {
             }
         }
 
+        let ui = raw
+            .ui
+            .unwrap_or_default()
+            .into_config()
+            .unwrap_or_else(|wrong| {
+                for (key, message) in wrong {
+                    problems.push(Problem {
+                        line: top_line(key),
+                        key: format!("ui.{key}"),
+                        message,
+                    });
+                }
+                UiConfig::default()
+            });
+
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
@@ -351,6 +371,7 @@ impl Config {
             repos,
             orgs,
             cluster,
+            ui,
             deliveries,
         })
     }

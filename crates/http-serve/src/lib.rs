@@ -1,8 +1,10 @@
 //! Serving HTTP/1.1 on raw hyper without knowing the routes: the accept loop with a connection
 //! cap, header-read and write deadlines and a graceful drain ([`serve_connections`]), a keyed
 //! limiter for clients whose requests fail ([`FailureLimiter`]), bodies read whole within a
-//! size and a time limit ([`body`]), percent-decoded query strings ([`query`]), and one JSON
-//! shape for every answer and error ([`respond`]).
+//! size and a time limit ([`body`]), percent-decoded query strings ([`query`]), one JSON
+//! shape for every answer and error ([`respond`]), and a static site served from memory
+//! with hashed asset paths and a strict CSP ([`assets`]) with its login sessions and Origin
+//! check ([`session`]).
 //!
 //! The crate knows nothing of webhooks, jobs or the gateway's routes: the caller hands
 //! [`serve_connections`] one async function from (peer, request) to response.
@@ -29,11 +31,13 @@
 
 #![deny(missing_docs)]
 
+pub mod assets;
 pub mod body;
 pub mod query;
 pub mod rate_limit;
 pub mod respond;
 mod serve;
+pub mod session;
 pub mod write_deadline;
 
 pub use rate_limit::FailureLimiter;

@@ -13,6 +13,38 @@ use serde_json::json;
 /// Every answer's body: whole (`full`) or streamed (`/changes` as Server-Sent Events).
 pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
+/// A body fed by a channel, one frame per message, ending when the sender is dropped.
+#[derive(Debug)]
+pub struct ChannelBody(pub tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|bytes| bytes.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+/// A `text/event-stream` answer (`Cache-Control: no-cache`) sending what `events` receives,
+/// until its sender is dropped.
+pub fn event_stream(events: tokio::sync::mpsc::Receiver<Bytes>) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let mut response = Response::new(ChannelBody(events).boxed());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
 /// A body of known bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     use http_body_util::BodyExt;

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod labels;
+mod recent;
 mod timed_store;
 
 use std::collections::BTreeSet;
@@ -29,7 +30,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jobstore::{Job, JobKind, PendingRef, StateCounts};
+use jobstore::{Job, JobKind, PendingRef, StateCounts, Trigger};
 use pipeline::{BackgroundObserver, GitObserver, MissedRef, Outcome, SourceError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,6 +43,7 @@ use labels::{
     RepoLabels, RepoOutcomeLabels, RouteLabels, StateLabels, StoreLabels, TriggerLabels,
 };
 pub use labels::{DeliveryOutcome, event_label, refusal_cause};
+pub use recent::{MinuteCounts, RefusedCounts, SearchableSummary};
 pub use timed_store::TimedJobStore;
 
 /// The content type of `GET /metrics`.
@@ -93,6 +95,8 @@ pub struct Metrics {
     known_refs: Mutex<BTreeSet<RefLabels>>,
     /// One scrape at a time: a scrape rewrites the lag gauges from scratch.
     scrape: Mutex<()>,
+    /// The last hour for the dashboard (`GET /webhooks/status`).
+    recent: recent::Recent,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -132,6 +136,7 @@ impl Metrics {
             store_writes: histograms(|| Histogram::new(STORE_BUCKETS)),
             known_refs: Mutex::default(),
             scrape: Mutex::default(),
+            recent: recent::Recent::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -245,6 +250,7 @@ impl Metrics {
 
     /// One webhook delivery's outcome.
     pub fn delivery(&self, provider: &'static str, event: &'static str, outcome: DeliveryOutcome) {
+        self.recent.delivery(outcome, SystemTime::now());
         self.deliveries
             .get_or_create(&DeliveryLabels::new(provider, event, outcome))
             .inc();
@@ -271,6 +277,9 @@ impl Metrics {
             Outcome::Indexed { summary, .. } => {
                 if job.kind == JobKind::Index {
                     let waited = now.duration_since(job.created_at).unwrap_or_default();
+                    if job.trigger == Trigger::Webhook {
+                        self.recent.searchable(waited, now);
+                    }
                     self.push_to_searchable
                         .get_or_create(&TriggerLabels {
                             trigger: job.trigger.as_str(),
@@ -293,6 +302,17 @@ impl Metrics {
             Outcome::Dropped => self.forget(&key),
             _ => {}
         }
+    }
+
+    /// Deliveries of each of the last 60 minutes (the current one last), by outcome.
+    pub fn deliveries_per_minute(&self) -> Vec<MinuteCounts> {
+        self.recent.deliveries_per_minute(SystemTime::now())
+    }
+
+    /// Times from acceptance to success of the webhook-triggered index jobs that succeeded
+    /// (with something new to search) in the last hour.
+    pub fn push_to_searchable(&self) -> SearchableSummary {
+        self.recent.push_to_searchable(SystemTime::now())
     }
 
     /// The ref's index holds its tip as of `now`: nothing on the remote is missing.

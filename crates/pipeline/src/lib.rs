@@ -81,7 +81,8 @@ pub use background::{Background, BackgroundObserver};
 pub use discovered::{DiscoverError, Discovered, DiscoveredRepo, Repos};
 pub use events::{EventName, UnknownEventName};
 pub use manual::{
-    RefChoiceError, SampleError, SampleRequest, manual_index_job, sample_event, sample_ref,
+    NotRetryable, RefChoiceError, SampleError, SampleRequest, manual_index_job, retry_job,
+    sample_event, sample_ref,
 };
 pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use jobstore::{NewJob, Trigger};
+use jobstore::{Job, JobState, NewJob, Trigger};
 use webhook_core::sample::{self, SampleKind};
 use webhook_core::{Delivery, Event, Headers, Provider, Secret, VerifyOptions};
 
@@ -69,6 +69,26 @@ pub fn manual_index_job(
     Ok(NewJob {
         full,
         ..NewJob::index(repo.name.clone(), git_ref, Trigger::Manual)
+    })
+}
+
+/// Why a job cannot be retried: it did not end failed or cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the job is {0}; only failed or cancelled jobs can be retried")]
+pub struct NotRetryable(pub JobState);
+
+/// The request that does a failed or cancelled job's work again, asked for by hand: the same
+/// repo, ref, fetched ref, kind and `full`. No commit is named, so the job takes the ref's tip
+/// when it runs, as every job does; it coalesces with a job of the ref already queued.
+pub fn retry_job(job: &Job) -> Result<NewJob, NotRetryable> {
+    if !matches!(job.state, JobState::Failed | JobState::Cancelled) {
+        return Err(NotRetryable(job.state));
+    }
+    Ok(NewJob {
+        fetch_ref: job.fetch_ref.clone(),
+        kind: job.kind,
+        full: job.full,
+        ..NewJob::index(job.repo.clone(), job.git_ref.clone(), Trigger::Manual)
     })
 }
 
@@ -172,4 +192,63 @@ pub fn sample_event(
         .verify(&delivery, &request.repo.secrets, &options)
         .map_err(SampleError::Verify)?;
     verifier.parse(&delivery).map_err(SampleError::Parse)
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use jobstore::{JobKind, Progress};
+
+    fn job(state: JobState) -> Job {
+        Job {
+            id: "000000000000002a".parse().unwrap(),
+            repo: "demo".into(),
+            git_ref: "refs/pull-requests/7/from".into(),
+            fetch_ref: Some("refs/heads/feature".into()),
+            kind: JobKind::Index,
+            commit: Some("c1".into()),
+            before: Some("c0".into()),
+            full: true,
+            trigger: Trigger::Webhook,
+            provider: Some("bitbucket".into()),
+            delivery_id: Some("d1".into()),
+            state,
+            attempts: 3,
+            coalesced: 0,
+            created_at: SystemTime::UNIX_EPOCH,
+            started_at: None,
+            finished_at: None,
+            not_before: None,
+            progress: Progress::default(),
+            error: Some("boom".into()),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn failed_and_cancelled_jobs_are_asked_for_again() {
+        for state in [JobState::Failed, JobState::Cancelled] {
+            let again = retry_job(&job(state)).unwrap();
+            assert_eq!(again.repo, "demo");
+            assert_eq!(again.git_ref, "refs/pull-requests/7/from");
+            assert_eq!(again.fetch_ref.as_deref(), Some("refs/heads/feature"));
+            assert_eq!((again.kind, again.full), (JobKind::Index, true));
+            assert_eq!(again.trigger, Trigger::Manual);
+            assert_eq!((again.commit, again.dedupe_key), (None, None));
+        }
+    }
+
+    #[test]
+    fn other_states_are_not_retryable() {
+        for state in [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Superseded,
+        ] {
+            let error = retry_job(&job(state)).unwrap_err();
+            assert_eq!(error, NotRetryable(state));
+            assert!(error.to_string().contains(state.as_str()));
+        }
+    }
 }

@@ -5,16 +5,10 @@
 //! loop; each wake re-reads one page on the blocking pool.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Frame;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{HeaderMap, Response, StatusCode};
 use indexer::RefKey;
 use serde_json::json;
@@ -137,23 +131,6 @@ pub async fn answer(
     respond::json(StatusCode::OK, &page)
 }
 
-/// A body fed by a channel: each message is one or more whole events.
-struct EventBody(mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for EventBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|bytes| bytes.map(|b| Ok(Frame::data(b))))
-    }
-}
-
 /// How often an idle stream sends a comment, so proxies and clients see it is alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -248,11 +225,7 @@ fn event_stream(
             };
         }
     });
-    let mut response = Response::new(BodyExt::boxed(EventBody(rx)));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    respond::event_stream(rx)
 }
 
 fn feed_error(error: feed::FeedError) -> Response<Body> {

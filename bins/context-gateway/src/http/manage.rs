@@ -56,6 +56,11 @@ pub async fn status(app: &App) -> Response<Body> {
             Value::Null
         }
     };
+    let search = app.search.clone();
+    let index_bytes = match tokio::task::spawn_blocking(move || search.disk_bytes()).await {
+        Ok(Ok(bytes)) => Some(bytes),
+        _ => None,
+    };
     respond::json(
         StatusCode::OK,
         &json!({
@@ -64,10 +69,17 @@ pub async fn status(app: &App) -> Response<Body> {
             "uptime_secs": app.started.elapsed().as_secs(),
             "shutting_down": app.is_shutting_down(),
             "storage": if counts.is_null() { "unavailable" } else { "ok" },
-            "workers": {"up": app.background.workers_up(), "configured": app.config.workers},
+            "workers": {
+                "up": app.background.workers_up(),
+                "configured": app.config.workers,
+                "busy": app.job_events.busy(),
+            },
             "jobs": counts,
             "repos": app.config.repos.len(),
             "indexed_chunks": app.search.num_chunks(),
+            "index": {"bytes": index_bytes, "chunks": app.search.num_chunks()},
+            "deliveries_per_minute": app.metrics.deliveries_per_minute(),
+            "push_to_searchable_ms": app.metrics.push_to_searchable(),
         }),
     )
 }
@@ -179,14 +191,11 @@ pub async fn get_job(app: &App, id: &str) -> Response<Body> {
 }
 
 pub async fn cancel_job(app: &App, id: &str) -> Response<Body> {
-    let Some(id) = parse_job_id(id) else {
-        return respond::not_found("no such job");
+    let before = match find_job(app, id).await {
+        Ok(job) => job,
+        Err(response) => return *response,
     };
-    let before = match app.jobs.get(&id).await {
-        Ok(Some(job)) => job,
-        Ok(None) => return respond::not_found("no such job"),
-        Err(error) => return store_error(error),
-    };
+    let id = before.id.clone();
     if before.state.is_finished() {
         return respond::error(
             StatusCode::CONFLICT,
@@ -202,6 +211,52 @@ pub async fn cancel_job(app: &App, id: &str) -> Response<Body> {
             respond::json(StatusCode::OK, &body)
         }
         Ok(None) => respond::not_found("no such job"),
+        Err(error) => store_error(error),
+    }
+}
+
+/// The job `id` names, or the 404 (or 503) to answer.
+async fn find_job(app: &App, id: &str) -> Result<jobstore::Job, Box<Response<Body>>> {
+    let Some(id) = parse_job_id(id) else {
+        return Err(Box::new(respond::not_found("no such job")));
+    };
+    match app.jobs.get(&id).await {
+        Ok(Some(job)) => Ok(job),
+        Ok(None) => Err(Box::new(respond::not_found("no such job"))),
+        Err(error) => Err(Box::new(store_error(error))),
+    }
+}
+
+/// `POST /webhooks/jobs/{id}/retry`: a failed or cancelled job's work, queued again.
+pub async fn retry_job(app: &App, id: &str) -> Response<Body> {
+    let job = match find_job(app, id).await {
+        Ok(job) => job,
+        Err(response) => return *response,
+    };
+    let id = job.id.clone();
+    let again = match pipeline::retry_job(&job) {
+        Ok(again) => again,
+        Err(error) => {
+            return respond::error(StatusCode::CONFLICT, "not_retryable", error.to_string());
+        }
+    };
+    if app.repos.get(&job.repo).is_none() {
+        return respond::error(
+            StatusCode::CONFLICT,
+            "not_retryable",
+            format!("the job's repo `{}` is no longer configured", job.repo),
+        );
+    }
+    match app.jobs.enqueue(again).await {
+        Ok(outcome) => respond::json(
+            StatusCode::ACCEPTED,
+            &json!({
+                "status": "queued",
+                "job_id": outcome.job_id().to_string(),
+                "merged": matches!(outcome, EnqueueOutcome::Coalesced(_)),
+                "retry_of": id.to_string(),
+            }),
+        ),
         Err(error) => store_error(error),
     }
 }

@@ -2,19 +2,23 @@
 //! (connection cap, timeouts, graceful drain).
 //!
 //! [`router`] holds the one route table and writes the access line; [`auth`] decides who may
-//! use management; webhook deliveries are handled in [`webhook`] and logged by [`deliveries`], the management API in
-//! [`manage`], search in [`search`], the MCP server for assistants in [`mcp`]; [`respond`]
-//! builds every JSON answer.
+//! use management; webhook deliveries are handled in [`webhook`] and logged by [`deliveries`],
+//! the management API in [`manage`], search in [`search`], the MCP server for assistants in
+//! [`mcp`], the dashboard's static files in [`ui`], its login in [`session`] and its live
+//! events in [`events`]; [`respond`] builds every JSON answer.
 
 pub mod auth;
 pub mod changes;
 pub mod deliveries;
+pub mod events;
 pub mod manage;
 pub mod mcp;
 pub mod read;
 pub mod respond;
 pub mod router;
 pub mod search;
+pub mod session;
+pub mod ui;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -33,6 +37,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         write_timeout: app.config.write_timeout,
     };
     let sweeper = tokio::spawn(sweep_failures(app.clone()));
+    let follower = tokio::spawn(events::follow_ended_jobs(app.clone()));
     let listen = listener.local_addr().unwrap_or(app.config.listen);
     let mcp = Arc::new(mcp::Mcp::new(app.clone(), listen));
     let shutdown = {
@@ -45,6 +50,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
     };
     http_serve::serve_connections(listener, limits, shutdown, handle).await;
     sweeper.abort();
+    follower.abort();
 }
 
 /// Forgets, now and then, the clients whose failure budget has refilled.

@@ -15,7 +15,7 @@ use http_serve::query::{decode_path, parse_query};
 
 use super::mcp::Mcp;
 use super::respond::{self, Body};
-use super::{auth, changes, deliveries, manage, read, webhook};
+use super::{auth, changes, deliveries, events, manage, read, session, ui, webhook};
 use crate::app::App;
 use metrics::{self, DeliveryOutcome};
 use webhook_core::ProviderId;
@@ -59,6 +59,14 @@ enum Endpoint {
     Mcp,
     Webhook,
     OrgWebhook,
+    UiRedirect,
+    UiPage,
+    UiAsset,
+    UiLogin,
+    UiLogout,
+    UiSession,
+    Events,
+    Retry,
 }
 
 #[derive(Debug)]
@@ -192,6 +200,45 @@ const ROUTES: &[Route] = &[
         &[Method::POST],
         Access::Open,
     ),
+    entry(Endpoint::UiRedirect, "/ui", &[Method::GET], Access::Open),
+    entry(Endpoint::UiPage, "/ui/", &[Method::GET], Access::Open),
+    entry(
+        Endpoint::UiAsset,
+        "/ui/assets/{hash}/{*file}",
+        &[Method::GET],
+        Access::Open,
+    ),
+    // Open: each checks what it needs itself (the Origin, the token, the session).
+    entry(
+        Endpoint::UiLogin,
+        "/ui/login",
+        &[Method::POST],
+        Access::Open,
+    ),
+    entry(
+        Endpoint::UiLogout,
+        "/ui/logout",
+        &[Method::POST],
+        Access::Open,
+    ),
+    entry(
+        Endpoint::UiSession,
+        "/ui/session",
+        &[Method::GET],
+        Access::Open,
+    ),
+    entry(
+        Endpoint::Events,
+        "/webhooks/events",
+        &[Method::GET],
+        Access::Management,
+    ),
+    entry(
+        Endpoint::Retry,
+        "/webhooks/jobs/{id}/retry",
+        &[Method::POST],
+        Access::Management,
+    ),
 ];
 
 const fn entry(
@@ -235,6 +282,11 @@ pub async fn route(
     let (template, response) = dispatch(app.clone(), mcp, peer, &path, request)
         .instrument(span.clone())
         .await;
+    let mut response = response;
+    if path == "/ui" || path.starts_with("/ui/") {
+        // Every dashboard answer, errors included, carries the CSP and its companions.
+        http_serve::assets::secure(response.headers_mut());
+    }
     let status = response.status().as_u16();
     app.metrics.request(template, status, started.elapsed());
     let error = response
@@ -355,6 +407,14 @@ async fn dispatch(
             webhook::receive(&app, peer, &param("provider"), &param("repo"), request).await
         }
         Endpoint::OrgWebhook => webhook::receive_org(&app, peer, &param("provider"), request).await,
+        Endpoint::UiRedirect => ui::redirect(),
+        Endpoint::UiPage => ui::page(request.headers()),
+        Endpoint::UiAsset => ui::asset(&param("hash"), &param("file"), request.headers()),
+        Endpoint::UiLogin => session::login(&app, peer, request).await,
+        Endpoint::UiLogout => session::logout(&app, &request),
+        Endpoint::UiSession => session::session(&app, peer, &request),
+        Endpoint::Events => events::stream(&app, request.headers()),
+        Endpoint::Retry => manage::retry_job(&app, &param("id")).await,
     };
     (route.template, response)
 }
@@ -371,7 +431,9 @@ mod tests {
                 .replace("{id}", "j1")
                 .replace("{repo}", "r")
                 .replace("{provider}", "github")
-                .replace("{*path}", "src/lib.rs");
+                .replace("{*path}", "src/lib.rs")
+                .replace("{hash}", "0123456789abcdef")
+                .replace("{*file}", "app.js");
             let matched = TABLE.at(&path).unwrap();
             assert_eq!(matched.value.template, route.template, "{path}");
         }

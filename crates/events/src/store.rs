@@ -1,0 +1,260 @@
+//! A [`JobStore`] that publishes a `job` event after every call that changes a job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use api_json::JobJson;
+use jobstore::{
+    Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, Lease,
+    NewJob, PendingRef, Progress, StateCounts,
+};
+
+use crate::hub::{Hub, Kind};
+
+/// A running job's progress is published at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// A job this process's workers run, as last published.
+#[derive(Debug)]
+struct Running {
+    job: Job,
+    published: Instant,
+}
+
+/// Publishes to a [`Hub`] what `enqueue`, `claim`, `next`, `heartbeat` (throttled),
+/// `complete`, `complete_and_claim` and `cancel` of `inner` did, and counts the jobs this
+/// process's workers hold ([`EventedJobStore::busy`]). Jobs changed inside the store
+/// (a lease that expired, a queued job superseded) and jobs of other replicas sharing the
+/// store are not seen.
+#[derive(Debug)]
+pub struct EventedJobStore {
+    inner: Arc<dyn JobStore>,
+    hub: Arc<Hub>,
+    running: Mutex<HashMap<JobId, Running>>,
+}
+
+impl EventedJobStore {
+    /// `inner`, publishing to `hub`.
+    pub fn new(inner: Arc<dyn JobStore>, hub: Arc<Hub>) -> Self {
+        EventedJobStore {
+            inner,
+            hub,
+            running: Mutex::default(),
+        }
+    }
+
+    /// How many jobs this process's workers are running now.
+    pub fn busy(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn publish(&self, job: &Job) {
+        self.hub.publish(Kind::Job, &JobJson::new(job));
+        if job.state.is_finished() {
+            self.hub.job_ended(&job.repo);
+        }
+    }
+
+    fn claimed(&self, claimed: &Claimed) {
+        self.publish(&claimed.job);
+        self.lock().insert(
+            claimed.job.id.clone(),
+            Running {
+                job: claimed.job.clone(),
+                published: Instant::now(),
+            },
+        );
+    }
+
+    fn ended(&self, lease: &Lease, result: Result<&Job, &Error>) {
+        self.lock().remove(&lease.job);
+        if let Ok(job) = result {
+            self.publish(job);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for EventedJobStore {
+    async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, Error> {
+        let outcome = self.inner.enqueue(job).await?;
+        if let EnqueueOutcome::Queued(job) | EnqueueOutcome::Coalesced(job) = &outcome {
+            self.publish(job);
+        }
+        Ok(outcome)
+    }
+
+    async fn claim(&self, worker: &str) -> Result<Option<Claimed>, Error> {
+        let claimed = self.inner.claim(worker).await?;
+        if let Some(claimed) = &claimed {
+            self.claimed(claimed);
+        }
+        Ok(claimed)
+    }
+
+    async fn next(&self, worker: &str) -> Result<Claimed, Error> {
+        let claimed = self.inner.next(worker).await?;
+        self.claimed(&claimed);
+        Ok(claimed)
+    }
+
+    async fn heartbeat(&self, lease: &Lease, progress: Progress) -> Result<(), Error> {
+        self.inner.heartbeat(lease, progress).await?;
+        let due = {
+            let mut running = self.lock();
+            match running.get_mut(&lease.job) {
+                Some(run) if run.published.elapsed() >= PROGRESS_EVERY => {
+                    run.job.progress = progress;
+                    run.published = Instant::now();
+                    Some(run.job.clone())
+                }
+                Some(run) => {
+                    run.job.progress = progress;
+                    None
+                }
+                None => None,
+            }
+        };
+        if let Some(job) = due {
+            self.publish(&job);
+        }
+        Ok(())
+    }
+
+    async fn complete(&self, lease: &Lease, completion: Completion) -> Result<Job, Error> {
+        let result = self.inner.complete(lease, completion).await;
+        self.ended(lease, result.as_ref());
+        result
+    }
+
+    async fn complete_and_claim(
+        &self,
+        lease: &Lease,
+        completion: Completion,
+        worker: &str,
+    ) -> Result<(Job, Option<Claimed>), Error> {
+        let result = self
+            .inner
+            .complete_and_claim(lease, completion, worker)
+            .await;
+        match &result {
+            Ok((job, next)) => {
+                self.ended(lease, Ok(job));
+                if let Some(next) = next {
+                    self.claimed(next);
+                }
+            }
+            Err(error) => self.ended(lease, Err(error)),
+        }
+        result
+    }
+
+    async fn cancel(&self, id: &JobId) -> Result<Option<Job>, Error> {
+        let job = self.inner.cancel(id).await?;
+        if let Some(job) = &job {
+            self.publish(job);
+        }
+        Ok(job)
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, Error> {
+        self.inner.get(id).await
+    }
+
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, Error> {
+        self.inner.list(filter, limit, cursor).await
+    }
+
+    async fn counts(&self) -> Result<StateCounts, Error> {
+        self.inner.counts().await
+    }
+
+    async fn pending(&self) -> Result<Vec<PendingRef>, Error> {
+        self.inner.pending().await
+    }
+
+    async fn cleanup(&self, older_than: Duration) -> Result<u64, Error> {
+        self.inner.cleanup(older_than).await
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        self.inner.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jobstore::{MemoryJobStore, StoreConfig, Trigger};
+    use serde_json::Value;
+
+    fn state(event: &crate::Event) -> String {
+        let job: Value = serde_json::from_str(&event.data).unwrap();
+        job["state"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_job_life_is_published_in_order() {
+        let hub = Arc::new(Hub::new());
+        let inner = Arc::new(MemoryJobStore::new(StoreConfig::default()));
+        let store = EventedJobStore::new(inner, hub.clone());
+        let mut sub = hub.subscribe(None);
+        let mut ended = hub.ended_repos().unwrap();
+
+        store
+            .enqueue(NewJob::index("demo", "refs/heads/main", Trigger::Manual))
+            .await
+            .unwrap();
+        let claimed = store.next("w").await.unwrap();
+        assert_eq!(store.busy(), 1);
+        store
+            .complete(&claimed.lease, Completion::succeeded())
+            .await
+            .unwrap();
+        assert_eq!(store.busy(), 0);
+        let mut states = Vec::new();
+        for _ in 0..3 {
+            states.push(state(&sub.next().await.unwrap()));
+        }
+        assert_eq!(states, ["queued", "running", "succeeded"]);
+        assert_eq!(ended.try_recv().unwrap(), "demo");
+    }
+
+    #[tokio::test]
+    async fn progress_is_throttled() {
+        let hub = Arc::new(Hub::new());
+        let inner = Arc::new(MemoryJobStore::new(StoreConfig::default()));
+        let store = EventedJobStore::new(inner, hub.clone());
+        store
+            .enqueue(NewJob::index("demo", "refs/heads/main", Trigger::Manual))
+            .await
+            .unwrap();
+        let claimed = store.next("w").await.unwrap();
+        let before = hub.newest_id();
+        let started = Instant::now();
+        for n in 0..50 {
+            let progress = Progress {
+                files_seen: n,
+                ..Progress::default()
+            };
+            store.heartbeat(&claimed.lease, progress).await.unwrap();
+        }
+        // At most one event per throttle period that passed (and none in the first).
+        let periods = started.elapsed().as_millis() / PROGRESS_EVERY.as_millis();
+        let published = hub.newest_id() - before;
+        assert!(
+            u128::from(published) <= periods,
+            "{published} in {periods} periods"
+        );
+    }
+}
