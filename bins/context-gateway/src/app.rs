@@ -163,9 +163,10 @@ impl App {
         let job_events = Arc::new(EventedJobStore::new(timed, events.clone()));
         let jobs: Arc<dyn JobStore> = job_events.clone();
         let failures = metrics.clone();
+        let published = events.clone();
         let recorder = DeliveryRecorder::spawn(
             deliveries.clone(),
-            crate::http::deliveries::recorded,
+            move |entry| crate::http::deliveries::recorded(&published, entry),
             move || failures.delivery_log_failed(),
         );
         let search = Arc::new(SearchIndex::open(&data.join("search"))?);

@@ -56,14 +56,10 @@ pub fn record(app: &App, note: DeliveryNote, response: &Response<Body>) {
     app.recorder.record(note.finish(&answer));
 }
 
-/// Every entry written to the log passes here (the recorder's writer task calls it): the
-/// place the live events stream publishes its `delivery` events from.
-pub fn recorded(entry: &DeliveryEntry) {
-    tracing::debug!(
-        id = %entry.id,
-        outcome = entry.record.outcome.as_str(),
-        "delivery recorded"
-    );
+/// Every entry written to the log passes here (the recorder's writer task calls it) and is
+/// published as a `delivery` event of the live events stream, in the API's shape.
+pub fn recorded(events: &events::Hub, entry: &DeliveryEntry) {
+    events.publish_delivery(&DeliveryJson::new(entry));
 }
 
 /// `GET /webhooks/deliveries?limit=&cursor=&provider=&repo=&job=&outcome=`
