@@ -18,7 +18,7 @@ use search::SearchIndex;
 use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
-use crate::config::Config;
+use gateway_config::Config;
 use http_serve::FailureLimiter;
 use metrics::{Metrics, TimedJobStore};
 
@@ -33,7 +33,7 @@ pub enum StartError {
     #[error("job store: {0}")]
     Jobs(#[from] jobstore::Error),
     #[error("{0}")]
-    Cluster(#[from] crate::cluster::ClusterError),
+    Cluster(#[from] gateway_config::cluster::ClusterError),
     #[error("search index: {0}")]
     Search(#[from] search::Error),
     #[error("change feed: {0}")]
@@ -49,33 +49,8 @@ pub enum StartError {
         "refusing to listen on {0} without GATEWAY_TOKEN: the management API would be open to the network. Set GATEWAY_TOKEN or listen on a loopback address"
     )]
     OpenManagement(std::net::SocketAddr),
-    #[error(
-        "GATEWAY_TOKEN is set but empty: give it a value, or unset it to serve management to direct loopback clients only"
-    )]
-    EmptyToken,
-    #[error(
-        "GATEWAY_TOKEN has whitespace at its start or end, which no client sends back: remove it"
-    )]
-    TokenWhitespace,
-    #[error("GATEWAY_TOKEN is not valid UTF-8")]
-    TokenNotUtf8,
-}
-
-/// `GATEWAY_TOKEN` as read from the environment: unset is `None` (management for direct
-/// loopback clients only); empty, padded with whitespace or not UTF-8 is an error, since such a
-/// token could never match what a client sends.
-pub fn gateway_token(value: Option<std::ffi::OsString>) -> Result<Option<String>, StartError> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let token = value.into_string().map_err(|_| StartError::TokenNotUtf8)?;
-    if token.is_empty() {
-        return Err(StartError::EmptyToken);
-    }
-    if token.trim() != token {
-        return Err(StartError::TokenWhitespace);
-    }
-    Ok(Some(token))
+    #[error(transparent)]
+    Token(#[from] gateway_config::TokenError),
 }
 
 /// Everything a request handler or a worker needs.

@@ -15,7 +15,7 @@ use search::SearchIndex;
 use webhook_core::ProviderId;
 
 use crate::app::App;
-use crate::config::{Config, Overrides, valid_repo_name};
+use gateway_config::{Config, Overrides, valid_repo_name};
 
 /// Boxed errors carry their own messages to the user; every source names what to do.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -286,26 +286,11 @@ fn init_logging(format: LogFormat, quiet: bool) {
     };
 }
 
-fn overrides(listen: Option<String>, data_dir: Option<PathBuf>) -> Overrides {
-    Overrides {
-        listen,
-        data_dir,
-        default_secret: std::env::var("WEBHOOK_SECRET").ok(),
-    }
-}
-
-fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config, CliError> {
-    Ok(match path {
-        Some(path) => Config::load(path, overrides)?,
-        None => Config::empty(overrides)?,
-    })
-}
-
 fn resolve_data_dir(flag: Option<PathBuf>, config: Option<&Path>) -> Result<PathBuf, CliError> {
     if let Some(dir) = flag {
         return Ok(dir);
     }
-    Ok(load_config(config, &overrides(None, None))?.data_dir)
+    Ok(Config::load_or_empty(config, &Overrides::with_env(None, None))?.data_dir)
 }
 
 fn serve(
@@ -316,8 +301,9 @@ fn serve(
     // Before any thread starts and any file is made: everything under the data dir is the
     // operator's alone.
     pipeline::data_dir::restrict_umask();
-    let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
-    let token = crate::app::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
+    let overrides = Overrides::with_env(listen, data_dir);
+    let config = Config::load_or_empty(config_path.as_deref(), &overrides)?;
+    let token = gateway_config::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
     if token.is_none() && !config.listen.ip().is_loopback() {
         return Err(Box::new(crate::app::StartError::OpenManagement(
             config.listen,
@@ -550,45 +536,9 @@ fn check_config(path: Option<PathBuf>) -> Result<ExitCode, CliError> {
             "no config file given: pass --config FILE or set CONTEXT_GATEWAY_CONFIG".into(),
         );
     };
-    match Config::load(&path, &overrides(None, None)) {
+    match Config::load(&path, &Overrides::with_env(None, None)) {
         Ok(config) => {
-            println!(
-                "{}: ok ({} repos, listen {}, data dir {})",
-                path.display(),
-                config.repos.len(),
-                config.listen,
-                config.data_dir.display()
-            );
-            for repo in &config.repos {
-                let secrets = if repo.secrets.is_empty() {
-                    "NO SECRET: deliveries will be rejected".to_string()
-                } else {
-                    format!("{} secret(s)", repo.secrets.len())
-                };
-                println!(
-                    "  {} ({}) {} branches [{}], {secrets}",
-                    repo.spec.name,
-                    repo.provider,
-                    repo.spec.location.display(),
-                    repo.spec.branches.join(", ")
-                );
-            }
-            for org in &config.orgs {
-                println!(
-                    "  org {} ({}) {} repos [{}], {} secret(s)",
-                    org.owner,
-                    org.provider,
-                    pipeline::redact_url(&org.url_template),
-                    org.repos.join(", "),
-                    org.repo.secrets.len()
-                );
-            }
-            if let Some(cluster) = &config.cluster {
-                println!(
-                    "  jobs on PostgreSQL at {}, schema {}, pool {}",
-                    cluster.target, cluster.schema, cluster.pool_size
-                );
-            }
+            println!("{}", config.summary(&path));
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

@@ -10,8 +10,6 @@
 
 mod app;
 mod cli;
-mod cluster;
-mod config;
 mod http;
 
 use std::process::ExitCode;
