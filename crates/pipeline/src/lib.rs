@@ -22,7 +22,8 @@
 //! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
 //!   about ([`RefChoiceError`] says why none); [`sample_event`]: a test delivery built, signed,
 //!   verified and parsed as a real one would be.
-//! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`).
+//! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`):
+//!   the tree, name and ref it goes under ([`LocalTarget`]) and its report ([`LocalRun`]).
 //! * [`background`]: the gateway's tasks: workers, start-up catch-up jobs, the periodic
 //!   reconcile and the hourly cleanup, reporting to a [`BackgroundObserver`].
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
@@ -77,6 +78,7 @@ pub mod source;
 pub use background::{Background, BackgroundObserver};
 pub use discovered::{DiscoverError, Discovered, DiscoveredRepo, Repos};
 pub use events::{EventName, UnknownEventName};
+pub use local_index::{LocalRun, LocalTarget, TargetError};
 pub use manual::{
     RefChoiceError, SampleError, SampleRequest, manual_index_job, sample_event, sample_ref,
 };
