@@ -21,7 +21,8 @@
 //! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
 //! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
 //!   about ([`RefChoiceError`] says why none); [`sample_event`]: a test delivery built, signed,
-//!   verified and parsed as a real one would be.
+//!   verified and parsed as a real one would be; [`test_delivery`]: the same from what the
+//!   management API's query asked ([`TestAsk`]).
 //! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`):
 //!   the tree, name and ref it goes under ([`LocalTarget`]) and its report ([`LocalRun`]).
 //! * [`background`]: the gateway's tasks: workers, start-up catch-up jobs, the periodic
@@ -80,7 +81,8 @@ pub use discovered::{DiscoverError, Discovered, DiscoveredRepo, Repos};
 pub use events::{EventName, UnknownEventName};
 pub use local_index::{LocalRun, LocalTarget, TargetError};
 pub use manual::{
-    RefChoiceError, SampleError, SampleRequest, manual_index_job, sample_event, sample_ref,
+    RefChoiceError, SampleError, SampleRequest, TestAsk, TestDeliveryError, manual_index_job,
+    sample_event, sample_ref, test_delivery,
 };
 pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};
