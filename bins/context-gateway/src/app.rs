@@ -45,12 +45,6 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "refusing to listen on {0} without GATEWAY_TOKEN: the management API would be open to the network. Set GATEWAY_TOKEN or listen on a loopback address"
-    )]
-    OpenManagement(std::net::SocketAddr),
-    #[error(transparent)]
-    Token(#[from] gateway_config::TokenError),
 }
 
 /// Everything a request handler or a worker needs.
@@ -84,19 +78,13 @@ impl App {
     /// Opens (creating as needed) every store under the data dir, and the job store on
     /// PostgreSQL when `[cluster]` is configured.
     pub async fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
-        pipeline::data_dir::ensure_writable(&config.data_dir).map_err(|source| {
+        // Absolute from here on (see `ensure_writable`).
+        let data = pipeline::data_dir::ensure_writable(&config.data_dir).map_err(|source| {
             StartError::DataDir {
                 path: config.data_dir.clone(),
                 source,
             }
         })?;
-        // Absolute from here on: git runs with other working directories (and resolves a
-        // relative GIT_INDEX_FILE against the work tree), so relative paths would point elsewhere.
-        let data =
-            std::fs::canonicalize(&config.data_dir).map_err(|source| StartError::DataDir {
-                path: config.data_dir.clone(),
-                source,
-            })?;
         let store_config = StoreConfig {
             max_attempts: config.max_attempts,
             ..StoreConfig::default()

@@ -293,12 +293,7 @@ fn serve(
     pipeline::data_dir::restrict_umask();
     let overrides = Overrides::with_env(listen, data_dir);
     let config = Config::load_or_empty(config_path.as_deref(), &overrides)?;
-    let token = gateway_config::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
-    if token.is_none() && !config.listen.ip().is_loopback() {
-        return Err(Box::new(crate::app::StartError::OpenManagement(
-            config.listen,
-        )));
-    }
+    let token = config.gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
     if token.is_none() {
         tracing::warn!(
             "GATEWAY_TOKEN is not set: the management API, /search, the read API (/changes, \
@@ -335,7 +330,7 @@ fn serve(
         println!("listening on http://{local}");
         tracing::info!(%local, repos = app.config.repos.len(), workers = app.config.workers, "context-gateway serving");
         let server = tokio::spawn(crate::http::serve(app.clone(), listener));
-        wait_for_signal().await;
+        pipeline::stop_requested().await;
         tracing::info!("shutdown requested: refusing new webhooks, draining requests, parking running jobs");
         app.begin_shutdown();
         let _ = server.await;
@@ -351,29 +346,6 @@ fn serve(
         Ok::<_, CliError>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 fn index(

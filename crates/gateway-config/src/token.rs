@@ -2,6 +2,9 @@
 //! gives it.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
+
+use crate::Config;
 
 /// Why a `GATEWAY_TOKEN` value cannot be used: a client could never send it back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +22,23 @@ pub enum TokenError {
     /// Not UTF-8.
     #[error("GATEWAY_TOKEN is not valid UTF-8")]
     NotUtf8,
+    /// Not set, with a `listen` address other hosts can reach.
+    #[error(
+        "refusing to listen on {0} without GATEWAY_TOKEN: the management API would be open to the network. Set GATEWAY_TOKEN or listen on a loopback address"
+    )]
+    OpenManagement(SocketAddr),
+}
+
+impl Config {
+    /// [`gateway_token`] for this config: none is refused unless `listen` is a loopback
+    /// address, since the management API would be open to the network.
+    pub fn gateway_token(&self, value: Option<OsString>) -> Result<Option<String>, TokenError> {
+        let token = gateway_token(value)?;
+        if token.is_none() && !self.listen.ip().is_loopback() {
+            return Err(TokenError::OpenManagement(self.listen));
+        }
+        Ok(token)
+    }
 }
 
 /// `GATEWAY_TOKEN` as read from the environment: unset is `None` (management for direct
@@ -50,6 +70,31 @@ mod tests {
         assert_eq!(token(""), Err(TokenError::Empty));
         assert_eq!(token("s3cret\n"), Err(TokenError::Whitespace));
         assert_eq!(token(" s3cret"), Err(TokenError::Whitespace));
+    }
+
+    #[test]
+    fn without_a_token_only_loopback_is_served() {
+        let config = |listen: &str| {
+            let overrides = crate::Overrides {
+                listen: Some(listen.into()),
+                ..crate::Overrides::default()
+            };
+            Config::empty(&overrides).unwrap()
+        };
+        assert_eq!(config("127.0.0.1:0").gateway_token(None), Ok(None));
+        assert_eq!(config("[::1]:80").gateway_token(None), Ok(None));
+        let open = config("0.0.0.0:8080").gateway_token(None).unwrap_err();
+        assert!(
+            open.to_string()
+                .starts_with("refusing to listen on 0.0.0.0:8080 without GATEWAY_TOKEN")
+        );
+        let given = Some(OsString::from("t"));
+        assert_eq!(
+            config("0.0.0.0:8080").gateway_token(given),
+            Ok(Some("t".into()))
+        );
+        let empty = config("0.0.0.0:8080").gateway_token(Some(OsString::new()));
+        assert_eq!(empty, Err(TokenError::Empty));
     }
 
     #[cfg(unix)]

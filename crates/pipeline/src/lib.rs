@@ -97,7 +97,7 @@ pub use runner::{
     JobError, Outcome, RepoLookup, Runner, clean_up_until_shutdown, enqueue_catch_up,
     to_job_progress,
 };
-pub use shutdown::Shutdown;
+pub use shutdown::{Shutdown, stop_requested};
 pub use source::git::refname::{is_zero_id, valid_object_id, valid_ref_name};
 pub use source::{
     GitSource, LocalSource, PreparedTree, RepoSource, SourceError, Sources, TreeRequest,

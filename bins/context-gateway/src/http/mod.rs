@@ -31,7 +31,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         header_read_timeout: app.config.header_read_timeout,
         write_timeout: app.config.write_timeout,
     };
-    let sweeper = tokio::spawn(sweep_failures(app.clone()));
+    let sweeper = {
+        let app = app.clone();
+        tokio::spawn(async move { app.failures.sweep_forever().await })
+    };
     let listen = listener.local_addr().unwrap_or(app.config.listen);
     let mcp = Arc::new(mcp::Mcp::new(app.clone(), listen));
     let shutdown = {
@@ -44,14 +47,4 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
     };
     http_serve::serve_connections(listener, limits, shutdown, handle).await;
     sweeper.abort();
-}
-
-/// Forgets, now and then, the clients whose failure budget has refilled.
-async fn sweep_failures(app: Arc<App>) {
-    let mut every = tokio::time::interval(http_serve::rate_limit::SWEEP_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        app.failures.sweep();
-    }
 }
