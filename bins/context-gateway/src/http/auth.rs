@@ -29,7 +29,7 @@ pub fn authorize<B>(
             let proxied = PROXY_HEADERS
                 .iter()
                 .any(|name| request.headers().contains_key(*name));
-            if super::is_loopback(&peer) && !proxied {
+            if http_serve::is_loopback(&peer) && !proxied {
                 return Ok(());
             }
             if proxied {

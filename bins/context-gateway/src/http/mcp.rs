@@ -96,7 +96,7 @@ fn check_origin(headers: &HeaderMap, listen: SocketAddr) -> Result<(), String> {
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| super::is_loopback(&SocketAddr::new(ip, 0)));
+            .is_ok_and(|ip| http_serve::is_loopback(&SocketAddr::new(ip, 0)));
     let own = host.parse::<std::net::IpAddr>().is_ok_and(|ip| {
         !listen.ip().is_unspecified()
             && ip == listen.ip()

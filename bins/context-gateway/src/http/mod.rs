@@ -19,7 +19,6 @@ pub mod webhook;
 use std::sync::Arc;
 
 use http_serve::ConnectionLimits;
-pub use http_serve::is_loopback;
 use tokio::net::TcpListener;
 
 use crate::app::App;
