@@ -106,9 +106,9 @@ pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<B
         },
         None => None,
     };
-    let limit = match parse_limit(query.get("limit"), 50, 500) {
+    let limit = match http_serve::query::limit(query.get("limit"), 50, 500) {
         Ok(limit) => limit,
-        Err(response) => return *response,
+        Err(failure) => return failure.into_response(),
     };
     let filter = JobFilter {
         state,
@@ -132,24 +132,6 @@ pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<B
             "cursor must be a next_cursor from a previous page",
         ),
         Err(error) => store_error(error),
-    }
-}
-
-fn parse_limit(
-    value: Option<&String>,
-    default: usize,
-    max: usize,
-) -> Result<usize, Box<Response<Body>>> {
-    match value.filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n.min(max)),
-            _ => Err(Box::new(respond::error(
-                StatusCode::BAD_REQUEST,
-                "bad_limit",
-                format!("limit must be a whole number from 1 to {max}"),
-            ))),
-        },
     }
 }
 
