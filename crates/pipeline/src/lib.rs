@@ -98,7 +98,7 @@ pub use runner::{
     to_job_progress,
 };
 pub use shutdown::{Shutdown, stop_requested};
-pub use source::git::refname::{is_zero_id, valid_object_id, valid_ref_name};
+pub use source::git::refname::{full_ref, is_zero_id, valid_object_id, valid_ref_name};
 pub use source::{
     GitSource, LocalSource, PreparedTree, RepoSource, SourceError, Sources, TreeRequest,
 };

@@ -68,8 +68,7 @@ impl LocalTarget {
             return Err(TargetError::BadName(name));
         }
         let git_ref = match git_ref {
-            Some(r) if r.starts_with("refs/") => r,
-            Some(r) => format!("refs/heads/{r}"),
+            Some(r) => crate::full_ref(&r),
             None => checked_out_ref(&tree).unwrap_or_else(|| "refs/heads/main".into()),
         };
         if !crate::valid_ref_name(&git_ref) {

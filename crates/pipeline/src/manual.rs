@@ -58,8 +58,7 @@ pub fn manual_index_job(
     full: bool,
 ) -> Result<NewJob, RefChoiceError> {
     let git_ref = match git_ref {
-        Some(r) if !r.starts_with("refs/") => format!("refs/heads/{r}"),
-        Some(r) => r,
+        Some(r) => crate::full_ref(&r),
         None => repo
             .branch_refs()
             .next()

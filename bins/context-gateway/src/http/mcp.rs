@@ -301,7 +301,7 @@ impl Tools {
             return Ok(tool_result(status));
         };
         // Narrowed to the one ref asked for.
-        let wanted = read::full_ref(&git_ref);
+        let wanted = pipeline::full_ref(&git_ref);
         let narrowed = status.and_then(|mut value| {
             let refs = value["refs"].as_array().cloned().unwrap_or_default();
             let found = refs
