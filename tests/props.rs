@@ -7,16 +7,6 @@
 //! once at a size where quadratic work would take many minutes, so a regression shows up as
 //! a test that never finishes rather than as a timing assertion.
 
-// The config parser lives in the binary (it has no library target): compile its module into
-// this test.
-#[allow(dead_code, unused_imports)]
-#[path = "../bins/context-gateway/src/config.rs"]
-mod config;
-// The `[cluster]` section the config parser checks.
-#[allow(dead_code)]
-#[path = "../bins/context-gateway/src/cluster.rs"]
-mod cluster;
-
 // The checks the fuzz targets in `fuzz/` make too, one copy for both.
 #[path = "checks/chunks.rs"]
 mod chunk_checks;
@@ -358,8 +348,9 @@ fn config_parser_never_panics_and_names_real_lines() {
     runner
         .run(&strategy, |lines| {
             let text = lines.join("\n");
-            let overrides = config::Overrides::default();
-            let parsed = config::Config::from_str_with(&text, Path::new("props.toml"), &overrides);
+            let overrides = gateway_config::Overrides::default();
+            let parsed =
+                gateway_config::Config::from_str_with(&text, Path::new("props.toml"), &overrides);
             config_checks::check_parsed(&text, parsed);
             Ok(())
         })

@@ -1,6 +1,4 @@
-//! The config parser of the binary (`Config::from_str_with`), compiled into this target by
-//! `#[path]` as tests/props.rs does, since `bins/context-gateway` has no library target.
-//! `config.rs` calls `pipeline::valid_ref_name`, so the pipeline crate is a dependency.
+//! The gateway's config parser (`gateway_config::Config::from_str_with`).
 //!
 //! Input: the file text (non-UTF-8 inputs are skipped: the binary reads the file as a
 //! `String` and fails before parsing). An optional `WEBHOOK_SECRET` default comes from a
@@ -9,15 +7,6 @@
 //! Checks (as in tests/props.rs): no panic; every accepted repo name is valid; an invalid
 //! file reports at least one problem, and every line number it names is a line of the file.
 #![no_main]
-
-#[allow(dead_code, unused_imports)]
-#[path = "../../bins/context-gateway/src/config.rs"]
-mod config;
-
-// The `[cluster]` section the config parser checks.
-#[allow(dead_code, unused_imports)]
-#[path = "../../bins/context-gateway/src/cluster.rs"]
-mod cluster;
 
 // The checks tests/props.rs makes too, one copy for both.
 #[path = "../../tests/checks/config.rs"]
@@ -31,14 +20,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let overrides = config::Overrides {
+    let overrides = gateway_config::Overrides {
         default_secret: text
             .lines()
             .next()
             .and_then(|l| l.strip_prefix("#secret="))
             .map(str::to_owned),
-        ..config::Overrides::default()
+        ..gateway_config::Overrides::default()
     };
-    let parsed = config::Config::from_str_with(text, Path::new("fuzz.toml"), &overrides);
+    let parsed = gateway_config::Config::from_str_with(text, Path::new("fuzz.toml"), &overrides);
     config_checks::check_parsed(text, parsed);
 });

@@ -1,8 +1,7 @@
-//! The config parser's invariants, shared by tests/props.rs and the `config` fuzz target.
-//! Each includes this file with `#[path]` beside the binary's `config.rs`, compiled in as a
-//! module `config` of the crate root (the binary has no library target).
+//! The config parser's invariants (`gateway-config`), shared by tests/props.rs and the
+//! `config` fuzz target; each includes this file with `#[path]`.
 
-use crate::config::{Config, ConfigError, valid_repo_name};
+use gateway_config::{Config, ConfigError, valid_repo_name};
 
 /// What parsing `text` answered must hold: every accepted repository name is valid; an
 /// invalid file reports at least one problem, and every line number it names is a line of

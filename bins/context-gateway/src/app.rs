@@ -20,8 +20,8 @@ use search::SearchIndex;
 use tokio::sync::Semaphore;
 use webhook_core::Registry;
 
-use crate::config::Config;
 use events::{EventedJobStore, Hub};
+use gateway_config::Config;
 use http_serve::FailureLimiter;
 use http_serve::session::Sessions;
 use metrics::{Metrics, TimedJobStore};
@@ -37,7 +37,7 @@ pub enum StartError {
     #[error("job store: {0}")]
     Jobs(#[from] jobstore::Error),
     #[error("{0}")]
-    Cluster(#[from] crate::cluster::ClusterError),
+    Cluster(#[from] gateway_config::cluster::ClusterError),
     #[error("search index: {0}")]
     Search(#[from] search::Error),
     #[error("change feed: {0}")]
@@ -49,37 +49,6 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "refusing to listen on {0} without GATEWAY_TOKEN: the management API would be open to the network. Set GATEWAY_TOKEN or listen on a loopback address"
-    )]
-    OpenManagement(std::net::SocketAddr),
-    #[error(
-        "GATEWAY_TOKEN is set but empty: give it a value, or unset it to serve management to direct loopback clients only"
-    )]
-    EmptyToken,
-    #[error(
-        "GATEWAY_TOKEN has whitespace at its start or end, which no client sends back: remove it"
-    )]
-    TokenWhitespace,
-    #[error("GATEWAY_TOKEN is not valid UTF-8")]
-    TokenNotUtf8,
-}
-
-/// `GATEWAY_TOKEN` as read from the environment: unset is `None` (management for direct
-/// loopback clients only); empty, padded with whitespace or not UTF-8 is an error, since such a
-/// token could never match what a client sends.
-pub fn gateway_token(value: Option<std::ffi::OsString>) -> Result<Option<String>, StartError> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let token = value.into_string().map_err(|_| StartError::TokenNotUtf8)?;
-    if token.is_empty() {
-        return Err(StartError::EmptyToken);
-    }
-    if token.trim() != token {
-        return Err(StartError::TokenWhitespace);
-    }
-    Ok(Some(token))
 }
 
 /// Everything a request handler or a worker needs.
@@ -123,19 +92,13 @@ impl App {
     /// Opens (creating as needed) every store under the data dir, and the job store on
     /// PostgreSQL when `[cluster]` is configured.
     pub async fn open(config: Config, token: Option<String>) -> Result<App, StartError> {
-        pipeline::data_dir::ensure_writable(&config.data_dir).map_err(|source| {
+        // Absolute from here on (see `ensure_writable`).
+        let data = pipeline::data_dir::ensure_writable(&config.data_dir).map_err(|source| {
             StartError::DataDir {
                 path: config.data_dir.clone(),
                 source,
             }
         })?;
-        // Absolute from here on: git runs with other working directories (and resolves a
-        // relative GIT_INDEX_FILE against the work tree), so relative paths would point elsewhere.
-        let data =
-            std::fs::canonicalize(&config.data_dir).map_err(|source| StartError::DataDir {
-                path: config.data_dir.clone(),
-                source,
-            })?;
         let store_config = StoreConfig {
             max_attempts: config.max_attempts,
             ..StoreConfig::default()

@@ -3,19 +3,19 @@
 //!
 //! Precedence: flags > environment > config file > defaults.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use indexer::{FsManifestStore, RefKey};
+use indexer::FsManifestStore;
 use search::SearchIndex;
 use webhook_core::ProviderId;
 
 use crate::app::App;
-use crate::config::{Config, Overrides, valid_repo_name};
+use gateway_config::{Config, Overrides};
 
 /// Boxed errors carry their own messages to the user; every source names what to do.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -69,10 +69,8 @@ enum Command {
         /// Re-read every file instead of trusting the stat cache.
         #[arg(long)]
         full: bool,
-        #[arg(long, env = "CONTEXT_GATEWAY_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        store: Store,
         /// Print one JSON line instead of a summary.
         #[arg(long)]
         json: bool,
@@ -98,10 +96,8 @@ enum Command {
         /// Literal and regex modes: ignore case.
         #[arg(long, short = 'i')]
         ignore_case: bool,
-        #[arg(long, env = "CONTEXT_GATEWAY_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        store: Store,
         /// Print the hits as a JSON array.
         #[arg(long)]
         json: bool,
@@ -156,6 +152,25 @@ enum Command {
     },
 }
 
+/// The data dir of `index` and `search`: `--data-dir`, else the config file's.
+#[derive(Debug, clap::Args)]
+struct Store {
+    #[arg(long, env = "CONTEXT_GATEWAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[arg(long, env = "CONTEXT_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl Store {
+    fn data_dir(self) -> Result<PathBuf, CliError> {
+        if let Some(dir) = self.data_dir {
+            return Ok(dir);
+        }
+        let overrides = Overrides::with_env(None, None);
+        Ok(Config::load_or_empty(self.config.as_deref(), &overrides)?.data_dir)
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let quiet = !matches!(args.command, Command::Serve { .. });
     init_logging(args.log_format, quiet);
@@ -170,12 +185,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             name,
             git_ref,
             full,
-            data_dir,
-            config,
+            store,
             json,
         } => {
-            let data_dir = resolve_data_dir(data_dir, config.as_deref())?;
-            index(&path, name, git_ref, full, &data_dir, json)
+            let data_dir = store.data_dir()?;
+            let target = pipeline::LocalTarget::resolve(&path, name, git_ref)?;
+            index(target, full, &data_dir, json)
         }
         Command::Search {
             query,
@@ -186,11 +201,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             group_by_file,
             mode,
             ignore_case,
-            data_dir,
-            config,
+            store,
             json,
         } => {
-            let data_dir = resolve_data_dir(data_dir, config.as_deref())?;
+            let data_dir = store.data_dir()?;
             let query = search::Query {
                 text: query,
                 repo,
@@ -219,14 +233,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             follow,
             url,
         } => {
+            let mut out = std::io::stdout().lock();
             let gateway = gateway_client(&url)?;
-            on_client_runtime(
-                gateway.follow_changes(&repo, &git_ref, &since, follow, |entry| {
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "{entry}")?;
-                    out.flush()
-                }),
-            )?;
+            client::block_on(gateway.write_changes(&repo, &git_ref, &since, follow, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Cat {
@@ -235,12 +244,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             git_ref,
             url,
         } => {
-            let gateway = gateway_client(&url)?;
-            let file = on_client_runtime(gateway.file(&repo, &path, git_ref.as_deref()))?;
-            let text = file["text"].as_str().unwrap_or("");
-            std::io::stdout().lock().write_all(text.as_bytes())?;
-            if let Some(gaps) = file["withheld"].as_array().filter(|g| !g.is_empty()) {
-                let gaps = serde_json::Value::from(gaps.clone());
+            let (gateway, mut out) = (gateway_client(&url)?, std::io::stdout().lock());
+            let cat = gateway.cat(&repo, &path, git_ref.as_deref(), &mut out);
+            if let Some(gaps) = client::block_on(cat)? {
                 eprintln!("note: lines withheld for holding secrets: {gaps}");
             }
             Ok(ExitCode::SUCCESS)
@@ -254,15 +260,6 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 fn gateway_client(url: &str) -> Result<client::Client, CliError> {
     let token = std::env::var("GATEWAY_TOKEN").ok();
     client::Client::new(url, token).map_err(|e| format!("--url {e}").into())
-}
-
-fn on_client_runtime<T>(
-    request: impl std::future::Future<Output = Result<T, client::ClientError>>,
-) -> Result<T, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(request)?)
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {
@@ -286,28 +283,6 @@ fn init_logging(format: LogFormat, quiet: bool) {
     };
 }
 
-fn overrides(listen: Option<String>, data_dir: Option<PathBuf>) -> Overrides {
-    Overrides {
-        listen,
-        data_dir,
-        default_secret: std::env::var("WEBHOOK_SECRET").ok(),
-    }
-}
-
-fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<Config, CliError> {
-    Ok(match path {
-        Some(path) => Config::load(path, overrides)?,
-        None => Config::empty(overrides)?,
-    })
-}
-
-fn resolve_data_dir(flag: Option<PathBuf>, config: Option<&Path>) -> Result<PathBuf, CliError> {
-    if let Some(dir) = flag {
-        return Ok(dir);
-    }
-    Ok(load_config(config, &overrides(None, None))?.data_dir)
-}
-
 fn serve(
     config_path: Option<PathBuf>,
     listen: Option<String>,
@@ -316,13 +291,9 @@ fn serve(
     // Before any thread starts and any file is made: everything under the data dir is the
     // operator's alone.
     pipeline::data_dir::restrict_umask();
-    let config = load_config(config_path.as_deref(), &overrides(listen, data_dir))?;
-    let token = crate::app::gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
-    if token.is_none() && !config.listen.ip().is_loopback() {
-        return Err(Box::new(crate::app::StartError::OpenManagement(
-            config.listen,
-        )));
-    }
+    let overrides = Overrides::with_env(listen, data_dir);
+    let config = Config::load_or_empty(config_path.as_deref(), &overrides)?;
+    let token = config.gateway_token(std::env::var_os("GATEWAY_TOKEN"))?;
     if token.is_none() {
         tracing::warn!(
             "GATEWAY_TOKEN is not set: the management API, /search, the read API (/changes, \
@@ -359,7 +330,7 @@ fn serve(
         println!("listening on http://{local}");
         tracing::info!(%local, repos = app.config.repos.len(), workers = app.config.workers, "context-gateway serving");
         let server = tokio::spawn(crate::http::serve(app.clone(), listener));
-        wait_for_signal().await;
+        pipeline::stop_requested().await;
         tracing::info!("shutdown requested: refusing new webhooks, draining requests, parking running jobs");
         app.begin_shutdown();
         let _ = server.await;
@@ -377,65 +348,12 @@ fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
 fn index(
-    path: &Path,
-    name: Option<String>,
-    git_ref: Option<String>,
+    target: pipeline::LocalTarget,
     full: bool,
     data_dir: &Path,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let tree = path
-        .canonicalize()
-        .map_err(|e| format!("cannot index {}: {e}", path.display()))?;
-    if !tree.is_dir() {
-        return Err(format!("{} is not a directory", path.display()).into());
-    }
-    let name = match name {
-        Some(name) => name,
-        None => tree
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "local".into()),
-    };
-    if !valid_repo_name(&name) {
-        return Err(format!(
-            "`{name}` is not a valid repo name: use 1 to 100 of A-Z a-z 0-9 . _ - (pass --name)"
-        )
-        .into());
-    }
-    let git_ref = match git_ref {
-        Some(r) if r.starts_with("refs/") => r,
-        Some(r) => format!("refs/heads/{r}"),
-        None => pipeline::local_index::checked_out_ref(&tree)
-            .unwrap_or_else(|| "refs/heads/main".into()),
-    };
-    if !pipeline::valid_ref_name(&git_ref) {
-        return Err(format!("`{git_ref}` is not a valid ref name").into());
-    }
     pipeline::data_dir::restrict_umask();
     pipeline::data_dir::ensure_private_logged(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
@@ -447,40 +365,11 @@ fn index(
         )?),
     };
     let manifests = FsManifestStore::new(data_dir.join("manifests"))?;
-    let started = Instant::now();
-    let key = RefKey::new(name.clone(), git_ref.clone());
-    let summary = pipeline::local_index::index_local_tree(&tree, key, full, &sink, &manifests)?;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    let p = summary.progress;
+    let run = target.index(full, &sink, &manifests)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "files_seen": p.files_seen, "files_changed": p.files_changed, "files_deleted": p.files_deleted,
-                "chunks_added": p.chunks_added, "chunks_removed": p.chunks_removed, "elapsed_ms": elapsed_ms,
-                "chunks_withheld": p.chunks_withheld, "files_skipped_secret": p.files_skipped_secret,
-            })
-        );
+        println!("{}", api_json::local_run_json(&run));
     } else {
-        println!(
-            "indexed {} as {name} {git_ref} in {elapsed_ms} ms",
-            tree.display()
-        );
-        println!(
-            "  files: {} seen, {} changed, {} deleted; chunks: {} added, {} removed",
-            p.files_seen, p.files_changed, p.files_deleted, p.chunks_added, p.chunks_removed
-        );
-        if p.chunks_withheld > 0 {
-            println!("  withheld: {} chunks holding secrets", p.chunks_withheld);
-        }
-        let skipped: Vec<String> = summary
-            .skipped
-            .iter()
-            .map(|(reason, n)| format!("{n} {reason:?}"))
-            .collect();
-        if !skipped.is_empty() {
-            println!("  skipped: {}", skipped.join(", "));
-        }
+        print!("{run}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -511,24 +400,12 @@ fn search_cli(query: &search::Query, data_dir: &Path, json: bool) -> Result<Exit
         Err(error) => return Err(error.into()),
     };
     if json {
-        let hits = api_json::hits_json(&results, query);
-        println!("{}", serde_json::to_string(&hits)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if results.hits.is_empty() {
-        println!("no hits");
-    }
-    if results.partial {
-        println!("(partial: the query ran out of time; these are the hits found until then)");
-    }
-    for hit in &results.hits {
         println!(
-            "{}:{}-{}  [{} {}]  score {:.2}",
-            hit.path, hit.start_line, hit.end_line, hit.repo, hit.git_ref, hit.score
+            "{}",
+            serde_json::to_string(&api_json::hits_json(&results, query))?
         );
-        for line in hit.snippet.lines() {
-            println!("    {line}");
-        }
+    } else {
+        print!("{results}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -550,45 +427,9 @@ fn check_config(path: Option<PathBuf>) -> Result<ExitCode, CliError> {
             "no config file given: pass --config FILE or set CONTEXT_GATEWAY_CONFIG".into(),
         );
     };
-    match Config::load(&path, &overrides(None, None)) {
+    match Config::load(&path, &Overrides::with_env(None, None)) {
         Ok(config) => {
-            println!(
-                "{}: ok ({} repos, listen {}, data dir {})",
-                path.display(),
-                config.repos.len(),
-                config.listen,
-                config.data_dir.display()
-            );
-            for repo in &config.repos {
-                let secrets = if repo.secrets.is_empty() {
-                    "NO SECRET: deliveries will be rejected".to_string()
-                } else {
-                    format!("{} secret(s)", repo.secrets.len())
-                };
-                println!(
-                    "  {} ({}) {} branches [{}], {secrets}",
-                    repo.spec.name,
-                    repo.provider,
-                    repo.spec.location.display(),
-                    repo.spec.branches.join(", ")
-                );
-            }
-            for org in &config.orgs {
-                println!(
-                    "  org {} ({}) {} repos [{}], {} secret(s)",
-                    org.owner,
-                    org.provider,
-                    pipeline::redact_url(&org.url_template),
-                    org.repos.join(", "),
-                    org.repo.secrets.len()
-                );
-            }
-            if let Some(cluster) = &config.cluster {
-                println!(
-                    "  jobs on PostgreSQL at {}, schema {}, pool {}",
-                    cluster.target, cluster.schema, cluster.pool_size
-                );
-            }
+            println!("{}", config.summary(&path));
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

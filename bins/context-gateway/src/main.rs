@@ -4,14 +4,13 @@
 //! This binary is wiring: verification and parsing live in `webhook-core`, the queue in
 //! `jobstore`, change detection and chunking in `indexer`, the full-text engine in `search`,
 //! the change feed in `feed`; repos, jobs and the background tasks in `pipeline`; metrics in
-//! `metrics`; connection serving in `http-serve`; the API's shapes in `api-json`; the HTTP
-//! client of `changes` and `cat` in `client`. What stays here: the CLI, the config file, the
-//! route table and thin handlers. See docs/ARCHITECTURE.md for the map.
+//! `metrics`; connection serving in `http-serve`; the API's shapes in `api-json`; the config
+//! file's model and checks in `gateway-config`; the HTTP client of `changes` and `cat` in
+//! `client`. What stays here: the CLI, loading the config, the route table, thin handlers
+//! and the wiring. See docs/ARCHITECTURE.md for the map.
 
 mod app;
 mod cli;
-mod cluster;
-mod config;
 mod http;
 
 use std::process::ExitCode;

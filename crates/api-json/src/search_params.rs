@@ -23,22 +23,11 @@ pub fn search_query(params: &HashMap<String, String>) -> Result<search::Query, F
         ));
     };
     let non_empty = |key: &str| params.get(key).filter(|v| !v.is_empty());
-    let limit = match non_empty("limit") {
-        None => search::DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if n >= 1 => n.min(search::MAX_LIMIT),
-            _ => {
-                return Err(Failure::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_limit",
-                    format!(
-                        "limit must be a whole number from 1 to {}",
-                        search::MAX_LIMIT
-                    ),
-                ));
-            }
-        },
-    };
+    let limit = http_serve::query::limit(
+        params.get("limit"),
+        search::DEFAULT_LIMIT,
+        search::MAX_LIMIT,
+    )?;
     let group = match non_empty("group").map(String::as_str) {
         None | Some("chunk") => search::Grouping::Chunk,
         Some("file") => search::Grouping::File,

@@ -19,8 +19,14 @@
 //! println!("caught up at {cursor}");
 //! # Ok(()) }
 //! ```
+//!
+//! Without a runtime of its own (a CLI), [`block_on`] runs one call to completion;
+//! [`Client::write_changes`] and [`Client::cat`] write what they read as
+//! `context-gateway changes` and `cat` print it.
 
 #![deny(missing_docs)]
+
+use std::io::Write;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -88,6 +94,16 @@ const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// Runs `request` to completion on a runtime of its own, for callers that have none.
+pub fn block_on<T>(
+    request: impl Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(request)
+}
 
 /// `text` as one escaped URL component.
 pub fn encode(text: &str) -> String {
@@ -196,6 +212,38 @@ impl Client {
         }
     }
 
+    /// [`Client::follow_changes`] writing each entry to `out` as one JSON line, flushed.
+    pub async fn write_changes(
+        &self,
+        repo: &str,
+        git_ref: &str,
+        since: &str,
+        follow: bool,
+        out: &mut impl Write,
+    ) -> Result<String, ClientError> {
+        let write = |entry: &Value| {
+            writeln!(out, "{entry}")?;
+            out.flush()
+        };
+        self.follow_changes(repo, git_ref, since, follow, write)
+            .await
+    }
+
+    /// [`Client::file`] with its text written to `out`; answers the withheld line ranges
+    /// (lines held back for holding secrets), if there are any.
+    pub async fn cat(
+        &self,
+        repo: &str,
+        path: &str,
+        git_ref: Option<&str>,
+        out: &mut impl Write,
+    ) -> Result<Option<Value>, ClientError> {
+        let file = self.file(repo, path, git_ref).await?;
+        out.write_all(file["text"].as_str().unwrap_or("").as_bytes())?;
+        let gaps = file["withheld"].as_array().filter(|g| !g.is_empty());
+        Ok(gaps.map(|gaps| Value::from(gaps.clone())))
+    }
+
     /// `GET /files/{repo}/{path}`: the file's text at the indexed commit of `git_ref` (needed
     /// when the repo has several indexed refs), with its withheld line ranges.
     pub async fn file(
@@ -219,6 +267,77 @@ mod tests {
     fn names_pass_unescaped_and_the_rest_is_escaped() {
         assert_eq!(encode("context-gateway_1.0~x"), "context-gateway_1.0~x");
         assert_eq!(encode("a b/ä&"), "a%20b%2F%C3%A4%26");
+    }
+
+    /// A server on 127.0.0.1 that answers each connection with the next of `bodies` (as
+    /// 200 JSON) and hands back the request lines it read.
+    fn serve(bodies: Vec<&'static str>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for body in bodies {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                seen.push(line.trim_end().to_string());
+                while line != "\r\n" {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                }
+                let mut stream = stream;
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+            seen
+        });
+        (url, server)
+    }
+
+    #[test]
+    fn cat_writes_the_text_and_answers_the_withheld_ranges() {
+        let (url, server) = serve(vec![
+            r#"{"text":"line one\nline two\n","withheld":[[3,4]]}"#,
+            r#"{"text":"clean\n","withheld":[]}"#,
+        ]);
+        let gateway = Client::new(&url, None).unwrap();
+        let mut out = Vec::new();
+        let gaps = block_on(gateway.cat("demo", "src/a b.rs", Some("main"), &mut out)).unwrap();
+        assert_eq!(out, b"line one\nline two\n");
+        assert_eq!(gaps.unwrap().to_string(), "[[3,4]]");
+        let mut out = Vec::new();
+        let gaps = block_on(gateway.cat("demo", "README.md", None, &mut out)).unwrap();
+        assert_eq!((out.as_slice(), gaps), (&b"clean\n"[..], None));
+        let seen = server.join().unwrap();
+        assert_eq!(seen[0], "GET /files/demo/src/a%20b.rs?ref=main HTTP/1.1");
+        assert_eq!(seen[1], "GET /files/demo/README.md HTTP/1.1");
+    }
+
+    #[test]
+    fn changes_are_written_one_json_line_each_until_caught_up() {
+        let (url, server) = serve(vec![
+            r#"{"entries":[{"seq":1},{"seq":2}],"next_cursor":"c2"}"#,
+            r#"{"entries":[],"next_cursor":"c2"}"#,
+        ]);
+        let gateway = Client::new(&url, None).unwrap();
+        let mut out = Vec::new();
+        let cursor = block_on(gateway.write_changes("demo", "main", "0", false, &mut out));
+        assert_eq!(cursor.unwrap(), "c2");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"seq\":1}\n{\"seq\":2}\n"
+        );
+        let seen = server.join().unwrap();
+        assert!(
+            seen[1].starts_with("GET /changes?repo=demo&ref=main&since=c2&"),
+            "{seen:?}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use hyper::{Response, StatusCode};
 
-use crate::respond::{self, Body};
+use crate::respond::{self, Body, Failure};
 
 /// `a=1&b=x%20y` into a map (the last value of a repeated key wins). A `%` not followed by
 /// two hex digits, or a value that is not UTF-8 once decoded, is a 400 naming the parameter.
@@ -25,6 +25,22 @@ pub fn parse_query(query: &str) -> Result<HashMap<String, String>, Box<Response<
         map.insert(name, value);
     }
     Ok(map)
+}
+
+/// A `limit` parameter: `default` when absent or empty, at most `max`; anything but a whole
+/// number from 1 is a 400 `bad_limit` saying what is accepted.
+pub fn limit(value: Option<&String>, default: usize, max: usize) -> Result<usize, Failure> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(max)),
+            _ => Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_limit",
+                format!("limit must be a whole number from 1 to {max}"),
+            )),
+        },
+    }
 }
 
 /// A path segment's percent-decoding (`+` stays a plus), or `None` for a broken escape.
@@ -53,6 +69,19 @@ fn decode(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_default_cap_and_refuse_what_is_not_a_count() {
+        let given = |text: &str| limit(Some(&text.to_string()), 50, 500);
+        assert_eq!(limit(None, 50, 500).unwrap(), 50);
+        assert_eq!(given("").unwrap(), 50);
+        assert_eq!(given("7").unwrap(), 7);
+        assert_eq!(given("9000").unwrap(), 500);
+        for bad in ["0", "-1", "ten", "1.5"] {
+            let response = given(bad).unwrap_err().into_response();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
 
     #[test]
     fn query_strings_decode() {

@@ -155,6 +155,17 @@ impl FailureLimiter {
         }
     }
 
+    /// [`FailureLimiter::sweep`] every [`SWEEP_EVERY`], until the task running it is dropped
+    /// or aborted.
+    pub async fn sweep_forever(&self) {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            self.sweep();
+        }
+    }
+
     /// How many clients are tracked now.
     #[cfg(test)]
     pub fn tracked(&self) -> usize {

@@ -5,7 +5,7 @@
 //! made under it by an older version keep their modes, but nobody else can reach them.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Sets the process umask to `077` (Unix; elsewhere nothing happens). Call it before any
 /// thread starts: the umask is process-wide.
@@ -65,12 +65,15 @@ pub fn ensure_private_logged(path: &Path) -> io::Result<()> {
 }
 
 /// [`ensure_private_logged`], then a probe write: creating the dir can succeed on a read-only
-/// mount that already has it.
-pub fn ensure_writable(path: &Path) -> io::Result<()> {
+/// mount that already has it. Answers the dir's absolute path: git runs with other working
+/// directories (and resolves a relative `GIT_INDEX_FILE` against the work tree), so relative
+/// paths would point elsewhere.
+pub fn ensure_writable(path: &Path) -> io::Result<PathBuf> {
     ensure_private_logged(path)?;
     let probe = path.join(".write-probe");
     std::fs::write(&probe, b"ok")?;
-    std::fs::remove_file(&probe)
+    std::fs::remove_file(&probe)?;
+    std::fs::canonicalize(path)
 }
 
 /// A data dir indexed before it had a change feed (or whose `feed/` was deleted): the feed
@@ -112,6 +115,28 @@ mod tests {
         assert_eq!(ensure_private(&open).unwrap(), Tightened::From(0o755));
         assert_eq!(mode(&open), 0o700);
         assert_eq!(ensure_private(&open).unwrap(), Tightened::No);
+    }
+
+    #[test]
+    fn a_writable_dir_is_made_and_answered_absolute() {
+        let temp = tempfile::tempdir().unwrap();
+        let data = temp.path().join("data");
+        let absolute = ensure_writable(&data.join("../data")).unwrap();
+        assert_eq!(absolute, data.canonicalize().unwrap());
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(
+            std::fs::read_dir(&data).unwrap().count(),
+            0,
+            "no probe left"
+        );
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let read_only = ensure_writable(&data);
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // root writes anyway; everyone else is refused.
+        if rustix::process::geteuid().is_root() {
+            return;
+        }
+        assert!(read_only.is_err());
     }
 
     #[test]

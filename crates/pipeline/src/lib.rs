@@ -23,8 +23,10 @@
 //! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
 //! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
 //!   about ([`RefChoiceError`] says why none); [`sample_event`]: a test delivery built, signed,
-//!   verified and parsed as a real one would be.
-//! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`).
+//!   verified and parsed as a real one would be; [`test_delivery`]: the same from what the
+//!   management API's query asked ([`TestAsk`]).
+//! * [`local_index`]: one run over a local tree outside any job (`context-gateway index`):
+//!   the tree, name and ref it goes under ([`LocalTarget`]) and its report ([`LocalRun`]).
 //! * [`background`]: the gateway's tasks: workers, start-up catch-up jobs, the periodic
 //!   reconcile and the hourly cleanup, reporting to a [`BackgroundObserver`].
 //! * [`runner`]: the [`Runner`] claims jobs from a [`jobstore::JobStore`], prepares their
@@ -80,9 +82,10 @@ pub mod source;
 pub use background::{Background, BackgroundObserver};
 pub use discovered::{DiscoverError, Discovered, DiscoveredRepo, Repos};
 pub use events::{EventName, UnknownEventName};
+pub use local_index::{LocalRun, LocalTarget, TargetError};
 pub use manual::{
-    NotRetryable, RefChoiceError, SampleError, SampleRequest, manual_index_job, retry_job,
-    sample_event, sample_ref,
+    NotRetryable, RefChoiceError, SampleError, SampleRequest, TestAsk, TestDeliveryError,
+    manual_index_job, retry_job, sample_event, sample_ref, test_delivery,
 };
 pub use observer::{GitObserver, NoGitObserver};
 pub use plan::{Rejection, plan_jobs};
@@ -97,8 +100,8 @@ pub use runner::{
     JobError, Outcome, RepoLookup, Runner, clean_up_until_shutdown, enqueue_catch_up,
     to_job_progress,
 };
-pub use shutdown::Shutdown;
-pub use source::git::refname::{is_zero_id, valid_object_id, valid_ref_name};
+pub use shutdown::{Shutdown, stop_requested};
+pub use source::git::refname::{full_ref, is_zero_id, valid_object_id, valid_ref_name};
 pub use source::{
     GitSource, LocalSource, PreparedTree, RepoSource, SourceError, Sources, TreeRequest,
 };

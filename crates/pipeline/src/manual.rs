@@ -1,12 +1,14 @@
 //! Jobs and samples someone asked for by hand (the management API): which ref they are about,
 //! from what was asked and the repo's configured branches.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use jobstore::{Job, JobState, NewJob, Trigger};
 use webhook_core::sample::{self, SampleKind};
 use webhook_core::{Delivery, Event, Headers, Provider, Secret, VerifyOptions};
 
+use crate::discovered::Repos;
 use crate::repo::RepoSpec;
 use crate::repo_config::RepoConfig;
 use crate::source::git::refname::valid_ref_name;
@@ -56,8 +58,7 @@ pub fn manual_index_job(
     full: bool,
 ) -> Result<NewJob, RefChoiceError> {
     let git_ref = match git_ref {
-        Some(r) if !r.starts_with("refs/") => format!("refs/heads/{r}"),
-        Some(r) => r,
+        Some(r) => crate::full_ref(&r),
         None => repo
             .branch_refs()
             .next()
@@ -192,6 +193,82 @@ pub fn sample_event(
         .verify(&delivery, &request.repo.secrets, &options)
         .map_err(SampleError::Verify)?;
     verifier.parse(&delivery).map_err(SampleError::Parse)
+}
+
+/// A test delivery as the management API's query asked for it: each value as given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestAsk<'a> {
+    /// `event`: a sample kind's name (default `push`).
+    pub event: Option<&'a str>,
+    /// `repo`: the repo to send it to (default: the first configured repo of the provider).
+    pub repo: Option<&'a str>,
+    /// `ref`: see [`sample_ref`].
+    pub git_ref: Option<&'a str>,
+    /// `number`: the pull request number (default 1).
+    pub number: Option<&'a str>,
+}
+
+/// Why a test delivery was not built, in the order the checks run.
+#[derive(Debug, thiserror::Error)]
+pub enum TestDeliveryError {
+    /// `event` names no sample kind.
+    #[error("`event` must be one of {}", SampleKind::names())]
+    BadEvent,
+    /// No repo of this provider is configured under the name, or at all.
+    #[error("no repo is configured for this provider (name one with ?repo=)")]
+    NoRepo,
+    /// The repo has no secret to sign with.
+    #[error("the repo has no secret to sign the sample with")]
+    NoSecret,
+    /// No usable ref (see [`sample_ref`]).
+    #[error(transparent)]
+    Ref(RefChoiceError),
+    /// `number` is not a whole number above 0.
+    #[error("`number` must be a pull request number (a whole number above 0)")]
+    BadNumber,
+    /// The sample did not become an event (see [`sample_event`]).
+    #[error(transparent)]
+    Sample(SampleError),
+}
+
+/// Builds the test delivery `ask` describes for the provider of `verifier`, signed with the
+/// repo's first secret and taken through verify and parse ([`sample_event`]); `delivery_id`
+/// is called once the request is known to be good. Answers the repo and the event.
+pub fn test_delivery<'r>(
+    repos: &'r Repos,
+    verifier: &dyn Provider,
+    ask: &TestAsk<'_>,
+    delivery_id: impl FnOnce() -> String,
+) -> Result<(Cow<'r, RepoConfig>, Event), TestDeliveryError> {
+    let provider = verifier.id();
+    let kind = match ask.event {
+        None => SampleKind::Push,
+        Some(name) => SampleKind::from_name(name).ok_or(TestDeliveryError::BadEvent)?,
+    };
+    let repo = match ask.repo {
+        Some(name) => repos.get(name).filter(|r| r.provider == provider),
+        None => (repos.configured().iter())
+            .find(|r| r.provider == provider)
+            .map(Cow::Borrowed),
+    };
+    let repo = repo.ok_or(TestDeliveryError::NoRepo)?;
+    let secret = repo.secrets.first().ok_or(TestDeliveryError::NoSecret)?;
+    let git_ref = sample_ref(&repo.spec, kind, ask.git_ref).map_err(TestDeliveryError::Ref)?;
+    let number = match ask.number.map(str::parse::<u64>) {
+        None => 1,
+        Some(Ok(number)) if number > 0 => number,
+        Some(_) => return Err(TestDeliveryError::BadNumber),
+    };
+    let delivery_id = delivery_id();
+    let request = SampleRequest {
+        repo: &repo,
+        kind,
+        git_ref: &git_ref,
+        number,
+        delivery_id: &delivery_id,
+    };
+    let event = sample_event(verifier, secret, &request).map_err(TestDeliveryError::Sample)?;
+    Ok((repo, event))
 }
 
 #[cfg(test)]

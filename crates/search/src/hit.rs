@@ -1,5 +1,7 @@
 //! What a search returns (plain data: the binary decides how it looks as JSON).
 
+use indexer::RefKey;
+
 use crate::exact::MatchRange;
 
 /// One matching chunk.
@@ -60,4 +62,57 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
     /// The query ran out of its time budget: these are the hits found until then.
     pub partial: bool,
+}
+
+impl SearchResults {
+    /// The (repo, ref) of every hit, each once, sorted.
+    pub fn ref_keys(&self) -> Vec<RefKey> {
+        let mut keys: Vec<RefKey> = (self.hits.iter())
+            .map(|h| RefKey::new(&h.repo, &h.git_ref))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(repo: &str, git_ref: &str) -> Hit {
+        Hit {
+            repo: repo.into(),
+            git_ref: git_ref.into(),
+            commit: None,
+            path: "a.rs".into(),
+            start_line: 1,
+            end_line: 1,
+            score: 1.0,
+            snippet: String::new(),
+            others: vec![],
+            matches: vec![],
+        }
+    }
+
+    #[test]
+    fn ref_keys_are_each_key_once_in_order() {
+        let results = SearchResults {
+            hits: vec![
+                hit("b", "refs/heads/main"),
+                hit("a", "refs/heads/main"),
+                hit("b", "refs/heads/main"),
+                hit("a", "refs/heads/dev"),
+            ],
+            partial: false,
+        };
+        assert_eq!(
+            results.ref_keys(),
+            [
+                RefKey::new("a", "refs/heads/dev"),
+                RefKey::new("a", "refs/heads/main"),
+                RefKey::new("b", "refs/heads/main"),
+            ]
+        );
+    }
 }

@@ -10,7 +10,8 @@
 //! identifier such as `assertEqual` is looked up as one term (its parts joined, the same for
 //! every naming style) and only falls back to the phrase of its parts when that finds fewer
 //! hits than asked for. The on-disk format is versioned ([`INDEX_FORMAT`]); an index in an
-//! older format is rebuilt from its stored chunks when opened read-write.
+//! older format is rebuilt from its stored chunks when opened read-write. [`SearchResults`]
+//! display as the plain-text listing the CLI prints.
 //!
 //! ```
 //! use indexer::{ChangeSet, Chunk, ChunkDelta, ChunkId, FileUpdate, RefKey};
@@ -53,6 +54,7 @@ mod format;
 mod grams;
 mod hit;
 mod index;
+mod listing;
 mod path_filter;
 mod query;
 mod schema;

@@ -52,7 +52,7 @@ pub fn authenticate<B>(
     let headers = request.headers();
     let Some(expected) = &app.token else {
         let proxied = PROXY_HEADERS.iter().any(|name| headers.contains_key(*name));
-        if super::is_loopback(&peer) && !proxied {
+        if http_serve::is_loopback(&peer) && !proxied {
             return Ok(Via::Loopback);
         }
         return Err(if proxied {

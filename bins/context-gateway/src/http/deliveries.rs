@@ -20,7 +20,7 @@ use super::manage::store_error;
 use super::respond::{self, Body, ErrorCode};
 use super::webhook;
 use crate::app::App;
-use crate::config::RepoConfig;
+use gateway_config::RepoConfig;
 
 /// Default and largest page of `GET /webhooks/deliveries`.
 const DEFAULT_LIMIT: usize = 50;

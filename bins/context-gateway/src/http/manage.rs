@@ -14,8 +14,7 @@ use webhook_core::ProviderId;
 use super::respond::{self, Body};
 use crate::app::App;
 use api_json::{CountsJson, discovered_repo_json, job_json, org_json, repo_json};
-use pipeline::{SampleError, SampleRequest};
-use webhook_core::sample::SampleKind;
+use pipeline::{RefChoiceError, SampleError, TestAsk, TestDeliveryError};
 
 pub fn healthz() -> Response<Body> {
     respond::json(StatusCode::OK, &json!({"status": "ok"}))
@@ -119,9 +118,9 @@ pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<B
         },
         None => None,
     };
-    let limit = match parse_limit(query.get("limit"), 50, 500) {
+    let limit = match http_serve::query::limit(query.get("limit"), 50, 500) {
         Ok(limit) => limit,
-        Err(response) => return *response,
+        Err(failure) => return failure.into_response(),
     };
     let filter = JobFilter {
         state,
@@ -145,24 +144,6 @@ pub async fn list_jobs(app: &App, query: &HashMap<String, String>) -> Response<B
             "cursor must be a next_cursor from a previous page",
         ),
         Err(error) => store_error(error),
-    }
-}
-
-fn parse_limit(
-    value: Option<&String>,
-    default: usize,
-    max: usize,
-) -> Result<usize, Box<Response<Body>>> {
-    match value.filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n.min(max)),
-            _ => Err(Box::new(respond::error(
-                StatusCode::BAD_REQUEST,
-                "bad_limit",
-                format!("limit must be a whole number from 1 to {max}"),
-            ))),
-        },
     }
 }
 
@@ -378,82 +359,44 @@ pub async fn test_delivery(
             ProviderId::names()
         ));
     };
-    let kind = match query.get("event").map(String::as_str) {
-        None => SampleKind::Push,
-        Some(name) => match SampleKind::from_name(name) {
-            Some(kind) => kind,
-            None => {
-                return respond::error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_event",
-                    format!("`event` must be one of {}", SampleKind::names()),
-                );
-            }
-        },
-    };
-    let repo = match query.get("repo") {
-        Some(name) => app.repos.get(name).filter(|r| r.provider == provider),
-        None => app
-            .config
-            .repos
-            .iter()
-            .find(|r| r.provider == provider)
-            .map(std::borrow::Cow::Borrowed),
-    };
-    let Some(repo) = repo else {
-        return respond::not_found(
-            "no repo is configured for this provider (name one with ?repo=)",
-        );
-    };
-    let Some(secret) = repo.secrets.first() else {
-        return respond::error(
-            StatusCode::CONFLICT,
-            "missing_signature",
-            "the repo has no secret to sign the sample with",
-        );
-    };
-    let asked = query.get("ref").map(String::as_str);
-    let git_ref = match pipeline::sample_ref(&repo.spec, kind, asked) {
-        Ok(git_ref) => git_ref,
-        Err(error) => {
-            let status = match error {
-                pipeline::RefChoiceError::NoBranchToPush => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            return respond::error(status, error.code(), error.to_string());
-        }
-    };
-    let number = match query.get("number").map(|n| n.parse::<u64>()) {
-        None => 1,
-        Some(Ok(number)) if number > 0 => number,
-        Some(_) => {
-            return respond::error(
-                StatusCode::BAD_REQUEST,
-                "bad_number",
-                "`number` must be a pull request number (a whole number above 0)",
-            );
-        }
-    };
-    let delivery_id = app.next_id("test");
     let Some(verifier) = app.registry.get(provider) else {
         return respond::not_found("unknown provider");
     };
-    let request = SampleRequest {
-        repo: &repo,
-        kind,
-        git_ref: &git_ref,
-        number,
-        delivery_id: &delivery_id,
+    let ask = |name: &str| query.get(name).map(String::as_str);
+    let ask = TestAsk {
+        event: ask("event"),
+        repo: ask("repo"),
+        git_ref: ask("ref"),
+        number: ask("number"),
     };
-    let error = match pipeline::sample_event(&**verifier, secret, &request) {
-        Ok(event) => return super::webhook::accept(app, &repo, &event, Trigger::Test).await,
+    let error = match pipeline::test_delivery(&app.repos, &**verifier, &ask, || app.next_id("test"))
+    {
+        Ok((repo, event)) => {
+            return super::webhook::accept(app, &repo, &event, Trigger::Test).await;
+        }
         Err(error) => error,
     };
     let (status, code) = match &error {
-        SampleError::Unsupported(_) => (StatusCode::BAD_REQUEST, "unsupported_event"),
-        SampleError::Sign(_) => (StatusCode::INTERNAL_SERVER_ERROR, "sign_failed"),
-        SampleError::Verify(error) => (StatusCode::UNAUTHORIZED, error.code()),
-        SampleError::Parse(error) => (StatusCode::BAD_REQUEST, error.code()),
+        TestDeliveryError::BadEvent => (StatusCode::BAD_REQUEST, "bad_event"),
+        TestDeliveryError::NoRepo => (StatusCode::NOT_FOUND, "not_found"),
+        TestDeliveryError::NoSecret => (StatusCode::CONFLICT, "missing_signature"),
+        TestDeliveryError::Ref(error @ RefChoiceError::NoBranchToPush) => {
+            (StatusCode::CONFLICT, error.code())
+        }
+        TestDeliveryError::Ref(error) => (StatusCode::BAD_REQUEST, error.code()),
+        TestDeliveryError::BadNumber => (StatusCode::BAD_REQUEST, "bad_number"),
+        TestDeliveryError::Sample(SampleError::Unsupported(_)) => {
+            (StatusCode::BAD_REQUEST, "unsupported_event")
+        }
+        TestDeliveryError::Sample(SampleError::Sign(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "sign_failed")
+        }
+        TestDeliveryError::Sample(SampleError::Verify(error)) => {
+            (StatusCode::UNAUTHORIZED, error.code())
+        }
+        TestDeliveryError::Sample(SampleError::Parse(error)) => {
+            (StatusCode::BAD_REQUEST, error.code())
+        }
     };
     respond::error(status, code, error.to_string())
 }

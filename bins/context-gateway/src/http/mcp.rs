@@ -96,7 +96,7 @@ fn check_origin(headers: &HeaderMap, listen: SocketAddr) -> Result<(), String> {
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| super::is_loopback(&SocketAddr::new(ip, 0)));
+            .is_ok_and(|ip| http_serve::is_loopback(&SocketAddr::new(ip, 0)));
     let own = host.parse::<std::net::IpAddr>().is_ok_and(|ip| {
         !listen.ip().is_unspecified()
             && ip == listen.ip()
@@ -301,7 +301,7 @@ impl Tools {
             return Ok(tool_result(status));
         };
         // Narrowed to the one ref asked for.
-        let wanted = read::full_ref(&git_ref);
+        let wanted = pipeline::full_ref(&git_ref);
         let narrowed = status.and_then(|mut value| {
             let refs = value["refs"].as_array().cloned().unwrap_or_default();
             let found = refs

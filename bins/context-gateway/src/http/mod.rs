@@ -24,7 +24,6 @@ pub mod webhook;
 use std::sync::Arc;
 
 use http_serve::ConnectionLimits;
-pub use http_serve::is_loopback;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -36,7 +35,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
         header_read_timeout: app.config.header_read_timeout,
         write_timeout: app.config.write_timeout,
     };
-    let sweeper = tokio::spawn(sweep_failures(app.clone()));
+    let sweeper = {
+        let app = app.clone();
+        tokio::spawn(async move { app.failures.sweep_forever().await })
+    };
     let follower = tokio::spawn(events::follow_ended_jobs(app.clone()));
     let listen = listener.local_addr().unwrap_or(app.config.listen);
     let mcp = Arc::new(mcp::Mcp::new(app.clone(), listen));
@@ -51,14 +53,4 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) {
     http_serve::serve_connections(listener, limits, shutdown, handle).await;
     sweeper.abort();
     follower.abort();
-}
-
-/// Forgets, now and then, the clients whose failure budget has refilled.
-async fn sweep_failures(app: Arc<App>) {
-    let mut every = tokio::time::interval(http_serve::rate_limit::SWEEP_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        app.failures.sweep();
-    }
 }

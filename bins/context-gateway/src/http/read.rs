@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::respond::{self, Body, Failure};
 use crate::app::App;
 use api_json::job_json;
+use pipeline::full_ref;
 
 /// A 400 naming the parameter and what it accepts.
 pub fn bad_parameter(name: &str, accepts: &str) -> Response<Body> {
@@ -34,15 +35,6 @@ fn feed_failure(message: &str) -> Failure {
         "feed_unavailable",
         message,
     )
-}
-
-/// `main` means `refs/heads/main`; full ref names pass as they are.
-pub fn full_ref(name: &str) -> String {
-    if name.starts_with("refs/") {
-        name.to_string()
-    } else {
-        format!("refs/heads/{name}")
-    }
 }
 
 fn configured(app: &App, repo: &str) -> Result<(), Failure> {

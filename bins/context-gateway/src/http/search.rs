@@ -65,14 +65,7 @@ pub async fn run(app: &App, params: &HashMap<String, String>) -> Result<Found, F
     let took_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok((request, Ok(results))) => {
-            let mut keys: Vec<indexer::RefKey> = results
-                .hits
-                .iter()
-                .map(|h| indexer::RefKey::new(&h.repo, &h.git_ref))
-                .collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let freshness = super::read::freshness(app, &keys).await;
+            let freshness = super::read::freshness(app, &results.ref_keys()).await;
             Ok(Found {
                 request,
                 results,

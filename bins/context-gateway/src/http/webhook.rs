@@ -21,7 +21,7 @@ use http_serve::body::read_body;
 use super::auth::refuse;
 use super::respond::{self, Body};
 use crate::app::App;
-use crate::config::{OrgConfig, RepoConfig};
+use gateway_config::{OrgConfig, RepoConfig};
 use jobstore::DeliveryOutcome as Logged;
 use metrics::{DeliveryOutcome, event_label};
 use pipeline::deliveries::DeliveryNote;

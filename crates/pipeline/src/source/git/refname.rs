@@ -1,5 +1,15 @@
 //! Ref names and object ids from payloads: validated before git ever sees them.
 
+/// A ref as a person names it: a branch name (`main`) means `refs/heads/main`; a full ref
+/// name (`refs/tags/v1`) stays as it is. Not validated: see [`valid_ref_name`].
+pub fn full_ref(name: &str) -> String {
+    if name.starts_with("refs/") {
+        name.to_string()
+    } else {
+        format!("refs/heads/{name}")
+    }
+}
+
 /// `git check-ref-format` rules for a full ref name (it must contain a `/`).
 pub fn valid_ref_name(name: &str) -> bool {
     if name.is_empty() || name.len() > 1024 || !name.contains('/') {
@@ -38,6 +48,14 @@ pub fn is_zero_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branch_names_become_full_refs_and_full_refs_stay() {
+        assert_eq!(full_ref("main"), "refs/heads/main");
+        assert_eq!(full_ref("release/1.x"), "refs/heads/release/1.x");
+        assert_eq!(full_ref("refs/tags/v1"), "refs/tags/v1");
+        assert_eq!(full_ref("refs/pull/3/head"), "refs/pull/3/head");
+    }
 
     #[test]
     fn ref_names_follow_check_ref_format() {

@@ -37,8 +37,11 @@ pub struct ClusterConfig {
     postgres_url: String,
     /// Where the connection string points, without its password: for messages.
     pub target: String,
+    /// The schema the job tables live in.
     pub schema: String,
+    /// Connections in the pool.
     pub pool_size: usize,
+    /// How long start-up waits for the server.
     pub connect_timeout: Duration,
 }
 
@@ -56,14 +59,23 @@ impl fmt::Debug for ClusterConfig {
 /// Why the PostgreSQL job store could not be opened at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// No answer within `connect_timeout`.
     #[error(
         "PostgreSQL job store at {target}: no answer within {}s; check that the server runs and the host and port are right",
         timeout.as_secs()
     )]
-    Timeout { target: String, timeout: Duration },
+    Timeout {
+        /// Where, without the password.
+        target: String,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The server answered, and connecting or migrating failed.
     #[error("PostgreSQL job store at {target}: {}", with_causes(source))]
     Open {
+        /// Where, without the password.
         target: String,
+        /// What failed.
         source: jobstore_postgres::PgError,
     },
 }

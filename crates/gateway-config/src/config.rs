@@ -1,43 +1,51 @@
-//! The TOML config file: parsing, validation with line numbers, and the resolved settings.
+//! The resolved settings ([`Config`]) and the parse of the file into them.
 //!
 //! Precedence is flags > environment > file > defaults; this module handles the file and the
-//! defaults, `main` layers the environment and flags on top through [`Overrides`].
+//! defaults, the caller layers the environment and flags on top through [`Overrides`].
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use http_serve::rate_limit::RateLimitConfig;
-use http_serve::rate_limit::RateLimitSection;
-pub use http_serve::session::UiConfig;
-use http_serve::session::UiSection;
+use http_serve::rate_limit::{RateLimitConfig, RateLimitSection};
+use http_serve::session::{UiConfig, UiSection};
 use pipeline::deliveries::{DeliveriesConfig, DeliveriesSection};
-use pipeline::{FieldProblem, RepoSection};
-pub use pipeline::{OrgConfig, RepoConfig, valid_repo_name};
+use pipeline::{OrgConfig, RepoConfig, RepoSection};
 use serde::Deserialize;
 
 use crate::cluster::{ClusterConfig, ClusterSection};
+use crate::problem::{ConfigError, Entry, Problem, find_key_line, line_in, syntax_problem};
 
 /// The fully resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The address the server listens on (`listen`).
     pub listen: SocketAddr,
+    /// Where every store lives (`data_dir`).
     pub data_dir: PathBuf,
+    /// Jobs run at once (`workers`, 1 to 256; default: the CPUs).
     pub workers: usize,
+    /// The largest webhook body taken (`max_body_bytes`).
     pub max_body_bytes: u64,
+    /// Connections open at once (`max_connections`).
     pub max_connections: usize,
     /// Requests being answered at once; more get 503 + `Retry-After`.
     pub max_in_flight: usize,
+    /// How long a request's headers, and each piece of a body, may take to arrive.
     pub header_read_timeout: Duration,
     /// How long an answer may wait for the client to read it before the connection closes.
     pub write_timeout: Duration,
+    /// How long one git command may run.
     pub git_timeout: Duration,
+    /// How long finished jobs are kept.
     pub job_retention: Duration,
+    /// Attempts of a job before it fails for good.
     pub max_attempts: u32,
+    /// `[rate_limit]`: the failure budget of each client address.
     pub rate_limit: RateLimitConfig,
     /// How long the change feed keeps entries (`[feed]`).
     pub feed_retention: feed::Retention,
+    /// `[[repos]]`, each checked, names unique.
     pub repos: Vec<RepoConfig>,
     /// `[[orgs]]`: one hook per owner; their repos are discovered on their first push.
     pub orgs: Vec<OrgConfig>,
@@ -52,50 +60,12 @@ pub struct Config {
 /// Values from flags and environment that beat the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--listen` or `CONTEXT_GATEWAY_LISTEN`.
     pub listen: Option<String>,
+    /// `--data-dir` or `CONTEXT_GATEWAY_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
     /// `WEBHOOK_SECRET`: the secret for every repo that names none of its own.
     pub default_secret: Option<String>,
-}
-
-/// One thing wrong with a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: Option<usize>,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
-            None => write!(f, "`{}`: {}", self.key, self.message),
-        }
-    }
-}
-
-/// Why a config could not be used: every problem found, each with its key and line.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{} has {} problem(s):\n{}", path.display(), problems.len(), list(problems))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
-}
-
-fn list(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  - {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,7 +101,19 @@ struct RawFeed {
     retention_entries_per_ref: Option<u64>,
 }
 
+impl Overrides {
+    /// The flags given, and `WEBHOOK_SECRET` from the environment.
+    pub fn with_env(listen: Option<String>, data_dir: Option<PathBuf>) -> Overrides {
+        Overrides {
+            listen,
+            data_dir,
+            default_secret: std::env::var("WEBHOOK_SECRET").ok(),
+        }
+    }
+}
+
 /// Default values, used when neither file, environment nor flags say otherwise.
+#[allow(missing_docs)]
 pub mod defaults {
     pub const LISTEN: &str = "127.0.0.1:8080";
     pub const DATA_DIR: &str = "data";
@@ -151,6 +133,17 @@ impl Config {
     /// Defaults only: an empty gateway.
     pub fn empty(overrides: &Overrides) -> Result<Config, ConfigError> {
         Config::from_str_with("", Path::new("<defaults>"), overrides)
+    }
+
+    /// The file at `path` if one is given, else the defaults.
+    pub fn load_or_empty(
+        path: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        match path {
+            Some(path) => Config::load(path, overrides),
+            None => Config::empty(overrides),
+        }
     }
 
     /// Reads and validates a config file.
@@ -227,21 +220,15 @@ impl Config {
             .unwrap_or(defaults::MAX_CONNECTIONS)
             .max(1);
         let max_in_flight = raw.max_in_flight.unwrap_or(defaults::MAX_IN_FLIGHT).max(1);
-        let write_timeout = Duration::from_secs(
-            raw.write_timeout_secs
-                .unwrap_or(defaults::WRITE_TIMEOUT_SECS)
-                .max(1),
+        // Timeouts of 0 would fail everything at once: one second is the least.
+        let secs =
+            |value: Option<u64>, default| Duration::from_secs(value.unwrap_or(default).max(1));
+        let write_timeout = secs(raw.write_timeout_secs, defaults::WRITE_TIMEOUT_SECS);
+        let header_read_timeout = secs(
+            raw.header_read_timeout_secs,
+            defaults::HEADER_READ_TIMEOUT_SECS,
         );
-        let header_read_timeout = Duration::from_secs(
-            raw.header_read_timeout_secs
-                .unwrap_or(defaults::HEADER_READ_TIMEOUT_SECS)
-                .max(1),
-        );
-        let git_timeout = Duration::from_secs(
-            raw.git_timeout_secs
-                .unwrap_or(defaults::GIT_TIMEOUT_SECS)
-                .max(1),
-        );
+        let git_timeout = secs(raw.git_timeout_secs, defaults::GIT_TIMEOUT_SECS);
         let job_retention = Duration::from_secs(
             raw.job_retention_secs
                 .unwrap_or(defaults::JOB_RETENTION_SECS),
@@ -272,8 +259,7 @@ impl Config {
         let mut section = |name: &str, span: std::ops::Range<usize>, wrong: Vec<(&str, String)>| {
             for (key, message) in wrong {
                 problems.push(Problem {
-                    line: find_key_line(text, span.clone(), key)
-                        .or_else(|| Some(line_of(text, span.start))),
+                    line: line_in(text, span.clone(), key),
                     key: format!("{name}.{key}"),
                     message,
                 });
@@ -381,95 +367,6 @@ fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-}
-
-/// One `[[repos]]` or `[[orgs]]` entry: where its problems are reported (`repos[1].url`, on
-/// the line of the key inside the entry, else the entry's first line).
-struct Entry<'a> {
-    text: &'a str,
-    span: std::ops::Range<usize>,
-    /// `repos` or `orgs`.
-    section: &'static str,
-    index: usize,
-    problems: &'a mut Vec<Problem>,
-}
-
-impl<'a> Entry<'a> {
-    fn new<T>(
-        text: &'a str,
-        spanned: &toml::Spanned<T>,
-        section: &'static str,
-        index: usize,
-        problems: &'a mut Vec<Problem>,
-    ) -> Self {
-        Entry {
-            text,
-            span: spanned.span(),
-            section,
-            index,
-            problems,
-        }
-    }
-
-    fn push(&mut self, key: &str, message: String) {
-        let line = find_key_line(self.text, self.span.clone(), key)
-            .or_else(|| Some(line_of(self.text, self.span.start)));
-        self.problems.push(Problem {
-            line,
-            key: format!("{}[{}].{key}", self.section, self.index),
-            message,
-        });
-    }
-
-    /// The checked entry, or its problems recorded.
-    fn check<T>(&mut self, checked: Result<T, Vec<FieldProblem>>) -> Option<T> {
-        match checked {
-            Ok(value) => Some(value),
-            Err(problems) => {
-                for problem in problems {
-                    self.push(problem.key, problem.message);
-                }
-                None
-            }
-        }
-    }
-}
-
-fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
-    let line = error.span().map(|span| line_of(text, span.start));
-    let message = error.message().trim().to_string();
-    // serde names the offending key in "unknown field `x`, expected ..."; surface it as the key.
-    let key = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or("(syntax)")
-        .to_string();
-    Problem { line, key, message }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
-}
-
-/// The line on which `key = ...` appears inside `range`, if it does.
-fn find_key_line(text: &str, range: std::ops::Range<usize>, key: &str) -> Option<usize> {
-    let start = range.start.min(text.len());
-    let end = range.end.min(text.len());
-    let mut offset = start;
-    for line in text[start..end].split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                return Some(line_of(text, offset));
-            }
-        }
-        offset += line.len();
-    }
-    None
 }
 
 #[cfg(test)]
