@@ -15,6 +15,9 @@ use crate::hub::{Hub, Kind};
 /// A running job's progress is published at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
+/// How many jobs' newest event ids are remembered (the oldest half is forgotten past this).
+const LATEST_KEPT: usize = 8192;
+
 /// A job this process's workers run, as last published.
 #[derive(Debug)]
 struct Running {
@@ -32,6 +35,10 @@ pub struct EventedJobStore {
     inner: Arc<dyn JobStore>,
     hub: Arc<Hub>,
     running: Mutex<HashMap<JobId, Running>>,
+    /// The id of the newest event published for each job: an enqueue's answer that comes back
+    /// after a worker already claimed (or finished) the job is not published over the newer
+    /// state, so a job's events always arrive in the order its states happened.
+    latest: Mutex<HashMap<JobId, u64>>,
 }
 
 impl EventedJobStore {
@@ -41,6 +48,7 @@ impl EventedJobStore {
             inner,
             hub,
             running: Mutex::default(),
+            latest: Mutex::default(),
         }
     }
 
@@ -50,7 +58,25 @@ impl EventedJobStore {
     }
 
     fn publish(&self, job: &Job) {
-        self.hub.publish(Kind::Job, &JobJson::new(job));
+        self.publish_unless_newer(job, None);
+    }
+
+    /// Publishes `job`, unless an event newer than hub id `since` was already published for
+    /// it (with `since` given): then what this call saw is older than what clients know.
+    fn publish_unless_newer(&self, job: &Job, since: Option<u64>) {
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(since), Some(&newest)) = (since, latest.get(&job.id))
+            && newest > since
+        {
+            return;
+        }
+        let id = self.hub.publish(Kind::Job, &JobJson::new(job));
+        latest.insert(job.id.clone(), id);
+        if latest.len() > LATEST_KEPT {
+            let keep_after = id.saturating_sub(LATEST_KEPT as u64 / 2);
+            latest.retain(|_, newest| *newest > keep_after);
+        }
+        drop(latest);
         if job.state.is_finished() {
             self.hub.job_ended(&job.repo);
         }
@@ -82,9 +108,10 @@ impl EventedJobStore {
 #[async_trait::async_trait]
 impl JobStore for EventedJobStore {
     async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, Error> {
+        let since = self.hub.newest_id();
         let outcome = self.inner.enqueue(job).await?;
         if let EnqueueOutcome::Queued(job) | EnqueueOutcome::Coalesced(job) = &outcome {
-            self.publish(job);
+            self.publish_unless_newer(job, Some(since));
         }
         Ok(outcome)
     }
@@ -228,6 +255,36 @@ mod tests {
         }
         assert_eq!(states, ["queued", "running", "succeeded"]);
         assert_eq!(ended.try_recv().unwrap(), "demo");
+    }
+
+    #[tokio::test]
+    async fn an_enqueue_answer_older_than_the_claim_is_not_published() {
+        let hub = Arc::new(Hub::new());
+        let inner = Arc::new(MemoryJobStore::new(StoreConfig::default()));
+        let store = EventedJobStore::new(inner.clone(), hub.clone());
+        // The enqueue commits, then a worker claims the job before the enqueue's answer is
+        // published: the answer (queued) is older than the claim (running).
+        let since = hub.newest_id();
+        let EnqueueOutcome::Queued(queued) = inner
+            .enqueue(NewJob::index("demo", "refs/heads/main", Trigger::Manual))
+            .await
+            .unwrap()
+        else {
+            panic!("queued")
+        };
+        let mut sub = hub.subscribe(Some(since));
+        store.next("w").await.unwrap();
+        store.publish_unless_newer(&queued, Some(since));
+        assert_eq!(hub.newest_id() - since, 1, "only the claim is published");
+        assert_eq!(state(&sub.next().await.unwrap()), "running");
+        // Without a newer event, the answer is published.
+        let since = hub.newest_id();
+        store
+            .enqueue(NewJob::index("demo", "refs/heads/other", Trigger::Manual))
+            .await
+            .unwrap();
+        assert_eq!(hub.newest_id() - since, 1);
+        assert_eq!(state(&sub.next().await.unwrap()), "queued");
     }
 
     #[tokio::test]
