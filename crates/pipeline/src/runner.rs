@@ -262,10 +262,24 @@ impl Runner {
         // timeout. Dropping the future kills the git child (kill_on_drop).
         let prepare_started = Instant::now();
         let source = self.sources.for_repo(&repo);
-        let prepared = tokio::select! {
-            prepared = source.prepare(&repo, request) => prepared,
-            _ = claimed.cancel.cancelled() => return Outcome::Cancelled,
-            _ = self.shutdown.started() => return Outcome::Released,
+        // The lease is kept alive while git works: a first clone of a large repo or a slow
+        // remote can outlast it, and an expired lease would hand the job to another worker.
+        let prepare = source.prepare(&repo, request);
+        tokio::pin!(prepare);
+        let mut ticker = tokio::time::interval(HEARTBEAT_EVERY);
+        ticker.tick().await;
+        let prepared = loop {
+            tokio::select! {
+                prepared = &mut prepare => break prepared,
+                _ = claimed.cancel.cancelled() => return Outcome::Cancelled,
+                _ = self.shutdown.started() => return Outcome::Released,
+                _ = ticker.tick() => {
+                    let progress = jobstore::Progress::default();
+                    if let Err(error) = self.jobs.heartbeat(&claimed.lease, progress).await {
+                        tracing::warn!(%error, "heartbeat failed");
+                    }
+                }
+            }
         };
         let tree = match prepared {
             Ok(tree) => tree,

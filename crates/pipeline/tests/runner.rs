@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexer::{MemoryManifestStore, MemorySink, RefKey};
-use jobstore::{Completion, JobKind, MemoryJobStore, NewJob, StoreConfig, Trigger};
+use jobstore::{Completion, JobKind, JobStore, MemoryJobStore, NewJob, StoreConfig, Trigger};
 use pipeline::{JobError, Outcome, RepoLocation, RepoSpec, Runner, Shutdown, SourceError, Sources};
 
 const REF: &str = "refs/heads/main";
@@ -155,4 +155,62 @@ async fn a_worker_runs_queued_jobs_and_stops_at_shutdown() {
             .files(&RefKey::new("here", REF))
             .contains_key("lib.rs")
     );
+}
+
+/// A remote that accepts connections and never answers: a fetch from it hangs.
+fn silent_remote() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        // Hold the connections open (unanswered) until the test process ends.
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    (address, holder)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_that_outlasts_the_lease_keeps_its_job_and_stops_when_cancelled() {
+    let (address, _holder) = silent_remote();
+    let data = tempfile::tempdir().unwrap();
+    let lease = Duration::from_secs(2);
+    let jobs = Arc::new(MemoryJobStore::new(StoreConfig {
+        lease,
+        ..StoreConfig::default()
+    }));
+    let url = format!("http://{address}/hang.git");
+    let runner = Arc::new(Runner {
+        jobs: jobs.clone(),
+        sources: Arc::new(Sources::new(data.path(), Duration::from_secs(600))),
+        sink: Arc::new(MemorySink::new()),
+        manifests: Arc::new(MemoryManifestStore::new()),
+        repos: Arc::new(vec![RepoSpec::new("slow", RepoLocation::Url(url))]),
+        shutdown: Shutdown::new(),
+    });
+    jobs.enqueue(NewJob::index("slow", REF, Trigger::Manual))
+        .await
+        .unwrap();
+    let claimed = jobs.claim("w").await.unwrap().expect("a job");
+    let id = claimed.job.id.clone();
+    let run = {
+        let runner = runner.clone();
+        tokio::spawn(async move { runner.run(&claimed).await })
+    };
+    // Well past the lease, the fetch still hangs and the job is still this worker's.
+    tokio::time::sleep(lease * 3).await;
+    assert!(!run.is_finished(), "the fetch should still hang");
+    assert!(
+        jobs.claim("other").await.unwrap().is_none(),
+        "another worker took over a job whose worker was alive"
+    );
+    let job = jobs.get(&id).await.unwrap().expect("the job");
+    assert_eq!((job.state, job.attempts), (jobstore::JobState::Running, 1));
+    jobs.cancel(&id).await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("a cancelled fetch is abandoned")
+        .unwrap();
+    assert_eq!(outcome.label(), "cancelled");
 }
