@@ -93,11 +93,13 @@ async fn run_git_unobserved(
 
 /// The kind of a git failure, from what git wrote to stderr.
 fn classify(verb: String, status: Option<i32>, stderr: &str) -> SourceError {
-    let detail = stderr
-        .lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
+    // git's first `fatal:` or `error:` line says what went wrong; what follows it is advice
+    // ("Please make sure you have the correct access rights and the repository exists.").
+    let lines = || stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+    let detail = lines()
+        .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+        .or_else(|| lines().last())
+        .unwrap_or("");
     let detail = if detail.is_empty() {
         "no output".to_string()
     } else {
@@ -177,6 +179,18 @@ mod tests {
                 "no_such_ref",
                 false,
                 Some("git fetch failed: fatal: couldn't find remote ref refs/heads/x"),
+            ),
+            (
+                "fetch",
+                "fatal: '/nonexistent' does not appear to be a git repository\n\
+                 fatal: Could not read from remote repository.\n\n\
+                 Please make sure you have the correct access rights\n\
+                 and the repository exists.\n",
+                "git",
+                false,
+                Some(
+                    "git fetch failed: fatal: '/nonexistent' does not appear to be a git repository",
+                ),
             ),
         ] {
             let error = classify(verb.into(), Some(128), stderr);
