@@ -98,7 +98,7 @@ fn classify(verb: String, status: Option<i32>, stderr: &str) -> SourceError {
     let lines = || stderr.lines().map(str::trim).filter(|l| !l.is_empty());
     let detail = lines()
         .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
-        .or_else(|| lines().last())
+        .or_else(|| lines().next_back())
         .unwrap_or("");
     let detail = if detail.is_empty() {
         "no output".to_string()
