@@ -236,19 +236,22 @@ impl FeedStore {
         let Some(plan) = plan else {
             return Ok(());
         };
+        let last = plan.last_cursor();
+        let entries = plan.entries.len();
+        // The plan is consumed as it is serialized, so a large run's text is not held twice
+        // (as records and as JSON) for the whole write.
         let mut batch = sled::Batch::default();
-        for (path, chunks) in &plan.files {
+        for (path, chunks) in plan.files {
             if chunks.is_empty() {
-                batch.remove(keys::state(key, path));
+                batch.remove(keys::state(key, &path));
             } else {
-                let value = serde_json::to_vec(chunks).expect("chunks serialize");
-                batch.insert(keys::state(key, path), value);
+                let value = serde_json::to_vec(&chunks).expect("chunks serialize");
+                batch.insert(keys::state(key, &path), value);
             }
         }
-        for entry in &plan.entries {
-            self.insert_entry(&mut batch, key, entry);
+        for entry in plan.entries {
+            self.insert_entry(&mut batch, key, &entry);
         }
-        let last = plan.last_cursor();
         self.write(batch, key, &plan.record, last + 1)?;
         *next = last + 1;
         self.prune(key, plan.record)?;
@@ -257,7 +260,7 @@ impl FeedStore {
         tracing::info!(
             repo = %key.repo,
             git_ref = %key.git_ref,
-            entries = plan.entries.len(),
+            entries,
             last_cursor = last,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "feed entries written"

@@ -7,9 +7,8 @@
 //! Trigrams never span a line break (matches are line-oriented), and only the first
 //! occurrence of a trigram in a chunk is emitted (the field records no frequencies).
 
-use std::collections::HashSet;
-
 use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
+use rustc_hash::FxHashSet;
 use tantivy::tokenizer::{Token, Tokenizer};
 
 use crate::tokenizer::CodeTokenStream;
@@ -30,42 +29,71 @@ pub(crate) fn fold(c: char) -> char {
 /// The name under which [`GramTokenizer`] is registered with tantivy.
 pub(crate) const GRAM_TOKENIZER: &str = "grams";
 
-/// The distinct folded trigrams of `text`, none spanning a line break.
-pub(crate) fn trigrams(text: &str) -> Vec<String> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for line in text.split('\n') {
-        let chars: Vec<char> = line.chars().map(fold).collect();
-        for w in chars.windows(3) {
-            let gram: String = w.iter().collect();
-            if seen.insert(gram.clone()) {
-                out.push(gram);
+/// Calls `emit` once for each distinct folded trigram of `text` (none spanning a line
+/// break), in order of first occurrence. `seen` is scratch space, emptied first: reusing it
+/// across texts keeps its table allocated.
+///
+/// A trigram is deduplicated as its three chars packed into one `u64` (21 bits each), so no
+/// string is built for a trigram that was already seen.
+fn for_each_trigram(text: &str, seen: &mut FxHashSet<u64>, mut emit: impl FnMut([char; 3])) {
+    seen.clear();
+    let mut window = ['\0'; 3];
+    let mut filled = 0usize;
+    for c in text.chars() {
+        if c == '\n' {
+            filled = 0;
+            continue;
+        }
+        window = [window[1], window[2], fold(c)];
+        filled += 1;
+        if filled >= 3 {
+            let key =
+                (u64::from(window[0]) << 42) | (u64::from(window[1]) << 21) | u64::from(window[2]);
+            if seen.insert(key) {
+                emit(window);
             }
         }
     }
+}
+
+/// The distinct folded trigrams of `text`, none spanning a line break.
+#[cfg(test)]
+pub(crate) fn trigrams(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for_each_trigram(text, &mut FxHashSet::default(), |gram| {
+        out.push(gram.iter().collect());
+    });
     out
 }
 
-/// The tantivy tokenizer of the `grams` field.
+/// The tantivy tokenizer of the `grams` field. Its token buffer and trigram set are reused
+/// between documents, so a trigram costs no allocation once the buffer has grown.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GramTokenizer {
     buffer: Vec<Token>,
+    seen: FxHashSet<u64>,
 }
 
 impl Tokenizer for GramTokenizer {
     type TokenStream<'a> = CodeTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
-        self.buffer.clear();
-        for (position, gram) in trigrams(text).into_iter().enumerate() {
-            self.buffer.push(Token {
-                text: gram,
-                position,
-                position_length: 1,
-                ..Token::default()
-            });
-        }
-        CodeTokenStream::over(&mut self.buffer[..])
+        let mut len = 0;
+        let buffer = &mut self.buffer;
+        for_each_trigram(text, &mut self.seen, |gram| {
+            if len == buffer.len() {
+                buffer.push(Token::default());
+            }
+            let token = &mut buffer[len];
+            token.text.clear();
+            token.text.extend(gram);
+            token.offset_from = 0;
+            token.offset_to = 0;
+            token.position = len;
+            token.position_length = 1;
+            len += 1;
+        });
+        CodeTokenStream::over(&mut self.buffer[..len])
     }
 }
 

@@ -17,7 +17,10 @@
 //! so that a question in words (`parsing headers`) finds code and comments written in
 //! another inflection (`parse_header`); whole and joined identifiers stay as written.
 
+use std::cell::RefCell;
 use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -118,6 +121,16 @@ fn push_joined(out: &mut String, ident: &str) {
 
 static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
 
+/// Stems remembered per thread before the cache is emptied: identifiers repeat heavily in
+/// code, so most parts are stemmed once; the bound keeps a long run's cache to a few MB.
+const STEM_CACHE_ENTRIES: usize = 1 << 16;
+
+thread_local! {
+    /// Lowercased part -> its stem, or `None` where the stem is the part itself.
+    static STEMS: RefCell<FxHashMap<Box<str>, Option<Box<str>>>> =
+        RefCell::new(FxHashMap::default());
+}
+
 /// Appends the English stem of `part` lowercased (the part itself if it has digits, or is
 /// too short for a suffix).
 fn push_stem(out: &mut String, part: &str) {
@@ -127,12 +140,24 @@ fn push_stem(out: &mut String, part: &str) {
     if lowered.len() <= 3 || !lowered.chars().all(char::is_alphabetic) {
         return;
     }
-    let stem = ENGLISH.stem(lowered);
-    if stem.as_ref() != lowered {
-        let stem = stem.into_owned();
-        out.truncate(start);
-        out.push_str(&stem);
-    }
+    STEMS.with_borrow_mut(|stems| {
+        let lowered = &out[start..];
+        let stem = match stems.get(lowered) {
+            Some(stem) => stem.as_deref(),
+            None => {
+                let stem = ENGLISH.stem(lowered);
+                let stem = (stem.as_ref() != lowered).then(|| Box::from(stem.as_ref()));
+                if stems.len() >= STEM_CACHE_ENTRIES {
+                    stems.clear();
+                }
+                stems.entry(Box::from(lowered)).or_insert(stem).as_deref()
+            }
+        };
+        if let Some(stem) = stem {
+            out.truncate(start);
+            out.push_str(stem);
+        }
+    });
 }
 
 /// Appends the indexed text of a token emitted by [`for_each_code_token`] as `raw`.
