@@ -20,6 +20,8 @@
 //!   [`Repos`], the one lookup of configured and discovered repos.
 //! * [`deliveries`]: what the delivery log records of a webhook delivery ([`deliveries::DeliveryNote`])
 //!   and its `[deliveries]` config section.
+//! * [`intake`]: a delivery verified with a repo's secrets, parsed with the options its path
+//!   globs need, and its plan enqueued ([`intake::enqueue_plan`]).
 //! * [`data_dir`]: the owner-only data dir (umask `077`, the dir made or tightened to `0700`).
 //! * [`manual_index_job`] and [`sample_ref`]: the ref a job or a sample asked for by hand is
 //!   about ([`RefChoiceError`] says why none); [`sample_event`]: a test delivery built, signed,
@@ -66,6 +68,7 @@ pub mod data_dir;
 pub mod deliveries;
 pub mod discovered;
 mod events;
+pub mod intake;
 pub mod local_index;
 mod manual;
 mod observer;

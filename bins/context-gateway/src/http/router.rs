@@ -35,224 +35,65 @@ enum Access {
     Management,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    Healthz,
-    Readyz,
-    Metrics,
-    Status,
-    Config,
-    Jobs,
-    Job,
-    Trigger,
-    Cleanup,
-    Deliveries,
-    Delivery,
-    Redeliver,
-    TestDelivery,
-    Search,
-    Changes,
-    Repos,
-    Repo,
-    Tree,
-    File,
-    Mcp,
-    Webhook,
-    OrgWebhook,
-    UiRedirect,
-    UiPage,
-    UiAsset,
-    UiLogin,
-    UiLogout,
-    UiSession,
-    Events,
-    Retry,
-}
-
 #[derive(Debug)]
 struct Route {
     endpoint: Endpoint,
     template: &'static str,
     methods: &'static [Method],
     access: Access,
+    /// Whether the handler reads the URL query (a webhook's query is not ours to judge).
+    reads_query: bool,
 }
 
-const ROUTES: &[Route] = &[
-    entry(Endpoint::Healthz, "/healthz", &[Method::GET], Access::Open),
-    entry(Endpoint::Readyz, "/readyz", &[Method::GET], Access::Open),
-    entry(
-        Endpoint::Metrics,
-        "/metrics",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Status,
-        "/webhooks/status",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Config,
-        "/webhooks/config",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Jobs,
-        "/webhooks/jobs",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Job,
-        "/webhooks/jobs/{id}",
-        &[Method::GET, Method::DELETE],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Trigger,
-        "/webhooks/trigger/{repo}",
-        &[Method::POST],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Cleanup,
-        "/webhooks/cleanup",
-        &[Method::POST],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Deliveries,
-        "/webhooks/deliveries",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Delivery,
-        "/webhooks/deliveries/{id}",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Redeliver,
-        "/webhooks/deliveries/{id}/redeliver",
-        &[Method::POST],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::TestDelivery,
-        "/webhooks/test/{provider}",
-        &[Method::POST],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Search,
-        "/search",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Changes,
-        "/changes",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Repos,
-        "/repos",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Repo,
-        "/repos/{repo}",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Tree,
-        "/tree/{repo}",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::File,
-        "/files/{repo}/{*path}",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Mcp,
-        "/mcp",
-        &[Method::GET, Method::POST, Method::DELETE],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Webhook,
-        "/webhooks/{provider}/{repo}",
-        &[Method::POST],
-        Access::Open,
-    ),
-    entry(
-        Endpoint::OrgWebhook,
-        "/webhooks/{provider}",
-        &[Method::POST],
-        Access::Open,
-    ),
-    entry(Endpoint::UiRedirect, "/ui", &[Method::GET], Access::Open),
-    entry(Endpoint::UiPage, "/ui/", &[Method::GET], Access::Open),
-    entry(
-        Endpoint::UiAsset,
-        "/ui/assets/{hash}/{*file}",
-        &[Method::GET],
-        Access::Open,
-    ),
-    // Open: each checks what it needs itself (the Origin, the token, the session).
-    entry(
-        Endpoint::UiLogin,
-        "/ui/login",
-        &[Method::POST],
-        Access::Open,
-    ),
-    entry(
-        Endpoint::UiLogout,
-        "/ui/logout",
-        &[Method::POST],
-        Access::Open,
-    ),
-    entry(
-        Endpoint::UiSession,
-        "/ui/session",
-        &[Method::GET],
-        Access::Open,
-    ),
-    entry(
-        Endpoint::Events,
-        "/webhooks/events",
-        &[Method::GET],
-        Access::Management,
-    ),
-    entry(
-        Endpoint::Retry,
-        "/webhooks/jobs/{id}/retry",
-        &[Method::POST],
-        Access::Management,
-    ),
-];
+/// One line per route: `Endpoint "template" [METHODS] Access query?` declares the endpoint
+/// and its table entry together.
+macro_rules! routes {
+    ($($endpoint:ident $template:literal [$($method:ident),+] $access:ident $query:literal;)+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Endpoint { $($endpoint),+ }
+        const ROUTES: &[Route] = &[$(Route {
+            endpoint: Endpoint::$endpoint,
+            template: $template,
+            methods: &[$(Method::$method),+],
+            access: Access::$access,
+            reads_query: $query,
+        }),+];
+    };
+}
 
-const fn entry(
-    endpoint: Endpoint,
-    template: &'static str,
-    methods: &'static [Method],
-    access: Access,
-) -> Route {
-    Route {
-        endpoint,
-        template,
-        methods,
-        access,
-    }
+// The UI's login, logout and session routes are Open: each checks what it needs itself (the
+// Origin, the token, the session).
+routes! {
+    Healthz "/healthz" [GET] Open false;
+    Readyz "/readyz" [GET] Open false;
+    Metrics "/metrics" [GET] Management false;
+    Status "/webhooks/status" [GET] Management false;
+    Config "/webhooks/config" [GET] Management false;
+    Jobs "/webhooks/jobs" [GET] Management true;
+    Job "/webhooks/jobs/{id}" [GET, DELETE] Management false;
+    Trigger "/webhooks/trigger/{repo}" [POST] Management false;
+    Cleanup "/webhooks/cleanup" [POST] Management true;
+    Deliveries "/webhooks/deliveries" [GET] Management true;
+    Delivery "/webhooks/deliveries/{id}" [GET] Management false;
+    Redeliver "/webhooks/deliveries/{id}/redeliver" [POST] Management false;
+    TestDelivery "/webhooks/test/{provider}" [POST] Management true;
+    Search "/search" [GET] Management true;
+    Changes "/changes" [GET] Management true;
+    Repos "/repos" [GET] Management false;
+    Repo "/repos/{repo}" [GET] Management false;
+    Tree "/tree/{repo}" [GET] Management true;
+    File "/files/{repo}/{*path}" [GET] Management true;
+    Mcp "/mcp" [GET, POST, DELETE] Management false;
+    Webhook "/webhooks/{provider}/{repo}" [POST] Open false;
+    OrgWebhook "/webhooks/{provider}" [POST] Open false;
+    UiRedirect "/ui" [GET] Open false;
+    UiPage "/ui/" [GET] Open false;
+    UiAsset "/ui/assets/{hash}/{*file}" [GET] Open false;
+    UiLogin "/ui/login" [POST] Open false;
+    UiLogout "/ui/logout" [POST] Open false;
+    UiSession "/ui/session" [GET] Open false;
+    Events "/webhooks/events" [GET] Management false;
+    Retry "/webhooks/jobs/{id}/retry" [POST] Management false;
 }
 
 static TABLE: LazyLock<matchit::Router<&'static Route>> = LazyLock::new(|| {
@@ -353,19 +194,10 @@ async fn dispatch(
         }
     }
     let param = |name: &str| matched.params.get(name).unwrap_or("").to_string();
-    // Only the routes that read a query parse one: a webhook's URL query is not ours to judge.
-    let reads_query = matches!(
-        route.endpoint,
-        Endpoint::Jobs
-            | Endpoint::Deliveries
-            | Endpoint::Cleanup
-            | Endpoint::TestDelivery
-            | Endpoint::Search
-            | Endpoint::Changes
-            | Endpoint::Tree
-            | Endpoint::File
-    );
-    let query = match reads_query.then(|| parse_query(request.uri().query().unwrap_or(""))) {
+    let query = match route
+        .reads_query
+        .then(|| parse_query(request.uri().query().unwrap_or("")))
+    {
         None => HashMap::new(),
         Some(Ok(query)) => query,
         Some(Err(response)) => return (route.template, *response),

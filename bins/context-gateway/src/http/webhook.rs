@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use jobstore::{EnqueueOutcome, Trigger};
+use jobstore::Trigger;
+use pipeline::intake::{self, Enqueued};
 use pipeline::{Rejection, plan_jobs};
 use serde::Serialize;
 use serde_json::json;
-use webhook_core::{Delivery, Event, Headers, ParseOptions, Provider, ProviderId, VerifyOptions};
+use webhook_core::{Delivery, Event, Headers, Provider, ProviderId};
 
 use http_serve::body::read_body;
 
@@ -28,17 +29,6 @@ use pipeline::deliveries::DeliveryNote;
 
 use super::deliveries;
 use pipeline::discovered::{DiscoverError, OrgChoice};
-
-/// What the answer path parses for most repos: no changed-path hints (see [`receive`]).
-const PARSE_OPTIONS: ParseOptions = ParseOptions {
-    changed_paths: false,
-};
-
-/// What it parses for a repo with include/exclude globs: the commits' file lists too, so a
-/// push that changes only paths outside the globs is answered `ignored`.
-const PARSE_PATHS: ParseOptions = ParseOptions {
-    changed_paths: true,
-};
 
 /// How long a sender should wait before retrying while we shut down.
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(10);
@@ -156,35 +146,20 @@ async fn deliver(
 ) -> Response<Body> {
     note.read(headers, body);
     let delivery = Delivery { headers, body };
-    if repo.secrets.is_empty() {
+    if let Err(refusal) = intake::verify(verifier, repo, &delivery) {
+        // The access line carries the code (`error`); this one adds the repo at debug level.
+        tracing::debug!(repo = %repo.spec.name, reason = refusal.code(), "webhook rejected");
         return refuse(
             app,
             peer,
             StatusCode::UNAUTHORIZED,
-            "missing_signature",
-            "no webhook secret is configured for this repo, so no delivery can be verified",
+            refusal.code(),
+            refusal.to_string(),
         );
     }
-    let options = VerifyOptions {
-        allow_sha1: repo.allow_sha1,
-        ..VerifyOptions::default()
-    };
-    if let Err(error) = verifier.verify(&delivery, &repo.secrets, &options) {
-        let code = error.code();
-        // The access line carries the code (`error`); this one adds the repo at debug level.
-        tracing::debug!(repo = %repo.spec.name, reason = code, "webhook rejected");
-        return refuse(app, peer, StatusCode::UNAUTHORIZED, code, error.to_string());
-    }
     note.verified(body, app.config.deliveries.keep_bodies);
-    // The worker diffs with git (authoritative, never truncated), so the payload's commit
-    // file lists are skipped unread (a push parses in about half the time), unless the repo
-    // has path globs: then they can show that a push changes nothing it indexes.
-    let options = if repo.spec.include.is_empty() && repo.spec.exclude.is_empty() {
-        &PARSE_OPTIONS
-    } else {
-        &PARSE_PATHS
-    };
-    let event = match verifier.parse_with(&delivery, options) {
+    let options = intake::parse_options([&repo.spec]);
+    let event = match verifier.parse_with(&delivery, &options) {
         Ok(event) => event,
         Err(error) => {
             return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
@@ -308,15 +283,8 @@ async fn deliver_org(
         }
     };
     note.verified(body, app.config.deliveries.keep_bodies);
-    let wants_paths = verified
-        .iter()
-        .any(|org| !org.repo.spec.include.is_empty() || !org.repo.spec.exclude.is_empty());
-    let options = if wants_paths {
-        &PARSE_PATHS
-    } else {
-        &PARSE_OPTIONS
-    };
-    let event = match verifier.parse_with(&delivery, options) {
+    let options = intake::parse_options(verified.iter().map(|org| &org.repo.spec));
+    let event = match verifier.parse_with(&delivery, &options) {
         Ok(event) => event,
         Err(error) => {
             return respond::error(StatusCode::BAD_REQUEST, error.code(), error.to_string());
@@ -399,27 +367,18 @@ pub async fn accept(
             return respond::error(StatusCode::BAD_REQUEST, "malformed_payload", message);
         }
     };
-    let mut queued = Vec::new();
-    let mut duplicate = None;
-    for job in plan {
-        match app.jobs.enqueue(job).await {
-            Ok(EnqueueOutcome::Queued(job) | EnqueueOutcome::Coalesced(job)) => {
-                queued.push(job.id.to_string());
-            }
-            Ok(EnqueueOutcome::Duplicate(id)) => {
-                duplicate.get_or_insert(id.to_string());
-            }
-            Err(error) => {
-                tracing::error!(%error, "job store refused a job");
-                return respond::retry_after(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the job could not be stored durably; retry shortly",
-                    Duration::from_secs(5),
-                );
-            }
+    let Enqueued { queued, duplicate } = match intake::enqueue_plan(&*app.jobs, plan).await {
+        Ok(enqueued) => enqueued,
+        Err(error) => {
+            tracing::error!(%error, "job store refused a job");
+            return respond::retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the job could not be stored durably; retry shortly",
+                Duration::from_secs(5),
+            );
         }
-    }
+    };
     count(match (queued.is_empty(), duplicate.is_some()) {
         (false, _) => DeliveryOutcome::Accepted,
         (true, true) => DeliveryOutcome::Duplicate,
