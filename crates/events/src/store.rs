@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use api_json::JobJson;
 use jobstore::{
-    Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobStore, Lease,
-    NewJob, PendingRef, Progress, StateCounts,
+    Claimed, Completion, EnqueueOutcome, Error, Job, JobFilter, JobId, JobPage, JobState, JobStore,
+    Lease, NewJob, PendingRef, Progress, StateCounts,
 };
 
 use crate::hub::{Hub, Kind};
@@ -83,6 +83,7 @@ impl EventedJobStore {
     }
 
     fn claimed(&self, claimed: &Claimed) {
+        self.publish_queued_if_unseen(&claimed.job);
         self.publish(&claimed.job);
         self.lock().insert(
             claimed.job.id.clone(),
@@ -98,6 +99,23 @@ impl EventedJobStore {
         if let Ok(job) = result {
             self.publish(job);
         }
+    }
+
+    /// A claim can overtake the answer of the enqueue that made the job (the worker wakes
+    /// before the enqueue's caller publishes): the job's `queued` event is then published
+    /// here, first, and the enqueue's late answer is dropped ([`Self::publish_unless_newer`]),
+    /// so clients always see queued, running, then the end.
+    fn publish_queued_if_unseen(&self, job: &Job) {
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        if latest.contains_key(&job.id) || job.attempts > 1 {
+            return;
+        }
+        let mut queued = job.clone();
+        queued.state = JobState::Queued;
+        queued.started_at = None;
+        queued.attempts = queued.attempts.saturating_sub(1);
+        let id = self.hub.publish(Kind::Job, &JobJson::new(&queued));
+        latest.insert(job.id.clone(), id);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
@@ -258,12 +276,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_enqueue_answer_older_than_the_claim_is_not_published() {
+    async fn a_claim_that_overtakes_its_enqueue_still_shows_queued_first() {
         let hub = Arc::new(Hub::new());
         let inner = Arc::new(MemoryJobStore::new(StoreConfig::default()));
         let store = EventedJobStore::new(inner.clone(), hub.clone());
         // The enqueue commits, then a worker claims the job before the enqueue's answer is
-        // published: the answer (queued) is older than the claim (running).
+        // published: the claim publishes queued then running, and the late answer is dropped.
         let since = hub.newest_id();
         let EnqueueOutcome::Queued(queued) = inner
             .enqueue(NewJob::index("demo", "refs/heads/main", Trigger::Manual))
@@ -275,7 +293,12 @@ mod tests {
         let mut sub = hub.subscribe(Some(since));
         store.next("w").await.unwrap();
         store.publish_unless_newer(&queued, Some(since));
-        assert_eq!(hub.newest_id() - since, 1, "only the claim is published");
+        assert_eq!(
+            hub.newest_id() - since,
+            2,
+            "queued (by the claim) and running"
+        );
+        assert_eq!(state(&sub.next().await.unwrap()), "queued");
         assert_eq!(state(&sub.next().await.unwrap()), "running");
         // Without a newer event, the answer is published.
         let since = hub.newest_id();
